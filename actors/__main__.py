@@ -1,0 +1,119 @@
+"""Entry point of every actor process: `python -m actors ROLE --name N --run-dir D`.
+
+Sets the parent-death signal, connects the control DEALER to the supervisor, starts the
+role, reports READY (or FAILED with the traceback), runs the loop until SIGTERM or a
+`stop` request, and closes every socket and the context on the way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zmq
+
+from actors import ROLES
+from actors.runtime import Actor, ActorConfig, Loop, die_with_parent, log
+from wire import control
+
+
+def load_role(role: str) -> type[Actor]:
+    module, _, cls = ROLES[role].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def serve_control(actor: Actor, sock: zmq.Socket, loop: Loop) -> None:
+    while True:
+        try:
+            raw = sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        try:
+            request_id, verb, _body = control.parse(raw)
+        except ValueError as exc:
+            log.warning("%s: bad control message: %s", actor.name, exc)
+            continue
+        if verb == "ping":
+            reply: dict[str, Any] = {"pid": os.getpid()}
+        elif verb == "stats":
+            reply = actor.stats()
+        elif verb == "stop":
+            reply = {}
+            loop.stop("stop requested")
+        else:
+            sock.send_multipart(control.frames(request_id, control.ERROR, {"reason": f"unknown verb {verb}"}))
+            continue
+        sock.send_multipart(control.frames(request_id, control.OK, reply))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m actors")
+    parser.add_argument("role", choices=sorted(ROLES))
+    parser.add_argument("--name", required=True, help="instance name, e.g. chat.1")
+    parser.add_argument("--run-dir", required=True, help="the topology's run directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("MROUTE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    parent = os.environ.get("MROUTE_PARENT_PID")
+    if parent:
+        die_with_parent(int(parent))
+    # Until the loop owns them, TERM and INT end us at once.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    run_dir = Path(args.run_dir)
+    ctx = zmq.Context()
+    ctl = None
+    actor: Actor | None = None
+    loop = Loop()
+    started = False
+    try:
+        resolved = orjson.loads((run_dir / "topology.json").read_bytes())
+        if os.environ.get("MROUTE_CONTROL"):
+            ctl = ctx.socket(zmq.DEALER)
+            ctl.linger = 0
+            ctl.identity = args.name.encode()
+            ctl.connect(os.environ["MROUTE_CONTROL"])
+        base, _, number = args.name.rpartition(".")
+        config = ActorConfig(name=args.name, role=args.role, index=int(number) if number.isdigit() else 1,
+                             run_dir=str(run_dir), endpoints=resolved["endpoints"], topology=resolved,
+                             settings=resolved["actors"].get(base or args.name, {}))
+        actor = load_role(args.role)(ctx, config, loop)
+        actor.control = ctl
+        loop.handle_signals(signal.SIGTERM, signal.SIGINT)
+        actor.start()
+        if ctl is not None:
+            loop.add_reader(ctl, lambda: serve_control(actor, ctl, loop))  # type: ignore[arg-type]
+        started = True
+        if actor.ready():
+            actor.announce_ready()
+        loop.run()
+        log.info("%s stopping (%s)", args.name, loop.stop_reason or "loop ended")
+        actor.stop()
+        return 0
+    except (KeyboardInterrupt, SystemExit):
+        return 0
+    except BaseException:
+        tb = traceback.format_exc()
+        log.error("%s failed:\n%s", args.name, tb)
+        if ctl is not None and not started:
+            ctl.send_multipart(control.frames("", control.FAILED, {"pid": os.getpid(), "traceback": tb}))
+        return 1
+    finally:
+        if actor is not None:
+            actor.close()
+        if ctl is not None:
+            ctl.close(linger=200)
+        loop.close()
+        ctx.term()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,499 @@
+"""What the Communication Server does with each message, without sockets.
+
+`CommLogic` validates every request against `CommState`, applies it, and says what goes
+out through two callables: `publish(destination, type, body)` to Chat Servers and
+`to_mre(type, body)` to the routing engine. Refusals are raised as WireError and become
+`Error` replies in the server. Agent states are derived from what an agent asked for and
+what it holds (`derive`), so they can never disagree with its tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from wire import states as S
+from wire.codec import WireError, params_dict
+
+from .state import CommState, Presence, Session, Task
+
+log = logging.getLogger("mroute.comm")
+
+Publish = Callable[[str, str, dict[str, Any]], None]
+ToMre = Callable[[str, dict[str, Any]], None]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CommLogic:
+    def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]],
+                 publish: Publish, to_mre: ToMre, state: CommState | None = None):
+        self.directory = directory
+        self.mrds = mrds
+        self.publish = publish
+        self.to_mre = to_mre
+        self.state = state or CommState()
+        self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
+                         "tasks_requeued": 0, "offers_refused": 0, "duplicates": 0}
+
+    # lookups -----------------------------------------------------------------------
+    def session(self, agent_id: str, field: str = "AgentId") -> Session:
+        session = self.state.sessions.get(agent_id)
+        if session is None:
+            raise WireError(S.INVALID_STATE, f"agent {agent_id} has no session: send Connect first", field=field)
+        return session
+
+    def presence(self, agent_id: str, mrd: str, field: str = "AgentId") -> Presence:
+        presence = self.session(agent_id, field).mrds.get(mrd)
+        if presence is None or presence.state == S.LOGOUT:
+            raise WireError(S.INVALID_STATE, f"agent {agent_id} is not logged in on MRD {mrd}", field=field)
+        return presence
+
+    def mrd(self, name: str, field: str) -> dict[str, Any]:
+        mrd = self.mrds.get(name)
+        if mrd is None:
+            raise WireError(S.NOT_FOUND, f"no MRD named {name!r} (known: {', '.join(self.mrds)})", field=field)
+        return mrd
+
+    def task(self, task_id: str) -> Task:
+        task = self.state.tasks.get(task_id)
+        if task is None:
+            if task_id in self.state.closed:
+                raise WireError(S.INVALID_STATE, f"task {task_id} is CLOSED", field="TaskId")
+            raise WireError(S.NOT_FOUND, f"no task {task_id}", field="TaskId")
+        return task
+
+    def destination(self, agent_id: str | None) -> str | None:
+        session = self.state.sessions.get(agent_id) if agent_id else None
+        return session.destination if session else None
+
+    def reply_destination(self, body: dict[str, Any]) -> str | None:
+        """Where an answer to `body` goes: its ReplyTo, else its agent's Chat Server."""
+        for key in ("ReplyTo", "Destination"):
+            if isinstance(body.get(key), str):
+                return body[key]
+        for key in ("AgentId", "OwnerAgentId", "ConferenceOwner"):
+            dest = self.destination(body.get(key)) if isinstance(body.get(key), str) else None
+            if dest:
+                return dest
+        return None
+
+    def task_destinations(self, task: Task, *extra: str | None) -> set[str]:
+        dests = {task.origin}
+        for agent_id in (*task.agents(), *extra):
+            dest = self.destination(agent_id)
+            if dest:
+                dests.add(dest)
+        return dests
+
+    # agent states -------------------------------------------------------------------
+    def can_take(self, presence: Presence) -> bool:
+        limit = self.mrds[presence.mrd]["max_tasks"]
+        return presence.state in S.ROUTABLE and len(presence.tasks) + (presence.offer is not None) < limit
+
+    def derive(self, presence: Presence) -> str:
+        """The state an agent is in, given what it asked for and what it holds."""
+        if presence.state == S.LOGOUT:
+            return S.LOGOUT
+        if presence.offer is not None:
+            return S.RESERVED
+        if presence.tasks:
+            if presence.wants == S.NOT_READY:
+                return S.PENDING_NOT_READY
+            if all(self.state.tasks[t].state == S.WRAP_UP for t in presence.tasks):
+                return S.WORK_READY
+            if len(presence.tasks) >= self.mrds[presence.mrd]["max_tasks"]:
+                return S.BUSY
+            return S.ACTIVE
+        return S.NOT_READY if presence.wants == S.NOT_READY else S.READY
+
+    def move(self, agent_id: str, presence: Presence, state: str, reason: str | None = None) -> None:
+        presence.state = state
+        if reason is not None:
+            presence.reason = reason
+        presence.changed = utc_now()
+        dest = self.destination(agent_id)
+        if dest:
+            self.publish(dest, "AgentState", {"AgentId": agent_id, "State": state, "Mrd": presence.mrd,
+                                              "ReasonCode": presence.reason, "StateChangeTime": presence.changed})
+        self.to_mre("AgentState", {"AgentId": agent_id, "State": state, "MRD": presence.mrd,
+                                   "ReasonCode": presence.reason, "StateChangeTime": presence.changed})
+
+    def refresh(self, agent_id: str, mrd: str) -> None:
+        session = self.state.sessions.get(agent_id)
+        presence = session.mrds.get(mrd) if session else None
+        if presence is None:
+            return
+        state = self.derive(presence)
+        if state != presence.state:
+            self.move(agent_id, presence, state)
+
+    def announce(self, agent_id: str, presence: Presence, reply_to: str | None, msg_id: str | None) -> None:
+        dest = reply_to or self.destination(agent_id)
+        if dest:
+            self.publish(dest, "AgentState", {"AgentId": agent_id, "State": presence.state, "Mrd": presence.mrd,
+                                              "ReasonCode": presence.reason, "StateChangeTime": presence.changed,
+                                              "MsgId": msg_id})
+
+    # Chat Server requests (General) ---------------------------------------------------
+    def check_password(self, agent_id: str, password: str) -> dict[str, Any]:
+        entry = self.directory.get(agent_id)
+        if entry is None or entry["password"] != password:
+            raise WireError(S.AUTHORIZATION_FAILURE, "unknown agent or wrong password", field="Password")
+        return entry
+
+    def on_connect(self, body: dict[str, Any]) -> None:
+        agent_id = body["AgentId"]
+        entry = self.check_password(agent_id, body["Password"])
+        session = self.state.sessions.get(agent_id)
+        if session is None:
+            session = self.state.sessions[agent_id] = Session(agent_id, body["Destination"])
+        session.destination = body["Destination"]
+        session.extension = body.get("Extension") or entry.get("extension", "")
+
+    def on_login(self, body: dict[str, Any]) -> None:
+        agent_id = body["AgentId"]
+        session = self.session(agent_id)
+        self.check_password(agent_id, body["Password"])
+        self.mrd(body["Mrd"], "Mrd")
+        presence = session.mrds.setdefault(body["Mrd"], Presence(body["Mrd"]))
+        if presence.state != S.LOGOUT:  # logged in already: answer with the state it is in
+            self.announce(agent_id, presence, body.get("ReplyTo"), body.get("MsgId"))
+            return
+        presence.wants = S.NOT_READY
+        self.move(agent_id, presence, S.NOT_READY, "")
+
+    def on_agent_state(self, body: dict[str, Any]) -> None:
+        agent_id, target, mrd = body["AgentId"], body["State"], body["Mrd"]
+        self.mrd(mrd, "Mrd")
+        if target not in S.AGENT_STATES:
+            raise WireError(S.BAD_FIELD, f"{target!r} is not an agent state", field="State")
+        if target not in S.AGENT_REQUESTABLE:
+            raise WireError(S.INVALID_STATE, f"an agent may ask for NOT_READY, READY or LOGOUT, not {target}",
+                            field="State")
+        presence = self.presence(agent_id, mrd)
+        reason = body.get("ReasonCode") or ""
+        if target == S.LOGOUT:
+            self.logout(agent_id, presence, reason)
+        elif target == S.NOT_READY:
+            self.not_ready(agent_id, presence, reason)
+        else:
+            self.ready(agent_id, presence, body)
+
+    def logout(self, agent_id: str, presence: Presence, reason: str) -> None:
+        # Tell the MRE the agent is gone before its tasks go back, so it cannot re-offer them to it.
+        held = ([presence.offer] if presence.offer else []) + sorted(presence.tasks)
+        presence.wants = S.NOT_READY
+        self.move(agent_id, presence, S.LOGOUT, reason)
+        for task_id in held:
+            task = self.state.tasks[task_id]
+            if task.owner == agent_id:
+                self.requeue(task, S.AGENT_LOGOUT)
+            else:
+                self.leave(task, agent_id, S.AGENT_LOGOUT)
+        presence.offer = None
+        presence.tasks.clear()
+
+    def not_ready(self, agent_id: str, presence: Presence, reason: str) -> None:
+        target = S.PENDING_NOT_READY if presence.tasks else S.NOT_READY
+        current = self.derive_without_offer(presence) if presence.offer else presence.state
+        if current == target:  # NOT_READY with another reason, or pending already
+            presence.wants = S.NOT_READY
+            self.move(agent_id, presence, current, reason)
+            return
+        if not S.agent_move_allowed(current, target):
+            raise WireError(S.INVALID_STATE, f"agent {agent_id} is {presence.state}: cannot go {target}",
+                            field="State")
+        presence.wants = S.NOT_READY
+        presence.reason = reason
+        if presence.offer is not None:  # the agent declines what rings: it goes back to its queue
+            self.requeue(self.state.tasks[presence.offer], S.RONA)
+        self.refresh(agent_id, presence.mrd)
+
+    def derive_without_offer(self, presence: Presence) -> str:
+        offer, presence.offer = presence.offer, None
+        try:
+            return self.derive(presence)
+        finally:
+            presence.offer = offer
+
+    def ready(self, agent_id: str, presence: Presence, body: dict[str, Any]) -> None:
+        if presence.state == S.WORK_READY:  # wrap-up ends: its tasks close
+            presence.wants = S.READY
+            for task_id in sorted(presence.tasks):
+                self.close(self.state.tasks[task_id], S.DONE)
+            self.refresh(agent_id, presence.mrd)
+            return
+        if presence.state in S.ROUTABLE:  # routable already: say so
+            presence.wants = S.READY
+            self.announce(agent_id, presence, body.get("ReplyTo"), body.get("MsgId"))
+            return
+        if not S.agent_move_allowed(presence.state, S.READY):
+            raise WireError(S.INVALID_STATE, f"agent {agent_id} is {presence.state}: cannot go READY",
+                            field="State")
+        presence.wants = S.READY
+        presence.reason = ""
+        self.refresh(agent_id, presence.mrd)
+
+    def on_task(self, body: dict[str, Any]) -> None:
+        mrd = body["Mrd"]
+        self.mrd(mrd, "Mrd")
+        origin = body.get("ReplyTo")
+        if origin is None:
+            raise WireError(S.MISSING_FIELD, "Task needs ReplyTo: the Chat Server's destination", field="ReplyTo")
+        task = Task(self.state.new_task_id(), mrd, body["ClientUniqueId"], body.get("name") or "",
+                    params_dict(body.get("params")), origin)
+        self.state.tasks[task.task_id] = task
+        if body.get("MsgId"):
+            self.state.remember(body["MsgId"], task.task_id)
+        self.counters["tasks_created"] += 1
+        self.publish(origin, "TaskState", {"TaskId": task.task_id, "State": S.QUEUED, "MRD": mrd,
+                                           "ClientUniqueId": task.client_id, "MsgId": body.get("MsgId")})
+        self.to_mre("NewTask", {"MRD": mrd, "TaskId": task.task_id, "params": task.params})
+
+    def on_task_state(self, body: dict[str, Any]) -> None:
+        task = self.task(body["TaskId"])
+        target, agent_id, code = body["State"], body.get("AgentId"), body.get("Code")
+        if target == S.ACTIVE:
+            if task.state != S.RESERVED:
+                raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not offered", field="State")
+            if agent_id != task.owner:
+                raise WireError(S.AUTHORIZATION_FAILURE, f"task {task.task_id} is offered to {task.owner}",
+                                field="AgentId")
+            presence = self.presence(agent_id, task.mrd)
+            presence.offer = None
+            presence.tasks.add(task.task_id)
+            task.state, task.code = S.ACTIVE, ""
+            self.counters["tasks_accepted"] += 1
+            self.refresh(agent_id, task.mrd)
+            self.task_changed(task, agent_id)
+        elif target == S.WRAP_UP:
+            if task.state != S.ACTIVE:
+                raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not ACTIVE", field="State")
+            if agent_id != task.owner:
+                raise WireError(S.AUTHORIZATION_FAILURE, f"task {task.task_id} is held by {task.owner}",
+                                field="AgentId")
+            task.state = S.WRAP_UP
+            for agent in task.agents():
+                self.refresh(agent, task.mrd)
+            self.task_changed(task, agent_id)
+        elif target == S.CLOSED:
+            code = code or S.DONE
+            if code not in S.CLIENT_CLOSE_CODES:
+                raise WireError(S.BAD_FIELD, f"a Chat Server closes a task with DONE or CANCELLED, not {code}",
+                                field="Code")
+            if code == S.CANCELLED:
+                self.close(task, S.CANCELLED)
+                return
+            if agent_id is None:
+                raise WireError(S.MISSING_FIELD, "closing a task DONE needs the AgentId", field="AgentId")
+            if agent_id not in task.agents() or task.state not in (S.ACTIVE, S.WRAP_UP):
+                raise WireError(S.AUTHORIZATION_FAILURE if task.state in (S.ACTIVE, S.WRAP_UP) else S.INVALID_STATE,
+                                f"task {task.task_id} is {task.state} with {task.agents() or 'no agent'}",
+                                field="AgentId")
+            if agent_id == task.owner:
+                self.close(task, S.DONE)
+            else:
+                self.leave(task, agent_id, S.DONE)
+        else:
+            raise WireError(S.INVALID_STATE, f"a Chat Server sets a task ACTIVE, WRAP_UP or CLOSED, not {target}",
+                            field="State")
+
+    def task_changed(self, task: Task, agent_id: str | None, *, code: str | None = None,
+                     extra: tuple[str | None, ...] = (), **fields: Any) -> None:
+        """Publish a task's new state to everyone concerned and forward it to the MRE."""
+        body = {"TaskId": task.task_id, "AgentId": agent_id, "State": task.state, "MRD": task.mrd,
+                "Code": code if code is not None else task.code, **fields}
+        for dest in self.task_destinations(task, agent_id, *extra):
+            self.publish(dest, "TaskState", body)
+        self.to_mre("TaskState", body)
+
+    def detach(self, task: Task) -> list[str]:
+        """Take a task from every agent holding it or offered it; returns those agents."""
+        agents = task.agents()
+        for agent_id in agents:
+            session = self.state.sessions.get(agent_id)
+            presence = session.mrds.get(task.mrd) if session else None
+            if presence is not None:
+                presence.tasks.discard(task.task_id)
+                if presence.offer == task.task_id:
+                    presence.offer = None
+        task.owner, task.participants = None, []
+        return agents
+
+    def requeue(self, task: Task, code: str) -> None:
+        """Back to the head of its queue (RONA, AGENT_LOGOUT)."""
+        agents = self.detach(task)
+        task.state, task.code = S.QUEUED, code
+        self.counters["tasks_requeued"] += 1
+        for agent_id in agents:  # agents' new states reach the MRE before the task does
+            self.refresh(agent_id, task.mrd)
+        self.task_changed(task, agents[0] if agents else None, extra=tuple(agents))
+
+    def close(self, task: Task, code: str) -> None:
+        owner = task.owner
+        agents = self.detach(task)
+        task.state, task.code = S.CLOSED, code
+        self.counters["tasks_closed"] += 1
+        self.state.remember_closed(task)
+        self.task_changed(task, owner, extra=tuple(agents))
+        for agent_id in agents:
+            self.refresh(agent_id, task.mrd)
+
+    def leave(self, task: Task, agent_id: str, code: str) -> None:
+        """A conference participant's part ends; the task stays with its owner."""
+        task.participants.remove(agent_id)
+        presence = self.state.sessions[agent_id].mrds[task.mrd]
+        presence.tasks.discard(task.task_id)
+        body = {"TaskId": task.task_id, "AgentId": agent_id, "State": S.CLOSED, "MRD": task.mrd,
+                "Code": code, "Scope": "PARTICIPANT"}
+        for dest in self.task_destinations(task, agent_id):
+            self.publish(dest, "TaskState", body)
+        self.to_mre("TaskState", body)
+        self.refresh(agent_id, task.mrd)
+
+    def second_agent(self, task: Task, owner: str, other: str, owner_field: str, other_field: str) -> Presence:
+        """Validate a transfer or conference: the owner's task, an agent able to take it."""
+        if task.state != S.ACTIVE:
+            raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not ACTIVE", field="TaskId")
+        if owner != task.owner:
+            raise WireError(S.AUTHORIZATION_FAILURE, f"{owner} does not own task {task.task_id}", field=owner_field)
+        if other in task.agents():
+            raise WireError(S.INVALID_STATE, f"{other} already has task {task.task_id}", field=other_field)
+        presence = self.presence(other, task.mrd, other_field)
+        if not self.can_take(presence):
+            raise WireError(S.INVALID_STATE, f"{other} cannot take task {task.task_id}: {presence.state} "
+                            f"with {len(presence.tasks)} of {self.mrds[task.mrd]['max_tasks']} tasks"
+                            f"{' and an offer pending' if presence.offer else ''}", field=other_field)
+        return presence
+
+    def on_transfer(self, body: dict[str, Any]) -> None:
+        task = self.task(body["TaskId"])
+        owner, recipient = body["OwnerAgentId"], body["RecipientAgentId"]
+        target = self.second_agent(task, owner, recipient, "OwnerAgentId", "RecipientAgentId")
+        self.state.sessions[owner].mrds[task.mrd].tasks.discard(task.task_id)
+        target.tasks.add(task.task_id)
+        task.owner, task.code = recipient, S.TRANSFERRED
+        # The MRE counts the move before it hears either agent's new state.
+        self.to_mre("Transfer", {"TaskId": task.task_id, "OwnerAgentId": owner, "RecipientAgentId": recipient,
+                                 "MRD": task.mrd})
+        self.refresh(owner, task.mrd)
+        self.refresh(recipient, task.mrd)
+
+    def on_conference(self, body: dict[str, Any]) -> None:
+        task = self.task(body["TaskId"])
+        if body["Mrd"] != task.mrd:
+            raise WireError(S.BAD_FIELD, f"task {task.task_id} is on MRD {task.mrd}, not {body['Mrd']}",
+                            field="Mrd")
+        owner, participant = body["ConferenceOwner"], body["ConferenceParticipant"]
+        target = self.second_agent(task, owner, participant, "ConferenceOwner", "ConferenceParticipant")
+        target.tasks.add(task.task_id)
+        task.participants.append(participant)
+        self.to_mre("Conference", {"TaskId": task.task_id, "ConferenceOwner": owner,
+                                   "ConferenceParticipant": participant, "Mrd": task.mrd})
+        self.refresh(participant, task.mrd)
+
+    def on_get_agent_state(self, body: dict[str, Any]) -> None:
+        agent_id, mrd = body["AgentId"], body["Mrd"]
+        if agent_id not in self.directory:
+            raise WireError(S.NOT_FOUND, f"no agent {agent_id}", field="AgentId")
+        self.mrd(mrd, "Mrd")
+        session = self.state.sessions.get(agent_id)
+        presence = session.mrds.get(mrd) if session else None
+        dest = body.get("ReplyTo") or self.destination(agent_id)
+        if dest is None:
+            raise WireError(S.MISSING_FIELD, f"agent {agent_id} has no session: give ReplyTo", field="ReplyTo")
+        self.announce(agent_id, presence or Presence(mrd), dest, body.get("MsgId"))
+
+    def on_get_task_state(self, body: dict[str, Any]) -> None:
+        task_id = body["TaskId"]
+        task = self.state.tasks.get(task_id) or self.state.closed.get(task_id)
+        if task is None:
+            raise WireError(S.NOT_FOUND, f"no task {task_id}", field="TaskId")
+        dest = body.get("ReplyTo") or self.destination(body.get("AgentId"))
+        if dest is None:
+            raise WireError(S.MISSING_FIELD, "GetTaskState needs ReplyTo or a connected AgentId", field="ReplyTo")
+        self.publish(dest, "TaskState", {"TaskId": task.task_id, "AgentId": task.owner, "State": task.state,
+                                         "MRD": task.mrd, "Code": task.code, "Participants": task.participants,
+                                         "ClientUniqueId": task.client_id, "MsgId": body.get("MsgId")})
+
+    # MRE reports (CommunicationServer) ----------------------------------------------
+    def on_agent_selected(self, body: dict[str, Any]) -> None:
+        task_id, agent_id = body["TaskId"], body["AgentId"]
+        task = self.state.tasks.get(task_id)
+        if task is None:  # closed while the MRE chose: free the agent it reserved
+            closed = self.state.closed.get(task_id)
+            if closed is not None:
+                self.to_mre("TaskState", {"TaskId": task_id, "AgentId": agent_id, "State": S.CLOSED,
+                                          "MRD": closed.mrd, "Code": closed.code})
+            else:
+                log.warning("MRE selected %s for unknown task %s", agent_id, task_id)
+            return
+        session = self.state.sessions.get(agent_id)
+        presence = session.mrds.get(task.mrd) if session else None
+        if task.state != S.QUEUED:
+            log.error("MRE selected %s for task %s, which is %s with %s", agent_id, task_id, task.state, task.owner)
+            return
+        if presence is None or presence.offer is not None or not self.can_take(presence):
+            # The MRE's view was behind ours (the agent moved meanwhile): the task goes back.
+            self.counters["offers_refused"] += 1
+            self.to_mre("TaskState", {"TaskId": task_id, "AgentId": agent_id, "State": S.QUEUED,
+                                      "MRD": task.mrd, "Code": S.RONA})
+            return
+        task.state, task.owner, task.code = S.RESERVED, agent_id, ""
+        presence.offer = task_id
+        self.counters["tasks_routed"] += 1
+        selected = {"TaskId": task_id, "AgentId": agent_id, "Status": S.SELECTED_RESERVED, "MRD": task.mrd}
+        for dest in self.task_destinations(task):
+            self.publish(dest, "TaskAgentSelected", selected)
+        self.refresh(agent_id, task.mrd)
+
+    def on_agent_transferred(self, body: dict[str, Any]) -> None:
+        task = self.state.tasks.get(body["TaskId"])
+        if task is None:
+            return
+        previous = body["PreviousAgentId"]
+        transferred = {"TaskId": task.task_id, "AgentId": body["AgentId"], "PreviousAgentId": previous}
+        for dest in self.task_destinations(task, previous):
+            self.publish(dest, "TaskAgentTransferred", transferred)
+            self.publish(dest, "TaskState", {"TaskId": task.task_id, "AgentId": task.owner, "State": task.state,
+                                             "MRD": task.mrd, "Code": S.TRANSFERRED, "PreviousAgentId": previous})
+
+    def on_conferenced(self, body: dict[str, Any]) -> None:
+        task = self.state.tasks.get(body["TaskId"])
+        if task is None:
+            return
+        conferenced = {"TaskId": task.task_id, "OwnerAgentId": body["OwnerAgentId"],
+                       "ParticipantAgentId": body["ParticipantAgentId"]}
+        for dest in self.task_destinations(task):
+            self.publish(dest, "TaskConferenced", conferenced)
+
+    # duplicates -----------------------------------------------------------------------
+    def duplicate(self, type: str, body: dict[str, Any]) -> bool:
+        """True when this MsgId was handled already: a retry. A retried Task is answered
+        again with the id it was given, so the sender's retry loop ends."""
+        msg_id = body.get("MsgId")
+        if msg_id is None or msg_id not in self.state.seen:
+            return False
+        self.counters["duplicates"] += 1
+        task_id = self.state.seen[msg_id]
+        task = self.state.tasks.get(task_id) or self.state.closed.get(task_id)
+        if type == "Task" and task is not None:
+            self.publish(task.origin, "TaskState", {"TaskId": task.task_id, "State": task.state, "MRD": task.mrd,
+                                                    "ClientUniqueId": task.client_id, "MsgId": msg_id})
+        return True
+
+    def handled(self, body: dict[str, Any]) -> None:
+        msg_id = body.get("MsgId")
+        if msg_id is not None and msg_id not in self.state.seen:
+            self.state.remember(msg_id)
+
+    def stats(self) -> dict[str, Any]:
+        sessions = self.state.sessions.values()
+        logged_in = sum(1 for s in sessions if any(p.state != S.LOGOUT for p in s.mrds.values()))
+        waiting = sum(1 for t in self.state.tasks.values() if t.state == S.QUEUED)
+        return {**self.counters, "agents_connected": len(self.state.sessions), "agents_logged_in": logged_in,
+                "tasks_live": len(self.state.tasks), "tasks_waiting": waiting}

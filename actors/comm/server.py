@@ -1,0 +1,80 @@
+"""The Communication Server process: CommLogic behind the documented queues.
+
+Binds `General` and `CommunicationServer` (PULL) and `ChatEvents` (PUB); pushes to the
+MRE's `RoutingEngine`. Every refusal goes back to its sender as `Error`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import zmq
+
+from actors.runtime import Actor
+from wire import codec
+from wire.catalogue import CHAT_EVENTS, COMMUNICATION_SERVER, GENERAL, ROUTING_ENGINE
+from wire.codec import WireError
+
+from .logic import CommLogic
+
+
+def agent_directory(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {agent["id"]: agent for agent in topology["agents"]}
+
+
+# queue -> message type -> the CommLogic method that handles it
+HANDLERS = {
+    GENERAL: {"Connect": "on_connect", "Login": "on_login", "AgentState": "on_agent_state",
+              "Task": "on_task", "TaskState": "on_task_state", "Transfer": "on_transfer",
+              "Conference": "on_conference", "GetAgentState": "on_get_agent_state",
+              "GetTaskState": "on_get_task_state"},
+    COMMUNICATION_SERVER: {"TaskAgentSelected": "on_agent_selected",
+                           "TaskAgentTransferred": "on_agent_transferred",
+                           "TaskConferenced": "on_conferenced"},
+}
+
+
+# Answering a query twice is harmless, so a repeated MsgId is not dropped for these.
+QUERIES = frozenset({"GetAgentState", "GetTaskState"})
+
+
+class Comm(Actor):
+    role = "comm"
+
+    def start(self) -> None:
+        endpoints = self.config.endpoints
+        self.events = self.socket(zmq.PUB, bind=endpoints[CHAT_EVENTS])
+        self.mre = self.socket(zmq.PUSH, connect=endpoints[ROUTING_ENGINE])
+        general = self.socket(zmq.PULL, bind=endpoints[GENERAL])
+        reports = self.socket(zmq.PULL, bind=endpoints[COMMUNICATION_SERVER])
+        self.logic = CommLogic(agent_directory(self.config.topology), self.config.topology["mrds"],
+                               self.publish, self.to_mre)
+        for queue, sock in ((GENERAL, general), (COMMUNICATION_SERVER, reports)):
+            self.serve(queue, sock, {type: partial(self.handle, getattr(self.logic, name), type)
+                                     for type, name in HANDLERS[queue].items()})
+
+    def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
+        self.events.send_multipart(codec.encode_pub(destination, type, body))
+        self.counters["sent"] += 1
+
+    def to_mre(self, type: str, body: dict[str, Any]) -> None:
+        self.mre.send_multipart(codec.encode(type, body))
+        self.counters["sent"] += 1
+
+    def refuse(self, err: WireError, body: dict[str, Any]) -> None:
+        super().refuse(err, body)
+        if err.msg_id is None and isinstance(body.get("MsgId"), str):
+            err.msg_id = body["MsgId"]
+        dest = err.reply_to or self.logic.reply_destination(body) or codec.UNROUTED_ERRORS
+        self.events.send_multipart(codec.error_frames(err, dest))
+
+    def handle(self, method: Any, type: str, body: dict[str, Any]) -> None:
+        if type not in QUERIES and self.logic.duplicate(type, body):
+            return
+        method(body)
+        self.logic.handled(body)
+
+    def stats(self) -> dict[str, Any]:
+        return {**super().stats(), **self.logic.stats()}
+

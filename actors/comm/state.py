@@ -1,0 +1,82 @@
+"""Comm's state, all of it, as plain data: agent sessions and tasks.
+
+Comm is the system of record (design.md section 6): whatever the other roles know about
+sessions and tasks they learned from Comm's messages. Keeping it here, in dataclasses with
+no behaviour, is what lets it be journaled and reloaded later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from wire.states import LOGOUT, NOT_READY, QUEUED
+
+
+@dataclass(slots=True)
+class Presence:
+    """An agent on one MRD."""
+    mrd: str
+    state: str = LOGOUT
+    reason: str = ""
+    changed: str = ""               # StateChangeTime of the last change, UTC ISO 8601
+    wants: str = NOT_READY          # what the agent last asked for: READY or NOT_READY
+    tasks: set[str] = field(default_factory=set)   # accepted tasks, as owner or participant
+    offer: str | None = None        # the task on offer to this agent, if any
+
+
+@dataclass(slots=True)
+class Session:
+    agent_id: str
+    destination: str                # the Chat Server's topic for this agent
+    extension: str = ""
+    mrds: dict[str, Presence] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Task:
+    task_id: str
+    mrd: str
+    client_id: str
+    name: str
+    params: dict[str, Any]
+    origin: str                     # the Chat Server that created it (its ReplyTo)
+    state: str = QUEUED
+    owner: str | None = None        # the agent it is offered to or held by
+    participants: list[str] = field(default_factory=list)
+    code: str = ""                  # why it last changed (RONA, TRANSFERRED, DONE, ...)
+    created: float = field(default_factory=time.time)
+
+    def agents(self) -> list[str]:
+        return ([self.owner] if self.owner else []) + self.participants
+
+
+@dataclass
+class CommState:
+    sessions: dict[str, Session] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)       # live tasks
+    closed: OrderedDict[str, Task] = field(default_factory=OrderedDict)  # the most recent closed
+    seen: OrderedDict[str, str] = field(default_factory=OrderedDict)     # MsgId -> TaskId or ""
+    task_prefix: str = field(default_factory=lambda: format(int(time.time() * 1000), "x"))
+    task_numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    CLOSED_KEPT = 20_000
+    SEEN_KEPT = 200_000
+
+    def new_task_id(self) -> str:
+        return f"{self.task_prefix}-{next(self.task_numbers)}"
+
+    def remember_closed(self, task: Task) -> None:
+        self.tasks.pop(task.task_id, None)
+        self.closed[task.task_id] = task
+        if len(self.closed) > self.CLOSED_KEPT:
+            self.closed.popitem(last=False)
+
+    def remember(self, msg_id: str, task_id: str = "") -> None:
+        """Record a handled MsgId, so that a sender's retry of it is recognised."""
+        self.seen[msg_id] = task_id
+        if len(self.seen) > self.SEEN_KEPT:
+            self.seen.popitem(last=False)

@@ -1,0 +1,256 @@
+"""The runtime every actor shares: a poll loop with timers, handlers registered per message
+type, the control channel to the supervisor (READY handshake, ping, stats, stop), clean
+exit on SIGTERM, and the parent-death signal (zeromq-rules 1-3, 9, 10, 12-14, 17).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import heapq
+import itertools
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import zmq
+
+from wire import codec, control
+from wire.codec import WireError
+from wire.states import GENERAL_ERROR
+
+log = logging.getLogger("mroute")
+
+DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others get a turn
+
+
+class Timer:
+    __slots__ = ("when", "fn", "args", "cancelled")
+
+    def __init__(self, when: float, fn: Callable[..., Any], args: tuple[Any, ...]):
+        self.when = when
+        self.fn = fn
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Loop:
+    """One thread around a zmq.Poller: readers (sockets or fds) and a timer heap.
+
+    SIGTERM and SIGINT stop it within one wake-up: the signal is written to a socketpair
+    that the poller watches, so no periodic polling is needed to notice it."""
+
+    def __init__(self) -> None:
+        self.poller = zmq.Poller()
+        self.readers: dict[Any, Callable[[], None]] = {}
+        self.timers: list[tuple[float, int, Timer]] = []
+        self._seq = itertools.count()
+        self.stop_reason = ""
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._signal_callbacks: dict[int, Callable[[], None]] = {}
+
+    def add_reader(self, sock: Any, callback: Callable[[], None]) -> None:
+        self.readers[sock] = callback
+        self.poller.register(sock, zmq.POLLIN)
+
+    def remove_reader(self, sock: Any) -> None:
+        if self.readers.pop(sock, None) is not None:
+            self.poller.unregister(sock)
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
+        timer = Timer(time.monotonic() + delay, fn, args)
+        heapq.heappush(self.timers, (timer.when, next(self._seq), timer))
+        return timer
+
+    def call_every(self, interval: float, fn: Callable[[], Any]) -> None:
+        def tick() -> None:
+            fn()
+            self.call_later(interval, tick)
+        self.call_later(interval, tick)
+
+    def stop(self, reason: str = "stopped") -> None:
+        self.stop_reason = self.stop_reason or reason
+
+    def handle_signals(self, *stop_signals: int) -> None:
+        """Stop on `stop_signals`; other signals may be given callbacks with `on_signal`.
+        Handlers run in the loop, never inside the interrupted code."""
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        self.add_reader(self._wake_r.fileno(), self._drain_wakeups)
+        for signum in stop_signals:
+            self.on_signal(signum, lambda n=signum: self.stop(signal.Signals(n).name))
+
+    def on_signal(self, signum: int, callback: Callable[[], None]) -> None:
+        self._signal_callbacks[signum] = callback
+        signal.signal(signum, lambda _n, _f: None)  # the wakeup fd carries it to the loop
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r is not None:
+                data = self._wake_r.recv(64)
+                if not data:
+                    return
+                for signum in set(data):
+                    callback = self._signal_callbacks.get(signum)
+                    if callback is not None:
+                        callback()
+        except BlockingIOError:
+            pass
+
+    def run(self, until: Callable[[], bool] | None = None, timeout: float | None = None,
+            after_stop: bool = False) -> bool:
+        """Run until `stop()` (unless `after_stop`: for winding down once stopped), or until
+        `until()` holds (checked after every wake-up), or `timeout` seconds pass. Returns
+        whether `until()` held."""
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        timers = self.timers
+        while after_stop or not self.stop_reason:
+            if until is not None and until():
+                return True
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return False
+            while timers and timers[0][0] <= now:
+                timer = heapq.heappop(timers)[2]
+                if not timer.cancelled:
+                    timer.fn(*timer.args)
+                if self.stop_reason and not after_stop:
+                    return False
+            wake = min(timers[0][0] if timers else now + 1.0, deadline if deadline is not None else now + 1.0)
+            for sock, _ in self.poller.poll(max(0.0, wake - time.monotonic()) * 1000):
+                callback = self.readers.get(sock)
+                if callback is not None:
+                    callback()
+        return until is not None and until()
+
+    def close(self) -> None:
+        if self._wake_w is not None:
+            signal.set_wakeup_fd(-1)
+            self._wake_w.close()
+            self._wake_r.close()  # type: ignore[union-attr]
+            self._wake_w = self._wake_r = None
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel for SIGTERM when our parent dies, then make sure it has not already
+    died between our fork and now (zeromq-rules 3)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the supervisor's group kill still applies
+        pass
+    if os.getppid() != parent_pid:
+        raise SystemExit(f"parent {parent_pid} is gone")
+
+
+@dataclass
+class ActorConfig:
+    name: str                 # instance name, e.g. chat.1
+    role: str
+    index: int                # instance number, 1-based
+    run_dir: str
+    endpoints: dict[str, str]
+    topology: dict[str, Any]  # the resolved topology (mrds, queues, agents, actors)
+    settings: dict[str, Any] = field(default_factory=dict)  # this actor's entry
+
+
+class Actor:
+    """Base of every role. A role binds or connects its sockets in `start` and registers
+    each queue it consumes, with its table of handlers, through `serve`."""
+
+    role = ""
+
+    def __init__(self, ctx: zmq.Context, config: ActorConfig, loop: Loop):
+        self.ctx = ctx
+        self.config = config
+        self.name = config.name
+        self.loop = loop
+        self.sockets: list[zmq.Socket] = []
+        self.counters: dict[str, int] = {"received": 0, "sent": 0, "refused": 0}
+        self.control: zmq.Socket | None = None  # the DEALER to the supervisor, set by main
+
+    # sockets -------------------------------------------------------------------------
+    def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
+               hwm: int = 100_000) -> zmq.Socket:
+        sock = self.ctx.socket(kind)
+        sock.linger = 1000
+        sock.sndhwm = hwm
+        sock.rcvhwm = hwm
+        sock.setsockopt(zmq.RECONNECT_IVL, 20)
+        if bind:
+            sock.bind(bind)
+        if connect:
+            sock.connect(connect)
+        self.sockets.append(sock)
+        return sock
+
+    def serve(self, queue: str, sock: zmq.Socket, handlers: dict[str, Callable[[dict[str, Any]], None]]) -> None:
+        """Read `queue` from `sock`: decode, validate, call the handler of the message's
+        type (a table, so adding a message is adding an entry), refuse bad input."""
+        counters = self.counters
+
+        def drain() -> None:
+            for _ in range(DRAIN_BATCH):
+                try:
+                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    return
+                counters["received"] += 1
+                body: dict[str, Any] = {}
+                type = ""
+                try:
+                    type, body = codec.decode(frames, queue)
+                    handler = handlers.get(type)
+                    if handler is None:
+                        raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}",
+                                        type=type, msg_id=body.get("MsgId"))
+                    handler(body)
+                except WireError as err:
+                    err.type = err.type or type
+                    self.refuse(err, body)
+                except Exception as exc:  # a bug must not stop the actor serving others
+                    log.exception("%s: handler failed on %s", self.name, frames[:1])
+                    self.refuse(WireError(GENERAL_ERROR, f"internal error: {exc}",
+                                          type=frames[0].decode("ascii", "replace"),
+                                          msg_id=body.get("MsgId")), body)
+        self.loop.add_reader(sock, drain)
+
+    def refuse(self, err: WireError, body: dict[str, Any]) -> None:
+        """Tell the sender why its message was refused; roles with a way back override."""
+        self.counters["refused"] += 1
+        log.warning("%s refused %s: %s %s%s", self.name, err.type or "message", err.code, err.reason,
+                    f" (field {err.field})" if err.field else "")
+
+    # lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Bind or connect every socket and load state; READY is sent after this returns."""
+
+    def ready(self) -> bool:
+        """False while the actor still waits for something before it is READY (e.g. a
+        confirmed subscription); it calls `announce_ready` itself when it is."""
+        return True
+
+    def announce_ready(self) -> None:
+        log.info("%s READY (pid %d)", self.name, os.getpid())
+        if self.control is not None:
+            self.control.send_multipart(control.frames("", control.READY, {"pid": os.getpid()}))
+
+    def stop(self) -> None:
+        """Called once when the loop has ended, before sockets close."""
+
+    def stats(self) -> dict[str, Any]:
+        return {"counters": dict(self.counters)}
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close(linger=200)

@@ -1,0 +1,211 @@
+"""`mroute`: start, inspect and stop a topology."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+import orjson
+
+from actors.runtime import die_with_parent
+
+from . import client, report
+from .supervisor import AlreadyRunning, StartError, Supervisor, is_locked, kill_survivors, read_state
+from .topology import Topology, TopologyError, load
+
+COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "red", "bright_cyan", "bright_green")
+
+
+def topology_option(fn: Any) -> Any:
+    return click.option("-f", "--file", "file", default="topology.yaml", show_default=True,
+                        type=click.Path(dir_okay=False), help="the topology file")(fn)
+
+
+def load_or_exit(file: str) -> Topology:
+    try:
+        return load(file)
+    except TopologyError as exc:
+        raise click.ClickException(str(exc))
+
+
+def prefixer(topology: Topology) -> Any:
+    """honcho-style output: every child's lines prefixed with a coloured, aligned `name.N |`."""
+    names = [name for name, _ in topology.instances()]
+    width = max((len(n) for n in names), default=4)
+    colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(names)}
+
+    def echo(name: str, line: str) -> None:
+        prefix = click.style(f"{name:<{width}} |", fg=colours.get(name, "white"))
+        click.echo(f"{prefix} {line}")
+    return echo
+
+
+@click.group()
+def main() -> None:
+    """Contact-centre media routing over ZeroMQ: start, watch and stop topologies."""
+
+
+@main.command()
+@topology_option
+@click.option("--detach", is_flag=True, help="return once every actor is READY; the topology runs on")
+@click.option("--for", "duration", type=float, default=None, metavar="SECONDS",
+              help="run this long, print a summary of what was routed, then stop")
+@click.option("--quiet", is_flag=True, help="do not echo the actors' output")
+@click.option("--json", "as_json", is_flag=True, help="with --for: print the summary as one JSON line")
+@click.option("--daemon", is_flag=True, hidden=True)
+def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bool, daemon: bool) -> None:
+    """Start the topology in FILE."""
+    topology = load_or_exit(file)
+    if detach:
+        sys.exit(spawn_detached(file, topology))
+    if daemon:
+        sys.exit(run_daemon(topology))
+    die_with_parent(os.getppid())  # in the foreground we belong to whoever started us
+    supervisor = Supervisor(topology, echo=None if quiet else prefixer(topology))
+    started = time.monotonic()
+    try:
+        supervisor.claim()
+        supervisor.start()
+        if not quiet:
+            click.secho(f"mroute: {topology.name} is up ({len(supervisor.children)} actors, "
+                        f"{time.monotonic() - started:.2f} s); Ctrl-C stops it", fg="green", err=True)
+        t0 = time.monotonic()
+        supervisor.serve(duration)
+        if duration is not None and not supervisor.loop.stop_reason:
+            stats = supervisor.stats_now()
+            roles = {c.name: c.role for c in supervisor.children.values()}
+            summary = report.summarize(stats, roles, time.monotonic() - t0)
+            if as_json:
+                click.echo(orjson.dumps(summary).decode())
+            else:
+                report.print_summary(summary)
+    except AlreadyRunning as exc:
+        raise click.ClickException(str(exc))
+    except StartError as exc:
+        click.secho(f"mroute: {exc}", fg="red", err=True)
+        raise SystemExit(1)
+    finally:
+        supervisor.stop()
+        supervisor.close()
+
+
+def spawn_detached(file: str, topology: Topology) -> int:
+    """Start a supervisor in its own session and wait for its word: READY or why not."""
+    if is_locked(topology.run_dir):
+        raise click.ClickException(f"topology {topology.name!r} is running already: `mroute down` first")
+    proc = subprocess.Popen([sys.executable, "-m", "launch.cli", "up", "-f", file, "--daemon"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline().decode().strip()
+    if first.startswith("READY"):
+        click.echo(f"mroute: {topology.name} is up ({first.split(' ', 1)[1]}); supervisor pid {proc.pid}")
+        return 0
+    rest = proc.stdout.read().decode(errors="replace")
+    proc.wait(timeout=30)
+    click.secho(f"mroute: {topology.name} did not start:\n{first}\n{rest}".rstrip(), fg="red", err=True)
+    return 1
+
+
+def run_daemon(topology: Topology) -> int:
+    """The detached supervisor: say READY (or the failure) on stdout, then log to a file."""
+    supervisor = Supervisor(topology)
+    started = time.monotonic()
+    try:
+        try:
+            supervisor.claim()
+            supervisor.start()
+        except (AlreadyRunning, StartError) as exc:
+            print(f"FAILED {exc}", flush=True)
+            return 1
+        print(f"READY {len(supervisor.children)} actors in {time.monotonic() - started:.2f} s", flush=True)
+        log = os.open(topology.run_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        supervisor.serve()
+        return 0
+    finally:
+        supervisor.stop()
+        supervisor.close()
+
+
+@main.command()
+@topology_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable: endpoints, actors, supervisor")
+def status(file: str, as_json: bool) -> None:
+    """Show each actor's state; exit non-zero unless all are RUNNING."""
+    topology = load_or_exit(file)
+    try:
+        state = client.ask(topology, "status")
+    except client.NotRunning as exc:
+        if as_json:
+            click.echo(orjson.dumps({"name": topology.name, "running": False, "endpoints": topology.endpoints,
+                                     "actors": []}).decode())
+        else:
+            click.echo(str(exc))
+        sys.exit(3)
+    except client.NoAnswer as exc:
+        raise click.ClickException(str(exc))
+    all_running = all(a["state"] == "RUNNING" for a in state["actors"])
+    if as_json:
+        click.echo(orjson.dumps({**state, "running": True}).decode())
+    else:
+        from rich.console import Console
+        from rich.table import Table
+        table = Table(title=f"{state['name']} (supervisor pid {state['supervisor']['pid']})")
+        for column in ("name", "role", "pid", "state", "uptime", "restarts"):
+            table.add_column(column)
+        for a in state["actors"]:
+            colour = "green" if a["state"] == "RUNNING" else "red"
+            table.add_row(a["name"], a["role"], str(a["pid"] or "-"), f"[{colour}]{a['state']}[/{colour}]",
+                          f"{a['uptime']:.0f} s", str(a["restarts"]))
+        Console().print(table)
+    sys.exit(0 if all_running else 1)
+
+
+@main.command()
+@topology_option
+@click.option("--timeout", type=float, default=15.0, show_default=True, help="seconds to wait for the stop")
+def down(file: str, timeout: float) -> None:
+    """Stop the topology. Idempotent; also ends survivors named in the state file."""
+    topology = load_or_exit(file)
+    run_dir = topology.run_dir
+    try:
+        pid = client.ask(topology, "down")["pid"]
+    except client.NotRunning:
+        pid = None
+    except client.NoAnswer:  # hung: take it down by force
+        pid = read_state(run_dir).get("supervisor", {}).get("pid")
+        if pid:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    while is_locked(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.02)  # the lock is released by the supervisor's exit: nothing to wait on but polling
+    killed = kill_survivors(run_dir)
+    if is_locked(run_dir):
+        raise click.ClickException(f"the supervisor of {topology.name!r} did not stop within {timeout:.0f} s")
+    click.echo(f"mroute: {topology.name} is down" + (f" (killed survivors {killed})" if killed else "")
+               + ("" if pid else " (was not running)"))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False), default="topology.yaml")
+def check(file: str) -> None:
+    """Validate a topology file without starting anything."""
+    topology = load_or_exit(file)
+    instances = topology.instances()
+    click.echo(f"{file}: ok: topology {topology.name!r}, {len(instances)} processes "
+               f"({', '.join(n for n, _ in instances)}), {len(topology.agents)} agents, "
+               f"MRDs {', '.join(topology.mrds)}; run directory {topology.run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""The supervisor: one process owns one topology (zeromq-rules 1-5, 10).
+
+It claims the run directory (an exclusive lock: a second `up` of the same topology is
+refused while the first lives), spawns every actor in its own process group with the
+parent-death signal, waits for each READY (or its traceback), captures their output into
+per-actor log files, restarts a child that dies with exponential backoff and gives up
+(FATAL) on one that keeps dying, answers the CLI on a control socket, and stops children
+TERM -> grace -> KILL on their process groups, reaping every one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import zmq
+
+from actors.runtime import Loop, Timer
+from wire import control
+
+from .topology import Topology
+
+# Process states, as supervisord names them.
+STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
+    "STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL")
+
+READY_TIMEOUT = 15.0       # seconds a child has to report READY
+STOP_GRACE = 3.0           # seconds between TERM and KILL
+STARTED_AFTER = 1.0        # a child that ran this long counts as started (resets its backoff)
+BACKOFF_FIRST, BACKOFF_CAP = 0.1, 5.0
+MAX_QUICK_FAILURES = 5     # consecutive failed starts before FATAL
+STATS_TIMEOUT = 2.0
+
+
+class StartError(Exception):
+    pass
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    role: str
+    state: str = STOPPED
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0           # time.time() of the last spawn
+    restarts: int = 0
+    quick_failures: int = 0
+    exit_status: int | None = None
+    failure: str = ""              # traceback or reason of the last failure
+    log_path: Path | None = None
+    log_file: Any = None
+    partial: bytes = b""
+    backoff_timer: Timer | None = None
+    ready_timer: Timer | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "pid": self.pid, "state": self.state,
+                "uptime": round(time.time() - self.started, 3) if self.state == RUNNING else 0.0,
+                "restarts": self.restarts, "exit_status": self.exit_status}
+
+
+@dataclass
+class PendingStats:
+    names: set[str]
+    results: dict[str, Any] = field(default_factory=dict)
+    done: Callable[[dict[str, Any]], None] | None = None
+    timer: Timer | None = None
+
+
+class Supervisor:
+    def __init__(self, topology: Topology, echo: Callable[[str, str], None] | None = None):
+        self.topology = topology
+        self.echo = echo
+        self.run_dir = topology.run_dir
+        self.loop = Loop()
+        self.ctx = zmq.Context()
+        self.children: dict[str, Child] = {}
+        self.lock_fd: int | None = None
+        self.request_ids = itertools.count(1)
+        self.pending: dict[str, PendingStats] = {}
+        self.stopping = False
+
+    # the run directory -------------------------------------------------------------------
+    def claim(self) -> None:
+        """Own the run directory, or refuse when a live supervisor owns it (a second bind of
+        the same ipc path would silently steal its sockets)."""
+        for directory in {self.run_dir, self.topology.sock_dir}:
+            directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(directory, 0o700)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        fd = os.open(self.run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = read_state(self.run_dir).get("supervisor", {}).get("pid")
+            raise AlreadyRunning(f"topology {self.topology.name!r} is running already "
+                                 f"(supervisor pid {owner}, run directory {self.run_dir}): `mroute down` first")
+        self.lock_fd = fd
+        os.set_inheritable(fd, False)
+        kill_survivors(self.run_dir)
+        for stale in self.topology.sock_dir.glob("*.ipc"):
+            stale.unlink()
+        (self.run_dir / "topology.json").write_bytes(orjson.dumps(self.topology.resolved()))
+        self.ctl = self.ctx.socket(zmq.ROUTER)        # actors: READY, FAILED, replies
+        self.ctl.linger = 0
+        self.ctl.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a restarted actor takes its name back
+        self.ctl.bind(self.topology.control_endpoint("actors"))
+        self.cli = self.ctx.socket(zmq.ROUTER)        # the CLI's requests
+        self.cli.linger = 0
+        self.cli.bind(self.topology.control_endpoint("control"))
+        self.loop.add_reader(self.ctl, self.on_actor_message)
+        self.loop.add_reader(self.cli, self.on_cli_request)
+        self.loop.handle_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        self.loop.on_signal(signal.SIGCHLD, self.reap)
+        for name, role in self.topology.instances():
+            self.children[name] = Child(name, role, log_path=self.run_dir / "logs" / f"{name}.log")
+        self.write_state()
+
+    def write_state(self) -> None:
+        state = {"name": self.topology.name, "supervisor": {"pid": os.getpid()},
+                 "endpoints": self.topology.endpoints,
+                 "control": self.topology.control_endpoint("control"),
+                 "actors": [child.describe() for child in self.children.values()]}
+        tmp = self.run_dir / "state.json.tmp"
+        tmp.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+        tmp.replace(self.run_dir / "state.json")
+
+    # children --------------------------------------------------------------------------
+    def spawn(self, child: Child) -> None:
+        env = dict(os.environ, MROUTE_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1",
+                   MROUTE_CONTROL=self.topology.control_endpoint("actors"))
+        child.log_file = child.log_file or open(child.log_path, "ab")  # type: ignore[arg-type]
+        child.proc = subprocess.Popen(
+            [sys.executable, "-m", "actors", child.role, "--name", child.name, "--run-dir", str(self.run_dir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True)  # its own process group: the group is stopped as one
+        os.set_blocking(child.proc.stdout.fileno(), False)  # type: ignore[union-attr]
+        self.loop.add_reader(child.proc.stdout.fileno(), lambda c=child: self.on_output(c))  # type: ignore[union-attr]
+        child.state, child.started, child.exit_status, child.failure = STARTING, time.time(), None, ""
+        child.ready_timer = self.loop.call_later(READY_TIMEOUT, self.ready_timeout, child)
+        self.write_state()
+
+    def on_output(self, child: Child) -> None:
+        proc = child.proc
+        if proc is None or proc.stdout is None:
+            return
+        fd = proc.stdout.fileno()
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not data:  # end of output: the child has closed it, normally by exiting
+            self.loop.remove_reader(fd)
+            if child.partial:
+                self.emit_line(child, child.partial)
+                child.partial = b""
+            return
+        child.log_file.write(data)
+        child.log_file.flush()
+        lines = (child.partial + data).split(b"\n")
+        child.partial = lines.pop()
+        for line in lines:
+            self.emit_line(child, line)
+
+    def emit_line(self, child: Child, line: bytes) -> None:
+        if self.echo is not None:
+            self.echo(child.name, line.decode(errors="replace"))
+
+    def on_actor_message(self) -> None:
+        while True:
+            try:
+                identity, *raw = self.ctl.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            child = self.children.get(identity.decode(errors="replace"))
+            try:
+                request_id, verb, body = control.parse(raw)
+            except ValueError:
+                continue
+            if child is None:
+                continue
+            if verb == control.READY and child.state == STARTING:
+                child.state = RUNNING
+                if child.ready_timer:
+                    child.ready_timer.cancel()
+                self.write_state()
+            elif verb == control.FAILED:
+                child.failure = body.get("traceback", "")
+            elif request_id in self.pending:
+                pending = self.pending[request_id]
+                pending.results[child.name] = body if verb == control.OK else {"error": body}
+                pending.names.discard(child.name)
+                if not pending.names:
+                    self.finish_stats(request_id)
+
+    def ready_timeout(self, child: Child) -> None:
+        if child.state == STARTING:
+            child.failure = child.failure or f"no READY within {READY_TIMEOUT:.0f} s"
+            self.signal_group(child, signal.SIGKILL)
+
+    def reap(self) -> None:
+        for child in self.children.values():
+            proc = child.proc
+            if proc is None or proc.poll() is None:
+                continue
+            self.on_output(child)
+            if proc.stdout is not None:
+                self.loop.remove_reader(proc.stdout.fileno())
+                proc.stdout.close()
+            child.proc = None
+            child.exit_status = proc.returncode
+            if child.ready_timer:
+                child.ready_timer.cancel()
+            self.signal_group_pid(proc.pid, signal.SIGKILL)  # anything it left in its group goes too
+            self.exited(child)
+        self.write_state()
+
+    def exited(self, child: Child) -> None:
+        if child.state == STOPPING or self.stopping:
+            child.state = STOPPED
+            return
+        ran = time.time() - child.started
+        if child.state == RUNNING and ran >= STARTED_AFTER:
+            child.quick_failures = 0
+        else:
+            child.quick_failures += 1
+        if child.quick_failures >= MAX_QUICK_FAILURES:
+            child.state = FATAL
+            return
+        child.state = BACKOFF
+        delay = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, child.quick_failures - 1))
+        child.backoff_timer = self.loop.call_later(delay, self.restart_after_backoff, child)
+
+    def restart_after_backoff(self, child: Child) -> None:
+        if child.state == BACKOFF and not self.stopping:
+            child.restarts += 1
+            self.spawn(child)
+
+    def signal_group(self, child: Child, signum: int) -> None:
+        if child.proc is not None and child.proc.returncode is None:
+            self.signal_group_pid(child.proc.pid, signum)
+
+    @staticmethod
+    def signal_group_pid(pid: int, signum: int) -> None:
+        try:
+            os.killpg(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # the whole topology ----------------------------------------------------------------
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
+        """Spawn every actor and wait until all are RUNNING; raise StartError naming the
+        first that failed, with its traceback."""
+        for child in self.children.values():
+            self.spawn(child)
+
+        def settled() -> bool:
+            return all(c.state == RUNNING for c in self.children.values()) or any(
+                c.state != STARTING and c.state != RUNNING for c in self.children.values())
+        self.loop.run(until=settled, timeout=timeout + 1)
+        if self.loop.stop_reason:
+            raise StartError(f"interrupted ({self.loop.stop_reason}) while starting")
+        for child in self.children.values():
+            if child.state != RUNNING:
+                reason = child.failure or (f"exited with status {child.exit_status}" if child.exit_status is not None
+                                           else "did not report READY")
+                raise StartError(f"{child.name} ({child.role}) failed to start: {reason}\n"
+                                 f"log: {child.log_path}\n{tail(child.log_path) if not child.failure else ''}")
+
+    def serve(self, duration: float | None = None) -> None:
+        """Run until stopped (signal or `down`), or for `duration` seconds."""
+        self.loop.run(timeout=duration)
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """TERM every process group, KILL what is left after `grace`, reap everything."""
+        self.stopping = True
+        for child in self.children.values():
+            if child.backoff_timer:
+                child.backoff_timer.cancel()
+            if child.proc is not None:
+                child.state = STOPPING
+                self.signal_group(child, signal.SIGTERM)
+            elif child.state in (BACKOFF, STARTING):
+                child.state = STOPPED
+        self.write_state()
+        alive = lambda: not any(c.proc is not None for c in self.children.values())  # noqa: E731
+        if not self.loop.run(until=alive, timeout=grace, after_stop=True):
+            for child in self.children.values():
+                self.signal_group(child, signal.SIGKILL)
+            self.loop.run(until=alive, timeout=2.0, after_stop=True)
+        self.reap()
+
+    def close(self) -> None:
+        for child in self.children.values():
+            if child.proc is not None:  # should not happen after stop(); never leave one behind
+                self.signal_group(child, signal.SIGKILL)
+                child.proc.wait()
+            if child.log_file:
+                child.log_file.close()
+        for sock in (getattr(self, "ctl", None), getattr(self, "cli", None)):
+            if sock is not None:
+                sock.close(0)
+        self.loop.close()
+        self.ctx.term()
+        state_path = self.run_dir / "state.json"
+        if state_path.exists():
+            state_path.unlink()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+
+    # statistics and the CLI ------------------------------------------------------------------
+    def request_stats(self, done: Callable[[dict[str, Any]], None], timeout: float = STATS_TIMEOUT) -> None:
+        request_id = f"s{next(self.request_ids)}"
+        names = {c.name for c in self.children.values() if c.state == RUNNING}
+        pending = self.pending[request_id] = PendingStats(set(names), done=done)
+        for name in names:
+            self.ctl.send_multipart([name.encode(), *control.frames(request_id, "stats")])
+        pending.timer = self.loop.call_later(timeout, self.finish_stats, request_id)
+        if not names:
+            self.finish_stats(request_id)
+
+    def finish_stats(self, request_id: str) -> None:
+        pending = self.pending.pop(request_id, None)
+        if pending is None:
+            return
+        if pending.timer:
+            pending.timer.cancel()
+        for name in pending.names:
+            pending.results[name] = {"error": "no answer"}
+        if pending.done:
+            pending.done(pending.results)
+
+    def stats_now(self, timeout: float = STATS_TIMEOUT) -> dict[str, Any]:
+        """Every running actor's stats, waiting at most `timeout`."""
+        box: dict[str, Any] = {}
+        self.request_stats(lambda results: box.update(results=results), timeout)
+        self.loop.run(until=lambda: "results" in box, timeout=timeout + 0.5, after_stop=True)
+        return box.get("results", {})
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.topology.name, "supervisor": {"pid": os.getpid()},
+                "endpoints": self.topology.endpoints, "run_dir": str(self.run_dir),
+                "actors": [child.describe() for child in self.children.values()]}
+
+    def on_cli_request(self) -> None:
+        while True:
+            try:
+                client, *raw = self.cli.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                request_id, verb, _body = control.parse(raw)
+            except ValueError as exc:
+                self.cli.send_multipart([client, *control.frames("", control.ERROR, {"reason": str(exc)})])
+                continue
+            reply = lambda verb_, body: self.cli.send_multipart(  # noqa: E731
+                [client, *control.frames(request_id, verb_, body)])
+            if verb == "status":
+                reply(control.OK, self.status())
+            elif verb == "stats":
+                self.request_stats(lambda results: reply(control.OK, {"actors": results}))
+            elif verb == "down":
+                reply(control.OK, {"pid": os.getpid()})
+                self.loop.stop("down requested")
+            else:
+                reply(control.ERROR, {"reason": f"unknown verb {verb!r}"})
+
+
+def tail(path: Path | None, lines: int = 20) -> str:
+    if path is None or not path.exists():
+        return ""
+    return b"\n".join(path.read_bytes().splitlines()[-lines:]).decode(errors="replace")
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    try:
+        return orjson.loads((run_dir / "state.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+
+
+def is_locked(run_dir: Path) -> bool:
+    """Whether a live supervisor holds the run directory."""
+    try:
+        fd = os.open(run_dir / "lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def kill_survivors(run_dir: Path) -> list[int]:
+    """KILL the process groups of actors named in a state file whose supervisor is gone
+    (zeromq-rules 3: `down` also ends survivors). Returns the pids it signalled."""
+    killed = []
+    for actor in read_state(run_dir).get("actors", []):
+        pid = actor.get("pid")
+        if pid and _is_our_actor(pid, run_dir):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                killed.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def _is_our_actor(pid: int, run_dir: Path) -> bool:
+    """A pid from an old state file may have been reused: check it is still our actor."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"actors" in cmdline and str(run_dir).encode() in cmdline

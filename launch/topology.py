@@ -1,0 +1,296 @@
+"""Load and check a topology file (design.md section 4).
+
+A bad file is refused before anything starts, with the file, the key and the reason:
+`topology.yaml: actors.chat.count: must be an integer >= 0, not 'two'`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from actors import ROLES
+from wire.catalogue import ENDPOINT_NAMES
+
+POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
+TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors")
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+IPC_PATH_MAX = 107  # bytes in a unix socket path (zeromq-rules 5)
+SINGLETONS = ("comm", "mre", "gc")  # roles that bind the documented queues: one instance each
+
+
+class TopologyError(Exception):
+    def __init__(self, file: str, key: str, reason: str):
+        super().__init__(f"{file}: {key}: {reason}" if key else f"{file}: {reason}")
+        self.file, self.key, self.reason = file, key, reason
+
+
+@dataclass
+class Topology:
+    path: Path
+    name: str
+    transport: str
+    run_dir: Path
+    sock_dir: Path            # where ipc sockets live: run_dir, or a short path when it is too long
+    endpoints: dict[str, str]
+    mrds: dict[str, dict[str, Any]]
+    queues: dict[str, dict[str, Any]]
+    agents: list[dict[str, Any]]
+    actors: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def instances(self) -> list[tuple[str, str]]:
+        """(instance name, role) of every process, binders first so clients find them up."""
+        order = {"comm": 0, "mre": 1, "gc": 2}
+        out = []
+        for name, spec in sorted(self.actors.items(), key=lambda kv: (order.get(kv[1]["role"], 9), kv[0])):
+            out += [(f"{name}.{i}", spec["role"]) for i in range(1, spec["count"] + 1)]
+        return out
+
+    def control_endpoint(self, what: str) -> str:
+        return f"ipc://{self.sock_dir}/{what}.ipc"
+
+    def resolved(self) -> dict[str, Any]:
+        """What actors read at start (run_dir/topology.json)."""
+        return {"name": self.name, "transport": self.transport, "endpoints": self.endpoints, "mrds": self.mrds,
+                "queues": self.queues, "agents": self.agents, "actors": self.actors}
+
+
+class _Checker:
+    def __init__(self, file: str):
+        self.file = file
+
+    def fail(self, key: str, reason: str) -> TopologyError:
+        return TopologyError(self.file, key, reason)
+
+    def mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a mapping, not {type(value).__name__}")
+        return value
+
+    def integer(self, value: Any, key: str, low: int, high: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise self.fail(key, f"must be an integer {bounds}, not {value!r}")
+        return value
+
+    def number(self, value: Any, key: str, positive: bool = True) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
+            raise self.fail(key, f"must be a number {'> 0' if positive else '>= 0'}, not {value!r}")
+        return float(value)
+
+    def string(self, value: Any, key: str, pattern: re.Pattern[str] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"must be a non-empty string, not {value!r}")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(key, f"{value!r} may hold only letters, digits, '_' and '-'")
+        return value
+
+    def known_keys(self, data: dict[str, Any], allowed: tuple[str, ...], key: str) -> None:
+        for name in data:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else str(name)
+                raise self.fail(where, f"unknown key (expected one of: {', '.join(allowed)})")
+
+
+def load(path: str | os.PathLike[str]) -> Topology:
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TopologyError(file, "", f"cannot read: {exc.strerror}")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise TopologyError(file, "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")
+    return parse(data, path)
+
+
+def parse(data: Any, path: Path) -> Topology:
+    c = _Checker(str(path))
+    data = c.mapping(data if data is not None else {}, "")
+    c.known_keys(data, TOP_KEYS, "")
+    name = c.string(data.get("name", "local"), "name", NAME)
+    transport = data.get("transport", "ipc")
+    if transport not in ("ipc", "tcp"):
+        raise c.fail("transport", f"must be ipc or tcp, not {transport!r}")
+    base = path.resolve().parent
+    run_dir = Path(data["run_dir"]) if "run_dir" in data else Path(".mroute") / name
+    run_dir = run_dir if run_dir.is_absolute() else base / run_dir
+    sock_dir = short_socket_dir(run_dir)
+
+    mrds = _mrds(c, data.get("mrds"))
+    queues = _queues(c, data.get("queues", {}), mrds)
+    agents = _agents(c, data.get("agents"))
+    actors = _actors(c, data.get("actors"), len(agents))
+    endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir)
+    return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors)
+
+
+def short_socket_dir(run_dir: Path) -> Path:
+    """ipc paths are limited to 107 bytes: when the run directory is too deep, sockets go
+    to a short directory under /tmp named after it."""
+    longest = f"{run_dir}/CommunicationServer.ipc"
+    if len(longest.encode()) <= IPC_PATH_MAX:
+        return run_dir
+    digest = hashlib.sha1(str(run_dir).encode()).hexdigest()[:12]
+    return Path(f"/tmp/mroute-{os.getuid()}-{digest}")
+
+
+def _mrds(c: _Checker, raw: Any) -> dict[str, dict[str, Any]]:
+    if raw is None:
+        raise c.fail("mrds", "is required: at least one media routing domain")
+    raw = c.mapping(raw, "mrds")
+    if not raw:
+        raise c.fail("mrds", "needs at least one MRD")
+    mrds = {}
+    for name, spec in raw.items():
+        key = f"mrds.{name}"
+        c.string(name, key, NAME)
+        spec = c.mapping(spec if spec is not None else {}, key)
+        c.known_keys(spec, ("max_tasks", "interruptible"), key)
+        interruptible = spec.get("interruptible", True)
+        if not isinstance(interruptible, bool):
+            raise c.fail(f"{key}.interruptible", f"must be true or false, not {interruptible!r}")
+        mrds[name] = {"max_tasks": c.integer(spec.get("max_tasks", 1), f"{key}.max_tasks", 1, 10),
+                      "interruptible": interruptible}
+    return mrds
+
+
+def _queues(c: _Checker, raw: Any, mrds: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    raw = c.mapping(raw if raw is not None else {}, "queues")
+    queues = {}
+    for name, spec in raw.items():
+        key = f"queues.{name}"
+        c.string(name, key, NAME)
+        spec = c.mapping(spec, key)
+        c.known_keys(spec, ("mrd", "policy", "offer_timeout", "ttl", "steps"), key)
+        mrd = spec.get("mrd")
+        if mrd not in mrds:
+            raise c.fail(f"{key}.mrd", f"{mrd!r} is not one of the mrds ({', '.join(mrds)})")
+        policy = spec.get("policy", "LONGEST_AVAILABLE")
+        if policy not in POLICIES:
+            raise c.fail(f"{key}.policy", f"{policy!r} is not one of {', '.join(POLICIES)}")
+        steps = spec.get("steps", [{"expr": "true", "timeout": 0}])
+        if not isinstance(steps, list) or not steps:
+            raise c.fail(f"{key}.steps", "must be a non-empty list of {expr, timeout}")
+        checked_steps = []
+        for i, step in enumerate(steps):
+            step_key = f"{key}.steps[{i}]"
+            step = c.mapping(step, step_key)
+            c.known_keys(step, ("expr", "timeout"), step_key)
+            checked_steps.append({"expr": c.string(step.get("expr", "true"), f"{step_key}.expr"),
+                                  "timeout": c.number(step.get("timeout", 0), f"{step_key}.timeout", positive=False)})
+        queues[name] = {"mrd": mrd, "policy": policy,
+                        "offer_timeout": c.number(spec.get("offer_timeout", 15), f"{key}.offer_timeout"),
+                        "ttl": c.number(spec.get("ttl", 300), f"{key}.ttl"), "steps": checked_steps}
+    return queues
+
+
+AGENT_KEYS = ("id", "password", "name", "extension", "team", "supervisor", "attributes")
+
+
+def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not raw:
+        raise c.fail("agents", "must be a non-empty list of agents or {generate: ...} entries")
+    agents: list[dict[str, Any]] = []
+    for i, entry in enumerate(raw):
+        key = f"agents[{i}]"
+        entry = c.mapping(entry, key)
+        if "generate" in entry:
+            c.known_keys(entry, ("generate",), key)
+            gen = c.mapping(entry["generate"], f"{key}.generate")
+            c.known_keys(gen, ("count", "prefix", "password", "attributes", "start", "team"), f"{key}.generate")
+            count = c.integer(gen.get("count"), f"{key}.generate.count", 1)
+            prefix = c.string(gen.get("prefix", "agent"), f"{key}.generate.prefix")
+            password = c.string(gen.get("password"), f"{key}.generate.password")
+            attributes = c.mapping(gen.get("attributes", {}), f"{key}.generate.attributes")
+            start = c.integer(gen.get("start", 1), f"{key}.generate.start", 0)
+            for n in range(start, start + count):
+                agents.append({"id": f"{prefix}{n}", "password": password, "name": f"{prefix} {n}",
+                               "extension": "", "team": gen.get("team", ""), "supervisor": False,
+                               "attributes": dict(attributes)})
+        else:
+            c.known_keys(entry, AGENT_KEYS, key)
+            extension = entry.get("extension", "")
+            agents.append({"id": c.string(entry.get("id"), f"{key}.id"),
+                           "password": c.string(entry.get("password"), f"{key}.password"),
+                           "name": entry.get("name", entry.get("id")), "extension": str(extension or ""),
+                           "team": entry.get("team", ""), "supervisor": bool(entry.get("supervisor", False)),
+                           "attributes": c.mapping(entry.get("attributes", {}), f"{key}.attributes")})
+    seen: set[str] = set()
+    for i, agent in enumerate(agents):
+        if agent["id"] in seen:
+            raise c.fail("agents", f"agent id {agent['id']!r} appears twice")
+        seen.add(agent["id"])
+    return agents
+
+
+CHAT_KEYS = ("role", "count", "agents", "rate", "handle", "think", "mrd")
+
+
+def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, Any]]:
+    raw = c.mapping(raw, "actors") if raw is not None else None
+    if not raw:
+        raise c.fail("actors", "is required: which processes to run")
+    actors = {}
+    desked = 0
+    for name, spec in raw.items():
+        key = f"actors.{name}"
+        c.string(name, key, NAME)
+        spec = c.mapping(spec, key)
+        role = spec.get("role")
+        if role not in ROLES:
+            raise c.fail(f"{key}.role", f"{role!r} is not a role (known: {', '.join(sorted(ROLES))})")
+        count = c.integer(spec.get("count", 1), f"{key}.count", 0)
+        if role in SINGLETONS and count > 1:
+            raise c.fail(f"{key}.count", f"a {role} binds the documented queues: run at most one")
+        entry = {"role": role, "count": count}
+        if role == "chat":
+            c.known_keys(spec, CHAT_KEYS, key)
+            entry["agents"] = c.integer(spec.get("agents", 0), f"{key}.agents", 0)
+            entry["rate"] = c.number(spec.get("rate", 0), f"{key}.rate", positive=False)
+            entry["handle"] = c.number(spec.get("handle", 5), f"{key}.handle")
+            think = spec.get("think", [0.05, 0.3])
+            if (not isinstance(think, list) or len(think) != 2
+                    or not all(isinstance(t, (int, float)) and t >= 0 for t in think) or think[0] > think[1]):
+                raise c.fail(f"{key}.think", f"must be [min, max] seconds, not {think!r}")
+            entry["think"] = think
+            entry["mrd"] = spec.get("mrd", "chat")
+            desked += count * entry["agents"]
+        else:
+            c.known_keys(spec, ("role", "count"), key)
+        actors[name] = entry
+    roles = [spec["role"] for spec in actors.values()]
+    for role in ("comm", "mre"):
+        if roles.count(role) > 1:
+            raise c.fail("actors", f"more than one actor has role {role}")
+    if desked > directory_size:
+        raise c.fail("actors", f"the chat actors desk {desked} agents but the directory (agents) has only "
+                               f"{directory_size}")
+    return actors
+
+
+def _endpoints(c: _Checker, raw: Any, transport: str, sock_dir: Path) -> dict[str, str]:
+    raw = c.mapping(raw if raw is not None else {}, "endpoints")
+    c.known_keys(raw, ENDPOINT_NAMES, "endpoints")
+    endpoints = {}
+    for i, name in enumerate(ENDPOINT_NAMES):
+        if name in raw:
+            value = c.string(raw[name], f"endpoints.{name}")
+            if not value.startswith(("ipc://", "tcp://")):
+                raise c.fail(f"endpoints.{name}", f"{value!r} must start with ipc:// or tcp://")
+            endpoints[name] = value
+        elif transport == "ipc":
+            endpoints[name] = f"ipc://{sock_dir}/{name}.ipc"
+        else:
+            endpoints[name] = f"tcp://127.0.0.1:{5550 + i}"
+    return endpoints

@@ -1,0 +1,1 @@
+"""The language spoken between mroute processes. Imports nothing of ours."""

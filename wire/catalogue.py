@@ -1,0 +1,88 @@
+"""The message catalogue of protocol.md section 1.1, plus Error.
+
+A message is identified by the queue it travels on and its JMS type: `AgentState` on
+`General` (#3, from a Chat Server) is not the same message as `AgentState` on
+`RoutingEngine` (#10, from Comm). Each spec lists the fields a receiver requires and the
+optional ones it understands; any other field is carried along untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Queues (PULL sockets, bound by their one consumer) and streams (PUB sockets).
+GENERAL = "General"
+ROUTING_ENGINE = "RoutingEngine"
+COMMUNICATION_SERVER = "CommunicationServer"
+CHAT_EVENTS = "ChatEvents"
+GC = "GC"
+GC_EVENTS = "GCEvents"
+ENDPOINT_NAMES = (GENERAL, ROUTING_ENGINE, COMMUNICATION_SERVER, CHAT_EVENTS, GC, GC_EVENTS)
+
+# Categories (protocol.md section 1).
+AGENT_STATE = "agent-state"
+TASK_STATE = "task-state"
+NEW_TASK = "new task"
+
+STR = "string"
+OBJECT = "object"
+PARAMS = "params"  # a list of [key, value] pairs, or an object
+
+
+@dataclass(frozen=True)
+class Spec:
+    number: int
+    type: str
+    queue: str
+    category: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    # field name -> kind; fields not listed here are strings
+    kinds: dict[str, str] = field(default_factory=dict)
+
+    def kind(self, name: str) -> str:
+        return self.kinds.get(name, STR)
+
+    @property
+    def mrd_key(self) -> str | None:
+        """How this message spells the MRD key, if it has one."""
+        for name in self.required + self.optional:
+            if name in MRD_SPELLINGS:
+                return name
+        return None
+
+
+# Fields every body may carry (protocol.md section 1.2).
+ENVELOPE = ("MsgId", "ReplyTo")
+
+SPECS: tuple[Spec, ...] = (
+    Spec(1, "Connect", GENERAL, AGENT_STATE, ("AgentId", "Password", "Destination"), ("Extension",)),
+    Spec(2, "Login", GENERAL, AGENT_STATE, ("AgentId", "Password", "Mrd")),
+    Spec(3, "AgentState", GENERAL, AGENT_STATE, ("AgentId", "State", "Mrd"), ("ReasonCode",)),
+    Spec(4, "Conference", GENERAL, AGENT_STATE, ("TaskId", "ConferenceOwner", "ConferenceParticipant", "Mrd")),
+    Spec(5, "Conference", ROUTING_ENGINE, AGENT_STATE, ("TaskId", "ConferenceOwner", "ConferenceParticipant", "Mrd")),
+    Spec(6, "TaskConferenced", COMMUNICATION_SERVER, AGENT_STATE, ("TaskId", "OwnerAgentId", "ParticipantAgentId")),
+    Spec(7, "Transfer", GENERAL, AGENT_STATE, ("TaskId", "OwnerAgentId", "RecipientAgentId")),
+    Spec(8, "Transfer", ROUTING_ENGINE, AGENT_STATE, ("TaskId", "OwnerAgentId", "RecipientAgentId"), ("MRD",)),
+    Spec(9, "TaskAgentTransferred", COMMUNICATION_SERVER, AGENT_STATE, ("TaskId", "AgentId", "PreviousAgentId")),
+    Spec(10, "AgentState", ROUTING_ENGINE, AGENT_STATE, ("AgentId", "State", "MRD"), ("ReasonCode", "StateChangeTime")),
+    # AgentId is optional here: a customer who leaves a queued task has no agent.
+    Spec(11, "TaskState", GENERAL, TASK_STATE, ("TaskId", "State"), ("AgentId", "Code")),
+    Spec(12, "TaskState", ROUTING_ENGINE, TASK_STATE, ("TaskId", "MRD", "State"), ("AgentId", "Code")),
+    Spec(13, "Task", GENERAL, NEW_TASK, ("Mrd", "ClientUniqueId"), ("name", "params"), {"params": PARAMS}),
+    Spec(14, "NewTask", ROUTING_ENGINE, NEW_TASK, ("MRD", "TaskId"), ("params",), {"params": OBJECT}),
+    Spec(15, "TaskAgentSelected", COMMUNICATION_SERVER, NEW_TASK, ("TaskId", "AgentId", "Status")),
+    Spec(16, "GetAgentState", GENERAL, AGENT_STATE, ("AgentId", "Mrd")),
+    Spec(17, "GetTaskState", GENERAL, TASK_STATE, ("TaskId",), ("AgentId",)),
+)
+
+BY_QUEUE: dict[str, dict[str, Spec]] = {}
+for _spec in SPECS:
+    BY_QUEUE.setdefault(_spec.queue, {})[_spec.type] = _spec
+
+# Errors go back to the sender as type Error (protocol.md section 1.2).
+ERROR = "Error"
+ERROR_FIELDS = ("Code", "Reason", "Type", "MsgId")
+
+# The MRD key is spelt `Mrd` in some messages and `MRD` in others: accept either on input.
+MRD_SPELLINGS = ("Mrd", "MRD")

@@ -1,0 +1,169 @@
+"""Frames on the wire, and validation at the edge (zeromq-rules 12, 13, 16).
+
+Queue frames are `[type, body]`; published frames are `[topic, type, body]`. `type` is the
+JMS type in ASCII, `body` a JSON object encoded with orjson. A topic is the receiver's
+destination followed by one NUL byte, so that a subscription to `chat.1` does not also
+match `chat.10` (ZeroMQ filters by prefix): subscribe with `topic(destination)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from . import states
+from .catalogue import BY_QUEUE, ENVELOPE, ERROR, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
+
+TOPIC_END = b"\x00"
+# Errors whose sender cannot be told from the message (not JSON, no ReplyTo, unknown agent)
+# are published on this topic, so a developer's probe or a tap still sees them.
+UNROUTED_ERRORS = "mroute.errors"
+MAX_BODY = 1 << 20  # bytes; larger bodies are refused with BAD_MESSAGE
+
+_type_names: dict[bytes, str] = {}
+
+
+class WireError(Exception):
+    """A message that cannot be accepted: becomes an `Error` to its sender."""
+
+    def __init__(self, code: str, reason: str, type: str = "", field: str | None = None,
+                 msg_id: str | None = None, reply_to: str | None = None):
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+        self.type = type
+        self.field = field
+        self.msg_id = msg_id
+        self.reply_to = reply_to
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"Code": self.code, "Reason": self.reason, "Type": self.type,
+                                "MsgId": self.msg_id}
+        if self.field:
+            body["Field"] = self.field
+        return body
+
+
+def topic(destination: str) -> bytes:
+    return destination.encode() + TOPIC_END
+
+
+def encode(type: str, body: dict[str, Any]) -> list[bytes]:
+    return [type.encode("ascii"), orjson.dumps(body)]
+
+
+def encode_pub(destination: str, type: str, body: dict[str, Any]) -> list[bytes]:
+    return [topic(destination), type.encode("ascii"), orjson.dumps(body)]
+
+
+def decode_event(frames: list[bytes]) -> tuple[str, str, dict[str, Any]]:
+    """A published frame as (destination, type, body), for subscribers."""
+    dest, type, body = frames
+    return dest.rstrip(TOPIC_END).decode(), type.decode("ascii"), orjson.loads(body)
+
+
+def _type_name(raw: bytes) -> str:
+    name = _type_names.get(raw)
+    if name is None:
+        try:
+            name = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise WireError(states.BAD_MESSAGE, "message type is not ASCII", type=repr(raw)[:60])
+        if not name.isidentifier():
+            raise WireError(states.BAD_MESSAGE, f"message type {name[:60]!r} is not a name", type=name[:60])
+        if len(_type_names) < 1024:
+            _type_names[raw] = name
+    return name
+
+
+def decode(frames: list[bytes], queue: str) -> tuple[str, dict[str, Any]]:
+    """Decode and validate one `[type, body]` frame received on `queue`.
+
+    Returns (type, body) with the MRD key spelt as the catalogue spells it for this
+    message; raises WireError with the code, field and reason otherwise."""
+    if len(frames) != 2:
+        raise WireError(states.BAD_MESSAGE, f"expected 2 frames [type, body], got {len(frames)}")
+    type = _type_name(frames[0])
+    raw = frames[1]
+    if len(raw) > MAX_BODY:
+        raise WireError(states.BAD_MESSAGE, f"body of {len(raw)} bytes is over the {MAX_BODY} byte limit",
+                        type=type)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise WireError(states.BAD_MESSAGE, f"body is not JSON: {exc}", type=type)
+    if not isinstance(body, dict):
+        raise WireError(states.BAD_MESSAGE, "body is not a JSON object", type=type)
+    msg_id = body.get("MsgId")
+    reply_to = body.get("ReplyTo")
+    salvage = {"type": type, "msg_id": msg_id if isinstance(msg_id, str) else None,
+               "reply_to": reply_to if _is_destination(reply_to) else None}
+    spec = BY_QUEUE.get(queue, {}).get(type)
+    if spec is None:
+        raise WireError(states.BAD_MESSAGE, f"unknown message type {type!r} on queue {queue}", **salvage)
+    _validate(spec, body, salvage)
+    return type, body
+
+
+def _is_destination(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 256 and "\x00" not in value
+
+
+def _validate(spec: Spec, body: dict[str, Any], salvage: dict[str, Any]) -> None:
+    for name in ENVELOPE:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise WireError(states.BAD_FIELD, f"{name} must be a string", field=name, **salvage)
+    if body.get("ReplyTo") is not None and not _is_destination(body["ReplyTo"]):
+        raise WireError(states.BAD_FIELD, "ReplyTo must be 1-256 characters with no NUL", field="ReplyTo",
+                        **salvage)
+    for name in MRD_SPELLINGS:
+        if spec.mrd_key and spec.mrd_key != name and body.get(name) is not None \
+                and body.get(spec.mrd_key) is None:
+            body[spec.mrd_key] = body.pop(name)
+    for name in spec.required:
+        value = body.get(name)
+        if value is None:
+            raise WireError(states.MISSING_FIELD, f"{spec.type} needs {name}", field=name, **salvage)
+        _check_kind(spec, name, value, salvage, required=True)
+    for name in spec.optional:
+        value = body.get(name)
+        if value is not None:
+            _check_kind(spec, name, value, salvage, required=False)
+    if spec.type == "Connect" and not _is_destination(body["Destination"]):
+        raise WireError(states.BAD_FIELD, "Destination must be 1-256 characters with no NUL",
+                        field="Destination", **salvage)
+
+
+def _check_kind(spec: Spec, name: str, value: Any, salvage: dict[str, Any], required: bool) -> None:
+    kind = spec.kind(name)
+    if kind == STR:
+        if not isinstance(value, str):
+            raise WireError(states.BAD_FIELD, f"{name} must be a string, not {type(value).__name__}",
+                            field=name, **salvage)
+        if not value and required:
+            raise WireError(states.BAD_FIELD, f"{name} must not be empty", field=name, **salvage)
+    elif kind == OBJECT:
+        if not isinstance(value, dict):
+            raise WireError(states.BAD_FIELD, f"{name} must be a JSON object", field=name, **salvage)
+    elif kind == PARAMS:
+        if isinstance(value, dict):
+            return
+        if not isinstance(value, list) or not all(
+                isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) for pair in value):
+            raise WireError(states.BAD_FIELD, f"{name} must be a list of [key, value] pairs (or an object)",
+                            field=name, **salvage)
+
+
+def params_dict(params: Any) -> dict[str, Any]:
+    """A validated `params` (list of pairs or object) as an object."""
+    if params is None:
+        return {}
+    if isinstance(params, dict):
+        return params
+    return {key: value for key, value in params}
+
+
+def error_frames(err: WireError, destination: str) -> list[bytes]:
+    return encode_pub(destination, ERROR, err.body())
