@@ -70,9 +70,8 @@ def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bo
     try:
         supervisor.claim()
         supervisor.start()
-        if not quiet:
-            click.secho(f"mroute: {topology.name} is up ({len(supervisor.children)} actors, "
-                        f"{time.monotonic() - started:.2f} s); Ctrl-C stops it", fg="green", err=True)
+        click.secho(f"mroute: {topology.name} is up ({len(supervisor.children)} actors, "
+                    f"{time.monotonic() - started:.2f} s); Ctrl-C stops it", fg="green", err=True)
         t0 = time.monotonic()
         supervisor.serve(duration)
         if duration is not None and not supervisor.loop.stop_reason:

@@ -44,7 +44,7 @@ class Histogram:
         self.max_us = 0
 
     def record(self, seconds: float) -> None:
-        us = int(seconds * 1e6)
+        us = round(seconds * 1e6)
         index = bucket_of(us)
         self.counts[index] = self.counts.get(index, 0) + 1
         self.count += 1

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from .helpers import ChatClient, Running
+
+
+@pytest.fixture
+def start_topology(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    """Factory: start a topology in tmp_path; everything it started is killed afterwards,
+    also when the test failed, and the test fails if any process outlived the stop."""
+    started: list[Running] = []
+
+    def start(spec: dict[str, Any], directory: Path | None = None) -> Running:
+        directory = directory or tmp_path / f"topo{len(started)}"
+        directory.mkdir(parents=True, exist_ok=True)
+        running = Running(directory, spec)
+        started.append(running)
+        return running.start()
+    yield start
+    for running in started:
+        running.stop()
+    leftovers = [pid for running in started for pid in running.leftovers()]
+    assert not leftovers, f"processes outlived the topology: {leftovers}"
+
+
+@pytest.fixture
+def chat_client() -> Iterator[Callable[..., ChatClient]]:
+    clients: list[ChatClient] = []
+
+    def make(endpoints: dict[str, str], destination: str = "desk") -> ChatClient:
+        client = ChatClient(endpoints, destination)
+        clients.append(client)
+        return client
+    yield make
+    for client in clients:
+        client.close()

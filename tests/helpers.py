@@ -1,0 +1,208 @@
+"""Test helpers: condition waits (never sleeps), a started topology that kills everything
+it started, and a raw pyzmq Chat Server that knows only protocol.md."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import yaml
+import zmq
+
+from launch import client as control_client
+from launch.topology import load
+
+MROUTE = [sys.executable, "-m", "launch.cli"]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
+               what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def base_topology(name: str = "t", chat: dict[str, Any] | None = None, agents: int = 6) -> dict[str, Any]:
+    actors: dict[str, Any] = {"comm": {"role": "comm"}, "mre": {"role": "mre"}}
+    if chat is not None:
+        actors["chat"] = {"role": "chat", **chat}
+    return {
+        "name": name,
+        "mrds": {"chat": {"max_tasks": 2, "interruptible": True}, "voice": {"max_tasks": 1, "interruptible": False}},
+        "agents": [{"id": "alice", "password": "pw-alice", "name": "Alice Smith", "extension": "1001"},
+                   {"id": "bob", "password": "pw-bob", "name": "Bob Jones"},
+                   {"generate": {"count": agents, "prefix": "agent", "password": "secret"}}],
+        "actors": actors,
+    }
+
+
+class Running:
+    """A topology started in the foreground (`mroute up`) as a child of the test, so that
+    it dies with the test run (parent-death signal) even when pytest is killed."""
+
+    def __init__(self, directory: Path, spec: dict[str, Any]):
+        self.directory = directory
+        self.file = directory / "topology.yaml"
+        self.file.write_text(yaml.safe_dump(spec))
+        self.topology = load(self.file)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pids: set[int] = set()
+
+    def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*MROUTE, *args], cwd=self.directory, capture_output=True, text=True, timeout=timeout)
+
+    def start(self, timeout: float = 20) -> "Running":
+        self.proc = subprocess.Popen([*MROUTE, "up", "-f", str(self.file), "--quiet"], cwd=self.directory,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert self.proc.stderr is not None
+        lines = read_until(self.proc, lambda line: " is up " in line, timeout)
+        assert any(" is up " in line for line in lines), f"topology did not start:\n{''.join(lines)}"
+        self.remember_pids()
+        return self
+
+    def status(self) -> dict[str, Any]:
+        return control_client.ask(self.topology, "status")
+
+    def remember_pids(self) -> None:
+        status = self.status()
+        self.pids |= {a["pid"] for a in status["actors"] if a["pid"]} | {status["supervisor"]["pid"]}
+
+    def endpoints(self) -> dict[str, str]:
+        return self.topology.endpoints
+
+    def stop(self) -> None:
+        """Stop everything started; KILL whatever does not stop; reap the supervisor."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in self.pids:
+            if pid_alive(pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def leftovers(self) -> list[int]:
+        return [pid for pid in self.pids if pid_alive(pid)]
+
+
+def read_until(proc: subprocess.Popen[bytes], done: Callable[[str], bool], timeout: float) -> list[str]:
+    """Lines of proc's stderr until `done(line)`, the process exits, or the deadline."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not sel.select(deadline - time.monotonic()):
+                break
+            raw = proc.stderr.readline()
+            if not raw:
+                break
+            line = raw.decode(errors="replace")
+            lines.append(line)
+            if done(line):
+                break
+    return lines
+
+
+class ChatClient:
+    """A Chat Server written from protocol.md alone: PUSH to General, SUB to its topic."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, endpoints: dict[str, str], destination: str = "desk"):
+        self.destination = destination
+        self.ctx = zmq.Context()
+        self.push = self.ctx.socket(zmq.PUSH)
+        self.push.linger = 0
+        self.push.connect(endpoints["General"])
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.sub.linger = 0
+        self.sub.connect(endpoints["ChatEvents"])
+        self.sub.setsockopt(zmq.SUBSCRIBE, destination.encode() + b"\x00")
+        self.inbox: list[tuple[str, dict[str, Any]]] = []
+
+    def close(self) -> None:
+        self.push.close()
+        self.sub.close()
+        self.ctx.term()
+
+    def send_raw(self, *frames: bytes) -> None:
+        self.push.send_multipart(list(frames))
+
+    def send(self, type: str, body: dict[str, Any], reply_to: bool = True) -> str:
+        msg_id = body.setdefault("MsgId", f"{self.destination}-{next(self._ids)}")
+        if reply_to:
+            body.setdefault("ReplyTo", self.destination)
+        self.push.send_multipart([type.encode(), orjson.dumps(body)])
+        return msg_id
+
+    def handshake(self, agent_id: str = "alice", timeout: float = 10) -> None:
+        """Repeat a harmless query until its answer arrives: the subscription is live."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg_id = self.send("GetAgentState", {"AgentId": agent_id, "Mrd": "chat"})
+            if self.sub.poll(50):
+                self.expect("AgentState", MsgId=msg_id, timeout=1)
+                self.inbox.clear()
+                return
+        raise AssertionError("no answer on our topic: subscription never went live")
+
+    def expect(self, type: str, timeout: float = 5, **fields: Any) -> dict[str, Any]:
+        """The first message of `type` whose body has `fields`, from what arrived or arrives."""
+        def match(t: str, body: dict[str, Any]) -> bool:
+            return t == type and all(body.get(k) == v for k, v in fields.items())
+        for i, (t, body) in enumerate(self.inbox):
+            if match(t, body):
+                return self.inbox.pop(i)[1]
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.sub.poll(left * 1000):
+                break
+            _topic, t_raw, body_raw = self.sub.recv_multipart()
+            t, body = t_raw.decode(), orjson.loads(body_raw)
+            if match(t, body):
+                return body
+            self.inbox.append((t, body))
+        seen = "\n  ".join(f"{t} {b}" for t, b in self.inbox[-15:])
+        raise AssertionError(f"no {type} with {fields} within {timeout} s; got:\n  {seen}")
+
+    def login(self, agent_id: str, password: str, mrd: str = "chat", ready: bool = True) -> None:
+        self.send("Connect", {"AgentId": agent_id, "Password": password, "Extension": "",
+                              "Destination": self.destination})
+        self.send("Login", {"AgentId": agent_id, "Password": password, "Mrd": mrd})
+        self.expect("AgentState", AgentId=agent_id, State="NOT_READY")
+        if ready:
+            self.send("AgentState", {"AgentId": agent_id, "State": "READY", "Mrd": mrd})
+            self.expect("AgentState", AgentId=agent_id, State="READY")

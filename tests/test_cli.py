@@ -1,0 +1,86 @@
+"""The CLI against real topologies: up, status, down, check, and no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import yaml
+
+from .helpers import MROUTE, base_topology, pid_alive, wait_until
+
+
+def run(directory, *args, timeout=60):
+    return subprocess.run([*MROUTE, *args], cwd=directory, capture_output=True, text=True, timeout=timeout)
+
+
+def write(directory, spec):
+    (directory / "topology.yaml").write_text(yaml.safe_dump(spec))
+
+
+def test_status_with_nothing_running_says_so_at_once(tmp_path):
+    write(tmp_path, base_topology("idle"))
+    result = run(tmp_path, "status", "--json", timeout=10)
+    assert result.returncode != 0
+    assert json.loads(result.stdout)["running"] is False
+    assert "not running" in run(tmp_path, "status").stdout
+    down = run(tmp_path, "down")  # idempotent
+    assert down.returncode == 0 and "was not running" in down.stdout
+
+
+def test_check_names_the_key_of_a_bad_topology(tmp_path):
+    spec = base_topology()
+    spec["actors"]["mre"]["count"] = 2
+    write(tmp_path, spec)
+    result = run(tmp_path, "check", "topology.yaml")
+    assert result.returncode != 0 and "actors.mre.count" in result.stderr
+    up = run(tmp_path, "up", "--for", "1")
+    assert up.returncode != 0 and "actors.mre.count" in up.stderr
+
+
+def test_detached_topology_status_and_down_leave_no_process(tmp_path):
+    write(tmp_path, base_topology("det", chat={"count": 2, "agents": 3, "rate": 5, "handle": 0.5}))
+    try:
+        up = run(tmp_path, "up", "--detach")
+        assert up.returncode == 0, up.stderr + up.stdout
+        status = run(tmp_path, "status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        state = json.loads(status.stdout)
+        assert [a["name"] for a in state["actors"]] == ["comm.1", "mre.1", "chat.1", "chat.2"]
+        assert all(a["state"] == "RUNNING" and a["pid"] for a in state["actors"])
+        assert state["endpoints"]["General"].startswith("ipc://")
+        pids = [a["pid"] for a in state["actors"]] + [state["supervisor"]["pid"]]
+        again = run(tmp_path, "up", "--detach")
+        assert again.returncode != 0 and "running already" in again.stderr
+        down = run(tmp_path, "down")
+        assert down.returncode == 0, down.stderr
+        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=10, what="every process to end")
+        assert run(tmp_path, "status").returncode != 0
+    finally:
+        run(tmp_path, "down")
+
+
+def test_killing_the_supervisor_takes_every_actor_with_it(tmp_path):
+    write(tmp_path, base_topology("orphans", chat={"count": 1, "agents": 2, "rate": 1, "handle": 1}))
+    try:
+        assert run(tmp_path, "up", "--detach").returncode == 0
+        state = json.loads(run(tmp_path, "status", "--json").stdout)
+        actors = [a["pid"] for a in state["actors"]]
+        os.kill(state["supervisor"]["pid"], signal.SIGKILL)
+        wait_until(lambda: not any(pid_alive(p) for p in actors), timeout=10, what="actors to die with it")
+    finally:
+        run(tmp_path, "down")
+
+
+def test_bounded_run_routes_tasks_and_prints_a_summary(tmp_path):
+    write(tmp_path, base_topology("demo", chat={"count": 2, "agents": 4, "rate": 10, "handle": 0.3}))
+    result = run(tmp_path, "up", "--for", "3", "--quiet", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["agents_logged_in"] == 8
+    assert summary["tasks_created"] > 5
+    assert summary["tasks_routed"] >= summary["tasks_created"] - 3  # the last ones may be in flight
+    assert summary["tasks_closed"] > 0 and summary["errors"] == 0
+    assert 0 < summary["route_p50_us"] <= summary["route_p99_us"]

@@ -1,0 +1,178 @@
+"""Comm's rules as a plain object: sessions, the agent state machine, tasks."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.comm.state import Task
+from wire import states as S
+from wire.codec import WireError
+
+from .harness import Harness
+
+
+def refused(h: Harness, method: str, body: dict) -> WireError:
+    with pytest.raises(WireError) as info:
+        getattr(h.comm, method)(body)
+    return info.value
+
+
+def test_transition_table_matches_the_protocol():
+    assert S.agent_move_allowed(S.NOT_READY, S.READY)
+    assert S.agent_move_allowed(S.BUSY, S.PENDING_NOT_READY)
+    assert not S.agent_move_allowed(S.READY, S.BUSY)
+    assert not S.agent_move_allowed(S.PENDING_NOT_READY, S.READY)
+    assert not S.agent_move_allowed(S.LOGOUT, S.READY)
+    assert all(S.agent_move_allowed(state, S.LOGOUT) for state in S.AGENT_STATES)
+    assert all(S.agent_move_allowed(S.UNKNOWN, state) for state in S.AGENT_STATES)
+
+
+def test_login_lands_in_not_ready_and_is_published_to_the_agents_chat_server():
+    h = Harness()
+    h.login("a0", ready=False)
+    assert h.state("a0") == S.NOT_READY
+    assert ("desk-a0", "AgentState") == h.published[-1][:2]
+    assert h.published[-1][2]["StateChangeTime"].endswith("Z")
+
+
+def test_connect_and_login_refusals():
+    h = Harness()
+    assert refused(h, "on_connect", {"AgentId": "a0", "Password": "no", "Destination": "d"}).code == \
+        S.AUTHORIZATION_FAILURE
+    assert refused(h, "on_connect", {"AgentId": "zed", "Password": "pw", "Destination": "d"}).code == \
+        S.AUTHORIZATION_FAILURE
+    assert refused(h, "on_login", {"AgentId": "a0", "Password": "pw", "Mrd": "chat"}).code == S.INVALID_STATE
+    h.send("on_connect", {"AgentId": "a0", "Password": "pw", "Destination": "d"})
+    err = refused(h, "on_login", {"AgentId": "a0", "Password": "pw", "Mrd": "fax"})
+    assert (err.code, err.field) == (S.NOT_FOUND, "Mrd")
+
+
+def test_agent_may_ask_only_for_ready_not_ready_and_logout():
+    h = Harness()
+    h.login("a0", ready=False)
+    for state in (S.BUSY, S.RESERVED, S.ACTIVE, S.INTERRUPTED):
+        err = refused(h, "on_agent_state", {"AgentId": "a0", "State": state, "Mrd": "chat"})
+        assert (err.code, err.field) == (S.INVALID_STATE, "State")
+    assert refused(h, "on_agent_state", {"AgentId": "a0", "State": "NAP", "Mrd": "chat"}).code == S.BAD_FIELD
+
+
+def test_not_ready_with_tasks_is_pending_until_the_last_one_closes():
+    h = Harness()
+    h.login("a0")
+    task = h.task()
+    assert h.offer_of("a0") == task and h.state("a0") == S.RESERVED
+    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    assert h.state("a0") == S.ACTIVE
+    h.send("on_agent_state", {"AgentId": "a0", "State": S.NOT_READY, "Mrd": "chat", "ReasonCode": "7"})
+    assert h.state("a0") == S.PENDING_NOT_READY
+    second = h.task()
+    assert h.offer_of("a0") is None  # no new work while pending
+    err = refused(h, "on_agent_state", {"AgentId": "a0", "State": S.READY, "Mrd": "chat"})
+    assert err.code == S.INVALID_STATE
+    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
+    assert h.state("a0") == S.NOT_READY
+    assert h.comm.state.sessions["a0"].mrds["chat"].reason == "7"
+    assert h.comm.state.tasks[second].state == S.QUEUED
+
+
+def test_busy_at_the_limit_then_active_again():
+    h = Harness(agents=1)
+    h.login("a0")
+    tasks = [h.task(client=f"c{i}") for i in range(3)]
+    for task in tasks[:2]:
+        h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    assert h.state("a0") == S.BUSY
+    assert h.comm.state.tasks[tasks[2]].state == S.QUEUED
+    h.send("on_task_state", {"AgentId": "a0", "TaskId": tasks[0], "State": S.CLOSED})
+    assert h.comm.state.tasks[tasks[2]].owner == "a0" and h.state("a0") == S.RESERVED
+
+
+def test_wrap_up_makes_the_agent_work_ready_and_ready_ends_it():
+    h = Harness(agents=1)
+    h.login("a0")
+    task = h.task()
+    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.WRAP_UP})
+    assert h.state("a0") == S.WORK_READY
+    h.send("on_agent_state", {"AgentId": "a0", "State": S.READY, "Mrd": "chat"})
+    assert h.state("a0") == S.READY
+    assert task in h.comm.state.closed and h.comm.state.closed[task].code == S.DONE
+
+
+def test_accepting_needs_the_offered_agent():
+    h = Harness()
+    h.login("a0")
+    task = h.task()
+    h.login("a1")
+    err = refused(h, "on_task_state", {"AgentId": "a1", "TaskId": task, "State": S.ACTIVE})
+    assert (err.code, err.field) == (S.AUTHORIZATION_FAILURE, "AgentId")
+    assert refused(h, "on_task_state", {"AgentId": "a0", "TaskId": "nope", "State": S.ACTIVE}).code == S.NOT_FOUND
+
+
+def test_customer_cancel_removes_a_waiting_task_and_rescinds_an_offer():
+    h = Harness()
+    waiting = h.task()
+    h.send("on_task_state", {"TaskId": waiting, "State": S.CLOSED, "Code": S.CANCELLED})
+    h.login("a0")
+    assert h.offer_of("a0") is None and waiting in h.comm.state.closed
+    offered = h.task()
+    assert h.offer_of("a0") == offered
+    h.send("on_task_state", {"TaskId": offered, "State": S.CLOSED, "Code": S.CANCELLED})
+    assert h.offer_of("a0") is None and h.state("a0") == S.READY
+    assert not h.mre.tasks
+
+
+def test_not_ready_while_an_offer_rings_sends_the_task_back():
+    h = Harness()
+    h.login("a0")
+    task = h.task()
+    h.send("on_agent_state", {"AgentId": "a0", "State": S.NOT_READY, "Mrd": "chat"})
+    assert h.state("a0") == S.NOT_READY
+    assert h.comm.state.tasks[task].state == S.QUEUED
+    h.login("a1")
+    assert h.offer_of("a1") == task
+
+
+def test_transfer_and_conference_rules():
+    h = Harness()
+    for agent in ("a0", "a1", "a2"):
+        h.login(agent)
+    task = h.task()
+    owner = h.comm.state.tasks[task].owner
+    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
+    other, third = [a for a in ("a0", "a1", "a2") if a != owner][:2]
+    err = refused(h, "on_transfer", {"TaskId": task, "OwnerAgentId": other, "RecipientAgentId": third})
+    assert (err.code, err.field) == (S.AUTHORIZATION_FAILURE, "OwnerAgentId")
+    h.send("on_agent_state", {"AgentId": third, "State": S.NOT_READY, "Mrd": "chat"})
+    err = refused(h, "on_transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": third})
+    assert (err.code, err.field) == (S.INVALID_STATE, "RecipientAgentId")
+    h.send("on_transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": other})
+    assert h.comm.state.tasks[task].owner == other
+    assert h.published_of("TaskAgentTransferred", TaskId=task, AgentId=other, PreviousAgentId=owner)
+    assert task in h.mre.routers["chat"].agents[other].active
+    assert task not in h.mre.routers["chat"].agents[owner].active
+    err = refused(h, "on_conference", {"TaskId": task, "ConferenceOwner": other, "ConferenceParticipant": third,
+                                       "Mrd": "chat"})
+    assert err.code == S.INVALID_STATE
+    h.send("on_conference", {"TaskId": task, "ConferenceOwner": other, "ConferenceParticipant": owner,
+                             "Mrd": "chat"})
+    assert h.published_of("TaskConferenced", TaskId=task, OwnerAgentId=other, ParticipantAgentId=owner)
+    # the participant leaves; the task stays with its owner
+    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
+    assert h.comm.state.tasks[task].participants == [] and h.comm.state.tasks[task].owner == other
+    assert task not in h.mre.routers["chat"].agents[owner].active
+
+
+def test_selection_for_an_agent_that_moved_meanwhile_goes_back_to_the_queue():
+    h = Harness()
+    h.login("a0")
+    h.login("a1")
+    task_id = "t-x"
+    # The MRE chose a0, but before Comm heard of it a0 went NOT_READY.
+    h.comm.state.tasks[task_id] = Task(task_id, "chat", "c", "", {}, "web")
+    h.mre.on_new_task({"MRD": "chat", "TaskId": task_id, "params": {}})
+    chosen = h.mre.tasks[task_id].offered_to
+    h.comm.on_agent_state({"AgentId": chosen, "State": S.NOT_READY, "Mrd": "chat"})
+    h.pump()
+    assert h.comm.state.tasks[task_id].owner not in (None, chosen)
+    assert h.comm.counters["offers_refused"] == 1

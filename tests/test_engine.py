@@ -1,0 +1,208 @@
+"""The routing engine as a plain object, and properties of Comm + MRE together."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from actors.mre.engine import Engine
+from actors.mre.index import AgentIndex
+from wire import states as S
+
+from .harness import Harness
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.out: list[tuple[str, dict]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def emit(self, type: str, body: dict) -> None:
+        self.out.append((type, body))
+
+    def selected(self) -> list[tuple[str, str]]:
+        return [(b["TaskId"], b["AgentId"]) for t, b in self.out if t == "TaskAgentSelected"]
+
+
+def engine(max_tasks: int = 3) -> tuple[Engine, Recorder]:
+    rec = Recorder()
+    return Engine({"chat": {"max_tasks": max_tasks}}, rec.emit, clock=rec.clock), rec
+
+
+def agent_state(eng: Engine, rec: Recorder, agent: str, state: str, at: float) -> None:
+    rec.now = at
+    eng.on_agent_state({"AgentId": agent, "State": state, "MRD": "chat"})
+
+
+def accept(eng: Engine, task: str, agent: str) -> None:
+    eng.on_task_state({"TaskId": task, "MRD": "chat", "State": S.ACTIVE, "AgentId": agent})
+
+
+def test_longest_available_prefers_fewest_tasks_then_longest_ready():
+    eng, rec = engine()
+    agent_state(eng, rec, "early", S.READY, 1.0)
+    agent_state(eng, rec, "late", S.READY, 2.0)
+    eng.on_new_task({"MRD": "chat", "TaskId": "t1"})
+    assert rec.selected()[-1] == ("t1", "early")
+    accept(eng, "t1", "early")
+    eng.on_new_task({"MRD": "chat", "TaskId": "t2"})
+    assert rec.selected()[-1] == ("t2", "late")  # fewer active tasks wins over longer wait
+    accept(eng, "t2", "late")
+    rec.now = 5.0
+    eng.on_task_state({"TaskId": "t2", "MRD": "chat", "State": S.CLOSED, "AgentId": "late"})
+    rec.now = 6.0
+    eng.on_task_state({"TaskId": "t1", "MRD": "chat", "State": S.CLOSED, "AgentId": "early"})
+    eng.on_new_task({"MRD": "chat", "TaskId": "t3"})
+    assert rec.selected()[-1] == ("t3", "late")  # available since it finished at 5.0, early only since 6.0
+
+
+def test_one_offer_per_agent_and_waiting_tasks_served_as_capacity_frees():
+    eng, rec = engine(max_tasks=2)
+    agent_state(eng, rec, "a", S.READY, 1.0)
+    for n in range(4):
+        eng.on_new_task({"MRD": "chat", "TaskId": f"t{n}"})
+    assert rec.selected() == [("t0", "a")]  # the offer must be answered before the next
+    accept(eng, "t0", "a")
+    assert rec.selected()[-1] == ("t1", "a")
+    accept(eng, "t1", "a")
+    assert len(rec.selected()) == 2 and eng.stats()["tasks_waiting"] == 2  # at its limit
+    eng.on_task_state({"TaskId": "t0", "MRD": "chat", "State": S.CLOSED, "AgentId": "a"})
+    assert rec.selected()[-1] == ("t2", "a")
+
+
+def test_requeued_task_goes_to_the_head_of_the_line():
+    eng, rec = engine(max_tasks=1)
+    agent_state(eng, rec, "a", S.READY, 1.0)
+    eng.on_new_task({"MRD": "chat", "TaskId": "t0"})
+    eng.on_new_task({"MRD": "chat", "TaskId": "t1"})
+    agent_state(eng, rec, "a", S.NOT_READY, 2.0)
+    eng.on_task_state({"TaskId": "t0", "MRD": "chat", "State": S.QUEUED, "AgentId": "a", "Code": S.RONA})
+    agent_state(eng, rec, "b", S.READY, 3.0)
+    assert rec.selected()[-1] == ("t0", "b")
+
+
+def test_not_ready_and_logged_out_agents_get_nothing():
+    eng, rec = engine()
+    agent_state(eng, rec, "a", S.READY, 1.0)
+    agent_state(eng, rec, "a", S.NOT_READY, 2.0)
+    agent_state(eng, rec, "b", S.READY, 3.0)
+    agent_state(eng, rec, "b", S.LOGOUT, 4.0)
+    eng.on_new_task({"MRD": "chat", "TaskId": "t0"})
+    assert rec.selected() == []
+
+
+def test_index_finds_the_best_without_scanning_and_survives_churn():
+    index = AgentIndex()
+    for i in range(1000):
+        index.put(f"a{i}", i % 3, float(i))
+    assert index.best() == "a0"
+    for i in range(0, 1000, 3):
+        index.remove(f"a{i}")
+    assert index.best() == "a1"
+    index.put("a1", 2, 0.0)
+    assert index.best() == "a4"
+    for _ in range(10_000):  # heavy churn keeps the heap bounded
+        index.put("a4", 1, 5.0)
+        index.put("a4", 0, 4.0)
+    assert len(index._heap) <= 2 * len(index) + 65
+
+
+# Properties of Comm + MRE under random sequences of agent and task events ------------------
+
+AGENTS = [f"a{i}" for i in range(4)]
+event = st.one_of(
+    st.tuples(st.just("login"), st.sampled_from(AGENTS)),
+    st.tuples(st.just("ready"), st.sampled_from(AGENTS)),
+    st.tuples(st.just("not_ready"), st.sampled_from(AGENTS)),
+    st.tuples(st.just("logout"), st.sampled_from(AGENTS)),
+    st.tuples(st.just("task"), st.integers(0, 3)),
+    st.tuples(st.just("accept"), st.integers(0, 30)),
+    st.tuples(st.just("close"), st.integers(0, 30)),
+    st.tuples(st.just("cancel"), st.integers(0, 30)),
+    st.tuples(st.just("wrap_up"), st.integers(0, 30)),
+)
+
+
+def apply(h: Harness, kind: str, arg, created: list[str]) -> None:
+    def pick(n: int) -> str | None:
+        return created[n % len(created)] if created else None
+    comm = h.comm
+    try:
+        if kind == "login":
+            if arg not in comm.state.sessions or comm.state.sessions[arg].mrds.get("chat") is None \
+                    or comm.state.sessions[arg].mrds["chat"].state == S.LOGOUT:
+                h.login(arg, ready=False)
+        elif kind in ("ready", "not_ready", "logout"):
+            state = {"ready": S.READY, "not_ready": S.NOT_READY, "logout": S.LOGOUT}[kind]
+            h.send("on_agent_state", {"AgentId": arg, "State": state, "Mrd": "chat"})
+        elif kind == "task":
+            created.append(h.task(client=f"c{arg}"))
+        elif (task_id := pick(arg)) is not None:
+            task = comm.state.tasks.get(task_id)
+            if task is None:
+                return
+            if kind == "accept" and task.owner:
+                h.send("on_task_state", {"AgentId": task.owner, "TaskId": task_id, "State": S.ACTIVE})
+            elif kind == "close" and task.owner:
+                h.send("on_task_state", {"AgentId": task.owner, "TaskId": task_id, "State": S.CLOSED})
+            elif kind == "wrap_up" and task.owner:
+                h.send("on_task_state", {"AgentId": task.owner, "TaskId": task_id, "State": S.WRAP_UP})
+            elif kind == "cancel":
+                h.send("on_task_state", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
+    except Exception as exc:
+        from wire.codec import WireError
+        assert isinstance(exc, WireError), exc
+        h.pump()
+
+
+def check_invariants(h: Harness) -> None:
+    limit = h.mrds["chat"]["max_tasks"]
+    offers: dict[str, str] = {}
+    for agent_id, session in h.comm.state.sessions.items():
+        presence = session.mrds.get("chat")
+        if presence is None:
+            continue
+        # no agent above its limit
+        assert len(presence.tasks) + (presence.offer is not None) <= limit
+        if presence.offer:
+            assert presence.offer not in offers, "one task offered to two agents"
+            offers[presence.offer] = agent_id
+        # the published state is the derived one
+        assert presence.state == h.comm.derive(presence)
+    for task in h.comm.state.tasks.values():
+        if task.state == S.RESERVED:
+            assert offers.get(task.task_id) == task.owner
+        else:
+            assert task.task_id not in offers
+    # work conservation: nothing waits while an agent could take it
+    waiting = [t for t in h.comm.state.tasks.values() if t.state == S.QUEUED]
+    if waiting:
+        for agent_id, session in h.comm.state.sessions.items():
+            presence = session.mrds.get("chat")
+            if presence is not None and presence.offer is None and h.comm.can_take(presence):
+                raise AssertionError(f"{len(waiting)} waiting while {agent_id} is {presence.state} and free")
+    # the MRE agrees on who has what on offer
+    router = h.mre.routers["chat"]
+    mre_offers = {a.offer: a.agent_id for a in router.agents.values() if a.offer}
+    assert mre_offers == offers
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(event, max_size=60))
+def test_random_events_keep_the_routing_invariants(events):
+    h = Harness(agents=len(AGENTS))
+    created: list[str] = []
+    for kind, arg in events:
+        apply(h, kind, arg, created)
+        check_invariants(h)
+    # every task that ended, ended once, in a documented state with a documented code
+    for task_id in created:
+        task = h.comm.state.tasks.get(task_id) or h.comm.state.closed.get(task_id)
+        assert task is not None
+        assert task.state in S.TASK_STATES
+        if task.state == S.CLOSED:
+            assert task.code in S.TASK_CODES
+            closes = h.published_of("TaskState", TaskId=task_id, State=S.CLOSED, MRD="chat")
+            assert len([c for c in closes if c.get("Scope") != "PARTICIPANT"]) >= 1

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from launch.topology import TopologyError, load, parse
+
+from .helpers import base_topology
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def refuse(tmp_path: Path, spec) -> TopologyError:
+    with pytest.raises(TopologyError) as info:
+        parse(spec, tmp_path / "topology.yaml")
+    return info.value
+
+
+def test_default_topology_is_valid_and_resolves_every_endpoint():
+    topology = load(ROOT / "topology.yaml")
+    assert [name for name, _ in topology.instances()] == ["comm.1", "mre.1", "chat.1", "chat.2"]
+    assert set(topology.endpoints) == {"General", "RoutingEngine", "CommunicationServer", "ChatEvents", "GC",
+                                       "GCEvents"}
+    assert all(e.startswith("ipc://") for e in topology.endpoints.values())
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda t: t["actors"]["comm"].update(count=2), "actors.comm.count"),
+    (lambda t: t["actors"].update(x={"role": "teleporter"}), "actors.x.role"),
+    (lambda t: t["actors"].update(chat={"role": "chat", "count": "two"}), "actors.chat.count"),
+    (lambda t: t["mrds"]["chat"].update(max_tasks=11), "mrds.chat.max_tasks"),
+    (lambda t: t.update(transport="carrier-pigeon"), "transport"),
+    (lambda t: t.update(colour="blue"), "colour"),
+    (lambda t: t.pop("mrds"), "mrds"),
+    (lambda t: t["agents"].append({"id": "alice", "password": "x"}), "agents"),
+    (lambda t: t["agents"].append({"id": "carl"}), "agents[3].password"),
+    (lambda t: t.update(queues={"q": {"mrd": "fax"}}), "queues.q.mrd"),
+    (lambda t: t.update(queues={"q": {"mrd": "chat", "policy": "RANDOM"}}), "queues.q.policy"),
+    (lambda t: t["actors"].update(chat={"role": "chat", "count": 3, "agents": 10}), "actors"),
+    (lambda t: t.update(endpoints={"General": "udp://x"}), "endpoints.General"),
+])
+def test_bad_topology_is_refused_naming_the_key(tmp_path, mutate, key):
+    spec = base_topology()
+    mutate(spec)
+    err = refuse(tmp_path, spec)
+    assert err.key == key
+    assert str(err).startswith(f"{tmp_path / 'topology.yaml'}: {key}: ")
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "topology.yaml"
+    path.write_text("name: x\nmrds: {chat: [\n")
+    with pytest.raises(TopologyError) as info:
+        load(path)
+    assert "not valid YAML" in str(info.value) and "line" in str(info.value)
+
+
+def test_deep_run_directories_get_short_socket_paths(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (deep / "topology.yaml").write_text(yaml.safe_dump(base_topology()))
+    topology = load(deep / "topology.yaml")
+    assert topology.run_dir == deep / ".mroute" / "t"
+    assert all(len(e) - len("ipc://") <= 107 for e in topology.endpoints.values())
