@@ -20,9 +20,14 @@ from .topology import Topology, TopologyError, load
 COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "red", "bright_cyan", "bright_green")
 
 
-def topology_option(fn: Any) -> Any:
-    return click.option("-f", "--file", "file", default="topology.yaml", show_default=True,
+def topology_option(fn: Any, *flags: str) -> Any:
+    return click.option(*(flags or ("-f", "--file")), "file", default="topology.yaml", show_default=True,
                         type=click.Path(dir_okay=False), help="the topology file")(fn)
+
+
+def topology_long_option(fn: Any) -> Any:
+    """For `logs`, where -f means follow, as in tail -f."""
+    return topology_option(fn, "--file")
 
 
 def load_or_exit(file: str) -> Topology:
@@ -193,6 +198,101 @@ def down(file: str, timeout: float) -> None:
         raise click.ClickException(f"the supervisor of {topology.name!r} did not stop within {timeout:.0f} s")
     click.echo(f"mroute: {topology.name} is down" + (f" (killed survivors {killed})" if killed else "")
                + ("" if pid else " (was not running)"))
+
+
+def control(file: str, verb: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    topology = load_or_exit(file)
+    try:
+        return client.ask(topology, verb, body, timeout=timeout)
+    except (client.NotRunning, client.NoAnswer) as exc:
+        raise click.ClickException(str(exc))
+
+
+def print_actors(answer: dict[str, Any]) -> None:
+    for actor in answer.get("actors", []):
+        click.echo(f"{actor['name']:<12} {actor['state']:<9} pid {actor['pid'] or '-'}")
+
+
+@main.command()
+@topology_option
+@click.argument("name")
+def restart(file: str, name: str) -> None:
+    """Restart an actor (all its instances), one instance (chat.2), or all."""
+    print_actors(control(file, "restart", {"name": name}, timeout=30))
+
+
+@main.command()
+@topology_option
+@click.argument("name")
+def stop(file: str, name: str) -> None:
+    """Stop an actor, an instance or all; it stays STOPPED until started."""
+    print_actors(control(file, "stop", {"name": name}, timeout=15))
+
+
+@main.command()
+@topology_option
+@click.argument("name")
+def start(file: str, name: str) -> None:
+    """Start what was stopped (or FATAL) again."""
+    print_actors(control(file, "start", {"name": name}, timeout=30))
+
+
+@main.command()
+@topology_option
+@click.argument("assignment", metavar="NAME=N")
+def scale(file: str, assignment: str) -> None:
+    """Run N instances of an actor (e.g. chat=5): new ones start, the highest-numbered stop."""
+    name, _, count = assignment.partition("=")
+    if not name or not count.isdigit():
+        raise click.BadParameter(f"expected NAME=N, e.g. chat=5, not {assignment!r}")
+    print_actors(control(file, "scale", {"name": name, "count": int(count)}, timeout=30))
+
+
+@main.command()
+@topology_long_option
+@click.argument("name", required=False)
+@click.option("-f", "--follow", is_flag=True, help="keep printing new lines")
+@click.option("-n", "lines", type=int, default=20, show_default=True, help="lines of each log to show first")
+def logs(file: str, name: str | None, follow: bool, lines: int) -> None:
+    """Show the actors' logs (all, an actor's instances, or one instance)."""
+    from .logs import show_logs
+    topology = load_or_exit(file)
+    show_logs(topology, name, lines, follow, prefixer(topology))
+
+
+@main.command()
+@topology_option
+@click.option("--count", type=int, default=None, help="exit after this many events")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--timeout", type=float, default=None, help="exit after this many seconds")
+def events(file: str, count: int | None, as_json: bool, timeout: float | None) -> None:
+    """Stream lifecycle events (an actor STARTING, RUNNING, EXITED, BACKOFF, FATAL, ...)."""
+    from .probe import stream_events
+    topology = load_or_exit(file)
+    if not is_locked(topology.run_dir):
+        raise click.ClickException(f"topology {topology.name!r} is not running")
+    stream_events(topology, count, as_json, timeout)
+
+
+@main.command()
+@topology_option
+@click.argument("type")
+@click.argument("body", default="{}")
+@click.option("--queue", default=None, help="the queue to put it on (default: the one the catalogue gives)")
+@click.option("--wait", type=float, default=1.0, show_default=True, help="seconds to print what comes back")
+def send(file: str, type: str, body: str, queue: str | None, wait: float) -> None:
+    """Put one message on its documented queue and print what comes back to the sender.
+
+    Example: mroute send Task '{"Mrd": "chat", "ClientUniqueId": "c1"}'"""
+    from .probe import send_and_listen
+    topology = load_or_exit(file)
+    if not is_locked(topology.run_dir):
+        raise click.ClickException(f"topology {topology.name!r} is not running")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"BODY is not JSON: {exc}")
+    send_and_listen(topology, type, parsed, queue, wait)
 
 
 @main.command()

@@ -27,14 +27,12 @@ import zmq
 from actors.runtime import Loop, Timer
 from wire import control
 
-from .topology import Topology
+from .topology import SINGLETONS, Topology
 
 # Process states, as supervisord names them.
 STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
     "STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL")
 
-READY_TIMEOUT = 15.0       # seconds a child has to report READY
-STOP_GRACE = 3.0           # seconds between TERM and KILL
 STARTED_AFTER = 1.0        # a child that ran this long counts as started (resets its backoff)
 BACKOFF_FIRST, BACKOFF_CAP = 0.1, 5.0
 MAX_QUICK_FAILURES = 5     # consecutive failed starts before FATAL
@@ -65,6 +63,7 @@ class Child:
     partial: bytes = b""
     backoff_timer: Timer | None = None
     ready_timer: Timer | None = None
+    kill_timer: Timer | None = None
 
     @property
     def pid(self) -> int | None:
@@ -74,6 +73,13 @@ class Child:
         return {"name": self.name, "role": self.role, "pid": self.pid, "state": self.state,
                 "uptime": round(time.time() - self.started, 3) if self.state == RUNNING else 0.0,
                 "restarts": self.restarts, "exit_status": self.exit_status}
+
+
+@dataclass
+class Waiter:
+    condition: Callable[[], bool]
+    done: Callable[[bool], None]
+    timer: Any = None
 
 
 @dataclass
@@ -95,7 +101,10 @@ class Supervisor:
         self.lock_fd: int | None = None
         self.request_ids = itertools.count(1)
         self.pending: dict[str, PendingStats] = {}
+        self.waiters: list[Waiter] = []
         self.stopping = False
+        self.ready_timeout_s = topology.supervisor["ready_timeout"]   # seconds a child has to report READY
+        self.stop_grace = topology.supervisor["stop_grace"]           # seconds between TERM and KILL
 
     # the run directory -------------------------------------------------------------------
     def claim(self) -> None:
@@ -126,6 +135,9 @@ class Supervisor:
         self.cli = self.ctx.socket(zmq.ROUTER)        # the CLI's requests
         self.cli.linger = 0
         self.cli.bind(self.topology.control_endpoint("control"))
+        self.events = self.ctx.socket(zmq.PUB)         # lifecycle events
+        self.events.linger = 0
+        self.events.bind(self.topology.control_endpoint("events"))
         self.loop.add_reader(self.ctl, self.on_actor_message)
         self.loop.add_reader(self.cli, self.on_cli_request)
         self.loop.handle_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -134,10 +146,39 @@ class Supervisor:
             self.children[name] = Child(name, role, log_path=self.run_dir / "logs" / f"{name}.log")
         self.write_state()
 
+    def set_state(self, child: Child, state: str) -> None:
+        """The one place a child's state changes: the state file and the event stream follow."""
+        child.state = state
+        self.write_state()
+        event = {"time": time.time(), "topology": self.topology.name, **child.describe()}
+        if child.failure and state in (EXITED, BACKOFF, FATAL):
+            event["failure"] = child.failure.strip().splitlines()[-1][:300]
+        self.events.send_multipart([b"lifecycle", orjson.dumps(event)])
+        for waiter in list(self.waiters):
+            if waiter.condition():
+                self.waiters.remove(waiter)
+                waiter.timer.cancel()
+                waiter.done(True)
+
+    def when(self, condition: Callable[[], bool], done: Callable[[bool], None], timeout: float) -> None:
+        """Call done(True) once condition() holds after a state change, done(False) at the timeout."""
+        if condition():
+            done(True)
+            return
+        waiter = Waiter(condition, done)
+        self.waiters.append(waiter)
+
+        def expire() -> None:
+            if waiter in self.waiters:
+                self.waiters.remove(waiter)
+                done(False)
+        waiter.timer = self.loop.call_later(timeout, expire)
+
     def write_state(self) -> None:
         state = {"name": self.topology.name, "supervisor": {"pid": os.getpid()},
                  "endpoints": self.topology.endpoints,
                  "control": self.topology.control_endpoint("control"),
+                 "events": self.topology.control_endpoint("events"),
                  "actors": [child.describe() for child in self.children.values()]}
         tmp = self.run_dir / "state.json.tmp"
         tmp.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
@@ -154,9 +195,9 @@ class Supervisor:
             start_new_session=True)  # its own process group: the group is stopped as one
         os.set_blocking(child.proc.stdout.fileno(), False)  # type: ignore[union-attr]
         self.loop.add_reader(child.proc.stdout.fileno(), lambda c=child: self.on_output(c))  # type: ignore[union-attr]
-        child.state, child.started, child.exit_status, child.failure = STARTING, time.time(), None, ""
-        child.ready_timer = self.loop.call_later(READY_TIMEOUT, self.ready_timeout, child)
-        self.write_state()
+        child.started, child.exit_status, child.failure = time.time(), None, ""
+        child.ready_timer = self.loop.call_later(self.ready_timeout_s, self.ready_timeout, child)
+        self.set_state(child, STARTING)
 
     def on_output(self, child: Child) -> None:
         proc = child.proc
@@ -198,10 +239,9 @@ class Supervisor:
             if child is None:
                 continue
             if verb == control.READY and child.state == STARTING:
-                child.state = RUNNING
                 if child.ready_timer:
                     child.ready_timer.cancel()
-                self.write_state()
+                self.set_state(child, RUNNING)
             elif verb == control.FAILED:
                 child.failure = body.get("traceback", "")
             elif request_id in self.pending:
@@ -213,11 +253,11 @@ class Supervisor:
 
     def ready_timeout(self, child: Child) -> None:
         if child.state == STARTING:
-            child.failure = child.failure or f"no READY within {READY_TIMEOUT:.0f} s"
+            child.failure = child.failure or f"no READY within {self.ready_timeout_s:.0f} s"
             self.signal_group(child, signal.SIGKILL)
 
     def reap(self) -> None:
-        for child in self.children.values():
+        for child in list(self.children.values()):
             proc = child.proc
             if proc is None or proc.poll() is None:
                 continue
@@ -227,31 +267,52 @@ class Supervisor:
                 proc.stdout.close()
             child.proc = None
             child.exit_status = proc.returncode
-            if child.ready_timer:
-                child.ready_timer.cancel()
+            for timer in (child.ready_timer, child.kill_timer):
+                if timer:
+                    timer.cancel()
             self.signal_group_pid(proc.pid, signal.SIGKILL)  # anything it left in its group goes too
             self.exited(child)
-        self.write_state()
 
     def exited(self, child: Child) -> None:
         if child.state == STOPPING or self.stopping:
-            child.state = STOPPED
+            self.set_state(child, STOPPED)
             return
         ran = time.time() - child.started
         if child.state == RUNNING and ran >= STARTED_AFTER:
             child.quick_failures = 0
         else:
             child.quick_failures += 1
+        if child.state == RUNNING:
+            self.set_state(child, EXITED)
         if child.quick_failures >= MAX_QUICK_FAILURES:
-            child.state = FATAL
+            self.set_state(child, FATAL)
             return
-        child.state = BACKOFF
         delay = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** max(0, child.quick_failures - 1))
         child.backoff_timer = self.loop.call_later(delay, self.restart_after_backoff, child)
+        self.set_state(child, BACKOFF)
 
     def restart_after_backoff(self, child: Child) -> None:
         if child.state == BACKOFF and not self.stopping:
             child.restarts += 1
+            self.spawn(child)
+
+    def stop_child(self, child: Child, grace: float | None = None) -> None:
+        """TERM its process group; KILL it if it is still there after `grace`."""
+        if child.backoff_timer:
+            child.backoff_timer.cancel()
+        if child.proc is None:
+            if child.state != STOPPED:
+                self.set_state(child, STOPPED)
+            return
+        self.signal_group(child, signal.SIGTERM)
+        child.kill_timer = self.loop.call_later(self.stop_grace if grace is None else grace, self.signal_group,
+                                                child, signal.SIGKILL)
+        if child.state != STOPPING:
+            self.set_state(child, STOPPING)
+
+    def start_child(self, child: Child) -> None:
+        if child.proc is None:
+            child.quick_failures = 0
             self.spawn(child)
 
     def signal_group(self, child: Child, signum: int) -> None:
@@ -266,7 +327,7 @@ class Supervisor:
             pass
 
     # the whole topology ----------------------------------------------------------------
-    def start(self, timeout: float = READY_TIMEOUT) -> None:
+    def start(self) -> None:
         """Spawn every actor and wait until all are RUNNING; raise StartError naming the
         first that failed, with its traceback."""
         for child in self.children.values():
@@ -275,7 +336,7 @@ class Supervisor:
         def settled() -> bool:
             return all(c.state == RUNNING for c in self.children.values()) or any(
                 c.state != STARTING and c.state != RUNNING for c in self.children.values())
-        self.loop.run(until=settled, timeout=timeout + 1)
+        self.loop.run(until=settled, timeout=self.ready_timeout_s + 1)
         if self.loop.stop_reason:
             raise StartError(f"interrupted ({self.loop.stop_reason}) while starting")
         for child in self.children.values():
@@ -289,33 +350,24 @@ class Supervisor:
         """Run until stopped (signal or `down`), or for `duration` seconds."""
         self.loop.run(timeout=duration)
 
-    def stop(self, grace: float = STOP_GRACE) -> None:
-        """TERM every process group, KILL what is left after `grace`, reap everything."""
+    def stop(self) -> None:
+        """TERM every process group, KILL what is left after the grace period, reap everything."""
         self.stopping = True
         for child in self.children.values():
-            if child.backoff_timer:
-                child.backoff_timer.cancel()
+            self.stop_child(child)
+        gone = lambda: all(c.proc is None for c in self.children.values())  # noqa: E731
+        self.loop.run(until=gone, timeout=self.stop_grace + 2.0, after_stop=True)
+        for child in self.children.values():  # never leave one behind
             if child.proc is not None:
-                child.state = STOPPING
-                self.signal_group(child, signal.SIGTERM)
-            elif child.state in (BACKOFF, STARTING):
-                child.state = STOPPED
-        self.write_state()
-        alive = lambda: not any(c.proc is not None for c in self.children.values())  # noqa: E731
-        if not self.loop.run(until=alive, timeout=grace, after_stop=True):
-            for child in self.children.values():
                 self.signal_group(child, signal.SIGKILL)
-            self.loop.run(until=alive, timeout=2.0, after_stop=True)
+                child.proc.wait()
         self.reap()
 
     def close(self) -> None:
         for child in self.children.values():
-            if child.proc is not None:  # should not happen after stop(); never leave one behind
-                self.signal_group(child, signal.SIGKILL)
-                child.proc.wait()
             if child.log_file:
                 child.log_file.close()
-        for sock in (getattr(self, "ctl", None), getattr(self, "cli", None)):
+        for sock in (getattr(self, "ctl", None), getattr(self, "cli", None), getattr(self, "events", None)):
             if sock is not None:
                 sock.close(0)
         self.loop.close()
@@ -367,21 +419,120 @@ class Supervisor:
             except zmq.Again:
                 return
             try:
-                request_id, verb, _body = control.parse(raw)
+                request_id, verb, body = control.parse(raw)
             except ValueError as exc:
                 self.cli.send_multipart([client, *control.frames("", control.ERROR, {"reason": str(exc)})])
                 continue
-            reply = lambda verb_, body: self.cli.send_multipart(  # noqa: E731
-                [client, *control.frames(request_id, verb_, body)])
-            if verb == "status":
-                reply(control.OK, self.status())
-            elif verb == "stats":
-                self.request_stats(lambda results: reply(control.OK, {"actors": results}))
-            elif verb == "down":
-                reply(control.OK, {"pid": os.getpid()})
-                self.loop.stop("down requested")
-            else:
-                reply(control.ERROR, {"reason": f"unknown verb {verb!r}"})
+
+            def reply(ok: bool, answer: dict[str, Any], client: bytes = client, request_id: str = request_id) -> None:
+                self.cli.send_multipart([client, *control.frames(request_id, control.OK if ok else control.ERROR,
+                                                                 answer)])
+            handler = self.cli_verbs.get(verb)
+            if handler is None:
+                reply(False, {"reason": f"unknown verb {verb!r} (known: {', '.join(sorted(self.cli_verbs))})"})
+                continue
+            try:
+                handler(body, reply)
+            except CommandError as exc:
+                reply(False, {"reason": str(exc)})
+
+    @property
+    def cli_verbs(self) -> dict[str, Callable[[dict[str, Any], Callable[[bool, dict[str, Any]], None]], None]]:
+        return {"status": lambda body, reply: reply(True, self.status()),
+                "stats": lambda body, reply: self.request_stats(lambda results: reply(True, {"actors": results})),
+                "down": self.cli_down, "stop": self.cli_stop, "start": self.cli_start,
+                "restart": self.cli_restart, "scale": self.cli_scale}
+
+    def select(self, name: Any) -> list[Child]:
+        """`all`, an instance (`chat.2`) or an actor (`chat`: every instance of it)."""
+        if name == "all":
+            return list(self.children.values())
+        if not isinstance(name, str) or not name:
+            raise CommandError("name an actor (e.g. chat), an instance (chat.2) or all")
+        if name in self.children:
+            return [self.children[name]]
+        chosen = [c for c in self.children.values() if c.name.rpartition(".")[0] == name]
+        if not chosen:
+            raise CommandError(f"no actor or instance named {name!r} (running: {', '.join(self.children)})")
+        return chosen
+
+    def answer_when(self, children: list[Child], states: tuple[str, ...], reply: Any, timeout: float) -> None:
+        """Reply once every child is in one of `states` (or, for starts, has given up)."""
+        settled = states + ((FATAL,) if RUNNING in states else ())
+        self.when(lambda: all(c.state in settled for c in children),
+                  lambda ok: reply(ok and all(c.state in states for c in children),
+                                   {"actors": [c.describe() for c in children],
+                                    **({} if ok else {"reason": "timed out"})}), timeout)
+
+    def cli_down(self, body: dict[str, Any], reply: Any) -> None:
+        reply(True, {"pid": os.getpid()})
+        self.loop.stop("down requested")
+
+    def cli_stop(self, body: dict[str, Any], reply: Any) -> None:
+        children = self.select(body.get("name"))
+        for child in children:
+            self.stop_child(child)
+        self.answer_when(children, (STOPPED,), reply, self.stop_grace + 3)
+
+    def cli_start(self, body: dict[str, Any], reply: Any) -> None:
+        children = self.select(body.get("name"))
+        for child in children:
+            if child.state in (BACKOFF,) and child.backoff_timer:
+                child.backoff_timer.cancel()
+            if child.state in (STOPPED, EXITED, FATAL, BACKOFF):
+                self.start_child(child)
+        self.answer_when(children, (RUNNING,), reply, self.ready_timeout_s + 1)
+
+    def cli_restart(self, body: dict[str, Any], reply: Any) -> None:
+        children = self.select(body.get("name"))
+        for child in children:
+            self.stop_child(child)
+        stopped = lambda: all(c.proc is None for c in children)  # noqa: E731
+
+        def start_again(ok: bool) -> None:
+            for child in children:
+                child.restarts += 1
+                self.start_child(child)
+            self.answer_when(children, (RUNNING,), reply, self.ready_timeout_s + 1)
+        self.when(stopped, start_again, self.stop_grace + 3)
+
+    def cli_scale(self, body: dict[str, Any], reply: Any) -> None:
+        name, count = body.get("name"), body.get("count")
+        spec = self.topology.actors.get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise CommandError(f"no actor named {name!r} (actors: {', '.join(self.topology.actors)})")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise CommandError(f"scale {name} needs a count >= 0, not {count!r}")
+        if spec["role"] in SINGLETONS and count > 1:
+            raise CommandError(f"{name} is a {spec['role']}: it binds the documented queues, run at most one")
+        spec["count"] = count
+        (self.run_dir / "topology.json").write_bytes(orjson.dumps(self.topology.resolved()))
+        current = [c for c in self.children.values() if c.name.rpartition(".")[0] == name]
+        for child in current[count:]:
+            self.stop_child(child)
+        added = []
+        for index in range(len(current) + 1, count + 1):
+            child = Child(f"{name}.{index}", spec["role"], log_path=self.run_dir / "logs" / f"{name}.{index}.log")
+            self.children[child.name] = child
+            added.append(child)
+            self.spawn(child)
+        removed = current[count:]
+
+        def settle(ok: bool) -> None:
+            for child in removed:
+                if child.proc is None:
+                    self.children.pop(child.name, None)
+                    if child.log_file:
+                        child.log_file.close()
+            self.write_state()
+            reply(ok and all(c.state == RUNNING for c in added),
+                  {"actors": [c.describe() for c in self.children.values() if c.name.rpartition(".")[0] == name]})
+        self.when(lambda: all(c.proc is None for c in removed) and all(c.state in (RUNNING, FATAL) for c in added),
+                  settle, self.ready_timeout_s + 1)
+
+
+class CommandError(Exception):
+    pass
 
 
 def tail(path: Path | None, lines: int = 20) -> str:

@@ -19,7 +19,8 @@ from actors import ROLES
 from wire.catalogue import ENDPOINT_NAMES
 
 POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
-TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors")
+TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor")
+SUPERVISOR_DEFAULTS = {"stop_grace": 3.0, "ready_timeout": 15.0}
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 IPC_PATH_MAX = 107  # bytes in a unix socket path (zeromq-rules 5)
 SINGLETONS = ("comm", "mre", "gc")  # roles that bind the documented queues: one instance each
@@ -43,6 +44,7 @@ class Topology:
     queues: dict[str, dict[str, Any]]
     agents: list[dict[str, Any]]
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    supervisor: dict[str, float] = field(default_factory=lambda: dict(SUPERVISOR_DEFAULTS))
 
     def instances(self) -> list[tuple[str, str]]:
         """(instance name, role) of every process, binders first so clients find them up."""
@@ -132,7 +134,11 @@ def parse(data: Any, path: Path) -> Topology:
     agents = _agents(c, data.get("agents"))
     actors = _actors(c, data.get("actors"), len(agents))
     endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir)
-    return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors)
+    supervisor = c.mapping(data.get("supervisor") or {}, "supervisor")
+    c.known_keys(supervisor, tuple(SUPERVISOR_DEFAULTS), "supervisor")
+    timings = {key: c.number(supervisor.get(key, default), f"supervisor.{key}")
+               for key, default in SUPERVISOR_DEFAULTS.items()}
+    return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors, timings)
 
 
 def short_socket_dir(run_dir: Path) -> Path:
@@ -227,7 +233,7 @@ def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
                            "team": entry.get("team", ""), "supervisor": bool(entry.get("supervisor", False)),
                            "attributes": c.mapping(entry.get("attributes", {}), f"{key}.attributes")})
     seen: set[str] = set()
-    for i, agent in enumerate(agents):
+    for agent in agents:
         if agent["id"] in seen:
             raise c.fail("agents", f"agent id {agent['id']!r} appears twice")
         seen.add(agent["id"])

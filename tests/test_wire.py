@@ -14,13 +14,13 @@ def decode(type: str, body: object, queue: str = "General"):
 
 
 def test_catalogue_has_the_seventeen_messages_on_their_queues():
-    assert [s.number for s in catalogue.SPECS] == list(range(1, 18))
+    assert [s.number for s in catalogue.SPECS if s.number < 100] == list(range(1, 18))
     assert set(catalogue.BY_QUEUE["General"]) == {"Connect", "Login", "AgentState", "Conference", "Transfer",
                                                  "TaskState", "Task", "GetAgentState", "GetTaskState"}
     assert set(catalogue.BY_QUEUE["RoutingEngine"]) == {"Conference", "Transfer", "AgentState", "TaskState",
-                                                       "NewTask"}
+                                                       "NewTask", "Snapshot"}
     assert set(catalogue.BY_QUEUE["CommunicationServer"]) == {"TaskConferenced", "TaskAgentTransferred",
-                                                             "TaskAgentSelected"}
+                                                             "TaskAgentSelected", "Resync"}
 
 
 def test_valid_message_decodes_and_mrd_is_accepted_either_way():

@@ -27,6 +27,7 @@ NEW_TASK = "new task"
 STR = "string"
 OBJECT = "object"
 PARAMS = "params"  # a list of [key, value] pairs, or an object
+LIST = "list"
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,19 @@ SPECS: tuple[Spec, ...] = (
     Spec(15, "TaskAgentSelected", COMMUNICATION_SERVER, NEW_TASK, ("TaskId", "AgentId", "Status")),
     Spec(16, "GetAgentState", GENERAL, AGENT_STATE, ("AgentId", "Mrd")),
     Spec(17, "GetTaskState", GENERAL, TASK_STATE, ("TaskId",), ("AgentId",)),
+    # Ours: the MRE's state is rebuilt from Comm's, never trusted across restarts (design.md 6).
+    # The MRE asks with Resync when it starts; Comm answers with a Snapshot of every logged-in
+    # agent and live task, and sends one unasked when Comm itself starts.
+    Spec(101, "Resync", COMMUNICATION_SERVER, AGENT_STATE, (), ("Reason",)),
+    Spec(102, "Snapshot", ROUTING_ENGINE, AGENT_STATE, ("Epoch", "Agents", "Tasks"),
+         kinds={"Agents": LIST, "Tasks": LIST}),
 )
+
+# Ours: Comm's liveness beat, published every second on this topic of ChatEvents. A Chat
+# Server that sees a new Epoch knows Comm restarted and logs its agents in again.
+HEARTBEAT = "Heartbeat"
+HEARTBEAT_TOPIC = "mroute.comm"
+HEARTBEAT_INTERVAL = 1.0
 
 BY_QUEUE: dict[str, dict[str, Spec]] = {}
 for _spec in SPECS:

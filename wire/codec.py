@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from . import states
-from .catalogue import BY_QUEUE, ENVELOPE, ERROR, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
+from .catalogue import BY_QUEUE, ENVELOPE, ERROR, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
 
 TOPIC_END = b"\x00"
 # Errors whose sender cannot be told from the message (not JSON, no ReplyTo, unknown agent)
@@ -147,6 +147,9 @@ def _check_kind(spec: Spec, name: str, value: Any, salvage: dict[str, Any], requ
     elif kind == OBJECT:
         if not isinstance(value, dict):
             raise WireError(states.BAD_FIELD, f"{name} must be a JSON object", field=name, **salvage)
+    elif kind == LIST:
+        if not isinstance(value, list):
+            raise WireError(states.BAD_FIELD, f"{name} must be a JSON array", field=name, **salvage)
     elif kind == PARAMS:
         if isinstance(value, dict):
             return

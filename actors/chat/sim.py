@@ -20,7 +20,7 @@ import zmq
 
 from actors.runtime import Actor, log
 from wire import codec, states as S
-from wire.catalogue import CHAT_EVENTS, GENERAL
+from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_TOPIC
 from wire.stats import Histogram
 
 PROBE_INTERVAL = 0.05
@@ -48,6 +48,8 @@ class ChatServer(Actor):
         self.general = self.socket(zmq.PUSH, connect=self.config.endpoints[GENERAL])
         self.events = self.socket(zmq.SUB, connect=self.config.endpoints[CHAT_EVENTS])
         self.events.setsockopt(zmq.SUBSCRIBE, codec.topic(self.name))
+        self.events.setsockopt(zmq.SUBSCRIBE, codec.topic(HEARTBEAT_TOPIC))
+        self.comm_epoch: str | None = None
         self.loop.add_reader(self.events, self.drain_events)
 
         self.live = False
@@ -58,10 +60,11 @@ class ChatServer(Actor):
         self.agent_states: dict[str, str] = {}
         self.latency = Histogram()
         self.counts = {"created": 0, "queued": 0, "routed": 0, "accepted": 0, "closed": 0, "errors": 0,
-                       "agents_ready": 0}
+                       "agents_ready": 0, "comm_restarts": 0}
         self.handlers = {"TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
                          "AgentState": self.on_agent_state, "Error": self.on_error,
-                         "TaskAgentTransferred": self.ignore, "TaskConferenced": self.ignore}
+                         "TaskAgentTransferred": self.ignore, "TaskConferenced": self.ignore,
+                         HEARTBEAT: self.on_heartbeat}
         self.probe()
 
     # the subscription handshake (zeromq-rules 7) --------------------------------------
@@ -81,12 +84,15 @@ class ChatServer(Actor):
     def went_live(self) -> None:
         self.live = True
         self.announce_ready()
+        self.log_agents_in()
+        if self.rate > 0:
+            self.loop.call_later(self.rng.expovariate(self.rate), self.new_task)
+
+    def log_agents_in(self) -> None:
         for agent_id, agent in self.agents.items():
             self.send("Connect", {"AgentId": agent_id, "Password": agent["password"],
                                   "Extension": agent.get("extension", ""), "Destination": self.name})
             self.send("Login", {"AgentId": agent_id, "Password": agent["password"], "Mrd": self.mrd})
-        if self.rate > 0:
-            self.loop.call_later(self.rng.expovariate(self.rate), self.new_task)
 
     # sending ---------------------------------------------------------------------------
     def send(self, type: str, body: dict[str, Any]) -> None:
@@ -128,6 +134,23 @@ class ChatServer(Actor):
 
     def ignore(self, body: dict[str, Any]) -> None:
         pass
+
+    def on_heartbeat(self, body: dict[str, Any]) -> None:
+        epoch = body.get("Epoch")
+        if self.comm_epoch is None:
+            # Our agents logged in before we knew which Comm we spoke to: that Comm may have
+            # died since. Logging in again is harmless (Comm answers with the state they are in).
+            self.log_agents_in()
+        elif epoch != self.comm_epoch:
+            # A new Comm knows none of our agents or tasks: start again.
+            log.warning("%s: Comm restarted (epoch %s -> %s): logging our agents in again", self.name,
+                        self.comm_epoch, epoch)
+            self.counts["comm_restarts"] += 1
+            self.sent_at.clear()
+            self.waiting.clear()
+            self.agent_states.clear()
+            self.log_agents_in()
+        self.comm_epoch = epoch
 
     def on_error(self, body: dict[str, Any]) -> None:
         self.counts["errors"] += 1

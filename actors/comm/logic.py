@@ -471,6 +471,24 @@ class CommLogic:
         for dest in self.task_destinations(task):
             self.publish(dest, "TaskConferenced", conferenced)
 
+    # the MRE's resynchronisation ---------------------------------------------------------
+    @property
+    def epoch(self) -> str:
+        return self.state.task_prefix
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the MRE derives its view from: logged-in agents and live tasks."""
+        agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
+                  for agent_id, session in self.state.sessions.items()
+                  for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
+        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": t.params, "State": t.state, "Agents": t.agents()}
+                 for t in sorted(self.state.tasks.values(), key=lambda t: t.created)]
+        return {"Epoch": self.epoch, "Agents": agents, "Tasks": tasks}
+
+    def on_resync(self, body: dict[str, Any]) -> None:
+        log.info("MRE asked for a snapshot (%s)", body.get("Reason", "no reason given"))
+        self.to_mre("Snapshot", self.snapshot())
+
     # duplicates -----------------------------------------------------------------------
     def duplicate(self, type: str, body: dict[str, Any]) -> bool:
         """True when this MsgId was handled already: a retry. A retried Task is answered

@@ -13,7 +13,8 @@ import zmq
 
 from actors.runtime import Actor
 from wire import codec
-from wire.catalogue import CHAT_EVENTS, COMMUNICATION_SERVER, GENERAL, ROUTING_ENGINE
+from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GENERAL, HEARTBEAT, HEARTBEAT_INTERVAL,
+                            HEARTBEAT_TOPIC, ROUTING_ENGINE)
 from wire.codec import WireError
 
 from .logic import CommLogic
@@ -31,12 +32,12 @@ HANDLERS = {
               "GetTaskState": "on_get_task_state"},
     COMMUNICATION_SERVER: {"TaskAgentSelected": "on_agent_selected",
                            "TaskAgentTransferred": "on_agent_transferred",
-                           "TaskConferenced": "on_conferenced"},
+                           "TaskConferenced": "on_conferenced", "Resync": "on_resync"},
 }
 
 
 # Answering a query twice is harmless, so a repeated MsgId is not dropped for these.
-QUERIES = frozenset({"GetAgentState", "GetTaskState"})
+QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync"})
 
 
 class Comm(Actor):
@@ -53,6 +54,15 @@ class Comm(Actor):
         for queue, sock in ((GENERAL, general), (COMMUNICATION_SERVER, reports)):
             self.serve(queue, sock, {type: partial(self.handle, getattr(self.logic, name), type)
                                      for type, name in HANDLERS[queue].items()})
+        # A new Comm knows nothing: an MRE still holding the old one's view must drop it.
+        self.to_mre("Snapshot", self.logic.snapshot())
+        self.beats = 0
+        self.heartbeat()
+        self.loop.call_every(HEARTBEAT_INTERVAL, self.heartbeat)
+
+    def heartbeat(self) -> None:
+        self.beats += 1
+        self.publish(HEARTBEAT_TOPIC, HEARTBEAT, {"Epoch": self.logic.epoch, "Seq": self.beats})
 
     def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
         self.events.send_multipart(codec.encode_pub(destination, type, body))

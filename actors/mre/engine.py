@@ -168,6 +168,34 @@ class Engine:
         self.emit("TaskConferenced", {"TaskId": task.task_id, "OwnerAgentId": body["ConferenceOwner"],
                                       "ParticipantAgentId": body["ConferenceParticipant"]})
 
+    def on_snapshot(self, body: dict[str, Any]) -> None:
+        """Forget everything and rebuild from Comm's view (the Clone pattern's snapshot)."""
+        now = self.clock()
+        self.routers = {name: MrdRouter(name, r.max_tasks) for name, r in self.routers.items()}
+        self.tasks = {}
+        for entry in body["Agents"]:
+            router = self.routers.get(entry["MRD"])
+            if router is None:
+                continue
+            agent = router.agent(entry["AgentId"], now)
+            agent.state, agent.active, agent.offer = entry["State"], set(entry["Tasks"]), entry["Offer"]
+        for entry in body["Tasks"]:
+            router = self.routers.get(entry["MRD"])
+            if router is None:
+                continue
+            task = self.tasks[entry["TaskId"]] = TaskSlot(entry["TaskId"], router.name, entry.get("params") or {})
+            if entry["State"] == S.QUEUED:
+                self.enqueue(router, task, head=False)
+            elif entry["State"] == S.RESERVED:
+                task.offered_to = entry["Agents"][0] if entry["Agents"] else None
+            else:
+                task.agents = list(entry["Agents"])
+        for router in self.routers.values():
+            for agent in router.agents.values():
+                router.reindex(agent)
+            self.dispatch(router)
+        self.counters["snapshots"] = self.counters.get("snapshots", 0) + 1
+
     # bookkeeping -----------------------------------------------------------------------
     def enqueue(self, router: MrdRouter, task: TaskSlot, head: bool) -> None:
         if not task.waiting:

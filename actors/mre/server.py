@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 
@@ -14,7 +14,8 @@ from .engine import Engine
 
 # message type on RoutingEngine -> the Engine method that handles it
 HANDLERS = {"AgentState": "on_agent_state", "NewTask": "on_new_task", "TaskState": "on_task_state",
-            "Transfer": "on_transfer", "Conference": "on_conference"}
+            "Transfer": "on_transfer", "Conference": "on_conference", "Snapshot": "on_snapshot"}
+RESYNC_INTERVAL = 0.5
 
 
 class Mre(Actor):
@@ -25,7 +26,31 @@ class Mre(Actor):
         self.comm = self.socket(zmq.PUSH, connect=endpoints[COMMUNICATION_SERVER])
         intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE])
         self.engine = Engine(self.config.topology["mrds"], self.emit)
-        self.serve(ROUTING_ENGINE, intake, {type: getattr(self.engine, name) for type, name in HANDLERS.items()})
+        self.synced = False
+        self.serve(ROUTING_ENGINE, intake, {type: self.gate(type, getattr(self.engine, name))
+                                            for type, name in HANDLERS.items()})
+        self.ask_for_snapshot()
+
+    def gate(self, type: str, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        """Until the first snapshot arrives our view is empty, and routing on it could offer
+        what Comm has already given away: drop updates until then."""
+        def gated(body: dict[str, Any]) -> None:
+            if type == "Snapshot" and not self.synced:
+                self.synced = True
+                self.announce_ready()
+            elif not self.synced:
+                self.counters["dropped_before_snapshot"] = self.counters.get("dropped_before_snapshot", 0) + 1
+                return
+            handler(body)
+        return gated
+
+    def ask_for_snapshot(self) -> None:
+        if not self.synced:
+            self.emit("Resync", {"Reason": "MRE started"})
+            self.loop.call_later(RESYNC_INTERVAL, self.ask_for_snapshot)
+
+    def ready(self) -> bool:
+        return False  # READY once Comm's snapshot has been loaded
 
     def emit(self, type: str, body: dict[str, Any]) -> None:
         self.comm.send_multipart(codec.encode(type, body))

@@ -1,0 +1,116 @@
+"""A developer's probes into a running topology: the lifecycle event stream, and one
+message put on its documented queue with what comes back to the sender."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from typing import Any
+
+import click
+import orjson
+import zmq
+
+from wire import catalogue, codec
+
+from .topology import Topology
+
+
+def stream_events(topology: Topology, count: int | None, as_json: bool, timeout: float | None) -> None:
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.linger = 0
+    sub.connect(topology.control_endpoint("events"))
+    sub.setsockopt(zmq.SUBSCRIBE, b"lifecycle")
+    seen = 0
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    try:
+        while count is None or seen < count:
+            wait_ms = 1000 if deadline is None else max(0, (deadline - time.monotonic()) * 1000)
+            if deadline is not None and wait_ms == 0:
+                return
+            if not sub.poll(wait_ms):
+                continue
+            _topic, raw = sub.recv_multipart()
+            event = orjson.loads(raw)
+            seen += 1
+            if as_json:
+                click.echo(raw.decode())
+            else:
+                stamp = datetime.fromtimestamp(event["time"]).strftime("%H:%M:%S.%f")[:-3]
+                extra = f" exit {event['exit_status']}" if event.get("exit_status") is not None else ""
+                extra += f" ({event['failure']})" if event.get("failure") else ""
+                click.echo(f"{stamp} {event['name']:<10} {event['state']:<9} pid {event['pid'] or '-'} "
+                           f"restarts {event['restarts']}{extra}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sub.close()
+        ctx.term()
+
+
+def queue_of(type: str, queue: str | None) -> str:
+    if queue is not None:
+        if type not in catalogue.BY_QUEUE.get(queue, {}):
+            raise click.BadParameter(f"{type} does not travel on {queue}")
+        return queue
+    for name in (catalogue.GENERAL, catalogue.ROUTING_ENGINE, catalogue.COMMUNICATION_SERVER):
+        if type in catalogue.BY_QUEUE[name]:
+            return name
+    known = sorted({spec.type for spec in catalogue.SPECS})
+    raise click.BadParameter(f"unknown message type {type!r} (known: {', '.join(known)})")
+
+
+def send_and_listen(topology: Topology, type: str, body: dict[str, Any], queue: str | None, wait: float) -> None:
+    """Send `[type, body]` to its queue with ReplyTo set to a topic of our own, confirm the
+    subscription first (a GetAgentState answered on it), then print what arrives."""
+    queue = queue_of(type, queue)
+    me = f"mroute.send.{os.getpid()}"
+    if isinstance(body, dict):
+        body.setdefault("ReplyTo", me)
+        body.setdefault("MsgId", f"{me}.1")
+        me = body["ReplyTo"]
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    push = ctx.socket(zmq.PUSH)
+    general = ctx.socket(zmq.PUSH)
+    for sock in (sub, push, general):
+        sock.linger = 500
+    try:
+        sub.connect(topology.endpoints[catalogue.CHAT_EVENTS])
+        sub.setsockopt(zmq.SUBSCRIBE, codec.topic(me))
+        sub.setsockopt(zmq.SUBSCRIBE, codec.topic(codec.UNROUTED_ERRORS))
+        general.connect(topology.endpoints[catalogue.GENERAL])
+        confirm_subscription(general, sub, topology, me)
+        push.connect(topology.endpoints[queue])
+        push.send_multipart([type.encode(), orjson.dumps(body)])
+        click.echo(f"-> {queue} {type} {orjson.dumps(body).decode()}")
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            if sub.poll(left * 1000):
+                dest, got_type, got = codec.decode_event(sub.recv_multipart())
+                if got.get("MsgId", "").startswith(f"{me}.probe"):
+                    continue
+                click.echo(f"<- {dest} {got_type} {orjson.dumps(got).decode()}")
+    finally:
+        for sock in (sub, push, general):
+            sock.close()
+        ctx.term()
+
+
+def confirm_subscription(general: zmq.Socket, sub: zmq.Socket, topology: Topology, me: str,
+                         timeout: float = 3.0) -> None:
+    agent = topology.agents[0]["id"]
+    mrd = next(iter(topology.mrds))
+    deadline = time.monotonic() + timeout
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        general.send_multipart([b"GetAgentState", orjson.dumps({"AgentId": agent, "Mrd": mrd, "ReplyTo": me,
+                                                                "MsgId": f"{me}.probe{n}"})])
+        if sub.poll(50):
+            while sub.poll(20):  # drain the probe answers
+                sub.recv_multipart()
+            return
+    raise click.ClickException("Comm did not answer on our topic: is it running?")
