@@ -49,18 +49,22 @@ def test_kill_9_of_a_role_restarts_it_and_tasks_route_again(start_topology, chat
     assert not pid_alive(old_pid)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def tcp_endpoints() -> dict[str, str]:
+    """Every endpoint on a port the kernel just handed out (tests never bind fixed ports)."""
+    ports = []
+    for _ in range(6):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    names = ("General", "RoutingEngine", "CommunicationServer", "ChatEvents", "GC", "GCEvents")
+    return {name: f"tcp://127.0.0.1:{port}" for name, port in zip(names, ports)}
 
 
 def test_a_role_that_exits_at_once_backs_off_then_is_fatal(start_topology):
     import zmq
     spec = base_topology("crashy")
     spec["transport"] = "tcp"
-    spec["endpoints"] = {name: f"tcp://127.0.0.1:{free_port()}" for name in
-                         ("General", "RoutingEngine", "CommunicationServer", "ChatEvents", "GC", "GCEvents")}
+    spec["endpoints"] = tcp_endpoints()
     running = start_topology(spec)
     events = subprocess.Popen([*MROUTE, "events", "--json", "--timeout", "30"], cwd=running.directory,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -172,3 +176,27 @@ def test_up_refuses_a_topology_that_is_running(start_topology):
     lines = read_until(proc, lambda line: False, timeout=20)
     assert proc.wait(timeout=20) != 0
     assert any("running already" in line for line in lines)
+
+
+def test_a_child_that_fails_to_start_brings_its_traceback_to_the_cli(tmp_path):
+    import yaml
+    import zmq
+    spec = base_topology("broken")
+    spec["transport"] = "tcp"
+    spec["endpoints"] = tcp_endpoints()
+    spec["supervisor"] = {"ready_timeout": 5}
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    ctx = zmq.Context()
+    squatter = ctx.socket(zmq.PULL)
+    squatter.linger = 0
+    squatter.bind(spec["endpoints"]["RoutingEngine"])
+    try:
+        result = subprocess.run([*MROUTE, "up", "--detach"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=60)
+    finally:
+        squatter.close()
+        ctx.term()
+        subprocess.run([*MROUTE, "down"], cwd=tmp_path, capture_output=True, timeout=30)
+    assert result.returncode != 0
+    assert "mre.1 (mre) failed to start" in result.stderr
+    assert "Traceback" in result.stderr and "Address already in use" in result.stderr
