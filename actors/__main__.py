@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import zmq
@@ -23,6 +23,7 @@ import zmq
 from actors import ROLES
 from actors.runtime import Actor, ActorConfig, Loop, die_with_parent, log
 from wire import control
+from wire.codec import WireError
 
 
 def load_role(role: str) -> type[Actor]:
@@ -37,19 +38,20 @@ def serve_control(actor: Actor, sock: zmq.Socket, loop: Loop) -> None:
         except zmq.Again:
             return
         try:
-            request_id, verb, _body = control.parse(raw)
+            request_id, verb, body = control.parse(raw)
         except ValueError as exc:
             log.warning("%s: bad control message: %s", actor.name, exc)
             continue
-        if verb == "ping":
-            reply: dict[str, Any] = {"pid": os.getpid()}
-        elif verb == "stats":
-            reply = actor.stats()
-        elif verb == "stop":
-            reply = {}
-            loop.stop("stop requested")
-        else:
-            sock.send_multipart(control.frames(request_id, control.ERROR, {"reason": f"unknown verb {verb}"}))
+        verbs: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "ping": lambda _: {"pid": os.getpid()}, "stats": lambda _: actor.stats(),
+            "stop": lambda _: loop.stop("stop requested") or {}, **actor.control_verbs()}
+        handler = verbs.get(verb)
+        try:
+            if handler is None:
+                raise WireError("BAD_MESSAGE", f"{actor.role} has no control verb {verb!r}")
+            reply = handler(body)
+        except WireError as err:
+            sock.send_multipart(control.frames(request_id, control.ERROR, {"reason": err.reason, "code": err.code}))
             continue
         sock.send_multipart(control.frames(request_id, control.OK, reply))
 

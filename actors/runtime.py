@@ -251,6 +251,11 @@ class Actor:
     def stats(self) -> dict[str, Any]:
         return {"counters": dict(self.counters)}
 
+    def control_verbs(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+        """Operator commands this role answers on its control channel (beyond ping, stats
+        and stop), e.g. Comm's `flush`. A handler raises WireError to refuse."""
+        return {}
+
     def close(self) -> None:
         for sock in self.sockets:
             sock.close(linger=200)

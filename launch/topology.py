@@ -17,6 +17,7 @@ import yaml
 
 from actors import ROLES
 from wire.catalogue import ENDPOINT_NAMES
+from wire.expr import ExprError, compile_expr
 
 POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
 TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor")
@@ -178,7 +179,7 @@ def _queues(c: _Checker, raw: Any, mrds: dict[str, Any]) -> dict[str, dict[str, 
         key = f"queues.{name}"
         c.string(name, key, NAME)
         spec = c.mapping(spec, key)
-        c.known_keys(spec, ("mrd", "policy", "offer_timeout", "ttl", "steps"), key)
+        c.known_keys(spec, ("mrd", "policy", "offer_timeout", "ttl", "steps", "ageing"), key)
         mrd = spec.get("mrd")
         if mrd not in mrds:
             raise c.fail(f"{key}.mrd", f"{mrd!r} is not one of the mrds ({', '.join(mrds)})")
@@ -193,11 +194,26 @@ def _queues(c: _Checker, raw: Any, mrds: dict[str, Any]) -> dict[str, dict[str, 
             step_key = f"{key}.steps[{i}]"
             step = c.mapping(step, step_key)
             c.known_keys(step, ("expr", "timeout"), step_key)
-            checked_steps.append({"expr": c.string(step.get("expr", "true"), f"{step_key}.expr"),
+            expr = c.string(step.get("expr", "true"), f"{step_key}.expr")
+            try:
+                compile_expr(expr)
+            except ExprError as exc:
+                raise c.fail(f"{step_key}.expr", str(exc))
+            checked_steps.append({"expr": expr,
                                   "timeout": c.number(step.get("timeout", 0), f"{step_key}.timeout", positive=False)})
         queues[name] = {"mrd": mrd, "policy": policy,
                         "offer_timeout": c.number(spec.get("offer_timeout", 15), f"{key}.offer_timeout"),
-                        "ttl": c.number(spec.get("ttl", 300), f"{key}.ttl"), "steps": checked_steps}
+                        "ttl": c.number(spec.get("ttl", 300), f"{key}.ttl"), "steps": checked_steps,
+                        "ageing": c.number(spec.get("ageing", 60), f"{key}.ageing")}
+    # Every MRD has a default queue: the first of its queues, else one that takes any agent.
+    for mrd, spec in mrds.items():
+        own = [name for name, q in queues.items() if q["mrd"] == mrd]
+        if not own:
+            name = f"{mrd}-default"
+            queues[name] = {"mrd": mrd, "policy": "LONGEST_AVAILABLE", "offer_timeout": 15.0, "ttl": 300.0,
+                            "steps": [{"expr": "true", "timeout": 0.0}], "ageing": 60.0}
+            own = [name]
+        spec["default_queue"] = own[0]
     return queues
 
 

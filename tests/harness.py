@@ -11,30 +11,70 @@ from actors.mre.engine import Engine
 from wire import codec
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 
-MRDS = {"chat": {"max_tasks": 2, "interruptible": True}, "voice": {"max_tasks": 1, "interruptible": False}}
+MRDS = {"chat": {"max_tasks": 2, "interruptible": True, "default_queue": "chat-default"},
+        "voice": {"max_tasks": 1, "interruptible": False, "default_queue": "voice-default"}}
+QUEUES = {"chat-default": {"mrd": "chat", "policy": "LONGEST_AVAILABLE", "offer_timeout": 15.0, "ttl": 300.0,
+                           "steps": [{"expr": "true", "timeout": 0.0}], "ageing": 60.0},
+          "voice-default": {"mrd": "voice", "policy": "LONGEST_AVAILABLE", "offer_timeout": 15.0, "ttl": 300.0,
+                            "steps": [{"expr": "true", "timeout": 0.0}], "ageing": 60.0}}
+
+
+class Timer:
+    def __init__(self, when: float, fn: Any, args: tuple[Any, ...]):
+        self.when, self.fn, self.args, self.cancelled = when, fn, args, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 class Harness:
-    def __init__(self, agents: int = 4, mrds: dict[str, Any] | None = None):
+    """Time is virtual: `advance(seconds)` runs the timers that fall due, in order."""
+
+    def __init__(self, agents: int = 4, mrds: dict[str, Any] | None = None, queues: dict[str, Any] | None = None,
+                 attributes: dict[str, dict[str, Any]] | None = None):
         self.now = 0.0
+        self.timers: list[Timer] = []
         self.mrds = mrds or MRDS
-        self.directory = {f"a{i}": {"id": f"a{i}", "password": "pw", "extension": ""} for i in range(agents)}
+        self.queues = queues or QUEUES
+        self.directory = {f"a{i}": {"id": f"a{i}", "password": "pw", "extension": "",
+                                    "attributes": (attributes or {}).get(f"a{i}", {})} for i in range(agents)}
         self.to_mre: deque[list[bytes]] = deque()
         self.to_comm: deque[list[bytes]] = deque()
         self.published: list[tuple[str, str, dict[str, Any]]] = []
         self.comm = CommLogic(self.directory, self.mrds, self.publish,
-                              lambda t, b: self.to_mre.append(codec.encode(t, b)))
-        self.mre = Engine(self.mrds, lambda t, b: self.to_comm.append(codec.encode(t, b)), clock=self.clock)
+                              lambda t, b: self.to_mre.append(codec.encode(t, b)), queues=self.queues,
+                              call_later=self.call_later, clock=self.clock)
+        self.mre = Engine(self.mrds, lambda t, b: self.to_comm.append(codec.encode(t, b)), queues=self.queues,
+                          directory=self.directory, clock=self.clock, call_later=self.call_later)
         self.comm_handlers = {"TaskAgentSelected": self.comm.on_agent_selected,
                               "TaskAgentTransferred": self.comm.on_agent_transferred,
                               "TaskConferenced": self.comm.on_conferenced}
         self.mre_handlers = {"AgentState": self.mre.on_agent_state, "NewTask": self.mre.on_new_task,
                              "TaskState": self.mre.on_task_state, "Transfer": self.mre.on_transfer,
-                             "Conference": self.mre.on_conference}
+                             "Conference": self.mre.on_conference, "Snapshot": self.mre.on_snapshot}
 
     def clock(self) -> float:
-        self.now += 0.001
         return self.now
+
+    def call_later(self, delay: float, fn: Any, *args: Any) -> Timer:
+        timer = Timer(self.now + delay, fn, args)
+        self.timers.append(timer)
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        """Move time on, running due timers in time order (and what they cause)."""
+        end = self.now + seconds
+        while True:
+            due = [t for t in self.timers if not t.cancelled and t.when <= end]
+            if not due:
+                break
+            timer = min(due, key=lambda t: t.when)
+            self.timers.remove(timer)
+            self.now = max(self.now, timer.when)
+            timer.fn(*timer.args)
+            self.pump()
+        self.timers = [t for t in self.timers if not t.cancelled]
+        self.now = end
 
     def publish(self, dest: str, type: str, body: dict[str, Any]) -> None:
         self.published.append((dest, type, body))
@@ -62,8 +102,9 @@ class Harness:
         if ready:
             self.send("on_agent_state", {"AgentId": agent, "State": "READY", "Mrd": mrd})
 
-    def task(self, mrd: str = "chat", client: str = "c") -> str:
-        self.send("on_task", {"Mrd": mrd, "ClientUniqueId": client, "ReplyTo": "web"})
+    def task(self, mrd: str = "chat", client: str = "c", **params: Any) -> str:
+        self.send("on_task", {"Mrd": mrd, "ClientUniqueId": client, "ReplyTo": "web",
+                              "params": [[k, v] for k, v in params.items()]})
         return self.published_of("TaskState", State="QUEUED")[-1]["TaskId"]
 
     def published_of(self, type: str, **fields: Any) -> list[dict[str, Any]]:

@@ -96,16 +96,16 @@ def test_not_ready_and_logged_out_agents_get_nothing():
 def test_index_finds_the_best_without_scanning_and_survives_churn():
     index = AgentIndex()
     for i in range(1000):
-        index.put(f"a{i}", i % 3, float(i))
-    assert index.best() == "a0"
+        index.put(f"a{i}", (i % 3, float(i)))
+    assert index.best() == ((0, 0.0), "a0")
     for i in range(0, 1000, 3):
         index.remove(f"a{i}")
-    assert index.best() == "a1"
-    index.put("a1", 2, 0.0)
-    assert index.best() == "a4"
+    assert index.best()[1] == "a1"
+    index.put("a1", (2, 0.0))
+    assert index.best()[1] == "a4"
     for _ in range(10_000):  # heavy churn keeps the heap bounded
-        index.put("a4", 1, 5.0)
-        index.put("a4", 0, 4.0)
+        index.put("a4", (1, 5.0))
+        index.put("a4", (0, 4.0))
     assert len(index._heap) <= 2 * len(index) + 65
 
 

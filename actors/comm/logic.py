@@ -10,6 +10,7 @@ what it holds (`derive`), so they can never disagree with its tasks.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -22,6 +23,7 @@ log = logging.getLogger("mroute.comm")
 
 Publish = Callable[[str, str, dict[str, Any]], None]
 ToMre = Callable[[str, dict[str, Any]], None]
+CallLater = Callable[..., Any]
 
 
 def utc_now() -> str:
@@ -30,14 +32,22 @@ def utc_now() -> str:
 
 class CommLogic:
     def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]],
-                 publish: Publish, to_mre: ToMre, state: CommState | None = None):
+                 publish: Publish, to_mre: ToMre, *, queues: dict[str, dict[str, Any]] | None = None,
+                 call_later: CallLater | None = None, clock: Callable[[], float] = time.monotonic,
+                 state: CommState | None = None):
         self.directory = directory
         self.mrds = mrds
+        self.queues = queues or {}
         self.publish = publish
         self.to_mre = to_mre
+        self.call_later = call_later
+        self.clock = clock
         self.state = state or CommState()
+        # Timers are not state: they are re-armed from the state after a restart.
+        self.offer_timers: dict[str, Any] = {}   # task id -> its offer's RONA timer
+        self.ttl_timers: dict[str, Any] = {}     # task id -> its time-to-live timer
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
-                         "tasks_requeued": 0, "offers_refused": 0, "duplicates": 0}
+                         "tasks_requeued": 0, "offers_refused": 0, "duplicates": 0, "rona": 0, "expired": 0}
 
     # lookups -----------------------------------------------------------------------
     def session(self, agent_id: str, field: str = "AgentId") -> Session:
@@ -98,6 +108,8 @@ class CommLogic:
         """The state an agent is in, given what it asked for and what it holds."""
         if presence.state == S.LOGOUT:
             return S.LOGOUT
+        if self.interrupted(presence):
+            return S.INTERRUPTED
         if presence.offer is not None:
             return S.RESERVED
         if presence.tasks:
@@ -109,6 +121,15 @@ class CommLogic:
                 return S.BUSY
             return S.ACTIVE
         return S.NOT_READY if presence.wants == S.NOT_READY else S.READY
+
+    def interrupted(self, presence: Presence) -> bool:
+        """Held by a task of a non-interruptible MRD (a call) while on an interruptible one."""
+        if not self.mrds[presence.mrd]["interruptible"]:
+            return False
+        session = self.state.sessions.get(presence.agent_id)
+        return session is not None and any(
+            not self.mrds[other.mrd]["interruptible"] and (other.tasks or other.offer is not None)
+            for other in session.mrds.values() if other is not presence and other.state != S.LOGOUT)
 
     def move(self, agent_id: str, presence: Presence, state: str, reason: str | None = None) -> None:
         presence.state = state
@@ -122,14 +143,22 @@ class CommLogic:
         self.to_mre("AgentState", {"AgentId": agent_id, "State": state, "MRD": presence.mrd,
                                    "ReasonCode": presence.reason, "StateChangeTime": presence.changed})
 
-    def refresh(self, agent_id: str, mrd: str) -> None:
+    def refresh(self, agent_id: str, mrd: str) -> bool:
+        """Publish the agent's state on `mrd` if it changed; a non-interruptible MRD's change
+        may interrupt (or release) the agent's other MRDs. Returns whether it changed."""
         session = self.state.sessions.get(agent_id)
         presence = session.mrds.get(mrd) if session else None
         if presence is None:
-            return
+            return False
         state = self.derive(presence)
-        if state != presence.state:
-            self.move(agent_id, presence, state)
+        if state == presence.state:
+            return False
+        self.move(agent_id, presence, state)
+        if not self.mrds[mrd]["interruptible"]:
+            for other in list(session.mrds):  # type: ignore[union-attr]
+                if other != mrd:
+                    self.refresh(agent_id, other)
+        return True
 
     def announce(self, agent_id: str, presence: Presence, reply_to: str | None, msg_id: str | None) -> None:
         dest = reply_to or self.destination(agent_id)
@@ -159,12 +188,13 @@ class CommLogic:
         session = self.session(agent_id)
         self.check_password(agent_id, body["Password"])
         self.mrd(body["Mrd"], "Mrd")
-        presence = session.mrds.setdefault(body["Mrd"], Presence(body["Mrd"]))
+        presence = session.mrds.setdefault(body["Mrd"], Presence(body["Mrd"], agent_id))
         if presence.state != S.LOGOUT:  # logged in already: answer with the state it is in
             self.announce(agent_id, presence, body.get("ReplyTo"), body.get("MsgId"))
             return
         presence.wants = S.NOT_READY
-        self.move(agent_id, presence, S.NOT_READY, "")
+        presence.state = S.LOGIN
+        self.refresh(agent_id, presence.mrd)  # NOT_READY, or INTERRUPTED when a call holds the agent
 
     def on_agent_state(self, body: dict[str, Any]) -> None:
         agent_id, target, mrd = body["AgentId"], body["State"], body["Mrd"]
@@ -236,7 +266,8 @@ class CommLogic:
                             field="State")
         presence.wants = S.READY
         presence.reason = ""
-        self.refresh(agent_id, presence.mrd)
+        if not self.refresh(agent_id, presence.mrd):  # still held (INTERRUPTED): say so
+            self.announce(agent_id, presence, body.get("ReplyTo"), body.get("MsgId"))
 
     def on_task(self, body: dict[str, Any]) -> None:
         mrd = body["Mrd"]
@@ -244,15 +275,85 @@ class CommLogic:
         origin = body.get("ReplyTo")
         if origin is None:
             raise WireError(S.MISSING_FIELD, "Task needs ReplyTo: the Chat Server's destination", field="ReplyTo")
-        task = Task(self.state.new_task_id(), mrd, body["ClientUniqueId"], body.get("name") or "",
-                    params_dict(body.get("params")), origin)
+        params = dict(params_dict(body.get("params")))
+        params["queue"] = self.queue_of(mrd, params)
+        priority = params.get("priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, (int, float)):
+            raise WireError(S.BAD_FIELD, f"params priority must be a number, not {priority!r}", field="params")
+        task = Task(self.state.new_task_id(), mrd, body["ClientUniqueId"], body.get("name") or "", params, origin,
+                    queue=params["queue"], created=self.clock())
         self.state.tasks[task.task_id] = task
         if body.get("MsgId"):
             self.state.remember(body["MsgId"], task.task_id)
         self.counters["tasks_created"] += 1
+        self.arm_ttl(task)
         self.publish(origin, "TaskState", {"TaskId": task.task_id, "State": S.QUEUED, "MRD": mrd,
                                            "ClientUniqueId": task.client_id, "MsgId": body.get("MsgId")})
-        self.to_mre("NewTask", {"MRD": mrd, "TaskId": task.task_id, "params": task.params})
+        self.to_mre("NewTask", {"MRD": mrd, "TaskId": task.task_id, "params": task.params,
+                                "ClientUniqueId": task.client_id})
+
+    def queue_of(self, mrd: str, params: dict[str, Any]) -> str:
+        """The precision queue a task names in its params, else its MRD's default queue."""
+        name = params.get("queue")
+        if name is None:
+            return self.mrds[mrd].get("default_queue") or f"{mrd}-default"
+        queue = self.queues.get(name) if isinstance(name, str) else None
+        if queue is None or queue["mrd"] != mrd:
+            own = [q for q, spec in self.queues.items() if spec["mrd"] == mrd]
+            raise WireError(S.NOT_FOUND, f"no queue {name!r} on MRD {mrd} (queues: {', '.join(own) or 'none'})",
+                            field="params")
+        return name
+
+    def queue_spec(self, task: Task) -> dict[str, Any]:
+        return self.queues.get(task.queue, {})
+
+    # timers: RONA and time to live ------------------------------------------------------
+    def arm_ttl(self, task: Task) -> None:
+        ttl = self.queue_spec(task).get("ttl")
+        if ttl and self.call_later is not None:
+            self.ttl_timers[task.task_id] = self.call_later(max(0.0, task.created + ttl - self.clock()),
+                                                            self.expire, task.task_id)
+
+    def expire(self, task_id: str) -> None:
+        """Time to live ran out: a waiting task closes NO_AGENT_AVAILABLE; one on offer or
+        held is left to finish (an offer that comes back closes then, in requeue)."""
+        self.ttl_timers.pop(task_id, None)
+        task = self.state.tasks.get(task_id)
+        if task is not None and task.state == S.QUEUED:
+            self.counters["expired"] += 1
+            self.close(task, S.NO_AGENT_AVAILABLE)
+
+    def expired(self, task: Task) -> bool:
+        ttl = self.queue_spec(task).get("ttl")
+        return bool(ttl) and self.clock() >= task.created + ttl
+
+    def arm_offer(self, task: Task) -> None:
+        timeout = self.queue_spec(task).get("offer_timeout")
+        if timeout and self.call_later is not None:
+            self.offer_timers[task.task_id] = self.call_later(timeout, self.rona, task.task_id, task.owner)
+
+    def disarm(self, timers: dict[str, Any], task_id: str) -> None:
+        timer = timers.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def rona(self, task_id: str, agent_id: str) -> None:
+        """Redirect on no answer: the offer was not accepted in time. The agent goes
+        NOT_READY (reason RONA) and the task back to the head of its queue."""
+        self.offer_timers.pop(task_id, None)
+        task = self.state.tasks.get(task_id)
+        if task is None or task.state != S.RESERVED or task.owner != agent_id:
+            return
+        self.counters["rona"] += 1
+        presence = self.state.sessions[agent_id].mrds[task.mrd]
+        presence.wants, presence.reason = S.NOT_READY, S.RONA
+        self.requeue(task, S.RONA)
+
+    def flush(self, task_id: str) -> dict[str, Any]:
+        """An operator closes a task, whatever its state (FORCE_CLOSED)."""
+        task = self.task(task_id)
+        self.close(task, S.FORCE_CLOSED)
+        return {"TaskId": task_id, "State": S.CLOSED, "Code": S.FORCE_CLOSED}
 
     def on_task_state(self, body: dict[str, Any]) -> None:
         task = self.task(body["TaskId"])
@@ -267,6 +368,8 @@ class CommLogic:
             presence.offer = None
             presence.tasks.add(task.task_id)
             task.state, task.code = S.ACTIVE, ""
+            self.disarm(self.offer_timers, task.task_id)
+            self.disarm(self.ttl_timers, task.task_id)
             self.counters["tasks_accepted"] += 1
             self.refresh(agent_id, task.mrd)
             self.task_changed(task, agent_id)
@@ -325,7 +428,12 @@ class CommLogic:
         return agents
 
     def requeue(self, task: Task, code: str) -> None:
-        """Back to the head of its queue (RONA, AGENT_LOGOUT)."""
+        """Back to the head of its queue (RONA, AGENT_LOGOUT), unless its time ran out."""
+        if self.expired(task):
+            self.counters["expired"] += 1
+            self.close(task, S.NO_AGENT_AVAILABLE)
+            return
+        self.disarm(self.offer_timers, task.task_id)
         agents = self.detach(task)
         task.state, task.code = S.QUEUED, code
         self.counters["tasks_requeued"] += 1
@@ -334,6 +442,8 @@ class CommLogic:
         self.task_changed(task, agents[0] if agents else None, extra=tuple(agents))
 
     def close(self, task: Task, code: str) -> None:
+        self.disarm(self.offer_timers, task.task_id)
+        self.disarm(self.ttl_timers, task.task_id)
         owner = task.owner
         agents = self.detach(task)
         task.state, task.code = S.CLOSED, code
@@ -406,7 +516,7 @@ class CommLogic:
         dest = body.get("ReplyTo") or self.destination(agent_id)
         if dest is None:
             raise WireError(S.MISSING_FIELD, f"agent {agent_id} has no session: give ReplyTo", field="ReplyTo")
-        self.announce(agent_id, presence or Presence(mrd), dest, body.get("MsgId"))
+        self.announce(agent_id, presence or Presence(mrd, agent_id), dest, body.get("MsgId"))
 
     def on_get_task_state(self, body: dict[str, Any]) -> None:
         task_id = body["TaskId"]
@@ -446,6 +556,7 @@ class CommLogic:
         task.state, task.owner, task.code = S.RESERVED, agent_id, ""
         presence.offer = task_id
         self.counters["tasks_routed"] += 1
+        self.arm_offer(task)
         selected = {"TaskId": task_id, "AgentId": agent_id, "Status": S.SELECTED_RESERVED, "MRD": task.mrd}
         for dest in self.task_destinations(task):
             self.publish(dest, "TaskAgentSelected", selected)
@@ -481,7 +592,9 @@ class CommLogic:
         agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
                   for agent_id, session in self.state.sessions.items()
                   for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
-        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": t.params, "State": t.state, "Agents": t.agents()}
+        now = self.clock()
+        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": t.params, "State": t.state, "Agents": t.agents(),
+                  "ClientUniqueId": t.client_id, "Waited": round(now - t.created, 3)}
                  for t in sorted(self.state.tasks.values(), key=lambda t: t.created)]
         return {"Epoch": self.epoch, "Agents": agents, "Tasks": tasks}
 

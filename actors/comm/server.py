@@ -49,8 +49,9 @@ class Comm(Actor):
         self.mre = self.socket(zmq.PUSH, connect=endpoints[ROUTING_ENGINE])
         general = self.socket(zmq.PULL, bind=endpoints[GENERAL])
         reports = self.socket(zmq.PULL, bind=endpoints[COMMUNICATION_SERVER])
-        self.logic = CommLogic(agent_directory(self.config.topology), self.config.topology["mrds"],
-                               self.publish, self.to_mre)
+        topology = self.config.topology
+        self.logic = CommLogic(agent_directory(topology), topology["mrds"], self.publish, self.to_mre,
+                               queues=topology.get("queues", {}), call_later=self.loop.call_later)
         for queue, sock in ((GENERAL, general), (COMMUNICATION_SERVER, reports)):
             self.serve(queue, sock, {type: partial(self.handle, getattr(self.logic, name), type)
                                      for type, name in HANDLERS[queue].items()})
@@ -84,6 +85,9 @@ class Comm(Actor):
             return
         method(body)
         self.logic.handled(body)
+
+    def control_verbs(self) -> dict[str, Any]:
+        return {"flush": lambda body: self.logic.flush(str(body.get("task", "")))}
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.logic.stats()}

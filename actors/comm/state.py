@@ -20,6 +20,7 @@ from wire.states import LOGOUT, NOT_READY, QUEUED
 class Presence:
     """An agent on one MRD."""
     mrd: str
+    agent_id: str
     state: str = LOGOUT
     reason: str = ""
     changed: str = ""               # StateChangeTime of the last change, UTC ISO 8601
@@ -48,7 +49,8 @@ class Task:
     owner: str | None = None        # the agent it is offered to or held by
     participants: list[str] = field(default_factory=list)
     code: str = ""                  # why it last changed (RONA, TRANSFERRED, DONE, ...)
-    created: float = field(default_factory=time.time)
+    queue: str = ""                 # the precision queue it waits in
+    created: float = field(default_factory=time.monotonic)
 
     def agents(self) -> list[str]:
         return ([self.owner] if self.owner else []) + self.participants

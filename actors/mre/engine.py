@@ -1,83 +1,151 @@
-"""The routing engine as a plain object: agents' availability and capacity per MRD,
-waiting tasks, and the choice of agent (protocol.md 1.5).
+"""The routing engine as a plain object (protocol.md 1.5).
+
+Per MRD: its agents' availability and capacity. Per precision queue: ordered steps, each
+an expression over agent attributes with a timeout after which the next step's agents
+also qualify; an index of the eligible agents matching each step, keyed by the queue's
+policy; and the waiting tasks, one priority heap per step reached. Choosing an agent looks
+at the best of each reached step's index: O(steps x log n), never a scan of the agents.
 
 The MRE's view is derived from what Comm tells it (AgentState, NewTask, TaskState,
-Transfer, Conference). What it decides leaves through `emit(type, body)` as
-TaskAgentSelected, TaskAgentTransferred and TaskConferenced. Work is conserved: whenever a
-task arrives or an agent may have become eligible, waiting tasks are offered at once.
+Transfer, Conference, Snapshot); what it decides leaves through `emit(type, body)`. Work
+is conserved: whenever a task arrives, reaches a new step or comes back, or an agent may
+have become eligible, waiting tasks are offered at once.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import time
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from wire import states as S
 from wire.codec import WireError
+from wire.expr import Expression, compile_expr, skill
 
-from .index import AgentIndex
+from .index import AgentIndex, Key
 
 log = logging.getLogger("mroute.mre")
 
 Emit = Callable[[str, dict[str, Any]], None]
+CallLater = Callable[..., Any]
+DECISIONS_KEPT = 20_000   # tasks whose routing decisions `explain` can still show
 
 
 @dataclass(slots=True)
 class AgentSlot:
     agent_id: str
+    attributes: dict[str, Any]
     state: str = S.LOGOUT
     since: float = 0.0                                  # available since (became READY, or last finished a task)
     active: set[str] = field(default_factory=set)       # accepted tasks, as owner or participant
     offer: str | None = None
+    last_offered: int = 0                               # for ROUND_ROBIN
+    steps: list[tuple["QueueRouter", int]] = field(default_factory=list)  # the steps it matches
 
 
 @dataclass(slots=True)
 class TaskSlot:
     task_id: str
     mrd: str
+    queue: "QueueRouter"
     params: dict[str, Any]
+    client_id: str = ""
+    priority: float = 0.0
+    enqueued: float = 0.0
+    level: int = 0                                      # the last step reached
+    head: bool = False                                  # came back (RONA, logout): served first
     agents: list[str] = field(default_factory=list)     # holders, owner first
     offered_to: str | None = None
     waiting: bool = False
+    timer: Any = None                                   # the next step's timeout
+
+    def urgency(self, ageing: float) -> Key:
+        """Lower is served first: came-back tasks, then priority aged by time waited (a task
+        that waited `ageing` seconds ranks with a fresh one of priority one higher)."""
+        return (0 if self.head else 1, -(self.priority - self.enqueued / ageing))
+
+
+class QueueRouter:
+    def __init__(self, name: str, spec: dict[str, Any], mrd: "MrdRouter"):
+        self.name = name
+        self.mrd = mrd
+        self.policy = spec.get("policy", "LONGEST_AVAILABLE")
+        self.ageing = float(spec.get("ageing", 60.0))
+        steps = spec.get("steps") or [{"expr": "true", "timeout": 0}]
+        self.exprs: list[Expression] = [compile_expr(step["expr"]) for step in steps]
+        self.timeouts = [float(step.get("timeout", 0)) for step in steps]
+        self.skill_names = frozenset().union(*(e.names for e in self.exprs))
+        self.indexes = [AgentIndex() for _ in steps]
+        self.levels: list[list[tuple[Key, int, str]]] = [[] for _ in steps]
+        self.waiting_count = 0
+
+    def key(self, agent: AgentSlot) -> Key:
+        load = len(agent.active)
+        if self.policy == "ROUND_ROBIN":
+            return (agent.last_offered, agent.since)
+        if self.policy == "MOST_SKILLED":
+            return (-skill(agent.attributes, self.skill_names), load, agent.since)
+        if self.policy == "LEAST_SKILLED":
+            return (skill(agent.attributes, self.skill_names), load, agent.since)
+        if self.policy == "LEAST_BUSY":
+            return (load / self.mrd.max_tasks, agent.since)
+        return (load, agent.since)  # LONGEST_AVAILABLE
+
+    def head(self, level: int, tasks: dict[str, TaskSlot]) -> TaskSlot | None:
+        heap = self.levels[level]
+        while heap:
+            task = tasks.get(heap[0][2])
+            if task is not None and task.waiting and task.level == level and task.queue is self:
+                return task
+            heapq.heappop(heap)
+        return None
 
 
 class MrdRouter:
-    """One MRD: its agents, its waiting line and its index of eligible agents."""
-
-    def __init__(self, name: str, max_tasks: int):
+    def __init__(self, name: str, spec: dict[str, Any]):
         self.name = name
-        self.max_tasks = max_tasks
+        self.max_tasks = int(spec["max_tasks"])
         self.agents: dict[str, AgentSlot] = {}
-        self.waiting: deque[str] = deque()  # task ids; entries of tasks no longer waiting are skipped
-        self.waiting_count = 0
-        self.index = AgentIndex()
+        self.queues: dict[str, QueueRouter] = {}
+        self.default_queue = spec.get("default_queue")
 
     def eligible(self, agent: AgentSlot) -> bool:
         return agent.state in S.ROUTABLE and agent.offer is None and len(agent.active) < self.max_tasks
 
-    def reindex(self, agent: AgentSlot) -> None:
-        if self.eligible(agent):
-            self.index.put(agent.agent_id, len(agent.active), agent.since)
-        else:
-            self.index.remove(agent.agent_id)
-
-    def agent(self, agent_id: str, now: float) -> AgentSlot:
-        agent = self.agents.get(agent_id)
-        if agent is None:
-            agent = self.agents[agent_id] = AgentSlot(agent_id, since=now)
-        return agent
-
 
 class Engine:
-    def __init__(self, mrds: dict[str, dict[str, Any]], emit: Emit, clock: Callable[[], float] = time.monotonic):
-        self.routers = {name: MrdRouter(name, spec["max_tasks"]) for name, spec in mrds.items()}
-        self.tasks: dict[str, TaskSlot] = {}
+    def __init__(self, mrds: dict[str, dict[str, Any]], emit: Emit, *, queues: dict[str, dict[str, Any]] | None = None,
+                 directory: dict[str, dict[str, Any]] | None = None, clock: Callable[[], float] = time.monotonic,
+                 call_later: CallLater | None = None):
+        self.mrd_specs = mrds
+        self.queue_specs = queues or {}
+        self.directory = directory or {}
         self.emit = emit
         self.clock = clock
-        self.counters = {"selected": 0, "requeued": 0, "closed": 0}
+        self.call_later = call_later
+        self.offers = itertools.count(1)
+        self.task_seq = itertools.count()
+        self.last_agent: dict[tuple[str, str], str] = {}     # (MRD, ClientUniqueId) -> who served it last
+        self.decisions: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self.counters = {"selected": 0, "requeued": 0, "closed": 0, "snapshots": 0}
+        self.reset()
+
+    def reset(self) -> None:
+        self.routers: dict[str, MrdRouter] = {}
+        for name, spec in self.mrd_specs.items():
+            router = self.routers[name] = MrdRouter(name, spec)
+            for qname, qspec in self.queue_specs.items():
+                if qspec["mrd"] == name:
+                    router.queues[qname] = QueueRouter(qname, qspec, router)
+            if not router.queues:  # no queue configured: one that takes any agent
+                router.queues[f"{name}-default"] = QueueRouter(f"{name}-default", {}, router)
+            if router.default_queue not in router.queues:
+                router.default_queue = next(iter(router.queues))
+        self.tasks: dict[str, TaskSlot] = {}
 
     def router(self, mrd: str) -> MrdRouter:
         router = self.routers.get(mrd)
@@ -85,30 +153,73 @@ class Engine:
             raise WireError(S.NOT_FOUND, f"no MRD named {mrd!r}", field="MRD")
         return router
 
-    # what Comm tells us ----------------------------------------------------------------
+    # agents --------------------------------------------------------------------------
+    def agent(self, router: MrdRouter, agent_id: str) -> AgentSlot:
+        agent = router.agents.get(agent_id)
+        if agent is None:
+            attributes = self.directory.get(agent_id, {}).get("attributes", {})
+            agent = router.agents[agent_id] = AgentSlot(agent_id, attributes, since=self.clock())
+            for queue in router.queues.values():
+                for step, expr in enumerate(queue.exprs):
+                    if expr(attributes):
+                        agent.steps.append((queue, step))
+        return agent
+
+    def reindex(self, router: MrdRouter, agent: AgentSlot) -> None:
+        if router.eligible(agent):
+            for queue, step in agent.steps:
+                queue.indexes[step].put(agent.agent_id, queue.key(agent))
+        else:
+            for queue, step in agent.steps:
+                queue.indexes[step].remove(agent.agent_id)
+
+    def agent_changed(self, router: MrdRouter, agent: AgentSlot) -> None:
+        self.reindex(router, agent)
+        if router.eligible(agent):
+            for queue in {q.name: q for q, _ in agent.steps}.values():
+                self.dispatch(queue)
+
     def on_agent_state(self, body: dict[str, Any]) -> None:
         router = self.router(body["MRD"])
         agent_id, state = body["AgentId"], body["State"]
         if state == S.LOGOUT:
-            router.index.remove(agent_id)
-            router.agents.pop(agent_id, None)
+            agent = router.agents.pop(agent_id, None)
+            if agent is not None:
+                for queue, step in agent.steps:
+                    queue.indexes[step].remove(agent_id)
             return
-        now = self.clock()
-        agent = router.agent(agent_id, now)
+        agent = self.agent(router, agent_id)
         if state == S.READY and agent.state not in S.ROUTABLE:
-            agent.since = now
+            agent.since = self.clock()
         agent.state = state
-        router.reindex(agent)
-        self.dispatch(router)
+        self.agent_changed(router, agent)
+
+    # tasks -----------------------------------------------------------------------------
+    def queue_for(self, router: MrdRouter, params: dict[str, Any]) -> QueueRouter:
+        name = params.get("queue") or router.default_queue
+        queue = router.queues.get(name)
+        if queue is None:
+            raise WireError(S.NOT_FOUND, f"no queue {name!r} on MRD {router.name}", field="params")
+        return queue
+
+    def new_slot(self, router: MrdRouter, task_id: str, params: dict[str, Any], client_id: str) -> TaskSlot:
+        try:
+            priority = float(params.get("priority", 0))
+        except (TypeError, ValueError):
+            priority = 0.0
+        task = TaskSlot(task_id, router.name, self.queue_for(router, params), params, client_id, priority,
+                        enqueued=self.clock())
+        self.tasks[task_id] = task
+        return task
 
     def on_new_task(self, body: dict[str, Any]) -> None:
         router = self.router(body["MRD"])
-        task = TaskSlot(body["TaskId"], router.name, body.get("params") or {})
-        if task.task_id in self.tasks:
+        if body["TaskId"] in self.tasks:
             return  # Comm's retry of a task we have
-        self.tasks[task.task_id] = task
-        self.enqueue(router, task, head=False)
-        self.dispatch(router)
+        task = self.new_slot(router, body["TaskId"], body.get("params") or {}, body.get("ClientUniqueId") or "")
+        self.record(task, "queued", queue=task.queue.name, priority=task.priority)
+        self.enqueue(task)
+        self.dispatch(task.queue)
 
     def on_task_state(self, body: dict[str, Any]) -> None:
         router = self.router(body["MRD"])
@@ -116,14 +227,19 @@ class Engine:
         task = self.tasks.get(body["TaskId"])
         if task is None:
             if state == S.QUEUED:  # a task we never saw: take it as new, at the head
-                task = self.tasks[body["TaskId"]] = TaskSlot(body["TaskId"], router.name, {})
-                self.enqueue(router, task, head=True)
-                self.dispatch(router)
+                task = self.new_slot(router, body["TaskId"], body.get("params") or {}, "")
+                task.head = True
+                self.enqueue(task)
+                self.dispatch(task.queue)
             return
         if state == S.QUEUED:
-            self.release_all(router, task)
+            freed = self.release_all(router, task)
             self.counters["requeued"] += 1
-            self.enqueue(router, task, head=True)
+            task.head = True
+            self.record(task, "requeued", code=body.get("Code"), agent=agent_id)
+            self.enqueue(task)  # back at the head before anyone freed here is offered anything
+            self.dispatch(task.queue)
+            self.settle(router, freed)
         elif state == S.ACTIVE:
             agent = router.agents.get(agent_id) if agent_id else None
             if agent is None or task.offered_to != agent_id:
@@ -133,18 +249,20 @@ class Engine:
             agent.active.add(task.task_id)
             task.offered_to = None
             task.agents = [agent_id]
-            router.reindex(agent)
+            if task.client_id:
+                self.last_agent[(router.name, task.client_id)] = agent_id
+            self.record(task, "accepted", agent=agent_id)
+            self.agent_changed(router, agent)
         elif state == S.CLOSED:
             if body.get("Scope") == "PARTICIPANT" and agent_id:
-                self.release(router, task, agent_id)
-            else:
-                self.release_all(router, task)
-                if task.waiting:
-                    task.waiting = False
-                    router.waiting_count -= 1
-                del self.tasks[task.task_id]
-                self.counters["closed"] += 1
-        self.dispatch(router)
+                self.settle(router, self.release(router, task, agent_id))
+                return
+            freed = self.release_all(router, task)
+            self.dequeue(task)
+            del self.tasks[task.task_id]
+            self.counters["closed"] += 1
+            self.record(task, "closed", code=body.get("Code"))
+            self.settle(router, freed)
 
     def on_transfer(self, body: dict[str, Any]) -> None:
         router = self.router(body["MRD"])
@@ -153,10 +271,10 @@ class Engine:
         if task is None:
             log.warning("transfer of unknown task %s", body["TaskId"])
             return
-        self.release(router, task, owner)
+        self.record(task, "transferred", agent=recipient, previous=owner)
         self.hold(router, task, recipient, first=True)
         self.emit("TaskAgentTransferred", {"TaskId": task.task_id, "AgentId": recipient, "PreviousAgentId": owner})
-        self.dispatch(router)
+        self.settle(router, self.release(router, task, owner))
 
     def on_conference(self, body: dict[str, Any]) -> None:
         router = self.router(body["Mrd"])
@@ -164,93 +282,209 @@ class Engine:
         if task is None:
             log.warning("conference on unknown task %s", body["TaskId"])
             return
+        self.record(task, "conferenced", agent=body["ConferenceParticipant"])
         self.hold(router, task, body["ConferenceParticipant"], first=False)
         self.emit("TaskConferenced", {"TaskId": task.task_id, "OwnerAgentId": body["ConferenceOwner"],
                                       "ParticipantAgentId": body["ConferenceParticipant"]})
 
     def on_snapshot(self, body: dict[str, Any]) -> None:
         """Forget everything and rebuild from Comm's view (the Clone pattern's snapshot)."""
-        now = self.clock()
-        self.routers = {name: MrdRouter(name, r.max_tasks) for name, r in self.routers.items()}
-        self.tasks = {}
+        for task in self.tasks.values():
+            if task.timer is not None:
+                task.timer.cancel()
+        self.reset()
         for entry in body["Agents"]:
             router = self.routers.get(entry["MRD"])
             if router is None:
                 continue
-            agent = router.agent(entry["AgentId"], now)
+            agent = self.agent(router, entry["AgentId"])
             agent.state, agent.active, agent.offer = entry["State"], set(entry["Tasks"]), entry["Offer"]
         for entry in body["Tasks"]:
             router = self.routers.get(entry["MRD"])
             if router is None:
                 continue
-            task = self.tasks[entry["TaskId"]] = TaskSlot(entry["TaskId"], router.name, entry.get("params") or {})
+            try:
+                task = self.new_slot(router, entry["TaskId"], entry.get("params") or {},
+                                     entry.get("ClientUniqueId") or "")
+            except WireError:
+                continue
             if entry["State"] == S.QUEUED:
-                self.enqueue(router, task, head=False)
+                task.enqueued -= float(entry.get("Waited", 0.0))
+                self.enqueue(task)
             elif entry["State"] == S.RESERVED:
                 task.offered_to = entry["Agents"][0] if entry["Agents"] else None
             else:
                 task.agents = list(entry["Agents"])
         for router in self.routers.values():
             for agent in router.agents.values():
-                router.reindex(agent)
-            self.dispatch(router)
-        self.counters["snapshots"] = self.counters.get("snapshots", 0) + 1
+                self.reindex(router, agent)
+            for queue in router.queues.values():
+                self.dispatch(queue)
+        self.counters["snapshots"] += 1
 
     # bookkeeping -----------------------------------------------------------------------
-    def enqueue(self, router: MrdRouter, task: TaskSlot, head: bool) -> None:
-        if not task.waiting:
-            task.waiting = True
-            router.waiting_count += 1
-            (router.waiting.appendleft if head else router.waiting.append)(task.task_id)
+    def enqueue(self, task: TaskSlot) -> None:
+        if task.waiting:
+            return
+        queue = task.queue
+        task.waiting = True
+        queue.waiting_count += 1
+        # the step reached by now: a task that waited before (a requeue) keeps what it reached
+        waited = self.clock() - task.enqueued
+        level, until = 0, queue.timeouts[0]
+        while level + 1 < len(queue.timeouts) and waited >= until:
+            level += 1
+            until += queue.timeouts[level]
+        task.level = level
+        heapq.heappush(queue.levels[level], (task.urgency(queue.ageing), next(self.task_seq), task.task_id))
+        if level + 1 < len(queue.timeouts) and self.call_later is not None:
+            task.timer = self.call_later(until - waited, self.next_step, task.task_id)
+
+    def next_step(self, task_id: str) -> None:
+        """A step's timeout passed: the next step's agents qualify too."""
+        task = self.tasks.get(task_id)
+        if task is None or not task.waiting:
+            return
+        self.dequeue(task)
+        self.enqueue(task)
+        self.record(task, "step", step=task.level, expr=task.queue.exprs[task.level].text)
+        self.dispatch(task.queue)
+
+    def dequeue(self, task: TaskSlot) -> None:
+        if task.waiting:
+            task.waiting = False
+            task.queue.waiting_count -= 1
+        if task.timer is not None:
+            task.timer.cancel()
+            task.timer = None
 
     def hold(self, router: MrdRouter, task: TaskSlot, agent_id: str, first: bool) -> None:
-        agent = router.agent(agent_id, self.clock())
+        agent = self.agent(router, agent_id)
         agent.active.add(task.task_id)
         if agent_id not in task.agents:
             task.agents.insert(0, agent_id) if first else task.agents.append(agent_id)
-        router.reindex(agent)
+        self.reindex(router, agent)
 
-    def release(self, router: MrdRouter, task: TaskSlot, agent_id: str) -> None:
-        """End one agent's part in a task: its offer, or its accepted task."""
+    def release(self, router: MrdRouter, task: TaskSlot, agent_id: str) -> list[AgentSlot]:
+        """End one agent's part in a task (its offer, or its accepted task); returns the
+        agent, for `settle` once the task is where it belongs."""
         agent = router.agents.get(agent_id)
         if agent_id in task.agents:
             task.agents.remove(agent_id)
         if task.offered_to == agent_id:
             task.offered_to = None
         if agent is None:
-            return
+            return []
         if agent.offer == task.task_id:
             agent.offer = None
         elif task.task_id in agent.active:
             agent.active.discard(task.task_id)
             agent.since = self.clock()  # just finished a task
-        router.reindex(agent)
+        self.reindex(router, agent)
+        return [agent]
 
-    def release_all(self, router: MrdRouter, task: TaskSlot) -> None:
-        for agent_id in [*task.agents, *([task.offered_to] if task.offered_to else [])]:
-            self.release(router, task, agent_id)
+    def release_all(self, router: MrdRouter, task: TaskSlot) -> list[AgentSlot]:
+        return [agent for agent_id in [*task.agents, *([task.offered_to] if task.offered_to else [])]
+                for agent in self.release(router, task, agent_id)]
+
+    def settle(self, router: MrdRouter, agents: list[AgentSlot]) -> None:
+        """Freed agents look for waiting work."""
+        for agent in agents:
+            if router.agents.get(agent.agent_id) is agent:
+                self.agent_changed(router, agent)
 
     # the decision ----------------------------------------------------------------------
-    def dispatch(self, router: MrdRouter) -> None:
-        """Offer waiting tasks while an eligible agent exists: O(log n) per offer."""
-        index, waiting = router.index, router.waiting
-        while router.waiting_count:
-            agent_id = index.best()
-            if agent_id is None:
+    def choose(self, task: TaskSlot) -> tuple[str | None, list[tuple[int, Key, str]]]:
+        """The agent for `task` among the steps it reached, and the best of each step."""
+        queue, reached = task.queue, range(task.level + 1)
+        candidates = [(step, *best) for step in reached if (best := queue.indexes[step].best()) is not None]
+        if task.client_id:
+            last = self.last_agent.get((task.mrd, task.client_id))
+            if last is not None and any(last in queue.indexes[step] for step in reached):
+                return last, candidates
+        if not candidates:
+            return None, candidates
+        return min(candidates, key=lambda c: c[1])[2], candidates
+
+    def dispatch(self, queue: QueueRouter) -> None:
+        """Offer waiting tasks, most urgent first, while an agent of a reached step is free."""
+        while queue.waiting_count:
+            heads = [task for level in range(len(queue.levels)) if (task := queue.head(level, self.tasks))]
+            heads.sort(key=lambda t: t.urgency(queue.ageing))
+            for task in heads:
+                agent_id, candidates = self.choose(task)
+                if agent_id is not None:
+                    self.offer(queue, task, agent_id, candidates)
+                    break
+            else:
                 return
-            task = self.tasks.get(waiting.popleft())
-            if task is None or not task.waiting:
+
+    def offer(self, queue: QueueRouter, task: TaskSlot, agent_id: str, candidates: list[tuple[int, Key, str]]) -> None:
+        router = queue.mrd
+        agent = router.agents[agent_id]
+        self.dequeue(task)
+        task.head = False
+        agent.offer = task.task_id
+        agent.last_offered = next(self.offers)
+        task.offered_to = agent_id
+        self.reindex(router, agent)
+        self.counters["selected"] += 1
+        returning = bool(task.client_id) and self.last_agent.get((task.mrd, task.client_id)) == agent_id
+        self.record(task, "offered", agent=agent_id, queue=queue.name, policy=queue.policy, step=task.level,
+                    why="returning customer's last agent" if returning else f"best by {queue.policy}",
+                    candidates=[{"step": s, "agent": a, "key": list(k)} for s, k, a in candidates])
+        self.emit("TaskAgentSelected", {"TaskId": task.task_id, "AgentId": agent_id,
+                                        "Status": S.SELECTED_RESERVED})
+
+    # explain ---------------------------------------------------------------------------
+    def record(self, task: TaskSlot, event: str, **details: Any) -> None:
+        history = self.decisions.get(task.task_id)
+        if history is None:
+            history = self.decisions[task.task_id] = []
+            if len(self.decisions) > DECISIONS_KEPT:
+                self.decisions.popitem(last=False)
+        history.append({"time": time.time(), "event": event, **details})
+
+    def explain(self, task_id: str) -> dict[str, Any]:
+        """What was decided for a task and, if it still waits, why no agent takes it: every
+        agent matching a step reached, with what keeps it from being offered the task. This
+        scan of the agents runs only when asked, never on the routing path."""
+        history = self.decisions.get(task_id)
+        task = self.tasks.get(task_id)
+        out: dict[str, Any] = {"task": task_id, "decisions": history or [], "known": history is not None}
+        if task is None:
+            return out
+        queue = task.queue
+        router = queue.mrd
+        out.update(queue=queue.name, policy=queue.policy, waiting=task.waiting, step=task.level,
+                   steps=[{"step": i, "expr": e.text, "timeout": queue.timeouts[i],
+                           "reached": i <= task.level, "eligible": len(queue.indexes[i])}
+                          for i, e in enumerate(queue.exprs)])
+        agents = []
+        for agent in router.agents.values():
+            steps = [step for q, step in agent.steps if q is queue]
+            if not steps:
                 continue
-            task.waiting = False
-            router.waiting_count -= 1
-            agent = router.agents[agent_id]
-            agent.offer = task.task_id
-            task.offered_to = agent_id
-            index.remove(agent_id)
-            self.counters["selected"] += 1
-            self.emit("TaskAgentSelected", {"TaskId": task.task_id, "AgentId": agent_id, "Status": S.SELECTED_RESERVED})
+            if min(steps) > task.level:
+                why = f"matches only step {min(steps)}, not reached yet"
+            elif agent.state not in S.ROUTABLE:
+                why = f"state {agent.state}"
+            elif agent.offer is not None:
+                why = f"an offer pending ({agent.offer})"
+            elif len(agent.active) >= router.max_tasks:
+                why = f"at its limit ({len(agent.active)}/{router.max_tasks})"
+            else:
+                why = "eligible"
+            agents.append({"agent": agent.agent_id, "steps": steps, "state": agent.state,
+                           "active": len(agent.active), "why": why})
+        out["agents"] = sorted(agents, key=lambda a: a["agent"])
+        return out
 
     def stats(self) -> dict[str, Any]:
-        return {**self.counters, "tasks_waiting": sum(r.waiting_count for r in self.routers.values()),
-                "mrds": {name: {"agents": len(r.agents), "eligible": len(r.index), "waiting": r.waiting_count}
+        return {**self.counters, "tasks_waiting": sum(q.waiting_count for r in self.routers.values()
+                                                      for q in r.queues.values()),
+                "mrds": {name: {"agents": len(r.agents),
+                                "queues": {q.name: {"waiting": q.waiting_count,
+                                                    "eligible": [len(i) for i in q.indexes]}
+                                           for q in r.queues.values()}}
                          for name, r in self.routers.items()}}

@@ -25,7 +25,9 @@ class Mre(Actor):
         endpoints = self.config.endpoints
         self.comm = self.socket(zmq.PUSH, connect=endpoints[COMMUNICATION_SERVER])
         intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE])
-        self.engine = Engine(self.config.topology["mrds"], self.emit)
+        topology = self.config.topology
+        self.engine = Engine(topology["mrds"], self.emit, queues=topology.get("queues", {}),
+                             directory={a["id"]: a for a in topology["agents"]}, call_later=self.loop.call_later)
         self.synced = False
         self.serve(ROUTING_ENGINE, intake, {type: self.gate(type, getattr(self.engine, name))
                                             for type, name in HANDLERS.items()})
@@ -55,6 +57,9 @@ class Mre(Actor):
     def emit(self, type: str, body: dict[str, Any]) -> None:
         self.comm.send_multipart(codec.encode(type, body))
         self.counters["sent"] += 1
+
+    def control_verbs(self) -> dict[str, Any]:
+        return {"explain": lambda body: self.engine.explain(str(body.get("task", "")))}
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.engine.stats()}
