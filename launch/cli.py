@@ -296,6 +296,31 @@ def send(file: str, type: str, body: str, queue: str | None, wait: float) -> Non
 
 
 @main.command()
+@topology_option
+@click.argument("task_id")
+def flush(file: str, task_id: str) -> None:
+    """Close a task whatever its state (code FORCE_CLOSED)."""
+    answer = control(file, "ask", {"role": "comm", "verb": "flush", "body": {"task": task_id}}, timeout=5)
+    click.echo(f"{answer['TaskId']} {answer['State']} {answer['Code']}")
+
+
+@main.command()
+@topology_option
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True)
+def explain(file: str, task_id: str, as_json: bool) -> None:
+    """How the MRE routed a task: steps reached, candidates, who was chosen and why."""
+    from .report import print_explanation
+    answer = control(file, "ask", {"role": "mre", "verb": "explain", "body": {"task": task_id}}, timeout=5)
+    if as_json:
+        click.echo(orjson.dumps(answer).decode())
+    elif not answer.get("known"):
+        raise click.ClickException(f"the MRE has no record of task {task_id}")
+    else:
+        print_explanation(answer)
+
+
+@main.command()
 @click.argument("file", type=click.Path(dir_okay=False), default="topology.yaml")
 def check(file: str) -> None:
     """Validate a topology file without starting anything."""

@@ -52,3 +52,26 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
     console.print(table)
     if summary["unanswered"]:
         console.print(f"[yellow]no stats from: {', '.join(summary['unanswered'])}[/yellow]")
+
+
+def print_explanation(answer: dict[str, Any], console: Console | None = None) -> None:
+    """`mroute explain`: the task's routing history, then (while it waits) every agent of
+    its queue's reached steps with what keeps it from taking the task."""
+    from datetime import datetime
+    console = console or Console(soft_wrap=True)
+    console.print(f"[bold]task {answer['task']}[/bold]" + (f" in queue {answer['queue']} ({answer['policy']})"
+                                                           if "queue" in answer else " (no longer routed)"))
+    for d in answer["decisions"]:
+        stamp = datetime.fromtimestamp(d["time"]).strftime("%H:%M:%S.%f")[:-3]
+        details = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("time", "event", "candidates"))
+        console.print(f"  {stamp} [cyan]{d['event']}[/cyan] {details}")
+        for c in d.get("candidates", []):
+            console.print(f"      step {c['step']} best: {c['agent']} (key {c['key']})")
+    if answer.get("steps"):
+        for step in answer["steps"]:
+            mark = "reached" if step["reached"] else "not reached"
+            console.print(f"  step {step['step']}: {step['expr']!r} timeout {step['timeout']:g} s, {mark}, "
+                          f"{step['eligible']} eligible")
+    if answer.get("waiting"):
+        for a in answer.get("agents", []):
+            console.print(f"    {a['agent']:<12} {a['state']:<18} {a['why']}")

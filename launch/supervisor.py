@@ -396,7 +396,7 @@ class Supervisor:
         if pending.timer:
             pending.timer.cancel()
         for name in pending.names:
-            pending.results[name] = {"error": "no answer"}
+            pending.results[name] = {"error": {"reason": f"{name} did not answer"}}
         if pending.done:
             pending.done(pending.results)
 
@@ -441,7 +441,20 @@ class Supervisor:
         return {"status": lambda body, reply: reply(True, self.status()),
                 "stats": lambda body, reply: self.request_stats(lambda results: reply(True, {"actors": results})),
                 "down": self.cli_down, "stop": self.cli_stop, "start": self.cli_start,
-                "restart": self.cli_restart, "scale": self.cli_scale}
+                "restart": self.cli_restart, "scale": self.cli_scale, "ask": self.cli_ask}
+
+    def cli_ask(self, body: dict[str, Any], reply: Any) -> None:
+        """Forward an operator command (flush, explain, ...) to the running actor of a role."""
+        role, verb = body.get("role"), body.get("verb")
+        child = next((c for c in self.children.values() if c.role == role and c.state == RUNNING), None)
+        if child is None:
+            raise CommandError(f"no running {role} to ask")
+        request_id = f"a{next(self.request_ids)}"
+        pending = self.pending[request_id] = PendingStats(
+            {child.name}, done=lambda results: reply("error" not in results[child.name],
+                                                     results[child.name].get("error", results[child.name])))
+        self.ctl.send_multipart([child.name.encode(), *control.frames(request_id, str(verb), body.get("body", {}))])
+        pending.timer = self.loop.call_later(STATS_TIMEOUT, self.finish_stats, request_id)
 
     def select(self, name: Any) -> list[Child]:
         """`all`, an instance (`chat.2`) or an actor (`chat`: every instance of it)."""

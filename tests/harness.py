@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from typing import Any
 
@@ -25,6 +26,9 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+
+    def __lt__(self, other: "Timer") -> bool:
+        return self.when < other.when
 
 
 class Harness:
@@ -58,22 +62,19 @@ class Harness:
 
     def call_later(self, delay: float, fn: Any, *args: Any) -> Timer:
         timer = Timer(self.now + delay, fn, args)
-        self.timers.append(timer)
+        heapq.heappush(self.timers, timer)
         return timer
 
     def advance(self, seconds: float) -> None:
         """Move time on, running due timers in time order (and what they cause)."""
         end = self.now + seconds
-        while True:
-            due = [t for t in self.timers if not t.cancelled and t.when <= end]
-            if not due:
-                break
-            timer = min(due, key=lambda t: t.when)
-            self.timers.remove(timer)
+        while self.timers and self.timers[0].when <= end:
+            timer = heapq.heappop(self.timers)
+            if timer.cancelled:
+                continue
             self.now = max(self.now, timer.when)
             timer.fn(*timer.args)
             self.pump()
-        self.timers = [t for t in self.timers if not t.cancelled]
         self.now = end
 
     def publish(self, dest: str, type: str, body: dict[str, Any]) -> None:
@@ -105,7 +106,7 @@ class Harness:
     def task(self, mrd: str = "chat", client: str = "c", **params: Any) -> str:
         self.send("on_task", {"Mrd": mrd, "ClientUniqueId": client, "ReplyTo": "web",
                               "params": [[k, v] for k, v in params.items()]})
-        return self.published_of("TaskState", State="QUEUED")[-1]["TaskId"]
+        return next(b["TaskId"] for _, t, b in reversed(self.published) if t == "TaskState" and b["State"] == "QUEUED")
 
     def published_of(self, type: str, **fields: Any) -> list[dict[str, Any]]:
         return [b for _, t, b in self.published if t == type and all(b.get(k) == v for k, v in fields.items())]
