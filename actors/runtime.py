@@ -140,13 +140,14 @@ class Loop:
             self._wake_w = self._wake_r = None
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel for SIGTERM when our parent dies, then make sure it has not already
-    died between our fork and now (zeromq-rules 3)."""
+def die_with_parent(parent_pid: int, signum: int = signal.SIGKILL) -> None:
+    """Ask the kernel for `signum` when our parent dies, then make sure it has not already
+    died between our fork and now (zeromq-rules 3). Actors take SIGKILL: a supervisor that
+    died cannot wait for them, and a hung actor would ignore a TERM."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the supervisor's group kill still applies
         pass
     if os.getppid() != parent_pid:
@@ -224,6 +225,21 @@ class Actor:
                                           type=frames[0].decode("ascii", "replace"),
                                           msg_id=body.get("MsgId")), body)
         self.loop.add_reader(sock, drain)
+
+    def send(self, sock: zmq.Socket, frames: list[bytes]) -> bool:
+        """Send without blocking: a peer that is gone or stuck must not freeze this actor
+        (a PUSH blocks past its high-water mark). What cannot be sent is counted and logged;
+        the receiver's resynchronisation, not this sender, recovers it."""
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            self.counters["send_dropped"] = self.counters.get("send_dropped", 0) + 1
+            if self.counters["send_dropped"] in (1, 10, 100, 1000) or self.counters["send_dropped"] % 10000 == 0:
+                log.warning("%s: peer not taking messages: %d dropped so far", self.name,
+                            self.counters["send_dropped"])
+            return False
+        self.counters["sent"] += 1
+        return True
 
     def refuse(self, err: WireError, body: dict[str, Any]) -> None:
         """Tell the sender why its message was refused; roles with a way back override."""

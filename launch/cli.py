@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,7 +70,8 @@ def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bo
         sys.exit(spawn_detached(file, topology))
     if daemon:
         sys.exit(run_daemon(topology))
-    die_with_parent(os.getppid())  # in the foreground we belong to whoever started us
+    # In the foreground we belong to whoever started us; TERM lets us stop our children.
+    die_with_parent(os.getppid(), signal.SIGTERM)
     supervisor = Supervisor(topology, echo=None if quiet else prefixer(topology))
     started = time.monotonic()
     try:
@@ -200,8 +202,11 @@ def down(file: str, timeout: float) -> None:
                + ("" if pid else " (was not running)"))
 
 
-def control(file: str, verb: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+def control(file: str, verb: str, body: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    """Ask the supervisor; by default wait as long as it may take to stop and start actors."""
     topology = load_or_exit(file)
+    if timeout is None:
+        timeout = topology.supervisor["stop_grace"] + topology.supervisor["ready_timeout"] + 5
     try:
         return client.ask(topology, verb, body, timeout=timeout)
     except (client.NotRunning, client.NoAnswer) as exc:
@@ -218,7 +223,7 @@ def print_actors(answer: dict[str, Any]) -> None:
 @click.argument("name")
 def restart(file: str, name: str) -> None:
     """Restart an actor (all its instances), one instance (chat.2), or all."""
-    print_actors(control(file, "restart", {"name": name}, timeout=30))
+    print_actors(control(file, "restart", {"name": name}))
 
 
 @main.command()
@@ -226,7 +231,7 @@ def restart(file: str, name: str) -> None:
 @click.argument("name")
 def stop(file: str, name: str) -> None:
     """Stop an actor, an instance or all; it stays STOPPED until started."""
-    print_actors(control(file, "stop", {"name": name}, timeout=15))
+    print_actors(control(file, "stop", {"name": name}))
 
 
 @main.command()
@@ -234,7 +239,7 @@ def stop(file: str, name: str) -> None:
 @click.argument("name")
 def start(file: str, name: str) -> None:
     """Start what was stopped (or FATAL) again."""
-    print_actors(control(file, "start", {"name": name}, timeout=30))
+    print_actors(control(file, "start", {"name": name}))
 
 
 @main.command()
@@ -245,7 +250,7 @@ def scale(file: str, assignment: str) -> None:
     name, _, count = assignment.partition("=")
     if not name or not count.isdigit():
         raise click.BadParameter(f"expected NAME=N, e.g. chat=5, not {assignment!r}")
-    print_actors(control(file, "scale", {"name": name, "count": int(count)}, timeout=30))
+    print_actors(control(file, "scale", {"name": name, "count": int(count)}))
 
 
 @main.command()

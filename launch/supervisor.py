@@ -304,11 +304,12 @@ class Supervisor:
             if child.state != STOPPED:
                 self.set_state(child, STOPPED)
             return
+        if child.state == STOPPING:  # already on its way; its KILL timer stands
+            return
         self.signal_group(child, signal.SIGTERM)
         child.kill_timer = self.loop.call_later(self.stop_grace if grace is None else grace, self.signal_group,
                                                 child, signal.SIGKILL)
-        if child.state != STOPPING:
-            self.set_state(child, STOPPING)
+        self.set_state(child, STOPPING)
 
     def start_child(self, child: Child) -> None:
         if child.proc is None:
@@ -353,6 +354,12 @@ class Supervisor:
     def stop(self) -> None:
         """TERM every process group, KILL what is left after the grace period, reap everything."""
         self.stopping = True
+        for waiter in self.waiters:  # every CLI request still waiting gets its answer now
+            waiter.timer.cancel()
+            waiter.done(False)
+        self.waiters.clear()
+        for request_id in list(self.pending):
+            self.finish_stats(request_id)
         for child in self.children.values():
             self.stop_child(child)
         gone = lambda: all(c.proc is None for c in self.children.values())  # noqa: E731
@@ -372,10 +379,8 @@ class Supervisor:
                 sock.close(0)
         self.loop.close()
         self.ctx.term()
-        state_path = self.run_dir / "state.json"
-        if state_path.exists():
-            state_path.unlink()
-        if self.lock_fd is not None:
+        if self.lock_fd is not None:  # only the owner of the run directory clears its state
+            (self.run_dir / "state.json").unlink(missing_ok=True)
             os.close(self.lock_fd)
 
     # statistics and the CLI ------------------------------------------------------------------
@@ -472,10 +477,16 @@ class Supervisor:
     def answer_when(self, children: list[Child], states: tuple[str, ...], reply: Any, timeout: float) -> None:
         """Reply once every child is in one of `states` (or, for starts, has given up)."""
         settled = states + ((FATAL,) if RUNNING in states else ())
-        self.when(lambda: all(c.state in settled for c in children),
-                  lambda ok: reply(ok and all(c.state in states for c in children),
-                                   {"actors": [c.describe() for c in children],
-                                    **({} if ok else {"reason": "timed out"})}), timeout)
+
+        def done(in_time: bool) -> None:
+            ok = in_time and all(c.state in states for c in children)
+            answer: dict[str, Any] = {"actors": [c.describe() for c in children]}
+            if not ok:
+                answer["reason"] = ("timed out: " if not in_time else "") + ", ".join(
+                    f"{c.name} is {c.state}" + (f" ({c.failure.strip().splitlines()[-1]})" if c.failure else "")
+                    for c in children if c.state not in states)
+            reply(ok, answer)
+        self.when(lambda: all(c.state in settled for c in children), done, timeout)
 
     def cli_down(self, body: dict[str, Any], reply: Any) -> None:
         reply(True, {"pid": os.getpid()})

@@ -176,3 +176,59 @@ def test_selection_for_an_agent_that_moved_meanwhile_goes_back_to_the_queue():
     h.pump()
     assert h.comm.state.tasks[task_id].owner not in (None, chosen)
     assert h.comm.counters["offers_refused"] == 1
+
+
+def test_a_participant_ending_wrap_up_leaves_the_owner_with_the_task():
+    h = Harness()
+    h.login("a0")
+    h.login("a1")
+    task = h.task()
+    owner = h.comm.state.tasks[task].owner
+    other = "a1" if owner == "a0" else "a0"
+    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
+    h.send("on_conference", {"TaskId": task, "ConferenceOwner": owner, "ConferenceParticipant": other,
+                             "Mrd": "chat"})
+    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.WRAP_UP})
+    assert h.state(other) == S.WORK_READY
+    h.send("on_agent_state", {"AgentId": other, "State": S.READY, "Mrd": "chat"})
+    assert h.comm.state.tasks[task].state == S.WRAP_UP and h.comm.state.tasks[task].owner == owner
+    assert h.state(owner) == S.WORK_READY and h.state(other) == S.READY
+
+
+def test_time_to_live_counts_only_time_spent_waiting():
+    h = Harness(agents=2)
+    h.login("a0")
+    task = h.task()
+    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    h.advance(1000)  # a long chat, far past the queue's 300 s time to live
+    h.send("on_agent_state", {"AgentId": "a0", "State": S.LOGOUT, "Mrd": "chat"})
+    assert h.comm.state.tasks[task].state == S.QUEUED  # requeued, not expired
+    h.advance(299)
+    assert h.comm.state.tasks[task].state == S.QUEUED
+    h.advance(2)
+    assert h.comm.state.closed[task].code == S.NO_AGENT_AVAILABLE
+
+
+def test_logging_out_of_voice_ends_the_interruption():
+    h = Harness(agents=2)
+    h.login("a0")
+    h.login("a0", mrd="voice")
+    call = h.task(mrd="voice")
+    h.send("on_task_state", {"AgentId": "a0", "TaskId": call, "State": S.ACTIVE})
+    assert h.state("a0") == S.INTERRUPTED
+    h.send("on_agent_state", {"AgentId": "a0", "State": S.LOGOUT, "Mrd": "voice"})
+    assert h.state("a0") == S.READY
+    chat = h.task()
+    assert h.offer_of("a0") == chat
+
+
+def test_a_retry_of_an_agent_request_is_answered_not_applied_twice():
+    h = Harness()
+    h.login("a0", ready=False)
+    body = {"AgentId": "a0", "State": S.READY, "Mrd": "chat", "MsgId": "m-1", "ReplyTo": "desk"}
+    h.comm.on_agent_state(dict(body))
+    h.comm.handled(body)
+    changes = len(h.published_of("AgentState", AgentId="a0"))
+    assert h.comm.duplicate("AgentState", dict(body))
+    answers = h.published_of("AgentState", AgentId="a0")
+    assert len(answers) == changes + 1 and answers[-1]["MsgId"] == "m-1" and answers[-1]["State"] == S.READY

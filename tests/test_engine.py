@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from actors.mre.engine import Engine
 from actors.mre.index import AgentIndex
+from actors.mre.sync import SnapshotSync
 from wire import states as S
 
 from .harness import Harness
@@ -112,7 +113,17 @@ def test_index_finds_the_best_without_scanning_and_survives_churn():
 # Properties of Comm + MRE under random sequences of agent and task events ------------------
 
 AGENTS = [f"a{i}" for i in range(4)]
+ATTRIBUTES = {"a0": {"billing": 7}, "a1": {"billing": 2}, "a2": {"billing": 9}, "a3": {}}
+PROPERTY_QUEUES = {
+    "chat-default": {"mrd": "chat", "policy": "LONGEST_AVAILABLE", "offer_timeout": 5.0, "ttl": 40.0,
+                     "steps": [{"expr": "billing >= 5", "timeout": 3.0}, {"expr": "true", "timeout": 0.0}],
+                     "ageing": 10.0},
+    "voice-default": {"mrd": "voice", "policy": "LONGEST_AVAILABLE", "offer_timeout": 5.0, "ttl": 40.0,
+                      "steps": [{"expr": "true", "timeout": 0.0}], "ageing": 60.0},
+}
 event = st.one_of(
+    st.tuples(st.just("advance"), st.floats(0, 8)),
+    st.tuples(st.just("priority_task"), st.integers(0, 3)),
     st.tuples(st.just("login"), st.sampled_from(AGENTS)),
     st.tuples(st.just("ready"), st.sampled_from(AGENTS)),
     st.tuples(st.just("not_ready"), st.sampled_from(AGENTS)),
@@ -139,6 +150,10 @@ def apply(h: Harness, kind: str, arg, created: list[str]) -> None:
             h.send("on_agent_state", {"AgentId": arg, "State": state, "Mrd": "chat"})
         elif kind == "task":
             created.append(h.task(client=f"c{arg}"))
+        elif kind == "priority_task":
+            created.append(h.task(client=f"p{arg}", priority=arg))
+        elif kind == "advance":
+            h.advance(arg)
         elif (task_id := pick(arg)) is not None:
             task = comm.state.tasks.get(task_id)
             if task is None:
@@ -176,13 +191,22 @@ def check_invariants(h: Harness) -> None:
             assert offers.get(task.task_id) == task.owner
         else:
             assert task.task_id not in offers
-    # work conservation: nothing waits while an agent could take it
-    waiting = [t for t in h.comm.state.tasks.values() if t.state == S.QUEUED]
-    if waiting:
+    # work conservation: nothing waits while an agent free in Comm's view matches a step it reached
+    for task in h.comm.state.tasks.values():
+        if task.state != S.QUEUED:
+            continue
+        # the steps reached by the clock, not by what the MRE believes
+        steps = PROPERTY_QUEUES["chat-default"]["steps"]
+        elapsed, level, until = h.now - task.created, 0, steps[0]["timeout"]
+        while level + 1 < len(steps) and elapsed > until + 1e-6:
+            level += 1
+            until += steps[level]["timeout"]
+        reached = h.mre.tasks[task.task_id].queue.exprs[:level + 1]
         for agent_id, session in h.comm.state.sessions.items():
             presence = session.mrds.get("chat")
-            if presence is not None and presence.offer is None and h.comm.can_take(presence):
-                raise AssertionError(f"{len(waiting)} waiting while {agent_id} is {presence.state} and free")
+            if presence is not None and presence.offer is None and h.comm.can_take(presence) \
+                    and any(expr(ATTRIBUTES[agent_id]) for expr in reached):
+                raise AssertionError(f"{task.task_id} waits while {agent_id} is {presence.state} and free")
     # the MRE agrees on who has what on offer
     router = h.mre.routers["chat"]
     mre_offers = {a.offer: a.agent_id for a in router.agents.values() if a.offer}
@@ -190,9 +214,9 @@ def check_invariants(h: Harness) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(event, max_size=60))
+@given(st.lists(event, min_size=20, max_size=80))
 def test_random_events_keep_the_routing_invariants(events):
-    h = Harness(agents=len(AGENTS))
+    h = Harness(agents=len(AGENTS), queues=PROPERTY_QUEUES, attributes=ATTRIBUTES)
     created: list[str] = []
     for kind, arg in events:
         apply(h, kind, arg, created)
@@ -206,3 +230,24 @@ def test_random_events_keep_the_routing_invariants(events):
             assert task.code in S.TASK_CODES
             closes = h.published_of("TaskState", TaskId=task_id, State=S.CLOSED, MRD="chat")
             assert len([c for c in closes if c.get("Scope") != "PARTICIPANT"]) >= 1
+
+
+def test_only_the_snapshot_answering_the_latest_resync_is_applied():
+    """An older snapshot predates offers made since: applying it would offer a task twice."""
+    h = Harness(agents=2)
+    h.login("a0")
+    h.login("a1")
+    stale = {**h.comm.snapshot(), "Request": "mre-1"}
+    task = h.task()
+    owner = h.comm.state.tasks[task].owner
+    sync = SnapshotSync("mre")
+    assert not sync.take_update()  # nothing is applied before a first snapshot
+    sync.request(), sync.request()  # asked twice: only mre-2's answer counts
+    assert not sync.take_snapshot(stale)
+    assert h.mre.tasks[task].offered_to == owner
+    latest = {**h.comm.snapshot(), "Request": "mre-2"}
+    assert sync.take_snapshot(latest) and sync.synced and sync.awaiting is None
+    h.mre.on_snapshot(latest)
+    assert h.mre.tasks[task].offered_to == owner
+    assert sync.take_snapshot({**h.comm.snapshot()})  # a restarted Comm's, unasked, always counts
+    assert sync.stale == 1 and sync.dropped == 1

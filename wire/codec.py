@@ -98,7 +98,7 @@ def decode(frames: list[bytes], queue: str) -> tuple[str, dict[str, Any]]:
     msg_id = body.get("MsgId")
     reply_to = body.get("ReplyTo")
     salvage = {"type": type, "msg_id": msg_id if isinstance(msg_id, str) else None,
-               "reply_to": reply_to if _is_destination(reply_to) else None}
+               "reply_to": reply_to if is_destination(reply_to) else None}
     spec = BY_QUEUE.get(queue, {}).get(type)
     if spec is None:
         raise WireError(states.BAD_MESSAGE, f"unknown message type {type!r} on queue {queue}", **salvage)
@@ -106,7 +106,7 @@ def decode(frames: list[bytes], queue: str) -> tuple[str, dict[str, Any]]:
     return type, body
 
 
-def _is_destination(value: Any) -> bool:
+def is_destination(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 256 and "\x00" not in value
 
 
@@ -115,7 +115,7 @@ def _validate(spec: Spec, body: dict[str, Any], salvage: dict[str, Any]) -> None
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise WireError(states.BAD_FIELD, f"{name} must be a string", field=name, **salvage)
-    if body.get("ReplyTo") is not None and not _is_destination(body["ReplyTo"]):
+    if body.get("ReplyTo") is not None and not is_destination(body["ReplyTo"]):
         raise WireError(states.BAD_FIELD, "ReplyTo must be 1-256 characters with no NUL", field="ReplyTo",
                         **salvage)
     for name in MRD_SPELLINGS:
@@ -131,7 +131,7 @@ def _validate(spec: Spec, body: dict[str, Any], salvage: dict[str, Any]) -> None
         value = body.get(name)
         if value is not None:
             _check_kind(spec, name, value, salvage, required=False)
-    if spec.type == "Connect" and not _is_destination(body["Destination"]):
+    if spec.type == "Connect" and not is_destination(body["Destination"]):
         raise WireError(states.BAD_FIELD, "Destination must be 1-256 characters with no NUL",
                         field="Destination", **salvage)
 

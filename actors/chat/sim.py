@@ -95,10 +95,9 @@ class ChatServer(Actor):
             self.send("Login", {"AgentId": agent_id, "Password": agent["password"], "Mrd": self.mrd})
 
     # sending ---------------------------------------------------------------------------
-    def send(self, type: str, body: dict[str, Any]) -> None:
+    def send(self, type: str, body: dict[str, Any]) -> None:  # type: ignore[override]
         body.setdefault("ReplyTo", self.name)
-        self.general.send_multipart(codec.encode(type, body))
-        self.counters["sent"] += 1
+        super().send(self.general, codec.encode(type, body))
 
     def new_task(self) -> None:
         self.numbers += 1
@@ -192,10 +191,14 @@ class ChatServer(Actor):
             self.loop.call_later(self.rng.uniform(*self.think), self.accept, agent_id, body["TaskId"])
 
     def stop(self) -> None:
-        # Sign our agents out so that Comm requeues what they held rather than keep it.
-        for agent_id in self.agents:
-            if self.agent_states.get(agent_id, S.LOGOUT) != S.LOGOUT:
-                self.send("AgentState", {"AgentId": agent_id, "State": S.LOGOUT, "Mrd": self.mrd})
+        # Sign our agents out so that Comm requeues what they held rather than keep it, and
+        # wait (bounded) for Comm to confirm: linger is not delivery (zeromq-rules 9).
+        signed_in = [a for a in self.agents if self.agent_states.get(a, S.LOGOUT) != S.LOGOUT]
+        for agent_id in signed_in:
+            self.send("AgentState", {"AgentId": agent_id, "State": S.LOGOUT, "Mrd": self.mrd})
+        if signed_in and self.live:
+            self.loop.run(until=lambda: all(self.agent_states.get(a) == S.LOGOUT for a in signed_in),
+                          timeout=1.0, after_stop=True)
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.counts, "agents": len(self.agents), "latency": self.latency.to_json()}

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from wire import states as S
-from wire.codec import WireError, params_dict
+from wire.codec import WireError, is_destination, params_dict
 
 from .state import CommState, Presence, Session, Task
 
@@ -83,7 +83,7 @@ class CommLogic:
     def reply_destination(self, body: dict[str, Any]) -> str | None:
         """Where an answer to `body` goes: its ReplyTo, else its agent's Chat Server."""
         for key in ("ReplyTo", "Destination"):
-            if isinstance(body.get(key), str):
+            if is_destination(body.get(key)):
                 return body[key]
         for key in ("AgentId", "OwnerAgentId", "ConferenceOwner"):
             dest = self.destination(body.get(key)) if isinstance(body.get(key), str) else None
@@ -226,6 +226,10 @@ class CommLogic:
                 self.leave(task, agent_id, S.AGENT_LOGOUT)
         presence.offer = None
         presence.tasks.clear()
+        if not self.mrds[presence.mrd]["interruptible"]:  # off the phone for good: release the others
+            for other in list(self.state.sessions[agent_id].mrds):
+                if other != presence.mrd:
+                    self.refresh(agent_id, other)
 
     def not_ready(self, agent_id: str, presence: Presence, reason: str) -> None:
         target = S.PENDING_NOT_READY if presence.tasks else S.NOT_READY
@@ -254,7 +258,11 @@ class CommLogic:
         if presence.state == S.WORK_READY:  # wrap-up ends: its tasks close
             presence.wants = S.READY
             for task_id in sorted(presence.tasks):
-                self.close(self.state.tasks[task_id], S.DONE)
+                task = self.state.tasks[task_id]
+                if task.owner == agent_id:
+                    self.close(task, S.DONE)
+                else:  # a conference participant's wrap-up ends only its own part
+                    self.leave(task, agent_id, S.DONE)
             self.refresh(agent_id, presence.mrd)
             return
         if presence.state in S.ROUTABLE:  # routable already: say so
@@ -280,8 +288,9 @@ class CommLogic:
         priority = params.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, (int, float)):
             raise WireError(S.BAD_FIELD, f"params priority must be a number, not {priority!r}", field="params")
+        now = self.clock()
         task = Task(self.state.new_task_id(), mrd, body["ClientUniqueId"], body.get("name") or "", params, origin,
-                    queue=params["queue"], created=self.clock())
+                    queue=params["queue"], created=now, queued_since=now)
         self.state.tasks[task.task_id] = task
         if body.get("MsgId"):
             self.state.remember(body["MsgId"], task.task_id)
@@ -308,10 +317,15 @@ class CommLogic:
         return self.queues.get(task.queue, {})
 
     # timers: RONA and time to live ------------------------------------------------------
+    def waited(self, task: Task) -> float:
+        """Time spent waiting for an agent (queued or on offer), over all its visits to the queue."""
+        return task.waited + (self.clock() - task.queued_since if task.queued_since is not None else 0.0)
+
     def arm_ttl(self, task: Task) -> None:
         ttl = self.queue_spec(task).get("ttl")
         if ttl and self.call_later is not None:
-            self.ttl_timers[task.task_id] = self.call_later(max(0.0, task.created + ttl - self.clock()),
+            self.disarm(self.ttl_timers, task.task_id)
+            self.ttl_timers[task.task_id] = self.call_later(max(0.0, ttl - self.waited(task)),
                                                             self.expire, task.task_id)
 
     def expire(self, task_id: str) -> None:
@@ -325,7 +339,7 @@ class CommLogic:
 
     def expired(self, task: Task) -> bool:
         ttl = self.queue_spec(task).get("ttl")
-        return bool(ttl) and self.clock() >= task.created + ttl
+        return bool(ttl) and self.waited(task) >= ttl
 
     def arm_offer(self, task: Task) -> None:
         timeout = self.queue_spec(task).get("offer_timeout")
@@ -368,6 +382,7 @@ class CommLogic:
             presence.offer = None
             presence.tasks.add(task.task_id)
             task.state, task.code = S.ACTIVE, ""
+            task.waited, task.queued_since = self.waited(task), None
             self.disarm(self.offer_timers, task.task_id)
             self.disarm(self.ttl_timers, task.task_id)
             self.counters["tasks_accepted"] += 1
@@ -436,6 +451,9 @@ class CommLogic:
         self.disarm(self.offer_timers, task.task_id)
         agents = self.detach(task)
         task.state, task.code = S.QUEUED, code
+        if task.queued_since is None:  # back from an agent who held it: waiting again
+            task.queued_since = self.clock()
+            self.arm_ttl(task)
         self.counters["tasks_requeued"] += 1
         for agent_id in agents:  # agents' new states reach the MRE before the task does
             self.refresh(agent_id, task.mrd)
@@ -545,7 +563,11 @@ class CommLogic:
         session = self.state.sessions.get(agent_id)
         presence = session.mrds.get(task.mrd) if session else None
         if task.state != S.QUEUED:
-            log.error("MRE selected %s for task %s, which is %s with %s", agent_id, task_id, task.state, task.owner)
+            # The MRE's view has drifted from ours: give it ours, whole.
+            log.warning("MRE selected %s for task %s, which is %s with %s: sending it a snapshot", agent_id,
+                        task_id, task.state, task.owner)
+            self.counters["snapshots_sent"] = self.counters.get("snapshots_sent", 0) + 1
+            self.to_mre("Snapshot", self.snapshot())
             return
         if presence is None or presence.offer is not None or not self.can_take(presence):
             # The MRE's view was behind ours (the agent moved meanwhile): the task goes back.
@@ -592,15 +614,14 @@ class CommLogic:
         agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
                   for agent_id, session in self.state.sessions.items()
                   for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
-        now = self.clock()
         tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": t.params, "State": t.state, "Agents": t.agents(),
-                  "ClientUniqueId": t.client_id, "Waited": round(now - t.created, 3)}
+                  "ClientUniqueId": t.client_id, "Waited": round(self.waited(t), 3)}
                  for t in sorted(self.state.tasks.values(), key=lambda t: t.created)]
         return {"Epoch": self.epoch, "Agents": agents, "Tasks": tasks}
 
     def on_resync(self, body: dict[str, Any]) -> None:
         log.info("MRE asked for a snapshot (%s)", body.get("Reason", "no reason given"))
-        self.to_mre("Snapshot", self.snapshot())
+        self.to_mre("Snapshot", {**self.snapshot(), "Request": body.get("Request")})
 
     # duplicates -----------------------------------------------------------------------
     def duplicate(self, type: str, body: dict[str, Any]) -> bool:
@@ -615,6 +636,16 @@ class CommLogic:
         if type == "Task" and task is not None:
             self.publish(task.origin, "TaskState", {"TaskId": task.task_id, "State": task.state, "MRD": task.mrd,
                                                     "ClientUniqueId": task.client_id, "MsgId": msg_id})
+        elif type in ("Login", "AgentState"):  # answer the retry with where the agent is now
+            session = self.state.sessions.get(body.get("AgentId", ""))
+            presence = session.mrds.get(body.get("Mrd", "")) if session else None
+            if presence is not None:
+                self.announce(presence.agent_id, presence, body.get("ReplyTo"), msg_id)
+        elif type == "TaskState" and isinstance(body.get("TaskId"), str):
+            try:
+                self.on_get_task_state(body)
+            except WireError:
+                pass
         return True
 
     def handled(self, body: dict[str, Any]) -> None:

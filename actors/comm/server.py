@@ -66,19 +66,17 @@ class Comm(Actor):
         self.publish(HEARTBEAT_TOPIC, HEARTBEAT, {"Epoch": self.logic.epoch, "Seq": self.beats})
 
     def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
-        self.events.send_multipart(codec.encode_pub(destination, type, body))
-        self.counters["sent"] += 1
+        self.send(self.events, codec.encode_pub(destination, type, body))
 
     def to_mre(self, type: str, body: dict[str, Any]) -> None:
-        self.mre.send_multipart(codec.encode(type, body))
-        self.counters["sent"] += 1
+        self.send(self.mre, codec.encode(type, body))
 
     def refuse(self, err: WireError, body: dict[str, Any]) -> None:
         super().refuse(err, body)
         if err.msg_id is None and isinstance(body.get("MsgId"), str):
             err.msg_id = body["MsgId"]
         dest = err.reply_to or self.logic.reply_destination(body) or codec.UNROUTED_ERRORS
-        self.events.send_multipart(codec.error_frames(err, dest))
+        self.send(self.events, codec.error_frames(err, dest))
 
     def handle(self, method: Any, type: str, body: dict[str, Any]) -> None:
         if type not in QUERIES and self.logic.duplicate(type, body):

@@ -51,6 +51,8 @@ class Task:
     code: str = ""                  # why it last changed (RONA, TRANSFERRED, DONE, ...)
     queue: str = ""                 # the precision queue it waits in
     created: float = field(default_factory=time.monotonic)
+    queued_since: float | None = None   # when it last started waiting for an agent (None: held)
+    waited: float = 0.0                 # time spent waiting before that (its time to live counts both)
 
     def agents(self) -> list[str]:
         return ([self.owner] if self.owner else []) + self.participants

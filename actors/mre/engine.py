@@ -33,6 +33,7 @@ log = logging.getLogger("mroute.mre")
 Emit = Callable[[str, dict[str, Any]], None]
 CallLater = Callable[..., Any]
 DECISIONS_KEPT = 20_000   # tasks whose routing decisions `explain` can still show
+CUSTOMERS_KEPT = 200_000  # returning customers whose last agent is remembered
 
 
 @dataclass(slots=True)
@@ -120,16 +121,17 @@ class MrdRouter:
 class Engine:
     def __init__(self, mrds: dict[str, dict[str, Any]], emit: Emit, *, queues: dict[str, dict[str, Any]] | None = None,
                  directory: dict[str, dict[str, Any]] | None = None, clock: Callable[[], float] = time.monotonic,
-                 call_later: CallLater | None = None):
+                 call_later: CallLater | None = None, resync: Callable[[str], None] | None = None):
         self.mrd_specs = mrds
         self.queue_specs = queues or {}
         self.directory = directory or {}
         self.emit = emit
         self.clock = clock
         self.call_later = call_later
+        self.resync = resync
         self.offers = itertools.count(1)
         self.task_seq = itertools.count()
-        self.last_agent: dict[tuple[str, str], str] = {}     # (MRD, ClientUniqueId) -> who served it last
+        self.last_agent: OrderedDict[tuple[str, str], str] = OrderedDict()  # (MRD, customer) -> who served it last
         self.decisions: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self.counters = {"selected": 0, "requeued": 0, "closed": 0, "snapshots": 0}
         self.reset()
@@ -243,7 +245,11 @@ class Engine:
         elif state == S.ACTIVE:
             agent = router.agents.get(agent_id) if agent_id else None
             if agent is None or task.offered_to != agent_id:
-                log.warning("task %s accepted by %s, but offered to %s", task.task_id, agent_id, task.offered_to)
+                # Comm's view and ours have drifted apart: take Comm's, whole.
+                log.warning("task %s accepted by %s, but offered to %s: resynchronising", task.task_id, agent_id,
+                            task.offered_to)
+                if self.resync is not None:
+                    self.resync(f"{task.task_id} accepted by {agent_id}, offered to {task.offered_to}")
                 return
             agent.offer = None
             agent.active.add(task.task_id)
@@ -251,6 +257,9 @@ class Engine:
             task.agents = [agent_id]
             if task.client_id:
                 self.last_agent[(router.name, task.client_id)] = agent_id
+                self.last_agent.move_to_end((router.name, task.client_id))
+                if len(self.last_agent) > CUSTOMERS_KEPT:
+                    self.last_agent.popitem(last=False)
             self.record(task, "accepted", agent=agent_id)
             self.agent_changed(router, agent)
         elif state == S.CLOSED:
@@ -323,16 +332,17 @@ class Engine:
         self.counters["snapshots"] += 1
 
     # bookkeeping -----------------------------------------------------------------------
-    def enqueue(self, task: TaskSlot) -> None:
+    def enqueue(self, task: TaskSlot, at_least: int = 0) -> None:
         if task.waiting:
             return
         queue = task.queue
         task.waiting = True
         queue.waiting_count += 1
-        # the step reached by now: a task that waited before (a requeue) keeps what it reached
+        # the step reached by now: a task that waited before (a requeue) keeps what it reached;
+        # a step's timer firing reaches the next step even if float sums say a hair less
         waited = self.clock() - task.enqueued
         level, until = 0, queue.timeouts[0]
-        while level + 1 < len(queue.timeouts) and waited >= until:
+        while level + 1 < len(queue.timeouts) and (level < at_least or waited >= until):
             level += 1
             until += queue.timeouts[level]
         task.level = level
@@ -346,7 +356,7 @@ class Engine:
         if task is None or not task.waiting:
             return
         self.dequeue(task)
-        self.enqueue(task)
+        self.enqueue(task, at_least=task.level + 1)
         self.record(task, "step", step=task.level, expr=task.queue.exprs[task.level].text)
         self.dispatch(task.queue)
 

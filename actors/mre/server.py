@@ -11,6 +11,7 @@ from wire import codec
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 
 from .engine import Engine
+from .sync import SnapshotSync
 
 # message type on RoutingEngine -> the Engine method that handles it
 HANDLERS = {"AgentState": "on_agent_state", "NewTask": "on_new_task", "TaskState": "on_task_state",
@@ -27,39 +28,45 @@ class Mre(Actor):
         intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE])
         topology = self.config.topology
         self.engine = Engine(topology["mrds"], self.emit, queues=topology.get("queues", {}),
-                             directory={a["id"]: a for a in topology["agents"]}, call_later=self.loop.call_later)
-        self.synced = False
+                             directory={a["id"]: a for a in topology["agents"]}, call_later=self.loop.call_later,
+                             resync=self.ask_for_snapshot)
+        self.sync = SnapshotSync(self.name)
         self.serve(ROUTING_ENGINE, intake, {type: self.gate(type, getattr(self.engine, name))
                                             for type, name in HANDLERS.items()})
         self.ask_for_snapshot()
 
     def gate(self, type: str, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-        """Until the first snapshot arrives our view is empty, and routing on it could offer
-        what Comm has already given away: drop updates until then."""
         def gated(body: dict[str, Any]) -> None:
-            if type == "Snapshot" and not self.synced:
-                self.synced = True
-                self.announce_ready()
-            elif not self.synced:
-                self.counters["dropped_before_snapshot"] = self.counters.get("dropped_before_snapshot", 0) + 1
-                return
-            handler(body)
+            if type == "Snapshot":
+                first = not self.sync.synced
+                if not self.sync.take_snapshot(body):
+                    return
+                handler(body)
+                if first:
+                    self.announce_ready()
+            elif self.sync.take_update():
+                handler(body)
         return gated
 
-    def ask_for_snapshot(self) -> None:
-        if not self.synced:
-            self.emit("Resync", {"Reason": "MRE started"})
-            self.loop.call_later(RESYNC_INTERVAL, self.ask_for_snapshot)
+    def ask_for_snapshot(self, reason: str = "MRE started") -> None:
+        """Ask Comm for its whole view; ask again until the answer comes."""
+        request = self.sync.request()
+        self.emit("Resync", {"Reason": reason, "Request": request})
+        self.loop.call_later(RESYNC_INTERVAL, self.retry_snapshot, request, reason)
+
+    def retry_snapshot(self, request: str, reason: str) -> None:
+        if self.sync.awaiting == request:
+            self.ask_for_snapshot(reason)
 
     def ready(self) -> bool:
         return False  # READY once Comm's snapshot has been loaded
 
     def emit(self, type: str, body: dict[str, Any]) -> None:
-        self.comm.send_multipart(codec.encode(type, body))
-        self.counters["sent"] += 1
+        self.send(self.comm, codec.encode(type, body))
 
     def control_verbs(self) -> dict[str, Any]:
         return {"explain": lambda body: self.engine.explain(str(body.get("task", "")))}
 
     def stats(self) -> dict[str, Any]:
-        return {**super().stats(), **self.engine.stats()}
+        return {**super().stats(), **self.engine.stats(),
+                "sync": {"asked": self.sync.asked, "stale": self.sync.stale, "dropped": self.sync.dropped}}
