@@ -325,6 +325,38 @@ def explain(file: str, task_id: str, as_json: bool) -> None:
         print_explanation(answer)
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks: print figures (never pass/fail)."""
+
+
+@bench.command("routing")
+@click.option("--agents", "sizes", default="100,1000,10000,100000", show_default=True,
+              help="comma-separated numbers of logged-in agents")
+@click.option("--decisions", type=int, default=20_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line, the last a summary")
+def bench_routing(sizes: str, decisions: int, as_json: bool) -> None:
+    """Cost of one routing decision as the logged-in agents grow, next to raw ZeroMQ."""
+    from .bench import raw_push_pull_us, routing_cost
+    raw = raw_push_pull_us()
+    rows = [routing_cost(int(n), decisions) for n in sizes.split(",")]
+    if as_json:
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+        click.echo(orjson.dumps({"raw_push_pull_us": round(raw, 2), "rows": rows}).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"routing decision cost (3-step queue, {decisions} decisions each)")
+    for column in ("agents", "p50 us", "p99 us", "mean us", "x raw msg", "MRE bytes/agent"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(f"{row['agents']:,}", f"{row['route_p50_us']:.1f}", f"{row['route_p99_us']:.1f}",
+                      f"{row['mean_us']:.1f}", f"{row['route_p50_us'] / raw:.1f}", f"{row['mre_bytes_per_agent']:,}")
+    Console().print(table)
+    click.echo(f"raw ZeroMQ, same run: {raw:.2f} us per orjson message through PUSH/PULL (ipc, one process)")
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False), default="topology.yaml")
 def check(file: str) -> None:

@@ -84,3 +84,12 @@ def test_bounded_run_routes_tasks_and_prints_a_summary(tmp_path):
     assert summary["tasks_routed"] >= summary["tasks_created"] - 3  # the last ones may be in flight
     assert summary["tasks_closed"] > 0 and summary["errors"] == 0
     assert 0 < summary["route_p50_us"] <= summary["route_p99_us"]
+
+
+def test_bench_routing_prints_a_row_per_size(tmp_path):
+    result = run(tmp_path, "bench", "routing", "--agents", "10,100", "--decisions", "300", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [row["agents"] for row in summary["rows"]] == [10, 100]
+    assert all(row["decisions"] == 300 and row["route_p50_us"] > 0 for row in summary["rows"])
+    assert summary["raw_push_pull_us"] > 0
