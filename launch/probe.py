@@ -26,6 +26,8 @@ def stream_events(topology: Topology, count: int | None, as_json: bool, timeout:
     seen = 0
     deadline = time.monotonic() + timeout if timeout is not None else None
     try:
+        confirm_events_subscription(topology, sub)
+        click.echo("# listening", err=True)
         while count is None or seen < count:
             wait_ms = 1000 if deadline is None else max(0, (deadline - time.monotonic()) * 1000)
             if deadline is not None and wait_ms == 0:
@@ -48,6 +50,25 @@ def stream_events(topology: Topology, count: int | None, as_json: bool, timeout:
     finally:
         sub.close()
         ctx.term()
+
+
+def confirm_events_subscription(topology: Topology, sub: zmq.Socket, timeout: float = 5.0) -> None:
+    """A fresh SUB misses what is published before its subscription arrives: ask the
+    supervisor to publish a token until it comes back, then nothing later is missed."""
+    from .client import ask
+    token = os.urandom(6).hex()
+    sub.setsockopt(zmq.SUBSCRIBE, b"probe")
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ask(topology, "probe", {"token": token}, timeout=2)
+            while sub.poll(50):
+                topic, raw = sub.recv_multipart()
+                if topic == b"probe" and orjson.loads(raw).get("token") == token:
+                    return
+        raise click.ClickException("the supervisor's event stream did not reach us")
+    finally:
+        sub.setsockopt(zmq.UNSUBSCRIBE, b"probe")
 
 
 def queue_of(type: str, queue: str | None) -> str:

@@ -446,7 +446,13 @@ class Supervisor:
         return {"status": lambda body, reply: reply(True, self.status()),
                 "stats": lambda body, reply: self.request_stats(lambda results: reply(True, {"actors": results})),
                 "down": self.cli_down, "stop": self.cli_stop, "start": self.cli_start,
-                "restart": self.cli_restart, "scale": self.cli_scale, "ask": self.cli_ask}
+                "restart": self.cli_restart, "scale": self.cli_scale, "ask": self.cli_ask,
+                "probe": self.cli_probe}
+
+    def cli_probe(self, body: dict[str, Any], reply: Any) -> None:
+        """Publish a token on the event stream, so a subscriber can tell that it is live."""
+        self.events.send_multipart([b"probe", orjson.dumps({"token": body.get("token")})])
+        reply(True, {})
 
     def cli_ask(self, body: dict[str, Any], reply: Any) -> None:
         """Forward an operator command (flush, explain, ...) to the running actor of a role."""

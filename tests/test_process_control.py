@@ -49,6 +49,15 @@ def test_kill_9_of_a_role_restarts_it_and_tasks_route_again(start_topology, chat
     assert not pid_alive(old_pid)
 
 
+def listen(running, seconds: float) -> subprocess.Popen:
+    """`mroute events --json`, returned once it says its subscription is live."""
+    events = subprocess.Popen([*MROUTE, "events", "--json", "--timeout", str(seconds)], cwd=running.directory,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = read_until(events, lambda line: "# listening" in line, timeout=10)
+    assert any("# listening" in line for line in lines), lines
+    return events
+
+
 def tcp_endpoints() -> dict[str, str]:
     """Every endpoint on a port the kernel just handed out (tests never bind fixed ports)."""
     ports = []
@@ -66,8 +75,7 @@ def test_a_role_that_exits_at_once_backs_off_then_is_fatal(start_topology):
     spec["transport"] = "tcp"
     spec["endpoints"] = tcp_endpoints()
     running = start_topology(spec)
-    events = subprocess.Popen([*MROUTE, "events", "--json", "--timeout", "30"], cwd=running.directory,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = listen(running, 30)
     try:
         assert running.cli("stop", "mre").returncode == 0
         ctx = zmq.Context()
@@ -88,7 +96,7 @@ def test_a_role_that_exits_at_once_backs_off_then_is_fatal(start_topology):
     finally:
         events.terminate()
         out, _ = events.communicate(timeout=10)
-    states = [e["state"] for e in map(json.loads, out.splitlines()) if e["name"] == "mre.1"]
+    states = [e["state"] for e in map(json.loads, out.decode().splitlines()) if e["name"] == "mre.1"]
     assert states.index("BACKOFF") < states.index("FATAL")
     assert states.count("STARTING") >= 5 and states[-1] == "RUNNING"
 
@@ -99,10 +107,8 @@ def test_down_kills_an_actor_that_ignores_sigterm(start_topology):
     running = start_topology(spec)
     mre = actor(running, "mre.1")["pid"]
     comm = actor(running, "comm.1")["pid"]
-    events = subprocess.Popen([*MROUTE, "events", "--json", "--timeout", "20"], cwd=running.directory,
-                              stdout=subprocess.PIPE, text=True)
+    events = listen(running, 20)
     try:
-        wait_until(lambda: running.status(), what="supervisor answering")
         os.kill(mre, signal.SIGSTOP)  # a hung actor: TERM stays pending until KILL
         result = running.cli("down")
         assert result.returncode == 0, result.stderr
@@ -110,7 +116,8 @@ def test_down_kills_an_actor_that_ignores_sigterm(start_topology):
     finally:
         events.terminate()
         out, _ = events.communicate(timeout=10)
-    stopped = {e["name"]: e["exit_status"] for e in map(json.loads, out.splitlines()) if e["state"] == "STOPPED"}
+    stopped = {e["name"]: e["exit_status"] for e in map(json.loads, out.decode().splitlines())
+               if e["state"] == "STOPPED"}
     assert stopped["mre.1"] == -signal.SIGKILL
     assert stopped["comm.1"] == 0
 
