@@ -340,12 +340,14 @@ class Supervisor:
         self.loop.run(until=settled, timeout=self.ready_timeout_s + 1)
         if self.loop.stop_reason:
             raise StartError(f"interrupted ({self.loop.stop_reason}) while starting")
-        for child in self.children.values():
-            if child.state != RUNNING:
-                reason = child.failure or (f"exited with status {child.exit_status}" if child.exit_status is not None
-                                           else "did not report READY")
-                raise StartError(f"{child.name} ({child.role}) failed to start: {reason}\n"
-                                 f"log: {child.log_path}\n{tail(child.log_path) if not child.failure else ''}")
+        # Name the child that failed, not one that was merely still starting when it did.
+        failed = sorted((c for c in self.children.values() if c.state != RUNNING),
+                        key=lambda c: c.state == STARTING)
+        for child in failed[:1]:
+            reason = child.failure or (f"exited with status {child.exit_status}" if child.exit_status is not None
+                                       else "did not report READY")
+            raise StartError(f"{child.name} ({child.role}) failed to start: {reason}\n"
+                             f"log: {child.log_path}\n{tail(child.log_path) if not child.failure else ''}")
 
     def serve(self, duration: float | None = None) -> None:
         """Run until stopped (signal or `down`), or for `duration` seconds."""
