@@ -373,11 +373,7 @@ class CommLogic:
         task = self.task(body["TaskId"])
         target, agent_id, code = body["State"], body.get("AgentId"), body.get("Code")
         if target == S.ACTIVE:
-            if task.state != S.RESERVED:
-                raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not offered", field="State")
-            if agent_id != task.owner:
-                raise WireError(S.AUTHORIZATION_FAILURE, f"task {task.task_id} is offered to {task.owner}",
-                                field="AgentId")
+            self.require_owner(task, S.RESERVED, agent_id)
             presence = self.presence(agent_id, task.mrd)
             presence.offer = None
             presence.tasks.add(task.task_id)
@@ -389,11 +385,7 @@ class CommLogic:
             self.refresh(agent_id, task.mrd)
             self.task_changed(task, agent_id)
         elif target == S.WRAP_UP:
-            if task.state != S.ACTIVE:
-                raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not ACTIVE", field="State")
-            if agent_id != task.owner:
-                raise WireError(S.AUTHORIZATION_FAILURE, f"task {task.task_id} is held by {task.owner}",
-                                field="AgentId")
+            self.require_owner(task, S.ACTIVE, agent_id)
             task.state = S.WRAP_UP
             for agent in task.agents():
                 self.refresh(agent, task.mrd)
@@ -419,6 +411,15 @@ class CommLogic:
         else:
             raise WireError(S.INVALID_STATE, f"a Chat Server sets a task ACTIVE, WRAP_UP or CLOSED, not {target}",
                             field="State")
+
+    @staticmethod
+    def require_owner(task: Task, state: str, agent_id: str | None) -> None:
+        """Only the agent a task is offered to (RESERVED) or held by (ACTIVE) moves it on."""
+        if task.state != state:
+            raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not {state}", field="State")
+        if agent_id != task.owner:
+            raise WireError(S.AUTHORIZATION_FAILURE, f"task {task.task_id} is {state} with {task.owner}",
+                            field="AgentId")
 
     def task_changed(self, task: Task, agent_id: str | None, *, code: str | None = None,
                      extra: tuple[str | None, ...] = (), **fields: Any) -> None:
