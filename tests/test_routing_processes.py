@@ -19,6 +19,7 @@ def system(start_topology, chat_client):
                   "steps": [{"expr": "billing >= 5", "timeout": 0.4}, {"expr": "english", "timeout": 0}]},
         "quick": {"mrd": "chat", "offer_timeout": 30, "ttl": 0.3},
         "calls": {"mrd": "voice", "offer_timeout": 30, "ttl": 60},
+        "experts": {"mrd": "chat", "policy": "MOST_SKILLED", "steps": [{"expr": "billing > 0", "timeout": 0}]},
     }
     running = start_topology(spec)
     desk = chat_client(running.endpoints(), "desk")
@@ -104,3 +105,17 @@ def test_a_call_interrupts_chat(system):
     assert desk.expect("TaskAgentSelected", TaskId=chat)["AgentId"] == "bob"
     desk.send("TaskState", {"AgentId": "alice", "TaskId": call, "State": "CLOSED", "Code": "DONE"})
     desk.expect("AgentState", AgentId="alice", Mrd="chat", State="READY")
+
+
+def test_most_skilled_policy_and_returning_customer(system):
+    _, desk = system
+    desk.login("bob", "pw-bob")      # billing 3, READY first: longest available
+    desk.login("alice", "pw-alice")  # billing 8
+    task = new_task(desk, "experts", client="dora")
+    desk.expect("TaskAgentSelected", TaskId=task, AgentId="alice")
+    desk.send("TaskState", {"AgentId": "alice", "TaskId": task, "State": "ACTIVE"})
+    desk.expect("TaskState", TaskId=task, State="ACTIVE")
+    desk.send("TaskState", {"AgentId": "alice", "TaskId": task, "State": "CLOSED"})
+    desk.expect("TaskState", TaskId=task, State="CLOSED")
+    again = new_task(desk, "quick", client="dora")  # longest available alone would pick bob
+    desk.expect("TaskAgentSelected", TaskId=again, AgentId="alice")
