@@ -8,4 +8,5 @@ ROLES = {
     "comm": "actors.comm.server:Comm",
     "mre": "actors.mre.server:Mre",
     "chat": "actors.chat.sim:ChatServer",
+    "gc": "actors.gc.server:GenericConnector",
 }

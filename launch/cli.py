@@ -325,6 +325,48 @@ def explain(file: str, task_id: str, as_json: bool) -> None:
         print_explanation(answer)
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@topology_option
+@click.option("--shell", "interactive", is_flag=True, help="an interactive session (history, Tab completion)")
+@click.option("--wait", type=float, default=1.0, show_default=True, help="seconds to print what comes back")
+@click.argument("agent")
+@click.argument("command", required=False)
+@click.argument("params", nargs=-1)
+def gc(file: str, interactive: bool, wait: float, agent: str, command: str | None, params: tuple[str, ...]) -> None:
+    """Send one Generic Connector command as AGENT and print the events that come back.
+
+    Example: mroute gc alice Login pw-alice 1001   (parameters as separate words)"""
+    from .gcclient import one_command, shell
+    topology = load_or_exit(file)
+    if interactive:
+        shell(topology, agent)
+    elif command is None:
+        raise click.UsageError("name a COMMAND, or use --shell")
+    else:
+        one_command(topology, agent, command, params, wait)
+
+
+@main.command()
+@topology_option
+@click.argument("queue")
+@click.option("--ani", default="", help="the caller's number")
+def call(file: str, queue: str, ani: str) -> None:
+    """Place an inbound call on a voice queue of the simulated contact centre."""
+    answer = control(file, "ask", {"role": "gc", "verb": "call", "body": {"queue": queue, "ani": ani}}, timeout=5)
+    click.echo(f"call {answer['dialog']} on {queue}")
+
+
+@main.command()
+@topology_option
+@click.argument("agent")
+@click.argument("number")
+def preview(file: str, agent: str, number: str) -> None:
+    """Offer an outbound preview call of NUMBER to AGENT (as the dialer would)."""
+    answer = control(file, "ask", {"role": "gc", "verb": "preview", "body": {"agent": agent, "number": number}},
+                     timeout=5)
+    click.echo(f"preview {answer['dialog']} offered to {agent}")
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks: print figures (never pass/fail)."""

@@ -257,6 +257,7 @@ def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
 
 
 CHAT_KEYS = ("role", "count", "agents", "rate", "handle", "think", "mrd")
+GC_KEYS = ("role", "count", "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks")
 
 
 def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, Any]]:
@@ -288,6 +289,16 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
             entry["think"] = think
             entry["mrd"] = spec.get("mrd", "chat")
             desked += count * entry["agents"]
+        elif role == "gc":
+            c.known_keys(spec, GC_KEYS, key)
+            entry.update({k: spec[k] for k in GC_KEYS[2:] if k in spec})
+            queues = c.mapping(spec.get("queues") or {}, f"{key}.queues")
+            for qname, qspec in queues.items():
+                c.number(c.mapping(qspec or {}, f"{key}.queues.{qname}").get("rate", 0),
+                         f"{key}.queues.{qname}.rate", positive=False)
+            for number_key in ("wrap_up", "answer_delay"):
+                if number_key in spec:
+                    c.number(spec[number_key], f"{key}.{number_key}", positive=False)
         else:
             c.known_keys(spec, ("role", "count"), key)
         actors[name] = entry

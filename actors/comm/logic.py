@@ -25,6 +25,14 @@ Publish = Callable[[str, str, dict[str, Any]], None]
 ToMre = Callable[[str, dict[str, Any]], None]
 CallLater = Callable[..., Any]
 
+VOICE_MRD = "voice"
+# The voice side's agent states (protocol.md 2.4) as states of the voice MRD (1.3).
+VOICE_STATES = {"LOGOUT": S.LOGOUT, "NOT_READY": S.NOT_READY, "READY": S.READY, "RESERVED": S.RESERVED,
+                "RESERVED_OUTBOUND": S.RESERVED, "RESERVED_OUTBOUND_PREVIEW": S.RESERVED, "TALKING": S.BUSY,
+                "HOLD": S.BUSY, "WORK": S.WORK_READY, "WORK_READY": S.WORK_READY, "UNKNOWN": S.UNKNOWN}
+VOICE_ON_CALL = frozenset({"RESERVED", "RESERVED_OUTBOUND", "RESERVED_OUTBOUND_PREVIEW", "TALKING", "HOLD"})
+GcCommand = Callable[..., None]
+
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -34,7 +42,7 @@ class CommLogic:
     def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]],
                  publish: Publish, to_mre: ToMre, *, queues: dict[str, dict[str, Any]] | None = None,
                  call_later: CallLater | None = None, clock: Callable[[], float] = time.monotonic,
-                 state: CommState | None = None):
+                 state: CommState | None = None, gc: GcCommand | None = None, gc_destination: str = "comm"):
         self.directory = directory
         self.mrds = mrds
         self.queues = queues or {}
@@ -43,6 +51,8 @@ class CommLogic:
         self.call_later = call_later
         self.clock = clock
         self.state = state or CommState()
+        self.gc = gc                             # sends a command to the Generic Connector, if there is one
+        self.gc_destination = gc_destination     # our topic on the GC's event stream
         # Timers are not state: they are re-armed from the state after a restart.
         self.offer_timers: dict[str, Any] = {}   # task id -> its offer's RONA timer
         self.ttl_timers: dict[str, Any] = {}     # task id -> its time-to-live timer
@@ -106,8 +116,8 @@ class CommLogic:
 
     def derive(self, presence: Presence) -> str:
         """The state an agent is in, given what it asked for and what it holds."""
-        if presence.state == S.LOGOUT:
-            return S.LOGOUT
+        if presence.state == S.LOGOUT or presence.external:
+            return presence.state
         if self.interrupted(presence):
             return S.INTERRUPTED
         if presence.offer is not None:
@@ -128,7 +138,7 @@ class CommLogic:
             return False
         session = self.state.sessions.get(presence.agent_id)
         return session is not None and any(
-            not self.mrds[other.mrd]["interruptible"] and (other.tasks or other.offer is not None)
+            not self.mrds[other.mrd]["interruptible"] and (other.tasks or other.offer is not None or other.on_call)
             for other in session.mrds.values() if other is not presence and other.state != S.LOGOUT)
 
     def move(self, agent_id: str, presence: Presence, state: str, reason: str | None = None) -> None:
@@ -182,6 +192,10 @@ class CommLogic:
             session = self.state.sessions[agent_id] = Session(agent_id, body["Destination"])
         session.destination = body["Destination"]
         session.extension = body.get("Extension") or entry.get("extension", "")
+        if session.extension and self.gc is not None and VOICE_MRD in self.mrds:
+            # A contact-centre agent: log it into voice through the Generic Connector.
+            self.gc("Connect", agent_id, self.gc_destination, entry["password"])
+            self.gc("Login", agent_id, entry["password"], session.extension)
 
     def on_login(self, body: dict[str, Any]) -> None:
         agent_id = body["AgentId"]
@@ -206,6 +220,9 @@ class CommLogic:
                             field="State")
         presence = self.presence(agent_id, mrd)
         reason = body.get("ReasonCode") or ""
+        if presence.external:
+            self.voice_request(agent_id, presence, target, reason)
+            return
         if target == S.LOGOUT:
             self.logout(agent_id, presence, reason)
         elif target == S.NOT_READY:
@@ -604,6 +621,39 @@ class CommLogic:
                        "ParticipantAgentId": body["ParticipantAgentId"]}
         for dest in self.task_destinations(task):
             self.publish(dest, "TaskConferenced", conferenced)
+
+    # the voice side (Generic Connector events) ---------------------------------------------------
+    def on_voice_state(self, event: dict[str, Any]) -> None:
+        """A voice agent state from the GC becomes the agent's voice MRD state; a call holds
+        (INTERRUPTED) its interruptible MRDs until it ends (protocol.md 2.5)."""
+        agent_id, voice_state = event.get("agentId"), event.get("state")
+        session = self.state.sessions.get(agent_id) if isinstance(agent_id, str) else None
+        state = VOICE_STATES.get(voice_state) if isinstance(voice_state, str) else None
+        if session is None or state is None or VOICE_MRD not in self.mrds:
+            return
+        presence = session.mrds.setdefault(VOICE_MRD, Presence(VOICE_MRD, agent_id, external=True))
+        presence.external = True
+        on_call = voice_state in VOICE_ON_CALL
+        changed = on_call != presence.on_call
+        presence.on_call = on_call
+        if state != presence.state or str(event.get("reasonCode") or "") != presence.reason:
+            self.move(agent_id, presence, state, str(event.get("reasonCode") or ""))
+            changed = True
+        if changed:
+            for other in list(session.mrds):
+                if other != VOICE_MRD:
+                    self.refresh(agent_id, other)
+
+    def voice_request(self, agent_id: str, presence: Presence, target: str, reason: str) -> None:
+        """An agent's request on the voice MRD goes to the voice side, which answers with State."""
+        if self.gc is None:
+            raise WireError(S.INVALID_STATE, "no Generic Connector runs: voice is not available", field="Mrd")
+        if target == S.READY:
+            self.gc("MakeReady", agent_id)
+        elif target == S.NOT_READY:
+            self.gc(*(("MakeNotReadyWithReason", agent_id, reason) if reason else ("MakeNotReady", agent_id)))
+        else:
+            self.gc("Logout", agent_id)
 
     # the MRE's resynchronisation ---------------------------------------------------------
     @property

@@ -11,10 +11,12 @@ from typing import Any
 
 import zmq
 
-from actors.runtime import Actor
-from wire import codec
-from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GENERAL, HEARTBEAT, HEARTBEAT_INTERVAL,
-                            HEARTBEAT_TOPIC, ROUTING_ENGINE)
+import orjson
+
+from actors.runtime import Actor, log
+from wire import codec, gc as gc_wire
+from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GENERAL, HEARTBEAT,
+                            HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, ROUTING_ENGINE)
 from wire.codec import WireError
 
 from .logic import CommLogic
@@ -50,8 +52,15 @@ class Comm(Actor):
         general = self.socket(zmq.PULL, bind=endpoints[GENERAL])
         reports = self.socket(zmq.PULL, bind=endpoints[COMMUNICATION_SERVER])
         topology = self.config.topology
+        has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
         self.logic = CommLogic(agent_directory(topology), topology["mrds"], self.publish, self.to_mre,
-                               queues=topology.get("queues", {}), call_later=self.loop.call_later)
+                               queues=topology.get("queues", {}), call_later=self.loop.call_later,
+                               gc=self.to_gc if has_gc else None, gc_destination=self.name)
+        if has_gc:
+            self.gc = self.socket(zmq.PUSH, connect=endpoints[GC])
+            self.gc_events = self.socket(zmq.SUB, connect=endpoints[GC_EVENTS])
+            self.gc_events.setsockopt(zmq.SUBSCRIBE, codec.topic(self.name))
+            self.loop.add_reader(self.gc_events, self.drain_gc_events)
         for queue, sock in ((GENERAL, general), (COMMUNICATION_SERVER, reports)):
             self.serve(queue, sock, {type: partial(self.handle, getattr(self.logic, name), type)
                                      for type, name in HANDLERS[queue].items()})
@@ -60,6 +69,26 @@ class Comm(Actor):
         self.beats = 0
         self.heartbeat()
         self.loop.call_every(HEARTBEAT_INTERVAL, self.heartbeat)
+
+    def to_gc(self, command: str, agent_id: str, *params: str) -> None:
+        self.send(self.gc, gc_wire.frames(command, agent_id, *params))
+
+    def drain_gc_events(self) -> None:
+        for _ in range(512):
+            try:
+                _topic, type, raw = self.gc_events.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            except ValueError:
+                continue
+            try:
+                event = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if type == b"State":
+                self.logic.on_voice_state(event)
+            elif type == b"Error":
+                log.warning("GC refused %s: %s %s", event.get("command"), event.get("code"), event.get("message"))
 
     def heartbeat(self) -> None:
         self.beats += 1

@@ -27,6 +27,8 @@ class Presence:
     wants: str = NOT_READY          # what the agent last asked for: READY or NOT_READY
     tasks: set[str] = field(default_factory=set)   # accepted tasks, as owner or participant
     offer: str | None = None        # the task on offer to this agent, if any
+    external: bool = False          # its state is the voice side's (through the GC), not derived here
+    on_call: bool = False           # the voice side has a call ringing, talking or on hold
 
 
 @dataclass(slots=True)

@@ -1,0 +1,99 @@
+"""The Generic Connector process: the GC command queue (PULL) and the event stream (PUB,
+topic = the client's destination) in front of the simulated voice contact centre."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import zmq
+
+from actors.runtime import Actor, log
+from wire import codec, gc as G
+from wire.catalogue import GC, GC_EVENTS
+from wire.codec import WireError
+
+from .voice import VoiceCentre
+
+
+class GenericConnector(Actor):
+    role = "gc"
+
+    def start(self) -> None:
+        settings = self.config.settings
+        self.events = self.socket(zmq.PUB, bind=self.config.endpoints[GC_EVENTS])
+        commands = self.socket(zmq.PULL, bind=self.config.endpoints[GC])
+        self.voice = VoiceCentre(self.config.topology["agents"], settings, self.emit,
+                                 call_later=self.loop.call_later)
+        self.rng = random.Random()
+        self.callers = 0
+        for queue, spec in (settings.get("queues") or {}).items():
+            if float((spec or {}).get("rate", 0)) > 0:
+                self.loop.call_later(self.rng.expovariate(float(spec["rate"])), self.arrival, queue,
+                                     float(spec["rate"]))
+        self.loop.add_reader(commands, lambda: self.drain(commands))
+
+    def emit(self, destination: str, event: dict[str, Any]) -> None:
+        self.send(self.events, G.event_frames(codec.topic(destination), event))
+
+    def drain(self, sock: zmq.Socket) -> None:
+        for _ in range(512):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.counters["received"] += 1
+            command = None
+            try:
+                command = G.parse(frames)
+                self.voice.handle(command)
+            except G.CommandError as err:
+                self.counters["refused"] += 1
+                log.warning("%s refused %s: %s %s", self.name, err.command or "command", err.code, err.message)
+                self.tell_error(command, err)
+            except Exception as exc:  # a bug must not stop the GC serving others
+                log.exception("%s: command failed", self.name)
+                self.tell_error(command, G.CommandError(G.GENERAL_ERROR, f"internal error: {exc}",
+                                                        command.spec.name if command else ""))
+
+    def tell_error(self, command: G.Command | None, err: G.CommandError) -> None:
+        """To the agent's clients, else the destination a Connect/Hello named, else the
+        unrouted topic."""
+        agent = self.voice.agents.get(command.who) if command is not None else None
+        if agent is not None and agent.destinations:
+            self.voice.tell(agent, err.event())
+        elif command is not None and command.spec.name.lower() == "connect":
+            self.emit(command.args["client_destination"], err.event())
+        elif command is not None and command.who in self.voice.clients:
+            self.emit(command.who, err.event())
+        else:
+            self.emit(codec.UNROUTED_ERRORS, err.event())
+
+    def arrival(self, queue: str, rate: float) -> None:
+        self.place_call(queue, "")
+        self.loop.call_later(self.rng.expovariate(rate), self.arrival, queue, rate)
+
+    def place_call(self, queue: str, ani: str) -> str:
+        self.callers += 1
+        return self.voice.inbound(queue, ani or f"555{self.callers:04d}")
+
+    def control_verbs(self) -> dict[str, Any]:
+        def guarded(fn: Any) -> Any:
+            def run(body: dict[str, Any]) -> dict[str, Any]:
+                try:
+                    return fn(body)
+                except G.CommandError as err:
+                    raise WireError(err.code, err.message)
+            return run
+        return {
+            "call": guarded(lambda b: {"dialog": self.place_call(str(b.get("queue", "")), str(b.get("ani") or ""))}),
+            "preview": guarded(lambda b: {"dialog": self.voice.offer_preview(str(b.get("agent")),
+                                                                              str(b.get("number")))}),
+            "service": guarded(lambda b: self.voice.set_in_service(bool(b.get("up"))) or
+                               {"status": self.voice.system()["status"]}),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        from .voice import LOGOUT
+        return {**super().stats(), "agents_logged_in": sum(1 for a in self.voice.agents.values() if a.state != LOGOUT),
+                "dialogs": len(self.voice.dialogs), "in_service": self.voice.in_service}
