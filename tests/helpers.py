@@ -202,7 +202,62 @@ class ChatClient:
         self.send("Connect", {"AgentId": agent_id, "Password": password, "Extension": "",
                               "Destination": self.destination})
         self.send("Login", {"AgentId": agent_id, "Password": password, "Mrd": mrd})
-        self.expect("AgentState", AgentId=agent_id, State="NOT_READY")
+        self.expect("AgentState", AgentId=agent_id, State="NOT_READY", Mrd=mrd)
         if ready:
             self.send("AgentState", {"AgentId": agent_id, "State": "READY", "Mrd": mrd})
-            self.expect("AgentState", AgentId=agent_id, State="READY")
+            self.expect("AgentState", AgentId=agent_id, State="READY", Mrd=mrd)
+
+
+class GcClient:
+    """A Generic Connector client written from protocol.md section 2 alone."""
+
+    def __init__(self, endpoints: dict[str, str], destination: str):
+        self.destination = destination
+        self.ctx = zmq.Context()
+        self.push = self.ctx.socket(zmq.PUSH)
+        self.sub = self.ctx.socket(zmq.SUB)
+        for sock in (self.push, self.sub):
+            sock.linger = 0
+        self.push.connect(endpoints["GC"])
+        self.sub.connect(endpoints["GCEvents"])
+        self.sub.setsockopt(zmq.SUBSCRIBE, destination.encode() + b"\x00")
+        self.inbox: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        self.push.close()
+        self.sub.close()
+        self.ctx.term()
+
+    def cmd(self, name: str, who: str, *params: str) -> None:
+        self.push.send_multipart([f"{name}#{who}".encode(), ",".join(params).encode()])
+
+    def handshake(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.cmd("Hello", self.destination)
+            if self.sub.poll(50):
+                self.expect("System")
+                self.inbox.clear()
+                return
+        raise AssertionError("the GC never answered Hello")
+
+    def expect(self, type: str, timeout: float = 5, **fields: Any) -> dict[str, Any]:
+        def match(event: dict[str, Any]) -> bool:
+            return event.get("type") == type and all(
+                (event.get("dialog") or {}).get(k[7:]) == v if k.startswith("dialog_") else event.get(k) == v
+                for k, v in fields.items())
+        for i, event in enumerate(self.inbox):
+            if match(event):
+                return self.inbox.pop(i)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0 and self.sub.poll(left * 1000):
+            event = orjson.loads(self.sub.recv_multipart()[-1])
+            if match(event):
+                return event
+            self.inbox.append(event)
+        raise AssertionError(f"no {type} with {fields} within {timeout} s; got: {self.inbox[-10:]}")
+
+    def login(self, agent: str, password: str, extension: str) -> None:
+        self.cmd("Connect", agent, self.destination, password)
+        self.cmd("Login", agent, password, extension)
+        self.expect("State", agentId=agent, state="NOT_READY")

@@ -38,6 +38,8 @@ HANDLERS = {
 }
 
 
+GC_BACKLOG = 10_000  # voice commands kept while the GC is not confirmed yet
+
 # Answering a query twice is harmless, so a repeated MsgId is not dropped for these.
 QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync"})
 
@@ -56,11 +58,14 @@ class Comm(Actor):
         self.logic = CommLogic(agent_directory(topology), topology["mrds"], self.publish, self.to_mre,
                                queues=topology.get("queues", {}), call_later=self.loop.call_later,
                                gc=self.to_gc if has_gc else None, gc_destination=self.name)
+        self.gc_live = False                       # our GC subscription is confirmed
+        self.gc_backlog: list[list[bytes]] = []    # voice commands waiting for that
         if has_gc:
             self.gc = self.socket(zmq.PUSH, connect=endpoints[GC])
             self.gc_events = self.socket(zmq.SUB, connect=endpoints[GC_EVENTS])
             self.gc_events.setsockopt(zmq.SUBSCRIBE, codec.topic(self.name))
             self.loop.add_reader(self.gc_events, self.drain_gc_events)
+            self.hello_gc()
         for queue, sock in ((GENERAL, general), (COMMUNICATION_SERVER, reports)):
             self.serve(queue, sock, {type: partial(self.handle, getattr(self.logic, name), type)
                                      for type, name in HANDLERS[queue].items()})
@@ -71,7 +76,24 @@ class Comm(Actor):
         self.loop.call_every(HEARTBEAT_INTERVAL, self.heartbeat)
 
     def to_gc(self, command: str, agent_id: str, *params: str) -> None:
-        self.send(self.gc, gc_wire.frames(command, agent_id, *params))
+        frames = gc_wire.frames(command, agent_id, *params)
+        if self.gc_live:
+            self.send(self.gc, frames)
+        elif len(self.gc_backlog) < GC_BACKLOG:
+            self.gc_backlog.append(frames)
+
+    def hello_gc(self) -> None:
+        """Say Hello until the GC's System answer arrives on our topic: until then what it
+        publishes to us (our agents' voice states) could be lost (zeromq-rules 7)."""
+        if not self.gc_live:
+            self.send(self.gc, gc_wire.frames("Hello", self.name))
+            self.loop.call_later(0.05, self.hello_gc)
+
+    def gc_went_live(self) -> None:
+        self.gc_live = True
+        for frames in self.gc_backlog:
+            self.send(self.gc, frames)
+        self.gc_backlog.clear()
 
     def drain_gc_events(self) -> None:
         for _ in range(512):
@@ -85,6 +107,8 @@ class Comm(Actor):
                 event = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 continue
+            if not self.gc_live:
+                self.gc_went_live()
             if type == b"State":
                 self.logic.on_voice_state(event)
             elif type == b"Error":

@@ -1,0 +1,136 @@
+"""The Generic Connector through real processes: a client that knows only protocol.md 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import GcClient, base_topology
+
+
+@pytest.fixture
+def voice(start_topology, chat_client):
+    spec = base_topology("voice")
+    spec["agents"] = [
+        {"id": "alice", "password": "pa", "name": "Alice Smith", "extension": "1001", "team": "sales"},
+        {"id": "bob", "password": "pb", "name": "Bob Jones", "extension": "1002", "team": "sales"},
+        {"id": "sue", "password": "ps", "name": "Sue Boss", "extension": "1009", "team": "sales",
+         "supervisor": True},
+        {"id": "dan", "password": "pd", "name": "Dan Chat"},
+    ]
+    spec["actors"]["gc"] = {"role": "gc", "queues": {"sales": {"rate": 0}}, "answer_delay": 0.2}
+    running = start_topology(spec)
+    clients = []
+
+    def desk(name: str) -> GcClient:
+        client = GcClient(running.endpoints(), f"gc-{name}")
+        client.handshake()
+        clients.append(client)
+        return client
+    yield running, desk
+    for client in clients:
+        client.close()
+
+
+def place_call(running) -> str:
+    result = running.cli("call", "sales", "--ani", "5551234")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()[1]
+
+
+def test_inbound_call_hold_retrieve_consult_and_transfer(voice):
+    running, desk = voice
+    alice, bob = desk("alice"), desk("bob")
+    alice.login("alice", "pa", "1001")
+    bob.login("bob", "pb", "1002")
+    alice.cmd("makeready", "alice")  # any case
+    alice.expect("State", agentId="alice", state="READY")
+    call = place_call(running)
+    ring = alice.expect("Dialog", dialog_id=call)
+    assert ring["dialog"]["callType"] == "ACD_IN" and ring["dialog"]["fromAddress"] == "5551234"
+    alice.expect("State", agentId="alice", state="RESERVED")
+    alice.cmd("AnswerCall", "alice", call)
+    alice.expect("State", agentId="alice", state="TALKING")
+    alice.cmd("HoldCall", "alice", call)
+    alice.expect("State", agentId="alice", state="HOLD")
+    alice.cmd("RetrieveCall", "alice", call)
+    alice.expect("State", agentId="alice", state="TALKING")
+    alice.cmd("ConsultCall", "alice", "1002", call)
+    consult = bob.expect("Dialog", event="ConsultCall")["dialog"]
+    assert consult["associatedDialogId"] == call
+    bob.cmd("AnswerCall", "bob", consult["id"])
+    bob.expect("State", agentId="bob", state="TALKING")
+    alice.cmd("TransferCall", "alice", "1002", call)
+    moved = bob.expect("Dialog", event="TransferCall", dialog_id=call)["dialog"]
+    assert {p["mediaAddress"] for p in moved["participants"] if p["state"] == "ACTIVE"} == {"5551234", "1002"}
+    alice.expect("State", agentId="alice", state="READY")
+    alice.cmd("HoldCall", "alice", call)
+    assert alice.expect("Error", command="HoldCall")["code"] == "NOT_FOUND"
+
+
+def test_conference_blind_transfer_and_supervisor(voice):
+    running, desk = voice
+    alice, bob, sue = desk("alice"), desk("bob"), desk("sue")
+    alice.login("alice", "pa", "1001")
+    bob.login("bob", "pb", "1002")
+    sue.login("sue", "ps", "1009")
+    alice.cmd("MakeReady", "alice")
+    call = place_call(running)
+    alice.cmd("AnswerCall", "alice", call)
+    alice.expect("State", agentId="alice", state="TALKING")
+    bob.cmd("SilentMonitor", "bob", "1001")
+    assert bob.expect("Error", command="SilentMonitor")["code"] == "AUTHORIZATION_FAILURE"
+    sue.cmd("SilentMonitor", "sue", "1001")
+    assert sue.expect("Dialog", event="Monitor")["dialog"]["id"] == call
+    sue.cmd("BargeCall", "sue", "1001", call)
+    alice.expect("Dialog", event="Barge")
+    sue.cmd("DropParticipant", "sue", call, "1009")
+    alice.cmd("ConsultCall", "alice", "1002", call)
+    consult = bob.expect("Dialog", event="ConsultCall")["dialog"]["id"]
+    bob.cmd("AnswerCall", "bob", consult)
+    bob.expect("State", agentId="bob", state="TALKING")
+    alice.cmd("Conferencecall", "alice", "1002", call)
+    conf = alice.expect("Dialog", event="ConferenceCall")["dialog"]
+    assert conf["callType"] == "CONFERENCE"
+    alice.cmd("ReleaseCall", "alice", call)
+    alice.expect("State", agentId="alice", state="READY")  # two clients' commands are not ordered: wait
+    bob.cmd("BlindTransfer", "bob", "1001", call)
+    alice.expect("Dialog", event="TransferCall", dialog_id=call)
+    alice.expect("State", agentId="alice", state="RESERVED")
+
+
+def test_an_agent_on_a_call_gets_no_chat_and_gets_one_after(voice, chat_client):
+    running, desk = voice
+    chat = chat_client(running.endpoints(), "web")
+    chat.handshake()
+    chat.login("alice", "pa")        # an extension in the directory: Comm logs alice into voice
+    chat.login("dan", "pd")
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="NOT_READY")
+    alice = desk("alice")
+    alice.cmd("Connect", "alice", alice.destination, "pa")
+    alice.cmd("MakeReady", "alice")
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="READY")
+    call = place_call(running)
+    chat.expect("AgentState", AgentId="alice", Mrd="chat", State="INTERRUPTED")
+    first = chat.send("Task", {"Mrd": "chat", "ClientUniqueId": "c1"})
+    task = chat.expect("TaskState", MsgId=first)["TaskId"]
+    assert chat.expect("TaskAgentSelected", TaskId=task)["AgentId"] == "dan"  # alice is on the phone
+    chat.send("TaskState", {"AgentId": "dan", "TaskId": task, "State": "ACTIVE"})
+    chat.send("AgentState", {"AgentId": "dan", "State": "NOT_READY", "Mrd": "chat"})
+    chat.expect("AgentState", AgentId="dan", State="PENDING_NOT_READY")  # dan takes nothing more
+    second = chat.send("Task", {"Mrd": "chat", "ClientUniqueId": "c2"})
+    waiting = chat.expect("TaskState", MsgId=second)["TaskId"]
+    alice.cmd("AnswerCall", "alice", call)
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="BUSY")  # talking
+    alice.cmd("ReleaseCall", "alice", call)
+    chat.expect("AgentState", AgentId="alice", Mrd="chat", State="READY")
+    assert chat.expect("TaskAgentSelected", TaskId=waiting)["AgentId"] == "alice"
+
+
+def test_gc_cli_sends_one_command(voice):
+    running, _ = voice
+    result = running.cli("gc", "bob", "Login", "pb", "1002")
+    assert result.returncode == 0, result.stderr
+    assert '"state":"NOT_READY"' in result.stdout and '"type":"AgentInfo"' in result.stdout
+    wrong = running.cli("gc", "bob", "Teleport")
+    assert '"code":"BAD_COMMAND"' in wrong.stdout
+    assert running.cli("call", "nowhere").returncode != 0
