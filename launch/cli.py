@@ -356,6 +356,15 @@ def call(file: str, queue: str, ani: str) -> None:
     click.echo(f"call {answer['dialog']} on {queue}")
 
 
+@main.command("voice-side")
+@topology_option
+@click.argument("status", type=click.Choice(["up", "down"]))
+def voice_side(file: str, status: str) -> None:
+    """Take the simulated voice side down or bring it back: the GC says OUT_OF_SERVICE / IN_SERVICE."""
+    answer = control(file, "ask", {"role": "gc", "verb": "service", "body": {"up": status == "up"}}, timeout=5)
+    click.echo(f"voice side {answer['status']}")
+
+
 @main.command()
 @topology_option
 @click.argument("agent")

@@ -75,6 +75,11 @@ class Running:
     def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*MROUTE, *args], cwd=self.directory, capture_output=True, text=True, timeout=timeout)
 
+    def cli_input(self, *args: str, stdin: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, HOME=str(self.directory))  # the shell keeps its history in HOME
+        return subprocess.run([*MROUTE, *args], cwd=self.directory, capture_output=True, text=True,
+                              timeout=timeout, input=stdin, env=env)
+
     def start(self, timeout: float = 20) -> "Running":
         self.proc = subprocess.Popen([*MROUTE, "up", "-f", str(self.file), "--quiet"], cwd=self.directory,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -74,6 +74,7 @@ def test_conference_blind_transfer_and_supervisor(voice):
     bob.login("bob", "pb", "1002")
     sue.login("sue", "ps", "1009")
     alice.cmd("MakeReady", "alice")
+    alice.expect("State", agentId="alice", state="READY")
     call = place_call(running)
     alice.cmd("AnswerCall", "alice", call)
     alice.expect("State", agentId="alice", state="TALKING")
@@ -84,6 +85,7 @@ def test_conference_blind_transfer_and_supervisor(voice):
     sue.cmd("BargeCall", "sue", "1001", call)
     alice.expect("Dialog", event="Barge")
     sue.cmd("DropParticipant", "sue", call, "1009")
+    sue.expect("State", agentId="sue", state="NOT_READY")  # off the call (clients' commands are not ordered)
     alice.cmd("ConsultCall", "alice", "1002", call)
     consult = bob.expect("Dialog", event="ConsultCall")["dialog"]["id"]
     bob.cmd("AnswerCall", "bob", consult)
@@ -134,3 +136,35 @@ def test_gc_cli_sends_one_command(voice):
     wrong = running.cli("gc", "bob", "Teleport")
     assert '"code":"BAD_COMMAND"' in wrong.stdout
     assert running.cli("call", "nowhere").returncode != 0
+
+
+def test_system_status_follows_the_voice_side_and_heartbeats_answer(voice):
+    running, desk = voice
+    client = desk("watcher")  # its Hello was answered IN_SERVICE
+    assert running.cli("voice-side", "down").returncode == 0
+    assert client.expect("System")["status"] == "OUT_OF_SERVICE"
+    client.cmd("Beat", client.destination)
+    assert client.expect("System")["status"] == "OUT_OF_SERVICE"
+    client.cmd("Connect", "alice", client.destination, "pa")
+    client.cmd("GetState", "alice")
+    assert client.expect("Error", command="GetState")["code"] == "GENERAL_ERROR"
+    assert running.cli("voice-side", "up").returncode == 0
+    assert client.expect("System")["status"] == "IN_SERVICE"
+
+
+def test_outbound_preview_through_the_cli_and_the_shell(voice):
+    running, desk = voice
+    alice = desk("alice")
+    alice.login("alice", "pa", "1001")
+    alice.cmd("MakeReady", "alice")
+    alice.expect("State", agentId="alice", state="READY")
+    offered = running.cli("preview", "alice", "5556666")
+    assert offered.returncode == 0, offered.stderr
+    dialog = alice.expect("Dialog")["dialog"]
+    assert dialog["callType"] == "OUTBOUND_PREVIEW"
+    alice.expect("State", agentId="alice", state="RESERVED_OUTBOUND_PREVIEW")
+    alice.cmd("AcceptOutboundPreview", "alice", dialog["id"], "ACCEPT")
+    alice.expect("State", agentId="alice", state="TALKING", timeout=5)  # the number answers
+    shell = running.cli_input("gc", "--shell", "bob", stdin="Login pb,1002\nGetState\n")
+    assert shell.returncode == 0, shell.stderr
+    assert '"state":"NOT_READY"' in shell.stdout
