@@ -20,7 +20,7 @@ def refuse(tmp_path: Path, spec) -> TopologyError:
 
 def test_default_topology_is_valid_and_resolves_every_endpoint():
     topology = load(ROOT / "topology.yaml")
-    assert [name for name, _ in topology.instances()] == ["comm.1", "mre.1", "chat.1", "chat.2"]
+    assert [name for name, _ in topology.instances()] == ["comm.1", "mre.1", "gc.1", "chat.1", "chat.2"]
     assert set(topology.endpoints) == {"General", "RoutingEngine", "CommunicationServer", "ChatEvents", "GC",
                                        "GCEvents"}
     assert all(e.startswith("ipc://") for e in topology.endpoints.values())
