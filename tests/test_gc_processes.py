@@ -168,3 +168,26 @@ def test_outbound_preview_through_the_cli_and_the_shell(voice):
     shell = running.cli_input("gc", "--shell", "bob", stdin="Login pb,1002\nGetState\n")
     assert shell.returncode == 0, shell.stderr
     assert '"state":"NOT_READY"' in shell.stdout
+
+
+def test_a_restarted_gc_gets_the_voice_agents_logged_in_again(voice, chat_client):
+    import os
+    import signal
+
+    from .helpers import wait_until
+    running, desk = voice
+    chat = chat_client(running.endpoints(), "web2")
+    chat.handshake()
+    chat.login("alice", "pa")
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="NOT_READY")
+    alice = desk("alice")
+    alice.cmd("Connect", "alice", alice.destination, "pa")
+    alice.cmd("MakeReady", "alice")
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="READY")
+    gc = next(a for a in running.status()["actors"] if a["name"] == "gc.1")
+    os.kill(gc["pid"], signal.SIGKILL)
+    wait_until(lambda: (a := next(x for x in running.status()["actors"] if x["name"] == "gc.1"))["state"]
+               == "RUNNING" and a["restarts"] >= 1, timeout=15, what="gc.1 RUNNING again")
+    running.remember_pids()
+    # Comm noticed the new GC (its System epoch) and logged alice in again: NOT_READY on voice
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="NOT_READY", timeout=10)

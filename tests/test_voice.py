@@ -84,13 +84,14 @@ def test_parse_is_case_insensitive_and_refuses_bad_commands():
 
 def test_hello_and_beat_answer_system_and_outage_is_announced():
     v = Voice()
+    epoch = v.centre.epoch
     v.do("client-1", "Hello")
-    assert v.events[-1] == ("client-1", {"type": "System", "status": "IN_SERVICE"})
+    assert v.events[-1] == ("client-1", {"type": "System", "status": "IN_SERVICE", "epoch": epoch})
     v.do("client-1", "Beat")
     v.login("alice", ready=False)
     v.centre.set_in_service(False)
-    assert ("client-1", {"type": "System", "status": "OUT_OF_SERVICE"}) in v.events
-    assert ("desk-alice", {"type": "System", "status": "OUT_OF_SERVICE"}) in v.events
+    assert ("client-1", {"type": "System", "status": "OUT_OF_SERVICE", "epoch": epoch}) in v.events
+    assert ("desk-alice", {"type": "System", "status": "OUT_OF_SERVICE", "epoch": epoch}) in v.events
     assert v.refused("alice", "GetState") == G.GENERAL_ERROR
     v.centre.set_in_service(True)
     assert v.events[-1][1]["status"] == "IN_SERVICE"

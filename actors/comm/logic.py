@@ -192,10 +192,18 @@ class CommLogic:
             session = self.state.sessions[agent_id] = Session(agent_id, body["Destination"])
         session.destination = body["Destination"]
         session.extension = body.get("Extension") or entry.get("extension", "")
+        self.voice_login(session)
+
+    def voice_login(self, session: Session) -> None:
+        """A contact-centre agent (one with an extension) is logged into voice through the GC."""
         if session.extension and self.gc is not None and VOICE_MRD in self.mrds:
-            # A contact-centre agent: log it into voice through the Generic Connector.
-            self.gc("Connect", agent_id, self.gc_destination, entry["password"])
-            self.gc("Login", agent_id, entry["password"], session.extension)
+            password = self.directory[session.agent_id]["password"]
+            self.gc("Connect", session.agent_id, self.gc_destination, password)
+            self.gc("Login", session.agent_id, password, session.extension)
+
+    def voice_login_all(self) -> None:
+        for session in self.state.sessions.values():
+            self.voice_login(session)
 
     def on_login(self, body: dict[str, Any]) -> None:
         agent_id = body["AgentId"]

@@ -59,6 +59,7 @@ class Comm(Actor):
                                queues=topology.get("queues", {}), call_later=self.loop.call_later,
                                gc=self.to_gc if has_gc else None, gc_destination=self.name)
         self.gc_live = False                       # our GC subscription is confirmed
+        self.gc_epoch: str | None = None
         self.gc_backlog: list[list[bytes]] = []    # voice commands waiting for that
         if has_gc:
             self.gc = self.socket(zmq.PUSH, connect=endpoints[GC])
@@ -94,6 +95,15 @@ class Comm(Actor):
         for frames in self.gc_backlog:
             self.send(self.gc, frames)
         self.gc_backlog.clear()
+        self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.send(self.gc, gc_wire.frames("Beat", self.name)))
+
+    def on_gc_system(self, event: dict[str, Any]) -> None:
+        """A GC that restarted knows none of our agents: log the voice agents in again."""
+        epoch = event.get("epoch")
+        if self.gc_epoch is not None and epoch != self.gc_epoch:
+            log.warning("the GC restarted (epoch %s -> %s): logging voice agents in again", self.gc_epoch, epoch)
+            self.logic.voice_login_all()
+        self.gc_epoch = epoch
 
     def drain_gc_events(self) -> None:
         for _ in range(512):
@@ -111,6 +121,8 @@ class Comm(Actor):
                 self.gc_went_live()
             if type == b"State":
                 self.logic.on_voice_state(event)
+            elif type == b"System":
+                self.on_gc_system(event)
             elif type == b"Error":
                 log.warning("GC refused %s: %s %s", event.get("command"), event.get("code"), event.get("message"))
 

@@ -119,6 +119,7 @@ class VoiceCentre:
         self.dialogs: dict[str, Dialog] = {}
         self.ids = itertools.count(1)
         self.in_service = True
+        self.epoch = format(time.time_ns() // 1_000_000, "x")
         self.clients: set[str] = set()                     # destinations that said Hello or Connect
         self.dialog_started: dict[str, float] = {}         # queue calls: when they arrived
 
@@ -128,7 +129,9 @@ class VoiceCentre:
             self.emit(dest, event)
 
     def system(self) -> dict[str, Any]:
-        return {"type": "System", "status": "IN_SERVICE" if self.in_service else "OUT_OF_SERVICE"}
+        # `epoch` (ours) changes when the GC restarts: clients know to log their agents in again.
+        return {"type": "System", "status": "IN_SERVICE" if self.in_service else "OUT_OF_SERVICE",
+                "epoch": self.epoch}
 
     def set_in_service(self, up: bool) -> None:
         if up != self.in_service:
