@@ -313,3 +313,61 @@ def test_queue_calls_wait_for_a_ready_agent_longest_ready_first():
     assert v.state("bob") == "RESERVED" and v.state("alice") == "READY"
     with pytest.raises(G.CommandError):
         v.centre.inbound("nope", "1")
+
+
+def test_the_remaining_commands_and_their_refusals():
+    v = Voice(phonebooks=[{"id": "t1", "name": "Sales book", "type": "TEAM", "team": "sales",
+                           "contacts": [{"firstName": "A", "lastName": "B", "phoneNumber": "5550000",
+                                         "description": ""}]}])
+    v.do("alice", "Connect", "desk-alice")
+    assert v.refused("alice", "MobileAgentLogin", "pa", "1001", "5551111", "maybe") == G.BAD_COMMAND
+    v.do("alice", "MobileAgentLogin", "pa", "1001", "5551111", "true")
+    v.do("alice", "MakeReady")
+    call = v.centre.inbound("sales", "5550005")
+    v.do("alice", "AnswerCall", call)
+    v.do("alice", "MakeWorkReady")  # during the call: wrap-up after it
+    v.do("alice", "GetDialogParticipants", call)
+    assert {p["mediaAddress"] for p in v.dialog("alice")["participants"]} == {"5550005", "1001"}
+    v.do("alice", "ReleaseCall", call)
+    assert v.state("alice") == "WORK_READY"
+    v.do("alice", "MakeReady")  # wrap-up done
+    assert v.state("alice") == "READY"
+    assert v.refused("alice", "UpdateWrapUp", "d404", "20") == G.NOT_FOUND
+    v.login("bob", ready=False)
+    assert v.refused("bob", "ReleaseCall", call) == G.NOT_FOUND  # not bob's call
+    v.login("sue", ready=False)
+    second = v.centre.inbound("sales", "5550006")
+    v.do("alice", "AnswerCall", second)
+    v.do("sue", "SilentMonitor", "1001")
+    v.do("sue", "EndSilentMonitor", second)
+    assert next(p for p in v.centre.dialogs[second].participants if p.address == "1009").state == "DROPPED"
+    assert v.refused("sue", "EndSilentMonitor", second) == G.NOT_FOUND
+    v.do("sue", "getteamphonebooks", "sales")
+    assert v.last("sue", "PhoneBooks")["phonebooks"] == [{"id": "t1", "name": "Sales book", "type": "TEAM"}]
+    v.do("alice", "MakeWorkNotReady")
+    v.do("alice", "AbruptDisconnect")  # from any state: drops the call, logs out
+    assert v.state("alice") == "LOGOUT" and v.centre.dialogs[second].state == "DROPPED"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+names = st.sampled_from(sorted(G.COMMANDS) + ["Teleport", ""])
+words = st.sampled_from(["alice", "bob", "sue", "1001", "1002", "d1", "d2", "pa", "5551234", "", "x,y", "true"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(names, words, st.lists(words, max_size=4)), min_size=1, max_size=40))
+def test_any_command_sequence_is_served_or_refused_cleanly(commands):
+    v = Voice()
+    v.login("alice")
+    v.centre.inbound("sales", "5551234")
+    for name, who, params in commands:
+        try:
+            v.centre.handle(G.parse([f"{name}#{who}".encode(), ",".join(params).encode()]))
+        except G.CommandError as err:
+            assert err.code in (G.BAD_COMMAND, G.NOT_FOUND, G.INVALID_STATE, G.AUTHORIZATION_FAILURE,
+                                G.USER_NOT_FOUND, G.GENERAL_ERROR, G.MISSING_PASSWORD, G.MISSING_EXTENSION,
+                                G.WRONG_EXTENSION, G.LICENSES_EXCEEDED)
+        for agent in v.centre.agents.values():  # every state stays one of Finesse's
+            assert agent.state in ("LOGOUT", "NOT_READY", "READY", "RESERVED", "RESERVED_OUTBOUND",
+                                   "RESERVED_OUTBOUND_PREVIEW", "TALKING", "HOLD", "WORK", "WORK_READY")
