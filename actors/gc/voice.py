@@ -483,41 +483,33 @@ class VoiceCentre:
         self.publish_dialog(main, "ConsultCall")
         self.publish_dialog(consult, "ConsultCall")
 
-    def consult_for(self, agent: VoiceAgent, main: Dialog, target: str, command: str) -> Dialog:
+    def merge_consult(self, agent: VoiceAgent, main: Dialog, target: str, command: str) -> str:
+        """Complete a consult: its target joins the held main call, the consult call ends."""
         consult = next((d for d in self.dialogs.values() if d.associated == main.dialog_id
                         and d.state in (ACTIVE, ALERTING) and d.party(target)), None)
         self.require(consult is not None, command, f"no consult call to {target} on {main.dialog_id}")
         self.require(main.party(agent.extension).state == HELD, command,  # type: ignore[union-attr]
                      "the main call must be on hold")
-        return consult  # type: ignore[return-value]
+        now = stamp()
+        consult_party = consult.party(target)  # type: ignore[union-attr]
+        main.participants.append(Participant(target, consult_party.state if consult_party else ACTIVE, "", now, now))
+        consult.state = DROPPED  # type: ignore[union-attr]
+        for p in consult.live():  # type: ignore[union-attr]
+            p.state, p.changed = DROPPED, now
+        return now
 
     def cmd_transfercall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
-        main, _ = self.dialog_of(agent, args["dialog_id"], "TransferCall")
-        target = args["target"]
-        consult = self.consult_for(agent, main, target, "TransferCall")
-        now = stamp()
-        consult_party = consult.party(target)
-        main.participants.append(Participant(target, consult_party.state if consult_party else ACTIVE, "", now, now))
-        consult.state = DROPPED
-        for p in consult.live():
-            p.state, p.changed = DROPPED, now
-        mine = main.party(agent.extension)
-        mine.state, mine.changed = DROPPED, now  # type: ignore[union-attr]
+        main, mine = self.dialog_of(agent, args["dialog_id"], "TransferCall")
+        now = self.merge_consult(agent, main, args["target"], "TransferCall")
+        mine.state, mine.changed = DROPPED, now
         main.call_type = "TRANSFER"
         self.publish_dialog(main, "TransferCall")
         self.after_call(agent)
 
     def cmd_conferencecall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
-        main, party = self.dialog_of(agent, args["dialog_id"], "Conferencecall")
-        target = args["target"]
-        consult = self.consult_for(agent, main, target, "Conferencecall")
-        now = stamp()
-        consult_party = consult.party(target)
-        main.participants.append(Participant(target, consult_party.state if consult_party else ACTIVE, "", now, now))
-        consult.state = DROPPED
-        for p in consult.live():
-            p.state, p.changed = DROPPED, now
-        party.state, party.changed = ACTIVE, now
+        main, mine = self.dialog_of(agent, args["dialog_id"], "Conferencecall")
+        now = self.merge_consult(agent, main, args["target"], "Conferencecall")
+        mine.state, mine.changed = ACTIVE, now
         main.call_type = "CONFERENCE"
         self.set_state(agent, TALKING)
         self.publish_dialog(main, "ConferenceCall")
