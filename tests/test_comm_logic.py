@@ -232,3 +232,67 @@ def test_a_retry_of_an_agent_request_is_answered_not_applied_twice():
     assert h.comm.duplicate("AgentState", dict(body))
     answers = h.published_of("AgentState", AgentId="a0")
     assert len(answers) == changes + 1 and answers[-1]["MsgId"] == "m-1" and answers[-1]["State"] == S.READY
+
+
+# Voice through the Generic Connector (protocol.md 2.5) ---------------------------------------
+
+def voice_harness():
+    h = Harness(agents=2)
+    h.commands = []
+    h.comm.gc = lambda *command: h.commands.append(command)
+    h.comm.gc_destination = "comm.1"
+    for agent in h.directory.values():
+        agent["extension"] = "100" + agent["id"][1:]
+    return h
+
+
+def test_an_agent_with_an_extension_is_logged_into_voice_at_connect():
+    h = voice_harness()
+    h.login("a0")
+    assert ("Connect", "a0", "comm.1", "pw") in h.commands and ("Login", "a0", "pw", "1000") in h.commands
+    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "NOT_READY", "reasonCode": ""})
+    h.pump()
+    assert h.state("a0", "voice") == S.NOT_READY
+    assert h.published_of("AgentState", AgentId="a0", Mrd="voice", State=S.NOT_READY)
+
+
+def test_a_call_interrupts_chat_and_the_earlier_state_returns():
+    h = voice_harness()
+    h.login("a0")
+    h.login("a1")
+    for state in ("READY", "RESERVED"):
+        h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": state, "reasonCode": ""})
+        h.pump()
+    assert h.state("a0") == S.INTERRUPTED and h.state("a0", "voice") == S.RESERVED
+    chat = h.task()
+    assert h.comm.state.tasks[chat].owner == "a1"
+    for state, voice in (("TALKING", S.BUSY), ("HOLD", S.BUSY)):
+        h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": state, "reasonCode": ""})
+        h.pump()
+        assert h.state("a0") == S.INTERRUPTED and h.state("a0", "voice") == voice
+    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "WORK_READY", "reasonCode": ""})
+    h.pump()
+    assert h.state("a0") == S.READY  # the call is over: wrap-up on voice does not hold chat
+    second = h.task(client="c2")
+    assert h.offer_of("a0") == second
+
+
+def test_voice_requests_go_to_the_voice_side():
+    h = voice_harness()
+    h.login("a0")
+    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "NOT_READY", "reasonCode": ""})
+    h.pump()
+    h.commands.clear()
+    for state, reason, command in ((S.READY, "", ("MakeReady", "a0")),
+                                   (S.NOT_READY, "2", ("MakeNotReadyWithReason", "a0", "2")),
+                                   (S.LOGOUT, "", ("AbruptDisconnect", "a0"))):
+        h.send("on_agent_state", {"AgentId": "a0", "State": state, "Mrd": "voice", "ReasonCode": reason})
+        assert h.commands[-1] == command
+    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "LOGOUT", "reasonCode": ""})
+    h.pump()
+    h.commands.clear()
+    h.send("on_login", {"AgentId": "a0", "Password": "pw", "Mrd": "voice"})  # back into voice: through the GC
+    assert ("Login", "a0", "pw", "1000") in h.commands
+    h.commands.clear()
+    h.comm.voice_login_all()  # a restarted GC, or the voice side back in service
+    assert ("Login", "a0", "pw", "1000") in h.commands

@@ -51,7 +51,7 @@ class Voice:
 
     def login(self, who, ready=True):
         password = {"alice": "pa", "bob": "pb", "carol": "pc", "sue": "ps"}[who]
-        self.do(who, "Connect", f"desk-{who}")
+        self.do(who, "Connect", f"desk-{who}", password)
         self.do(who, "Login", password, self.centre.agents[who].extension)
         if ready:
             self.do(who, "MakeReady")
@@ -99,7 +99,7 @@ def test_hello_and_beat_answer_system_and_outage_is_announced():
 
 def test_login_errors_and_login():
     v = Voice()
-    v.do("alice", "Connect", "desk-alice")
+    v.do("alice", "Connect", "desk-alice", "pa")
     assert v.refused("nobody", "Login", "x", "1") == G.USER_NOT_FOUND
     assert v.refused("alice", "Login", "", "1001") == G.MISSING_PASSWORD
     assert v.refused("alice", "Login", "pa", "") == G.MISSING_EXTENSION
@@ -113,7 +113,7 @@ def test_login_errors_and_login():
     assert v.last("alice", "State")["stateChangeTime"]
     limited = Voice(licenses=1)
     limited.login("alice")
-    limited.do("bob", "Connect", "desk-bob")
+    limited.do("bob", "Connect", "desk-bob", "pb")
     assert limited.refused("bob", "Login", "pb", "1002") == G.LICENSES_EXCEEDED
     assert limited.refused("chatonly", "Login", "px", "1") == G.USER_NOT_FOUND  # no extension, no voice
 
@@ -266,7 +266,7 @@ def test_agent_to_agent_call_and_refresh():
     assert v.last("bob", "Dialog")["dialog"]["id"] == call["id"]
     v.do("bob", "GetLoggedInAgents")
     assert {a["agentId"] for a in v.last("bob", "LoggedInAgents")["agents"]} == {"alice", "bob"}
-    v.do("carol", "Connect", "desk-carol")
+    v.do("carol", "Connect", "desk-carol", "pc")
     v.do("carol", "Login", "pc", "1003")
     v.do("carol", "MakeCall", "1002")  # bob is talking
     assert any(p["stateCause"] == "BUSY" for p in v.dialog("carol")["participants"])
@@ -306,7 +306,7 @@ def test_queue_calls_wait_for_a_ready_agent_longest_ready_first():
     v.login("bob", ready=False)
     call = v.centre.inbound("sales", "5550004")
     assert v.centre.dialogs[call].state != "ALERTING"
-    v.do("sue", "Connect", "desk-sue")
+    v.do("sue", "Connect", "desk-sue", "ps")
     v.do("bob", "MakeReady")
     v.now += 1
     v.do("alice", "MakeReady")
@@ -319,7 +319,7 @@ def test_the_remaining_commands_and_their_refusals():
     v = Voice(phonebooks=[{"id": "t1", "name": "Sales book", "type": "TEAM", "team": "sales",
                            "contacts": [{"firstName": "A", "lastName": "B", "phoneNumber": "5550000",
                                          "description": ""}]}])
-    v.do("alice", "Connect", "desk-alice")
+    v.do("alice", "Connect", "desk-alice", "pa")
     assert v.refused("alice", "MobileAgentLogin", "pa", "1001", "5551111", "maybe") == G.BAD_COMMAND
     v.do("alice", "MobileAgentLogin", "pa", "1001", "5551111", "true")
     v.do("alice", "MakeReady")
@@ -352,22 +352,71 @@ def test_the_remaining_commands_and_their_refusals():
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 names = st.sampled_from(sorted(G.COMMANDS) + ["Teleport", ""])
-words = st.sampled_from(["alice", "bob", "sue", "1001", "1002", "d1", "d2", "pa", "5551234", "", "x,y", "true"])
+words = st.sampled_from(["alice", "bob", "sue", "1001", "1002", "1009", "d1", "d2", "d3", "pa", "5551234", "",
+                         "true", "ACCEPT"])
+
+
+def check_consistency(v: Voice) -> None:
+    """An agent's state agrees with its calls."""
+    for agent in v.centre.agents.values():
+        parties = {p.state for d in v.centre.dialogs.values() if d.state not in ("DROPPED", "FAILED")
+                   for p in d.participants if p.address == agent.extension and not p.silent
+                   and p.state not in ("DROPPED", "FAILED")}
+        state = agent.state
+        if state == "TALKING":
+            assert parties & {"ACTIVE", "INITIATED"}, (agent.agent_id, state, parties)
+        elif state == "RESERVED":
+            assert "ALERTING" in parties and not parties & {"ACTIVE", "INITIATED"}, (agent.agent_id, parties)
+        elif state == "HOLD":
+            assert parties == {"HELD"}, (agent.agent_id, parties)
+        elif state in ("READY", "NOT_READY", "LOGOUT", "WORK", "WORK_READY"):
+            assert not parties, (agent.agent_id, state, parties)
+        if state in ("WORK", "WORK_READY"):
+            assert agent.wrap_timer is not None and not agent.wrap_timer.cancelled, agent.agent_id
+
+
+AGENT_NAMES = ["alice", "bob", "carol", "sue"]
+TARGETS = st.sampled_from(["1001", "1002", "1003", "1009", "5551234", "42"])
+DIALOGS = st.sampled_from([f"d{n}" for n in range(1, 7)])
+AGENTS_ = st.sampled_from(AGENT_NAMES)
+call_commands = st.one_of(
+    st.tuples(st.sampled_from(["AnswerCall", "HoldCall", "RetrieveCall", "ReleaseCall", "EndSilentMonitor"]),
+              AGENTS_, st.tuples(DIALOGS)),
+    st.tuples(st.sampled_from(["ConsultCall", "TransferCall", "Conferencecall", "BlindTransfer"]), AGENTS_,
+              st.tuples(TARGETS, DIALOGS)),
+    st.tuples(st.sampled_from(["MakeReady", "MakeNotReady", "MakeWorkReady", "MakeWorkNotReady", "Logout",
+                               "AbruptDisconnect"]), AGENTS_, st.just(())),
+    st.tuples(st.sampled_from(["MakeCall", "SilentMonitor"]), AGENTS_, st.tuples(TARGETS)),
+    st.tuples(st.just("BargeCall"), AGENTS_, st.tuples(TARGETS, DIALOGS)),
+    st.tuples(st.just("DropParticipant"), AGENTS_, st.tuples(DIALOGS, TARGETS)),
+    st.tuples(st.sampled_from(list(G.COMMANDS) + ["Teleport"]), st.sampled_from(AGENT_NAMES + ["", "x"]),
+              st.lists(st.sampled_from(["", "pa", "1001", "d1", "true"]), max_size=4)),
+    st.tuples(st.just("advance"), st.floats(0, 4), st.just(())),
+    st.tuples(st.just("inbound"), st.just(""), st.just(())),
+    st.tuples(st.just("relogin"), AGENTS_, st.just(())),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(names, words, st.lists(words, max_size=4)), min_size=1, max_size=40))
-def test_any_command_sequence_is_served_or_refused_cleanly(commands):
-    v = Voice()
-    v.login("alice")
+@given(st.lists(call_commands, min_size=20, max_size=60))
+def test_any_command_sequence_keeps_agent_states_true_to_their_calls(commands):
+    v = Voice(wrap_up=3)
+    for who in AGENT_NAMES:
+        v.login(who)
     v.centre.inbound("sales", "5551234")
     for name, who, params in commands:
-        try:
-            v.centre.handle(G.parse([f"{name}#{who}".encode(), ",".join(params).encode()]))
-        except G.CommandError as err:
-            assert err.code in (G.BAD_COMMAND, G.NOT_FOUND, G.INVALID_STATE, G.AUTHORIZATION_FAILURE,
-                                G.USER_NOT_FOUND, G.GENERAL_ERROR, G.MISSING_PASSWORD, G.MISSING_EXTENSION,
-                                G.WRONG_EXTENSION, G.LICENSES_EXCEEDED)
-        for agent in v.centre.agents.values():  # every state stays one of Finesse's
-            assert agent.state in ("LOGOUT", "NOT_READY", "READY", "RESERVED", "RESERVED_OUTBOUND",
-                                   "RESERVED_OUTBOUND_PREVIEW", "TALKING", "HOLD", "WORK", "WORK_READY")
+        if name == "advance":
+            v.advance(who)
+        elif name == "inbound":
+            v.centre.inbound("sales", "5550000")
+        elif name == "relogin":
+            if v.state(who) == "LOGOUT":
+                v.login(who)
+        else:
+            try:
+                v.centre.handle(G.parse([f"{name}#{who}".encode(), ",".join(params).encode()]))
+            except G.CommandError as err:
+                assert err.code in (G.BAD_COMMAND, G.NOT_FOUND, G.INVALID_STATE, G.AUTHORIZATION_FAILURE,
+                                    G.USER_NOT_FOUND, G.GENERAL_ERROR, G.MISSING_PASSWORD, G.MISSING_EXTENSION,
+                                    G.WRONG_EXTENSION, G.LICENSES_EXCEEDED)
+        check_consistency(v)

@@ -38,7 +38,7 @@ class CommandSpec:
 _SPECS = [
     CommandSpec("Hello", "system", ()),
     CommandSpec("Beat", "system", ()),
-    CommandSpec("Connect", "agent_info", ("client_destination",), ("password",)),
+    CommandSpec("Connect", "agent_info", ("client_destination", "password")),
     CommandSpec("Login", "agent_state", ("password", "extension")),
     CommandSpec("MobileAgentLogin", "agent_state", ("password", "extension", "phone", "call_by_call")),
     CommandSpec("Logout", "agent_state", ()),

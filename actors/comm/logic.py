@@ -210,6 +210,9 @@ class CommLogic:
         session = self.session(agent_id)
         self.check_password(agent_id, body["Password"])
         self.mrd(body["Mrd"], "Mrd")
+        if body["Mrd"] == VOICE_MRD and self.gc is not None and session.extension:
+            self.voice_login(session)  # the voice side owns it: its State answers, through us
+            return
         presence = session.mrds.setdefault(body["Mrd"], Presence(body["Mrd"], agent_id))
         if presence.state != S.LOGOUT:  # logged in already: answer with the state it is in
             self.announce(agent_id, presence, body.get("ReplyTo"), body.get("MsgId"))
@@ -660,8 +663,8 @@ class CommLogic:
             self.gc("MakeReady", agent_id)
         elif target == S.NOT_READY:
             self.gc(*(("MakeNotReadyWithReason", agent_id, reason) if reason else ("MakeNotReady", agent_id)))
-        else:
-            self.gc("Logout", agent_id)
+        else:  # LOGOUT is allowed from any state (1.3): the voice side's abrupt logout is that
+            self.gc("AbruptDisconnect", agent_id)
 
     # the MRE's resynchronisation ---------------------------------------------------------
     @property

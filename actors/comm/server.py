@@ -60,6 +60,7 @@ class Comm(Actor):
                                gc=self.to_gc if has_gc else None, gc_destination=self.name)
         self.gc_live = False                       # our GC subscription is confirmed
         self.gc_epoch: str | None = None
+        self.gc_status: str | None = None
         self.gc_backlog: list[list[bytes]] = []    # voice commands waiting for that
         if has_gc:
             self.gc = self.socket(zmq.PUSH, connect=endpoints[GC])
@@ -99,11 +100,14 @@ class Comm(Actor):
 
     def on_gc_system(self, event: dict[str, Any]) -> None:
         """A GC that restarted knows none of our agents: log the voice agents in again."""
-        epoch = event.get("epoch")
+        epoch, status = event.get("epoch"), event.get("status")
         if self.gc_epoch is not None and epoch != self.gc_epoch:
             log.warning("the GC restarted (epoch %s -> %s): logging voice agents in again", self.gc_epoch, epoch)
             self.logic.voice_login_all()
-        self.gc_epoch = epoch
+        elif self.gc_status == "OUT_OF_SERVICE" and status == "IN_SERVICE":
+            log.info("the voice side is back: logging voice agents in again")
+            self.logic.voice_login_all()
+        self.gc_epoch, self.gc_status = epoch, status
 
     def drain_gc_events(self) -> None:
         for _ in range(512):

@@ -22,7 +22,6 @@ from wire.gc import Command, CommandError
 LOGOUT, NOT_READY, READY, RESERVED, TALKING, HOLD = "LOGOUT", "NOT_READY", "READY", "RESERVED", "TALKING", "HOLD"
 WORK, WORK_READY, UNKNOWN = "WORK", "WORK_READY", "UNKNOWN"
 RESERVED_OUTBOUND_PREVIEW = "RESERVED_OUTBOUND_PREVIEW"
-MAX_CLIENTS = 4   # destinations an agent's events go to (Comm, a desktop, a probe or two)
 ON_CALL = frozenset({RESERVED, "RESERVED_OUTBOUND", RESERVED_OUTBOUND_PREVIEW, TALKING, HOLD})
 
 # Dialog and participant states
@@ -55,7 +54,7 @@ class VoiceAgent:
     changed: str = ""
     available_since: float = 0.0
     recording: str = "RESUMED"
-    destinations: dict[str, None] = field(default_factory=dict)  # its clients, newest last
+    destinations: dict[str, None] = field(default_factory=dict)  # its clients (they expire unheard)
     watching_teams: set[str] = field(default_factory=set)
     wrap_timer: Any = None
 
@@ -89,6 +88,16 @@ class Dialog:
         return [p for p in self.participants if p.state not in (DROPPED, FAILED)]
 
 
+EVENT_NAMES = {"ACD_IN": "InboundCall", "CONSULT": "ConsultCall", "TRANSFER": "TransferCall",
+               "CONFERENCE": "ConferenceCall"}
+CLIENT_TIMEOUT = 10.0   # seconds a client destination lives without Hello, Beat or Connect
+DIALOG_KEPT = 300.0     # seconds an ended dialog is kept (wrap-up data is set after the call)
+
+
+def event_name(dialog: "Dialog") -> str:
+    return EVENT_NAMES.get(dialog.call_type, "OutboundCall")
+
+
 def stamp() -> str:
     return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
@@ -120,13 +129,26 @@ class VoiceCentre:
         self.ids = itertools.count(1)
         self.in_service = True
         self.epoch = format(time.time_ns() // 1_000_000, "x")
-        self.clients: set[str] = set()                     # destinations that said Hello or Connect
+        self.clients: dict[str, float] = {}                # destination -> last Hello, Beat or Connect
         self.dialog_started: dict[str, float] = {}         # queue calls: when they arrived
 
     # plumbing --------------------------------------------------------------------------------
     def tell(self, agent: VoiceAgent, event: dict[str, Any]) -> None:
         for dest in agent.destinations:
             self.emit(dest, event)
+
+    def heard_from(self, destination: str) -> None:
+        self.clients[destination] = self.clock()
+
+    def forget_silent_clients(self) -> None:
+        """A client that has not said Hello, Beat or Connect for a while is gone."""
+        now = self.clock()
+        gone = {d for d, seen in self.clients.items() if now - seen > CLIENT_TIMEOUT}
+        for dest in gone:
+            del self.clients[dest]
+        for agent in self.agents.values():
+            for dest in gone & set(agent.destinations):
+                del agent.destinations[dest]
 
     def system(self) -> dict[str, Any]:
         # `epoch` (ours) changes when the GC restarts: clients know to log their agents in again.
@@ -138,6 +160,7 @@ class VoiceCentre:
             self.in_service = up
             for dest in self.clients:
                 self.emit(dest, self.system())
+            self.serve_queues()
 
     def state_event(self, agent: VoiceAgent) -> dict[str, Any]:
         return {"type": "State", "agentId": agent.agent_id, "state": agent.state, "reasonCode": agent.reason,
@@ -149,21 +172,24 @@ class VoiceCentre:
                 "supervisor": agent.supervisor, "wrapUpOnIncoming": "REQUIRED" if self.wrap_up else "",
                 "team": {"id": agent.team, "name": agent.team}, "teams": [{"id": t, "name": t} for t in teams]}
 
-    def dialog_event(self, dialog: Dialog, event: str) -> dict[str, Any]:
+    def dialog_event(self, dialog: Dialog, event: str, show_silent: bool = False) -> dict[str, Any]:
         return {"type": "Dialog", "event": event, "dialog": {
             "id": dialog.dialog_id, "fromAddress": dialog.from_address, "toAddress": dialog.to_address,
             "callType": dialog.call_type, "state": dialog.state, "associatedDialogId": dialog.associated,
             "callVariables": dict(dialog.variables), "wrapUpReason": dialog.wrap_up_reason,
             "participants": [{"mediaAddress": p.address, "state": p.state, "stateCause": p.cause,
                               "actions": self.actions(dialog, p), "startTime": p.start,
-                              "stateChangeTime": p.changed} for p in dialog.participants]}}
+                              "stateChangeTime": p.changed}
+                             for p in dialog.participants if show_silent or not p.silent]}}
 
     def publish_dialog(self, dialog: Dialog, event: str) -> None:
-        body = self.dialog_event(dialog, event)
+        """To every agent on the dialog; a silent monitor's presence only to itself."""
+        told: set[str] = set()
         for p in dialog.participants:
             agent = self.by_extension.get(p.address)
-            if agent is not None:
-                self.tell(agent, body)
+            if agent is not None and agent.agent_id not in told:
+                told.add(agent.agent_id)
+                self.tell(agent, self.dialog_event(dialog, event, show_silent=p.silent))
 
     def set_state(self, agent: VoiceAgent, state: str, reason: str | None = None) -> None:
         if state == READY and agent.state != READY:
@@ -171,6 +197,8 @@ class VoiceCentre:
         agent.state = state
         if reason is not None:
             agent.reason = reason
+        if state not in (NOT_READY, LOGOUT):
+            agent.reason = ""
         agent.changed = stamp()
         event = self.state_event(agent)
         self.tell(agent, event)
@@ -181,6 +209,8 @@ class VoiceCentre:
             self.serve_queues()
 
     def actions(self, dialog: Dialog, p: Participant) -> list[str]:
+        if p.silent:
+            return []  # a monitor only listens: EndSilentMonitor or BargeCall change that
         if p.state == ALERTING:
             return ["ANSWER"]
         if p.state == ACTIVE:
@@ -201,7 +231,7 @@ class VoiceCentre:
         spec = command.spec
         name = spec.name.lower()
         if name in ("hello", "beat"):
-            self.clients.add(command.who)
+            self.heard_from(command.who)
             self.emit(command.who, self.system())
             return
         if not self.in_service and name != "connect":
@@ -231,13 +261,13 @@ class VoiceCentre:
 
     # agent state -----------------------------------------------------------------------------
     def cmd_connect(self, agent: VoiceAgent, args: dict[str, str]) -> None:
-        if args.get("password") and args["password"] != agent.password:
+        if not args.get("password"):
+            raise CommandError(G.MISSING_PASSWORD, "Connect takes <client_destination>,<password>", "Connect")
+        if args["password"] != agent.password:
             raise CommandError(G.AUTHORIZATION_FAILURE, "wrong password", "Connect")
-        agent.destinations.pop(args["client_destination"], None)
+        self.forget_silent_clients()
         agent.destinations[args["client_destination"]] = None
-        while len(agent.destinations) > MAX_CLIENTS:  # a client that went away without a word
-            agent.destinations.pop(next(iter(agent.destinations)))
-        self.clients.add(args["client_destination"])
+        self.heard_from(args["client_destination"])
 
     def cmd_login(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         if not args.get("password"):
@@ -265,6 +295,7 @@ class VoiceCentre:
     def logout(self, agent: VoiceAgent, reason: str, command: str, abrupt: bool = False) -> None:
         if not abrupt:
             self.require(agent.state == NOT_READY, command, f"logout is from NOT_READY, not {agent.state}")
+        agent.state = LOGOUT  # first: ending its calls must not hand it a waiting one
         for dialog in list(self.dialogs.values()):
             if dialog.party(agent.extension):
                 self.leave(dialog, agent.extension)
@@ -277,6 +308,9 @@ class VoiceCentre:
         self.logout(agent, "", "Logout")
 
     def cmd_logoutwithreason(self, agent: VoiceAgent, args: dict[str, str]) -> None:
+        codes = {c["id"] for c in self.reasons.get("LOGOUT", [])}
+        if codes and args["reason_code"] not in codes:
+            raise CommandError(G.NOT_FOUND, f"no LOGOUT reason code {args['reason_code']!r}", "LogoutWithReason")
         self.logout(agent, args["reason_code"], "LogoutWithReason")
 
     def cmd_abruptdisconnect(self, agent: VoiceAgent, args: dict[str, str]) -> None:
@@ -292,6 +326,8 @@ class VoiceCentre:
             return
         if state in (WORK, WORK_READY):
             self.require(agent.state in (WORK, WORK_READY), command, f"{state} is for wrap-up, not {agent.state}")
+            self.set_state(agent, state)  # still wrapping up: the wrap-up timer stands
+            return
         if agent.wrap_timer is not None:
             agent.wrap_timer.cancel()
             agent.wrap_timer = None
@@ -325,7 +361,7 @@ class VoiceCentre:
         self.tell(agent, self.info_event(agent))
         for dialog in self.dialogs.values():
             if dialog.party(agent.extension) and dialog.state not in (DROPPED, FAILED):
-                self.tell(agent, self.dialog_event(dialog, "InboundCall"))
+                self.tell(agent, self.dialog_event(dialog, event_name(dialog)))
 
     # calls -------------------------------------------------------------------------------------
     def new_dialog(self, caller: str, callee: str, call_type: str, associated: str = "") -> Dialog:
@@ -334,7 +370,7 @@ class VoiceCentre:
         return dialog
 
     def busy(self, agent: VoiceAgent) -> bool:
-        return any(p.state in (ACTIVE, ALERTING) for d in self.dialogs.values()
+        return any(p.state in (ACTIVE, ALERTING, INITIATED, HELD) for d in self.dialogs.values()
                    for p in d.participants if p.address == agent.extension)
 
     def ring(self, dialog: Dialog, target: str, command: str) -> None:
@@ -365,7 +401,7 @@ class VoiceCentre:
         if dialog is None or party is None or party.state != ALERTING:
             return
         self.activate(dialog, party)
-        self.publish_dialog(dialog, "OutboundCall" if dialog.call_type == "OUT" else "ConsultCall")
+        self.publish_dialog(dialog, event_name(dialog))
 
     def activate(self, dialog: Dialog, party: Participant) -> None:
         party.state, party.changed = ACTIVE, stamp()
@@ -390,13 +426,22 @@ class VoiceCentre:
             self.set_state(agent, state)
 
     def after_call(self, agent: VoiceAgent) -> None:
-        """The agent's last call ended: wrap-up, else what it asked for, else where it was."""
-        if any(d.party(agent.extension) and d.state not in (DROPPED, FAILED) for d in self.dialogs.values()):
-            held = all(p.state == HELD for d in self.dialogs.values() for p in d.participants
-                       if p.address == agent.extension and p.state not in (DROPPED, FAILED))
-            self.set_state(agent, HOLD if held else TALKING)
-            return
+        """The agent's state from its calls: talking (or dialling) if any party is active,
+        ringing if one alerts, on hold if all are held; with none left, wrap-up, else what it
+        asked for during the call, else where it was before."""
         if agent.state not in ON_CALL:
+            return
+        states = {p.state for d in self.dialogs.values() if d.state not in (DROPPED, FAILED)
+                  for p in d.participants if p.address == agent.extension and not p.silent
+                  and p.state not in (DROPPED, FAILED)}
+        if states & {ACTIVE, INITIATED}:
+            self.set_state(agent, TALKING)
+            return
+        if ALERTING in states:
+            self.set_state(agent, RESERVED)
+            return
+        if HELD in states:
+            self.set_state(agent, HOLD)
             return
         target = agent.pending or agent.before_call
         agent.pending = ""
@@ -415,20 +460,29 @@ class VoiceCentre:
             self.set_state(agent, READY if agent.state == WORK_READY else NOT_READY)
 
     def leave(self, dialog: Dialog, address: str) -> None:
-        """`address` leaves the dialog; with fewer than two parties left it ends."""
+        """`address` leaves the dialog; with fewer than two voices left it ends."""
+        dropped = []
         party = dialog.party(address)
         if party is not None:
             party.state, party.changed = DROPPED, stamp()
-        voices = [p for p in dialog.live() if not p.silent]
-        if len(voices) < 2:
+            dropped.append(party)
+        if len([p for p in dialog.live() if not p.silent]) < 2:
             dialog.state = DROPPED
             for p in dialog.live():
                 p.state, p.changed = DROPPED, stamp()
-        self.publish_dialog(dialog, "InboundCall" if dialog.call_type == "ACD_IN" else "OutboundCall")
-        for p in dialog.participants:
+                dropped.append(p)
+            self.call_later(DIALOG_KEPT, self.forget_dialog, dialog.dialog_id)
+        self.publish_dialog(dialog, event_name(dialog))
+        for p in dropped:
             agent = self.by_extension.get(p.address)
-            if agent is not None and p.state == DROPPED:
+            if agent is not None:
                 self.after_call(agent)
+
+    def forget_dialog(self, dialog_id: str) -> None:
+        dialog = self.dialogs.get(dialog_id)
+        if dialog is not None and dialog.state in (DROPPED, FAILED):
+            del self.dialogs[dialog_id]
+            self.dialog_started.pop(dialog_id, None)
 
     def cmd_makecall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         self.require(agent.state in (NOT_READY, READY, WORK, WORK_READY), "MakeCall",
@@ -439,31 +493,32 @@ class VoiceCentre:
         dialog = self.new_dialog(agent.extension, target, call_type)
         now = stamp()
         dialog.participants.append(Participant(agent.extension, INITIATED, "", now, now))
-        self.on_call(agent, "RESERVED_OUTBOUND")
+        self.on_call(agent, TALKING)  # dialling
         self.ring(dialog, target, "MakeCall")
         self.publish_dialog(dialog, "OutboundCall")
         if dialog.state == FAILED:  # the dialog stays FAILED until dropped; the agent is free again
+            self.call_later(DIALOG_KEPT, self.forget_dialog, dialog.dialog_id)
             self.after_call(agent)
 
     def cmd_answercall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         dialog, party = self.dialog_of(agent, args["dialog_id"], "AnswerCall")
         self.require(party.state == ALERTING, "AnswerCall", f"the call is {party.state}, not ringing")
         self.activate(dialog, party)
-        self.publish_dialog(dialog, "InboundCall" if dialog.call_type == "ACD_IN" else "OutboundCall")
+        self.publish_dialog(dialog, event_name(dialog))
 
     def cmd_holdcall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         dialog, party = self.dialog_of(agent, args["dialog_id"], "HoldCall")
         self.require(party.state == ACTIVE, "HoldCall", f"the call is {party.state}, not ACTIVE")
         party.state, party.changed = HELD, stamp()
         self.after_call(agent)
-        self.publish_dialog(dialog, "InboundCall" if dialog.call_type == "ACD_IN" else "OutboundCall")
+        self.publish_dialog(dialog, event_name(dialog))
 
     def cmd_retrievecall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         dialog, party = self.dialog_of(agent, args["dialog_id"], "RetrieveCall")
         self.require(party.state == HELD, "RetrieveCall", f"the call is {party.state}, not HELD")
         party.state, party.changed = ACTIVE, stamp()
         self.set_state(agent, TALKING)
-        self.publish_dialog(dialog, "InboundCall" if dialog.call_type == "ACD_IN" else "OutboundCall")
+        self.publish_dialog(dialog, event_name(dialog))
 
     def cmd_releasecall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         dialog, party = self.dialog_of(agent, args["dialog_id"], "ReleaseCall")
@@ -482,6 +537,7 @@ class VoiceCentre:
         self.ring(consult, args["target"], "ConsultCall")
         self.publish_dialog(main, "ConsultCall")
         self.publish_dialog(consult, "ConsultCall")
+        self.after_call(agent)  # dialling the consult, or on hold if it failed
 
     def merge_consult(self, agent: VoiceAgent, main: Dialog, target: str, command: str) -> str:
         """Complete a consult: its target joins the held main call, the consult call ends."""
@@ -490,12 +546,16 @@ class VoiceCentre:
         self.require(consult is not None, command, f"no consult call to {target} on {main.dialog_id}")
         self.require(main.party(agent.extension).state == HELD, command,  # type: ignore[union-attr]
                      "the main call must be on hold")
-        now = stamp()
         consult_party = consult.party(target)  # type: ignore[union-attr]
-        main.participants.append(Participant(target, consult_party.state if consult_party else ACTIVE, "", now, now))
+        self.require(consult_party is not None and consult_party.state == ACTIVE, command,
+                     f"{target} has not answered the consult call yet")
+        now = stamp()
+        main.participants.append(Participant(target, ACTIVE, "", now, now))
         consult.state = DROPPED  # type: ignore[union-attr]
         for p in consult.live():  # type: ignore[union-attr]
             p.state, p.changed = DROPPED, now
+        self.publish_dialog(consult, "ConsultCall")  # type: ignore[arg-type]
+        self.call_later(DIALOG_KEPT, self.forget_dialog, consult.dialog_id)  # type: ignore[union-attr]
         return now
 
     def cmd_transfercall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
@@ -530,7 +590,7 @@ class VoiceCentre:
 
     def cmd_getdialog(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         dialog, _ = self.dialog_of(agent, args["dialog_id"], "GetDialog")
-        self.tell(agent, self.dialog_event(dialog, "InboundCall" if dialog.call_type == "ACD_IN" else "OutboundCall"))
+        self.tell(agent, self.dialog_event(dialog, event_name(dialog)))
 
     cmd_getdialogparticipants = cmd_getdialog
 
@@ -556,7 +616,7 @@ class VoiceCentre:
     def cmd_updatecallvariable(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         dialog = self.any_dialog_of(agent, args["dialog_id"], "UpdateCallVariable")
         dialog.variables[args["name"]] = args["value"]
-        self.publish_dialog(dialog, "InboundCall" if dialog.call_type == "ACD_IN" else "OutboundCall")
+        self.publish_dialog(dialog, event_name(dialog))
 
     def cmd_getloggedinagents(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         self.tell(agent, {"type": "LoggedInAgents", "agents": [
@@ -590,7 +650,7 @@ class VoiceCentre:
     def offer_preview(self, agent_id: str, number: str) -> str:
         """The dialer offers a number to a READY agent (RESERVED_OUTBOUND_PREVIEW)."""
         agent = self.agents.get(agent_id)
-        if agent is None or agent.state not in (READY, NOT_READY):
+        if agent is None or agent.state != READY:
             raise CommandError(G.INVALID_STATE, f"{agent_id} cannot take a preview now", "preview")
         dialog = self.new_dialog(number, agent.extension, "OUTBOUND_PREVIEW")
         now = stamp()
@@ -602,7 +662,7 @@ class VoiceCentre:
 
     def preview(self, agent: VoiceAgent, args: dict[str, str], action: str, command: str) -> None:
         dialog, party = self.dialog_of(agent, args["dialog_id"], command)
-        self.require(dialog.call_type == "OUTBOUND_PREVIEW" and dialog.state in (ALERTING, ACCEPTED), command,
+        self.require(dialog.call_type == "OUTBOUND_PREVIEW" and dialog.state == ALERTING, command,
                      f"{dialog.dialog_id} is not an open preview")
         given = args.get("action", action).upper()
         if given != action:
@@ -680,16 +740,22 @@ class VoiceCentre:
         dialog = self.agent_dialog(args["agent_extension"], "SilentMonitor")
         now = stamp()
         dialog.participants.append(Participant(agent.extension, ACTIVE, "", now, now, silent=True))
-        self.tell(agent, self.dialog_event(dialog, "Monitor"))
+        self.tell(agent, self.dialog_event(dialog, "Monitor", show_silent=True))
 
     def cmd_endsilentmonitor(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         dialog, party = self.dialog_of(agent, args["dialog_id"], "EndSilentMonitor")
         self.require(party.silent, "EndSilentMonitor", "not monitoring this call")
         party.state, party.changed = DROPPED, stamp()
-        self.tell(agent, self.dialog_event(dialog, "Monitor"))
+        self.tell(agent, self.dialog_event(dialog, "Monitor", show_silent=True))
+
+    def known_dialog(self, dialog_id: str, command: str) -> Dialog:
+        dialog = self.dialogs.get(dialog_id)
+        if dialog is None:
+            raise CommandError(G.NOT_FOUND, f"no dialog {dialog_id!r}", command)
+        return dialog
 
     def cmd_bargecall(self, agent: VoiceAgent, args: dict[str, str]) -> None:
-        dialog = self.dialogs.get(args["dialog_id"])
+        dialog = self.known_dialog(args["dialog_id"], "BargeCall")
         self.require(dialog is not None and dialog.state == ACTIVE and dialog.party(args["agent_extension"])
                      is not None, "BargeCall", f"no active call {args['dialog_id']} at {args['agent_extension']}")
         party = dialog.party(agent.extension)  # type: ignore[union-attr]
@@ -703,10 +769,13 @@ class VoiceCentre:
         self.publish_dialog(dialog, "Barge")  # type: ignore[arg-type]
 
     def cmd_dropparticipant(self, agent: VoiceAgent, args: dict[str, str]) -> None:
-        dialog = self.dialogs.get(args["dialog_id"])
-        self.require(dialog is not None and dialog.party(args["participant_extension"]) is not None,
-                     "DropParticipant", f"{args['participant_extension']} is not on {args['dialog_id']}")
-        self.leave(dialog, args["participant_extension"])  # type: ignore[arg-type]
+        dialog = self.known_dialog(args["dialog_id"], "DropParticipant")
+        if dialog.party(args["participant_extension"]) is None:
+            raise CommandError(G.NOT_FOUND, f"{args['participant_extension']} is not on {args['dialog_id']}",
+                               "DropParticipant")
+        self.leave(dialog, args["participant_extension"])
+        if dialog.party(agent.extension) is None:  # a supervisor not on the call hears the outcome too
+            self.tell(agent, self.dialog_event(dialog, event_name(dialog)))
 
     # the ACD: inbound queue calls ------------------------------------------------------------------
     def inbound(self, queue: str, ani: str) -> str:
@@ -722,6 +791,8 @@ class VoiceCentre:
         return dialog.dialog_id
 
     def serve_queues(self) -> None:
+        if not self.in_service:
+            return  # calls wait until the voice side is back
         for waiting in self.queues.values():
             while waiting:
                 ready = [a for a in self.agents.values() if a.state == READY and not self.busy(a)]
