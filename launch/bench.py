@@ -82,3 +82,111 @@ def raw_push_pull_us(messages: int = 50_000) -> float:
         push.close(0)
         pull.close(0)
         ctx.term()
+
+
+# The raw ZeroMQ ceiling on this machine (design.md 7): what any figure of ours compares to.
+
+def _sender(endpoint: str, count: int, encode: bool, parent: int) -> None:
+    from actors.runtime import die_with_parent
+    die_with_parent(parent)
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    push.sndhwm = 100_000
+    push.connect(endpoint)
+    body = {"TaskId": "1a1fc-123", "AgentId": "agent17", "Status": "RESERVED", "MRD": "chat"}
+    frames = [b"TaskAgentSelected", orjson.dumps(body)]
+    for _ in range(count):
+        if encode:
+            frames = [b"TaskAgentSelected", orjson.dumps(body)]
+        push.send_multipart(frames)
+    push.close(linger=-1)  # this is the measurement: deliver everything
+    ctx.term()
+
+
+def _relay(pull_endpoints: list[str], push_endpoints: list[str], parent: int) -> None:
+    """Forward each queue to its pair, decoding and re-encoding every body as an actor would."""
+    from actors.runtime import die_with_parent
+    die_with_parent(parent)
+    ctx = zmq.Context()
+    pulls = [ctx.socket(zmq.PULL) for _ in pull_endpoints]
+    pushes = [ctx.socket(zmq.PUSH) for _ in push_endpoints]
+    for sock, endpoint in zip(pulls, pull_endpoints):
+        sock.bind(endpoint)
+    for sock, endpoint in zip(pushes, push_endpoints):
+        sock.connect(endpoint)
+    poller = zmq.Poller()
+    for sock in pulls:
+        poller.register(sock, zmq.POLLIN)
+    route = dict(zip(pulls, pushes))
+    while True:
+        for sock, _ in poller.poll():
+            type, body = sock.recv_multipart()
+            if type == b"stop":
+                return
+            route[sock].send_multipart([type, orjson.dumps(orjson.loads(body))])
+
+
+def raw_ceiling(messages: int = 200_000, round_trips: int = 3_000) -> dict[str, Any]:
+    """PUSH/PULL messages per second between two processes over ipc, an orjson body moved as
+    it is (`raw_msgs_per_s`) and encoded and decoded for every message
+    (`raw_codec_msgs_per_s`); and the round trip of one message chat -> comm -> mre -> comm
+    -> chat through three processes, each decoding and re-encoding it."""
+    import multiprocessing
+    import os
+    import tempfile
+    spawn = multiprocessing.get_context("spawn")
+    directory = tempfile.mkdtemp(prefix="mroute-raw-")
+    ctx = zmq.Context()
+    procs = []
+    try:
+        figures: dict[str, Any] = {}
+        for encode, key in ((False, "raw_msgs_per_s"), (True, "raw_codec_msgs_per_s")):
+            endpoint = f"ipc://{directory}/flood-{key}.ipc"
+            pull = ctx.socket(zmq.PULL)
+            pull.rcvhwm = 100_000
+            pull.bind(endpoint)
+            sender = spawn.Process(target=_sender, args=(endpoint, messages, encode, os.getpid()), daemon=True)
+            procs.append(sender)
+            sender.start()
+            pull.recv_multipart()  # the clock starts at the first message: process start is not counted
+            started = time.perf_counter()
+            for _ in range(messages - 1):
+                body = pull.recv_multipart()[1]
+                if encode:
+                    orjson.loads(body)
+            figures[key] = round((messages - 1) / (time.perf_counter() - started))
+            pull.close(0)
+
+        g, r, c, back = (f"ipc://{directory}/{name}.ipc" for name in ("g", "r", "c", "back"))
+        comm = spawn.Process(target=_relay, args=([g, c], [r, back], os.getpid()), daemon=True)
+        mre = spawn.Process(target=_relay, args=([r], [c], os.getpid()), daemon=True)
+        procs += [comm, mre]
+        back_pull = ctx.socket(zmq.PULL)
+        back_pull.bind(back)
+        out = ctx.socket(zmq.PUSH)
+        out.connect(g)
+        comm.start()
+        mre.start()
+        body = orjson.dumps({"Mrd": "chat", "ClientUniqueId": "c1", "ReplyTo": "chat.1"})
+        out.send_multipart([b"Task", body])  # the first trip waits for every process to be up
+        back_pull.recv_multipart()
+        rtts = []
+        for _ in range(round_trips):
+            sent = time.perf_counter()
+            out.send_multipart([b"Task", body])
+            back_pull.recv_multipart()
+            rtts.append((time.perf_counter() - sent) * 1e6)
+        rtts.sort()
+        return {**figures, "raw_rtt_p50_us": round(rtts[len(rtts) // 2], 1),
+                "raw_rtt_p99_us": round(rtts[int(len(rtts) * 0.99)], 1)}
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        ctx.destroy(linger=0)
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)

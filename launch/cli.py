@@ -381,6 +381,21 @@ def bench() -> None:
     """Benchmarks: print figures (never pass/fail)."""
 
 
+@bench.command("raw")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def bench_raw(as_json: bool) -> None:
+    """The raw ZeroMQ ceiling on this machine: messages/s and the three-process round trip."""
+    from .bench import raw_ceiling
+    figures = raw_ceiling()
+    if as_json:
+        click.echo(orjson.dumps(figures).decode())
+        return
+    click.echo(f"raw PUSH/PULL, ipc, two processes: {figures['raw_msgs_per_s']:,} messages/s "
+               f"({figures['raw_codec_msgs_per_s']:,}/s with orjson encode + decode per message)")
+    click.echo(f"raw round trip chat -> comm -> mre -> comm -> chat, three processes: "
+               f"p50 {figures['raw_rtt_p50_us']} us, p99 {figures['raw_rtt_p99_us']} us")
+
+
 @bench.command("routing")
 @click.option("--agents", "sizes", default="100,1000,10000,100000", show_default=True,
               help="comma-separated numbers of logged-in agents")

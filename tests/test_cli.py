@@ -93,3 +93,14 @@ def test_bench_routing_prints_a_row_per_size(tmp_path):
     assert [row["agents"] for row in summary["rows"]] == [10, 100]
     assert all(row["decisions"] == 300 and row["route_p50_us"] > 0 for row in summary["rows"])
     assert summary["raw_push_pull_us"] > 0
+
+
+def test_bench_raw_prints_the_ceiling_and_leaves_no_process(tmp_path):
+    result = run(tmp_path, "bench", "raw", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["raw_msgs_per_s"] > 0 and figures["raw_codec_msgs_per_s"] > 0
+    assert 0 < figures["raw_rtt_p50_us"] <= figures["raw_rtt_p99_us"]
+    # its sender and relays are spawned processes: none may outlive the command
+    leftovers = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""
