@@ -376,9 +376,31 @@ def preview(file: str, agent: str, number: str) -> None:
     click.echo(f"preview {answer['dialog']} offered to {agent}")
 
 
-@main.group()
-def bench() -> None:
-    """Benchmarks: print figures (never pass/fail)."""
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="the last line is one JSON object with every figure")
+@click.option("--step", type=float, default=3.0, show_default=True, help="seconds per offered rate")
+@click.pass_context
+def bench(ctx: click.Context, as_json: bool, step: float) -> None:
+    """Benchmarks: print figures (never pass/fail). Without a subcommand: the raw ZeroMQ
+    ceiling and the system's throughput and routing latency, measured in the same run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .bench import raw_ceiling, system_figures
+    started = time.monotonic()
+    figures = {**raw_ceiling(), **system_figures(step_s=step)}
+    figures["duration_s"] = round(time.monotonic() - started, 1)
+    figures["route_p50_vs_raw_rtt"] = round(figures["route_p50_us"] / figures["raw_rtt_p50_us"], 2)
+    if not as_json:
+        click.echo(f"raw ZeroMQ: {figures['raw_msgs_per_s']:,} msgs/s one way; round trip through three "
+                   f"processes p50 {figures['raw_rtt_p50_us']} us")
+        for step_row in figures["steps"]:
+            click.echo(f"offered {step_row['offered_per_s']:>8,.0f} tasks/s -> completed "
+                       f"{step_row['completed_per_s']:>8,} lifecycles/s")
+        click.echo(f"system: {figures['tasks_per_s']:,} full lifecycles/s (Task -> routed -> accepted -> closed), "
+                   f"{figures['agents']} agents on {figures['chat_servers']} Chat Servers")
+        click.echo(f"routing latency at {figures['latency_rate_per_s']:.0f} tasks/s: p50 {figures['route_p50_us']} us "
+                   f"({figures['route_p50_vs_raw_rtt']}x the raw round trip), p99 {figures['route_p99_us']} us")
+    click.echo(orjson.dumps(figures).decode())
 
 
 @bench.command("raw")

@@ -407,6 +407,16 @@ class Supervisor:
         if pending.done:
             pending.done(pending.results)
 
+    def ask_actor(self, name: str, verb: str, body: dict[str, Any], timeout: float = STATS_TIMEOUT) -> dict[str, Any]:
+        """Ask one running actor a control verb and wait (bounded) for its answer."""
+        request_id = f"q{next(self.request_ids)}"
+        box: dict[str, Any] = {}
+        self.pending[request_id] = PendingStats({name}, done=lambda results: box.update(results))
+        self.ctl.send_multipart([name.encode(), *control.frames(request_id, verb, body)])
+        self.pending[request_id].timer = self.loop.call_later(timeout, self.finish_stats, request_id)
+        self.loop.run(until=lambda: name in box, timeout=timeout + 0.5, after_stop=True)
+        return box.get(name, {"error": {"reason": "no answer"}})
+
     def stats_now(self, timeout: float = STATS_TIMEOUT) -> dict[str, Any]:
         """Every running actor's stats, waiting at most `timeout`."""
         box: dict[str, Any] = {}

@@ -104,3 +104,15 @@ def test_bench_raw_prints_the_ceiling_and_leaves_no_process(tmp_path):
     # its sender and relays are spawned processes: none may outlive the command
     leftovers = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True)
     assert leftovers.stdout.strip() == ""
+
+
+def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
+    result = run(tmp_path, "bench", "--json", "--step", "1", timeout=170)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("raw_msgs_per_s", "raw_rtt_p50_us", "tasks_per_s", "route_p50_us", "route_p99_us", "agents",
+                "duration_s"):
+        assert figures[key] > 0, key
+    assert figures["steps"][0]["completed_per_s"] > 0
+    leftovers = subprocess.run(["pgrep", "-f", "mroute-bench-"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""  # the bench topology is gone with the command

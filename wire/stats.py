@@ -57,6 +57,15 @@ class Histogram:
         self.count += other.count
         self.max_us = max(self.max_us, other.max_us)
 
+    def minus(self, earlier: "Histogram") -> "Histogram":
+        """What was recorded since `earlier` (a snapshot of this same histogram)."""
+        out = Histogram()
+        out.counts = {i: n - earlier.counts.get(i, 0) for i, n in self.counts.items()
+                      if n - earlier.counts.get(i, 0) > 0}
+        out.count = self.count - earlier.count
+        out.max_us = self.max_us  # the max since is not known from two snapshots: an upper bound
+        return out
+
     def percentile(self, p: float) -> float | None:
         """The p-th percentile (0-100) in microseconds, or None with no samples."""
         if not self.count:

@@ -20,6 +20,7 @@ import zmq
 
 from actors.runtime import Actor, log
 from wire import codec, states as S
+from wire.codec import WireError
 from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_TOPIC
 from wire.stats import Histogram
 
@@ -53,6 +54,7 @@ class ChatServer(Actor):
         self.loop.add_reader(self.events, self.drain_events)
 
         self.live = False
+        self.arrivals: Any = None
         self.probes = 0
         self.numbers = 0
         self.sent_at: dict[str, float] = {}      # MsgId -> when our Task was sent
@@ -85,8 +87,25 @@ class ChatServer(Actor):
         self.live = True
         self.announce_ready()
         self.log_agents_in()
-        if self.rate > 0:
-            self.loop.call_later(self.rng.expovariate(self.rate), self.new_task)
+        self.set_rate(self.rate)
+
+    def set_rate(self, rate: float) -> None:
+        """Customers arrive at `rate` per second (Poisson); 0 stops them."""
+        self.rate = rate
+        if self.arrivals is not None:
+            self.arrivals.cancel()
+            self.arrivals = None
+        if rate > 0 and self.live:
+            self.arrivals = self.loop.call_later(self.rng.expovariate(rate), self.new_task)
+
+    def control_verbs(self) -> dict[str, Any]:
+        def rate(body: dict[str, Any]) -> dict[str, Any]:
+            value = body.get("rate")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise WireError("BAD_FIELD", f"rate must be a number >= 0, not {value!r}", field="rate")
+            self.set_rate(float(value))
+            return {"rate": self.rate}
+        return {"rate": rate}
 
     def log_agents_in(self) -> None:
         for agent_id, agent in self.agents.items():
@@ -106,7 +125,7 @@ class ChatServer(Actor):
         self.counts["created"] += 1
         self.send("Task", {"Mrd": self.mrd, "ClientUniqueId": f"{self.name}-c{self.numbers}",
                            "name": f"Customer {self.numbers}", "params": [["channel", "web"]], "MsgId": msg_id})
-        self.loop.call_later(self.rng.expovariate(self.rate), self.new_task)
+        self.arrivals = self.loop.call_later(self.rng.expovariate(self.rate), self.new_task)
 
     def accept(self, agent_id: str, task_id: str) -> None:
         self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE})
