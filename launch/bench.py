@@ -13,6 +13,7 @@ import statistics
 import time
 import tracemalloc
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -194,7 +195,7 @@ def raw_ceiling(messages: int = 200_000, round_trips: int = 3_000) -> dict[str, 
 
 # The system: full task lifecycles through a real topology --------------------------------------
 
-def bench_topology(directory: "Path", servers: int, agents_per_server: int) -> "Path":
+def bench_topology(directory: Path, servers: int, agents_per_server: int) -> Path:
     """The default topology's shape (Comm, MRE, simulated Chat Servers), its customers
     arriving at a rate the bench sets, agents accepting at once and closing at once."""
     import yaml
@@ -215,7 +216,6 @@ def system_figures(servers: int = 2, agents_per_server: int = 250, step_s: float
     """Offer ever more tasks/s until the topology stops keeping up; the most lifecycles/s
     completed is the throughput. Then routing latency at `latency_rate` tasks/s."""
     import tempfile
-    from pathlib import Path
 
     from wire.stats import Histogram
 

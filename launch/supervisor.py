@@ -83,7 +83,8 @@ class Waiter:
 
 
 @dataclass
-class PendingStats:
+class Pending:
+    """A control request to actors, waiting for their answers."""
     names: set[str]
     results: dict[str, Any] = field(default_factory=dict)
     done: Callable[[dict[str, Any]], None] | None = None
@@ -100,7 +101,7 @@ class Supervisor:
         self.children: dict[str, Child] = {}
         self.lock_fd: int | None = None
         self.request_ids = itertools.count(1)
-        self.pending: dict[str, PendingStats] = {}
+        self.pending: dict[str, Pending] = {}
         self.waiters: list[Waiter] = []
         self.stopping = False
         self.ready_timeout_s = topology.supervisor["ready_timeout"]   # seconds a child has to report READY
@@ -249,7 +250,7 @@ class Supervisor:
                 pending.results[child.name] = body if verb == control.OK else {"error": body}
                 pending.names.discard(child.name)
                 if not pending.names:
-                    self.finish_stats(request_id)
+                    self.finish_request(request_id)
 
     def ready_timeout(self, child: Child) -> None:
         if child.state == STARTING:
@@ -361,7 +362,7 @@ class Supervisor:
             waiter.done(False)
         self.waiters.clear()
         for request_id in list(self.pending):
-            self.finish_stats(request_id)
+            self.finish_request(request_id)
         for child in self.children.values():
             self.stop_child(child)
         gone = lambda: all(c.proc is None for c in self.children.values())  # noqa: E731
@@ -386,17 +387,19 @@ class Supervisor:
             os.close(self.lock_fd)
 
     # statistics and the CLI ------------------------------------------------------------------
-    def request_stats(self, done: Callable[[dict[str, Any]], None], timeout: float = STATS_TIMEOUT) -> None:
-        request_id = f"s{next(self.request_ids)}"
-        names = {c.name for c in self.children.values() if c.state == RUNNING}
-        pending = self.pending[request_id] = PendingStats(set(names), done=done)
+    def ask_children(self, names: set[str], verb: str, body: dict[str, Any] | None,
+                     done: Callable[[dict[str, Any]], None], timeout: float = STATS_TIMEOUT) -> None:
+        """Send a control verb to actors; done(results by name) once all answered or at the
+        timeout (those that did not answer get an error)."""
+        request_id = f"r{next(self.request_ids)}"
+        pending = self.pending[request_id] = Pending(set(names), done=done)
         for name in names:
-            self.ctl.send_multipart([name.encode(), *control.frames(request_id, "stats")])
-        pending.timer = self.loop.call_later(timeout, self.finish_stats, request_id)
+            self.ctl.send_multipart([name.encode(), *control.frames(request_id, verb, body)])
+        pending.timer = self.loop.call_later(timeout, self.finish_request, request_id)
         if not names:
-            self.finish_stats(request_id)
+            self.finish_request(request_id)
 
-    def finish_stats(self, request_id: str) -> None:
+    def finish_request(self, request_id: str) -> None:
         pending = self.pending.pop(request_id, None)
         if pending is None:
             return
@@ -407,22 +410,24 @@ class Supervisor:
         if pending.done:
             pending.done(pending.results)
 
-    def ask_actor(self, name: str, verb: str, body: dict[str, Any], timeout: float = STATS_TIMEOUT) -> dict[str, Any]:
-        """Ask one running actor a control verb and wait (bounded) for its answer."""
-        request_id = f"q{next(self.request_ids)}"
-        box: dict[str, Any] = {}
-        self.pending[request_id] = PendingStats({name}, done=lambda results: box.update(results))
-        self.ctl.send_multipart([name.encode(), *control.frames(request_id, verb, body)])
-        self.pending[request_id].timer = self.loop.call_later(timeout, self.finish_stats, request_id)
-        self.loop.run(until=lambda: name in box, timeout=timeout + 0.5, after_stop=True)
-        return box.get(name, {"error": {"reason": "no answer"}})
+    def request_stats(self, done: Callable[[dict[str, Any]], None], timeout: float = STATS_TIMEOUT) -> None:
+        self.ask_children({c.name for c in self.children.values() if c.state == RUNNING}, "stats", None, done,
+                          timeout)
 
-    def stats_now(self, timeout: float = STATS_TIMEOUT) -> dict[str, Any]:
-        """Every running actor's stats, waiting at most `timeout`."""
+    def ask_now(self, names: set[str], verb: str, body: dict[str, Any] | None = None,
+                timeout: float = STATS_TIMEOUT) -> dict[str, Any]:
+        """ask_children, waiting (bounded) for the answers: for in-process callers."""
         box: dict[str, Any] = {}
-        self.request_stats(lambda results: box.update(results=results), timeout)
+        self.ask_children(names, verb, body, lambda results: box.update(results=results), timeout)
         self.loop.run(until=lambda: "results" in box, timeout=timeout + 0.5, after_stop=True)
         return box.get("results", {})
+
+    def ask_actor(self, name: str, verb: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.ask_now({name}, verb, body).get(name, {"error": {"reason": "no answer"}})
+
+    def stats_now(self) -> dict[str, Any]:
+        """Every running actor's stats."""
+        return self.ask_now({c.name for c in self.children.values() if c.state == RUNNING}, "stats")
 
     def status(self) -> dict[str, Any]:
         return {"name": self.topology.name, "supervisor": {"pid": os.getpid()},
@@ -472,12 +477,9 @@ class Supervisor:
         child = next((c for c in self.children.values() if c.role == role and c.state == RUNNING), None)
         if child is None:
             raise CommandError(f"no running {role} to ask")
-        request_id = f"a{next(self.request_ids)}"
-        pending = self.pending[request_id] = PendingStats(
-            {child.name}, done=lambda results: reply("error" not in results[child.name],
-                                                     results[child.name].get("error", results[child.name])))
-        self.ctl.send_multipart([child.name.encode(), *control.frames(request_id, str(verb), body.get("body", {}))])
-        pending.timer = self.loop.call_later(STATS_TIMEOUT, self.finish_stats, request_id)
+        self.ask_children({child.name}, str(verb), body.get("body", {}),
+                          lambda results: reply("error" not in results[child.name],
+                                                results[child.name].get("error", results[child.name])))
 
     def select(self, name: Any) -> list[Child]:
         """`all`, an instance (`chat.2`) or an actor (`chat`: every instance of it)."""

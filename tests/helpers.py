@@ -203,6 +203,11 @@ class ChatClient:
         seen = "\n  ".join(f"{t} {b}" for t, b in self.inbox[-15:])
         raise AssertionError(f"no {type} with {fields} within {timeout} s; got:\n  {seen}")
 
+    def agent_state(self, agent_id: str, mrd: str = "chat") -> str:
+        """Ask Comm (GetAgentState) and return the answer's State."""
+        msg_id = self.send("GetAgentState", {"AgentId": agent_id, "Mrd": mrd})
+        return self.expect("AgentState", MsgId=msg_id)["State"]
+
     def login(self, agent_id: str, password: str, mrd: str = "chat", ready: bool = True) -> None:
         self.send("Connect", {"AgentId": agent_id, "Password": password, "Extension": "",
                               "Destination": self.destination})

@@ -37,6 +37,18 @@ def place_call(running) -> str:
     return result.stdout.split()[1]
 
 
+def chat_agent_ready_on_voice(chat, desk):
+    """alice logs in through a Chat Server (so Comm logs her into voice), then goes READY on
+    voice from her GC client; returns that client."""
+    chat.login("alice", "pa")
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="NOT_READY")
+    alice = desk("alice")
+    alice.cmd("Connect", "alice", alice.destination, "pa")
+    alice.cmd("MakeReady", "alice")
+    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="READY")
+    return alice
+
+
 def test_inbound_call_hold_retrieve_consult_and_transfer(voice):
     running, desk = voice
     alice, bob = desk("alice"), desk("bob")
@@ -104,13 +116,8 @@ def test_an_agent_on_a_call_gets_no_chat_and_gets_one_after(voice, chat_client):
     running, desk = voice
     chat = chat_client(running.endpoints(), "web")
     chat.handshake()
-    chat.login("alice", "pa")        # an extension in the directory: Comm logs alice into voice
     chat.login("dan", "pd")
-    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="NOT_READY")
-    alice = desk("alice")
-    alice.cmd("Connect", "alice", alice.destination, "pa")
-    alice.cmd("MakeReady", "alice")
-    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="READY")
+    alice = chat_agent_ready_on_voice(chat, desk)  # an extension in the directory: Comm logs alice into voice
     call = place_call(running)
     chat.expect("AgentState", AgentId="alice", Mrd="chat", State="INTERRUPTED")
     first = chat.send("Task", {"Mrd": "chat", "ClientUniqueId": "c1"})
@@ -178,12 +185,7 @@ def test_a_restarted_gc_gets_the_voice_agents_logged_in_again(voice, chat_client
     running, desk = voice
     chat = chat_client(running.endpoints(), "web2")
     chat.handshake()
-    chat.login("alice", "pa")
-    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="NOT_READY")
-    alice = desk("alice")
-    alice.cmd("Connect", "alice", alice.destination, "pa")
-    alice.cmd("MakeReady", "alice")
-    chat.expect("AgentState", AgentId="alice", Mrd="voice", State="READY")
+    chat_agent_ready_on_voice(chat, desk)
     gc = next(a for a in running.status()["actors"] if a["name"] == "gc.1")
     os.kill(gc["pid"], signal.SIGKILL)
     wait_until(lambda: (a := next(x for x in running.status()["actors"] if x["name"] == "gc.1"))["state"]

@@ -133,9 +133,7 @@ def test_scale_up_and_down(start_topology, chat_client):
     desk = chat_client(running.endpoints(), "desk")
     desk.handshake()
     for agent in ("agent3", "agent4"):  # chat.3 desks the directory's 5th and 6th agents
-        desk.send("GetAgentState", {"AgentId": agent, "Mrd": "chat"})
-        wait_until(lambda: desk.send("GetAgentState", {"AgentId": agent, "Mrd": "chat"})
-                   and desk.expect("AgentState", AgentId=agent)["State"] == "READY", what=f"{agent} READY")
+        wait_until(lambda agent=agent: desk.agent_state(agent) == "READY", what=f"{agent} READY")
     result = running.cli("scale", "chat=1")
     assert result.returncode == 0, result.stderr
     assert [a["name"] for a in running.status()["actors"]] == ["comm.1", "mre.1", "chat.1"]

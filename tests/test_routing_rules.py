@@ -129,7 +129,7 @@ def test_a_returning_customer_goes_to_its_last_agent_if_eligible():
     task = h.task(client="carol")
     served_by = accept(h, task)
     close(h, task)
-    for n in range(2):  # others are now available longer; carol still goes to her agent
+    for _ in range(2):  # others are now available longer; carol still goes to her agent
         again = h.task(client="carol")
         assert h.comm.state.tasks[again].owner == served_by
         close(h, again, accept(h, again))

@@ -46,6 +46,7 @@ class AgentSlot:
     offer: str | None = None
     last_offered: int = 0                               # for ROUND_ROBIN
     steps: list[tuple["QueueRouter", int]] = field(default_factory=list)  # the steps it matches
+    queues: list["QueueRouter"] = field(default_factory=list)             # the queues of those steps
 
 
 @dataclass(slots=True)
@@ -165,6 +166,8 @@ class Engine:
                 for step, expr in enumerate(queue.exprs):
                     if expr(attributes):
                         agent.steps.append((queue, step))
+                if agent.steps and agent.steps[-1][0] is queue:
+                    agent.queues.append(queue)
         return agent
 
     def reindex(self, router: MrdRouter, agent: AgentSlot) -> None:
@@ -178,7 +181,7 @@ class Engine:
     def agent_changed(self, router: MrdRouter, agent: AgentSlot) -> None:
         self.reindex(router, agent)
         if router.eligible(agent):
-            for queue in {q.name: q for q, _ in agent.steps}.values():
+            for queue in agent.queues:
                 self.dispatch(queue)
 
     def on_agent_state(self, body: dict[str, Any]) -> None:
