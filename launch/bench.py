@@ -236,7 +236,7 @@ def system_figures(servers: int = 2, agents_per_server: int = 250, step_s: float
 
     def offer(total_rate: float, seconds: float) -> tuple[float, Histogram]:
         for name in chats:
-            supervisor.ask_actor(name, "rate", {"rate": total_rate / len(chats)})
+            supervisor.ask_actor(name, "load", {"rate": total_rate / len(chats)})
         supervisor.loop.run(timeout=0.5, after_stop=True)  # let the rate settle
         closed0, hist0 = totals()
         started = time.perf_counter()
@@ -261,7 +261,7 @@ def system_figures(servers: int = 2, agents_per_server: int = 250, step_s: float
             rate *= 2
         _, latency = offer(latency_rate, step_s)
         for name in chats:
-            supervisor.ask_actor(name, "rate", {"rate": 0})
+            supervisor.ask_actor(name, "load", {"rate": 0})
         return {"tasks_per_s": round(best), "route_p50_us": latency.percentile(50),
                 "route_p99_us": latency.percentile(99), "latency_rate_per_s": latency_rate,
                 "agents": servers * agents_per_server, "chat_servers": servers, "steps": steps,

@@ -472,12 +472,22 @@ class Supervisor:
         reply(True, {})
 
     def cli_ask(self, body: dict[str, Any], reply: Any) -> None:
-        """Forward an operator command (flush, explain, ...) to the running actor of a role."""
-        role, verb = body.get("role"), body.get("verb")
+        """Forward an operator command to actors: `role` asks the running actor of that role
+        (flush, explain, ...) and answers with its reply; `name` asks every running instance
+        it selects (`chat` or `chat.2`) and answers with their replies by instance."""
+        verb, args = str(body.get("verb")), body.get("body", {})
+        if body.get("name") is not None:
+            names = {c.name for c in self.select(body["name"]) if c.state == RUNNING}
+            if not names:
+                raise CommandError(f"no running instance of {body['name']}")
+            self.ask_children(names, verb, args, lambda results: reply(
+                not any("error" in r for r in results.values()), {"actors": results}))
+            return
+        role = body.get("role")
         child = next((c for c in self.children.values() if c.role == role and c.state == RUNNING), None)
         if child is None:
             raise CommandError(f"no running {role} to ask")
-        self.ask_children({child.name}, str(verb), body.get("body", {}),
+        self.ask_children({child.name}, verb, args,
                           lambda results: reply("error" not in results[child.name],
                                                 results[child.name].get("error", results[child.name])))
 

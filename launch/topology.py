@@ -17,6 +17,7 @@ import yaml
 
 from actors import ROLES
 from wire.catalogue import ENDPOINT_NAMES
+from wire import dist as durations
 from wire.expr import ExprError, compile_expr
 
 POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
@@ -256,7 +257,7 @@ def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
     return agents
 
 
-CHAT_KEYS = ("role", "count", "agents", "rate", "handle", "think", "mrd")
+CHAT_KEYS = ("role", "count", "agents", "rate", "handle", "think", "patience", "mrd")
 GC_KEYS = ("role", "count", "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks")
 
 
@@ -281,12 +282,13 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
             c.known_keys(spec, CHAT_KEYS, key)
             entry["agents"] = c.integer(spec.get("agents", 0), f"{key}.agents", 0)
             entry["rate"] = c.number(spec.get("rate", 0), f"{key}.rate", positive=False)
-            entry["handle"] = c.number(spec.get("handle", 5), f"{key}.handle")
-            think = spec.get("think", [0.05, 0.3])
-            if (not isinstance(think, list) or len(think) != 2
-                    or not all(isinstance(t, (int, float)) and t >= 0 for t in think) or think[0] > think[1]):
-                raise c.fail(f"{key}.think", f"must be [min, max] seconds, not {think!r}")
-            entry["think"] = think
+            for dist_key, default in (("handle", "uniform:2,6"), ("think", "uniform:0.05,0.3"), ("patience", None)):
+                try:
+                    reader = durations.parse_optional if dist_key == "patience" else durations.parse
+                    dist = reader(spec.get(dist_key, default))
+                except ValueError as exc:
+                    raise c.fail(f"{key}.{dist_key}", str(exc)) from None
+                entry[dist_key] = str(dist) if dist is not None else None
             entry["mrd"] = spec.get("mrd", "chat")
             desked += count * entry["agents"]
         elif role == "gc":

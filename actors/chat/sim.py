@@ -2,12 +2,14 @@
 
 It speaks only protocol.md: pushes to `General`, listens on its own topic of `ChatEvents`.
 Its agents connect, log into the MRD and go READY; customers arrive at `rate` per second
-(Poisson); its agents accept offers after a think time and close tasks after a handling
-time. It measures routing latency (Task sent -> TaskAgentSelected received) and counts.
+(Poisson) and give up (cancel) when no agent was chosen within their patience; its agents
+accept offers after a think time and close tasks after a handling time. It measures routing
+latency (Task sent -> TaskAgentSelected received) and accounts for every task it created.
 
 Settings (the actor's entry in the topology): `agents` (how many directory agents this
-instance desks, taken in directory order by instance number), `rate` (tasks/s), `handle`
-(mean handling time, s), `think` ([min, max] seconds before accepting), `mrd`.
+instance desks, taken in directory order by instance number), `rate` (tasks/s), `handle`,
+`think` and `patience` (durations, wire/dist.py), `mrd`. The control verb `load` changes
+rate and durations while it runs (`mroute load` drives a fleet with it).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 import zmq
 
 from actors.runtime import Actor, log
-from wire import codec, states as S
+from wire import codec, dist, states as S
 from wire.codec import WireError
 from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_TOPIC
 from wire.stats import Histogram
 
 PROBE_INTERVAL = 0.05
+# How our customers' tasks end, by the Code of their CLOSED state.
+OUTCOMES = {S.DONE: "closed", S.CANCELLED: "abandoned", S.NO_AGENT_AVAILABLE: "expired"}
 
 
 class ChatServer(Actor):
@@ -41,8 +45,9 @@ class ChatServer(Actor):
                         len(self.agents), first + 1)
         self.mrd = settings.get("mrd", "chat")
         self.rate = float(settings.get("rate", 0))
-        self.handle_mean = float(settings.get("handle", 5))
-        self.think = tuple(settings.get("think", (0.05, 0.3)))
+        self.handle = dist.parse(settings.get("handle", "uniform:2,6"))
+        self.think = dist.parse(settings.get("think", "uniform:0.05,0.3"))
+        self.patience = dist.parse_optional(settings.get("patience"))
         self.rng = random.Random(f"{self.name}-{time.time()}")
         self.probe_agent = next(iter(self.agents), directory[0]["id"] if directory else "")
 
@@ -57,11 +62,17 @@ class ChatServer(Actor):
         self.arrivals: Any = None
         self.probes = 0
         self.numbers = 0
-        self.sent_at: dict[str, float] = {}      # MsgId -> when our Task was sent
-        self.waiting: dict[str, float] = {}      # TaskId -> when its Task was sent, until selected
+        # The customer side: every task we created, until Comm says how it ended.
+        self.sent_at: dict[str, float] = {}      # MsgId -> when our Task was sent, until Comm acknowledges
+        self.waiting: dict[str, float] = {}      # TaskId -> when its Task was sent, until an agent is chosen
+        self.patience_timers: dict[str, Any] = {}
+        self.open: set[str] = set()              # our TaskIds not closed yet
+        # The agent side: offers and tasks our agents hold, so they act only on live ones.
+        self.held: set[str] = set()
         self.agent_states: dict[str, str] = {}
         self.latency = Histogram()
-        self.counts = {"created": 0, "queued": 0, "routed": 0, "accepted": 0, "closed": 0, "errors": 0,
+        self.counts = {"created": 0, "queued": 0, "routed": 0, "abandoned": 0, "closed": 0, "expired": 0,
+                       "closed_other": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
                        "agents_ready": 0, "comm_restarts": 0}
         self.handlers = {"TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
                          "AgentState": self.on_agent_state, "Error": self.on_error,
@@ -99,13 +110,23 @@ class ChatServer(Actor):
             self.arrivals = self.loop.call_later(self.rng.expovariate(rate), self.new_task)
 
     def control_verbs(self) -> dict[str, Any]:
-        def rate(body: dict[str, Any]) -> dict[str, Any]:
-            value = body.get("rate")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise WireError("BAD_FIELD", f"rate must be a number >= 0, not {value!r}", field="rate")
-            self.set_rate(float(value))
-            return {"rate": self.rate}
-        return {"rate": rate}
+        return {"load": self.set_load}
+
+    def set_load(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Change any of rate, handle, think and patience; answer with all four."""
+        try:
+            handle = dist.parse(body.get("handle", self.handle))
+            think = dist.parse(body.get("think", self.think))
+            patience = dist.parse_optional(body["patience"]) if "patience" in body else self.patience
+        except ValueError as exc:
+            raise WireError("BAD_FIELD", str(exc)) from None
+        rate = body.get("rate", self.rate)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+            raise WireError("BAD_FIELD", f"rate must be a number >= 0, not {rate!r}", field="rate")
+        self.handle, self.think, self.patience = handle, think, patience
+        self.set_rate(float(rate))
+        return {"rate": self.rate, "handle": str(self.handle), "think": str(self.think),
+                "patience": str(self.patience) if self.patience else None}
 
     def log_agents_in(self) -> None:
         for agent_id, agent in self.agents.items():
@@ -128,10 +149,18 @@ class ChatServer(Actor):
         self.arrivals = self.loop.call_later(self.rng.expovariate(self.rate), self.new_task)
 
     def accept(self, agent_id: str, task_id: str) -> None:
-        self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE})
+        if task_id in self.held:  # not taken back meanwhile (the customer left, RONA)
+            self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE})
 
     def finish(self, agent_id: str, task_id: str) -> None:
-        self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.CLOSED, "Code": S.DONE})
+        if task_id in self.held:
+            self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.CLOSED, "Code": S.DONE})
+
+    def give_up(self, task_id: str) -> None:
+        """The customer's patience ran out before an agent was chosen: cancel the task."""
+        self.patience_timers.pop(task_id, None)
+        if self.waiting.pop(task_id, None) is not None:  # counted when Comm confirms: it may have ended otherwise
+            self.send("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
 
     # events ----------------------------------------------------------------------------
     def drain_events(self) -> None:
@@ -164,9 +193,10 @@ class ChatServer(Actor):
             log.warning("%s: Comm restarted (epoch %s -> %s): logging our agents in again", self.name,
                         self.comm_epoch, epoch)
             self.counts["comm_restarts"] += 1
-            self.sent_at.clear()
-            self.waiting.clear()
-            self.agent_states.clear()
+            for timer in self.patience_timers.values():
+                timer.cancel()
+            for lost in (self.sent_at, self.waiting, self.patience_timers, self.open, self.held, self.agent_states):
+                lost.clear()
             self.log_agents_in()
         self.comm_epoch = epoch
 
@@ -187,27 +217,48 @@ class ChatServer(Actor):
             self.counts["agents_ready"] += 1
 
     def on_task_state(self, body: dict[str, Any]) -> None:
-        state = body.get("State")
+        state, task_id = body.get("State"), body.get("TaskId")
         if state == S.QUEUED:
             sent = self.sent_at.pop(body.get("MsgId") or "", None)
-            if sent is not None:
+            if sent is not None:  # Comm acknowledged our Task and named it
                 self.counts["queued"] += 1
-                self.waiting[body["TaskId"]] = sent
-        elif state == S.ACTIVE and body.get("AgentId") in self.agents and not body.get("Code"):
-            self.counts["accepted"] += 1
-            self.loop.call_later(self.rng.uniform(0.5, 1.5) * self.handle_mean, self.finish,
-                                 body["AgentId"], body["TaskId"])
-        elif state == S.CLOSED and body.get("AgentId") in self.agents and body.get("Code") == S.DONE:
-            self.counts["closed"] += 1
+                self.open.add(task_id)
+                self.waiting[task_id] = sent
+                if self.patience is not None:
+                    delay = sent + self.patience.sample(self.rng) - time.monotonic()
+                    self.patience_timers[task_id] = self.loop.call_later(max(0.0, delay), self.give_up, task_id)
+            elif body.get("Code") and task_id in self.held:  # RONA, AGENT_LOGOUT: taken from our agent
+                self.held.discard(task_id)
+        elif state == S.ACTIVE:
+            if body.get("AgentId") in self.agents and task_id in self.held and not body.get("Code"):
+                self.counts["accepted"] += 1
+                self.loop.call_later(self.handle.sample(self.rng), self.finish, body["AgentId"], task_id)
+        elif state == S.CLOSED and body.get("Scope") != "PARTICIPANT":
+            if task_id in self.held:
+                self.held.discard(task_id)
+                if body.get("Code") == S.DONE and body.get("AgentId") in self.agents:
+                    self.counts["handled"] += 1
+            if task_id in self.open:
+                self.open.discard(task_id)
+                self.forget_waiting(task_id)
+                self.counts[OUTCOMES.get(body.get("Code"), "closed_other")] += 1
+
+    def forget_waiting(self, task_id: str) -> float | None:
+        timer = self.patience_timers.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
+        return self.waiting.pop(task_id, None)
 
     def on_selected(self, body: dict[str, Any]) -> None:
-        sent = self.waiting.pop(body["TaskId"], None)
+        task_id, agent_id = body["TaskId"], body["AgentId"]
+        sent = self.forget_waiting(task_id)
         if sent is not None:
             self.latency.record(time.monotonic() - sent)
             self.counts["routed"] += 1
-        agent_id = body["AgentId"]
         if agent_id in self.agents:
-            self.loop.call_later(self.rng.uniform(*self.think), self.accept, agent_id, body["TaskId"])
+            self.counts["offered"] += 1
+            self.held.add(task_id)
+            self.loop.call_later(self.think.sample(self.rng), self.accept, agent_id, task_id)
 
     def stop(self) -> None:
         # Sign our agents out so that Comm requeues what they held rather than keep it, and
@@ -220,4 +271,6 @@ class ChatServer(Actor):
                           timeout=1.0, after_stop=True)
 
     def stats(self) -> dict[str, Any]:
-        return {**super().stats(), **self.counts, "agents": len(self.agents), "latency": self.latency.to_json()}
+        return {**super().stats(), **self.counts, "agents": len(self.agents), "rate": self.rate,
+                "waiting": len(self.waiting), "open": len(self.open), "unacknowledged": len(self.sent_at),
+                "latency": self.latency.to_json()}

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from wire import states as S
 from wire.codec import WireError, is_destination, params_dict
+from wire.stats import Histogram
 
 from .state import CommState, Presence, Session, Task
 
@@ -58,6 +59,7 @@ class CommLogic:
         self.ttl_timers: dict[str, Any] = {}     # task id -> its time-to-live timer
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
                          "tasks_requeued": 0, "offers_refused": 0, "duplicates": 0, "rona": 0, "expired": 0}
+        self.queue_wait = Histogram()  # how long tasks waited for an agent: until accepted, or until they left
 
     # lookups -----------------------------------------------------------------------
     def session(self, agent_id: str, field: str = "AgentId") -> Session:
@@ -407,6 +409,7 @@ class CommLogic:
             presence.tasks.add(task.task_id)
             task.state, task.code = S.ACTIVE, ""
             task.waited, task.queued_since = self.waited(task), None
+            self.queue_wait.record(task.waited)
             self.disarm(self.offer_timers, task.task_id)
             self.disarm(self.ttl_timers, task.task_id)
             self.counters["tasks_accepted"] += 1
@@ -493,6 +496,8 @@ class CommLogic:
         self.disarm(self.ttl_timers, task.task_id)
         owner = task.owner
         agents = self.detach(task)
+        if task.queued_since is not None:  # it left (cancelled, expired) without being accepted
+            self.queue_wait.record(self.waited(task))
         task.state, task.code = S.CLOSED, code
         self.counters["tasks_closed"] += 1
         self.state.remember_closed(task)
@@ -720,4 +725,4 @@ class CommLogic:
         logged_in = sum(1 for s in sessions if any(p.state != S.LOGOUT for p in s.mrds.values()))
         waiting = sum(1 for t in self.state.tasks.values() if t.state == S.QUEUED)
         return {**self.counters, "agents_connected": len(self.state.sessions), "agents_logged_in": logged_in,
-                "tasks_live": len(self.state.tasks), "tasks_waiting": waiting}
+                "tasks_live": len(self.state.tasks), "tasks_waiting": waiting, "queue_wait": self.queue_wait.to_json()}

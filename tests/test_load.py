@@ -1,0 +1,126 @@
+"""`mroute load`: distributions and profiles, and small real runs whose counts must add up."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+import yaml
+
+from launch.load import Profile, parse_profile
+from wire.dist import parse, parse_optional
+
+from .helpers import MROUTE, base_topology, pid_alive
+
+
+def test_durations_parse_and_sample_within_their_bounds():
+    rng = random.Random(7)
+    assert parse("fixed:2").sample(rng) == 2.0 and parse(3).sample(rng) == 3.0
+    uniform = parse("uniform:1,3")
+    assert all(1 <= uniform.sample(rng) <= 3 for _ in range(1000)) and str(uniform) == "uniform:1,3"
+    assert parse([0.5, 1]) == parse("uniform:0.5,1")
+    samples = [parse("exp:2").sample(rng) for _ in range(20_000)]
+    assert min(samples) >= 0 and 1.9 < sum(samples) / len(samples) < 2.1
+    assert parse_optional("none") is None and parse_optional(None) is None
+    for bad in ("gamma:1", "uniform:3,1", "exp:-1", "uniform:1", "fixed:x", True, [1, 2, 3]):
+        with pytest.raises(ValueError):
+            parse(bad)
+
+
+def test_profiles_reach_the_peak_rate():
+    assert Profile().rate_at(0, 10, 100) == 100
+    ramp = parse_profile("ramp")
+    assert ramp.rate_at(0, 10, 100) == 0 and ramp.rate_at(5, 10, 100) == 50 and ramp.rate_at(10, 10, 100) == 100
+    steps = parse_profile("steps:4")
+    assert [steps.rate_at(t, 8, 100) for t in (0, 2.5, 4.5, 7.9)] == [25, 50, 75, 100]
+    for bad in ("sawtooth", "steps:0", "ramp:3"):
+        with pytest.raises(ValueError):
+            parse_profile(bad)
+
+
+class Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.links += [value for name, value in attrs if name in ("src", "href")]
+
+
+def load_run(directory, *args, timeout=90):
+    (directory / "topology.yaml").write_text(yaml.safe_dump(base_topology("loadtest", agents=10)))
+    return subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--html", "report.html", *args],
+                          cwd=directory, capture_output=True, text=True, timeout=timeout)
+
+
+def outcomes(report):
+    return sum(report[k] for k in ("closed", "abandoned", "expired", "closed_other", "unfinished", "unacknowledged"))
+
+
+def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
+    result = load_run(tmp_path, "--chat-servers", "2", "--agents-per-server", "4", "--rate", "30",
+                      "--duration", "3", "--handle", "fixed:0.2", "--think", "fixed:0.01")
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["created"] > 30
+    assert report["lost"] == 0 and report["unfinished"] == 0 and report["unacknowledged"] == 0
+    assert report["created"] == report["acknowledged"] == report["routed"] == report["accepted"] == report["closed"]
+    assert outcomes(report) == report["created"]
+    assert 0 < report["route_p50_us"] <= report["route_p90_us"] <= report["route_p99_us"] <= report["route_max_us"]
+    assert report["plan"]["chat_servers"] == 2 and report["plan"]["handle"] == "fixed:0.2"
+    assert sum(row["phase"] == "load" for row in report["series"]) >= 2
+    assert report["series"][-1]["closed"] == report["closed"]
+    assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(report["processes"])
+    assert all(p["peak_rss_mb"] > 0 and p["cpu_s"] is not None for p in report["processes"].values())
+    assert "tasks created" in result.stdout and "lost" in result.stdout
+
+    page = (tmp_path / "report.html").read_text()
+    parser = Page()
+    parser.feed(page)
+    assert parser.tags.count("svg") == 4 and "script" not in parser.tags and parser.links == []
+    for svg in page.split("<svg")[1:]:  # each chart is well-formed XML on its own
+        ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
+    assert f"<td>tasks created</td><td>{report['created']:,}</td>" in page
+    # the fleet died with the command
+    assert not [p["pid"] for p in report["processes"].values() if pid_alive(p["pid"])]
+
+
+def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
+    # one agent handling one task a second cannot keep up with four customers a second
+    spec = base_topology("loadtest", agents=2)
+    spec["mrds"]["chat"]["max_tasks"] = 1
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
+                             "--agents-per-server", "1", "--rate", "4", "--duration", "3", "--handle", "fixed:1",
+                             "--think", "fixed:0", "--patience", "fixed:0.3"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["abandoned"] > 0 and report["closed"] > 0
+    assert report["lost"] == 0 and outcomes(report) == report["created"]
+    assert report["queue_wait_p99_us"] is not None
+
+
+def test_attach_drives_the_running_topologys_chat_servers(start_topology):
+    running = start_topology(base_topology("attached", chat={"count": 2, "agents": 3, "rate": 0, "handle": 0.1,
+                                                            "think": [0, 0.01]}))
+    result = running.cli("load", "--attach", "--quiet", "--json", "report.json", "--rate", "20", "--duration", "2",
+                         "--handle", "fixed:0.1", timeout=60)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((running.directory / "report.json").read_text())
+    assert report["plan"]["chat_servers"] == 2 and report["created"] > 10
+    assert report["lost"] == 0 and report["closed"] == report["created"]
+    assert running.status()["actors"]  # the topology runs on after the load
+    refused = running.cli("load", "--attach", "--agents-per-server", "5", "--duration", "1")
+    assert refused.returncode != 0 and "--agents-per-server" in refused.stderr
+
+
+def test_load_refuses_a_bad_duration_naming_the_option(tmp_path):
+    result = load_run(tmp_path, "--handle", "gamma:2")
+    assert result.returncode == 2 and "--handle" in result.stderr and "gamma" in result.stderr
