@@ -195,79 +195,57 @@ def raw_ceiling(messages: int = 200_000, round_trips: int = 3_000) -> dict[str, 
 
 # The system: full task lifecycles through a real topology --------------------------------------
 
-def bench_topology(directory: Path, servers: int, agents_per_server: int) -> Path:
-    """The default topology's shape (Comm, MRE, simulated Chat Servers), its customers
-    arriving at a rate the bench sets, agents accepting at once and closing at once."""
-    import yaml
-    spec = {"name": "bench", "run_dir": str(directory / "run"),
-            "mrds": {"chat": {"max_tasks": 3, "interruptible": True}},
-            "agents": [{"generate": {"count": servers * agents_per_server, "prefix": "agent",
-                                     "password": "secret"}}],
-            "actors": {"comm": {"role": "comm"}, "mre": {"role": "mre"},
-                       "chat": {"role": "chat", "count": servers, "agents": agents_per_server, "rate": 0,
-                                "handle": 0.01, "think": [0, 0]}}}
-    path = directory / "topology.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
-
-
-def system_figures(servers: int = 2, agents_per_server: int = 250, step_s: float = 3.0,
+def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 250, step_s: float = 3.0,
                    latency_rate: float = 1000.0) -> dict[str, Any]:
-    """Offer ever more tasks/s until the topology stops keeping up; the most lifecycles/s
-    completed is the throughput. Then routing latency at `latency_rate` tasks/s."""
-    import tempfile
+    """The topology file's Comm, MRE and GC with `servers` simulated Chat Servers whose
+    agents accept at once and close after 10 ms. First routing latency at `latency_rate`
+    tasks/s; then offer ever more tasks/s until fewer than 90 % complete: the most
+    lifecycles/s completed (Task -> routed -> accepted -> closed) is the throughput."""
+    from wire.dist import parse
 
-    from wire.stats import Histogram
+    from .load import LoadPlan, Reading, SpawnedFleet
 
-    from .supervisor import Supervisor
-    from .topology import load
-
-    directory = Path(tempfile.mkdtemp(prefix="mroute-bench-"))
-    supervisor = Supervisor(load(bench_topology(directory, servers, agents_per_server)))
-    chats = [f"chat.{i}" for i in range(1, servers + 1)]
-
-    def totals() -> tuple[int, Histogram]:
-        stats = supervisor.stats_now()
-        closed, latency = 0, Histogram()
-        for name in chats:
-            closed += stats.get(name, {}).get("closed", 0)
-            latency.merge(Histogram.from_json(stats.get(name, {}).get("latency", {})))
-        return closed, latency
-
-    def offer(total_rate: float, seconds: float) -> tuple[float, Histogram]:
-        for name in chats:
-            supervisor.ask_actor(name, "load", {"rate": total_rate / len(chats)})
-        supervisor.loop.run(timeout=0.5, after_stop=True)  # let the rate settle
-        closed0, hist0 = totals()
-        started = time.perf_counter()
-        supervisor.loop.run(timeout=seconds, after_stop=True)
-        closed1, hist1 = totals()
-        return (closed1 - closed0) / (time.perf_counter() - started), hist1.minus(hist0)
-
+    plan = LoadPlan(rate=0, duration=0, handle=parse("fixed:0.01"), think=parse("fixed:0"), patience=None)
     started = time.perf_counter()
+    fleet = SpawnedFleet(base_file, servers, agents_per_server, plan)
+    chats = fleet.chats
+
+    def offer(total_rate: float, seconds: float) -> tuple[float, Reading, Reading]:
+        fleet.tell({"rate": total_rate / len(chats)})
+        fleet.wait(0.5)  # let the rate settle
+        before = Reading.of(fleet.stats(), chats)
+        fleet.wait(seconds)
+        after = Reading.of(fleet.stats(), chats)
+        return (after.counts["closed"] - before.counts["closed"]) / (after.at - before.at), before, after
+
+    def drain(timeout: float = 30.0) -> None:
+        """No customers until every task offered so far has ended: a step's backlog must
+        not be measured as the next step's latency."""
+        fleet.tell({"rate": 0})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            reading = Reading.of(fleet.stats(), chats)
+            if not (reading.open or reading.unacknowledged) or not fleet.wait(0.1):
+                return
+
     try:
-        supervisor.claim()
-        supervisor.start()
-        supervisor.loop.run(timeout=1.0, after_stop=True)  # agents log in and go READY
+        _, before, after = offer(latency_rate, step_s)
+        latency = after.latency.minus(before.latency)
+        drain()
         steps = []
         best = 0.0
         rate = 500.0
         while rate <= 64_000:
-            achieved, _ = offer(rate, step_s)
+            achieved, _, _ = offer(rate, step_s)
             steps.append({"offered_per_s": rate, "completed_per_s": round(achieved)})
             best = max(best, achieved)
             if achieved < 0.9 * rate:
                 break
             rate *= 2
-        _, latency = offer(latency_rate, step_s)
-        for name in chats:
-            supervisor.ask_actor(name, "load", {"rate": 0})
+        drain()
         return {"tasks_per_s": round(best), "route_p50_us": latency.percentile(50),
                 "route_p99_us": latency.percentile(99), "latency_rate_per_s": latency_rate,
                 "agents": servers * agents_per_server, "chat_servers": servers, "steps": steps,
                 "system_duration_s": round(time.perf_counter() - started, 1)}
     finally:
-        supervisor.stop()
-        supervisor.close()
-        import shutil
-        shutil.rmtree(directory, ignore_errors=True)
+        fleet.close()

@@ -471,17 +471,24 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
 
 
 @main.group(invoke_without_command=True)
+@topology_option
 @click.option("--json", "as_json", is_flag=True, help="the last line is one JSON object with every figure")
 @click.option("--step", type=float, default=3.0, show_default=True, help="seconds per offered rate")
 @click.pass_context
-def bench(ctx: click.Context, as_json: bool, step: float) -> None:
+def bench(ctx: click.Context, file: str, as_json: bool, step: float) -> None:
     """Benchmarks: print figures (never pass/fail). Without a subcommand: the raw ZeroMQ
     ceiling and the system's throughput and routing latency, measured in the same run."""
     if ctx.invoked_subcommand is not None:
         return
+    from pathlib import Path
+
     from .bench import raw_ceiling, system_figures
+    load_or_exit(file)
     started = time.monotonic()
-    figures = {**raw_ceiling(), **system_figures(step_s=step)}
+    try:
+        figures = {**raw_ceiling(), **system_figures(Path(file), step_s=step)}
+    except (StartError, TopologyError) as exc:
+        raise click.ClickException(str(exc))
     figures["duration_s"] = round(time.monotonic() - started, 1)
     figures["route_p50_vs_raw_rtt"] = round(figures["route_p50_us"] / figures["raw_rtt_p50_us"], 2)
     if not as_json:

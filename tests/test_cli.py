@@ -107,6 +107,7 @@ def test_bench_raw_prints_the_ceiling_and_leaves_no_process(tmp_path):
 
 
 def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
+    write(tmp_path, base_topology("bench"))
     result = run(tmp_path, "bench", "--json", "--step", "1", timeout=170)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])

@@ -9,6 +9,7 @@ optional ones it understands; any other field is carried along untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 # Queues (PULL sockets, bound by their one consumer) and streams (PUB sockets).
 GENERAL = "General"
@@ -44,7 +45,13 @@ class Spec:
     def kind(self, name: str) -> str:
         return self.kinds.get(name, STR)
 
-    @property
+    @cached_property
+    def checks(self) -> tuple[tuple[str, str, bool], ...]:
+        """(field, kind, required) for every field the spec names: what validation walks."""
+        return tuple((name, self.kind(name), True) for name in self.required) + tuple(
+            (name, self.kind(name), False) for name in self.optional)
+
+    @cached_property  # asked for every message received
     def mrd_key(self) -> str | None:
         """How this message spells the MRD key, if it has one."""
         for name in self.required + self.optional:

@@ -20,7 +20,7 @@ from typing import Any
 
 import zmq
 
-from actors.runtime import Actor, log
+from actors.runtime import Actor, log, recv_frames
 from wire import codec, dist, states as S
 from wire.codec import WireError
 from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_TOPIC
@@ -108,6 +108,7 @@ class ChatServer(Actor):
             self.arrivals = None
         if rate > 0 and self.live:
             self.arrivals = self.loop.call_later(self.rng.expovariate(rate), self.new_task)
+            self.arrivals_due = self.arrivals.when
 
     def control_verbs(self) -> dict[str, Any]:
         return {"load": self.set_load}
@@ -146,7 +147,10 @@ class ChatServer(Actor):
         self.counts["created"] += 1
         self.send("Task", {"Mrd": self.mrd, "ClientUniqueId": f"{self.name}-c{self.numbers}",
                            "name": f"Customer {self.numbers}", "params": [["channel", "web"]], "MsgId": msg_id})
-        self.arrivals = self.loop.call_later(self.rng.expovariate(self.rate), self.new_task)
+        # Each arrival is due a Poisson interval after the one before, not after the moment
+        # its timer ran (timers fire up to a millisecond late): the offered rate stays exact.
+        self.arrivals_due += self.rng.expovariate(self.rate)
+        self.arrivals = self.loop.call_at(self.arrivals_due, self.new_task)
 
     def accept(self, agent_id: str, task_id: str) -> None:
         if task_id in self.held:  # not taken back meanwhile (the customer left, RONA)
@@ -165,9 +169,8 @@ class ChatServer(Actor):
     # events ----------------------------------------------------------------------------
     def drain_events(self) -> None:
         for _ in range(512):
-            try:
-                frames = self.events.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            frames = recv_frames(self.events)
+            if frames is None:
                 return
             self.counters["received"] += 1
             try:
