@@ -63,6 +63,27 @@ def routing_cost(agents: int, decisions: int = 20_000) -> dict[str, Any]:
             "mre_bytes_per_agent": round(memory / agents)}
 
 
+def comm_bytes_per_agent(agents: int) -> int:
+    """Bytes Comm holds per logged-in READY agent: its directory entry (as Comm keeps it),
+    session and presence, measured with tracemalloc on CommLogic itself."""
+    from actors.comm.logic import CommLogic
+    from actors.comm.server import agent_directory
+    mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
+    noop = lambda *args: None  # noqa: E731
+    gc.collect()
+    tracemalloc.start()
+    directory = agent_directory({"agents": [{"id": f"agent{i}", "password": "secret"} for i in range(agents)]})
+    logic = CommLogic(directory, mrds, noop, noop, queues={"q": QUEUE})
+    for agent in directory:
+        logic.on_connect({"AgentId": agent, "Password": "secret", "Destination": "chat.1"})
+        logic.on_login({"AgentId": agent, "Password": "secret", "Mrd": "chat"})
+        logic.on_agent_state({"AgentId": agent, "State": "READY", "Mrd": "chat"})
+    memory, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert logic.stats()["agents_logged_in"] == agents
+    return round(memory / agents)
+
+
 def raw_push_pull_us(messages: int = 50_000) -> float:
     """Microseconds per message: orjson encode, PUSH, PULL, decode, over ipc in one process."""
     ctx = zmq.Context()
@@ -136,7 +157,7 @@ def raw_ceiling(messages: int = 200_000, round_trips: int = 3_000) -> dict[str, 
     import os
     import tempfile
     spawn = multiprocessing.get_context("spawn")
-    directory = tempfile.mkdtemp(prefix="mroute-raw-")
+    directory = tempfile.mkdtemp(prefix="mroute-raw-", dir="/tmp")  # ipc paths must stay short
     ctx = zmq.Context()
     procs = []
     try:
@@ -203,20 +224,28 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
     lifecycles/s completed (Task -> routed -> accepted -> closed) is the throughput."""
     from wire.dist import parse
 
-    from .load import LoadPlan, Reading, SpawnedFleet
+    from .load import LoadPlan, Reading, SpawnedFleet, cpu_seconds
 
     plan = LoadPlan(rate=0, duration=0, handle=parse("fixed:0.01"), think=parse("fixed:0"), patience=None)
     started = time.perf_counter()
     fleet = SpawnedFleet(base_file, servers, agents_per_server, plan)
     chats = fleet.chats
 
+    pids = fleet.pids()
+    busy: dict[str, float] = {}  # CPU % of each process during the last step offered
+
     def offer(total_rate: float, seconds: float) -> tuple[float, Reading, Reading]:
         fleet.tell({"rate": total_rate / len(chats)})
         fleet.wait(0.5)  # let the rate settle
         before = Reading.of(fleet.stats(), chats)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         fleet.wait(seconds)
         after = Reading.of(fleet.stats(), chats)
-        return (after.counts["closed"] - before.counts["closed"]) / (after.at - before.at), before, after
+        elapsed = after.at - before.at
+        for name, pid in pids.items():
+            used, was = cpu_seconds(pid), cpu_before[name]
+            busy[name] = round(100 * (used - was) / elapsed, 1) if used is not None and was is not None else -1
+        return (after.counts["closed"] - before.counts["closed"]) / elapsed, before, after
 
     def drain(timeout: float = 30.0) -> None:
         """No customers until every task offered so far has ended: a step's backlog must
@@ -237,7 +266,7 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
         rate = 500.0
         while rate <= 64_000:
             achieved, _, _ = offer(rate, step_s)
-            steps.append({"offered_per_s": rate, "completed_per_s": round(achieved)})
+            steps.append({"offered_per_s": rate, "completed_per_s": round(achieved), "cpu_percent": dict(busy)})
             best = max(best, achieved)
             if achieved < 0.9 * rate:
                 break

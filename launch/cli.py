@@ -474,21 +474,28 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
 @topology_option
 @click.option("--json", "as_json", is_flag=True, help="the last line is one JSON object with every figure")
 @click.option("--step", type=float, default=3.0, show_default=True, help="seconds per offered rate")
+@click.option("--chat-servers", "servers", type=click.IntRange(1), default=2, show_default=True,
+              help="simulated Chat Servers offering the load (250 agents each)")
+@click.option("--memory-agents", type=click.IntRange(0), default=100_000, show_default=True,
+              help="logged-in agents at which to measure Comm's and the MRE's bytes per agent (0: skip)")
 @click.pass_context
-def bench(ctx: click.Context, file: str, as_json: bool, step: float) -> None:
+def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: int, memory_agents: int) -> None:
     """Benchmarks: print figures (never pass/fail). Without a subcommand: the raw ZeroMQ
     ceiling and the system's throughput and routing latency, measured in the same run."""
     if ctx.invoked_subcommand is not None:
         return
     from pathlib import Path
 
-    from .bench import raw_ceiling, system_figures
+    from .bench import comm_bytes_per_agent, raw_ceiling, routing_cost, system_figures
     load_or_exit(file)
     started = time.monotonic()
     try:
-        figures = {**raw_ceiling(), **system_figures(Path(file), step_s=step)}
+        figures = {**raw_ceiling(), **system_figures(Path(file), servers=servers, step_s=step)}
     except (StartError, TopologyError) as exc:
         raise click.ClickException(str(exc))
+    if memory_agents:
+        figures.update(memory_agents=memory_agents, comm_bytes_per_agent=comm_bytes_per_agent(memory_agents),
+                       mre_bytes_per_agent=routing_cost(memory_agents, decisions=1000)["mre_bytes_per_agent"])
     figures["duration_s"] = round(time.monotonic() - started, 1)
     figures["route_p50_vs_raw_rtt"] = round(figures["route_p50_us"] / figures["raw_rtt_p50_us"], 2)
     if not as_json:
@@ -501,6 +508,11 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float) -> None:
                    f"{figures['agents']} agents on {figures['chat_servers']} Chat Servers")
         click.echo(f"routing latency at {figures['latency_rate_per_s']:.0f} tasks/s: p50 {figures['route_p50_us']} us "
                    f"({figures['route_p50_vs_raw_rtt']}x the raw round trip), p99 {figures['route_p99_us']} us")
+        busiest = figures["steps"][-1]["cpu_percent"]
+        click.echo("CPU % per process at the last step: " + ", ".join(f"{n} {p}" for n, p in busiest.items()))
+        if memory_agents:
+            click.echo(f"state per logged-in agent at {memory_agents:,} agents: Comm {figures['comm_bytes_per_agent']:,} "
+                       f"bytes, MRE {figures['mre_bytes_per_agent']:,} bytes")
     click.echo(orjson.dumps(figures).decode())
 
 

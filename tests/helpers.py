@@ -46,6 +46,21 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+def tagged_processes(tag: str) -> list[int]:
+    """Live processes whose environment holds MROUTE_TEST_TAG=tag: what a command started
+    with that tag in its environment left behind (children inherit it)."""
+    needle = f"MROUTE_TEST_TAG={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0") and pid_alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
 def base_topology(name: str = "t", chat: dict[str, Any] | None = None, agents: int = 6) -> dict[str, Any]:
     actors: dict[str, Any] = {"comm": {"role": "comm"}, "mre": {"role": "mre"}}
     if chat is not None:

@@ -9,7 +9,7 @@ import subprocess
 
 import yaml
 
-from .helpers import MROUTE, base_topology, pid_alive, wait_until
+from .helpers import MROUTE, base_topology, pid_alive, tagged_processes, wait_until
 
 
 def run(directory, *args, timeout=60):
@@ -96,24 +96,26 @@ def test_bench_routing_prints_a_row_per_size(tmp_path):
 
 
 def test_bench_raw_prints_the_ceiling_and_leaves_no_process(tmp_path):
-    result = run(tmp_path, "bench", "raw", "--json")
+    result = subprocess.run([*MROUTE, "bench", "raw", "--json"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "MROUTE_TEST_TAG": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["raw_msgs_per_s"] > 0 and figures["raw_codec_msgs_per_s"] > 0
     assert 0 < figures["raw_rtt_p50_us"] <= figures["raw_rtt_p99_us"]
     # its sender and relays are spawned processes: none may outlive the command
-    leftovers = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True)
-    assert leftovers.stdout.strip() == ""
+    assert tagged_processes(str(tmp_path)) == []
 
 
 def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     write(tmp_path, base_topology("bench"))
-    result = run(tmp_path, "bench", "--json", "--step", "1", timeout=170)
+    result = subprocess.run([*MROUTE, "bench", "--json", "--step", "1", "--memory-agents", "1000"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=170,
+                            env={**os.environ, "MROUTE_TEST_TAG": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("raw_msgs_per_s", "raw_rtt_p50_us", "tasks_per_s", "route_p50_us", "route_p99_us", "agents",
-                "duration_s"):
+                "duration_s", "comm_bytes_per_agent", "mre_bytes_per_agent"):
         assert figures[key] > 0, key
     assert figures["steps"][0]["completed_per_s"] > 0
-    leftovers = subprocess.run(["pgrep", "-f", "mroute-bench-"], capture_output=True, text=True)
-    assert leftovers.stdout.strip() == ""  # the bench topology is gone with the command
+    assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(figures["steps"][-1]["cpu_percent"])
+    assert tagged_processes(str(tmp_path)) == []  # the bench topology is gone with the command
