@@ -8,6 +8,7 @@ role, reports READY (or FAILED with the traceback), runs the loop until SIGTERM 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -94,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         if ctl is not None:
             loop.add_reader(ctl, lambda: serve_control(actor, ctl, loop))  # type: ignore[arg-type]
         started = True
+        # What start() built (the directory, indexes) lives as long as we do: keep it out of
+        # every collection, and collect the young generation less often. Under load, gen-0
+        # collections every 700 allocations were a visible share of routing latency.
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
         if actor.ready():
             actor.announce_ready()
         loop.run()

@@ -306,11 +306,11 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                 interrupted = True
                 break
         fleet.tell({"rate": 0.0})
-        load_ended = time.monotonic()
         cpu_load = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        reading = at_load_end = Reading.of(fleet.stats(), chats)
+        load_ended = reading.at
         # Drain: no more customers; wait for every task we made to end (bounded).
         drain_deadline = time.monotonic() + plan.drain
-        reading = Reading.of(fleet.stats(), chats)
         while not interrupted and (reading.open or reading.unacknowledged) and time.monotonic() < drain_deadline:
             if not fleet.wait(min(0.2, drain_deadline - time.monotonic())):
                 interrupted = True
@@ -319,6 +319,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                 sample(reading, previous, 0.0, "drain")
                 previous, next_sample = reading, next_sample + SAMPLE_EVERY
         last = reading
+        if last.at > previous.at:  # the series ends where the totals do
+            sample(last, previous, 0.0, "drain")
         memory = {name: memory_kb(pid) for name, pid in pids.items()}
     except KeyboardInterrupt:
         fleet.tell({"rate": 0.0})
@@ -347,8 +349,10 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "accepted": counts["accepted"], "closed": counts["closed"], "abandoned": counts["abandoned"],
         "expired": counts["expired"], "closed_other": counts["closed_other"], "unfinished": last.open,
         "unacknowledged": last.unacknowledged, "lost": lost, "errors": counts["errors"],
-        "created_per_s": round(counts["created"] / load_seconds, 1) if load_seconds else 0.0,
-        "closed_per_s": round(counts["closed"] / load_seconds, 1) if load_seconds else 0.0,
+        "created_per_s": round((at_load_end.counts["created"] - first.counts["created"]) / load_seconds, 1)
+        if load_seconds else 0.0,
+        "closed_per_s": round((at_load_end.counts["closed"] - first.counts["closed"]) / load_seconds, 1)
+        if load_seconds else 0.0,
         "route_p50_us": us(latency.percentile(50)), "route_p90_us": us(latency.percentile(90)),
         "route_p99_us": us(latency.percentile(99)), "route_max_us": latency.max_us if latency.count else None,
         "queue_wait_p50_us": us(wait.percentile(50)), "queue_wait_p99_us": us(wait.percentile(99)),
