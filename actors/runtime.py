@@ -295,6 +295,10 @@ class Actor:
                 if dropped in (1, 10, 100, 1000) or dropped % 10000 == 0:
                     log.warning("%s: peer not taking messages: %d dropped so far", self.name, dropped)
                 continue
+            except (zmq.ZMQError, TypeError) as exc:  # one bad message must not take the others with it
+                counters["send_failed"] = counters.get("send_failed", 0) + 1
+                log.error("%s: could not send %s: %s", self.name, frames[:1], exc)
+                continue
             counters["sent"] += 1
 
     def refuse(self, err: WireError, body: dict[str, Any]) -> None:

@@ -228,7 +228,7 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
 
     plan = LoadPlan(rate=0, duration=0, handle=parse("fixed:0.01"), think=parse("fixed:0"), patience=None)
     started = time.perf_counter()
-    fleet = SpawnedFleet(base_file, servers, agents_per_server, plan)
+    fleet = SpawnedFleet(base_file, servers, agents_per_server, plan)  # it cleans up if it fails
     chats = fleet.chats
 
     pids = fleet.pids()
@@ -236,10 +236,12 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
 
     def offer(total_rate: float, seconds: float) -> tuple[float, Reading, Reading]:
         fleet.tell({"rate": total_rate / len(chats)})
-        fleet.wait(0.5)  # let the rate settle
+        if not fleet.wait(0.5):  # let the rate settle
+            raise KeyboardInterrupt
         before = Reading.of(fleet.stats(), chats)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        fleet.wait(seconds)
+        if not fleet.wait(seconds):
+            raise KeyboardInterrupt  # interrupted: no figure from a cut-short step
         after = Reading.of(fleet.stats(), chats)
         elapsed = after.at - before.at
         for name, pid in pids.items():

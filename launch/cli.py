@@ -402,7 +402,7 @@ def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
               help="simulated Chat Servers to spawn  [default: 2]; with --attach, scale the chat actor to this")
 @click.option("--agents-per-server", "agents", type=click.IntRange(1), default=None,
               help="agents each Chat Server desks  [default: 10]")
-@click.option("--rate", type=click.FloatRange(0), default=10.0, show_default=True,
+@click.option("--rate", type=click.FloatRange(0, 1_000_000), default=10.0, show_default=True,
               help="customers (tasks) per second over the whole fleet, at the profile's peak")
 @click.option("--duration", type=click.FloatRange(0.5), default=10.0, show_default=True, help="seconds of arrivals")
 @click.option("--profile", default="constant", show_default=True, callback=profile_option,
@@ -454,6 +454,8 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
                 result = run_load(plan, fleet, lambda row: live.update(loadreport.progress_table(row, duration)))
         else:
             result = run_load(plan, fleet, lambda row: click.echo(loadreport.progress_line(row), err=True))
+    except (RuntimeError, client.NoAnswer) as exc:
+        raise click.ClickException(f"the load run failed: {exc}")
     finally:
         fleet.close()
     out = Console()
@@ -491,7 +493,7 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
     started = time.monotonic()
     try:
         figures = {**raw_ceiling(), **system_figures(Path(file), servers=servers, step_s=step)}
-    except (StartError, TopologyError) as exc:
+    except (StartError, TopologyError, RuntimeError) as exc:
         raise click.ClickException(str(exc))
     if memory_agents:
         figures.update(memory_agents=memory_agents, comm_bytes_per_agent=comm_bytes_per_agent(memory_agents),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -107,7 +108,9 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
     raw = yaml.safe_load(base_file.read_text()) or {}
     have = len(load(base_file).agents)
     actors = {name: spec for name, spec in (raw.get("actors") or {}).items() if spec.get("role") != "chat"}
-    actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": 0,
+    mrd = next((spec.get("mrd") for spec in (raw.get("actors") or {}).values()
+                if spec.get("role") == "chat" and spec.get("mrd")), "chat")
+    actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": 0, "mrd": mrd,
                       **{k: v for k, v in plan.settings().items() if v is not None}}
     agents = list(raw.get("agents") or [])
     if servers * agents_per_server > have:
@@ -130,15 +133,15 @@ class SpawnedFleet(Fleet):
         from .topology import load
         self.directory = Path(tempfile.mkdtemp(prefix="mroute-load-"))
         try:
-            topology = load(fleet_topology(base_file, self.directory, servers, agents_per_server, plan))
-            self.supervisor = Supervisor(topology)
+            self.topology = load(fleet_topology(base_file, self.directory, servers, agents_per_server, plan))
+            self.supervisor = Supervisor(self.topology)
             self.supervisor.claim()
             self.supervisor.start()
+            self.chats = [name for name, role in self.topology.instances() if role == "chat"]
+            self.wait_for_agents(agents_per_server)
         except BaseException:
             self.close()
             raise
-        self.chats = [name for name, role in topology.instances() if role == "chat"]
-        self.wait_for_agents(agents_per_server)
 
     def wait_for_agents(self, agents_per_server: int, timeout: float = 30.0) -> None:
         """Agents log in and go READY before the clock starts (bounded: report what came)."""
@@ -155,7 +158,10 @@ class SpawnedFleet(Fleet):
         return self.supervisor.stats_now()
 
     def tell(self, body: dict[str, Any]) -> None:
-        self.supervisor.ask_now(set(self.chats), "load", body)
+        results = self.supervisor.ask_now(set(self.chats), "load", body)
+        refused = {name: r["error"] for name, r in results.items() if "error" in r}
+        if refused:
+            raise RuntimeError(f"chat servers refused {body}: {refused}")
 
     def pids(self) -> dict[str, int]:
         pids = {c.name: c.pid for c in self.supervisor.children.values() if c.pid is not None}
@@ -170,6 +176,9 @@ class SpawnedFleet(Fleet):
         if supervisor is not None:
             supervisor.stop()
             supervisor.close()
+        topology = getattr(self, "topology", None)
+        if topology is not None and topology.sock_dir != topology.run_dir:  # the short socket directory
+            shutil.rmtree(topology.sock_dir, ignore_errors=True)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -186,6 +195,9 @@ class AttachedFleet(Fleet):
         if not self.chats:
             raise RuntimeError(f"topology {topology.name!r} runs no chat server to drive")
         self.status_pids = {a["name"]: a["pid"] for a in actors if a.get("pid")}
+        # What each server was doing, to give it back when we are done.
+        self.settings = {name: self.ask("ask", {"name": name, "verb": "load", "body": {}})["actors"][name]
+                         for name in self.chats}
 
     def ask(self, verb: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         return self.client.ask(self.topology, verb, body, timeout=timeout)
@@ -200,14 +212,24 @@ class AttachedFleet(Fleet):
         return {**self.status_pids, "driver": os.getpid()}
 
     def wait(self, seconds: float) -> bool:
-        time.sleep(seconds)  # pacing the driver; nothing to wait for
+        try:
+            time.sleep(seconds)  # pacing the driver; nothing to wait for
+        except KeyboardInterrupt:
+            return False
         return True
+
+    def close(self) -> None:
+        for name, settings in self.settings.items():
+            try:
+                self.ask("ask", {"name": name, "verb": "load", "body": {k: v for k, v in settings.items() if k != "run"}})
+            except self.client.NoAnswer as exc:
+                print(f"could not give {name} its settings back: {exc}", file=sys.stderr)
 
 
 # Reading the fleet ---------------------------------------------------------------------------------
 
-CHAT_COUNTS = ("created", "queued", "routed", "abandoned", "closed", "expired", "closed_other", "accepted",
-               "handled", "errors")
+CHAT_COUNTS = ("created", "queued", "routed", "abandoned", "closed", "expired", "closed_other", "lost",
+               "accepted", "handled", "errors")
 
 
 @dataclass
@@ -229,6 +251,8 @@ class Reading:
         latency, open_, unacked = Histogram(), 0, 0
         for name in chats:
             s = stats.get(name, {})
+            if "created" not in s:  # counting it as zero would make the figures wrong, not missing
+                raise RuntimeError(f"{name} did not report its counts: {s.get('error', 'no answer')}")
             for key in CHAT_COUNTS:
                 counts[key] += int(s.get(key, 0))
             latency.merge(Histogram.from_json(s.get("latency", {})))
@@ -270,7 +294,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
     chats = fleet.chats
     pids = fleet.pids()
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    fleet.tell({"rate": 0.0, **plan.settings()})
+    # A new run number: the servers count only what they create from now on.
+    fleet.tell({"run": f"{os.getpid()}-{time.time_ns()}", "rate": 0.0, **plan.settings()})
     first = previous = Reading.of(fleet.stats(), chats)
     started = time.monotonic()
     series: list[dict[str, Any]] = []
@@ -322,17 +347,20 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         if last.at > previous.at:  # the series ends where the totals do
             sample(last, previous, 0.0, "drain")
         memory = {name: memory_kb(pid) for name, pid in pids.items()}
-    except KeyboardInterrupt:
-        fleet.tell({"rate": 0.0})
+    except BaseException:
+        fleet.tell({"rate": 0.0})  # whatever went wrong, stop offering customers
         raise
 
     counts = {k: last.counts[k] - first.counts[k] for k in CHAT_COUNTS}
     latency = last.latency.minus(first.latency)
     wait = last.queue_wait.minus(first.queue_wait)
     load_seconds = load_ended - started
-    # A task is lost when its server still waits for it but Comm no longer has it (or never
-    # acknowledged it): nothing will ever end it.
-    lost = max(0, last.open + last.unacknowledged - last.comm_live)
+    # A task is lost when nothing will ever end it: it died with a Comm that restarted, or
+    # its server still waits for it and Comm no longer has it (or never acknowledged it).
+    # The second is counted in aggregate: tasks in Comm from outside this run (another
+    # client, an attached topology's earlier load) can hide as many losses.
+    died = last.counts["lost"] - first.counts["lost"]
+    lost = died + max(0, last.open + last.unacknowledged - last.comm_live)
     processes = {}
     for name, pid in pids.items():
         before, after = cpu_before.get(name), cpu_load.get(name)
@@ -348,7 +376,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "created": counts["created"], "acknowledged": counts["queued"], "routed": counts["routed"],
         "accepted": counts["accepted"], "closed": counts["closed"], "abandoned": counts["abandoned"],
         "expired": counts["expired"], "closed_other": counts["closed_other"], "unfinished": last.open,
-        "unacknowledged": last.unacknowledged, "lost": lost, "errors": counts["errors"],
+        "unacknowledged": last.unacknowledged, "lost": lost, "lost_with_comm": died, "errors": counts["errors"],
         "created_per_s": round((at_load_end.counts["created"] - first.counts["created"]) / load_seconds, 1)
         if load_seconds else 0.0,
         "closed_per_s": round((at_load_end.counts["closed"] - first.counts["closed"]) / load_seconds, 1)
@@ -363,6 +391,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
 
 def accounted(report: dict[str, Any]) -> bool:
     """Every task created has an outcome or is still known to be in progress."""
-    ends = sum(report[k] for k in ("closed", "abandoned", "expired", "closed_other", "unfinished", "unacknowledged"))
+    ends = sum(report[k] for k in ("closed", "abandoned", "expired", "closed_other", "unfinished", "unacknowledged",
+                                   "lost_with_comm"))
     return report["created"] == ends
 

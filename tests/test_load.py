@@ -14,7 +14,9 @@ import yaml
 from launch.load import Profile, parse_profile
 from wire.dist import parse, parse_optional
 
-from .helpers import MROUTE, base_topology, pid_alive
+from launch import client as control_client
+
+from .helpers import MROUTE, base_topology, pid_alive, wait_until
 
 
 def test_durations_parse_and_sample_within_their_bounds():
@@ -107,18 +109,47 @@ def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
     assert report["queue_wait_p99_us"] is not None
 
 
-def test_attach_drives_the_running_topologys_chat_servers(start_topology):
-    running = start_topology(base_topology("attached", chat={"count": 2, "agents": 3, "rate": 0, "handle": 0.1,
-                                                            "think": [0, 0.01]}))
+def test_attach_counts_only_its_own_tasks_and_gives_the_servers_their_settings_back(start_topology):
+    # the topology already serves customers of its own: the run must not count them
+    running = start_topology(base_topology("attached", chat={"count": 2, "agents": 3, "rate": 4,
+                                                            "handle": "uniform:0.5,1", "think": [0, 0.01]}))
     result = running.cli("load", "--attach", "--quiet", "--json", "report.json", "--rate", "20", "--duration", "2",
                          "--handle", "fixed:0.1", timeout=60)
     assert result.returncode == 0, result.stderr + result.stdout
     report = json.loads((running.directory / "report.json").read_text())
     assert report["plan"]["chat_servers"] == 2 and report["created"] > 10
-    assert report["lost"] == 0 and report["closed"] == report["created"]
-    assert running.status()["actors"]  # the topology runs on after the load
+    assert report["lost"] == 0 and outcomes(report) == report["created"]
+    assert report["routed"] <= report["created"] and report["closed"] <= report["created"]
+    settings = control_client.ask(running.topology, "ask", {"name": "chat", "verb": "load", "body": {}})["actors"]
+    assert {s["rate"] for s in settings.values()} == {4.0}  # as before the run
+    assert {s["handle"] for s in settings.values()} == {"uniform:0.5,1"}
     refused = running.cli("load", "--attach", "--agents-per-server", "5", "--duration", "1")
     assert refused.returncode != 0 and "--agents-per-server" in refused.stderr
+
+
+def test_tasks_that_die_with_a_restarted_comm_are_reported_lost(start_topology):
+    # Comm keeps no journal yet (issue 7): what it held dies with it, and load must say so
+    running = start_topology(base_topology("lossy", chat={"count": 1, "agents": 2, "rate": 0, "handle": 5,
+                                                         "think": [0, 0]}))
+    # a Chat Server tells a new Comm by its heartbeat's epoch: it must have heard the old one
+    stats = lambda: control_client.ask(running.topology, "stats")["actors"]  # noqa: E731
+    wait_until(lambda: stats().get("chat.1", {}).get("comm_epoch"), timeout=10, what="a heartbeat heard")
+    load = subprocess.Popen([*MROUTE, "load", "--attach", "--quiet", "--json", "report.json", "--rate", "10",
+                             "--duration", "4", "--handle", "fixed:30", "--drain", "1"], cwd=running.directory,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: stats().get("comm.1", {}).get("tasks_live", 0) >= 3, timeout=15, what="tasks in Comm")
+        assert running.cli("restart", "comm").returncode == 0
+        out, err = load.communicate(timeout=60)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    assert load.returncode == 1 and "lost" in err, out + err
+    report = json.loads((running.directory / "report.json").read_text())
+    assert report["lost_with_comm"] >= 3 and report["lost"] >= report["lost_with_comm"]
+    assert outcomes(report) + report["lost_with_comm"] == report["created"]
+    running.remember_pids()
 
 
 def test_load_refuses_a_bad_duration_naming_the_option(tmp_path):

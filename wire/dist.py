@@ -6,6 +6,7 @@ and on the command line alike; a bare number is `fixed`, a two-number list `unif
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -65,8 +66,8 @@ def parse(spec: Any) -> Distribution:
 
 
 def _checked(dist: Distribution) -> Distribution:
-    if dist.a < 0 or dist.b < 0 or dist.a != dist.a or dist.b != dist.b:
-        raise ValueError(f"{dist}: durations must be >= 0 seconds")
+    if not (0 <= dist.a < math.inf and 0 <= dist.b < math.inf):
+        raise ValueError(f"{dist}: durations must be finite and >= 0 seconds")
     if dist.kind == "uniform" and dist.a > dist.b:
         raise ValueError(f"{dist}: min must not exceed max")
     return dist

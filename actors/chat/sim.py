@@ -9,7 +9,9 @@ latency (Task sent -> TaskAgentSelected received) and accounts for every task it
 Settings (the actor's entry in the topology): `agents` (how many directory agents this
 instance desks, taken in directory order by instance number), `rate` (tasks/s), `handle`,
 `think` and `patience` (durations, wire/dist.py), `mrd`. The control verb `load` changes
-rate and durations while it runs (`mroute load` drives a fleet with it).
+rate and durations while it runs (`mroute load` drives a fleet with it); given a new `run`
+number it starts counting afresh, so that a load run on a busy topology counts only the
+tasks it created.
 """
 
 from __future__ import annotations
@@ -62,23 +64,40 @@ class ChatServer(Actor):
         self.arrivals: Any = None
         self.probes = 0
         self.numbers = 0
+        self.boot = format(time.time_ns() // 1_000_000, "x")  # MsgIds of a restarted us must not repeat
+        self.run: Any = None
         # The customer side: every task we created, until Comm says how it ended.
         self.sent_at: dict[str, float] = {}      # MsgId -> when our Task was sent, until Comm acknowledges
         self.waiting: dict[str, float] = {}      # TaskId -> when its Task was sent, until an agent is chosen
         self.patience_timers: dict[str, Any] = {}
         self.open: set[str] = set()              # our TaskIds not closed yet
         # The agent side: offers and tasks our agents hold, so they act only on live ones.
-        self.held: set[str] = set()
+        self.held: dict[str, str] = {}           # TaskId -> the agent of ours it is offered to or held by
         self.agent_states: dict[str, str] = {}
-        self.latency = Histogram()
-        self.counts = {"created": 0, "queued": 0, "routed": 0, "abandoned": 0, "closed": 0, "expired": 0,
-                       "closed_other": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
-                       "agents_ready": 0, "comm_restarts": 0}
+        self.counts_afresh()
         self.handlers = {"TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
                          "AgentState": self.on_agent_state, "Error": self.on_error,
                          "TaskAgentTransferred": self.ignore, "TaskConferenced": self.ignore,
                          HEARTBEAT: self.on_heartbeat}
         self.probe()
+
+    def counts_afresh(self) -> None:
+        """Counts and latency from now on; tasks created before are no longer ours to count."""
+        self.latency = Histogram()
+        self.counts = {"created": 0, "queued": 0, "routed": 0, "abandoned": 0, "closed": 0, "expired": 0,
+                       "closed_other": 0, "lost": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
+                       "agents_ready": getattr(self, "counts", {}).get("agents_ready", 0),
+                       "comm_restarts": getattr(self, "counts", {}).get("comm_restarts", 0)}
+        self.forget_our_tasks()
+
+    def forget_our_tasks(self) -> int:
+        """Stop following the tasks we created; returns how many had not ended."""
+        unended = len(self.open) + len(self.sent_at)
+        for timer in self.patience_timers.values():
+            timer.cancel()
+        for tasks in (self.sent_at, self.waiting, self.patience_timers, self.open):
+            tasks.clear()
+        return unended
 
     # the subscription handshake (zeromq-rules 7) --------------------------------------
     def ready(self) -> bool:
@@ -114,7 +133,8 @@ class ChatServer(Actor):
         return {"load": self.set_load}
 
     def set_load(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Change any of rate, handle, think and patience; answer with all four."""
+        """Change any of rate, handle, think and patience (an empty body changes nothing);
+        answer with all four. A `run` other than the current one starts counting afresh."""
         try:
             handle = dist.parse(body.get("handle", self.handle))
             think = dist.parse(body.get("think", self.think))
@@ -125,8 +145,11 @@ class ChatServer(Actor):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
             raise WireError("BAD_FIELD", f"rate must be a number >= 0, not {rate!r}", field="rate")
         self.handle, self.think, self.patience = handle, think, patience
+        if "run" in body and body["run"] != self.run:
+            self.run = body["run"]
+            self.counts_afresh()
         self.set_rate(float(rate))
-        return {"rate": self.rate, "handle": str(self.handle), "think": str(self.think),
+        return {"run": self.run, "rate": self.rate, "handle": str(self.handle), "think": str(self.think),
                 "patience": str(self.patience) if self.patience else None}
 
     def log_agents_in(self) -> None:
@@ -142,7 +165,7 @@ class ChatServer(Actor):
 
     def new_task(self) -> None:
         self.numbers += 1
-        msg_id = f"{self.name}-t{self.numbers}"
+        msg_id = f"{self.name}-{self.boot}-t{self.numbers}"
         self.sent_at[msg_id] = time.monotonic()
         self.counts["created"] += 1
         self.send("Task", {"Mrd": self.mrd, "ClientUniqueId": f"{self.name}-c{self.numbers}",
@@ -153,11 +176,11 @@ class ChatServer(Actor):
         self.arrivals = self.loop.call_at(self.arrivals_due, self.new_task)
 
     def accept(self, agent_id: str, task_id: str) -> None:
-        if task_id in self.held:  # not taken back meanwhile (the customer left, RONA)
+        if self.held.get(task_id) == agent_id:  # not taken back meanwhile (the customer left, RONA)
             self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE})
 
     def finish(self, agent_id: str, task_id: str) -> None:
-        if task_id in self.held:
+        if self.held.get(task_id) == agent_id:
             self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.CLOSED, "Code": S.DONE})
 
     def give_up(self, task_id: str) -> None:
@@ -196,10 +219,12 @@ class ChatServer(Actor):
             log.warning("%s: Comm restarted (epoch %s -> %s): logging our agents in again", self.name,
                         self.comm_epoch, epoch)
             self.counts["comm_restarts"] += 1
-            for timer in self.patience_timers.values():
-                timer.cancel()
-            for lost in (self.sent_at, self.waiting, self.patience_timers, self.open, self.held, self.agent_states):
-                lost.clear()
+            lost = self.forget_our_tasks()  # the new Comm has none of them: nothing will end them
+            if lost:
+                log.warning("%s: %d of our tasks died with the old Comm", self.name, lost)
+            self.counts["lost"] += lost
+            self.held.clear()
+            self.agent_states.clear()
             self.log_agents_in()
         self.comm_epoch = epoch
 
@@ -231,14 +256,15 @@ class ChatServer(Actor):
                     delay = sent + self.patience.sample(self.rng) - time.monotonic()
                     self.patience_timers[task_id] = self.loop.call_later(max(0.0, delay), self.give_up, task_id)
             elif body.get("Code") and task_id in self.held:  # RONA, AGENT_LOGOUT: taken from our agent
-                self.held.discard(task_id)
+                del self.held[task_id]
         elif state == S.ACTIVE:
-            if body.get("AgentId") in self.agents and task_id in self.held and not body.get("Code"):
+            if body.get("AgentId") in self.agents and self.held.get(task_id) == body["AgentId"] \
+                    and not body.get("Code"):
                 self.counts["accepted"] += 1
                 self.loop.call_later(self.handle.sample(self.rng), self.finish, body["AgentId"], task_id)
         elif state == S.CLOSED and body.get("Scope") != "PARTICIPANT":
             if task_id in self.held:
-                self.held.discard(task_id)
+                del self.held[task_id]
                 if body.get("Code") == S.DONE and body.get("AgentId") in self.agents:
                     self.counts["handled"] += 1
             if task_id in self.open:
@@ -260,7 +286,7 @@ class ChatServer(Actor):
             self.counts["routed"] += 1
         if agent_id in self.agents:
             self.counts["offered"] += 1
-            self.held.add(task_id)
+            self.held[task_id] = agent_id
             self.loop.call_later(self.think.sample(self.rng), self.accept, agent_id, task_id)
 
     def stop(self) -> None:
@@ -275,5 +301,6 @@ class ChatServer(Actor):
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.counts, "agents": len(self.agents), "rate": self.rate,
+                "comm_epoch": self.comm_epoch,
                 "waiting": len(self.waiting), "open": len(self.open), "unacknowledged": len(self.sent_at),
                 "latency": self.latency.to_json()}
