@@ -24,6 +24,7 @@ from typing import Any, Callable
 import orjson
 import zmq
 
+from actors.comm import journal as comm_journal
 from actors.runtime import Loop, Timer
 from wire import control
 
@@ -126,6 +127,7 @@ class Supervisor:
         self.lock_fd = fd
         os.set_inheritable(fd, False)
         kill_survivors(self.run_dir)
+        comm_journal.remove(self.run_dir)  # a topology started afresh starts with no agents and no tasks
         for stale in self.topology.sock_dir.glob("*.ipc"):
             stale.unlink()
         (self.run_dir / "topology.json").write_bytes(orjson.dumps(self.topology.resolved()))

@@ -301,6 +301,12 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
             for number_key in ("wrap_up", "answer_delay"):
                 if number_key in spec:
                     c.number(spec[number_key], f"{key}.{number_key}", positive=False)
+        elif role == "comm":
+            c.known_keys(spec, ("role", "count", "journal"), key)
+            journal = spec.get("journal", True)
+            if not isinstance(journal, bool):
+                raise c.fail(f"{key}.journal", f"must be true or false, not {journal!r}")
+            entry["journal"] = journal
         else:
             c.known_keys(spec, ("role", "count"), key)
         actors[name] = entry

@@ -241,7 +241,7 @@ def test_only_the_snapshot_answering_the_latest_resync_is_applied():
     task = h.task()
     owner = h.comm.state.tasks[task].owner
     sync = SnapshotSync("mre")
-    assert not sync.take_update()  # nothing is applied before a first snapshot
+    assert not sync.take_update({"Seq": 1, "Stream": "c"})  # nothing is applied before a first snapshot
     sync.request(), sync.request()  # asked twice: only mre-2's answer counts
     assert not sync.take_snapshot(stale)
     assert h.mre.tasks[task].offered_to == owner
@@ -251,3 +251,21 @@ def test_only_the_snapshot_answering_the_latest_resync_is_applied():
     assert h.mre.tasks[task].offered_to == owner
     assert sync.take_snapshot({**h.comm.snapshot()})  # a restarted Comm's, unasked, always counts
     assert sync.stale == 1 and sync.dropped == 1
+
+
+def test_updates_apply_in_order_from_the_snapshot_and_a_gap_asks_for_another():
+    sync = SnapshotSync("mre")
+    assert sync.take_snapshot({"Agents": [], "Tasks": [], "Seq": 10, "Stream": "comm-a"})
+    assert sync.take_update({"Seq": 9, "Stream": "comm-a"}) is False    # in the snapshot already
+    assert sync.take_update({"Seq": 11, "Stream": "comm-a"}) is True
+    assert sync.take_update({"Seq": 12, "Stream": "comm-a"}) is True
+    assert sync.take_update({}) is True                                 # unnumbered: an operator's message
+    assert sync.take_update({"Seq": 14, "Stream": "comm-a"}) is None    # 13 was lost
+    assert not sync.synced and sync.gaps == 1
+    assert sync.take_update({"Seq": 15, "Stream": "comm-a"}) is False   # nothing until the next snapshot
+    assert sync.take_snapshot({"Agents": [], "Tasks": [], "Seq": 15, "Stream": "comm-a"})
+    assert sync.take_update({"Seq": 16, "Stream": "comm-a"}) is True
+    # another Comm process numbers afresh: its updates follow only its own snapshot
+    assert sync.take_update({"Seq": 1, "Stream": "comm-b"}) is None
+    assert sync.take_snapshot({"Agents": [], "Tasks": [], "Seq": 0, "Stream": "comm-b"})
+    assert sync.take_update({"Seq": 1, "Stream": "comm-b"}) is True

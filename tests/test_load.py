@@ -128,9 +128,10 @@ def test_attach_counts_only_its_own_tasks_and_gives_the_servers_their_settings_b
 
 
 def test_tasks_that_die_with_a_restarted_comm_are_reported_lost(start_topology):
-    # Comm keeps no journal yet (issue 7): what it held dies with it, and load must say so
-    running = start_topology(base_topology("lossy", chat={"count": 1, "agents": 2, "rate": 0, "handle": 5,
-                                                         "think": [0, 0]}))
+    # a Comm run without its journal forgets what it held when it restarts: load must say so
+    spec = base_topology("lossy", chat={"count": 1, "agents": 2, "rate": 0, "handle": 5, "think": [0, 0]})
+    spec["actors"]["comm"]["journal"] = False
+    running = start_topology(spec)
     # a Chat Server tells a new Comm by its heartbeat's epoch: it must have heard the old one
     stats = lambda: control_client.ask(running.topology, "stats")["actors"]  # noqa: E731
     wait_until(lambda: stats().get("chat.1", {}).get("comm_epoch"), timeout=10, what="a heartbeat heard")

@@ -32,6 +32,9 @@ VOICE_STATES = {"LOGOUT": S.LOGOUT, "NOT_READY": S.NOT_READY, "READY": S.READY, 
                 "HOLD": S.BUSY, "WORK": S.WORK_READY, "WORK_READY": S.WORK_READY, "UNKNOWN": S.UNKNOWN}
 VOICE_ON_CALL = frozenset({"RESERVED", "RESERVED_OUTBOUND", "RESERVED_OUTBOUND_PREVIEW", "TALKING", "HOLD"})
 GcCommand = Callable[..., None]
+# Fields of a message that name an agent.
+AGENT_FIELDS = ("AgentId", "OwnerAgentId", "RecipientAgentId", "ParticipantAgentId", "PreviousAgentId",
+                "ConferenceOwner", "ConferenceParticipant")
 
 
 _second: list[Any] = [None, ""]  # the last whole second formatted, and its text
@@ -55,8 +58,13 @@ class CommLogic:
         self.directory = directory
         self.mrds = mrds
         self.queues = queues or {}
-        self.publish = publish
-        self.to_mre = to_mre
+        # Everything Comm changes it announces: the agents and tasks named in what it sends
+        # (and in what it was sent) are what the journal must write (`touched`).
+        self.touched_agents: set[str] = set()
+        self.touched_tasks: set[str] = set()
+        self.touched_msg_ids: list[tuple[str, str]] = []   # (MsgId, TaskId) handled
+        self.publish = lambda dest, type, body: (self.touch(body), publish(dest, type, body))
+        self.to_mre = lambda type, body: (self.touch(body), to_mre(type, body))
         self.call_later = call_later
         self.clock = clock
         self.state = state or CommState()
@@ -68,6 +76,24 @@ class CommLogic:
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
                          "tasks_requeued": 0, "offers_refused": 0, "duplicates": 0, "rona": 0, "expired": 0}
         self.queue_wait = Histogram()  # how long tasks waited for an agent: until accepted, or until they left
+
+    def touch(self, body: dict[str, Any]) -> None:
+        for key in AGENT_FIELDS:
+            value = body.get(key)
+            if value.__class__ is str:
+                self.touched_agents.add(value)
+        task_id = body.get("TaskId")
+        if task_id.__class__ is str:
+            self.touched_tasks.add(task_id)
+
+    def resume(self) -> None:
+        """After a reload from the journal: time again what was being timed. Waiting tasks
+        keep what is left of their time to live; offers get a whole offer timeout."""
+        for task in self.state.tasks.values():
+            if task.state == S.QUEUED:
+                self.arm_ttl(task)
+            elif task.state == S.RESERVED:
+                self.arm_offer(task)
 
     # lookups -----------------------------------------------------------------------
     def session(self, agent_id: str, field: str = "AgentId") -> Session:
@@ -478,6 +504,7 @@ class CommLogic:
     def detach(self, task: Task) -> list[str]:
         """Take a task from every agent holding it or offered it; returns those agents."""
         agents = task.agents()
+        self.touched_agents.update(agents)
         for agent_id in agents:
             session = self.state.sessions.get(agent_id)
             presence = session.mrds.get(task.mrd) if session else None
@@ -730,9 +757,12 @@ class CommLogic:
         return True
 
     def handled(self, body: dict[str, Any]) -> None:
+        self.touch(body)
         msg_id = body.get("MsgId")
-        if msg_id is not None and msg_id not in self.state.seen:
-            self.state.remember(msg_id)
+        if msg_id is not None:
+            if msg_id not in self.state.seen:
+                self.state.remember(msg_id)
+            self.touched_msg_ids.append((msg_id, self.state.seen[msg_id]))
 
     def stats(self) -> dict[str, Any]:
         sessions = self.state.sessions.values()

@@ -6,6 +6,8 @@ MRE's `RoutingEngine`. Every refusal goes back to its sender as `Error`.
 
 from __future__ import annotations
 
+import os
+import time
 from functools import partial
 from typing import Any
 
@@ -19,6 +21,7 @@ from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GE
                             HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, ROUTING_ENGINE)
 from wire.codec import WireError
 
+from .journal import Journal, journal_path
 from .logic import CommLogic
 
 
@@ -60,9 +63,19 @@ class Comm(Actor):
         reports = self.socket(zmq.PULL, bind=endpoints[COMMUNICATION_SERVER])
         topology = self.config.topology
         has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
+        self.mre_stream = f"{os.getpid()}-{time.time_ns()}"  # a restarted Comm numbers afresh
+        self.mre_seq = 0
+        self.journal = Journal(journal_path(self.config.run_dir)) if self.config.settings.get("journal", True) else None
+        state = self.journal.load() if self.journal is not None else None
         self.logic = CommLogic(agent_directory(topology), topology["mrds"], self.publish, self.to_mre,
                                queues=topology.get("queues", {}), call_later=self.loop.call_later,
-                               gc=self.to_gc if has_gc else None, gc_destination=self.name)
+                               gc=self.to_gc if has_gc else None, gc_destination=self.name, state=state)
+        if state is not None:
+            log.info("%s: carried on from the journal: %d agents, %d tasks (epoch %s)", self.name,
+                     len(state.sessions), len(state.tasks), state.task_prefix)
+            self.logic.resume()
+        # Nothing leaves before what caused it is journaled: the commit runs before the flush.
+        self.loop.before_poll.insert(0, self.commit)
         self.gc_live = False                       # our GC subscription is confirmed
         self.gc_epoch: str | None = None
         self.gc_status: str | None = None
@@ -135,6 +148,22 @@ class Comm(Actor):
             elif type == b"Error":
                 log.warning("GC refused %s: %s %s", event.get("command"), event.get("code"), event.get("message"))
 
+    def commit(self) -> None:
+        logic = self.logic
+        if not (logic.touched_agents or logic.touched_tasks or logic.touched_msg_ids):
+            return
+        if self.journal is not None:
+            self.journal.save(logic.state, logic.touched_agents, logic.touched_tasks, logic.touched_msg_ids)
+        logic.touched_agents.clear()
+        logic.touched_tasks.clear()
+        logic.touched_msg_ids.clear()
+
+    def close(self) -> None:
+        self.commit()
+        super().close()
+        if self.journal is not None:
+            self.journal.close()
+
     def heartbeat(self) -> None:
         self.beats += 1
         self.publish(HEARTBEAT_TOPIC, HEARTBEAT, {"Epoch": self.logic.epoch, "Seq": self.beats})
@@ -143,7 +172,12 @@ class Comm(Actor):
         self.send(self.events, codec.encode_pub(destination, type, body))
 
     def to_mre(self, type: str, body: dict[str, Any]) -> None:
-        self.send(self.mre, codec.encode(type, body))
+        """Every message to the MRE is numbered within this process's stream; a Snapshot
+        carries the number of the last update it includes. The MRE applies updates in
+        order from its snapshot on, and asks for a new snapshot when one is missing."""
+        if type != "Snapshot":
+            self.mre_seq += 1
+        self.send(self.mre, codec.encode(type, {**body, "Seq": self.mre_seq, "Stream": self.mre_stream}))
 
     def refuse(self, err: WireError, body: dict[str, Any]) -> None:
         super().refuse(err, body)

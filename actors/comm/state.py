@@ -7,7 +7,6 @@ no behaviour, is what lets it be journaled and reloaded later.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -67,13 +66,14 @@ class CommState:
     closed: OrderedDict[str, Task] = field(default_factory=OrderedDict)  # the most recent closed
     seen: OrderedDict[str, str] = field(default_factory=OrderedDict)     # MsgId -> TaskId or ""
     task_prefix: str = field(default_factory=lambda: format(int(time.time() * 1000), "x"))
-    task_numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+    task_number: int = 0                 # the last task id given out
 
     CLOSED_KEPT = 20_000
     SEEN_KEPT = 200_000
 
     def new_task_id(self) -> str:
-        return f"{self.task_prefix}-{next(self.task_numbers)}"
+        self.task_number += 1
+        return f"{self.task_prefix}-{self.task_number}"
 
     def remember_closed(self, task: Task) -> None:
         self.tasks.pop(task.task_id, None)

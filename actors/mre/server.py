@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import zmq
 
-from actors.runtime import Actor
+from actors.runtime import Actor, log
 from wire import codec
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 
@@ -52,8 +52,14 @@ class Mre(Actor):
                 handler(body)
                 if first:
                     self.announce_ready()
-            elif self.sync.take_update():
-                handler(body)
+            else:
+                take = self.sync.take_update(body)
+                if take:
+                    handler(body)
+                elif take is None:
+                    log.warning("%s: update %s of %s is not the next (%s of %s): asking for a snapshot", self.name,
+                                body.get("Seq"), body.get("Stream"), self.sync.seq + 1, self.sync.stream)
+                    self.ask_for_snapshot("an update is missing")
         return gated
 
     def ask_for_snapshot(self, reason: str = "MRE started") -> None:
@@ -77,4 +83,5 @@ class Mre(Actor):
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.engine.stats(),
-                "sync": {"asked": self.sync.asked, "stale": self.sync.stale, "dropped": self.sync.dropped}}
+                "sync": {"asked": self.sync.asked, "stale": self.sync.stale, "dropped": self.sync.dropped,
+                         "gaps": self.sync.gaps, "seq": self.sync.seq}}
