@@ -302,11 +302,12 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
                 if number_key in spec:
                     c.number(spec[number_key], f"{key}.{number_key}", positive=False)
         elif role == "comm":
-            c.known_keys(spec, ("role", "count", "journal"), key)
+            c.known_keys(spec, ("role", "count", "journal", "logout_grace"), key)
             journal = spec.get("journal", True)
             if not isinstance(journal, bool):
                 raise c.fail(f"{key}.journal", f"must be true or false, not {journal!r}")
             entry["journal"] = journal
+            entry["logout_grace"] = c.number(spec.get("logout_grace", 10), f"{key}.logout_grace", positive=False)
         else:
             c.known_keys(spec, ("role", "count"), key)
         actors[name] = entry

@@ -92,3 +92,57 @@ def test_tasks_queued_and_agents_logged_in_survive_comm_then_mre_killed(start_to
     # a new task gets an id never given before
     msg_id = desk.send("Task", {"Mrd": "chat", "ClientUniqueId": "customer9"})
     assert desk.expect("TaskState", MsgId=msg_id, State="QUEUED")["TaskId"] not in tasks
+
+
+def test_a_silent_chat_servers_agents_go_unknown_then_out_and_their_tasks_go_back():
+    h = Harness(agents=3)
+    h.comm.logout_grace = 5.0
+    for agent in ("a0", "a1"):
+        h.login(agent)
+    h.send("on_heartbeat", {"Destination": "desk-a0"})  # a0's desk beats; a1's never did
+    task = h.task()
+    owner = h.comm.state.tasks[task].owner
+    h.send("on_task_state", {"TaskId": task, "AgentId": owner, "State": "ACTIVE"})
+    assert owner == "a0"  # LONGEST_AVAILABLE: a0 has been READY longest
+    for second in range(3):
+        h.advance(1.0)
+        h.comm.check_liveness()
+        h.pump()
+    assert h.state("a0") == "ACTIVE"  # 3 s: not yet
+    h.advance(1.0)
+    h.comm.check_liveness()
+    h.pump()
+    assert h.state("a0") == "UNKNOWN" and h.state("a1") == "READY"
+    assert h.mre.routers["chat"].agents["a0"].state == "UNKNOWN"  # the MRE offers it nothing
+    h.send("on_heartbeat", {"Destination": "desk-a0"})  # back within the grace period
+    assert h.state("a0") == "ACTIVE" and h.comm.state.tasks[task].owner == "a0"
+    for second in range(10):  # silent for good
+        h.advance(1.0)
+        h.comm.check_liveness()
+        h.pump()
+    assert h.state("a0") == "LOGOUT"
+    requeued = h.published_of("TaskState", TaskId=task, State="QUEUED", Code="AGENT_LOGOUT")
+    assert requeued and h.comm.state.tasks[task].owner == "a1"  # and offered to the agent still there
+
+
+def test_a_chat_server_that_vanishes_has_its_agents_logged_out_and_tasks_requeued(start_topology, chat_client):
+    spec = base_topology("liveness")
+    spec["actors"]["comm"]["logout_grace"] = 1
+    running = start_topology(spec)
+    gone = chat_client(running.endpoints(), "desk-gone")
+    stays = chat_client(running.endpoints(), "desk-stays")  # sends no heartbeat: never watched
+    for desk in (gone, stays):
+        desk.handshake()
+    gone.send("Heartbeat", {"Destination": "desk-gone"})
+    gone.login("alice", "pw-alice")
+    msg_id = gone.send("Task", {"Mrd": "chat", "ClientUniqueId": "c1"})
+    task = gone.expect("TaskState", MsgId=msg_id, State="QUEUED")["TaskId"]
+    gone.expect("TaskAgentSelected", TaskId=task, AgentId="alice")
+    gone.send("TaskState", {"TaskId": task, "AgentId": "alice", "State": "ACTIVE"})
+    gone.expect("TaskState", TaskId=task, State="ACTIVE")
+    stays.login("bob", "pw-bob")
+    # desk-gone now says nothing more, as if its process had been killed
+    assert gone.expect("AgentState", AgentId="alice", State="UNKNOWN", timeout=8)["Mrd"] == "chat"
+    gone.expect("AgentState", AgentId="alice", State="LOGOUT", timeout=5)
+    assert stays.expect("TaskAgentSelected", TaskId=task, timeout=5)["AgentId"] == "bob"
+    assert stays.agent_state("bob") == "RESERVED"

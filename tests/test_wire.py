@@ -16,7 +16,8 @@ def decode(type: str, body: object, queue: str = "General"):
 def test_catalogue_has_the_seventeen_messages_on_their_queues():
     assert [s.number for s in catalogue.SPECS if s.number < 100] == list(range(1, 18))
     assert set(catalogue.BY_QUEUE["General"]) == {"Connect", "Login", "AgentState", "Conference", "Transfer",
-                                                 "TaskState", "Task", "GetAgentState", "GetTaskState"}
+                                                 "TaskState", "Task", "GetAgentState", "GetTaskState",
+                                                 "Heartbeat"}  # ours, like Resync and Snapshot
     assert set(catalogue.BY_QUEUE["RoutingEngine"]) == {"Conference", "Transfer", "AgentState", "TaskState",
                                                        "NewTask", "Snapshot"}
     assert set(catalogue.BY_QUEUE["CommunicationServer"]) == {"TaskConferenced", "TaskAgentTransferred",

@@ -88,6 +88,10 @@ SPECS: tuple[Spec, ...] = (
     Spec(101, "Resync", COMMUNICATION_SERVER, AGENT_STATE, (), ("Reason",)),
     Spec(102, "Snapshot", ROUTING_ENGINE, AGENT_STATE, ("Epoch", "Agents", "Tasks"),
          kinds={"Agents": LIST, "Tasks": LIST}),
+    # Ours: a Chat Server's liveness beat, every HEARTBEAT_INTERVAL. Once a destination has
+    # sent one, Comm expects them: after SESSION_TIMEOUT without any message from it, its
+    # agents go UNKNOWN; after the grace period they are logged out (AGENT_LOGOUT).
+    Spec(103, "Heartbeat", GENERAL, AGENT_STATE, ("Destination",)),
 )
 
 # Ours: Comm's liveness beat, published every second on this topic of ChatEvents. A Chat
@@ -95,6 +99,7 @@ SPECS: tuple[Spec, ...] = (
 HEARTBEAT = "Heartbeat"
 HEARTBEAT_TOPIC = "mroute.comm"
 HEARTBEAT_INTERVAL = 1.0
+SESSION_TIMEOUT = 3 * HEARTBEAT_INTERVAL
 
 BY_QUEUE: dict[str, dict[str, Spec]] = {}
 for _spec in SPECS:

@@ -25,7 +25,7 @@ import zmq
 from actors.runtime import Actor, log, recv_frames
 from wire import codec, dist, states as S
 from wire.codec import WireError
-from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_TOPIC
+from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC
 from wire.stats import Histogram
 
 PROBE_INTERVAL = 0.05
@@ -116,6 +116,7 @@ class ChatServer(Actor):
     def went_live(self) -> None:
         self.live = True
         self.announce_ready()
+        self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.send("Heartbeat", {"Destination": self.name}))
         self.log_agents_in()
         self.set_rate(self.rate)
 

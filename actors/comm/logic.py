@@ -14,6 +14,7 @@ import time
 from typing import Any, Callable
 
 from wire import states as S
+from wire.catalogue import SESSION_TIMEOUT
 from wire.codec import WireError, is_destination, params_dict
 from wire.stats import Histogram
 
@@ -54,7 +55,8 @@ class CommLogic:
     def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]],
                  publish: Publish, to_mre: ToMre, *, queues: dict[str, dict[str, Any]] | None = None,
                  call_later: CallLater | None = None, clock: Callable[[], float] = time.monotonic,
-                 state: CommState | None = None, gc: GcCommand | None = None, gc_destination: str = "comm"):
+                 state: CommState | None = None, gc: GcCommand | None = None, gc_destination: str = "comm",
+                 logout_grace: float = 10.0):
         self.directory = directory
         self.mrds = mrds
         self.queues = queues or {}
@@ -75,7 +77,12 @@ class CommLogic:
         self.ttl_timers: dict[str, Any] = {}     # task id -> its time-to-live timer
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
                          "tasks_requeued": 0, "offers_refused": 0, "duplicates": 0, "rona": 0, "expired": 0}
-        self.queue_wait = Histogram()  # how long tasks waited for an agent: until accepted, or until they left
+        self.queue_wait = Histogram()
+        # Liveness of Chat Servers that send Heartbeat: when each was last heard, and since
+        # when each silent one is lost (its agents UNKNOWN until the grace period ends).
+        self.heard: dict[str, float] = {}
+        self.lost: dict[str, float] = {}
+        self.logout_grace = logout_grace  # how long tasks waited for an agent: until accepted, or until they left
 
     def touch(self, body: dict[str, Any]) -> None:
         for key in AGENT_FIELDS:
@@ -154,6 +161,8 @@ class CommLogic:
         """The state an agent is in, given what it asked for and what it holds."""
         if presence.state == S.LOGOUT or presence.external:
             return presence.state
+        if self.lost and self.state.sessions[presence.agent_id].destination in self.lost:
+            return S.UNKNOWN  # its desktop's Chat Server has gone silent
         if self.interrupted(presence):
             return S.INTERRUPTED
         if presence.offer is not None:
@@ -234,6 +243,8 @@ class CommLogic:
             session = self.state.sessions[agent_id] = Session(agent_id, body["Destination"])
         session.destination = body["Destination"]
         session.extension = body.get("Extension") or entry.get("extension", "")
+        for mrd in list(session.mrds):  # UNKNOWN no more if it comes back through a live desk
+            self.refresh(agent_id, mrd)
         self.voice_login(session)
 
     def voice_login(self, session: Session) -> None:
@@ -712,6 +723,42 @@ class CommLogic:
         else:  # LOGOUT is allowed from any state (1.3): the voice side's abrupt logout is that
             self.gc("AbruptDisconnect", agent_id)
 
+    # liveness of Chat Servers ------------------------------------------------------------
+    def on_heartbeat(self, body: dict[str, Any]) -> None:
+        self.heard_from(body["Destination"])
+
+    def heard_from(self, destination: str) -> None:
+        self.heard[destination] = self.clock()
+        if destination in self.lost:  # back within the grace period: its agents are as they were
+            log.info("%s is back: its agents are no longer UNKNOWN", destination)
+            del self.lost[destination]
+            self.refresh_desk(destination)
+
+    def check_liveness(self) -> None:
+        """Called every HEARTBEAT_INTERVAL: silent Chat Servers' agents go UNKNOWN, then out."""
+        now = self.clock()
+        for destination, heard in list(self.heard.items()):
+            since = self.lost.get(destination)
+            if since is None and now - heard > SESSION_TIMEOUT:
+                log.warning("%s silent for %.1f s: its agents are UNKNOWN", destination, now - heard)
+                self.lost[destination] = now
+                self.refresh_desk(destination)
+            elif since is not None and now - since >= self.logout_grace:
+                log.warning("%s silent past the grace period: logging its agents out", destination)
+                del self.lost[destination], self.heard[destination]
+                for session in self.desk(destination):
+                    for presence in session.mrds.values():
+                        if presence.state != S.LOGOUT and not presence.external:
+                            self.logout(session.agent_id, presence, S.AGENT_LOGOUT)
+
+    def desk(self, destination: str) -> list[Session]:
+        return [s for s in self.state.sessions.values() if s.destination == destination]
+
+    def refresh_desk(self, destination: str) -> None:
+        for session in self.desk(destination):
+            for mrd in list(session.mrds):
+                self.refresh(session.agent_id, mrd)
+
     # the MRE's resynchronisation ---------------------------------------------------------
     @property
     def epoch(self) -> str:
@@ -758,6 +805,10 @@ class CommLogic:
 
     def handled(self, body: dict[str, Any]) -> None:
         self.touch(body)
+        if self.heard:  # any message from a Chat Server we watch says it is alive
+            reply_to = body.get("ReplyTo")
+            if reply_to in self.heard:
+                self.heard_from(reply_to)
         msg_id = body.get("MsgId")
         if msg_id is not None:
             if msg_id not in self.state.seen:

@@ -39,7 +39,7 @@ HANDLERS = {
     GENERAL: {"Connect": "on_connect", "Login": "on_login", "AgentState": "on_agent_state",
               "Task": "on_task", "TaskState": "on_task_state", "Transfer": "on_transfer",
               "Conference": "on_conference", "GetAgentState": "on_get_agent_state",
-              "GetTaskState": "on_get_task_state"},
+              "GetTaskState": "on_get_task_state", "Heartbeat": "on_heartbeat"},
     COMMUNICATION_SERVER: {"TaskAgentSelected": "on_agent_selected",
                            "TaskAgentTransferred": "on_agent_transferred",
                            "TaskConferenced": "on_conferenced", "Resync": "on_resync"},
@@ -49,7 +49,7 @@ HANDLERS = {
 GC_BACKLOG = 10_000  # voice commands kept while the GC is not confirmed yet
 
 # Answering a query twice is harmless, so a repeated MsgId is not dropped for these.
-QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync"})
+QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync", "Heartbeat"})
 
 
 class Comm(Actor):
@@ -69,7 +69,8 @@ class Comm(Actor):
         state = self.journal.load() if self.journal is not None else None
         self.logic = CommLogic(agent_directory(topology), topology["mrds"], self.publish, self.to_mre,
                                queues=topology.get("queues", {}), call_later=self.loop.call_later,
-                               gc=self.to_gc if has_gc else None, gc_destination=self.name, state=state)
+                               gc=self.to_gc if has_gc else None, gc_destination=self.name, state=state,
+                               logout_grace=float(self.config.settings.get("logout_grace", 10.0)))
         if state is not None:
             log.info("%s: carried on from the journal: %d agents, %d tasks (epoch %s)", self.name,
                      len(state.sessions), len(state.tasks), state.task_prefix)
@@ -94,6 +95,7 @@ class Comm(Actor):
         self.beats = 0
         self.heartbeat()
         self.loop.call_every(HEARTBEAT_INTERVAL, self.heartbeat)
+        self.loop.call_every(HEARTBEAT_INTERVAL, self.logic.check_liveness)
 
     def to_gc(self, command: str, agent_id: str, *params: str) -> None:
         frames = gc_wire.frames(command, agent_id, *params)
