@@ -228,7 +228,7 @@ class AttachedFleet(Fleet):
 
 # Reading the fleet ---------------------------------------------------------------------------------
 
-CHAT_COUNTS = ("created", "queued", "routed", "abandoned", "closed", "expired", "closed_other", "lost",
+CHAT_COUNTS = ("created", "queued", "refused", "routed", "abandoned", "closed", "expired", "closed_other", "lost",
                "accepted", "handled", "errors")
 
 
@@ -373,7 +373,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "plan": {"rate": plan.rate, "duration_s": plan.duration, "profile": str(plan.profile),
                  "chat_servers": len(chats), **plan.settings()},
         "load_s": round(load_seconds, 2), "drain_s": round(last.at - load_ended, 2), "interrupted": interrupted,
-        "created": counts["created"], "acknowledged": counts["queued"], "routed": counts["routed"],
+        "created": counts["created"], "acknowledged": counts["queued"], "refused": counts["refused"],
+        "routed": counts["routed"],
         "accepted": counts["accepted"], "closed": counts["closed"], "abandoned": counts["abandoned"],
         "expired": counts["expired"], "closed_other": counts["closed_other"], "unfinished": last.open,
         "unacknowledged": last.unacknowledged, "lost": lost, "lost_with_comm": died, "errors": counts["errors"],
@@ -391,7 +392,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
 
 def accounted(report: dict[str, Any]) -> bool:
     """Every task created has an outcome or is still known to be in progress."""
-    ends = sum(report[k] for k in ("closed", "abandoned", "expired", "closed_other", "unfinished", "unacknowledged",
-                                   "lost_with_comm"))
+    ends = sum(report[k] for k in ("refused", "closed", "abandoned", "expired", "closed_other", "unfinished",
+                                   "unacknowledged", "lost_with_comm"))
     return report["created"] == ends
 

@@ -11,6 +11,7 @@ from typing import Any
 from wire.stats import Histogram, bucket_low
 
 SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by Comm (QUEUED)"),
+                ("refused", "refused by Comm (OVERLOADED)"),
                 ("routed", "routed (agent chosen)"), ("accepted", "accepted by agents"),
                 ("closed", "closed (DONE)"), ("abandoned", "abandoned (customer gave up)"),
                 ("expired", "expired (time to live)"), ("closed_other", "closed otherwise"),

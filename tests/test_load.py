@@ -62,7 +62,8 @@ def load_run(directory, *args, timeout=90):
 
 
 def outcomes(report):
-    return sum(report[k] for k in ("closed", "abandoned", "expired", "closed_other", "unfinished", "unacknowledged"))
+    return sum(report[k] for k in ("refused", "closed", "abandoned", "expired", "closed_other", "unfinished",
+                                   "unacknowledged"))
 
 
 def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
@@ -107,6 +108,21 @@ def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
     assert report["abandoned"] > 0 and report["closed"] > 0
     assert report["lost"] == 0 and outcomes(report) == report["created"]
     assert report["queue_wait_p99_us"] is not None
+
+
+def test_a_flood_beyond_what_comm_holds_is_refused_with_an_error_never_dropped(tmp_path):
+    spec = base_topology("flood", agents=2)
+    spec["mrds"]["chat"]["max_tasks"] = 1
+    spec["actors"]["comm"]["max_live_tasks"] = 5
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
+                             "--agents-per-server", "1", "--rate", "30", "--duration", "2", "--handle", "fixed:0.5",
+                             "--think", "fixed:0"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["refused"] > 10 and report["closed"] >= 5  # one agent, half a second a task
+    assert report["lost"] == 0 and outcomes(report) == report["created"]
+    assert report["acknowledged"] + report["refused"] == report["created"]
 
 
 def test_attach_counts_only_its_own_tasks_and_gives_the_servers_their_settings_back(start_topology):

@@ -10,6 +10,7 @@ AUTHORIZATION_FAILURE = "AUTHORIZATION_FAILURE"
 NOT_FOUND = "NOT_FOUND"
 INVALID_STATE = "INVALID_STATE"
 GENERAL_ERROR = "GENERAL_ERROR"
+OVERLOADED = "OVERLOADED"  # ours: Comm holds as many live tasks as it is allowed; try again later
 
 # Agent states per MRD (1.3).
 LOGIN = "LOGIN"

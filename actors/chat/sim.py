@@ -85,7 +85,7 @@ class ChatServer(Actor):
         """Counts and latency from now on; tasks created before are no longer ours to count."""
         self.latency = Histogram()
         self.counts = {"created": 0, "queued": 0, "routed": 0, "abandoned": 0, "closed": 0, "expired": 0,
-                       "closed_other": 0, "lost": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
+                       "closed_other": 0, "lost": 0, "refused": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
                        "agents_ready": getattr(self, "counts", {}).get("agents_ready", 0),
                        "comm_restarts": getattr(self, "counts", {}).get("comm_restarts", 0)}
         self.forget_our_tasks()
@@ -230,6 +230,8 @@ class ChatServer(Actor):
         self.comm_epoch = epoch
 
     def on_error(self, body: dict[str, Any]) -> None:
+        if body.get("Type") == "Task" and self.sent_at.pop(body.get("MsgId") or "", None) is not None:
+            self.counts["refused"] += 1  # our customer is told to come back later (OVERLOADED)
         self.counts["errors"] += 1
         log.warning("%s got Error %s on %s: %s", self.name, body.get("Code"), body.get("Type"), body.get("Reason"))
 

@@ -56,7 +56,7 @@ class CommLogic:
                  publish: Publish, to_mre: ToMre, *, queues: dict[str, dict[str, Any]] | None = None,
                  call_later: CallLater | None = None, clock: Callable[[], float] = time.monotonic,
                  state: CommState | None = None, gc: GcCommand | None = None, gc_destination: str = "comm",
-                 logout_grace: float = 10.0):
+                 logout_grace: float = 10.0, max_live_tasks: int = 100_000):
         self.directory = directory
         self.mrds = mrds
         self.queues = queues or {}
@@ -82,7 +82,8 @@ class CommLogic:
         # when each silent one is lost (its agents UNKNOWN until the grace period ends).
         self.heard: dict[str, float] = {}
         self.lost: dict[str, float] = {}
-        self.logout_grace = logout_grace  # how long tasks waited for an agent: until accepted, or until they left
+        self.logout_grace = logout_grace
+        self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED  # how long tasks waited for an agent: until accepted, or until they left
 
     def touch(self, body: dict[str, Any]) -> None:
         for key in AGENT_FIELDS:
@@ -364,6 +365,10 @@ class CommLogic:
         origin = body.get("ReplyTo")
         if origin is None:
             raise WireError(S.MISSING_FIELD, "Task needs ReplyTo: the Chat Server's destination", field="ReplyTo")
+        if len(self.state.tasks) >= self.max_live_tasks:
+            self.counters["overloaded"] = self.counters.get("overloaded", 0) + 1
+            raise WireError(S.OVERLOADED, f"{len(self.state.tasks)} live tasks, the most Comm holds "
+                                          f"(comm.max_live_tasks): try again later")
         params = dict(params_dict(body.get("params")))
         params["queue"] = self.queue_of(mrd, params)
         priority = params.get("priority", 0)

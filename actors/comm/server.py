@@ -70,7 +70,8 @@ class Comm(Actor):
         self.logic = CommLogic(agent_directory(topology), topology["mrds"], self.publish, self.to_mre,
                                queues=topology.get("queues", {}), call_later=self.loop.call_later,
                                gc=self.to_gc if has_gc else None, gc_destination=self.name, state=state,
-                               logout_grace=float(self.config.settings.get("logout_grace", 10.0)))
+                               logout_grace=float(self.config.settings.get("logout_grace", 10.0)),
+                               max_live_tasks=int(self.config.settings.get("max_live_tasks", 100_000)))
         if state is not None:
             log.info("%s: carried on from the journal: %d agents, %d tasks (epoch %s)", self.name,
                      len(state.sessions), len(state.tasks), state.task_prefix)
