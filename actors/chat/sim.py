@@ -29,6 +29,8 @@ from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_INTERVAL, 
 from wire.stats import Histogram
 
 PROBE_INTERVAL = 0.05
+RESEND_AFTER = 1.0     # seconds without an acknowledgement before a request is sent again
+GIVE_UP_AFTER = 60.0   # seconds after which an unacknowledged request is abandoned (and counted)
 # How our customers' tasks end, by the Code of their CLOSED state.
 OUTCOMES = {S.DONE: "closed", S.CANCELLED: "abandoned", S.NO_AGENT_AVAILABLE: "expired"}
 
@@ -66,6 +68,7 @@ class ChatServer(Actor):
         self.numbers = 0
         self.boot = format(time.time_ns() // 1_000_000, "x")  # MsgIds of a restarted us must not repeat
         self.run: Any = None
+        self.unacked: dict[str, list[Any]] = {}   # MsgId -> [type, body, first sent, last sent]
         # The customer side: every task we created, until Comm says how it ended.
         self.sent_at: dict[str, float] = {}      # MsgId -> when our Task was sent, until Comm acknowledges
         self.waiting: dict[str, float] = {}      # TaskId -> when its Task was sent, until an agent is chosen
@@ -85,7 +88,7 @@ class ChatServer(Actor):
         """Counts and latency from now on; tasks created before are no longer ours to count."""
         self.latency = Histogram()
         self.counts = {"created": 0, "queued": 0, "routed": 0, "abandoned": 0, "closed": 0, "expired": 0,
-                       "closed_other": 0, "lost": 0, "refused": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
+                       "closed_other": 0, "lost": 0, "refused": 0, "resent": 0, "gave_up": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
                        "agents_ready": getattr(self, "counts", {}).get("agents_ready", 0),
                        "comm_restarts": getattr(self, "counts", {}).get("comm_restarts", 0)}
         self.forget_our_tasks()
@@ -117,7 +120,8 @@ class ChatServer(Actor):
         self.live = True
         self.announce_ready()
         self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.send("Heartbeat", {"Destination": self.name}))
-        self.log_agents_in()
+        self.loop.call_every(RESEND_AFTER / 2, self.resend)
+        self.log_agents_in(reset=True)
         self.set_rate(self.rate)
 
     def set_rate(self, rate: float) -> None:
@@ -153,23 +157,48 @@ class ChatServer(Actor):
         return {"run": self.run, "rate": self.rate, "handle": str(self.handle), "think": str(self.think),
                 "patience": str(self.patience) if self.patience else None}
 
-    def log_agents_in(self) -> None:
+    def log_agents_in(self, reset: bool = False) -> None:
+        """Connect and Login every agent; `reset` (once, when this process starts) tells Comm
+        that whatever they held on an earlier process of ours is on no screen any more."""
         for agent_id, agent in self.agents.items():
-            self.send("Connect", {"AgentId": agent_id, "Password": agent["password"],
-                                  "Extension": agent.get("extension", ""), "Destination": self.name})
-            self.send("Login", {"AgentId": agent_id, "Password": agent["password"], "Mrd": self.mrd})
+            self.request("Connect", {"AgentId": agent_id, "Password": agent["password"], "Reset": reset,
+                                     "Extension": agent.get("extension", ""), "Destination": self.name})
+            self.request("Login", {"AgentId": agent_id, "Password": agent["password"], "Mrd": self.mrd})
 
     # sending ---------------------------------------------------------------------------
     def send(self, type: str, body: dict[str, Any]) -> None:  # type: ignore[override]
         body.setdefault("ReplyTo", self.name)
         super().send(self.general, codec.encode(type, body))
 
+    def request(self, type: str, body: dict[str, Any]) -> str:
+        """Send until acknowledged (at least once): Comm answers every request carrying a
+        MsgId with one message carrying it back, and applies a repeated MsgId only once."""
+        self.numbers += 1
+        msg_id = body.setdefault("MsgId", f"{self.name}-{self.boot}-m{self.numbers}")
+        now = time.monotonic()
+        self.unacked[msg_id] = [type, body, now, now]
+        self.send(type, body)
+        return msg_id
+
+    def resend(self) -> None:
+        now = time.monotonic()
+        for msg_id, entry in list(self.unacked.items()):
+            type, body, first, last = entry
+            if now - first > GIVE_UP_AFTER:
+                del self.unacked[msg_id]
+                self.counts["gave_up"] += 1
+                log.warning("%s: no acknowledgement of %s %s in %.0f s: given up", self.name, type, msg_id, GIVE_UP_AFTER)
+            elif now - last >= RESEND_AFTER:
+                entry[3] = now
+                self.counts["resent"] += 1
+                self.send(type, body)
+
     def new_task(self) -> None:
         self.numbers += 1
         msg_id = f"{self.name}-{self.boot}-t{self.numbers}"
         self.sent_at[msg_id] = time.monotonic()
         self.counts["created"] += 1
-        self.send("Task", {"Mrd": self.mrd, "ClientUniqueId": f"{self.name}-c{self.numbers}",
+        self.request("Task", {"Mrd": self.mrd, "ClientUniqueId": f"{self.name}-c{self.numbers}",
                            "name": f"Customer {self.numbers}", "params": [["channel", "web"]], "MsgId": msg_id})
         # Each arrival is due a Poisson interval after the one before, not after the moment
         # its timer ran (timers fire up to a millisecond late): the offered rate stays exact.
@@ -178,17 +207,17 @@ class ChatServer(Actor):
 
     def accept(self, agent_id: str, task_id: str) -> None:
         if self.held.get(task_id) == agent_id:  # not taken back meanwhile (the customer left, RONA)
-            self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE})
+            self.request("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE})
 
     def finish(self, agent_id: str, task_id: str) -> None:
         if self.held.get(task_id) == agent_id:
-            self.send("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.CLOSED, "Code": S.DONE})
+            self.request("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.CLOSED, "Code": S.DONE})
 
     def give_up(self, task_id: str) -> None:
         """The customer's patience ran out before an agent was chosen: cancel the task."""
         self.patience_timers.pop(task_id, None)
         if self.waiting.pop(task_id, None) is not None:  # counted when Comm confirms: it may have ended otherwise
-            self.send("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
+            self.request("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
 
     # events ----------------------------------------------------------------------------
     def drain_events(self) -> None:
@@ -204,6 +233,9 @@ class ChatServer(Actor):
                 continue
             if not self.live:
                 self.went_live()
+            msg_id = body.get("MsgId")
+            if msg_id is not None:
+                self.unacked.pop(msg_id, None)  # acknowledged (an answer, an Error or an Ack)
             self.handlers.get(type, self.ignore)(body)
 
     def ignore(self, body: dict[str, Any]) -> None:
@@ -237,13 +269,13 @@ class ChatServer(Actor):
 
     def on_agent_state(self, body: dict[str, Any]) -> None:
         agent_id, state = body["AgentId"], body["State"]
-        if agent_id not in self.agents or body.get("MsgId"):
+        if agent_id not in self.agents:
             return
         previous = self.agent_states.get(agent_id)
         self.agent_states[agent_id] = state
         if state == S.NOT_READY and previous != S.NOT_READY:
             # Our agents want work: NOT_READY after login (or after a missed offer) -> READY.
-            self.send("AgentState", {"AgentId": agent_id, "State": S.READY, "Mrd": body["Mrd"]})
+            self.request("AgentState", {"AgentId": agent_id, "State": S.READY, "Mrd": body["Mrd"]})
         if state == S.READY and previous in (None, S.LOGIN, S.NOT_READY):
             self.counts["agents_ready"] += 1
 
@@ -297,7 +329,7 @@ class ChatServer(Actor):
         # wait (bounded) for Comm to confirm: linger is not delivery (zeromq-rules 9).
         signed_in = [a for a in self.agents if self.agent_states.get(a, S.LOGOUT) != S.LOGOUT]
         for agent_id in signed_in:
-            self.send("AgentState", {"AgentId": agent_id, "State": S.LOGOUT, "Mrd": self.mrd})
+            self.request("AgentState", {"AgentId": agent_id, "State": S.LOGOUT, "Mrd": self.mrd})
         if signed_in and self.live:
             self.loop.run(until=lambda: all(self.agent_states.get(a) == S.LOGOUT for a in signed_in),
                           timeout=1.0, after_stop=True)

@@ -65,7 +65,10 @@ class CommLogic:
         self.touched_agents: set[str] = set()
         self.touched_tasks: set[str] = set()
         self.touched_msg_ids: list[tuple[str, str]] = []   # (MsgId, TaskId) handled
-        self.publish = lambda dest, type, body: (self.touch(body), publish(dest, type, body))
+        self._publish = publish
+        # The request being handled, as (its ReplyTo, its MsgId), until something goes back
+        # to its sender: the first message that does carries the MsgId, acknowledging it.
+        self.ack_to: tuple[str, str] | None = None
         self.to_mre = lambda type, body: (self.touch(body), to_mre(type, body))
         self.call_later = call_later
         self.clock = clock
@@ -84,6 +87,15 @@ class CommLogic:
         self.lost: dict[str, float] = {}
         self.logout_grace = logout_grace
         self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED  # how long tasks waited for an agent: until accepted, or until they left
+
+    def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
+        self.touch(body)
+        ack = self.ack_to
+        if ack is not None and destination == ack[0]:
+            if body.get("MsgId") is None:
+                body = {**body, "MsgId": ack[1]}
+            self.ack_to = None
+        self._publish(destination, type, body)
 
     def touch(self, body: dict[str, Any]) -> None:
         for key in AGENT_FIELDS:
@@ -242,6 +254,11 @@ class CommLogic:
         session = self.state.sessions.get(agent_id)
         if session is None:
             session = self.state.sessions[agent_id] = Session(agent_id, body["Destination"])
+        if body.get("Reset") is True:
+            # A desk process that starts afresh: whatever its agent held is not on any screen now.
+            for presence in session.mrds.values():
+                if presence.state != S.LOGOUT and not presence.external:
+                    self.logout(agent_id, presence, S.AGENT_LOGOUT)
         session.destination = body["Destination"]
         session.extension = body.get("Extension") or entry.get("extension", "")
         for mrd in list(session.mrds):  # UNKNOWN no more if it comes back through a live desk
@@ -807,6 +824,14 @@ class CommLogic:
             except WireError:
                 pass
         return True
+
+    def acknowledge(self, type: str) -> None:
+        """Nothing went back to the sender of the request just handled: say it was done
+        (`Ack`, ours), so that a sender resending until acknowledged stops."""
+        if self.ack_to is not None:
+            destination, msg_id = self.ack_to
+            self.ack_to = None
+            self._publish(destination, "Ack", {"MsgId": msg_id, "Type": type})
 
     def handled(self, body: dict[str, Any]) -> None:
         self.touch(body)

@@ -190,10 +190,19 @@ class Comm(Actor):
         self.send(self.events, codec.error_frames(err, dest))
 
     def handle(self, method: Any, type: str, body: dict[str, Any]) -> None:
-        if type not in QUERIES and self.logic.duplicate(type, body):
-            return
-        method(body)
-        self.logic.handled(body)
+        """Apply a request once (a repeated MsgId is answered, not applied again) and make
+        sure one message carrying its MsgId goes back to its sender: an answer, an Error,
+        or an Ack. That is the acknowledgement a sender resends until it gets."""
+        msg_id, reply_to = body.get("MsgId"), body.get("ReplyTo")
+        logic = self.logic
+        logic.ack_to = (reply_to, msg_id) if msg_id.__class__ is str and reply_to.__class__ is str else None
+        try:
+            if type in QUERIES or not logic.duplicate(type, body):
+                method(body)
+                logic.handled(body)
+            logic.acknowledge(type)
+        finally:
+            logic.ack_to = None  # a refusal is answered with an Error that carries the MsgId
 
     def control_verbs(self) -> dict[str, Any]:
         return {"flush": lambda body: self.logic.flush(str(body.get("task", "")))}
