@@ -171,7 +171,8 @@ class SpawnedFleet(Fleet):
         self.supervisor.loop.run(timeout=seconds)
         return not self.supervisor.loop.stop_reason
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """Stop the fleet and remove its directory, unless `keep` (its logs explain a failure)."""
         supervisor = getattr(self, "supervisor", None)
         if supervisor is not None:
             supervisor.stop()
@@ -179,7 +180,8 @@ class SpawnedFleet(Fleet):
         topology = getattr(self, "topology", None)
         if topology is not None and topology.sock_dir != topology.run_dir:  # the short socket directory
             shutil.rmtree(topology.sock_dir, ignore_errors=True)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class AttachedFleet(Fleet):

@@ -69,6 +69,7 @@ class ChatServer(Actor):
         self.boot = format(time.time_ns() // 1_000_000, "x")  # MsgIds of a restarted us must not repeat
         self.run: Any = None
         self.unacked: dict[str, list[Any]] = {}   # MsgId -> [type, body, first sent, last sent]
+        self.answered: list[Any] | None = None    # the request the message being handled answers
         # The customer side: every task we created, until Comm says how it ended.
         self.sent_at: dict[str, float] = {}      # MsgId -> when our Task was sent, until Comm acknowledges
         self.waiting: dict[str, float] = {}      # TaskId -> when its Task was sent, until an agent is chosen
@@ -234,8 +235,8 @@ class ChatServer(Actor):
             if not self.live:
                 self.went_live()
             msg_id = body.get("MsgId")
-            if msg_id is not None:
-                self.unacked.pop(msg_id, None)  # acknowledged (an answer, an Error or an Ack)
+            # acknowledged (an answer, an Error or an Ack): the handler may look at what was asked
+            self.answered = self.unacked.pop(msg_id, None) if msg_id is not None else None
             self.handlers.get(type, self.ignore)(body)
 
     def ignore(self, body: dict[str, Any]) -> None:
@@ -262,6 +263,10 @@ class ChatServer(Actor):
         self.comm_epoch = epoch
 
     def on_error(self, body: dict[str, Any]) -> None:
+        asked = self.answered[1] if self.answered is not None else {}
+        if body.get("Type") == "TaskState" and self.held.get(asked.get("TaskId", "")) == asked.get("AgentId"):
+            # Comm says our agent does not have it (it went back while we missed the news)
+            del self.held[asked["TaskId"]]
         if body.get("Type") == "Task" and self.sent_at.pop(body.get("MsgId") or "", None) is not None:
             self.counts["refused"] += 1  # our customer is told to come back later (OVERLOADED)
         self.counts["errors"] += 1
@@ -336,6 +341,9 @@ class ChatServer(Actor):
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.counts, "agents": len(self.agents), "rate": self.rate,
-                "comm_epoch": self.comm_epoch,
+                "comm_epoch": self.comm_epoch, "unacked": len(self.unacked),
+                # what our agents hold or are offered, for an outside check of capacity and
+                # double assignment (mroute chaos); only while it is small
+                "held": dict(self.held) if len(self.held) <= 10_000 else None,
                 "waiting": len(self.waiting), "open": len(self.open), "unacknowledged": len(self.sent_at),
                 "latency": self.latency.to_json()}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -27,6 +27,7 @@ from .state import CommState, Presence, Session, Task
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS closed (task_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (msg_id TEXT PRIMARY KEY, task_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -41,6 +42,7 @@ class Journal:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self.seen_rows = self.db.execute("SELECT count(*) FROM seen").fetchone()[0]
+        self.closed_rows = self.db.execute("SELECT count(*) FROM closed").fetchone()[0]
 
     # monotonic times mean nothing to another process: they are kept as wall-clock times
     def to_wall(self, monotonic: float | None) -> float | None:
@@ -62,16 +64,18 @@ class Journal:
                 session.mrds[mrd] = Presence(mrd, agent_id, p["state"], p["reason"], p["changed"], p["wants"],
                                              set(p["tasks"]), p["offer"], p["external"], p["on_call"])
             state.sessions[agent_id] = session
-        for task_id, data in self.db.execute("SELECT task_id, data FROM tasks"):
-            t = orjson.loads(data)
-            created = self.from_wall(t["created"])
-            state.tasks[task_id] = Task(task_id, t["mrd"], t["client_id"], t["name"], t["params"], t["origin"],
-                                        t["state"], t["owner"], t["participants"], t["code"], t["queue"],
-                                        created if created is not None else self.clock(),
-                                        self.from_wall(t["queued_since"]), t["waited"])
+        for table, tasks in (("closed", state.closed), ("tasks", state.tasks)):
+            for task_id, data in self.db.execute(f"SELECT task_id, data FROM {table} ORDER BY rowid"):
+                tasks[task_id] = self.task_of(task_id, orjson.loads(data))
         for msg_id, task_id in self.db.execute("SELECT msg_id, task_id FROM seen ORDER BY rowid"):
             state.seen[msg_id] = task_id
         return state
+
+    def task_of(self, task_id: str, t: dict[str, Any]) -> Task:
+        created = self.from_wall(t["created"])
+        return Task(task_id, t["mrd"], t["client_id"], t["name"], t["params"], t["origin"], t["state"], t["owner"],
+                    t["participants"], t["code"], t["queue"], created if created is not None else self.clock(),
+                    self.from_wall(t["queued_since"]), t["waited"])
 
     def save(self, state: CommState, agents: Iterable[str], tasks: Iterable[str], seen: list[tuple[str, str]]) -> None:
         """Write what changed, in one transaction."""
@@ -86,10 +90,18 @@ class Journal:
                     db.execute("INSERT OR REPLACE INTO agents VALUES (?, ?)", (agent_id, self.agent_blob(session)))
             for task_id in tasks:
                 task = state.tasks.get(task_id)
-                if task is None:
-                    db.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
-                else:
+                if task is not None:
                     db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?)", (task_id, self.task_blob(task)))
+                    continue
+                db.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+                closed = state.closed.get(task_id)
+                if closed is not None:  # kept, as Comm keeps it, to answer late questions about it
+                    db.execute("INSERT OR REPLACE INTO closed VALUES (?, ?)", (task_id, self.task_blob(closed)))
+                    self.closed_rows += 1
+            if self.closed_rows > 2 * CommState.CLOSED_KEPT:
+                db.execute("DELETE FROM closed WHERE rowid <= (SELECT max(rowid) FROM closed) - ?",
+                           (CommState.CLOSED_KEPT,))
+                self.closed_rows = CommState.CLOSED_KEPT
             if seen:
                 db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?)", seen)
                 self.seen_rows += len(seen)

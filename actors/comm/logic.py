@@ -850,4 +850,5 @@ class CommLogic:
         logged_in = sum(1 for s in sessions if any(p.state != S.LOGOUT for p in s.mrds.values()))
         waiting = sum(1 for t in self.state.tasks.values() if t.state == S.QUEUED)
         return {**self.counters, "agents_connected": len(self.state.sessions), "agents_logged_in": logged_in,
-                "tasks_live": len(self.state.tasks), "tasks_waiting": waiting, "queue_wait": self.queue_wait.to_json()}
+                "tasks_live": len(self.state.tasks), "tasks_waiting": waiting, "epoch": self.epoch,
+                "task_number": self.state.task_number, "queue_wait": self.queue_wait.to_json()}

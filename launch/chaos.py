@@ -1,0 +1,177 @@
+"""`mroute chaos`: a load while a random actor is killed (SIGKILL) every 1-2 s, then an
+account of every task.
+
+The account does not trust any process that was killed. Comm journals, so its epoch (the
+task id prefix) survives its restarts and its task ids are numbered without gaps: the
+tasks that exist are exactly `<epoch>-1 ... <epoch>-N`. After the load and a drain, each
+is asked for (GetTaskState, answered from Comm's journal, closed tasks included): it is
+closed, still live (unfinished), or unknown to Comm: lost. While the load runs, the
+driver reads what every Chat Server's agents hold or are offered and checks across
+servers that no task is with two agents at once (`double_assigned`) and no agent holds
+more than its MRD allows (`over_capacity`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import zmq
+
+from wire import codec
+from wire.catalogue import CHAT_EVENTS, GENERAL
+from wire.dist import parse
+
+from .load import LoadPlan, SpawnedFleet
+
+OBSERVER = "mroute.chaos"   # our destination for the final questions
+KILLABLE_AFTER = 1.5        # seconds up before an actor may be killed (a quicker death counts as a failed start)
+
+
+def held_check(stats: dict[str, dict[str, Any]], chats: list[str], max_tasks: int) -> tuple[set[str], set[str]]:
+    """Tasks with two agents at once, and agents over their limit, in one look at every
+    server; each finding as a string that says what was seen."""
+    owners: dict[str, set[str]] = {}
+    per_agent: dict[str, list[str]] = {}
+    for name in chats:
+        for task_id, agent_id in (stats.get(name, {}).get("held") or {}).items():
+            owners.setdefault(task_id, set()).add(agent_id)
+            per_agent.setdefault(agent_id, []).append(task_id)
+    return ({f"{t} with {sorted(agents)}" for t, agents in owners.items() if len(agents) > 1},
+            {f"{a} holds {sorted(tasks)}" for a, tasks in per_agent.items() if len(tasks) > max_tasks})
+
+
+def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, agents_per_server: int = 5,
+              seed: int | None = None, drain: float = 30.0,
+              progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    rng = random.Random(seed)
+    plan = LoadPlan(rate=rate, duration=duration, handle=parse("uniform:0.2,1"), think=parse("uniform:0,0.1"),
+                    patience=None)
+    started = time.monotonic()
+    fleet = SpawnedFleet(base_file, servers, agents_per_server, plan)
+    supervisor = fleet.supervisor
+    max_tasks = supervisor.topology.mrds["chat"]["max_tasks"]
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    sub = ctx.socket(zmq.SUB)
+    for sock in (push, sub):
+        sock.linger = 0
+    push.connect(supervisor.topology.endpoints[GENERAL])
+    sub.connect(supervisor.topology.endpoints[CHAT_EVENTS])
+    sub.setsockopt(zmq.SUBSCRIBE, codec.topic(OBSERVER))
+    kills: list[dict[str, Any]] = []
+    double: set[str] = set()
+    over: set[str] = set()
+    try:
+        fleet.tell({"run": f"chaos-{os.getpid()}", "rate": rate / len(fleet.chats), **plan.settings()})
+        next_kill = time.monotonic() + rng.uniform(1, 2)
+        looking: list[bool] = []  # a look at the chat servers is on its way
+
+        def looked(results: dict[str, Any]) -> None:
+            looking.clear()
+            found = held_check(results, fleet.chats, max_tasks)
+            double.update(found[0])
+            over.update(found[1])
+        while time.monotonic() - started < duration and not supervisor.loop.stop_reason:
+            if time.monotonic() >= next_kill:
+                victim = pick_victim(supervisor, rng)
+                if victim is not None:
+                    os.kill(victim.pid, signal.SIGKILL)
+                    kills.append({"t": round(time.monotonic() - started, 2), "actor": victim.name})
+                    progress(f"{kills[-1]['t']:6.2f}s  killed {victim.name} (pid {victim.pid})")
+                next_kill = time.monotonic() + rng.uniform(1, 2)
+            if not looking:  # asked without waiting: a server just killed must not stall the kills
+                looking.append(True)
+                supervisor.ask_children(set(fleet.chats), "stats", None, looked, timeout=0.5)
+            fleet.wait(0.05)
+        fleet.tell({"rate": 0.0})
+        settle(fleet, drain, double, over, max_tasks, progress)
+        comm = next((s for s in supervisor.stats_now().values() if "task_number" in s), None)
+        if comm is None:
+            raise RuntimeError("Comm did not answer at the end: no account can be given")
+        outcomes = ask_every_task(fleet, push, sub, comm["epoch"], comm["task_number"])
+    except BaseException:
+        fleet.close(keep=True)
+        raise
+    finally:
+        push.close()
+        sub.close()
+        ctx.term()
+    closed = [o for o in outcomes.values() if o and o["State"] == "CLOSED"]
+    lost = sum(1 for o in outcomes.values() if o is None)
+    failed = bool(lost or double or over)
+    fleet.close(keep=failed)
+    if failed:
+        progress(f"the logs of this run are kept in {fleet.directory / 'run' / 'logs'}")
+    return {
+        "created": len(outcomes),
+        "routed": sum(1 for o in outcomes.values() if o and (o.get("AgentId") or o.get("Code") == "DONE")),
+        "closed": len(closed), "closed_done": sum(1 for o in closed if o.get("Code") == "DONE"),
+        "unfinished": sum(1 for o in outcomes.values() if o and o["State"] != "CLOSED"),
+        "lost": lost,
+        "double_assigned": len(double), "over_capacity": len(over), "findings": sorted(double | over),
+        "kills": len(kills), "killed": kills, "duration_s": round(time.monotonic() - started, 1),
+        "rate": rate, "chat_servers": servers, "agents": servers * agents_per_server,
+    }
+
+
+def pick_victim(supervisor: Any, rng: random.Random) -> Any:
+    now = time.time()
+    candidates = [c for c in supervisor.children.values()
+                  if c.state == "RUNNING" and c.pid is not None and now - c.started >= KILLABLE_AFTER]
+    return rng.choice(candidates) if candidates else None
+
+
+def settle(fleet: SpawnedFleet, drain: float, double: set[str], over: set[str], max_tasks: int,
+           progress: Callable[[str], None]) -> None:
+    """No more customers and no more kills: wait (bounded) until every actor runs again and
+    no Chat Server waits for an answer or holds a task."""
+    deadline = time.monotonic() + drain
+    while time.monotonic() < deadline:
+        stats = fleet.supervisor.stats_now()
+        look = held_check(stats, fleet.chats, max_tasks)
+        double |= look[0]
+        over |= look[1]
+        running = all(c.state == "RUNNING" for c in fleet.supervisor.children.values())
+        busy = sum(len(stats.get(c, {}).get("held") or {}) + stats.get(c, {}).get("unacked", 1) for c in fleet.chats)
+        comm = next((s for s in stats.values() if "tasks_live" in s), {"tasks_live": 1})
+        if running and not busy and not comm["tasks_live"]:
+            return
+        if not fleet.wait(0.25):
+            return
+    progress(f"still busy after a {drain:.0f} s drain: what is left is counted unfinished")
+
+
+def ask_every_task(fleet: SpawnedFleet, push: zmq.Socket, sub: zmq.Socket, epoch: str,
+                   count: int, timeout: float = 20.0) -> dict[str, dict[str, Any] | None]:
+    """GetTaskState for every task id Comm has given out; None for those it does not know.
+    Questions are repeated until answered: an answer published while our subscription was
+    not yet live is lost (zeromq-rules 7)."""
+    answers: dict[str, dict[str, Any] | None] = {}
+    pending = {f"{epoch}-{n}" for n in range(1, count + 1)}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for task_id in pending:
+            push.send_multipart(codec.encode("GetTaskState", {"TaskId": task_id, "ReplyTo": OBSERVER,
+                                                              "MsgId": f"chaos-{task_id}"}))
+        until = time.monotonic() + 1.0
+        while pending and time.monotonic() < until:
+            fleet.wait(0.02)
+            while sub.poll(0):
+                _topic, type, raw = sub.recv_multipart()
+                body = orjson.loads(raw)
+                task_id = str(body.get("MsgId", "")).removeprefix("chaos-")
+                if task_id not in pending:
+                    continue
+                if type == b"Error" and body.get("Code") != "NOT_FOUND":
+                    raise RuntimeError(f"Comm refused the question about {task_id}: {body}")
+                pending.discard(task_id)
+                answers[task_id] = body if type == b"TaskState" else None  # NOT_FOUND: Comm does not know it
+    if pending:
+        raise RuntimeError(f"Comm did not answer about {len(pending)} tasks within {timeout:.0f} s")
+    return answers
