@@ -20,6 +20,7 @@ from typing import Any, Callable
 import zmq
 
 from wire import codec, control
+from wire.curve import from_security
 from wire.codec import WireError
 from wire.states import GENERAL_ERROR
 
@@ -227,6 +228,7 @@ class Actor:
         self.control: zmq.Socket | None = None  # the DEALER to the supervisor, set by main
         self.outbox: list[tuple[zmq.Socket, list[bytes]]] = []
         loop.before_poll.append(self.flush)
+        self.authenticator: Any = None  # the ZAP handler, when the topology asks for CURVE
 
     # sockets -------------------------------------------------------------------------
     def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
@@ -236,6 +238,13 @@ class Actor:
         sock.sndhwm = hwm
         sock.rcvhwm = hwm
         sock.setsockopt(zmq.RECONNECT_IVL, 20)
+        curve = from_security(self.config.topology.get("security"))
+        if curve is not None and bind:
+            if self.authenticator is None:  # lets in only the allowed keys, for every socket we bind
+                self.authenticator = curve.authenticator(self.ctx)
+            curve.serve(sock)
+        elif curve is not None:
+            curve.connect_as(sock)
         if bind:
             sock.bind(bind)
         if connect:
@@ -336,3 +345,5 @@ class Actor:
         self.flush()
         for sock in self.sockets:
             sock.close(linger=200)
+        if self.authenticator is not None:
+            self.authenticator.stop()

@@ -53,22 +53,19 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
     plan = LoadPlan(rate=rate, duration=duration, handle=parse("uniform:0.2,1"), think=parse("uniform:0,0.1"),
                     patience=None)
     started = time.monotonic()
-    fleet = SpawnedFleet(base_file, servers, agents_per_server, plan)
+    # the rate is the servers' own setting: one restarted after a kill offers customers again
+    fleet = SpawnedFleet(base_file, servers, agents_per_server, plan, rate_per_server=rate / servers)
     supervisor = fleet.supervisor
     max_tasks = supervisor.topology.mrds["chat"]["max_tasks"]
     ctx = zmq.Context()
-    push = ctx.socket(zmq.PUSH)
-    sub = ctx.socket(zmq.SUB)
-    for sock in (push, sub):
-        sock.linger = 0
-    push.connect(supervisor.topology.endpoints[GENERAL])
-    sub.connect(supervisor.topology.endpoints[CHAT_EVENTS])
+    push = supervisor.topology.data_socket(ctx, zmq.PUSH, GENERAL)
+    sub = supervisor.topology.data_socket(ctx, zmq.SUB, CHAT_EVENTS)
     sub.setsockopt(zmq.SUBSCRIBE, codec.topic(OBSERVER))
     kills: list[dict[str, Any]] = []
     double: set[str] = set()
     over: set[str] = set()
     try:
-        fleet.tell({"run": f"chaos-{os.getpid()}", "rate": rate / len(fleet.chats), **plan.settings()})
+        fleet.tell({"run": f"chaos-{os.getpid()}", **plan.settings()})
         next_kill = time.monotonic() + rng.uniform(1, 2)
         looking: list[bool] = []  # a look at the chat servers is on its way
 
@@ -99,8 +96,8 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
         fleet.close(keep=True)
         raise
     finally:
-        push.close()
-        sub.close()
+        push.close(0)
+        sub.close(0)
         ctx.term()
     closed = [o for o in outcomes.values() if o and o["State"] == "CLOSED"]
     lost = sum(1 for o in outcomes.values() if o is None)

@@ -22,12 +22,8 @@ class GcClient:
         self.agent = agent
         self.destination = f"mroute.gc.{os.getpid()}"
         self.ctx = zmq.Context()
-        self.push = self.ctx.socket(zmq.PUSH)
-        self.sub = self.ctx.socket(zmq.SUB)
-        for sock in (self.push, self.sub):
-            sock.linger = 500
-        self.push.connect(topology.endpoints[GC])
-        self.sub.connect(topology.endpoints[GC_EVENTS])
+        self.push = topology.data_socket(self.ctx, zmq.PUSH, GC)
+        self.sub = topology.data_socket(self.ctx, zmq.SUB, GC_EVENTS)
         self.sub.setsockopt(zmq.SUBSCRIBE, codec.topic(self.destination))
         self.sub.setsockopt(zmq.SUBSCRIBE, codec.topic(codec.UNROUTED_ERRORS))
         entry = next((a for a in topology.agents if a["id"] == agent), None)

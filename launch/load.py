@@ -100,18 +100,19 @@ class Fleet:
 
 
 def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_server: int,
-                   plan: LoadPlan) -> Path:
+                   plan: LoadPlan, rate_per_server: float = 0.0) -> Path:
     """The base topology's MRDs, queues, agents and non-chat actors, with one chat actor of
     `servers` x `agents_per_server` (directory agents added when it has too few), in a run
     directory of its own so that it never meets a topology already running."""
     from .topology import load
     raw = yaml.safe_load(base_file.read_text()) or {}
-    have = len(load(base_file).agents)
+    base = load(base_file)
+    have = len(base.agents)
     actors = {name: spec for name, spec in (raw.get("actors") or {}).items() if spec.get("role") != "chat"}
     mrd = next((spec.get("mrd") for spec in (raw.get("actors") or {}).values()
                 if spec.get("role") == "chat" and spec.get("mrd")), "chat")
-    actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": 0, "mrd": mrd,
-                      **{k: v for k, v in plan.settings().items() if v is not None}}
+    actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
+                      "mrd": mrd, **{k: v for k, v in plan.settings().items() if v is not None}}
     agents = list(raw.get("agents") or [])
     if servers * agents_per_server > have:
         agents.append({"generate": {"count": servers * agents_per_server - have, "prefix": "load",
@@ -120,6 +121,9 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
             "actors": actors}
     spec.pop("endpoints", None)      # ipc in our own run directory: nothing shared with a running topology
     spec.pop("transport", None)
+    spec.pop("security", None)
+    if base.security:  # the same keys, wherever the fleet's file is written
+        spec["security"] = base.security
     path = directory / "topology.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -128,12 +132,15 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
 class SpawnedFleet(Fleet):
     """Our own supervisor, in this process: its actors die with us (parent-death signal)."""
 
-    def __init__(self, base_file: Path, servers: int, agents_per_server: int, plan: LoadPlan):
+    def __init__(self, base_file: Path, servers: int, agents_per_server: int, plan: LoadPlan,
+                 rate_per_server: float = 0.0):
+        """`rate_per_server` is what a server starts with, also when it is restarted."""
         from .supervisor import Supervisor
         from .topology import load
         self.directory = Path(tempfile.mkdtemp(prefix="mroute-load-"))
         try:
-            self.topology = load(fleet_topology(base_file, self.directory, servers, agents_per_server, plan))
+            self.topology = load(fleet_topology(base_file, self.directory, servers, agents_per_server, plan,
+                                                rate_per_server))
             self.supervisor = Supervisor(self.topology)
             self.supervisor.claim()
             self.supervisor.start()

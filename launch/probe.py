@@ -93,18 +93,13 @@ def send_and_listen(topology: Topology, type: str, body: dict[str, Any], queue: 
         body.setdefault("MsgId", f"{me}.1")
         me = body["ReplyTo"]
     ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    push = ctx.socket(zmq.PUSH)
-    general = ctx.socket(zmq.PUSH)
-    for sock in (sub, push, general):
-        sock.linger = 500
+    sub = topology.data_socket(ctx, zmq.SUB, catalogue.CHAT_EVENTS)
+    general = topology.data_socket(ctx, zmq.PUSH, catalogue.GENERAL)
+    push = topology.data_socket(ctx, zmq.PUSH, queue)
     try:
-        sub.connect(topology.endpoints[catalogue.CHAT_EVENTS])
         sub.setsockopt(zmq.SUBSCRIBE, codec.topic(me))
         sub.setsockopt(zmq.SUBSCRIBE, codec.topic(codec.UNROUTED_ERRORS))
-        general.connect(topology.endpoints[catalogue.GENERAL])
         confirm_subscription(general, sub, topology, me)
-        push.connect(topology.endpoints[queue])
         push.send_multipart([type.encode(), orjson.dumps(body)])
         click.echo(f"-> {queue} {type} {orjson.dumps(body).decode()}")
         deadline = time.monotonic() + wait

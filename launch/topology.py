@@ -21,7 +21,8 @@ from wire import dist as durations
 from wire.expr import ExprError, compile_expr
 
 POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
-TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor")
+TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor",
+            "security")
 SUPERVISOR_DEFAULTS = {"stop_grace": 3.0, "ready_timeout": 15.0}
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 IPC_PATH_MAX = 107  # bytes in a unix socket path (zeromq-rules 5)
@@ -47,6 +48,7 @@ class Topology:
     agents: list[dict[str, Any]]
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)
     supervisor: dict[str, float] = field(default_factory=lambda: dict(SUPERVISOR_DEFAULTS))
+    security: dict[str, Any] = field(default_factory=dict)   # {curve: absolute key directory}, if any
 
     def instances(self) -> list[tuple[str, str]]:
         """(instance name, role) of every process, binders first so clients find them up."""
@@ -62,7 +64,19 @@ class Topology:
     def resolved(self) -> dict[str, Any]:
         """What actors read at start (run_dir/topology.json)."""
         return {"name": self.name, "transport": self.transport, "endpoints": self.endpoints, "mrds": self.mrds,
-                "queues": self.queues, "agents": self.agents, "actors": self.actors}
+                "queues": self.queues, "agents": self.agents, "actors": self.actors, "security": self.security}
+
+    def data_socket(self, ctx: Any, kind: int, endpoint: str) -> Any:
+        """A socket connected to one of the documented queues or streams, as a client the
+        topology lets in (CURVE with our actors' key when it asks for CURVE)."""
+        from wire.curve import from_security
+        sock = ctx.socket(kind)
+        sock.linger = 500
+        curve = from_security(self.security)
+        if curve is not None:
+            curve.connect_as(sock)
+        sock.connect(self.endpoints[endpoint])
+        return sock
 
 
 class _Checker:
@@ -140,7 +154,22 @@ def parse(data: Any, path: Path) -> Topology:
     c.known_keys(supervisor, tuple(SUPERVISOR_DEFAULTS), "supervisor")
     timings = {key: c.number(supervisor.get(key, default), f"supervisor.{key}")
                for key, default in SUPERVISOR_DEFAULTS.items()}
-    return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors, timings)
+    security = _security(c, data.get("security"), base)
+    return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors, timings,
+                    security)
+
+
+def _security(c: _Checker, raw: Any, base: Path) -> dict[str, Any]:
+    raw = c.mapping(raw if raw is not None else {}, "security")
+    c.known_keys(raw, ("curve",), "security")
+    if not raw.get("curve"):
+        return {}
+    directory = Path(c.string(raw["curve"], "security.curve"))
+    directory = directory if directory.is_absolute() else base / directory
+    for needed in ("server.key_secret", "actors.key_secret", "allowed"):
+        if not (directory / needed).exists():
+            raise c.fail("security.curve", f"{directory} has no {needed}: make the keys with `mroute keys {directory}`")
+    return {"curve": str(directory)}
 
 
 def short_socket_dir(run_dir: Path) -> Path:

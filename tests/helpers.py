@@ -161,14 +161,18 @@ class ChatClient:
 
     _ids = itertools.count(1)
 
-    def __init__(self, endpoints: dict[str, str], destination: str = "desk"):
+    def __init__(self, endpoints: dict[str, str], destination: str = "desk",
+                 curve: tuple[bytes, bytes, bytes] | None = None):
+        """`curve`: (server public key, our public key, our secret key) for a CURVE topology."""
         self.destination = destination
         self.ctx = zmq.Context()
         self.push = self.ctx.socket(zmq.PUSH)
-        self.push.linger = 0
-        self.push.connect(endpoints["General"])
         self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.linger = 0
+        for sock in (self.push, self.sub):
+            sock.linger = 0
+            if curve is not None:
+                sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
+        self.push.connect(endpoints["General"])
         self.sub.connect(endpoints["ChatEvents"])
         self.sub.setsockopt(zmq.SUBSCRIBE, destination.encode() + b"\x00")
         self.inbox: list[tuple[str, dict[str, Any]]] = []

@@ -70,6 +70,8 @@ class ChatServer(Actor):
         self.run: Any = None
         self.unacked: dict[str, list[Any]] = {}   # MsgId -> [type, body, first sent, last sent]
         self.answered: list[Any] | None = None    # the request the message being handled answers
+        self.closing: set[str] = set()            # held tasks our agents have closed, not yet confirmed
+        self.comm_beat = 0                        # the Seq of Comm's last heartbeat
         # The customer side: every task we created, until Comm says how it ended.
         self.sent_at: dict[str, float] = {}      # MsgId -> when our Task was sent, until Comm acknowledges
         self.waiting: dict[str, float] = {}      # TaskId -> when its Task was sent, until an agent is chosen
@@ -212,6 +214,7 @@ class ChatServer(Actor):
 
     def finish(self, agent_id: str, task_id: str) -> None:
         if self.held.get(task_id) == agent_id:
+            self.closing.add(task_id)  # our agent is done with it, whatever the news says
             self.request("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.CLOSED, "Code": S.DONE})
 
     def give_up(self, task_id: str) -> None:
@@ -244,6 +247,14 @@ class ChatServer(Actor):
 
     def on_heartbeat(self, body: dict[str, Any]) -> None:
         epoch = body.get("Epoch")
+        beat = body.get("Seq") or 0
+        numbered_afresh, self.comm_beat = beat <= self.comm_beat, beat
+        if epoch == self.comm_epoch and numbered_afresh:
+            # The same Comm (it keeps a journal) in a new process: what it published while our
+            # subscription came back is lost to us. Ask it where each task we hold now is.
+            log.info("%s: Comm restarted with its journal: checking the %d tasks we hold", self.name, len(self.held))
+            for task_id in list(self.held):
+                self.request("GetTaskState", {"TaskId": task_id, "MsgId": f"{self.name}-{self.boot}-sync-{task_id}"})
         if self.comm_epoch is None:
             # Our agents logged in before we knew which Comm we spoke to: that Comm may have
             # died since. Logging in again is harmless (Comm answers with the state they are in).
@@ -258,15 +269,20 @@ class ChatServer(Actor):
                 log.warning("%s: %d of our tasks died with the old Comm", self.name, lost)
             self.counts["lost"] += lost
             self.held.clear()
+            self.closing.clear()
             self.agent_states.clear()
             self.log_agents_in()
         self.comm_epoch = epoch
 
     def on_error(self, body: dict[str, Any]) -> None:
         asked = self.answered[1] if self.answered is not None else {}
-        if body.get("Type") == "TaskState" and self.held.get(asked.get("TaskId", "")) == asked.get("AgentId"):
+        if body.get("Type") == "GetTaskState" and asked.get("TaskId") in self.held:
+            del self.held[asked["TaskId"]]  # Comm does not know it: nobody holds it
+            self.closing.discard(asked["TaskId"])
+        elif body.get("Type") == "TaskState" and self.held.get(asked.get("TaskId", "")) == asked.get("AgentId"):
             # Comm says our agent does not have it (it went back while we missed the news)
             del self.held[asked["TaskId"]]
+            self.closing.discard(asked["TaskId"])
         if body.get("Type") == "Task" and self.sent_at.pop(body.get("MsgId") or "", None) is not None:
             self.counts["refused"] += 1  # our customer is told to come back later (OVERLOADED)
         self.counts["errors"] += 1
@@ -286,6 +302,13 @@ class ChatServer(Actor):
 
     def on_task_state(self, body: dict[str, Any]) -> None:
         state, task_id = body.get("State"), body.get("TaskId")
+        if self.answered is not None and self.answered[0] == "GetTaskState":
+            # where a task we hold is now, after news may have been lost: keep it only if it
+            # is still on offer to, or held by, the same agent of ours
+            if self.held.get(task_id) != body.get("AgentId") or state not in (S.RESERVED, S.ACTIVE, S.WRAP_UP):
+                self.held.pop(task_id, None)
+                self.closing.discard(task_id)
+            return
         if state == S.QUEUED:
             sent = self.sent_at.pop(body.get("MsgId") or "", None)
             if sent is not None:  # Comm acknowledged our Task and named it
@@ -297,12 +320,14 @@ class ChatServer(Actor):
                     self.patience_timers[task_id] = self.loop.call_later(max(0.0, delay), self.give_up, task_id)
             elif body.get("Code") and task_id in self.held:  # RONA, AGENT_LOGOUT: taken from our agent
                 del self.held[task_id]
+                self.closing.discard(task_id)
         elif state == S.ACTIVE:
             if body.get("AgentId") in self.agents and self.held.get(task_id) == body["AgentId"] \
                     and not body.get("Code"):
                 self.counts["accepted"] += 1
                 self.loop.call_later(self.handle.sample(self.rng), self.finish, body["AgentId"], task_id)
         elif state == S.CLOSED and body.get("Scope") != "PARTICIPANT":
+            self.closing.discard(task_id)
             if task_id in self.held:
                 del self.held[task_id]
                 if body.get("Code") == S.DONE and body.get("AgentId") in self.agents:
@@ -344,6 +369,7 @@ class ChatServer(Actor):
                 "comm_epoch": self.comm_epoch, "unacked": len(self.unacked),
                 # what our agents hold or are offered, for an outside check of capacity and
                 # double assignment (mroute chaos); only while it is small
-                "held": dict(self.held) if len(self.held) <= 10_000 else None,
+                "held": {t: a for t, a in self.held.items() if t not in self.closing} if len(self.held) <= 10_000
+                else None,
                 "waiting": len(self.waiting), "open": len(self.open), "unacknowledged": len(self.sent_at),
                 "latency": self.latency.to_json()}
