@@ -68,11 +68,13 @@ def comm_bytes_per_agent(agents: int) -> int:
     session and presence, measured with tracemalloc on CommLogic itself."""
     from actors.comm.logic import CommLogic
     from actors.comm.server import agent_directory
+    from wire.passwords import hash_password
     mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
     noop = lambda *args: None  # noqa: E731
     gc.collect()
     tracemalloc.start()
-    directory = agent_directory({"agents": [{"id": f"agent{i}", "password": "secret"} for i in range(agents)]})
+    secret = hash_password("secret")  # as topology.json has it: the hash, one per distinct password
+    directory = agent_directory({"agents": [{"id": f"agent{i}", "password_hash": secret} for i in range(agents)]})
     logic = CommLogic(directory, mrds, noop, noop, queues={"q": QUEUE})
     for agent in directory:
         logic.on_connect({"AgentId": agent, "Password": "secret", "Destination": "chat.1"})

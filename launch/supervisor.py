@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,15 +193,35 @@ class Supervisor:
         env = dict(os.environ, MROUTE_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1",
                    MROUTE_CONTROL=self.topology.control_endpoint("actors"))
         child.log_file = child.log_file or open(child.log_path, "ab")  # type: ignore[arg-type]
+        credentials = self.credentials(child)
         child.proc = subprocess.Popen(
             [sys.executable, "-m", "actors", child.role, "--name", child.name, "--run-dir", str(self.run_dir)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True)  # its own process group: the group is stopped as one
+            stdin=subprocess.PIPE if credentials else subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=env, start_new_session=True)  # its own group: stopped as one
+        if credentials:  # on its stdin, never on disk: a pipe write may wait for the child to read
+            threading.Thread(target=self.hand_over, args=(child.proc, credentials), daemon=True).start()
         os.set_blocking(child.proc.stdout.fileno(), False)  # type: ignore[union-attr]
         self.loop.add_reader(child.proc.stdout.fileno(), lambda c=child: self.on_output(c))  # type: ignore[union-attr]
         child.started, child.exit_status, child.failure = time.time(), None, ""
         child.ready_timer = self.loop.call_later(self.ready_timeout_s, self.ready_timeout, child)
         self.set_state(child, STARTING)
+
+    def credentials(self, child: Child) -> bytes:
+        """A simulated Chat Server's agents' passwords: it logs them in as their desks would."""
+        if child.role != "chat":
+            return b""
+        spec = self.topology.actors[child.name.rpartition(".")[0]]
+        first = (int(child.name.rpartition(".")[2]) - 1) * spec["agents"]
+        return orjson.dumps({a["id"]: a["password"] for a in self.topology.agents[first:first + spec["agents"]]
+                             if "password" in a})
+
+    @staticmethod
+    def hand_over(proc: subprocess.Popen[bytes], credentials: bytes) -> None:
+        try:
+            proc.stdin.write(credentials)  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]
+        except (BrokenPipeError, ValueError, OSError):  # it died first: its restart gets them again
+            pass
 
     def on_output(self, child: Child) -> None:
         proc = child.proc

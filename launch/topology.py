@@ -17,7 +17,7 @@ import yaml
 
 from actors import ROLES
 from wire.catalogue import ENDPOINT_NAMES
-from wire import dist as durations
+from wire import dist as durations, passwords
 from wire.expr import ExprError, compile_expr
 
 POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
@@ -63,8 +63,16 @@ class Topology:
 
     def resolved(self) -> dict[str, Any]:
         """What actors read at start (run_dir/topology.json)."""
+        hashes: dict[str, str] = {}  # one hash per distinct password
+        agents = []
+        for agent in self.agents:
+            entry = {k: v for k, v in agent.items() if k != "password"}  # never written down
+            if "password" in agent:
+                entry["password_hash"] = hashes.get(agent["password"]) or hashes.setdefault(
+                    agent["password"], passwords.hash_password(agent["password"]))
+            agents.append(entry)
         return {"name": self.name, "transport": self.transport, "endpoints": self.endpoints, "mrds": self.mrds,
-                "queues": self.queues, "agents": self.agents, "actors": self.actors, "security": self.security}
+                "queues": self.queues, "agents": agents, "actors": self.actors, "security": self.security}
 
     def data_socket(self, ctx: Any, kind: int, endpoint: str) -> Any:
         """A socket connected to one of the documented queues or streams, as a client the
@@ -247,7 +255,7 @@ def _queues(c: _Checker, raw: Any, mrds: dict[str, Any]) -> dict[str, dict[str, 
     return queues
 
 
-AGENT_KEYS = ("id", "password", "name", "extension", "team", "supervisor", "attributes")
+AGENT_KEYS = ("id", "password", "password_hash", "name", "extension", "team", "supervisor", "attributes")
 
 
 def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
@@ -273,8 +281,13 @@ def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
         else:
             c.known_keys(entry, AGENT_KEYS, key)
             extension = entry.get("extension", "")
-            agents.append({"id": c.string(entry.get("id"), f"{key}.id"),
-                           "password": c.string(entry.get("password"), f"{key}.password"),
+            if "password_hash" in entry:
+                if not passwords.is_hash(c.string(entry["password_hash"], f"{key}.password_hash")):
+                    raise c.fail(f"{key}.password_hash", "must be pbkdf2_sha256$<iterations>$<salt>$<hash>")
+                secret = {"password_hash": entry["password_hash"]}
+            else:
+                secret = {"password": c.string(entry.get("password"), f"{key}.password")}
+            agents.append({"id": c.string(entry.get("id"), f"{key}.id"), **secret,
                            "name": entry.get("name", entry.get("id")), "extension": str(extension or ""),
                            "team": entry.get("team", ""), "supervisor": bool(entry.get("supervisor", False)),
                            "attributes": c.mapping(entry.get("attributes", {}), f"{key}.attributes")})

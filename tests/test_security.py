@@ -10,8 +10,9 @@ import zmq.auth
 from launch import client as control_client
 from wire.catalogue import ENDPOINT_NAMES
 from wire.curve import add_client, make_keys
+from wire.passwords import hash_password
 
-from .helpers import ChatClient, base_topology
+from .helpers import ChatClient, base_topology, wait_until
 
 
 def free_ports(n: int) -> list[int]:
@@ -25,8 +26,8 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def received_by_comm(running) -> int:
-    return control_client.ask(running.topology, "stats")["actors"]["comm.1"]["counters"]["received"]
+def tasks_created(running) -> int:
+    return control_client.ask(running.topology, "stats")["actors"]["comm.1"]["tasks_created"]
 
 
 def test_only_clients_with_an_allowed_key_get_through(start_topology, tmp_path):
@@ -53,7 +54,7 @@ def test_only_clients_with_an_allowed_key_get_through(start_topology, tmp_path):
 
     for who, curve in (("no key", None),
                        ("a stranger's key", (server_public, *zmq.auth.load_certificate(tmp_path / "stranger.key_secret")))):
-        before = received_by_comm(running)
+        before = tasks_created(running)
         intruder = ChatClient(running.endpoints(), "intruder", curve=curve)
         try:
             for _ in range(10):
@@ -62,4 +63,26 @@ def test_only_clients_with_an_allowed_key_get_through(start_topology, tmp_path):
             assert not intruder.sub.poll(1500), f"a client with {who} heard something"
         finally:
             intruder.close()
-        assert received_by_comm(running) == before, f"a client with {who} got a message through"
+        assert tasks_created(running) == before, f"a client with {who} got a Task through"
+
+
+def test_passwords_are_never_written_down_nor_logged(start_topology, chat_client):
+    spec = base_topology("sealed", chat={"count": 1, "agents": 3, "rate": 5, "handle": 0.2, "think": [0, 0.05]})
+    spec["agents"].append({"id": "carol", "password_hash": hash_password("pw-carol")})  # a file may hold only hashes
+    running = start_topology(spec)
+    desk = chat_client(running.endpoints(), "carol-desk")
+    desk.handshake()
+    desk.login("carol", "pw-carol")  # checked against the hash
+    desk.send("Connect", {"AgentId": "alice", "Password": "wrong-guess", "Destination": "carol-desk", "MsgId": "bad"})
+    assert desk.expect("Error", MsgId="bad")["Code"] == "AUTHORIZATION_FAILURE"
+    wait_until(lambda: control_client.ask(running.topology, "stats")["actors"]["chat.1"]["closed"] > 0,
+               timeout=15, what="the simulated Chat Server's agents to log in and close a task")
+    run_dir = running.topology.run_dir
+    assert oct(run_dir.stat().st_mode & 0o777) == "0o700"
+    written = [p for p in run_dir.rglob("*") if p.is_file() and not p.name.endswith(".ipc")]
+    assert any(p.name == "topology.json" for p in written) and any(p.name.startswith("comm.sqlite") for p in written)
+    for path in written:
+        data = path.read_bytes()
+        for secret in (b"pw-alice", b"pw-bob", b"secret", b"pw-carol", b"wrong-guess"):
+            assert secret not in data, f"{secret!r} is in {path}"
+    assert b"pbkdf2_sha256$" in (run_dir / "topology.json").read_bytes()

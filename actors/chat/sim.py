@@ -17,9 +17,11 @@ tasks it created.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from typing import Any
 
+import orjson
 import zmq
 
 from actors.runtime import Actor, log, recv_frames
@@ -35,6 +37,17 @@ GIVE_UP_AFTER = 60.0   # seconds after which an unacknowledged request is abando
 OUTCOMES = {S.DONE: "closed", S.CANCELLED: "abandoned", S.NO_AGENT_AVAILABLE: "expired"}
 
 
+def read_credentials() -> dict[str, str]:
+    """{agent: password} from stdin, when the supervisor hands them over (else nothing)."""
+    if sys.stdin is None or sys.stdin.isatty():
+        return {}
+    try:
+        data = sys.stdin.buffer.read()
+    except (OSError, ValueError):
+        return {}
+    return orjson.loads(data) if data.strip() else {}
+
+
 class ChatServer(Actor):
     role = "chat"
 
@@ -44,6 +57,8 @@ class ChatServer(Actor):
         directory = self.config.topology["agents"]
         first = (self.config.index - 1) * per_server
         self.agents = {a["id"]: a for a in directory[first:first + per_server]}
+        # The passwords come on our stdin from the supervisor: the directory we read holds hashes.
+        self.passwords = read_credentials()
         if len(self.agents) < per_server:
             log.warning("%s wants %d agents but the directory has only %d from #%d", self.name, per_server,
                         len(self.agents), first + 1)
@@ -164,9 +179,14 @@ class ChatServer(Actor):
         """Connect and Login every agent; `reset` (once, when this process starts) tells Comm
         that whatever they held on an earlier process of ours is on no screen any more."""
         for agent_id, agent in self.agents.items():
-            self.request("Connect", {"AgentId": agent_id, "Password": agent["password"], "Reset": reset,
+            password = self.passwords.get(agent_id)
+            if password is None:
+                log.warning("%s: no password for %s (the topology gives only its hash): not logged in", self.name,
+                            agent_id)
+                continue
+            self.request("Connect", {"AgentId": agent_id, "Password": password, "Reset": reset,
                                      "Extension": agent.get("extension", ""), "Destination": self.name})
-            self.request("Login", {"AgentId": agent_id, "Password": agent["password"], "Mrd": self.mrd})
+            self.request("Login", {"AgentId": agent_id, "Password": password, "Mrd": self.mrd})
 
     # sending ---------------------------------------------------------------------------
     def send(self, type: str, body: dict[str, Any]) -> None:  # type: ignore[override]

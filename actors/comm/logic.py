@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from wire import states as S
+from wire import passwords, states as S
 from wire.catalogue import SESSION_TIMEOUT
 from wire.codec import WireError, is_destination, params_dict
 from wire.stats import Histogram
@@ -39,6 +39,13 @@ AGENT_FIELDS = ("AgentId", "OwnerAgentId", "RecipientAgentId", "ParticipantAgent
 
 
 _second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
+def password_matches(password: Any, entry: dict[str, Any]) -> bool:
+    """Against the directory's hash (what a topology.json holds) or, in tests, a plain one."""
+    if "password_hash" in entry:
+        return passwords.verify(password, entry["password_hash"])
+    return password == entry.get("password")
 
 
 def utc_now() -> str:
@@ -86,6 +93,7 @@ class CommLogic:
         self.heard: dict[str, float] = {}
         self.lost: dict[str, float] = {}
         self.logout_grace = logout_grace
+        self.voice_passwords: dict[str, str] = {}  # what agents gave at Connect, never journaled
         self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED  # how long tasks waited for an agent: until accepted, or until they left
 
     def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
@@ -244,13 +252,14 @@ class CommLogic:
     # Chat Server requests (General) ---------------------------------------------------
     def check_password(self, agent_id: str, password: str) -> dict[str, Any]:
         entry = self.directory.get(agent_id)
-        if entry is None or entry["password"] != password:
+        if entry is None or not password_matches(password, entry):
             raise WireError(S.AUTHORIZATION_FAILURE, "unknown agent or wrong password", field="Password")
         return entry
 
     def on_connect(self, body: dict[str, Any]) -> None:
         agent_id = body["AgentId"]
         entry = self.check_password(agent_id, body["Password"])
+        self.voice_passwords[agent_id] = body["Password"]  # for the GC's login: in memory only
         session = self.state.sessions.get(agent_id)
         if session is None:
             session = self.state.sessions[agent_id] = Session(agent_id, body["Destination"])
@@ -268,7 +277,11 @@ class CommLogic:
     def voice_login(self, session: Session) -> None:
         """A contact-centre agent (one with an extension) is logged into voice through the GC."""
         if session.extension and self.gc is not None and VOICE_MRD in self.mrds:
-            password = self.directory[session.agent_id]["password"]
+            password = self.voice_passwords.get(session.agent_id)
+            if password is None:  # a Comm restarted from its journal has not heard it since
+                log.warning("cannot log %s into voice: its password has not been given since Comm started",
+                            session.agent_id)
+                return
             self.gc("Connect", session.agent_id, self.gc_destination, password)
             self.gc("Login", session.agent_id, password, session.extension)
 

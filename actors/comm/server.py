@@ -26,9 +26,10 @@ from .logic import CommLogic
 
 
 def agent_directory(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """What Comm reads of each directory entry. At 100,000 agents the full entries (names,
-    teams, attributes) would cost Comm about 1 KB an agent; the topology's copy is let go."""
-    directory = {agent["id"]: {"password": agent["password"], "extension": agent.get("extension", "")}
+    """What Comm reads of each directory entry: its password's hash and its extension. At
+    100,000 agents the full entries (names, teams, attributes) would cost Comm about 1 KB
+    an agent; the topology's copy is let go."""
+    directory = {agent["id"]: {"password_hash": agent["password_hash"], "extension": agent.get("extension", "")}
                  for agent in topology["agents"]}
     topology["agents"] = []
     return directory

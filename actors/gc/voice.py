@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from wire import gc as G
+from wire import gc as G, passwords
 from wire.gc import Command, CommandError
 
 # Voice agent states (2.4)
@@ -38,10 +38,14 @@ DEFAULT_PHONEBOOKS = [{"id": "pb1", "name": "Global", "type": "GLOBAL", "team": 
                                      "description": "internal help desk"}]}]
 
 
+def password_ok(given: str, known: str) -> bool:
+    return passwords.verify(given, known) if passwords.is_hash(known) else given == known
+
+
 @dataclass
 class VoiceAgent:
     agent_id: str
-    password: str
+    password: str                    # its hash (from topology.json), or in tests the password itself
     first: str
     last: str
     extension: str
@@ -115,7 +119,8 @@ class VoiceCentre:
             if not entry.get("extension"):
                 continue
             first, _, last = str(entry.get("name") or entry["id"]).partition(" ")
-            agent = VoiceAgent(entry["id"], entry["password"], first, last, str(entry["extension"]),
+            agent = VoiceAgent(entry["id"], entry.get("password_hash") or entry["password"], first, last,
+                               str(entry["extension"]),
                                entry.get("team") or "default", bool(entry.get("supervisor")))
             self.agents[agent.agent_id] = agent
             self.by_extension[agent.extension] = agent
@@ -263,7 +268,7 @@ class VoiceCentre:
     def cmd_connect(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         if not args.get("password"):
             raise CommandError(G.MISSING_PASSWORD, "Connect takes <client_destination>,<password>", "Connect")
-        if args["password"] != agent.password:
+        if not password_ok(args["password"], agent.password):
             raise CommandError(G.AUTHORIZATION_FAILURE, "wrong password", "Connect")
         self.forget_silent_clients()
         agent.destinations[args["client_destination"]] = None
@@ -272,7 +277,7 @@ class VoiceCentre:
     def cmd_login(self, agent: VoiceAgent, args: dict[str, str]) -> None:
         if not args.get("password"):
             raise CommandError(G.MISSING_PASSWORD, "a password is needed", "Login")
-        if args["password"] != agent.password:
+        if not password_ok(args["password"], agent.password):
             raise CommandError(G.AUTHORIZATION_FAILURE, "wrong password", "Login")
         if not args.get("extension"):
             raise CommandError(G.MISSING_EXTENSION, "an extension is needed", "Login")
