@@ -31,11 +31,18 @@ def topology_long_option(fn: Any) -> Any:
     return topology_option(fn, "--file")
 
 
-def load_or_exit(file: str) -> Topology:
+def load_or_exit(file: str, host: str | None = None) -> Topology:
+    """The topology in FILE; on a topology spread over hosts, this host's share (--host, or
+    MROUTE_HOST in the environment)."""
     try:
-        return load(file)
+        return load(file).for_host(host or os.environ.get("MROUTE_HOST") or None)
     except TopologyError as exc:
         raise click.ClickException(str(exc))
+
+
+def host_option(fn: Any) -> Any:
+    return click.option("--host", default=None, metavar="NAME",
+                        help="on a topology placed on hosts: this host's share [env MROUTE_HOST]")(fn)
 
 
 def prefixer(topology: Topology) -> Any:
@@ -63,9 +70,13 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="do not echo the actors' output")
 @click.option("--json", "as_json", is_flag=True, help="with --for: print the summary as one JSON line")
 @click.option("--daemon", is_flag=True, hidden=True)
-def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bool, daemon: bool) -> None:
-    """Start the topology in FILE."""
-    topology = load_or_exit(file)
+@host_option
+def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bool, daemon: bool,
+       host: str | None) -> None:
+    """Start the topology in FILE (with --host, the actors placed on that host)."""
+    topology = load_or_exit(file, host)
+    if host:
+        os.environ["MROUTE_HOST"] = host  # a detached supervisor starts the same share
     if detach:
         sys.exit(spawn_detached(file, topology))
     if daemon:
@@ -143,9 +154,10 @@ def run_daemon(topology: Topology) -> int:
 @main.command()
 @topology_option
 @click.option("--json", "as_json", is_flag=True, help="machine-readable: endpoints, actors, supervisor")
-def status(file: str, as_json: bool) -> None:
+@host_option
+def status(file: str, as_json: bool, host: str | None) -> None:
     """Show each actor's state; exit non-zero unless all are RUNNING."""
-    topology = load_or_exit(file)
+    topology = load_or_exit(file, host)
     try:
         state = client.ask(topology, "status")
     except client.NotRunning as exc:
@@ -177,9 +189,10 @@ def status(file: str, as_json: bool) -> None:
 @main.command()
 @topology_option
 @click.option("--timeout", type=float, default=15.0, show_default=True, help="seconds to wait for the stop")
-def down(file: str, timeout: float) -> None:
+@host_option
+def down(file: str, timeout: float, host: str | None) -> None:
     """Stop the topology. Idempotent; also ends survivors named in the state file."""
-    topology = load_or_exit(file)
+    topology = load_or_exit(file, host)
     run_dir = topology.run_dir
     try:
         pid = client.ask(topology, "down")["pid"]

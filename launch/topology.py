@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,11 @@ from wire.expr import ExprError, compile_expr
 
 POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
 TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor",
-            "security")
+            "security", "hosts", "port_base")
+# Which role binds each documented endpoint: on a topology spread over hosts, the endpoint
+# is on that role's host.
+BINDERS = {"General": "comm", "CommunicationServer": "comm", "ChatEvents": "comm", "RoutingEngine": "mre",
+           "GC": "gc", "GCEvents": "gc"}
 SUPERVISOR_DEFAULTS = {"stop_grace": 3.0, "ready_timeout": 15.0}
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 IPC_PATH_MAX = 107  # bytes in a unix socket path (zeromq-rules 5)
@@ -49,12 +53,25 @@ class Topology:
     actors: dict[str, dict[str, Any]] = field(default_factory=dict)
     supervisor: dict[str, float] = field(default_factory=lambda: dict(SUPERVISOR_DEFAULTS))
     security: dict[str, Any] = field(default_factory=dict)   # {curve: absolute key directory}, if any
+    hosts: dict[str, str] = field(default_factory=dict)      # host name -> address, when spread over hosts
+    host: str | None = None                                  # the host this supervisor runs (for_host)
+
+    def for_host(self, host: str | None) -> "Topology":
+        """The share of one host: its actors only, run state in a directory of its own."""
+        if host is None:
+            return self
+        if host not in self.hosts:
+            known = ", ".join(self.hosts) or "none: the topology has no hosts"
+            raise TopologyError(str(self.path), "hosts", f"no host named {host!r} (known: {known})")
+        run_dir = self.run_dir / host
+        return replace(self, host=host, run_dir=run_dir, sock_dir=short_socket_dir(run_dir))
 
     def instances(self) -> list[tuple[str, str]]:
         """(instance name, role) of every process, binders first so clients find them up."""
         order = {"comm": 0, "mre": 1, "gc": 2}
         out = []
-        for name, spec in sorted(self.actors.items(), key=lambda kv: (order.get(kv[1]["role"], 9), kv[0])):
+        mine = {n: s for n, s in self.actors.items() if self.host is None or s.get("host") == self.host}
+        for name, spec in sorted(mine.items(), key=lambda kv: (order.get(kv[1]["role"], 9), kv[0])):
             out += [(f"{name}.{i}", spec["role"]) for i in range(1, spec["count"] + 1)]
         return out
 
@@ -163,8 +180,32 @@ def parse(data: Any, path: Path) -> Topology:
     timings = {key: c.number(supervisor.get(key, default), f"supervisor.{key}")
                for key, default in SUPERVISOR_DEFAULTS.items()}
     security = _security(c, data.get("security"), base)
+    hosts = _hosts(c, data.get("hosts"), transport, actors)
+    if hosts:  # an endpoint not given is on the host of the actor that binds it
+        port_base = c.integer(data.get("port_base", 5550), "port_base", 1)
+        given = c.mapping(data.get("endpoints") or {}, "endpoints")
+        for i, endpoint in enumerate(endpoints):
+            binder = next((s for s in actors.values() if s["role"] == BINDERS[endpoint]), None)
+            if endpoint not in given and binder is not None:
+                endpoints[endpoint] = f"tcp://{hosts[binder['host']]}:{port_base + i}"
     return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors, timings,
-                    security)
+                    security, hosts)
+
+
+def _hosts(c: _Checker, raw: Any, transport: str, actors: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """`hosts: {name: address}`; each actor's `host` (default: the first host)."""
+    hosts = {str(k): c.string(v, f"hosts.{k}") for k, v in c.mapping(raw if raw is not None else {}, "hosts").items()}
+    for name, spec in actors.items():
+        if not hosts:
+            if spec.get("host"):
+                raise c.fail(f"actors.{name}.host", "names a host, but the topology has no hosts")
+            continue
+        spec["host"] = spec.get("host") or next(iter(hosts))
+        if spec["host"] not in hosts:
+            raise c.fail(f"actors.{name}.host", f"{spec['host']!r} is not one of the hosts ({', '.join(hosts)})")
+    if hosts and transport != "tcp":
+        raise c.fail("transport", "must be tcp when actors are placed on hosts")
+    return hosts
 
 
 def _security(c: _Checker, raw: Any, base: Path) -> dict[str, Any]:
@@ -299,8 +340,8 @@ def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
     return agents
 
 
-CHAT_KEYS = ("role", "count", "agents", "rate", "handle", "think", "patience", "mrd")
-GC_KEYS = ("role", "count", "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks")
+CHAT_KEYS = ("role", "count", "host", "agents", "rate", "handle", "think", "patience", "mrd")
+GC_KEYS = ("role", "count", "host", "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks")
 
 
 def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, Any]]:
@@ -320,6 +361,8 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
         if role in SINGLETONS and count > 1:
             raise c.fail(f"{key}.count", f"a {role} binds the documented queues: run at most one")
         entry = {"role": role, "count": count}
+        if spec.get("host") is not None:
+            entry["host"] = c.string(spec["host"], f"{key}.host")
         if role == "chat":
             c.known_keys(spec, CHAT_KEYS, key)
             entry["agents"] = c.integer(spec.get("agents", 0), f"{key}.agents", 0)
@@ -335,7 +378,7 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
             desked += count * entry["agents"]
         elif role == "gc":
             c.known_keys(spec, GC_KEYS, key)
-            entry.update({k: spec[k] for k in GC_KEYS[2:] if k in spec})
+            entry.update({k: spec[k] for k in GC_KEYS[3:] if k in spec})
             queues = c.mapping(spec.get("queues") or {}, f"{key}.queues")
             for qname, qspec in queues.items():
                 c.number(c.mapping(qspec or {}, f"{key}.queues.{qname}").get("rate", 0),
@@ -344,7 +387,7 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
                 if number_key in spec:
                     c.number(spec[number_key], f"{key}.{number_key}", positive=False)
         elif role == "comm":
-            c.known_keys(spec, ("role", "count", "journal", "logout_grace", "max_live_tasks"), key)
+            c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks"), key)
             entry["max_live_tasks"] = c.integer(spec.get("max_live_tasks", 100_000), f"{key}.max_live_tasks", 1)
             journal = spec.get("journal", True)
             if not isinstance(journal, bool):
@@ -352,7 +395,7 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
             entry["journal"] = journal
             entry["logout_grace"] = c.number(spec.get("logout_grace", 10), f"{key}.logout_grace", positive=False)
         else:
-            c.known_keys(spec, ("role", "count"), key)
+            c.known_keys(spec, ("role", "count", "host"), key)
         actors[name] = entry
     roles = [spec["role"] for spec in actors.values()]
     for role in ("comm", "mre"):

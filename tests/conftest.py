@@ -14,10 +14,10 @@ def start_topology(tmp_path: Path) -> Iterator[Callable[..., Running]]:
     also when the test failed, and the test fails if any process outlived the stop."""
     started: list[Running] = []
 
-    def start(spec: dict[str, Any], directory: Path | None = None) -> Running:
+    def start(spec: dict[str, Any], directory: Path | None = None, host: str | None = None) -> Running:
         directory = directory or tmp_path / f"topo{len(started)}"
         directory.mkdir(parents=True, exist_ok=True)
-        running = Running(directory, spec)
+        running = Running(directory, spec, host)
         started.append(running)
         return running.start()
     yield start

@@ -79,11 +79,12 @@ class Running:
     """A topology started in the foreground (`mroute up`) as a child of the test, so that
     it dies with the test run (parent-death signal) even when pytest is killed."""
 
-    def __init__(self, directory: Path, spec: dict[str, Any]):
+    def __init__(self, directory: Path, spec: dict[str, Any], host: str | None = None):
         self.directory = directory
         self.file = directory / "topology.yaml"
         self.file.write_text(yaml.safe_dump(spec))
-        self.topology = load(self.file)
+        self.host = host
+        self.topology = load(self.file).for_host(host)
         self.proc: subprocess.Popen[bytes] | None = None
         self.pids: set[int] = set()
 
@@ -96,7 +97,8 @@ class Running:
                               timeout=timeout, input=stdin, env=env)
 
     def start(self, timeout: float = 20) -> "Running":
-        self.proc = subprocess.Popen([*MROUTE, "up", "-f", str(self.file), "--quiet"], cwd=self.directory,
+        self.proc = subprocess.Popen([*MROUTE, "up", "-f", str(self.file), "--quiet",
+                                      *(["--host", self.host] if self.host else [])], cwd=self.directory,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         assert self.proc.stderr is not None
         lines = read_until(self.proc, lambda line: " is up " in line, timeout)

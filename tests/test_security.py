@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import zmq
@@ -86,3 +87,31 @@ def test_passwords_are_never_written_down_nor_logged(start_topology, chat_client
         for secret in (b"pw-alice", b"pw-bob", b"secret", b"pw-carol", b"wrong-guess"):
             assert secret not in data, f"{secret!r} is in {path}"
     assert b"pbkdf2_sha256$" in (run_dir / "topology.json").read_bytes()
+
+
+def test_a_topology_spread_over_two_hosts_routes_across_them(start_topology, tmp_path):
+    """Two supervisors, one per host, each starting its share (`up --host`); the hosts are
+    two loopback addresses of this machine."""
+    spec = base_topology("spread", chat={"count": 2, "agents": 3, "rate": 10, "handle": 0.2, "think": [0, 0.05]})
+    spec["transport"] = "tcp"
+    spec["hosts"] = {"front": "127.0.0.1", "back": "127.0.0.2"}
+    for name, host in (("comm", "back"), ("mre", "back"), ("chat", "front")):
+        spec["actors"][name]["host"] = host
+    # endpoints not given are on the binding actor's host; ports chosen free for this test
+    ports = dict(zip(ENDPOINT_NAMES, free_ports(6)))
+    spec["endpoints"] = {"GC": f"tcp://127.0.0.1:{ports['GC']}", "GCEvents": f"tcp://127.0.0.1:{ports['GCEvents']}"}
+    spec["port_base"] = 1  # unused below: every endpoint with a binder is given
+    spec["endpoints"].update({name: f"tcp://127.0.0.2:{ports[name]}"
+                              for name in ("General", "CommunicationServer", "ChatEvents", "RoutingEngine")})
+    directory = tmp_path / "spread"
+    directory.mkdir()
+    back = start_topology(spec, directory, host="back")
+    front = start_topology(spec, directory, host="front")
+    assert {a["name"] for a in back.status()["actors"]} == {"comm.1", "mre.1"}
+    assert {a["name"] for a in front.status()["actors"]} == {"chat.1", "chat.2"}
+    assert back.topology.run_dir != front.topology.run_dir
+    assert back.topology.endpoints["General"].startswith("tcp://127.0.0.2:")
+    wait_until(lambda: sum(s.get("closed", 0) for s in control_client.ask(front.topology, "stats")["actors"].values())
+               >= 5, timeout=20, what="tasks from the front host routed and closed by the back host")
+    status = front.cli("status", "--host", "front", "--json")
+    assert status.returncode == 0 and len(json.loads(status.stdout)["actors"]) == 2

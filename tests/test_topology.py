@@ -64,3 +64,27 @@ def test_deep_run_directories_get_short_socket_paths(tmp_path):
     topology = load(deep / "topology.yaml")
     assert topology.run_dir == deep / ".mroute" / "t"
     assert all(len(e) - len("ipc://") <= 107 for e in topology.endpoints.values())
+
+
+def test_actors_placed_on_hosts_bind_on_their_hosts_address(tmp_path):
+    spec = base_topology("spread", chat={"count": 1, "agents": 2})
+    spec["transport"] = "tcp"
+    spec["hosts"] = {"front": "10.0.0.1", "back": "10.0.0.2"}
+    spec["port_base"] = 7000
+    spec["actors"]["comm"]["host"] = "back"
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))  # hosts in the order written: front is the first
+    topology = load(path)
+    assert topology.endpoints["General"] == "tcp://10.0.0.2:7000"
+    assert topology.endpoints["RoutingEngine"] == "tcp://10.0.0.1:7001"  # the MRE is on the first host
+    back = topology.for_host("back")
+    assert [name for name, _ in back.instances()] == ["comm.1"]
+    assert [name for name, _ in topology.for_host("front").instances()] == ["mre.1", "chat.1"]
+    assert back.run_dir == topology.run_dir / "back"
+    with pytest.raises(TopologyError, match="no host named 'side'"):
+        topology.for_host("side")
+    spec["actors"]["mre"]["host"] = "side"
+    assert refuse(tmp_path, spec).key == "actors.mre.host"
+    spec["actors"]["mre"]["host"] = "front"
+    spec["transport"] = "ipc"
+    assert refuse(tmp_path, spec).key == "transport"
