@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -79,15 +80,17 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
                 victim = pick_victim(supervisor, rng)
                 if victim is not None:
                     os.kill(victim.pid, signal.SIGKILL)
-                    kills.append({"t": round(time.monotonic() - started, 2), "actor": victim.name})
+                    kills.append({"t": round(time.monotonic() - started, 2), "actor": victim.name,
+                                  "pid": victim.pid, "killed_at": time.monotonic()})
                     progress(f"{kills[-1]['t']:6.2f}s  killed {victim.name} (pid {victim.pid})")
                 next_kill = time.monotonic() + rng.uniform(1, 2)
+            note_recoveries(supervisor, kills)
             if not looking:  # asked without waiting: a server just killed must not stall the kills
                 looking.append(True)
                 supervisor.ask_children(set(fleet.chats), "stats", None, looked, timeout=0.5)
             fleet.wait(0.05)
         fleet.tell({"rate": 0.0})
-        settle(fleet, drain, double, over, max_tasks, progress)
+        settle(fleet, drain, double, over, max_tasks, kills, progress)
         comm = next((s for s in supervisor.stats_now().values() if "task_number" in s), None)
         if comm is None:
             raise RuntimeError("Comm did not answer at the end: no account can be given")
@@ -112,9 +115,28 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
         "unfinished": sum(1 for o in outcomes.values() if o and o["State"] != "CLOSED"),
         "lost": lost,
         "double_assigned": len(double), "over_capacity": len(over), "findings": sorted(double | over),
-        "kills": len(kills), "killed": kills, "duration_s": round(time.monotonic() - started, 1),
+        "kills": len(kills), "recovery": recovery_by_role(kills),
+        "killed": [{k: v for k, v in kill.items() if k != "killed_at"} for kill in kills], "duration_s": round(time.monotonic() - started, 1),
         "rate": rate, "chat_servers": servers, "agents": servers * agents_per_server,
     }
+
+
+def note_recoveries(supervisor: Any, kills: list[dict[str, Any]]) -> None:
+    """The time from a kill to the actor READY again (restarted by the supervisor)."""
+    for kill in kills:
+        if "recovered_s" not in kill:
+            child = supervisor.children[kill["actor"]]
+            if child.state == "RUNNING" and child.pid not in (None, kill["pid"]):
+                kill["recovered_s"] = round(time.monotonic() - kill["killed_at"], 3)
+
+
+def recovery_by_role(kills: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    times: dict[str, list[float]] = {}
+    for kill in kills:
+        if "recovered_s" in kill:
+            times.setdefault(kill["actor"].rpartition(".")[0], []).append(kill["recovered_s"])
+    return {role: {"kills": len(t), "median_s": round(statistics.median(t), 3), "max_s": max(t)}
+            for role, t in sorted(times.items())}
 
 
 def pick_victim(supervisor: Any, rng: random.Random) -> Any:
@@ -125,11 +147,12 @@ def pick_victim(supervisor: Any, rng: random.Random) -> Any:
 
 
 def settle(fleet: SpawnedFleet, drain: float, double: set[str], over: set[str], max_tasks: int,
-           progress: Callable[[str], None]) -> None:
+           kills: list[dict[str, Any]], progress: Callable[[str], None]) -> None:
     """No more customers and no more kills: wait (bounded) until every actor runs again and
     no Chat Server waits for an answer or holds a task."""
     deadline = time.monotonic() + drain
     while time.monotonic() < deadline:
+        note_recoveries(fleet.supervisor, kills)
         stats = fleet.supervisor.stats_now()
         look = held_check(stats, fleet.chats, max_tasks)
         double |= look[0]
