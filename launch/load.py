@@ -10,6 +10,7 @@ it samples every actor's stats; the report is built from the differences.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ from typing import Any, Callable
 
 import yaml
 
+from wire import passwords
 from wire.dist import Distribution
 from wire.stats import Histogram
 
@@ -113,10 +115,10 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
                 if spec.get("role") == "chat" and spec.get("mrd")), "chat")
     actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
                       "mrd": mrd, **{k: v for k, v in plan.settings().items() if v is not None}}
-    agents = list(raw.get("agents") or [])
+    agents = [hashed(entry) for entry in raw.get("agents") or []]  # the file we write holds no password
     if servers * agents_per_server > have:
         agents.append({"generate": {"count": servers * agents_per_server - have, "prefix": "load",
-                                    "password": "load-secret"}})
+                                    "password_hash": passwords.hash_password(LOAD_PASSWORD)}})
     spec = {**raw, "name": f"load-{os.getpid()}", "run_dir": str(directory / "run"), "agents": agents,
             "actors": actors}
     spec.pop("endpoints", None)      # ipc in our own run directory: nothing shared with a running topology
@@ -127,6 +129,26 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
     path = directory / "topology.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+LOAD_PASSWORD = "load-secret"  # the agents a fleet adds to the directory
+
+
+def hashed(entry: dict[str, Any]) -> dict[str, Any]:
+    """A directory entry (or generate block) with its password replaced by the hash."""
+    if "generate" in entry:
+        return {"generate": hashed(entry["generate"])}
+    if "password" not in entry:
+        return dict(entry)
+    out = {k: v for k, v in entry.items() if k != "password"}
+    out["password_hash"] = hash_once(str(entry["password"]))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def hash_once(password: str) -> str:
+    """One hash per distinct password, as topology.json has them."""
+    return passwords.hash_password(password)
 
 
 class SpawnedFleet(Fleet):
@@ -141,6 +163,10 @@ class SpawnedFleet(Fleet):
         try:
             self.topology = load(fleet_topology(base_file, self.directory, servers, agents_per_server, plan,
                                                 rate_per_server))
+            # the passwords, in memory only: the supervisor hands them to the Chat Servers
+            plain = {a["id"]: a["password"] for a in load(base_file).agents if "password" in a}
+            for agent in self.topology.agents:
+                agent.setdefault("password", plain.get(agent["id"], LOAD_PASSWORD))
             self.supervisor = Supervisor(self.topology)
             self.supervisor.claim()
             self.supervisor.start()

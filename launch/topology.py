@@ -299,6 +299,18 @@ def _queues(c: _Checker, raw: Any, mrds: dict[str, Any]) -> dict[str, dict[str, 
 AGENT_KEYS = ("id", "password", "password_hash", "name", "extension", "team", "supervisor", "attributes")
 
 
+def _secret(c: _Checker, entry: dict[str, Any], key: str) -> dict[str, str]:
+    """An agent's `password` or `password_hash`, checked."""
+    if "password_hash" in entry:
+        if not passwords.is_hash(c.string(entry["password_hash"], f"{key}.password_hash")):
+            raise c.fail(f"{key}.password_hash", "must be pbkdf2_sha256$<iterations>$<salt>$<hash>")
+        return {"password_hash": entry["password_hash"]}
+    password = c.string(entry.get("password"), f"{key}.password")
+    if "," in password:
+        raise c.fail(f"{key}.password", "must not contain a comma (it would split a voice command)")
+    return {"password": password}
+
+
 def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list) or not raw:
         raise c.fail("agents", "must be a non-empty list of agents or {generate: ...} entries")
@@ -309,26 +321,21 @@ def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
         if "generate" in entry:
             c.known_keys(entry, ("generate",), key)
             gen = c.mapping(entry["generate"], f"{key}.generate")
-            c.known_keys(gen, ("count", "prefix", "password", "attributes", "start", "team"), f"{key}.generate")
+            c.known_keys(gen, ("count", "prefix", "password", "password_hash", "attributes", "start", "team"),
+                         f"{key}.generate")
             count = c.integer(gen.get("count"), f"{key}.generate.count", 1)
             prefix = c.string(gen.get("prefix", "agent"), f"{key}.generate.prefix")
-            password = c.string(gen.get("password"), f"{key}.generate.password")
+            secret = _secret(c, gen, f"{key}.generate")
             attributes = c.mapping(gen.get("attributes", {}), f"{key}.generate.attributes")
             start = c.integer(gen.get("start", 1), f"{key}.generate.start", 0)
             for n in range(start, start + count):
-                agents.append({"id": f"{prefix}{n}", "password": password, "name": f"{prefix} {n}",
+                agents.append({"id": f"{prefix}{n}", **secret, "name": f"{prefix} {n}",
                                "extension": "", "team": gen.get("team", ""), "supervisor": False,
                                "attributes": dict(attributes)})
         else:
             c.known_keys(entry, AGENT_KEYS, key)
             extension = entry.get("extension", "")
-            if "password_hash" in entry:
-                if not passwords.is_hash(c.string(entry["password_hash"], f"{key}.password_hash")):
-                    raise c.fail(f"{key}.password_hash", "must be pbkdf2_sha256$<iterations>$<salt>$<hash>")
-                secret = {"password_hash": entry["password_hash"]}
-            else:
-                secret = {"password": c.string(entry.get("password"), f"{key}.password")}
-            agents.append({"id": c.string(entry.get("id"), f"{key}.id"), **secret,
+            agents.append({"id": c.string(entry.get("id"), f"{key}.id"), **_secret(c, entry, key),
                            "name": entry.get("name", entry.get("id")), "extension": str(extension or ""),
                            "team": entry.get("team", ""), "supervisor": bool(entry.get("supervisor", False)),
                            "attributes": c.mapping(entry.get("attributes", {}), f"{key}.attributes")})

@@ -147,3 +147,25 @@ def test_a_chat_server_that_vanishes_has_its_agents_logged_out_and_tasks_requeue
     gone.expect("AgentState", AgentId="alice", State="LOGOUT", timeout=5)
     assert stays.expect("TaskAgentSelected", TaskId=task, timeout=5)["AgentId"] == "bob"
     assert stays.agent_state("bob") == "RESERVED"
+
+
+def test_a_chat_server_that_dies_while_comm_is_down_is_still_noticed(tmp_path):
+    """Which Chat Servers beat is journaled: a restarted Comm gives them a fresh timeout."""
+    h = Harness(agents=2)
+    h.comm.logout_grace = 2.0
+    h.login("a0")
+    h.send("on_heartbeat", {"Destination": "desk-a0"})
+    journal = Journal(tmp_path / "comm.sqlite", clock=h.clock)
+    journal.save(h.comm.state, set(h.comm.state.sessions), set(h.comm.state.tasks), [])
+    restarted = CommLogic(h.directory, h.mrds, h.publish, lambda *a: None, queues=h.queues, clock=h.clock,
+                          state=journal.load(), logout_grace=2.0)
+    restarted.resume()  # and desk-a0 never beats again
+    for _ in range(4):
+        h.advance(1.0)
+        restarted.check_liveness()
+    assert restarted.state.sessions["a0"].mrds["chat"].state == "UNKNOWN"
+    for _ in range(3):
+        h.advance(1.0)
+        restarted.check_liveness()
+    assert restarted.state.sessions["a0"].mrds["chat"].state == "LOGOUT"
+    assert "desk-a0" not in restarted.state.watched

@@ -123,8 +123,9 @@ def parse(frames: list[bytes]) -> Command:
     names = spec.params + spec.optional
     if len(values) < len(spec.params) or len(values) > len(names):
         wanted = ",".join(f"<{p}>" for p in spec.params) + "".join(f"[,<{p}>]" for p in spec.optional)
-        raise CommandError(BAD_COMMAND, f"{spec.name} takes {wanted or 'no parameters'}, got {body[:80]!r}",
-                           spec.name)
+        # the parameters are not echoed: they may hold a password
+        raise CommandError(BAD_COMMAND, f"{spec.name} takes {wanted or 'no parameters'}, got {len(values)} "
+                                        f"parameters", spec.name)
     return Command(spec, who.strip(), dict(zip(names, values)))
 
 

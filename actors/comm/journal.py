@@ -56,7 +56,8 @@ class Journal:
         meta = dict(self.db.execute("SELECT key, value FROM meta"))
         if "task_prefix" not in meta:
             return None
-        state = CommState(task_prefix=meta["task_prefix"], task_number=int(meta.get("task_number", "0")))
+        state = CommState(task_prefix=meta["task_prefix"], task_number=int(meta.get("task_number", "0")),
+                          watched=set(orjson.loads(meta.get("watched", "[]"))))
         for agent_id, data in self.db.execute("SELECT agent_id, data FROM agents"):
             raw = orjson.loads(data)
             session = Session(agent_id, raw["destination"], raw.get("extension", ""))
@@ -109,8 +110,8 @@ class Journal:
                     db.execute("DELETE FROM seen WHERE rowid <= (SELECT max(rowid) FROM seen) - ?",
                                (CommState.SEEN_KEPT,))
                     self.seen_rows = CommState.SEEN_KEPT
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?)",
-                       (state.task_prefix, str(state.task_number)))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?), ('watched', ?)",
+                       (state.task_prefix, str(state.task_number), orjson.dumps(sorted(state.watched)).decode()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

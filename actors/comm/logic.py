@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable
 
 from wire import passwords, states as S
-from wire.catalogue import SESSION_TIMEOUT
+from wire.catalogue import HEARTBEAT_INTERVAL, SESSION_TIMEOUT
 from wire.codec import WireError, is_destination, params_dict
 from wire.stats import Histogram
 
@@ -92,6 +92,8 @@ class CommLogic:
         # when each silent one is lost (its agents UNKNOWN until the grace period ends).
         self.heard: dict[str, float] = {}
         self.lost: dict[str, float] = {}
+        self.last_check = self.clock()
+        self.touched_watch = False  # the watched Chat Servers changed: the journal must write them
         self.logout_grace = logout_grace
         self.voice_passwords: dict[str, str] = {}  # what agents gave at Connect, never journaled
         self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED  # how long tasks waited for an agent: until accepted, or until they left
@@ -116,12 +118,20 @@ class CommLogic:
 
     def resume(self) -> None:
         """After a reload from the journal: time again what was being timed. Waiting tasks
-        keep what is left of their time to live; offers get a whole offer timeout."""
+        keep what is left of their time to live (an offer's task too: it may come back);
+        offers get a whole offer timeout; the Chat Servers we watched are given a fresh
+        timeout, and their agents that were UNKNOWN are what they were."""
         for task in self.state.tasks.values():
-            if task.state == S.QUEUED:
+            if task.state in (S.QUEUED, S.RESERVED):
                 self.arm_ttl(task)
-            elif task.state == S.RESERVED:
+            if task.state == S.RESERVED:
                 self.arm_offer(task)
+        now = self.clock()
+        self.heard = dict.fromkeys(self.state.watched, now)
+        for session in list(self.state.sessions.values()):
+            for mrd, presence in list(session.mrds.items()):
+                if presence.state == S.UNKNOWN and not presence.external:
+                    self.refresh(session.agent_id, mrd)
 
     # lookups -----------------------------------------------------------------------
     def session(self, agent_id: str, field: str = "AgentId") -> Session:
@@ -263,6 +273,8 @@ class CommLogic:
         session = self.state.sessions.get(agent_id)
         if session is None:
             session = self.state.sessions[agent_id] = Session(agent_id, body["Destination"])
+        if "," in body["Password"]:  # it would split a voice command's parameters
+            raise WireError(S.BAD_FIELD, "a password must not contain a comma", field="Password")
         if body.get("Reset") is True:
             # A desk process that starts afresh: whatever its agent held is not on any screen now.
             for presence in session.mrds.values():
@@ -281,6 +293,13 @@ class CommLogic:
             if password is None:  # a Comm restarted from its journal has not heard it since
                 log.warning("cannot log %s into voice: its password has not been given since Comm started",
                             session.agent_id)
+                voice = session.mrds.get(VOICE_MRD)
+                if voice is not None and voice.state != S.LOGOUT:  # not on the phone any more, as far as we know
+                    voice.on_call = False
+                    self.move(session.agent_id, voice, S.LOGOUT, "")
+                    for other in list(session.mrds):
+                        if other != VOICE_MRD:
+                            self.refresh(session.agent_id, other)
                 return
             self.gc("Connect", session.agent_id, self.gc_destination, password)
             self.gc("Login", session.agent_id, password, session.extension)
@@ -763,6 +782,9 @@ class CommLogic:
         self.heard_from(body["Destination"])
 
     def heard_from(self, destination: str) -> None:
+        if destination not in self.state.watched:
+            self.state.watched.add(destination)
+            self.touched_watch = True
         self.heard[destination] = self.clock()
         if destination in self.lost:  # back within the grace period: its agents are as they were
             log.info("%s is back: its agents are no longer UNKNOWN", destination)
@@ -772,6 +794,12 @@ class CommLogic:
     def check_liveness(self) -> None:
         """Called every HEARTBEAT_INTERVAL: silent Chat Servers' agents go UNKNOWN, then out."""
         now = self.clock()
+        if now - self.last_check > 2 * HEARTBEAT_INTERVAL:
+            # We were the ones not listening (stalled, or just restarted): judge nobody on it.
+            self.last_check = now
+            self.heard = dict.fromkeys(self.heard, now)
+            return
+        self.last_check = now
         for destination, heard in list(self.heard.items()):
             since = self.lost.get(destination)
             if since is None and now - heard > SESSION_TIMEOUT:
@@ -781,6 +809,8 @@ class CommLogic:
             elif since is not None and now - since >= self.logout_grace:
                 log.warning("%s silent past the grace period: logging its agents out", destination)
                 del self.lost[destination], self.heard[destination]
+                self.state.watched.discard(destination)
+                self.touched_watch = True
                 for session in self.desk(destination):
                     for presence in session.mrds.values():
                         if presence.state != S.LOGOUT and not presence.external:

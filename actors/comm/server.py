@@ -154,18 +154,20 @@ class Comm(Actor):
 
     def commit(self) -> None:
         logic = self.logic
-        if not (logic.touched_agents or logic.touched_tasks or logic.touched_msg_ids):
+        if not (logic.touched_agents or logic.touched_tasks or logic.touched_msg_ids or logic.touched_watch):
             return
         if self.journal is not None:
             self.journal.save(logic.state, logic.touched_agents, logic.touched_tasks, logic.touched_msg_ids)
         logic.touched_agents.clear()
         logic.touched_tasks.clear()
         logic.touched_msg_ids.clear()
+        logic.touched_watch = False
 
     def close(self) -> None:
-        self.commit()
+        if getattr(self, "logic", None) is not None:  # start() may have failed before
+            self.commit()
         super().close()
-        if self.journal is not None:
+        if getattr(self, "journal", None) is not None:
             self.journal.close()
 
     def heartbeat(self) -> None:

@@ -67,6 +67,7 @@ class CommState:
     seen: OrderedDict[str, str] = field(default_factory=OrderedDict)     # MsgId -> TaskId or ""
     task_prefix: str = field(default_factory=lambda: format(int(time.time() * 1000), "x"))
     task_number: int = 0                 # the last task id given out
+    watched: set[str] = field(default_factory=set)  # Chat Servers that heartbeat: their silence matters
 
     CLOSED_KEPT = 20_000
     SEEN_KEPT = 200_000
