@@ -116,7 +116,8 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
         "lost": lost,
         "double_assigned": len(double), "over_capacity": len(over), "findings": sorted(double | over),
         "kills": len(kills), "recovery": recovery_by_role(kills),
-        "killed": [{k: v for k, v in kill.items() if k != "killed_at"} for kill in kills], "duration_s": round(time.monotonic() - started, 1),
+        "killed": [{k: v for k, v in kill.items() if k != "killed_at"} for kill in kills],
+        "duration_s": round(time.monotonic() - started, 1),
         "rate": rate, "chat_servers": servers, "agents": servers * agents_per_server,
     }
 

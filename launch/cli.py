@@ -573,7 +573,8 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
         busiest = figures["steps"][-1]["cpu_percent"]
         click.echo("CPU % per process at the last step: " + ", ".join(f"{n} {p}" for n, p in busiest.items()))
         if memory_agents:
-            click.echo(f"state per logged-in agent at {memory_agents:,} agents: Comm {figures['comm_bytes_per_agent']:,} "
+            click.echo(f"state per logged-in agent at {memory_agents:,} agents: "
+                       f"Comm {figures['comm_bytes_per_agent']:,} "
                        f"bytes, MRE {figures['mre_bytes_per_agent']:,} bytes")
     click.echo(orjson.dumps(figures).decode())
 

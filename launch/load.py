@@ -256,7 +256,8 @@ class AttachedFleet(Fleet):
     def close(self) -> None:
         for name, settings in self.settings.items():
             try:
-                self.ask("ask", {"name": name, "verb": "load", "body": {k: v for k, v in settings.items() if k != "run"}})
+                restore = {k: v for k, v in settings.items() if k != "run"}
+                self.ask("ask", {"name": name, "verb": "load", "body": restore})
             except self.client.NoAnswer as exc:
                 print(f"could not give {name} its settings back: {exc}", file=sys.stderr)
 

@@ -128,7 +128,8 @@ def histogram_chart(title: str, hist: Histogram) -> str:
             height = h * n / top
             x = PAD + (index - first) * bar
             parts.append(f'<rect x="{x:.1f}" y="{PAD + h - height:.1f}" width="{max(bar - 0.5, 0.5):.1f}" '
-                         f'height="{height:.1f}" fill="{COLOURS[0]}"><title>{ms(bucket_low(index))}+: {n}</title></rect>')
+                         f'height="{height:.1f}" fill="{COLOURS[0]}">'
+                         f'<title>{ms(bucket_low(index))}+: {n}</title></rect>')
         for index in (first, first + span // 2, last - 1):
             x = PAD + (index - first) * bar
             parts.append(f'<text x="{x:.1f}" y="{PAD + h + 14}" font-size="10" text-anchor="middle">'

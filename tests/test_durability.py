@@ -105,7 +105,7 @@ def test_a_silent_chat_servers_agents_go_unknown_then_out_and_their_tasks_go_bac
     owner = h.comm.state.tasks[task].owner
     h.send("on_task_state", {"TaskId": task, "AgentId": owner, "State": "ACTIVE"})
     assert owner == "a0"  # LONGEST_AVAILABLE: a0 has been READY longest
-    for second in range(3):
+    for _ in range(3):
         h.advance(1.0)
         h.comm.check_liveness()
         h.pump()
@@ -117,7 +117,7 @@ def test_a_silent_chat_servers_agents_go_unknown_then_out_and_their_tasks_go_bac
     assert h.mre.routers["chat"].agents["a0"].state == "UNKNOWN"  # the MRE offers it nothing
     h.send("on_heartbeat", {"Destination": "desk-a0"})  # back within the grace period
     assert h.state("a0") == "ACTIVE" and h.comm.state.tasks[task].owner == "a0"
-    for second in range(10):  # silent for good
+    for _ in range(10):  # silent for good
         h.advance(1.0)
         h.comm.check_liveness()
         h.pump()

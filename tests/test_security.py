@@ -44,7 +44,8 @@ def test_only_clients_with_an_allowed_key_get_through(start_topology, tmp_path):
     running = start_topology(spec)
     server_public, _ = zmq.auth.load_certificate(keys / "server.key")
 
-    allowed = ChatClient(running.endpoints(), "partner-desk", curve=(server_public, *zmq.auth.load_certificate(partner)))
+    partner_keys = zmq.auth.load_certificate(partner)
+    allowed = ChatClient(running.endpoints(), "partner-desk", curve=(server_public, *partner_keys))
     try:
         allowed.handshake()
         allowed.login("alice", "pw-alice", ready=False)  # nothing is routed: Comm hears nothing more
@@ -53,8 +54,8 @@ def test_only_clients_with_an_allowed_key_get_through(start_topology, tmp_path):
     finally:
         allowed.close()
 
-    for who, curve in (("no key", None),
-                       ("a stranger's key", (server_public, *zmq.auth.load_certificate(tmp_path / "stranger.key_secret")))):
+    stranger = zmq.auth.load_certificate(tmp_path / "stranger.key_secret")
+    for who, curve in (("no key", None), ("a stranger's key", (server_public, *stranger))):
         before = tasks_created(running)
         intruder = ChatClient(running.endpoints(), "intruder", curve=curve)
         try:

@@ -33,7 +33,9 @@ class Distribution:
 
     def __str__(self) -> str:
         number = lambda x: f"{x:g}"  # noqa: E731
-        return f"uniform:{number(self.a)},{number(self.b)}" if self.kind == "uniform" else f"{self.kind}:{number(self.a)}"
+        if self.kind == "uniform":
+            return f"uniform:{number(self.a)},{number(self.b)}"
+        return f"{self.kind}:{number(self.a)}"
 
 
 def parse(spec: Any) -> Distribution:

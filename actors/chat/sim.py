@@ -106,7 +106,8 @@ class ChatServer(Actor):
         """Counts and latency from now on; tasks created before are no longer ours to count."""
         self.latency = Histogram()
         self.counts = {"created": 0, "queued": 0, "routed": 0, "abandoned": 0, "closed": 0, "expired": 0,
-                       "closed_other": 0, "lost": 0, "refused": 0, "resent": 0, "gave_up": 0, "offered": 0, "accepted": 0, "handled": 0, "errors": 0,
+                       "closed_other": 0, "lost": 0, "refused": 0, "resent": 0, "gave_up": 0, "offered": 0,
+                       "accepted": 0, "handled": 0, "errors": 0,
                        "agents_ready": getattr(self, "counts", {}).get("agents_ready", 0),
                        "comm_restarts": getattr(self, "counts", {}).get("comm_restarts", 0)}
         self.forget_our_tasks()
@@ -210,7 +211,8 @@ class ChatServer(Actor):
             if now - first > GIVE_UP_AFTER:
                 del self.unacked[msg_id]
                 self.counts["gave_up"] += 1
-                log.warning("%s: no acknowledgement of %s %s in %.0f s: given up", self.name, type, msg_id, GIVE_UP_AFTER)
+                log.warning("%s: no acknowledgement of %s %s in %.0f s: given up", self.name, type, msg_id,
+                            GIVE_UP_AFTER)
             elif now - last >= RESEND_AFTER:
                 entry[3] = now
                 self.counts["resent"] += 1

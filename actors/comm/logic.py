@@ -87,7 +87,7 @@ class CommLogic:
         self.ttl_timers: dict[str, Any] = {}     # task id -> its time-to-live timer
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
                          "tasks_requeued": 0, "offers_refused": 0, "duplicates": 0, "rona": 0, "expired": 0}
-        self.queue_wait = Histogram()
+        self.queue_wait = Histogram()  # waits for an agent: until accepted, or until the task left
         # Liveness of Chat Servers that send Heartbeat: when each was last heard, and since
         # when each silent one is lost (its agents UNKNOWN until the grace period ends).
         self.heard: dict[str, float] = {}
@@ -96,7 +96,7 @@ class CommLogic:
         self.touched_watch = False  # the watched Chat Servers changed: the journal must write them
         self.logout_grace = logout_grace
         self.voice_passwords: dict[str, str] = {}  # what agents gave at Connect, never journaled
-        self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED  # how long tasks waited for an agent: until accepted, or until they left
+        self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED
 
     def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
         self.touch(body)
