@@ -119,3 +119,18 @@ def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     assert figures["steps"][0]["completed_per_s"] > 0
     assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(figures["steps"][-1]["cpu_percent"])
     assert tagged_processes(str(tmp_path)) == []  # the bench topology is gone with the command
+
+
+def test_top_once_shows_every_actor_agents_and_rates(start_topology):
+    running = start_topology(base_topology("topped", chat={"count": 2, "agents": 3, "rate": 10, "handle": 0.2,
+                                                          "think": [0, 0.05]}))
+    result = running.cli("top", "--once", "--json", "--interval", "1")
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert [p["name"] for p in view["processes"]] == ["comm.1", "mre.1", "chat.1", "chat.2"]
+    assert all(p["state"] == "RUNNING" and p["rss_mb"] > 0 for p in view["processes"])
+    assert sum(view["agents_by_state"]["chat"].values()) == 6
+    assert view["processes"][0]["in_per_s"] > 0  # Comm hears the Chat Servers' traffic
+    text = running.cli("top", "--once", "--interval", "0.5")
+    assert text.returncode == 0 and all(name in text.stdout for name in ("comm.1", "mre.1", "chat.1", "chat.2"))
+    assert "agents by state" in text.stdout

@@ -891,7 +891,19 @@ class CommLogic:
     def stats(self) -> dict[str, Any]:
         sessions = self.state.sessions.values()
         logged_in = sum(1 for s in sessions if any(p.state != S.LOGOUT for p in s.mrds.values()))
-        waiting = sum(1 for t in self.state.tasks.values() if t.state == S.QUEUED)
+        by_state: dict[str, dict[str, int]] = {}   # MRD -> agent state -> how many
+        for session in sessions:
+            for mrd, presence in session.mrds.items():
+                states = by_state.setdefault(mrd, {})
+                states[presence.state] = states.get(presence.state, 0) + 1
+        queues: dict[str, dict[str, Any]] = {}     # queue -> waiting, oldest wait (s)
+        now = self.clock()
+        for task in self.state.tasks.values():
+            if task.state == S.QUEUED:
+                queue = queues.setdefault(task.queue, {"waiting": 0, "oldest_wait_s": 0.0})
+                queue["waiting"] += 1
+                queue["oldest_wait_s"] = max(queue["oldest_wait_s"], round(self.waited(task), 3))
         return {**self.counters, "agents_connected": len(self.state.sessions), "agents_logged_in": logged_in,
-                "tasks_live": len(self.state.tasks), "tasks_waiting": waiting, "epoch": self.epoch,
-                "task_number": self.state.task_number, "queue_wait": self.queue_wait.to_json()}
+                "tasks_live": len(self.state.tasks), "tasks_waiting": sum(q["waiting"] for q in queues.values()),
+                "epoch": self.epoch, "task_number": self.state.task_number, "queue_wait": self.queue_wait.to_json(),
+                "agents_by_state": by_state, "queues": queues}

@@ -1,0 +1,103 @@
+"""`mroute top`: a running topology at a glance, from what its supervisor and actors report.
+
+Each frame is two looks at every actor's stats, `interval` seconds apart: rates (messages
+in and out, tasks routed) and CPU are the differences; latency percentiles are those of
+the tasks routed in between (the Chat Servers' histograms, merged and subtracted)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from wire.stats import Histogram
+
+from . import client
+from .load import cpu_seconds, memory_kb
+from .topology import Topology
+
+SERVICE_LEVEL_S = 20.0  # the usual contact-centre target: answered within 20 s
+
+
+def look(topology: Topology) -> dict[str, Any]:
+    status = client.ask(topology, "status")
+    stats = client.ask(topology, "stats")["actors"]
+    pids = {a["name"]: a["pid"] for a in status["actors"] if a.get("pid")}
+    return {"at": time.monotonic(), "status": status, "stats": stats,
+            "cpu": {name: cpu_seconds(pid) for name, pid in pids.items()}}
+
+
+def frame(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What one frame shows, as plain data (also what `--json` prints)."""
+    seconds = max(1e-9, after["at"] - before["at"])
+    processes = []
+    for actor in after["status"]["actors"]:
+        name = actor["name"]
+        now, was = after["stats"].get(name, {}), before["stats"].get(name, {})
+        counters, old = now.get("counters", {}), was.get("counters", {})
+        cpu_now, cpu_was = after["cpu"].get(name), before["cpu"].get(name)
+        processes.append({
+            "name": name, "role": actor["role"], "state": actor["state"], "pid": actor["pid"],
+            "restarts": actor["restarts"],
+            "cpu_percent": round(100 * (cpu_now - cpu_was) / seconds, 1)
+            if cpu_now is not None and cpu_was is not None else None,
+            "rss_mb": round(memory_kb(actor["pid"]).get("VmRSS", 0) / 1024, 1) if actor["pid"] else None,
+            "in_per_s": round((counters.get("received", 0) - old.get("received", 0)) / seconds, 1),
+            "out_per_s": round((counters.get("sent", 0) - old.get("sent", 0)) / seconds, 1)})
+    roles = {a["name"]: a["role"] for a in after["status"]["actors"]}
+    comm = next((after["stats"][n] for n, r in roles.items() if r == "comm" and n in after["stats"]), {})
+    comm_was = next((before["stats"][n] for n, r in roles.items() if r == "comm" and n in before["stats"]), {})
+    latency_now, latency_was = Histogram(), Histogram()
+    for name, role in roles.items():
+        if role == "chat":
+            latency_now.merge(Histogram.from_json(after["stats"].get(name, {}).get("latency", {})))
+            latency_was.merge(Histogram.from_json(before["stats"].get(name, {}).get("latency", {})))
+    window = latency_now.minus(latency_was) if latency_now.count >= latency_was.count else latency_now
+    waits = Histogram.from_json(comm.get("queue_wait", {}))
+    within = sum(n for bucket, n in waits.counts.items() if bucket_upper_s(bucket) <= SERVICE_LEVEL_S)
+    return {
+        "topology": after["status"]["name"], "processes": processes,
+        "agents_by_state": comm.get("agents_by_state", {}), "queues": comm.get("queues", {}),
+        "routed_per_s": round((comm.get("tasks_routed", 0) - comm_was.get("tasks_routed", 0)) / seconds, 1),
+        "route_p50_us": window.percentile(50), "route_p99_us": window.percentile(99),
+        "service_level": round(within / waits.count, 3) if waits.count else None,
+    }
+
+
+def bucket_upper_s(bucket: int) -> float:
+    from wire.stats import bucket_low
+    return bucket_low(bucket + 1) / 1e6
+
+
+def ms(us: float | None) -> str:
+    return "-" if us is None else f"{us / 1000:.2f} ms"
+
+
+def render(view: dict[str, Any]) -> Group:
+    procs = Table(title=f"mroute top: {view['topology']}", expand=False)
+    for column in ("process", "state", "pid", "restarts", "CPU %", "RSS MB", "in/s", "out/s"):
+        procs.add_column(column, justify="left" if column in ("process", "state") else "right")
+    for p in view["processes"]:
+        procs.add_row(p["name"], p["state"], str(p["pid"] or "-"), str(p["restarts"]),
+                      "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}",
+                      "-" if p["rss_mb"] is None else f"{p['rss_mb']:.1f}", f"{p['in_per_s']:,.0f}",
+                      f"{p['out_per_s']:,.0f}")
+    agents = Table(title="agents by state")
+    agents.add_column("MRD")
+    states = sorted({s for by in view["agents_by_state"].values() for s in by})
+    for state in states:
+        agents.add_column(state, justify="right")
+    for mrd, by in sorted(view["agents_by_state"].items()):
+        agents.add_row(mrd, *(str(by.get(s, 0)) for s in states))
+    queues = Table(title="queues")
+    for column in ("queue", "waiting", "oldest wait"):
+        queues.add_column(column, justify="left" if column == "queue" else "right")
+    for name, q in sorted(view["queues"].items()):
+        queues.add_row(name, str(q["waiting"]), f"{q['oldest_wait_s']:.1f} s")
+    sl = view["service_level"]
+    summary = (f"routed {view['routed_per_s']:,.1f}/s   routing latency p50 {ms(view['route_p50_us'])}, "
+               f"p99 {ms(view['route_p99_us'])}   service level (accepted within {SERVICE_LEVEL_S:.0f} s) "
+               + ("-" if sl is None else f"{100 * sl:.1f} %"))
+    return Group(procs, agents, queues, summary)
