@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         actor = load_role(args.role)(ctx, config, loop)
         actor.control = ctl
         loop.handle_signals(signal.SIGTERM, signal.SIGINT)
+        actor.open_tap()
         actor.start()
         if ctl is not None:
             loop.add_reader(ctl, lambda: serve_control(actor, ctl, loop))  # type: ignore[arg-type]

@@ -229,6 +229,9 @@ class Actor:
         self.outbox: list[tuple[zmq.Socket, list[bytes]]] = []
         loop.before_poll.append(self.flush)
         self.authenticator: Any = None  # the ZAP handler, when the topology asks for CURVE
+        self.tap: zmq.Socket | None = None
+        self.tapped_queues: set[bytes] = set()
+        self.tapped = False
 
     # sockets -------------------------------------------------------------------------
     def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
@@ -263,6 +266,8 @@ class Actor:
                 if frames is None:
                     return
                 counters["received"] += 1
+                if self.tapped:
+                    self.mirror(queue, frames)
                 body: dict[str, Any] = {}
                 type = ""
                 try:
@@ -281,6 +286,35 @@ class Actor:
                                           type=frames[0].decode("ascii", "replace"),
                                           msg_id=body.get("MsgId")), body)
         self.loop.add_reader(sock, drain)
+
+    # the tap: what we take from our queues, mirrored while `mroute tap` listens ---------
+    def open_tap(self) -> None:
+        tap_dir = self.config.topology.get("tap_dir")
+        if not tap_dir:
+            return
+        self.tap = self.ctx.socket(zmq.XPUB)
+        self.tap.linger = 0
+        self.tap.sndhwm = 10_000  # a slow tap loses lines, never slows us
+        self.tap.bind(f"ipc://{tap_dir}/tap-{self.name}.ipc")
+        self.sockets.append(self.tap)
+        self.loop.add_reader(self.tap, self.on_tap_subscription)
+
+    def on_tap_subscription(self) -> None:
+        """XPUB passes on the first subscription to a queue and the last unsubscription:
+        mirror while any queue of ours is tapped."""
+        while (frames := recv_frames(self.tap)) is not None:
+            flag, queue = frames[0][:1], frames[0][1:]
+            if flag == b"\x01":
+                self.tapped_queues.add(queue)
+            elif flag == b"\x00":
+                self.tapped_queues.discard(queue)
+            self.tapped = bool(self.tapped_queues)
+
+    def mirror(self, queue: str, frames: list[bytes]) -> None:
+        try:
+            send_frames(self.tap, [queue.encode(), *frames])
+        except zmq.ZMQError:  # full: the tap misses it
+            pass
 
     def send(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         """Queue a message; everything queued during one wake-up leaves together, before the
@@ -334,7 +368,7 @@ class Actor:
         """Called once when the loop has ended, before sockets close."""
 
     def stats(self) -> dict[str, Any]:
-        return {"counters": dict(self.counters)}
+        return {"counters": dict(self.counters), "tapped": self.tapped}
 
     def control_verbs(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         """Operator commands this role answers on its control channel (beyond ping, stats

@@ -89,7 +89,12 @@ class Topology:
                     agent["password"], passwords.hash_password(agent["password"]))
             agents.append(entry)
         return {"name": self.name, "transport": self.transport, "endpoints": self.endpoints, "mrds": self.mrds,
-                "queues": self.queues, "agents": agents, "actors": self.actors, "security": self.security}
+                "queues": self.queues, "agents": agents, "actors": self.actors, "security": self.security,
+                "tap_dir": str(self.sock_dir)}
+
+    def tap_endpoint(self, instance: str) -> str:
+        """Where an actor mirrors the queue messages it takes, while someone taps them."""
+        return f"ipc://{self.sock_dir}/tap-{instance}.ipc"
 
     def data_socket(self, ctx: Any, kind: int, endpoint: str) -> Any:
         """A socket connected to one of the documented queues or streams, as a client the

@@ -9,6 +9,8 @@ import subprocess
 
 import yaml
 
+from launch import client as control_client
+
 from .helpers import MROUTE, base_topology, pid_alive, tagged_processes, wait_until
 
 
@@ -134,3 +136,29 @@ def test_top_once_shows_every_actor_agents_and_rates(start_topology):
     text = running.cli("top", "--once", "--interval", "0.5")
     assert text.returncode == 0 and all(name in text.stdout for name in ("comm.1", "mre.1", "chat.1", "chat.2"))
     assert "agents by state" in text.stdout
+
+
+def test_tap_prints_decoded_messages_without_taking_them(start_topology):
+    running = start_topology(base_topology("tapped", chat={"count": 2, "agents": 3, "rate": 20, "handle": 0.2,
+                                                          "think": [0, 0.05]}))
+    result = running.cli("tap", "--count", "5", timeout=30)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert len(lines) == 5
+    assert all(line.split()[1] in ("General", "RoutingEngine", "CommunicationServer", "GC", "ChatEvents", "GCEvents")
+               for line in lines)
+    tasks = running.cli("tap", "General", "--type", "Task", "--count", "2", timeout=30)
+    task_lines = [line for line in tasks.stdout.splitlines() if not line.startswith("#")]
+    assert len(task_lines) == 2 and all(" General " in f" {line} " and " Task {" in line for line in task_lines)
+    # the consumers still got everything: routing goes on
+    before = control_client.ask(running.topology, "stats")["actors"]["chat.1"]["routed"]
+    wait_until(lambda: control_client.ask(running.topology, "stats")["actors"]["chat.1"]["routed"] > before,
+               timeout=10, what="routing to go on while tapped")
+
+
+def test_tap_hides_passwords():
+    from launch.tap import decode
+    connect = decode("General", [b"Connect", b'{"AgentId": "alice", "Password": "pw-alice"}'])
+    assert connect["body"]["Password"] == "(hidden)" and connect["agent"] == "alice"
+    login = decode("GC", [b"Login#alice", b"pw-alice,1001"])
+    assert "pw-alice" not in str(login) and login["agent"] == "alice"

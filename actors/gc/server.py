@@ -43,6 +43,8 @@ class GenericConnector(Actor):
             except zmq.Again:
                 return
             self.counters["received"] += 1
+            if self.tapped:
+                self.mirror(GC, frames)
             command = None
             try:
                 command = G.parse(frames)
