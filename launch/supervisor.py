@@ -29,6 +29,7 @@ from actors.comm import journal as comm_journal
 from actors.runtime import Loop, Timer
 from wire import control
 
+from . import metrics
 from .topology import SINGLETONS, Topology
 
 # Process states, as supervisord names them.
@@ -145,6 +146,12 @@ class Supervisor:
         self.loop.add_reader(self.ctl, self.on_actor_message)
         self.loop.add_reader(self.cli, self.on_cli_request)
         self.loop.handle_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        # Prometheus: scrapes read the latest stats, which our loop refreshes every second.
+        self.latest_stats: dict[str, Any] = {}
+        self.metrics_server, port = metrics.serve(
+            lambda: ([c.describe() for c in list(self.children.values())], self.latest_stats))
+        self.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        self.loop.call_every(1.0, lambda: self.request_stats(self.keep_stats))
         self.loop.on_signal(signal.SIGCHLD, self.reap)
         for name, role in self.topology.instances():
             self.children[name] = Child(name, role, log_path=self.run_dir / "logs" / f"{name}.log")
@@ -397,6 +404,9 @@ class Supervisor:
         self.reap()
 
     def close(self) -> None:
+        if getattr(self, "metrics_server", None) is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         for child in self.children.values():
             if child.log_file:
                 child.log_file.close()
@@ -452,8 +462,12 @@ class Supervisor:
         """Every running actor's stats."""
         return self.ask_now({c.name for c in self.children.values() if c.state == RUNNING}, "stats")
 
+    def keep_stats(self, results: dict[str, Any]) -> None:
+        self.latest_stats = {name: data for name, data in results.items() if "error" not in data}
+
     def status(self) -> dict[str, Any]:
         return {"name": self.topology.name, "supervisor": {"pid": os.getpid()},
+                "metrics": getattr(self, "metrics_url", None),
                 "endpoints": self.topology.endpoints, "run_dir": str(self.run_dir),
                 "actors": [child.describe() for child in self.children.values()]}
 

@@ -162,3 +162,25 @@ def test_tap_hides_passwords():
     assert connect["body"]["Password"] == "(hidden)" and connect["agent"] == "alice"
     login = decode("GC", [b"Login#alice", b"pw-alice,1001"])
     assert "pw-alice" not in str(login) and login["agent"] == "alice"
+
+
+def test_the_supervisor_serves_prometheus_metrics_at_the_url_status_gives(start_topology):
+    import urllib.request
+    running = start_topology(base_topology("metered", chat={"count": 1, "agents": 3, "rate": 20, "handle": 0.2,
+                                                           "think": [0, 0.05]}))
+    status = json.loads(running.cli("status", "--json").stdout)
+    assert status["metrics"].startswith("http://127.0.0.1:")
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(status["metrics"], timeout=5) as answer:
+            text = answer.read().decode()
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line.startswith("mroute_")}
+    wait_until(lambda: scrape().get("mroute_routing_latency_seconds_count", 0) > 5, timeout=15,
+               what="routed tasks in the metrics")
+    series = scrape()
+    assert series['mroute_actor_up{actor="comm.1",role="comm"}'] == 1.0
+    assert series['mroute_messages_received_total{actor="comm.1",role="comm"}'] > 0
+    assert series['mroute_tasks_total{event="created"}'] >= series['mroute_tasks_total{event="routed"}'] > 0
+    assert sum(v for k, v in series.items() if k.startswith('mroute_agents{mrd="chat"')) == 3
+    assert series['mroute_routing_latency_seconds_bucket{le="+Inf"}'] == series["mroute_routing_latency_seconds_count"]

@@ -1,0 +1,102 @@
+"""Prometheus metrics, served over HTTP by the supervisor (prometheus-client).
+
+The supervisor asks its actors for their stats once a second (on its own loop) and keeps
+the latest answers; a scrape, on the HTTP server's thread, only reads them. Every metric
+is named `mroute_...`:
+
+- `mroute_actor_up{actor,role}` 1 when RUNNING; `mroute_actor_restarts_total{actor,role}`
+- `mroute_messages_received_total`, `mroute_messages_sent_total`,
+  `mroute_messages_refused_total`, `mroute_messages_dropped_total` `{actor,role}`
+- `mroute_tasks_total{event}` (Comm: created, routed, accepted, closed, requeued, rona,
+  expired), `mroute_tasks_live`, `mroute_tasks_waiting{queue}`,
+  `mroute_queue_oldest_wait_seconds{queue}`
+- `mroute_agents{mrd,state}` logged-in agents by state
+- `mroute_routing_latency_seconds` histogram (Task sent -> TaskAgentSelected, all Chat
+  Servers merged); `mroute_queue_wait_seconds` histogram (Comm: until accepted)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from wire.stats import Histogram, bucket_low, bucket_mid
+
+BOUNDS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+COMM_EVENTS = {"tasks_created": "created", "tasks_routed": "routed", "tasks_accepted": "accepted",
+               "tasks_closed": "closed", "tasks_requeued": "requeued", "rona": "rona", "expired": "expired"}
+
+
+def prometheus_buckets(hist: Histogram) -> tuple[list[tuple[str, float]], float]:
+    """Our log-linear buckets folded into cumulative Prometheus buckets, and the sum (from
+    bucket middles: within 3 % of the truth)."""
+    cumulative, total = [], 0.0
+    for bound in BOUNDS_S:
+        cumulative.append((str(bound), float(sum(n for b, n in hist.counts.items()
+                                                 if bucket_low(b + 1) / 1e6 <= bound))))
+    cumulative.append(("+Inf", float(hist.count)))
+    total = sum(bucket_mid(b) * n for b, n in hist.counts.items()) / 1e6
+    return cumulative, total
+
+
+class TopologyCollector:
+    """Reads the supervisor's latest view: `view()` returns (actors' status, their stats)."""
+
+    def __init__(self, view: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]]):
+        self.view = view
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        actors, stats = self.view()
+        up = GaugeMetricFamily("mroute_actor_up", "1 when the actor is RUNNING", labels=["actor", "role"])
+        restarts = CounterMetricFamily("mroute_actor_restarts", "restarts by the supervisor", labels=["actor", "role"])
+        messages = {key: CounterMetricFamily(f"mroute_messages_{name}", f"messages {name}", labels=["actor", "role"])
+                    for key, name in (("received", "received"), ("sent", "sent"), ("refused", "refused"),
+                                      ("send_dropped", "dropped"))}
+        latency, waits = Histogram(), Histogram()
+        comm: dict[str, Any] = {}
+        for actor in actors:
+            labels = [actor["name"], actor["role"]]
+            up.add_metric(labels, 1.0 if actor["state"] == "RUNNING" else 0.0)
+            restarts.add_metric(labels, float(actor["restarts"]))
+            data = stats.get(actor["name"], {})
+            for key, family in messages.items():
+                family.add_metric(labels, float(data.get("counters", {}).get(key, 0)))
+            if actor["role"] == "chat":
+                latency.merge(Histogram.from_json(data.get("latency", {})))
+            elif actor["role"] == "comm":
+                comm = data
+        yield up
+        yield restarts
+        yield from messages.values()
+        tasks = CounterMetricFamily("mroute_tasks", "task events counted by Comm", labels=["event"])
+        for key, event in COMM_EVENTS.items():
+            tasks.add_metric([event], float(comm.get(key, 0)))
+        yield tasks
+        yield GaugeMetricFamily("mroute_tasks_live", "tasks Comm holds (waiting, offered or held)",
+                                value=float(comm.get("tasks_live", 0)))
+        waiting = GaugeMetricFamily("mroute_tasks_waiting", "tasks waiting for an agent", labels=["queue"])
+        oldest = GaugeMetricFamily("mroute_queue_oldest_wait_seconds", "the longest wait now", labels=["queue"])
+        for queue, q in comm.get("queues", {}).items():
+            waiting.add_metric([queue], float(q["waiting"]))
+            oldest.add_metric([queue], float(q["oldest_wait_s"]))
+        yield waiting
+        yield oldest
+        agents = GaugeMetricFamily("mroute_agents", "agents by MRD and state", labels=["mrd", "state"])
+        for mrd, by_state in comm.get("agents_by_state", {}).items():
+            for state, count in by_state.items():
+                agents.add_metric([mrd, state], float(count))
+        yield agents
+        waits.merge(Histogram.from_json(comm.get("queue_wait", {})))
+        for name, hist, doc in (("mroute_routing_latency_seconds", latency, "Task sent -> TaskAgentSelected"),
+                                ("mroute_queue_wait_seconds", waits, "waiting for an agent, until accepted")):
+            buckets, total = prometheus_buckets(hist)
+            yield HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total)
+
+
+def serve(view: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]]) -> tuple[Any, int]:
+    """Start the HTTP server on a free port of 127.0.0.1; returns (server, port)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    registry = CollectorRegistry()
+    registry.register(TopologyCollector(view))  # type: ignore[arg-type]
+    server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    return server, server.server_port
