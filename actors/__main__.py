@@ -22,7 +22,7 @@ import orjson
 import zmq
 
 from actors import ROLES
-from actors.runtime import Actor, ActorConfig, Loop, die_with_parent, log
+from actors.runtime import Actor, ActorConfig, JsonLines, Loop, die_with_parent, log
 from wire import control
 from wire.codec import WireError
 
@@ -45,7 +45,8 @@ def serve_control(actor: Actor, sock: zmq.Socket, loop: Loop) -> None:
             continue
         verbs: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "ping": lambda _: {"pid": os.getpid()}, "stats": lambda _: actor.stats(),
-            "stop": lambda _: loop.stop("stop requested") or {}, **actor.control_verbs()}
+            "stop": lambda _: loop.stop("stop requested") or {},
+            "trace": lambda body: {"events": actor.traced(str(body.get("task", "")))}, **actor.control_verbs()}
         handler = verbs.get(verb)
         try:
             if handler is None:
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("MROUTE_LOG_LEVEL", "INFO"),
                         format="%(asctime)s.%(msecs)03d %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    if os.environ.get("MROUTE_LOG_FORMAT") == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLines(args.name))
     parent = os.environ.get("MROUTE_PARENT_PID")
     if parent:
         die_with_parent(int(parent))

@@ -14,9 +14,11 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import orjson
 import zmq
 
 from wire import codec, control
@@ -26,6 +28,7 @@ from wire.states import GENERAL_ERROR
 
 log = logging.getLogger("mroute")
 
+TRACE_KEPT = 20_000  # messages remembered per actor for `mroute trace`
 DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others get a turn
 
 # pyzmq's send_multipart and recv_multipart cost 2-3 us a message more than the calls they
@@ -56,6 +59,31 @@ def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
     for frame in frames[:-1]:
         _send(sock, frame, _SNDMORE_NOBLOCK)
     _send(sock, frames[-1], _NOBLOCK)
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line (MROUTE_LOG_FORMAT=json): time, level, actor, message, and
+    the TaskId and AgentId a line is about, when it says (logging's `extra`)."""
+
+    def __init__(self, actor: str):
+        super().__init__()
+        self.actor = actor
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"at": round(record.created, 6), "level": record.levelname, "actor": self.actor,
+                                "message": record.getMessage()}
+        for key in ("TaskId", "AgentId"):
+            value = getattr(record, key, None)
+            if value is not None:
+                line[key] = value
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return orjson.dumps(line).decode()
+
+
+def ids(body: dict[str, Any]) -> dict[str, Any]:
+    """The TaskId and AgentId a message names, for a log line's `extra`."""
+    return {key: body[key] for key in ("TaskId", "AgentId") if isinstance(body.get(key), str)}
 
 
 class Timer:
@@ -229,6 +257,9 @@ class Actor:
         self.outbox: list[tuple[zmq.Socket, list[bytes]]] = []
         loop.before_poll.append(self.flush)
         self.authenticator: Any = None  # the ZAP handler, when the topology asks for CURVE
+        # (time, queue, type, TaskId, AgentId) of the last messages taken that name a task:
+        # `mroute trace` puts every actor's together into a task's path
+        self.trace: deque[tuple[float, str, str, str, Any]] = deque(maxlen=TRACE_KEPT)
         self.tap: zmq.Socket | None = None
         self.tapped_queues: set[bytes] = set()
         self.tapped = False
@@ -259,6 +290,7 @@ class Actor:
         """Read `queue` from `sock`: decode, validate, call the handler of the message's
         type (a table, so adding a message is adding an entry), refuse bad input."""
         counters = self.counters
+        trace = self.trace
 
         def drain() -> None:
             for _ in range(DRAIN_BATCH):
@@ -272,6 +304,9 @@ class Actor:
                 type = ""
                 try:
                     type, body = codec.decode(frames, queue)
+                    task_id = body.get("TaskId")
+                    if task_id is not None:
+                        trace.append((time.time(), queue, type, task_id, body.get("AgentId")))
                     handler = handlers.get(type)
                     if handler is None:
                         raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}",
@@ -348,7 +383,7 @@ class Actor:
         """Tell the sender why its message was refused; roles with a way back override."""
         self.counters["refused"] += 1
         log.warning("%s refused %s: %s %s%s", self.name, err.type or "message", err.code, err.reason,
-                    f" (field {err.field})" if err.field else "")
+                    f" (field {err.field})" if err.field else "", extra=ids(body))
 
     # lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -369,6 +404,10 @@ class Actor:
 
     def stats(self) -> dict[str, Any]:
         return {"counters": dict(self.counters), "tapped": self.tapped}
+
+    def traced(self, task_id: str) -> list[dict[str, Any]]:
+        return [{"at": at, "queue": queue, "type": type, "agent": agent}
+                for at, queue, type, task, agent in self.trace if task == task_id]
 
     def control_verbs(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         """Operator commands this role answers on its control channel (beyond ping, stats

@@ -184,3 +184,43 @@ def test_the_supervisor_serves_prometheus_metrics_at_the_url_status_gives(start_
     assert series['mroute_tasks_total{event="created"}'] >= series['mroute_tasks_total{event="routed"}'] > 0
     assert sum(v for k, v in series.items() if k.startswith('mroute_agents{mrd="chat"')) == 3
     assert series['mroute_routing_latency_seconds_bucket{le="+Inf"}'] == series["mroute_routing_latency_seconds_count"]
+
+
+def test_trace_shows_a_routed_tasks_hops_in_time_order(start_topology):
+    running = start_topology(base_topology("traced", chat={"count": 1, "agents": 3, "rate": 10, "handle": 0.2,
+                                                          "think": [0, 0.05]}))
+    tapped = running.cli("tap", "ChatEvents", "--type", "TaskAgentSelected", "--count", "1", timeout=30)
+    line = tapped.stdout.strip().splitlines()[-1]
+    task = json.loads(line[line.index("{"):])["TaskId"]
+    wait_until(lambda: len(json.loads(running.cli("trace", task, "--json").stdout or "{}").get("hops", [])) >= 5,
+               timeout=10, what="the task's hops to be taken")
+    trace = json.loads(running.cli("trace", task, "--json").stdout)
+    hops = [(h["actor"], h["queue"], h["type"]) for h in trace["hops"]]
+    assert hops[0] == ("comm.1", "General", "Task")
+    for hop in (("mre.1", "RoutingEngine", "NewTask"), ("comm.1", "CommunicationServer", "TaskAgentSelected"),
+                ("chat.1", "ChatEvents", "TaskAgentSelected")):
+        assert hop in hops
+    times = [h["at"] for h in trace["hops"]]
+    assert times == sorted(times) and all(h["after_ms"] >= 0 for h in trace["hops"])
+    missing = running.cli("trace", "no-such-task")
+    assert missing.returncode != 0 and "no actor remembers" in missing.stderr
+
+
+def test_json_log_lines_carry_the_task_and_agent_they_are_about(start_topology, chat_client, monkeypatch):
+    monkeypatch.setenv("MROUTE_LOG_FORMAT", "json")  # what `up --log-json` sets for the actors
+    running = start_topology(base_topology("jsonlogs"))
+    desk = chat_client(running.endpoints(), "desk")
+    desk.handshake()
+    desk.send("TaskState", {"TaskId": "t-nobody-knows", "AgentId": "alice", "State": "ACTIVE", "MsgId": "m1"})
+    assert desk.expect("Error", MsgId="m1")["Code"] == "NOT_FOUND"
+    log_file = running.topology.run_dir / "logs" / "comm.1.log"
+
+    def refusal() -> dict | None:
+        for line in log_file.read_text().splitlines():
+            entry = json.loads(line)  # every line is one JSON object
+            if entry.get("TaskId") == "t-nobody-knows":
+                return entry
+        return None
+    wait_until(refusal, timeout=5, what="the refusal in Comm's log")
+    entry = refusal()
+    assert entry["AgentId"] == "alice" and entry["level"] == "WARNING" and entry["actor"] == "comm.1"

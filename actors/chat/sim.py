@@ -259,6 +259,8 @@ class ChatServer(Actor):
                 continue
             if not self.live:
                 self.went_live()
+            if "TaskId" in body:
+                self.trace.append((time.time(), CHAT_EVENTS, type, body["TaskId"], body.get("AgentId")))
             msg_id = body.get("MsgId")
             # acknowledged (an answer, an Error or an Ack): the handler may look at what was asked
             self.answered = self.unacked.pop(msg_id, None) if msg_id is not None else None

@@ -494,6 +494,8 @@ class CommLogic:
         if task is None or task.state != S.RESERVED or task.owner != agent_id:
             return
         self.counters["rona"] += 1
+        log.info("%s not accepted by %s in time: RONA", task_id, agent_id,
+                 extra={"TaskId": task_id, "AgentId": agent_id})
         presence = self.state.sessions[agent_id].mrds[task.mrd]
         presence.wants, presence.reason = S.NOT_READY, S.RONA
         self.requeue(task, S.RONA)
@@ -698,14 +700,15 @@ class CommLogic:
                 self.to_mre("TaskState", {"TaskId": task_id, "AgentId": agent_id, "State": S.CLOSED,
                                           "MRD": closed.mrd, "Code": closed.code})
             else:
-                log.warning("MRE selected %s for unknown task %s", agent_id, task_id)
+                log.warning("MRE selected %s for unknown task %s", agent_id, task_id,
+                            extra={"TaskId": task_id, "AgentId": agent_id})
             return
         session = self.state.sessions.get(agent_id)
         presence = session.mrds.get(task.mrd) if session else None
         if task.state != S.QUEUED:
             # The MRE's view has drifted from ours: give it ours, whole.
             log.warning("MRE selected %s for task %s, which is %s with %s: sending it a snapshot", agent_id,
-                        task_id, task.state, task.owner)
+                        task_id, task.state, task.owner, extra={"TaskId": task_id, "AgentId": agent_id})
             self.counters["snapshots_sent"] = self.counters.get("snapshots_sent", 0) + 1
             self.to_mre("Snapshot", self.snapshot())
             return
@@ -897,7 +900,6 @@ class CommLogic:
                 states = by_state.setdefault(mrd, {})
                 states[presence.state] = states.get(presence.state, 0) + 1
         queues: dict[str, dict[str, Any]] = {}     # queue -> waiting, oldest wait (s)
-        now = self.clock()
         for task in self.state.tasks.values():
             if task.state == S.QUEUED:
                 queue = queues.setdefault(task.queue, {"waiting": 0, "oldest_wait_s": 0.0})

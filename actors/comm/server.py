@@ -203,6 +203,8 @@ class Comm(Actor):
             if type in QUERIES or not logic.duplicate(type, body):
                 method(body)
                 logic.handled(body)
+                if type == "Task" and msg_id.__class__ is str:  # the task's id exists only from now on
+                    self.trace.append((time.time(), GENERAL, type, logic.state.seen.get(msg_id, ""), None))
             logic.acknowledge(type)
         finally:
             logic.ack_to = None  # a refusal is answered with an Error that carries the MsgId
