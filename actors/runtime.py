@@ -291,6 +291,7 @@ class Actor:
         type (a table, so adding a message is adding an entry), refuse bad input."""
         counters = self.counters
         trace = self.trace
+        tap_name = queue.encode()
 
         def drain() -> None:
             for _ in range(DRAIN_BATCH):
@@ -298,14 +299,14 @@ class Actor:
                 if frames is None:
                     return
                 counters["received"] += 1
-                if self.tapped:
+                if self.tapped and tap_name in self.tapped_queues:
                     self.mirror(queue, frames)
                 body: dict[str, Any] = {}
                 type = ""
                 try:
                     type, body = codec.decode(frames, queue)
                     task_id = body.get("TaskId")
-                    if task_id is not None:
+                    if task_id.__class__ is str and len(task_id) <= 256:
                         trace.append((time.time(), queue, type, task_id, body.get("AgentId")))
                     handler = handlers.get(type)
                     if handler is None:
@@ -330,7 +331,13 @@ class Actor:
         self.tap = self.ctx.socket(zmq.XPUB)
         self.tap.linger = 0
         self.tap.sndhwm = 10_000  # a slow tap loses lines, never slows us
-        self.tap.bind(f"ipc://{tap_dir}/tap-{self.name}.ipc")
+        try:
+            self.tap.bind(f"ipc://{tap_dir}/{control.tap_file(self.name)}")
+        except zmq.ZMQError as exc:  # no tap is no reason not to serve
+            log.warning("%s: no tap socket: %s", self.name, exc)
+            self.tap.close(0)
+            self.tap = None
+            return
         self.sockets.append(self.tap)
         self.loop.add_reader(self.tap, self.on_tap_subscription)
 

@@ -11,8 +11,8 @@ is named `mroute_...`:
   expired), `mroute_tasks_live`, `mroute_tasks_waiting{queue}`,
   `mroute_queue_oldest_wait_seconds{queue}`
 - `mroute_agents{mrd,state}` logged-in agents by state
-- `mroute_routing_latency_seconds` histogram (Task sent -> TaskAgentSelected, all Chat
-  Servers merged); `mroute_queue_wait_seconds` histogram (Comm: until accepted)
+- `mroute_routing_latency_seconds{actor}` histogram (Task sent -> TaskAgentSelected, per
+  Chat Server); `mroute_queue_wait_seconds` histogram (Comm: until accepted)
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any, Callable
 
 from wire.stats import Histogram, bucket_low, bucket_mid
 
-BOUNDS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+# Powers of two in microseconds (0.512 ms ... 67 s): edges of our own buckets, so that each
+# `le` bucket counts exactly what is <= its bound.
+BOUNDS_S = tuple((1 << k) / 1e6 for k in range(9, 27))
 COMM_EVENTS = {"tasks_created": "created", "tasks_routed": "routed", "tasks_accepted": "accepted",
                "tasks_closed": "closed", "tasks_requeued": "requeued", "rona": "rona", "expired": "expired"}
 
@@ -31,8 +33,8 @@ def prometheus_buckets(hist: Histogram) -> tuple[list[tuple[str, float]], float]
     bucket middles: within 3 % of the truth)."""
     cumulative, total = [], 0.0
     for bound in BOUNDS_S:
-        cumulative.append((str(bound), float(sum(n for b, n in hist.counts.items()
-                                                 if bucket_low(b + 1) / 1e6 <= bound))))
+        cumulative.append((f"{bound:g}", float(sum(n for b, n in hist.counts.items()
+                                                   if bucket_low(b + 1) / 1e6 <= bound))))
     cumulative.append(("+Inf", float(hist.count)))
     total = sum(bucket_mid(b) * n for b, n in hist.counts.items()) / 1e6
     return cumulative, total
@@ -52,7 +54,8 @@ class TopologyCollector:
         messages = {key: CounterMetricFamily(f"mroute_messages_{name}", f"messages {name}", labels=["actor", "role"])
                     for key, name in (("received", "received"), ("sent", "sent"), ("refused", "refused"),
                                       ("send_dropped", "dropped"))}
-        latency, waits = Histogram(), Histogram()
+        latencies: dict[str, Histogram] = {}
+        waits = Histogram()
         comm: dict[str, Any] = {}
         for actor in actors:
             labels = [actor["name"], actor["role"]]
@@ -61,8 +64,8 @@ class TopologyCollector:
             data = stats.get(actor["name"], {})
             for key, family in messages.items():
                 family.add_metric(labels, float(data.get("counters", {}).get(key, 0)))
-            if actor["role"] == "chat":
-                latency.merge(Histogram.from_json(data.get("latency", {})))
+            if actor["role"] == "chat":  # one series each: a restarted server resets only its own
+                latencies[actor["name"]] = Histogram.from_json(data.get("latency", {}))
             elif actor["role"] == "comm":
                 comm = data
         yield up
@@ -84,13 +87,19 @@ class TopologyCollector:
         agents = GaugeMetricFamily("mroute_agents", "agents by MRD and state", labels=["mrd", "state"])
         for mrd, by_state in comm.get("agents_by_state", {}).items():
             for state, count in by_state.items():
-                agents.add_metric([mrd, state], float(count))
+                if state != "LOGOUT":
+                    agents.add_metric([mrd, state], float(count))
         yield agents
-        waits.merge(Histogram.from_json(comm.get("queue_wait", {})))
-        for name, hist, doc in (("mroute_routing_latency_seconds", latency, "Task sent -> TaskAgentSelected"),
-                                ("mroute_queue_wait_seconds", waits, "waiting for an agent, until accepted")):
+        latency = HistogramMetricFamily("mroute_routing_latency_seconds", "Task sent -> TaskAgentSelected",
+                                        labels=["actor"])
+        for name, hist in latencies.items():
             buckets, total = prometheus_buckets(hist)
-            yield HistogramMetricFamily(name, doc, buckets=buckets, sum_value=total)
+            latency.add_metric([name], buckets, total)
+        yield latency
+        waits.merge(Histogram.from_json(comm.get("queue_wait", {})))
+        buckets, total = prometheus_buckets(waits)
+        yield HistogramMetricFamily("mroute_queue_wait_seconds", "waiting for an agent, until accepted",
+                                    buckets=buckets, sum_value=total)
 
 
 def serve(view: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]]) -> tuple[Any, int]:

@@ -38,6 +38,7 @@ STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
 
 STARTED_AFTER = 1.0        # a child that ran this long counts as started (resets its backoff)
 BACKOFF_FIRST, BACKOFF_CAP = 0.1, 5.0
+METRICS_IDLE_S = 60.0     # stats are polled for metrics while a scrape came this recently
 MAX_QUICK_FAILURES = 5     # consecutive failed starts before FATAL
 STATS_TIMEOUT = 2.0
 
@@ -70,7 +71,8 @@ class Child:
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
+        proc = self.proc  # read once: another thread (metrics) may ask while the loop reaps
+        return proc.pid if proc is not None and proc.returncode is None else None
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "pid": self.pid, "state": self.state,
@@ -147,11 +149,12 @@ class Supervisor:
         self.loop.add_reader(self.cli, self.on_cli_request)
         self.loop.handle_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         # Prometheus: scrapes read the latest stats, which our loop refreshes every second.
-        self.latest_stats: dict[str, Any] = {}
-        self.metrics_server, port = metrics.serve(
-            lambda: ([c.describe() for c in list(self.children.values())], self.latest_stats))
+        # Built on our loop, replaced whole: the HTTP thread only reads it.
+        self.metrics_view: tuple[list[dict[str, Any]], dict[str, Any]] = ([], {})
+        self.last_scrape = 0.0
+        self.metrics_server, port = metrics.serve(self.scraped)
         self.metrics_url = f"http://127.0.0.1:{port}/metrics"
-        self.loop.call_every(1.0, lambda: self.request_stats(self.keep_stats))
+        self.loop.call_every(1.0, self.refresh_metrics)
         self.loop.on_signal(signal.SIGCHLD, self.reap)
         for name, role in self.topology.instances():
             self.children[name] = Child(name, role, log_path=self.run_dir / "logs" / f"{name}.log")
@@ -462,8 +465,24 @@ class Supervisor:
         """Every running actor's stats."""
         return self.ask_now({c.name for c in self.children.values() if c.state == RUNNING}, "stats")
 
+    def scraped(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """On the HTTP thread: the latest view, and a note that somebody is scraping."""
+        self.last_scrape = time.monotonic()
+        return self.metrics_view
+
+    def refresh_metrics(self) -> None:
+        """Ask the actors for stats only while someone scrapes (Comm's stats walk its
+        agents and tasks: tens of ms at 100,000 agents)."""
+        if time.monotonic() - self.last_scrape < METRICS_IDLE_S:
+            self.request_stats(self.keep_stats)
+
     def keep_stats(self, results: dict[str, Any]) -> None:
-        self.latest_stats = {name: data for name, data in results.items() if "error" not in data}
+        """An actor that did not answer keeps its last answer: counters never go back."""
+        stats = dict(self.metrics_view[1])
+        stats.update({name: data for name, data in results.items() if "error" not in data})
+        children = list(self.children.values())
+        self.metrics_view = ([c.describe() for c in children], {c.name: stats[c.name] for c in children
+                                                                 if c.name in stats})
 
     def status(self) -> dict[str, Any]:
         return {"name": self.topology.name, "supervisor": {"pid": os.getpid()},

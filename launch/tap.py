@@ -36,13 +36,14 @@ def decode(queue: str, frames: list[bytes]) -> dict[str, Any]:
     agent = None
     if queue == GC:  # a command: name#who, comma-separated parameters (passwords among them)
         kind, _, agent = kind.partition("#")
+        kind, agent = kind.strip(), agent.strip()
         body: Any = {"params": "(hidden)" if kind.lower() in ("connect", "login", "mobileagentlogin")
                      else raw.decode(errors="replace")}
     else:
         try:
             body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = {"raw": raw[:200].decode(errors="replace")}
+        except orjson.JSONDecodeError:  # not shown: it may hold a password
+            body = {"undecodable": f"{len(raw)} bytes"}
         if isinstance(body, dict):
             if "Password" in body:
                 body = {**body, "Password": "(hidden)"}

@@ -36,6 +36,8 @@ def frame(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     for actor in after["status"]["actors"]:
         name = actor["name"]
         now, was = after["stats"].get(name, {}), before["stats"].get(name, {})
+        if "error" in now or "error" in was:  # no answer this time: no rate rather than a wrong one
+            now = was = {}
         counters, old = now.get("counters", {}), was.get("counters", {})
         cpu_now, cpu_was = after["cpu"].get(name), before["cpu"].get(name)
         processes.append({

@@ -94,7 +94,8 @@ class Topology:
 
     def tap_endpoint(self, instance: str) -> str:
         """Where an actor mirrors the queue messages it takes, while someone taps them."""
-        return f"ipc://{self.sock_dir}/tap-{instance}.ipc"
+        from wire.control import tap_file
+        return f"ipc://{self.sock_dir}/{tap_file(instance)}"
 
     def data_socket(self, ctx: Any, kind: int, endpoint: str) -> Any:
         """A socket connected to one of the documented queues or streams, as a client the

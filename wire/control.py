@@ -9,6 +9,8 @@ The CLI speaks the same frames to the supervisor's control ROUTER.
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Any
 
 import orjson
@@ -31,3 +33,9 @@ def parse(raw: list[bytes]) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(body, dict):
         raise ValueError("control body must be a JSON object")
     return raw[0].decode(), raw[1].decode(), body
+
+
+def tap_file(instance: str) -> str:
+    """The file name of an actor's tap socket: short whatever the actor's name, so that it
+    fits an ipc path wherever the socket directory's own names fit."""
+    return f"tap-{hashlib.sha1(instance.encode()).hexdigest()[:8]}.ipc"

@@ -494,7 +494,7 @@ class CommLogic:
         if task is None or task.state != S.RESERVED or task.owner != agent_id:
             return
         self.counters["rona"] += 1
-        log.info("%s not accepted by %s in time: RONA", task_id, agent_id,
+        log.debug("%s not accepted by %s in time: RONA", task_id, agent_id,
                  extra={"TaskId": task_id, "AgentId": agent_id})
         presence = self.state.sessions[agent_id].mrds[task.mrd]
         presence.wants, presence.reason = S.NOT_READY, S.RONA

@@ -43,7 +43,7 @@ class GenericConnector(Actor):
             except zmq.Again:
                 return
             self.counters["received"] += 1
-            if self.tapped:
+            if self.tapped and b"GC" in self.tapped_queues:
                 self.mirror(GC, frames)
             command = None
             try:
