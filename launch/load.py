@@ -10,7 +10,6 @@ it samples every actor's stats; the report is built from the differences.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import sys
@@ -141,14 +140,8 @@ def hashed(entry: dict[str, Any]) -> dict[str, Any]:
     if "password" not in entry:
         return dict(entry)
     out = {k: v for k, v in entry.items() if k != "password"}
-    out["password_hash"] = hash_once(str(entry["password"]))
+    out["password_hash"] = passwords.shared_hash(str(entry["password"]))
     return out
-
-
-@functools.lru_cache(maxsize=None)
-def hash_once(password: str) -> str:
-    """One hash per distinct password, as topology.json has them."""
-    return passwords.hash_password(password)
 
 
 class SpawnedFleet(Fleet):

@@ -80,13 +80,11 @@ class Topology:
 
     def resolved(self) -> dict[str, Any]:
         """What actors read at start (run_dir/topology.json)."""
-        hashes: dict[str, str] = {}  # one hash per distinct password
         agents = []
         for agent in self.agents:
             entry = {k: v for k, v in agent.items() if k != "password"}  # never written down
             if "password" in agent:
-                entry["password_hash"] = hashes.get(agent["password"]) or hashes.setdefault(
-                    agent["password"], passwords.hash_password(agent["password"]))
+                entry["password_hash"] = passwords.shared_hash(agent["password"])
             agents.append(entry)
         return {"name": self.name, "transport": self.transport, "endpoints": self.endpoints, "mrds": self.mrds,
                 "queues": self.queues, "agents": agents, "actors": self.actors, "security": self.security,

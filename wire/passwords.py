@@ -10,6 +10,7 @@ price: the hashes show which agents share a password.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -22,6 +23,12 @@ def hash_password(password: str, salt: bytes | None = None, iterations: int = IT
     salt = salt if salt is not None else os.urandom(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
     return f"{PREFIX}${iterations}${salt.hex()}${digest.hex()}"
+
+
+@functools.lru_cache(maxsize=None)
+def shared_hash(password: str) -> str:
+    """One hash per distinct password in this process: what topology.json holds."""
+    return hash_password(password)
 
 
 def is_hash(value: str) -> bool:
