@@ -16,7 +16,8 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, Mapping
 
 import orjson
 import zmq
@@ -27,6 +28,8 @@ from wire.codec import WireError
 from wire.states import GENERAL_ERROR
 
 log = logging.getLogger("mroute")
+
+Decode = Callable[[list[bytes]], tuple[str, Any]]
 
 TRACE_KEPT = 20_000  # messages remembered per actor for `mroute trace`
 DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others get a turn
@@ -286,12 +289,25 @@ class Actor:
         self.sockets.append(sock)
         return sock
 
-    def serve(self, queue: str, sock: zmq.Socket, handlers: dict[str, Callable[[dict[str, Any]], None]]) -> None:
-        """Read `queue` from `sock`: decode, validate, call the handler of the message's
-        type (a table, so adding a message is adding an entry), refuse bad input."""
+    def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]], *,
+              decode: Decode | None = None, refuse: Callable[[WireError, Any], None] | None = None,
+              refusals: tuple[type[Exception], ...] = ()) -> None:
+        """The one receive path of every actor: take what `sock` holds (a batch per wake-up),
+        count it, mirror it to a listening tap, decode it, remember it for `mroute trace`,
+        call the handler of its type (a table: adding a message is adding an entry) and
+        refuse what cannot be accepted, without ever stopping the loop.
+
+        `decode(frames) -> (type, message)` is the queue's codec (default: the catalogue's,
+        for `queue`); `refuse(err, message)` tells the sender (default: a counted log line);
+        `refusals` are a codec's own refusal exceptions, turned into WireError by
+        `as_refusal` before `refuse` sees them. A handler's unexpected exception is a bug: it
+        is logged with its traceback and refused GENERAL_ERROR, and the actor goes on."""
         counters = self.counters
         trace = self.trace
         tap_name = queue.encode()
+        decode = decode or partial(codec.decode, queue=queue)
+        refuse = refuse or self.refuse
+        errors = (WireError, *refusals)
 
         def drain() -> None:
             for _ in range(DRAIN_BATCH):
@@ -301,27 +317,33 @@ class Actor:
                 counters["received"] += 1
                 if self.tapped and tap_name in self.tapped_queues:
                     self.mirror(queue, frames)
-                body: dict[str, Any] = {}
+                message: Any = {}
                 type = ""
                 try:
-                    type, body = codec.decode(frames, queue)
-                    task_id = body.get("TaskId")
-                    if task_id.__class__ is str and len(task_id) <= 256:
-                        trace.append((time.time(), queue, type, task_id, body.get("AgentId")))
+                    type, message = decode(frames)
+                    if message.__class__ is dict:
+                        task_id = message.get("TaskId")
+                        if task_id.__class__ is str and len(task_id) <= 256:
+                            trace.append((time.time(), queue, type, task_id, message.get("AgentId")))
                     handler = handlers.get(type)
                     if handler is None:
-                        raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}",
-                                        type=type, msg_id=body.get("MsgId"))
-                    handler(body)
-                except WireError as err:
+                        raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}", type=type,
+                                        msg_id=message.get("MsgId") if message.__class__ is dict else None)
+                    handler(message)
+                except errors as exc:
+                    err = exc if isinstance(exc, WireError) else self.as_refusal(exc)
                     err.type = err.type or type
-                    self.refuse(err, body)
+                    refuse(err, message)
                 except Exception as exc:  # a bug must not stop the actor serving others
                     log.exception("%s: handler failed on %s", self.name, frames[:1])
-                    self.refuse(WireError(GENERAL_ERROR, f"internal error: {exc}",
-                                          type=frames[0].decode("ascii", "replace"),
-                                          msg_id=body.get("MsgId")), body)
+                    refuse(WireError(GENERAL_ERROR, f"internal error: {exc}",
+                                     type=type or frames[0].decode("ascii", "replace")[:60],
+                                     msg_id=message.get("MsgId") if message.__class__ is dict else None), message)
         self.loop.add_reader(sock, drain)
+
+    def as_refusal(self, exc: Exception) -> WireError:
+        """A codec's own refusal as a WireError (roles whose codec has one override this)."""
+        return WireError(GENERAL_ERROR, str(exc))
 
     # the tap: what we take from our queues, mirrored while `mroute tap` listens ---------
     def open_tap(self) -> None:

@@ -17,9 +17,9 @@ def test_catalogue_has_the_seventeen_messages_on_their_queues():
     assert [s.number for s in catalogue.SPECS if s.number < 100] == list(range(1, 18))
     assert set(catalogue.BY_QUEUE["General"]) == {"Connect", "Login", "AgentState", "Conference", "Transfer",
                                                  "TaskState", "Task", "GetAgentState", "GetTaskState",
-                                                 "Heartbeat"}  # ours, like Resync and Snapshot
+                                                 "Heartbeat", "Resync"}  # ours, like Snapshot and Confirm
     assert set(catalogue.BY_QUEUE["RoutingEngine"]) == {"Conference", "Transfer", "AgentState", "TaskState",
-                                                       "NewTask", "Snapshot"}
+                                                       "NewTask", "Snapshot", "Confirm"}
     assert set(catalogue.BY_QUEUE["CommunicationServer"]) == {"TaskConferenced", "TaskAgentTransferred",
                                                              "TaskAgentSelected", "Resync"}
 

@@ -29,6 +29,7 @@ STR = "string"
 OBJECT = "object"
 PARAMS = "params"  # a list of [key, value] pairs, or an object
 LIST = "list"
+INT = "integer"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,15 @@ SPECS: tuple[Spec, ...] = (
     # sent one, Comm expects them: after SESSION_TIMEOUT without any message from it, its
     # agents go UNKNOWN; after the grace period they are logged out (AGENT_LOGOUT).
     Spec(103, "Heartbeat", GENERAL, AGENT_STATE, ("Destination",)),
+    # Ours: a Chat Server that saw a gap in its numbered stream (Seq, Stream) asks for what
+    # it should hold: Comm answers on Destination with `Snapshot {Destination, Agents, Tasks,
+    # Unknown}`: the desk's agents, the live tasks it created or its agents hold, and the
+    # state of each task named in TaskIds (live or closed; `Unknown` lists those Comm lost).
+    Spec(104, "Resync", GENERAL, AGENT_STATE, ("Destination",), ("TaskIds",), {"TaskIds": LIST}),
+    # Ours: Comm confirms the MRE's numbered decisions (TaskAgentSelected, TaskAgentTransferred,
+    # TaskConferenced carry the MRE's own Seq and Stream): every one up to `Through` of the
+    # MRE stream `Decisions` is applied. The MRE sends again what is not confirmed in time.
+    Spec(105, "Confirm", ROUTING_ENGINE, NEW_TASK, ("Decisions", "Through"), kinds={"Through": INT}),
 )
 
 # Ours: Comm's liveness beat, published every second on this topic of ChatEvents. A Chat

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from . import states
-from .catalogue import BY_QUEUE, ENVELOPE, ERROR, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
+from .catalogue import BY_QUEUE, ENVELOPE, ERROR, INT, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
 
 TOPIC_END = b"\x00"
 # Errors whose sender cannot be told from the message (not JSON, no ReplyTo, unknown agent)
@@ -72,6 +72,21 @@ def decode_event(frames: list[bytes]) -> tuple[str, str, dict[str, Any]]:
     """A published frame as (destination, type, body), for subscribers."""
     dest, type, body = frames
     return dest.rstrip(TOPIC_END).decode(), type.decode("ascii"), orjson.loads(body)
+
+
+def decode_stream(frames: list[bytes]) -> tuple[str, dict[str, Any]]:
+    """A published frame `[topic, type, body]` as (type, body), for a subscriber's receive
+    path; raises WireError (BAD_MESSAGE) for anything else."""
+    if len(frames) != 3:
+        raise WireError(states.BAD_MESSAGE, f"expected 3 frames [topic, type, body], got {len(frames)}")
+    type = _type_name(frames[1])
+    try:
+        body = orjson.loads(frames[2])
+    except orjson.JSONDecodeError as exc:
+        raise WireError(states.BAD_MESSAGE, f"body is not JSON: {exc}", type=type)
+    if body.__class__ is not dict:
+        raise WireError(states.BAD_MESSAGE, "body is not a JSON object", type=type)
+    return type, body
 
 
 def _type_name(raw: bytes) -> str:
@@ -157,6 +172,9 @@ def _check_kind(spec: Spec, name: str, value: Any, salvage: dict[str, Any], requ
     elif kind == OBJECT:
         if not isinstance(value, dict):
             raise WireError(states.BAD_FIELD, f"{name} must be a JSON object", field=name, **salvage)
+    elif kind == INT:
+        if value.__class__ is not int or value < 0:
+            raise WireError(states.BAD_FIELD, f"{name} must be a whole number >= 0", field=name, **salvage)
     elif kind == LIST:
         if not isinstance(value, list):
             raise WireError(states.BAD_FIELD, f"{name} must be a JSON array", field=name, **salvage)
