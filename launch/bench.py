@@ -65,8 +65,8 @@ def routing_cost(agents: int, decisions: int = 20_000) -> dict[str, Any]:
 
 def comm_bytes_per_agent(agents: int) -> int:
     """Bytes Comm holds per logged-in READY agent: its directory entry (as Comm keeps it),
-    session and presence, measured with tracemalloc on CommLogic itself."""
-    from actors.comm.logic import CommLogic
+    session and presence, measured with tracemalloc on Comm's core itself."""
+    from actors.comm.core import CommCore
     from actors.comm.server import agent_directory
     from wire.passwords import hash_password
     mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
@@ -75,14 +75,15 @@ def comm_bytes_per_agent(agents: int) -> int:
     tracemalloc.start()
     secret = hash_password("secret")  # as topology.json has it: the hash, one per distinct password
     directory = agent_directory({"agents": [{"id": f"agent{i}", "password_hash": secret} for i in range(agents)]})
-    logic = CommLogic(directory, mrds, noop, noop, queues={"q": QUEUE})
+    core = CommCore(directory, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE})
     for agent in directory:
-        logic.on_connect({"AgentId": agent, "Password": "secret", "Destination": "chat.1"})
-        logic.on_login({"AgentId": agent, "Password": "secret", "Mrd": "chat"})
-        logic.on_agent_state({"AgentId": agent, "State": "READY", "Mrd": "chat"})
+        core.request("Connect", {"AgentId": agent, "Password": "secret", "Destination": "chat.1"})
+        core.request("Login", {"AgentId": agent, "Password": "secret", "Mrd": "chat"})
+        core.request("AgentState", {"AgentId": agent, "State": "READY", "Mrd": "chat"})
+    core.take_changes()  # what the journal would have written by now
     memory, _peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert logic.stats()["agents_logged_in"] == agents
+    assert core.stats()["agents_logged_in"] == agents
     return round(memory / agents)
 
 

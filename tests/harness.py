@@ -1,5 +1,7 @@
 """Comm and the MRE wired together in one process, messages passed through the real codec
-(so every message they exchange is checked against the catalogue), no sockets."""
+(so every message they exchange is checked against the catalogue), no sockets. Requests
+go through Comm's real dispatcher (`CommCore.request`): answers and refusals are what a
+Chat Server would receive."""
 
 from __future__ import annotations
 
@@ -7,9 +9,13 @@ import heapq
 from collections import deque
 from typing import Any
 
-from actors.comm.logic import CommLogic
+from actors.comm.core import CommCore
+from actors.comm.state import CommState
 from actors.mre.engine import Engine
+import orjson
+
 from wire import codec
+from wire.codec import WireError
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 
 MRDS = {"chat": {"max_tasks": 2, "interruptible": True, "default_queue": "chat-default"},
@@ -45,17 +51,25 @@ class Harness:
         self.to_mre: deque[list[bytes]] = deque()
         self.to_comm: deque[list[bytes]] = deque()
         self.published: list[tuple[str, str, dict[str, Any]]] = []
-        self.comm = CommLogic(self.directory, self.mrds, self.publish,
-                              lambda t, b: self.to_mre.append(codec.encode(t, b)), queues=self.queues,
-                              call_later=self.call_later, clock=self.clock)
+        self.comm = self.new_comm()
         self.mre = Engine(self.mrds, lambda t, b: self.to_comm.append(codec.encode(t, b)), queues=self.queues,
                           directory=self.directory, clock=self.clock, call_later=self.call_later)
-        self.comm_handlers = {"TaskAgentSelected": self.comm.on_agent_selected,
-                              "TaskAgentTransferred": self.comm.on_agent_transferred,
-                              "TaskConferenced": self.comm.on_conferenced}
         self.mre_handlers = {"AgentState": self.mre.on_agent_state, "NewTask": self.mre.on_new_task,
                              "TaskState": self.mre.on_task_state, "Transfer": self.mre.on_transfer,
-                             "Conference": self.mre.on_conference, "Snapshot": self.mre.on_snapshot}
+                             "Conference": self.mre.on_conference, "Snapshot": self.mre.on_snapshot,
+                             "Confirm": lambda body: None}
+
+    def new_comm(self, saved: CommState | None = None, gc_send: Any = None, stream: str = "s1") -> CommCore:
+        """A Comm (e.g. one restarted from its journal's `saved` state); `gc_send` takes
+        the commands it pushes to a Generic Connector, when there is one."""
+        return CommCore(self.directory, self.mrds, send_event=self.on_event,
+                        to_mre=lambda t, b: self.to_mre.append(codec.encode(t, b)), stream=stream, queues=self.queues,
+                        call_later=self.call_later, clock=self.clock, saved=saved, gc_send=gc_send,
+                        gc_destination="comm.1")
+
+    def on_event(self, frames: list[bytes]) -> None:
+        topic, type, raw = frames
+        self.published.append((topic.rstrip(b"\0").decode(), type.decode(), orjson.loads(raw)))
 
     def clock(self) -> float:
         return self.now
@@ -77,9 +91,6 @@ class Harness:
             self.pump()
         self.now = end
 
-    def publish(self, dest: str, type: str, body: dict[str, Any]) -> None:
-        self.published.append((dest, type, body))
-
     def pump(self) -> None:
         """Deliver messages both ways until both queues are empty (a livelock fails)."""
         for _ in range(10_000):
@@ -90,21 +101,31 @@ class Harness:
                 self.mre_handlers[type](body)
             while self.to_comm:
                 type, body = codec.decode(self.to_comm.popleft(), COMMUNICATION_SERVER)
-                self.comm_handlers[type](body)
+                self.comm.reports[type](body)
         raise AssertionError("Comm and the MRE keep sending each other messages: a livelock")
 
-    def send(self, method: str, body: dict[str, Any]) -> None:
-        getattr(self.comm, method)(body)
+    def send(self, type: str, body: dict[str, Any]) -> None:
+        """A Chat Server's request, through the dispatcher: a refusal is published as Error."""
+        try:
+            self.comm.request(type, body)
+        except WireError as err:
+            err.type = err.type or type
+            self.comm.refuse(err, body)
+        self.pump()
+
+    def apply(self, type: str, body: dict[str, Any]) -> None:
+        """Apply a request directly: a refusal raises WireError."""
+        self.comm.apply(type, body)
         self.pump()
 
     def login(self, agent: str, ready: bool = True, mrd: str = "chat") -> None:
-        self.send("on_connect", {"AgentId": agent, "Password": "pw", "Destination": f"desk-{agent}"})
-        self.send("on_login", {"AgentId": agent, "Password": "pw", "Mrd": mrd})
+        self.send("Connect", {"AgentId": agent, "Password": "pw", "Destination": f"desk-{agent}"})
+        self.send("Login", {"AgentId": agent, "Password": "pw", "Mrd": mrd})
         if ready:
-            self.send("on_agent_state", {"AgentId": agent, "State": "READY", "Mrd": mrd})
+            self.send("AgentState", {"AgentId": agent, "State": "READY", "Mrd": mrd})
 
     def task(self, mrd: str = "chat", client: str = "c", **params: Any) -> str:
-        self.send("on_task", {"Mrd": mrd, "ClientUniqueId": client, "ReplyTo": "web",
+        self.send("Task", {"Mrd": mrd, "ClientUniqueId": client, "ReplyTo": "web",
                               "params": [[k, v] for k, v in params.items()]})
         return next(b["TaskId"] for _, t, b in reversed(self.published) if t == "TaskState" and b["State"] == "QUEUED")
 
@@ -112,7 +133,7 @@ class Harness:
         return [b for _, t, b in self.published if t == type and all(b.get(k) == v for k, v in fields.items())]
 
     def state(self, agent: str, mrd: str = "chat") -> str:
-        return self.comm.state.sessions[agent].mrds[mrd].state
+        return self.comm.agents.sessions[agent].mrds[mrd].state
 
     def offer_of(self, agent: str, mrd: str = "chat") -> str | None:
-        return self.comm.state.sessions[agent].mrds[mrd].offer
+        return self.comm.agents.sessions[agent].mrds[mrd].offer

@@ -11,9 +11,9 @@ from wire.codec import WireError
 from .harness import Harness
 
 
-def refused(h: Harness, method: str, body: dict) -> WireError:
+def refused(h: Harness, type: str, body: dict) -> WireError:
     with pytest.raises(WireError) as info:
-        getattr(h.comm, method)(body)
+        h.apply(type, body)
     return info.value
 
 
@@ -37,13 +37,13 @@ def test_login_lands_in_not_ready_and_is_published_to_the_agents_chat_server():
 
 def test_connect_and_login_refusals():
     h = Harness()
-    assert refused(h, "on_connect", {"AgentId": "a0", "Password": "no", "Destination": "d"}).code == \
+    assert refused(h, "Connect", {"AgentId": "a0", "Password": "no", "Destination": "d"}).code == \
         S.AUTHORIZATION_FAILURE
-    assert refused(h, "on_connect", {"AgentId": "zed", "Password": "pw", "Destination": "d"}).code == \
+    assert refused(h, "Connect", {"AgentId": "zed", "Password": "pw", "Destination": "d"}).code == \
         S.AUTHORIZATION_FAILURE
-    assert refused(h, "on_login", {"AgentId": "a0", "Password": "pw", "Mrd": "chat"}).code == S.INVALID_STATE
-    h.send("on_connect", {"AgentId": "a0", "Password": "pw", "Destination": "d"})
-    err = refused(h, "on_login", {"AgentId": "a0", "Password": "pw", "Mrd": "fax"})
+    assert refused(h, "Login", {"AgentId": "a0", "Password": "pw", "Mrd": "chat"}).code == S.INVALID_STATE
+    h.send("Connect", {"AgentId": "a0", "Password": "pw", "Destination": "d"})
+    err = refused(h, "Login", {"AgentId": "a0", "Password": "pw", "Mrd": "fax"})
     assert (err.code, err.field) == (S.NOT_FOUND, "Mrd")
 
 
@@ -51,9 +51,9 @@ def test_agent_may_ask_only_for_ready_not_ready_and_logout():
     h = Harness()
     h.login("a0", ready=False)
     for state in (S.BUSY, S.RESERVED, S.ACTIVE, S.INTERRUPTED):
-        err = refused(h, "on_agent_state", {"AgentId": "a0", "State": state, "Mrd": "chat"})
+        err = refused(h, "AgentState", {"AgentId": "a0", "State": state, "Mrd": "chat"})
         assert (err.code, err.field) == (S.INVALID_STATE, "State")
-    assert refused(h, "on_agent_state", {"AgentId": "a0", "State": "NAP", "Mrd": "chat"}).code == S.BAD_FIELD
+    assert refused(h, "AgentState", {"AgentId": "a0", "State": "NAP", "Mrd": "chat"}).code == S.BAD_FIELD
 
 
 def test_not_ready_with_tasks_is_pending_until_the_last_one_closes():
@@ -61,18 +61,18 @@ def test_not_ready_with_tasks_is_pending_until_the_last_one_closes():
     h.login("a0")
     task = h.task()
     assert h.offer_of("a0") == task and h.state("a0") == S.RESERVED
-    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    h.send("TaskState", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
     assert h.state("a0") == S.ACTIVE
-    h.send("on_agent_state", {"AgentId": "a0", "State": S.NOT_READY, "Mrd": "chat", "ReasonCode": "7"})
+    h.send("AgentState", {"AgentId": "a0", "State": S.NOT_READY, "Mrd": "chat", "ReasonCode": "7"})
     assert h.state("a0") == S.PENDING_NOT_READY
     second = h.task()
     assert h.offer_of("a0") is None  # no new work while pending
-    err = refused(h, "on_agent_state", {"AgentId": "a0", "State": S.READY, "Mrd": "chat"})
+    err = refused(h, "AgentState", {"AgentId": "a0", "State": S.READY, "Mrd": "chat"})
     assert err.code == S.INVALID_STATE
-    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
+    h.send("TaskState", {"AgentId": "a0", "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
     assert h.state("a0") == S.NOT_READY
-    assert h.comm.state.sessions["a0"].mrds["chat"].reason == "7"
-    assert h.comm.state.tasks[second].state == S.QUEUED
+    assert h.comm.agents.sessions["a0"].mrds["chat"].reason == "7"
+    assert h.comm.tasks.live[second].state == S.QUEUED
 
 
 def test_busy_at_the_limit_then_active_again():
@@ -80,23 +80,23 @@ def test_busy_at_the_limit_then_active_again():
     h.login("a0")
     tasks = [h.task(client=f"c{i}") for i in range(3)]
     for task in tasks[:2]:
-        h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+        h.send("TaskState", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
     assert h.state("a0") == S.BUSY
-    assert h.comm.state.tasks[tasks[2]].state == S.QUEUED
-    h.send("on_task_state", {"AgentId": "a0", "TaskId": tasks[0], "State": S.CLOSED})
-    assert h.comm.state.tasks[tasks[2]].owner == "a0" and h.state("a0") == S.RESERVED
+    assert h.comm.tasks.live[tasks[2]].state == S.QUEUED
+    h.send("TaskState", {"AgentId": "a0", "TaskId": tasks[0], "State": S.CLOSED})
+    assert h.comm.tasks.live[tasks[2]].owner == "a0" and h.state("a0") == S.RESERVED
 
 
 def test_wrap_up_makes_the_agent_work_ready_and_ready_ends_it():
     h = Harness(agents=1)
     h.login("a0")
     task = h.task()
-    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
-    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.WRAP_UP})
+    h.send("TaskState", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    h.send("TaskState", {"AgentId": "a0", "TaskId": task, "State": S.WRAP_UP})
     assert h.state("a0") == S.WORK_READY
-    h.send("on_agent_state", {"AgentId": "a0", "State": S.READY, "Mrd": "chat"})
+    h.send("AgentState", {"AgentId": "a0", "State": S.READY, "Mrd": "chat"})
     assert h.state("a0") == S.READY
-    assert task in h.comm.state.closed and h.comm.state.closed[task].code == S.DONE
+    assert task in h.comm.tasks.closed and h.comm.tasks.closed[task].code == S.DONE
 
 
 def test_accepting_needs_the_offered_agent():
@@ -104,20 +104,20 @@ def test_accepting_needs_the_offered_agent():
     h.login("a0")
     task = h.task()
     h.login("a1")
-    err = refused(h, "on_task_state", {"AgentId": "a1", "TaskId": task, "State": S.ACTIVE})
+    err = refused(h, "TaskState", {"AgentId": "a1", "TaskId": task, "State": S.ACTIVE})
     assert (err.code, err.field) == (S.AUTHORIZATION_FAILURE, "AgentId")
-    assert refused(h, "on_task_state", {"AgentId": "a0", "TaskId": "nope", "State": S.ACTIVE}).code == S.NOT_FOUND
+    assert refused(h, "TaskState", {"AgentId": "a0", "TaskId": "nope", "State": S.ACTIVE}).code == S.NOT_FOUND
 
 
 def test_customer_cancel_removes_a_waiting_task_and_rescinds_an_offer():
     h = Harness()
     waiting = h.task()
-    h.send("on_task_state", {"TaskId": waiting, "State": S.CLOSED, "Code": S.CANCELLED})
+    h.send("TaskState", {"TaskId": waiting, "State": S.CLOSED, "Code": S.CANCELLED})
     h.login("a0")
-    assert h.offer_of("a0") is None and waiting in h.comm.state.closed
+    assert h.offer_of("a0") is None and waiting in h.comm.tasks.closed
     offered = h.task()
     assert h.offer_of("a0") == offered
-    h.send("on_task_state", {"TaskId": offered, "State": S.CLOSED, "Code": S.CANCELLED})
+    h.send("TaskState", {"TaskId": offered, "State": S.CLOSED, "Code": S.CANCELLED})
     assert h.offer_of("a0") is None and h.state("a0") == S.READY
     assert not h.mre.tasks
 
@@ -126,9 +126,9 @@ def test_not_ready_while_an_offer_rings_sends_the_task_back():
     h = Harness()
     h.login("a0")
     task = h.task()
-    h.send("on_agent_state", {"AgentId": "a0", "State": S.NOT_READY, "Mrd": "chat"})
+    h.send("AgentState", {"AgentId": "a0", "State": S.NOT_READY, "Mrd": "chat"})
     assert h.state("a0") == S.NOT_READY
-    assert h.comm.state.tasks[task].state == S.QUEUED
+    assert h.comm.tasks.live[task].state == S.QUEUED
     h.login("a1")
     assert h.offer_of("a1") == task
 
@@ -138,28 +138,28 @@ def test_transfer_and_conference_rules():
     for agent in ("a0", "a1", "a2"):
         h.login(agent)
     task = h.task()
-    owner = h.comm.state.tasks[task].owner
-    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
+    owner = h.comm.tasks.live[task].owner
+    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
     other, third = [a for a in ("a0", "a1", "a2") if a != owner][:2]
-    err = refused(h, "on_transfer", {"TaskId": task, "OwnerAgentId": other, "RecipientAgentId": third})
+    err = refused(h, "Transfer", {"TaskId": task, "OwnerAgentId": other, "RecipientAgentId": third})
     assert (err.code, err.field) == (S.AUTHORIZATION_FAILURE, "OwnerAgentId")
-    h.send("on_agent_state", {"AgentId": third, "State": S.NOT_READY, "Mrd": "chat"})
-    err = refused(h, "on_transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": third})
+    h.send("AgentState", {"AgentId": third, "State": S.NOT_READY, "Mrd": "chat"})
+    err = refused(h, "Transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": third})
     assert (err.code, err.field) == (S.INVALID_STATE, "RecipientAgentId")
-    h.send("on_transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": other})
-    assert h.comm.state.tasks[task].owner == other
+    h.send("Transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": other})
+    assert h.comm.tasks.live[task].owner == other
     assert h.published_of("TaskAgentTransferred", TaskId=task, AgentId=other, PreviousAgentId=owner)
     assert task in h.mre.routers["chat"].agents[other].active
     assert task not in h.mre.routers["chat"].agents[owner].active
-    err = refused(h, "on_conference", {"TaskId": task, "ConferenceOwner": other, "ConferenceParticipant": third,
+    err = refused(h, "Conference", {"TaskId": task, "ConferenceOwner": other, "ConferenceParticipant": third,
                                        "Mrd": "chat"})
     assert err.code == S.INVALID_STATE
-    h.send("on_conference", {"TaskId": task, "ConferenceOwner": other, "ConferenceParticipant": owner,
+    h.send("Conference", {"TaskId": task, "ConferenceOwner": other, "ConferenceParticipant": owner,
                              "Mrd": "chat"})
     assert h.published_of("TaskConferenced", TaskId=task, OwnerAgentId=other, ParticipantAgentId=owner)
     # the participant leaves; the task stays with its owner
-    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
-    assert h.comm.state.tasks[task].participants == [] and h.comm.state.tasks[task].owner == other
+    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
+    assert h.comm.tasks.live[task].participants == [] and h.comm.tasks.live[task].owner == other
     assert task not in h.mre.routers["chat"].agents[owner].active
 
 
@@ -169,13 +169,12 @@ def test_selection_for_an_agent_that_moved_meanwhile_goes_back_to_the_queue():
     h.login("a1")
     task_id = "t-x"
     # The MRE chose a0, but before Comm heard of it a0 went NOT_READY.
-    h.comm.state.tasks[task_id] = Task(task_id, "chat", "c", "", {}, "web")
+    h.comm.tasks.live[task_id] = Task(task_id, "chat", "c", "", {}, "web")
     h.mre.on_new_task({"MRD": "chat", "TaskId": task_id, "params": {}})
     chosen = h.mre.tasks[task_id].offered_to
-    h.comm.on_agent_state({"AgentId": chosen, "State": S.NOT_READY, "Mrd": "chat"})
-    h.pump()
-    assert h.comm.state.tasks[task_id].owner not in (None, chosen)
-    assert h.comm.counters["offers_refused"] == 1
+    h.apply("AgentState", {"AgentId": chosen, "State": S.NOT_READY, "Mrd": "chat"})
+    assert h.comm.tasks.live[task_id].owner not in (None, chosen)
+    assert h.comm.tasks.counters["offers_refused"] == 1
 
 
 def test_a_participant_ending_wrap_up_leaves_the_owner_with_the_task():
@@ -183,15 +182,15 @@ def test_a_participant_ending_wrap_up_leaves_the_owner_with_the_task():
     h.login("a0")
     h.login("a1")
     task = h.task()
-    owner = h.comm.state.tasks[task].owner
+    owner = h.comm.tasks.live[task].owner
     other = "a1" if owner == "a0" else "a0"
-    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
-    h.send("on_conference", {"TaskId": task, "ConferenceOwner": owner, "ConferenceParticipant": other,
+    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
+    h.send("Conference", {"TaskId": task, "ConferenceOwner": owner, "ConferenceParticipant": other,
                              "Mrd": "chat"})
-    h.send("on_task_state", {"AgentId": owner, "TaskId": task, "State": S.WRAP_UP})
+    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.WRAP_UP})
     assert h.state(other) == S.WORK_READY
-    h.send("on_agent_state", {"AgentId": other, "State": S.READY, "Mrd": "chat"})
-    assert h.comm.state.tasks[task].state == S.WRAP_UP and h.comm.state.tasks[task].owner == owner
+    h.send("AgentState", {"AgentId": other, "State": S.READY, "Mrd": "chat"})
+    assert h.comm.tasks.live[task].state == S.WRAP_UP and h.comm.tasks.live[task].owner == owner
     assert h.state(owner) == S.WORK_READY and h.state(other) == S.READY
 
 
@@ -199,14 +198,14 @@ def test_time_to_live_counts_only_time_spent_waiting():
     h = Harness(agents=2)
     h.login("a0")
     task = h.task()
-    h.send("on_task_state", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    h.send("TaskState", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
     h.advance(1000)  # a long chat, far past the queue's 300 s time to live
-    h.send("on_agent_state", {"AgentId": "a0", "State": S.LOGOUT, "Mrd": "chat"})
-    assert h.comm.state.tasks[task].state == S.QUEUED  # requeued, not expired
+    h.send("AgentState", {"AgentId": "a0", "State": S.LOGOUT, "Mrd": "chat"})
+    assert h.comm.tasks.live[task].state == S.QUEUED  # requeued, not expired
     h.advance(299)
-    assert h.comm.state.tasks[task].state == S.QUEUED
+    assert h.comm.tasks.live[task].state == S.QUEUED
     h.advance(2)
-    assert h.comm.state.closed[task].code == S.NO_AGENT_AVAILABLE
+    assert h.comm.tasks.closed[task].code == S.NO_AGENT_AVAILABLE
 
 
 def test_logging_out_of_voice_ends_the_interruption():
@@ -214,9 +213,9 @@ def test_logging_out_of_voice_ends_the_interruption():
     h.login("a0")
     h.login("a0", mrd="voice")
     call = h.task(mrd="voice")
-    h.send("on_task_state", {"AgentId": "a0", "TaskId": call, "State": S.ACTIVE})
+    h.send("TaskState", {"AgentId": "a0", "TaskId": call, "State": S.ACTIVE})
     assert h.state("a0") == S.INTERRUPTED
-    h.send("on_agent_state", {"AgentId": "a0", "State": S.LOGOUT, "Mrd": "voice"})
+    h.send("AgentState", {"AgentId": "a0", "State": S.LOGOUT, "Mrd": "voice"})
     assert h.state("a0") == S.READY
     chat = h.task()
     assert h.offer_of("a0") == chat
@@ -226,12 +225,15 @@ def test_a_retry_of_an_agent_request_is_answered_not_applied_twice():
     h = Harness()
     h.login("a0", ready=False)
     body = {"AgentId": "a0", "State": S.READY, "Mrd": "chat", "MsgId": "m-1", "ReplyTo": "desk"}
-    h.comm.on_agent_state(dict(body))
-    h.comm.handled(body)
+    h.send("AgentState", dict(body))
+    first = h.published_of("AgentState", AgentId="a0", MsgId="m-1")
+    assert [a["State"] for a in first] == [S.READY]
     changes = len(h.published_of("AgentState", AgentId="a0"))
-    assert h.comm.duplicate("AgentState", dict(body))
+    moves = len([m for m in h.to_mre])  # nothing more reaches the MRE: not applied twice
+    h.send("AgentState", dict(body))
     answers = h.published_of("AgentState", AgentId="a0")
     assert len(answers) == changes + 1 and answers[-1]["MsgId"] == "m-1" and answers[-1]["State"] == S.READY
+    assert len(h.to_mre) == moves and h.comm.ledger.duplicates == 1
 
 
 # Voice through the Generic Connector (protocol.md 2.5) ---------------------------------------
@@ -239,8 +241,12 @@ def test_a_retry_of_an_agent_request_is_answered_not_applied_twice():
 def voice_harness():
     h = Harness(agents=2)
     h.commands = []
-    h.comm.gc = lambda *command: h.commands.append(command)
-    h.comm.gc_destination = "comm.1"
+
+    def to_gc(frames):  # a GC command [name#who, params] as (name, who, *params)
+        name, who = frames[0].decode().split("#", 1)
+        h.commands.append((name, who, *(frames[1].decode().split(",") if frames[1] else ())))
+    h.comm = h.new_comm(gc_send=to_gc)
+    h.comm.voice.live = True  # as if the GC had answered our Hello
     for agent in h.directory.values():
         agent["extension"] = "100" + agent["id"][1:]
     return h
@@ -250,7 +256,7 @@ def test_an_agent_with_an_extension_is_logged_into_voice_at_connect():
     h = voice_harness()
     h.login("a0")
     assert ("Connect", "a0", "comm.1", "pw") in h.commands and ("Login", "a0", "pw", "1000") in h.commands
-    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "NOT_READY", "reasonCode": ""})
+    h.comm.voice.on_state({"type": "State", "agentId": "a0", "state": "NOT_READY", "reasonCode": ""})
     h.pump()
     assert h.state("a0", "voice") == S.NOT_READY
     assert h.published_of("AgentState", AgentId="a0", Mrd="voice", State=S.NOT_READY)
@@ -261,16 +267,16 @@ def test_a_call_interrupts_chat_and_the_earlier_state_returns():
     h.login("a0")
     h.login("a1")
     for state in ("READY", "RESERVED"):
-        h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": state, "reasonCode": ""})
+        h.comm.voice.on_state({"type": "State", "agentId": "a0", "state": state, "reasonCode": ""})
         h.pump()
     assert h.state("a0") == S.INTERRUPTED and h.state("a0", "voice") == S.RESERVED
     chat = h.task()
-    assert h.comm.state.tasks[chat].owner == "a1"
+    assert h.comm.tasks.live[chat].owner == "a1"
     for state, voice in (("TALKING", S.BUSY), ("HOLD", S.BUSY)):
-        h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": state, "reasonCode": ""})
+        h.comm.voice.on_state({"type": "State", "agentId": "a0", "state": state, "reasonCode": ""})
         h.pump()
         assert h.state("a0") == S.INTERRUPTED and h.state("a0", "voice") == voice
-    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "WORK_READY", "reasonCode": ""})
+    h.comm.voice.on_state({"type": "State", "agentId": "a0", "state": "WORK_READY", "reasonCode": ""})
     h.pump()
     assert h.state("a0") == S.READY  # the call is over: wrap-up on voice does not hold chat
     second = h.task(client="c2")
@@ -280,19 +286,19 @@ def test_a_call_interrupts_chat_and_the_earlier_state_returns():
 def test_voice_requests_go_to_the_voice_side():
     h = voice_harness()
     h.login("a0")
-    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "NOT_READY", "reasonCode": ""})
+    h.comm.voice.on_state({"type": "State", "agentId": "a0", "state": "NOT_READY", "reasonCode": ""})
     h.pump()
     h.commands.clear()
     for state, reason, command in ((S.READY, "", ("MakeReady", "a0")),
                                    (S.NOT_READY, "2", ("MakeNotReadyWithReason", "a0", "2")),
                                    (S.LOGOUT, "", ("AbruptDisconnect", "a0"))):
-        h.send("on_agent_state", {"AgentId": "a0", "State": state, "Mrd": "voice", "ReasonCode": reason})
+        h.send("AgentState", {"AgentId": "a0", "State": state, "Mrd": "voice", "ReasonCode": reason})
         assert h.commands[-1] == command
-    h.comm.on_voice_state({"type": "State", "agentId": "a0", "state": "LOGOUT", "reasonCode": ""})
+    h.comm.voice.on_state({"type": "State", "agentId": "a0", "state": "LOGOUT", "reasonCode": ""})
     h.pump()
     h.commands.clear()
-    h.send("on_login", {"AgentId": "a0", "Password": "pw", "Mrd": "voice"})  # back into voice: through the GC
+    h.send("Login", {"AgentId": "a0", "Password": "pw", "Mrd": "voice"})  # back into voice: through the GC
     assert ("Login", "a0", "pw", "1000") in h.commands
     h.commands.clear()
-    h.comm.voice_login_all()  # a restarted GC, or the voice side back in service
+    h.comm.voice.login_all()  # a restarted GC, or the voice side back in service
     assert ("Login", "a0", "pw", "1000") in h.commands

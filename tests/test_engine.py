@@ -142,12 +142,12 @@ def apply(h: Harness, kind: str, arg, created: list[str]) -> None:
     comm = h.comm
     try:
         if kind == "login":
-            if arg not in comm.state.sessions or comm.state.sessions[arg].mrds.get("chat") is None \
-                    or comm.state.sessions[arg].mrds["chat"].state == S.LOGOUT:
+            if arg not in comm.agents.sessions or comm.agents.sessions[arg].mrds.get("chat") is None \
+                    or comm.agents.sessions[arg].mrds["chat"].state == S.LOGOUT:
                 h.login(arg, ready=False)
         elif kind in ("ready", "not_ready", "logout"):
             state = {"ready": S.READY, "not_ready": S.NOT_READY, "logout": S.LOGOUT}[kind]
-            h.send("on_agent_state", {"AgentId": arg, "State": state, "Mrd": "chat"})
+            h.send("AgentState", {"AgentId": arg, "State": state, "Mrd": "chat"})
         elif kind == "task":
             created.append(h.task(client=f"c{arg}"))
         elif kind == "priority_task":
@@ -155,17 +155,17 @@ def apply(h: Harness, kind: str, arg, created: list[str]) -> None:
         elif kind == "advance":
             h.advance(arg)
         elif (task_id := pick(arg)) is not None:
-            task = comm.state.tasks.get(task_id)
+            task = comm.tasks.live.get(task_id)
             if task is None:
                 return
             if kind == "accept" and task.owner:
-                h.send("on_task_state", {"AgentId": task.owner, "TaskId": task_id, "State": S.ACTIVE})
+                h.send("TaskState", {"AgentId": task.owner, "TaskId": task_id, "State": S.ACTIVE})
             elif kind == "close" and task.owner:
-                h.send("on_task_state", {"AgentId": task.owner, "TaskId": task_id, "State": S.CLOSED})
+                h.send("TaskState", {"AgentId": task.owner, "TaskId": task_id, "State": S.CLOSED})
             elif kind == "wrap_up" and task.owner:
-                h.send("on_task_state", {"AgentId": task.owner, "TaskId": task_id, "State": S.WRAP_UP})
+                h.send("TaskState", {"AgentId": task.owner, "TaskId": task_id, "State": S.WRAP_UP})
             elif kind == "cancel":
-                h.send("on_task_state", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
+                h.send("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
     except Exception as exc:
         from wire.codec import WireError
         assert isinstance(exc, WireError), exc
@@ -175,7 +175,7 @@ def apply(h: Harness, kind: str, arg, created: list[str]) -> None:
 def check_invariants(h: Harness) -> None:
     limit = h.mrds["chat"]["max_tasks"]
     offers: dict[str, str] = {}
-    for agent_id, session in h.comm.state.sessions.items():
+    for agent_id, session in h.comm.agents.sessions.items():
         presence = session.mrds.get("chat")
         if presence is None:
             continue
@@ -185,14 +185,14 @@ def check_invariants(h: Harness) -> None:
             assert presence.offer not in offers, "one task offered to two agents"
             offers[presence.offer] = agent_id
         # the published state is the derived one
-        assert presence.state == h.comm.derive(presence)
-    for task in h.comm.state.tasks.values():
+        assert presence.state == h.comm.agents.derive(presence)
+    for task in h.comm.tasks.live.values():
         if task.state == S.RESERVED:
             assert offers.get(task.task_id) == task.owner
         else:
             assert task.task_id not in offers
     # work conservation: nothing waits while an agent free in Comm's view matches a step it reached
-    for task in h.comm.state.tasks.values():
+    for task in h.comm.tasks.live.values():
         if task.state != S.QUEUED:
             continue
         # the steps reached by the clock, not by what the MRE believes
@@ -202,9 +202,9 @@ def check_invariants(h: Harness) -> None:
             level += 1
             until += steps[level]["timeout"]
         reached = h.mre.tasks[task.task_id].queue.exprs[:level + 1]
-        for agent_id, session in h.comm.state.sessions.items():
+        for agent_id, session in h.comm.agents.sessions.items():
             presence = session.mrds.get("chat")
-            if presence is not None and presence.offer is None and h.comm.can_take(presence) \
+            if presence is not None and presence.offer is None and h.comm.agents.can_take(presence) \
                     and any(expr(ATTRIBUTES[agent_id]) for expr in reached):
                 raise AssertionError(f"{task.task_id} waits while {agent_id} is {presence.state} and free")
     # the MRE agrees on who has what on offer
@@ -223,7 +223,7 @@ def test_random_events_keep_the_routing_invariants(events):
         check_invariants(h)
     # every task that ended, ended once, in a documented state with a documented code
     for task_id in created:
-        task = h.comm.state.tasks.get(task_id) or h.comm.state.closed.get(task_id)
+        task = h.comm.tasks.live.get(task_id) or h.comm.tasks.closed.get(task_id)
         assert task is not None
         assert task.state in S.TASK_STATES
         if task.state == S.CLOSED:
@@ -239,7 +239,7 @@ def test_only_the_snapshot_answering_the_latest_resync_is_applied():
     h.login("a1")
     stale = {**h.comm.snapshot(), "Request": "mre-1"}
     task = h.task()
-    owner = h.comm.state.tasks[task].owner
+    owner = h.comm.tasks.live[task].owner
     sync = SnapshotSync("mre")
     assert not sync.take_update({"Seq": 1, "Stream": "c"})  # nothing is applied before a first snapshot
     sync.request(), sync.request()  # asked twice: only mre-2's answer counts

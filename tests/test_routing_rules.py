@@ -28,14 +28,14 @@ def harness(agents=4, attributes=None, **queues):
 
 
 def accept(h, task, agent=None):
-    agent = agent or h.comm.state.tasks[task].owner
-    h.send("on_task_state", {"AgentId": agent, "TaskId": task, "State": S.ACTIVE})
+    agent = agent or h.comm.tasks.live[task].owner
+    h.send("TaskState", {"AgentId": agent, "TaskId": task, "State": S.ACTIVE})
     return agent
 
 
 def close(h, task, agent=None):
-    agent = agent or h.comm.state.tasks[task].owner
-    h.send("on_task_state", {"AgentId": agent, "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
+    agent = agent or h.comm.tasks.live[task].owner
+    h.send("TaskState", {"AgentId": agent, "TaskId": task, "State": S.CLOSED, "Code": S.DONE})
 
 
 def test_rona_sends_the_task_back_to_the_head_and_the_agent_not_ready():
@@ -47,27 +47,27 @@ def test_rona_sends_the_task_back_to_the_head_and_the_agent_not_ready():
     assert h.offer_of("a0") == first
     h.advance(0.2)
     assert h.state("a0") == S.NOT_READY
-    assert h.comm.state.sessions["a0"].mrds["chat"].reason == S.RONA
+    assert h.comm.agents.sessions["a0"].mrds["chat"].reason == S.RONA
     assert h.published_of("TaskState", TaskId=first, State=S.QUEUED, Code=S.RONA)
     h.login("a1")
     assert h.offer_of("a1") == first  # the RONA'd task is served before the one behind it
-    assert h.comm.state.tasks[second].state == S.QUEUED
+    assert h.comm.tasks.live[second].state == S.QUEUED
 
 
 def test_time_to_live_closes_a_waiting_task_no_agent_available():
     h = harness(**{"q": queue(ttl=30, offer_timeout=10)})
     task = h.task()
     h.advance(29)
-    assert h.comm.state.tasks[task].state == S.QUEUED
+    assert h.comm.tasks.live[task].state == S.QUEUED
     h.advance(2)
-    assert h.comm.state.closed[task].code == S.NO_AGENT_AVAILABLE
+    assert h.comm.tasks.closed[task].code == S.NO_AGENT_AVAILABLE
     assert not h.mre.tasks
     # an offer that comes back after the task's time ran out closes it too
     late = h.task()
     h.advance(25)
     h.login("a0")
     h.advance(10)  # RONA at 35 s: past its 30 s
-    assert h.comm.state.closed[late].code == S.NO_AGENT_AVAILABLE
+    assert h.comm.tasks.closed[late].code == S.NO_AGENT_AVAILABLE
     assert h.offer_of("a0") is None
 
 
@@ -78,11 +78,11 @@ def test_steps_widen_the_agents_after_their_timeout():
     h.login("a0")
     h.login("a2")
     task = h.task()
-    assert h.comm.state.tasks[task].state == S.QUEUED  # nobody matches step 0 yet
+    assert h.comm.tasks.live[task].state == S.QUEUED  # nobody matches step 0 yet
     h.advance(9)
-    assert h.comm.state.tasks[task].state == S.QUEUED
+    assert h.comm.tasks.live[task].state == S.QUEUED
     h.advance(1.5)
-    assert h.comm.state.tasks[task].owner in ("a0", "a2")
+    assert h.comm.tasks.live[task].owner in ("a0", "a2")
     # with a step-0 agent ready a new task goes to it at once
     h.login("a1")
     second = h.task(client="c2")
@@ -97,7 +97,7 @@ def test_skill_policies(policy, expected):
     for agent in ("a0", "a1", "a2"):
         h.login(agent)
     task = h.task()
-    assert h.comm.state.tasks[task].owner == expected
+    assert h.comm.tasks.live[task].owner == expected
 
 
 def test_round_robin_takes_turns_whatever_the_load():
@@ -119,7 +119,7 @@ def test_least_busy_prefers_the_lower_share_of_its_limit():
     first = h.task(client="c1")
     accept(h, first, "a0")
     h.login("a1")
-    assert h.comm.state.tasks[h.task(client="c2")].owner == "a1"
+    assert h.comm.tasks.live[h.task(client="c2")].owner == "a1"
 
 
 def test_a_returning_customer_goes_to_its_last_agent_if_eligible():
@@ -131,10 +131,10 @@ def test_a_returning_customer_goes_to_its_last_agent_if_eligible():
     close(h, task)
     for _ in range(2):  # others are now available longer; carol still goes to her agent
         again = h.task(client="carol")
-        assert h.comm.state.tasks[again].owner == served_by
+        assert h.comm.tasks.live[again].owner == served_by
         close(h, again, accept(h, again))
-    h.send("on_agent_state", {"AgentId": served_by, "State": S.NOT_READY, "Mrd": "chat"})
-    assert h.comm.state.tasks[h.task(client="carol")].owner not in (None, served_by)
+    h.send("AgentState", {"AgentId": served_by, "State": S.NOT_READY, "Mrd": "chat"})
+    assert h.comm.tasks.live[h.task(client="carol")].owner not in (None, served_by)
 
 
 def test_priority_first_then_age_and_ageing_prevents_starvation():
@@ -152,7 +152,7 @@ def test_priority_first_then_age_and_ageing_prevents_starvation():
     h2.advance(60)                        # 60 s at ageing 10 s: worth 6 levels of priority
     fresh = h2.task(client="fresh", priority=5)
     h2.login("a0")
-    assert h2.offer_of("a0") == old and fresh in h2.comm.state.tasks
+    assert h2.offer_of("a0") == old and fresh in h2.comm.tasks.live
 
 
 def test_a_call_interrupts_chat_and_chat_returns_after_it():
@@ -164,9 +164,9 @@ def test_a_call_interrupts_chat_and_chat_returns_after_it():
     assert h.state("a0") == S.INTERRUPTED  # the call rings: no chat for a0
     accept(h, call)
     chat = h.task()
-    assert h.comm.state.tasks[chat].state == S.QUEUED
+    assert h.comm.tasks.live[chat].state == S.QUEUED
     h.login("a1")
-    assert h.comm.state.tasks[chat].owner == "a1"
+    assert h.comm.tasks.live[chat].owner == "a1"
     second_chat = h.task(client="c2")
     close(h, call)
     assert h.state("a0", "voice") == S.READY
@@ -181,7 +181,7 @@ def test_flush_closes_force_closed_in_any_state():
     for task in (offered, h.task(client="x")):
         h.comm.flush(task)
         h.pump()
-        assert h.comm.state.closed[task].code == S.FORCE_CLOSED
+        assert h.comm.tasks.closed[task].code == S.FORCE_CLOSED
     assert h.state("a0") in (S.READY, S.RESERVED)
     assert queued == offered
 
@@ -228,13 +228,14 @@ def test_waiting_matches_erlang_c():
         accept(h, task_id, agent)
         h.call_later(rng.expovariate(service_rate), close, h, task_id, agent)
 
-    publish = h.publish
+    send_event = h.comm.out.send_event
 
-    def watch(dest, type, body):
-        publish(dest, type, body)
+    def watch(frames):
+        send_event(frames)
+        dest, type, body = h.published[-1]
         if type == "TaskAgentSelected" and dest == "web":
             h.call_later(0.0, accept_then_handle, body["TaskId"], body["AgentId"])
-    h.comm.publish = watch
+    h.comm.out.send_event = watch
     for n in range(tasks):
         h.advance(rng.expovariate(arrival_rate))
         created[h.task(client=f"c{n}")] = h.now

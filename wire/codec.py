@@ -68,6 +68,11 @@ def encode_pub(destination: str, type: str, body: dict[str, Any]) -> list[bytes]
     return [_cached_topic(destination), _type_frame(type), orjson.dumps(body)]
 
 
+def encode_raw_pub(destination: str, type: str, raw: bytes) -> list[bytes]:
+    """A published frame around a body encoded already (encoded once for many receivers)."""
+    return [_cached_topic(destination), _type_frame(type), raw]
+
+
 def decode_event(frames: list[bytes]) -> tuple[str, str, dict[str, Any]]:
     """A published frame as (destination, type, body), for subscribers."""
     dest, type, body = frames

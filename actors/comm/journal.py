@@ -1,7 +1,7 @@
 """Comm's journal: its state in SQLite (WAL), written before anything it caused is sent.
 
 Comm is the system of record (design.md section 6). After each wake-up's messages are
-handled, the agents and tasks they touched are written in one transaction, and only then
+handled, the agents and tasks their owners marked as changed are written in one transaction, and only then
 is the outbox flushed: whatever a Chat Server or the MRE has heard of is on disk. A Comm
 restarted after a crash (kill -9 included) loads it and carries on under the same epoch,
 so Chat Servers see no restart: their agents stay logged in, queued tasks stay queued.
@@ -18,11 +18,16 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 import orjson
 
+from .ledger import SEEN_KEPT
 from .state import CommState, Presence, Session, Task
+from .tasks import CLOSED_KEPT
+
+if TYPE_CHECKING:
+    from .core import Changes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -34,9 +39,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 
 class Journal:
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
         self.path = Path(path)
         self.clock = clock
+        self.wall = wall
         self.db = sqlite3.connect(self.path, isolation_level=None)  # transactions are ours
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -46,10 +53,10 @@ class Journal:
 
     # monotonic times mean nothing to another process: they are kept as wall-clock times
     def to_wall(self, monotonic: float | None) -> float | None:
-        return None if monotonic is None else time.time() - (self.clock() - monotonic)
+        return None if monotonic is None else self.wall() - (self.clock() - monotonic)
 
     def from_wall(self, wall: float | None) -> float | None:
-        return None if wall is None else self.clock() - (time.time() - wall)
+        return None if wall is None else self.clock() - (self.wall() - wall)
 
     def load(self) -> CommState | None:
         """The state journaled by an earlier Comm, or None when there is none."""
@@ -78,40 +85,37 @@ class Journal:
                     t["participants"], t["code"], t["queue"], created if created is not None else self.clock(),
                     self.from_wall(t["queued_since"]), t["waited"])
 
-    def save(self, state: CommState, agents: Iterable[str], tasks: Iterable[str], seen: list[tuple[str, str]]) -> None:
-        """Write what changed, in one transaction."""
+    def save(self, changes: "Changes") -> None:
+        """Write what the owners marked as changed, in one transaction."""
         db = self.db
         db.execute("BEGIN")
         try:
-            for agent_id in agents:
-                session = state.sessions.get(agent_id)
+            for agent_id, session in changes.agents.items():
                 if session is None:
                     db.execute("DELETE FROM agents WHERE agent_id = ?", (agent_id,))
                 else:
                     db.execute("INSERT OR REPLACE INTO agents VALUES (?, ?)", (agent_id, self.agent_blob(session)))
-            for task_id in tasks:
-                task = state.tasks.get(task_id)
+            for task_id, task in changes.tasks.items():
                 if task is not None:
                     db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?)", (task_id, self.task_blob(task)))
-                    continue
-                db.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
-                closed = state.closed.get(task_id)
-                if closed is not None:  # kept, as Comm keeps it, to answer late questions about it
-                    db.execute("INSERT OR REPLACE INTO closed VALUES (?, ?)", (task_id, self.task_blob(closed)))
-                    self.closed_rows += 1
-            if self.closed_rows > 2 * CommState.CLOSED_KEPT:
-                db.execute("DELETE FROM closed WHERE rowid <= (SELECT max(rowid) FROM closed) - ?",
-                           (CommState.CLOSED_KEPT,))
-                self.closed_rows = CommState.CLOSED_KEPT
-            if seen:
-                db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?)", seen)
-                self.seen_rows += len(seen)
-                if self.seen_rows > 2 * CommState.SEEN_KEPT:  # trim now and then, not every time
-                    db.execute("DELETE FROM seen WHERE rowid <= (SELECT max(rowid) FROM seen) - ?",
-                               (CommState.SEEN_KEPT,))
-                    self.seen_rows = CommState.SEEN_KEPT
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?), ('watched', ?)",
-                       (state.task_prefix, str(state.task_number), orjson.dumps(sorted(state.watched)).decode()))
+                else:
+                    db.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+            for task_id, task in changes.closed.items():  # kept, as Comm keeps them, to answer late questions
+                db.execute("INSERT OR REPLACE INTO closed VALUES (?, ?)", (task_id, self.task_blob(task)))
+                self.closed_rows += 1
+            if self.closed_rows > 2 * CLOSED_KEPT:
+                db.execute("DELETE FROM closed WHERE rowid <= (SELECT max(rowid) FROM closed) - ?", (CLOSED_KEPT,))
+                self.closed_rows = CLOSED_KEPT
+            if changes.seen:
+                db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?)", changes.seen)
+                self.seen_rows += len(changes.seen)
+                if self.seen_rows > 2 * SEEN_KEPT:  # trim now and then, not every time
+                    db.execute("DELETE FROM seen WHERE rowid <= (SELECT max(rowid) FROM seen) - ?", (SEEN_KEPT,))
+                    self.seen_rows = SEEN_KEPT
+            if changes.meta:
+                meta = changes.meta
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?), ('watched', ?)",
+                           (meta["task_prefix"], str(meta["task_number"]), orjson.dumps(meta["watched"]).decode()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

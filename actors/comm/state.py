@@ -1,8 +1,9 @@
 """Comm's state, all of it, as plain data: agent sessions and tasks.
 
 Comm is the system of record (design.md section 6): whatever the other roles know about
-sessions and tasks they learned from Comm's messages. Keeping it here, in dataclasses with
-no behaviour, is what lets it be journaled and reloaded later.
+sessions and tasks they learned from Comm's messages. These dataclasses have no behaviour:
+each is changed only by its owner (agents.py for Session and Presence, tasks.py for Task),
+which marks what it changed for the journal.
 """
 
 from __future__ import annotations
@@ -61,29 +62,11 @@ class Task:
 
 @dataclass
 class CommState:
+    """What a journal gives back: the state of each owner as it was last written."""
     sessions: dict[str, Session] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)       # live tasks
     closed: OrderedDict[str, Task] = field(default_factory=OrderedDict)  # the most recent closed
     seen: OrderedDict[str, str] = field(default_factory=OrderedDict)     # MsgId -> TaskId or ""
-    task_prefix: str = field(default_factory=lambda: format(int(time.time() * 1000), "x"))
+    task_prefix: str | None = None       # None: a Comm starting afresh takes a new epoch
     task_number: int = 0                 # the last task id given out
     watched: set[str] = field(default_factory=set)  # Chat Servers that heartbeat: their silence matters
-
-    CLOSED_KEPT = 20_000
-    SEEN_KEPT = 200_000
-
-    def new_task_id(self) -> str:
-        self.task_number += 1
-        return f"{self.task_prefix}-{self.task_number}"
-
-    def remember_closed(self, task: Task) -> None:
-        self.tasks.pop(task.task_id, None)
-        self.closed[task.task_id] = task
-        if len(self.closed) > self.CLOSED_KEPT:
-            self.closed.popitem(last=False)
-
-    def remember(self, msg_id: str, task_id: str = "") -> None:
-        """Record a handled MsgId, so that a sender's retry of it is recognised."""
-        self.seen[msg_id] = task_id
-        if len(self.seen) > self.SEEN_KEPT:
-            self.seen.popitem(last=False)

@@ -31,32 +31,26 @@ class GenericConnector(Actor):
             if float((spec or {}).get("rate", 0)) > 0:
                 self.loop.call_later(self.rng.expovariate(float(spec["rate"])), self.arrival, queue,
                                      float(spec["rate"]))
-        self.loop.add_reader(commands, lambda: self.drain(commands))
+        self.serve(GC, commands, {spec.name: self.voice.handle for spec in G.COMMANDS.values()},
+                   decode=self.decode, refuse=self.refuse_command, refusals=(G.CommandError,))
 
     def emit(self, destination: str, event: dict[str, Any]) -> None:
         self.send(self.events, G.event_frames(codec.topic(destination), event))
 
-    def drain(self, sock: zmq.Socket) -> None:
-        for _ in range(512):
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self.counters["received"] += 1
-            if self.tapped and b"GC" in self.tapped_queues:
-                self.mirror(GC, frames)
-            command = None
-            try:
-                command = G.parse(frames)
-                self.voice.handle(command)
-            except G.CommandError as err:
-                self.counters["refused"] += 1
-                log.warning("%s refused %s: %s %s", self.name, err.command or "command", err.code, err.message)
-                self.tell_error(command, err)
-            except Exception as exc:  # a bug must not stop the GC serving others
-                log.exception("%s: command failed", self.name)
-                self.tell_error(command, G.CommandError(G.GENERAL_ERROR, f"internal error: {exc}",
-                                                        command.spec.name if command else ""))
+    @staticmethod
+    def decode(frames: list[bytes]) -> tuple[str, G.Command]:
+        command = G.parse(frames)
+        return command.spec.name, command
+
+    def as_refusal(self, exc: Exception) -> WireError:
+        if isinstance(exc, G.CommandError):
+            return WireError(exc.code, exc.message, type=exc.command)
+        return super().as_refusal(exc)
+
+    def refuse_command(self, err: WireError, command: Any) -> None:
+        self.refuse(err, {})
+        self.tell_error(command if isinstance(command, G.Command) else None,
+                        G.CommandError(err.code, err.reason, err.type))
 
     def tell_error(self, command: G.Command | None, err: G.CommandError) -> None:
         """To the agent's clients, else the destination a Connect/Hello named, else the

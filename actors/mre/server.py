@@ -10,10 +10,11 @@ from actors.runtime import Actor, log
 from wire import codec
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 
+from .decisions import DecisionOutbox
 from .engine import Engine
 from .sync import SnapshotSync
 
-# message type on RoutingEngine -> the Engine method that handles it
+# message type on RoutingEngine -> the Engine method that handles it (Confirm: the outbox's)
 HANDLERS = {"AgentState": "on_agent_state", "NewTask": "on_new_task", "TaskState": "on_task_state",
             "Transfer": "on_transfer", "Conference": "on_conference", "Snapshot": "on_snapshot"}
 RESYNC_INTERVAL = 0.5
@@ -35,12 +36,15 @@ class Mre(Actor):
         self.comm = self.socket(zmq.PUSH, connect=endpoints[COMMUNICATION_SERVER])
         intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE])
         topology = self.config.topology
-        self.engine = Engine(topology["mrds"], self.emit, queues=topology.get("queues", {}),
+        self.sync = SnapshotSync(self.name)
+        # decisions are numbered and kept until Comm confirms them; Resync goes out as it is
+        self.decisions = DecisionOutbox(self.emit, self.loop.call_later, on_full=self.snapshot_unless_asked)
+        self.engine = Engine(topology["mrds"], self.decisions.emit, queues=topology.get("queues", {}),
                              directory=routing_directory(topology), call_later=self.loop.call_later,
                              resync=self.ask_for_snapshot)
-        self.sync = SnapshotSync(self.name)
-        self.serve(ROUTING_ENGINE, intake, {type: self.gate(type, getattr(self.engine, name))
-                                            for type, name in HANDLERS.items()})
+        handlers = {type: getattr(self.engine, name) for type, name in HANDLERS.items()}
+        handlers["Confirm"] = self.on_confirm
+        self.serve(ROUTING_ENGINE, intake, {type: self.gate(type, handler) for type, handler in handlers.items()})
         self.ask_for_snapshot()
 
     def gate(self, type: str, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
@@ -49,6 +53,9 @@ class Mre(Actor):
                 first = not self.sync.synced
                 if not self.sync.take_snapshot(body):
                     return
+                # before the engine rebuilds: the offers it makes from the snapshot are the
+                # first decisions of the outbox's new stream, not forgotten with the old one
+                self.decisions.reset()
                 handler(body)
                 if first:
                     self.announce_ready()
@@ -65,6 +72,7 @@ class Mre(Actor):
     def ask_for_snapshot(self, reason: str = "MRE started") -> None:
         """Ask Comm for its whole view; ask again until the answer comes."""
         request = self.sync.request()
+        self.decisions.hold()  # the snapshot is built when this arrives: nothing may follow it
         self.emit("Resync", {"Reason": reason, "Request": request})
         self.loop.call_later(RESYNC_INTERVAL, self.retry_snapshot, request, reason)
 
@@ -72,10 +80,20 @@ class Mre(Actor):
         if self.sync.awaiting == request:
             self.ask_for_snapshot(reason)
 
+    def snapshot_unless_asked(self, reason: str) -> None:
+        """The outbox is full. A snapshot already asked for will do: asking again would make
+        the answer on its way stale."""
+        if self.sync.awaiting is None:
+            self.ask_for_snapshot(reason)
+
+    def on_confirm(self, body: dict[str, Any]) -> None:
+        self.decisions.confirm(body["Decisions"], body["Through"])
+
     def ready(self) -> bool:
         return False  # READY once Comm's snapshot has been loaded
 
     def emit(self, type: str, body: dict[str, Any]) -> None:
+        """Onto the CommunicationServer queue as it is: decisions come here through the outbox."""
         self.send(self.comm, codec.encode(type, body))
 
     def control_verbs(self) -> dict[str, Any]:
@@ -84,4 +102,5 @@ class Mre(Actor):
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.engine.stats(),
                 "sync": {"asked": self.sync.asked, "stale": self.sync.stale, "dropped": self.sync.dropped,
-                         "gaps": self.sync.gaps, "seq": self.sync.seq}}
+                         "gaps": self.sync.gaps, "seq": self.sync.seq},
+                "decisions": self.decisions.stats()}

@@ -1,0 +1,68 @@
+"""Answers built from what is true now: for queries, for a retried request (never applied
+twice, answered again), and for a request whose change sent nothing to its sender."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire import states as S
+from wire.codec import WireError
+
+from .agents import Agents, state_body
+from .ledger import Ledger
+from .state import Presence
+from .tasks import Tasks
+
+MAX_RESYNC_TASKS = 100_000
+
+
+class Answers:
+    def __init__(self, agents: Agents, tasks: Tasks, ledger: Ledger):
+        self.agents = agents
+        self.tasks = tasks
+        self.ledger = ledger
+
+    def current(self, request: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if request in ("Connect", "Heartbeat"):
+            return "Ack", {"Type": request}
+        if request in ("Login", "AgentState", "GetAgentState"):
+            return "AgentState", self.agent_state(body["AgentId"], body["Mrd"])
+        if request == "Resync":
+            return "Snapshot", self.desk(body["Destination"], body.get("TaskIds") or [])
+        task_id = self.ledger.task_of(body["MsgId"]) if request == "Task" else body["TaskId"]
+        task = self.tasks.known(task_id)
+        if task is None:
+            raise WireError(S.NOT_FOUND, f"no task {task_id}", field="TaskId")
+        if request == "Transfer":
+            return "TaskAgentTransferred", {"TaskId": task_id, "AgentId": task.owner,
+                                            "PreviousAgentId": body["OwnerAgentId"]}
+        if request == "Conference":
+            return "TaskConferenced", {"TaskId": task_id, "OwnerAgentId": body["ConferenceOwner"],
+                                       "ParticipantAgentId": body["ConferenceParticipant"]}
+        return "TaskState", self.tasks.state_body(task)
+
+    def agent_state(self, agent_id: str, mrd: str) -> dict[str, Any]:
+        if agent_id not in self.agents.directory:
+            raise WireError(S.NOT_FOUND, f"no agent {agent_id}", field="AgentId")
+        self.agents.mrd(mrd, "Mrd")
+        return state_body(self.agents.find(agent_id, mrd) or Presence(mrd, agent_id))
+
+    def desk(self, destination: str, task_ids: list[Any]) -> dict[str, Any]:
+        """What a desk should hold: its agents' states, the live tasks it created or its
+        agents hold or are offered, and the state of each task it names."""
+        if len(task_ids) > MAX_RESYNC_TASKS or not all(t.__class__ is str for t in task_ids):
+            raise WireError(S.BAD_FIELD, f"TaskIds must be at most {MAX_RESYNC_TASKS} task ids", field="TaskIds")
+        sessions = self.agents.at_desk(destination)
+        names = {s.agent_id for s in sessions}
+        rows = {task.task_id: self.tasks.state_body(task) for task in self.tasks.live.values()
+                if task.origin == destination or (names and not names.isdisjoint(task.agents()))}
+        unknown = []
+        for task_id in task_ids:
+            if task_id not in rows:
+                task = self.tasks.known(task_id)
+                if task is None:
+                    unknown.append(task_id)
+                else:
+                    rows[task_id] = self.tasks.state_body(task)
+        return {"Destination": destination, "Agents": [state_body(p) for s in sessions for p in s.mrds.values()],
+                "Tasks": list(rows.values()), "Unknown": unknown}

@@ -1,0 +1,267 @@
+"""Comm without sockets: its owners put together, and the dispatcher in front of them.
+
+Owners, each the only one to change its state: `Agents` (sessions, states per MRD),
+`Tasks` (lifecycle, with `TaskTimers`), `Desks` (Chat Server liveness), `VoiceBridge` (the
+GC link), `Ledger` (handled MsgIds, answers owed), `DecisionGate` (the MRE's numbered
+decisions). `Outbox` numbers what leaves for each destination.
+
+The path of one request: `request(type, body)` looks the type up in REQUESTS (its handler,
+the message that answers it and the fields that say which one), answers a retry from what
+is true now (`Answers`), or runs the handler with a `Reply` that catches the answer among
+what the change publishes; then sends that answer with the request's MsgId, or defers it
+(Transfer, Conference: the MRE's report is the answer), or answers from what is true now.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from wire import states as S
+from wire.codec import UNROUTED_ERRORS, WireError, is_destination
+
+from .agent_requests import AgentRequests
+from .agents import Agents
+from .answers import Answers
+from .decisions import DecisionGate
+from .desks import Desks
+from .ledger import Ledger
+from .outbox import Outbox, Reply, SendEvent, ToMre
+from .state import CommState, Session, Task
+from .task_requests import TaskRequests
+from .tasks import Tasks
+from .voice import VoiceBridge
+
+log = logging.getLogger("mroute.comm")
+
+# request -> (its answer's type, the fields of the request the answer repeats, answered
+# when the MRE reports)
+REQUESTS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "Connect": ("Ack", (), False),
+    "Heartbeat": ("Ack", (), False),
+    "Login": ("AgentState", ("AgentId", "Mrd"), False),
+    "AgentState": ("AgentState", ("AgentId", "Mrd"), False),
+    "GetAgentState": ("AgentState", ("AgentId", "Mrd"), False),
+    "Task": ("TaskState", (), False),
+    "TaskState": ("TaskState", ("TaskId",), False),
+    "GetTaskState": ("TaskState", ("TaskId",), False),
+    "Transfer": ("TaskAgentTransferred", ("TaskId",), True),
+    "Conference": ("TaskConferenced", ("TaskId",), True),
+    "Resync": ("Snapshot", ("Destination",), False),
+}
+# Asking twice is harmless: these are not remembered (nor journaled), just answered.
+QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync", "Heartbeat"})
+
+
+@dataclass
+class Changes:
+    """What the journal must write: exactly what the owners marked since it last wrote."""
+    agents: dict[str, Session | None] = field(default_factory=dict)
+    tasks: dict[str, Task | None] = field(default_factory=dict)   # None: no longer live
+    closed: dict[str, Task] = field(default_factory=dict)
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.agents or self.tasks or self.seen or self.meta)
+
+
+class CommCore:
+    def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]], *,
+                 send_event: SendEvent, to_mre: ToMre, stream: str, queues: dict[str, dict[str, Any]] | None = None,
+                 call_later: Callable[..., Any] | None = None, clock: Callable[[], float] = time.monotonic,
+                 saved: CommState | None = None, gc_send: Callable[[list[bytes]], None] | None = None,
+                 gc_destination: str = "comm", logout_grace: float = 10.0, max_live_tasks: int = 100_000):
+        saved = saved or CommState()
+        self.mrds = mrds
+        self.out = Outbox(send_event, to_mre, stream)
+        self.agents = Agents(directory, mrds, self.out, wrapping_up=lambda task_id: self.tasks.wrapping_up(task_id),
+                             desk_lost=lambda destination: self.desks.is_lost(destination), sessions=saved.sessions)
+        self.tasks = Tasks(self.agents, self.out, queues or {}, clock=clock, call_later=call_later,
+                           prefix=saved.task_prefix, number=saved.task_number)
+        self.tasks.live.update(saved.tasks)
+        self.tasks.closed.update(saved.closed)
+        self.ledger = Ledger(saved.seen)
+        self.voice = VoiceBridge(self.agents, gc_send, gc_destination, call_later)
+        self.agent_requests = AgentRequests(self.agents, self.tasks, self.voice)
+        self.task_requests = TaskRequests(self.tasks, mrds, max_live_tasks=max_live_tasks)
+        self.desks = Desks(self.agents, self.agent_requests.log_out_desk, clock=clock, logout_grace=logout_grace,
+                           watched=saved.watched)
+        self.answers = Answers(self.agents, self.tasks, self.ledger)
+        self.gate = DecisionGate()
+        self.meta_written: dict[str, Any] = {}
+        ar, tr = self.agent_requests, self.task_requests
+        # General: what Chat Servers ask
+        self.appliers: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "Connect": ar.connect, "Login": ar.login, "AgentState": ar.agent_state, "Task": tr.task,
+            "TaskState": tr.task_state, "Transfer": tr.transfer, "Conference": tr.conference,
+            "Heartbeat": lambda body: self.desks.heard_from(body["Destination"]),
+            "GetAgentState": lambda body: None, "GetTaskState": lambda body: None, "Resync": lambda body: None}
+        # CommunicationServer: what the MRE reports
+        self.reports: dict[str, Callable[[dict[str, Any]], None]] = {
+            "TaskAgentSelected": self.decision(self.on_agent_selected),
+            "TaskAgentTransferred": self.decision(self.on_agent_transferred),
+            "TaskConferenced": self.decision(self.on_conferenced), "Resync": self.on_resync}
+
+    def resume(self) -> None:
+        """After a reload from the journal: time again what was timed; agents that were
+        UNKNOWN (their desk silent) are what they are, their desks given a fresh timeout."""
+        self.tasks.timers.resume()
+        for session in list(self.agents.sessions.values()):
+            for presence in list(session.mrds.values()):
+                if presence.state == S.UNKNOWN and not presence.external:
+                    self.agents.refresh(session.agent_id, presence.mrd)
+
+    # requests from Chat Servers -----------------------------------------------------------
+    def request(self, type: str, body: dict[str, Any]) -> None:
+        """Apply a request once and answer it (module docstring). A refusal propagates as
+        WireError, after any change it made was told as a plain notification."""
+        answer_type, key, deferred = REQUESTS[type]
+        self.desks.message_from(body.get("ReplyTo"))
+        reply = Reply(type, self.reply_destination(type, body), body.get("MsgId"), answer_type,
+                      {name: body.get(name) for name in key})
+        if type not in QUERIES and self.ledger.handled_already(reply.msg_id):
+            if deferred:
+                self.ledger.owed(answer_type, body["TaskId"])  # answered now: not again when the MRE reports
+            self.out.answer(reply, *self.answers.current(type, body))
+            return
+        self.apply(type, body, reply)
+        if deferred and reply.answer is None and reply.destination is not None:
+            self.ledger.defer(reply, body["TaskId"])
+        else:
+            self.finish(reply, body)
+
+    def apply(self, type: str, body: dict[str, Any], reply: Reply | None = None) -> None:
+        """Run the handler while `reply` catches the answer; remember the MsgId."""
+        self.out.reply = reply
+        try:
+            task_id = self.appliers[type](body)
+        except BaseException:
+            self.out.reply = None
+            if reply is not None and reply.answer is not None:  # what changed is still news to the sender
+                self.out.publish(reply.destination, *reply.answer)  # type: ignore[arg-type]
+            raise
+        self.out.reply = None
+        msg_id = body.get("MsgId")
+        if msg_id is not None and type not in QUERIES:
+            self.ledger.remember(msg_id, task_id or body.get("TaskId") or "")
+
+    def finish(self, reply: Reply, body: dict[str, Any]) -> None:
+        if reply.answer is not None:
+            self.out.answer(reply, *reply.answer)
+        elif reply.answer_type != "Ack" or reply.msg_id is not None:
+            if reply.destination is None:
+                raise WireError(S.MISSING_FIELD, f"{reply.request} needs ReplyTo: nowhere to answer", field="ReplyTo")
+            self.out.answer(reply, *self.answers.current(reply.request, body))
+
+    def reply_destination(self, type: str, body: dict[str, Any]) -> str | None:
+        """Where an answer to `body` goes: its ReplyTo, else its agent's Chat Server."""
+        for key in ("ReplyTo", "Destination"):
+            if is_destination(body.get(key)):
+                return body[key]
+        for key in ("AgentId", "OwnerAgentId", "ConferenceOwner"):
+            value = body.get(key)
+            dest = self.agents.destination(value) if value.__class__ is str else None
+            if dest:
+                return dest
+        return None
+
+    def refuse(self, err: WireError, body: Any) -> None:
+        """Tell the sender why (Error, numbered like everything to its destination)."""
+        body = body if body.__class__ is dict else {}
+        if err.msg_id is None and isinstance(body.get("MsgId"), str):
+            err.msg_id = body["MsgId"]
+        dest = err.reply_to or self.reply_destination(err.type, body) or UNROUTED_ERRORS
+        self.out.publish(dest, "Error", err.body())
+
+    # reports from the MRE (decisions numbered by it) ----------------------------------------
+    def decision(self, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        def admitted(body: dict[str, Any]) -> None:
+            if self.gate.admit(body):
+                handler(body)
+        return admitted
+
+    def on_agent_selected(self, body: dict[str, Any]) -> None:
+        task_id, agent_id = body["TaskId"], body["AgentId"]
+        task = self.tasks.live.get(task_id)
+        if task is None:  # closed while the MRE chose: free the agent it reserved
+            closed = self.tasks.closed.get(task_id)
+            if closed is not None:
+                self.out.to_mre("TaskState", {"TaskId": task_id, "AgentId": agent_id, "State": S.CLOSED,
+                                              "MRD": closed.mrd, "Code": closed.code})
+            else:
+                log.warning("MRE selected %s for unknown task %s", agent_id, task_id,
+                            extra={"TaskId": task_id, "AgentId": agent_id})
+            return
+        if task.state != S.QUEUED:
+            # The MRE's view has drifted from ours: give it ours, whole.
+            log.warning("MRE selected %s for task %s, which is %s with %s: sending it a snapshot", agent_id,
+                        task_id, task.state, task.owner, extra={"TaskId": task_id, "AgentId": agent_id})
+            self.tasks.counters["snapshots_sent"] = self.tasks.counters.get("snapshots_sent", 0) + 1
+            self.out.to_mre("Snapshot", self.snapshot())
+            return
+        self.tasks.select(task, agent_id)
+
+    def on_agent_transferred(self, body: dict[str, Any]) -> None:
+        self.reported("TaskAgentTransferred", body, lambda task: self.tasks.transferred(
+            task, body["AgentId"], body["PreviousAgentId"]))
+
+    def on_conferenced(self, body: dict[str, Any]) -> None:
+        self.reported("TaskConferenced", body, lambda task: self.tasks.conferenced(
+            task, body["OwnerAgentId"], body["ParticipantAgentId"]))
+
+    def reported(self, type: str, body: dict[str, Any], tell: Callable[[Task], None]) -> None:
+        """Tell everyone concerned; the sender of the request gets it as its answer."""
+        reply = self.ledger.owed(type, body["TaskId"])
+        task = self.tasks.live.get(body["TaskId"])
+        if task is None:
+            return
+        self.out.reply = reply
+        try:
+            tell(task)
+        finally:
+            self.out.reply = None
+        if reply is not None:
+            if reply.answer is None:  # its sender is none of those concerned: answer it anyway
+                reply.answer = (type, {k: v for k, v in body.items() if k not in ("Seq", "Stream")})
+            self.out.answer(reply, *reply.answer)
+
+    def flush(self, task_id: str) -> dict[str, Any]:
+        """An operator closes a task, whatever its state (FORCE_CLOSED)."""
+        task = self.tasks.task(task_id)
+        self.tasks.close(task, S.FORCE_CLOSED)
+        return {"TaskId": task_id, "State": S.CLOSED, "Code": S.FORCE_CLOSED}
+
+    def on_resync(self, body: dict[str, Any]) -> None:
+        log.info("MRE asked for a snapshot (%s)", body.get("Reason", "no reason given"))
+        self.out.to_mre("Snapshot", {**self.snapshot(), "Request": body.get("Request")})
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the MRE derives its view from: logged-in agents and live tasks."""
+        agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
+                  for agent_id, session in self.agents.sessions.items()
+                  for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
+        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": t.params, "State": t.state, "Agents": t.agents(),
+                  "ClientUniqueId": t.client_id, "Waited": round(self.tasks.waited(t), 3)}
+                 for t in sorted(self.tasks.live.values(), key=lambda t: t.created)]
+        return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks}
+
+    # the journal -----------------------------------------------------------------------------
+    def take_changes(self) -> Changes:
+        """What changed since the last call, as the owners marked it; clears their marks."""
+        agents, tasks, ledger = self.agents, self.tasks, self.ledger
+        changes = Changes(agents={a: agents.sessions.get(a) for a in agents.dirty},
+                          tasks={t: tasks.live.get(t) for t in tasks.dirty},
+                          closed={t: tasks.closed[t] for t in tasks.dirty if t in tasks.closed},
+                          seen=ledger.new)
+        meta = {"task_prefix": tasks.prefix, "task_number": tasks.number, "watched": sorted(self.desks.watched)}
+        if self.desks.dirty or meta["task_number"] != self.meta_written.get("task_number") or not self.meta_written:
+            changes.meta = self.meta_written = meta
+        agents.dirty, tasks.dirty, ledger.new, self.desks.dirty = set(), set(), [], False
+        return changes
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.tasks.stats(), **self.agents.stats(), **self.gate.stats(), "duplicates": self.ledger.duplicates,
+                "overloaded": self.task_requests.overloaded, "answers_owed": len(self.ledger.pending)}

@@ -1,0 +1,95 @@
+"""What leaves Comm: a numbered stream to every destination, and the answer to the request
+being handled.
+
+Every message to a destination carries `Seq` (1, 2, 3, ... for that destination) and
+`Stream` (one per Comm process), so a receiver that misses one sees the gap and resyncs
+(design.md 6, zeromq-rules 7 and 15). A body is encoded once, however many destinations it
+goes to: the numbering is spliced onto the encoded bytes.
+
+While a request is handled, its `Reply` says which message answers it (type, destination
+and the fields that must match, e.g. the TaskState of that TaskId to the sender): such a
+message is held back instead of sent, the last one wins, and the dispatcher sends it with
+the request's MsgId when the handler is done. So the sender gets the answer instead of the
+notification of the same change, never both, and nothing else carries its MsgId.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from wire import codec
+
+SendEvent = Callable[[list[bytes]], None]
+ToMre = Callable[[str, dict[str, Any]], None]
+
+MAX_DESTINATIONS = 100_000  # numbered destinations kept; one forgotten starts again at 1 (a gap to it)
+
+
+@dataclass(slots=True)
+class Reply:
+    """The answer owed to one request: to `destination`, of type `answer_type`, the message
+    whose body has `key` (field -> value) in it."""
+    request: str
+    destination: str | None
+    msg_id: str | None
+    answer_type: str
+    key: dict[str, Any] = field(default_factory=dict)
+    answer: tuple[str, dict[str, Any]] | None = None   # held back until the handler is done
+
+    def matches(self, destination: str, type: str, body: dict[str, Any]) -> bool:
+        if type != self.answer_type or destination != self.destination:
+            return False
+        for name, value in self.key.items():
+            if body.get(name) != value:
+                return False
+        return True
+
+
+class Outbox:
+    def __init__(self, send_event: SendEvent, to_mre: ToMre, stream: str):
+        self.send_event = send_event
+        self.to_mre = to_mre
+        self.stream = stream
+        self.seqs: dict[str, int] = {}
+        self.reply: Reply | None = None
+        self._tail = b',"Stream":' + orjson.dumps(stream) + b"}"
+
+    def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
+        reply = self.reply
+        if reply is not None and reply.matches(destination, type, body):
+            reply.answer = (type, body)
+            return
+        self.send(destination, type, orjson.dumps(body))
+
+    def fan_out(self, destinations: Iterable[str], type: str, body: dict[str, Any]) -> None:
+        """One body to several destinations, encoded once."""
+        raw = None
+        reply = self.reply
+        for destination in destinations:
+            if reply is not None and reply.matches(destination, type, body):
+                reply.answer = (type, body)
+                continue
+            if raw is None:
+                raw = orjson.dumps(body)
+            self.send(destination, type, raw)
+
+    def send(self, destination: str, type: str, raw: bytes) -> None:
+        """Number an encoded body for `destination` and send it."""
+        seqs = self.seqs
+        seq = seqs.get(destination, 0) + 1
+        if seq == 1 and len(seqs) >= MAX_DESTINATIONS:
+            del seqs[next(iter(seqs))]
+        seqs[destination] = seq
+        numbered = (raw[:-1] + b',"Seq":' if len(raw) > 2 else b'{"Seq":') + str(seq).encode() + self._tail
+        self.send_event(codec.encode_raw_pub(destination, type, numbered))
+
+    def answer(self, reply: Reply, type: str, body: dict[str, Any]) -> None:
+        """Send the answer to `reply`'s sender, with its MsgId when it gave one."""
+        if reply.destination is None:
+            return
+        if reply.msg_id is not None:
+            body = {**body, "MsgId": reply.msg_id}
+        self.send(reply.destination, type, orjson.dumps(body))

@@ -1,0 +1,98 @@
+"""What a Chat Server asks of tasks: Task, TaskState, Transfer and Conference (protocol.md
+1.1 #4, #7, #11, #13; states and codes 1.4). Validation first, then the change through the
+tasks' owner; the answer is the message the change caused (see core.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wire import states as S
+from wire.codec import WireError, params_dict
+
+from .state import Task
+from .tasks import Tasks
+
+
+class TaskRequests:
+    def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], *, max_live_tasks: int):
+        self.tasks = tasks
+        self.mrds = mrds
+        self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED
+        self.overloaded = 0
+
+    def task(self, body: dict[str, Any]) -> str:
+        mrd = body["Mrd"]
+        self.tasks.agents.mrd(mrd, "Mrd")
+        origin = body.get("ReplyTo")
+        if origin is None:
+            raise WireError(S.MISSING_FIELD, "Task needs ReplyTo: the Chat Server's destination", field="ReplyTo")
+        if len(self.tasks.live) >= self.max_live_tasks:
+            self.overloaded += 1
+            raise WireError(S.OVERLOADED, f"{len(self.tasks.live)} live tasks, the most Comm holds "
+                                          f"(comm.max_live_tasks): try again later")
+        params = dict(params_dict(body.get("params")))
+        params["queue"] = self.queue_of(mrd, params)
+        priority = params.get("priority", 0)
+        if isinstance(priority, bool) or not isinstance(priority, (int, float)):
+            raise WireError(S.BAD_FIELD, f"params priority must be a number, not {priority!r}", field="params")
+        return self.tasks.create(mrd, body["ClientUniqueId"], body.get("name") or "", params, origin).task_id
+
+    def queue_of(self, mrd: str, params: dict[str, Any]) -> str:
+        """The precision queue a task names in its params, else its MRD's default queue."""
+        name = params.get("queue")
+        if name is None:
+            return self.mrds[mrd].get("default_queue") or f"{mrd}-default"
+        queues = self.tasks.queues
+        queue = queues.get(name) if isinstance(name, str) else None
+        if queue is None or queue["mrd"] != mrd:
+            own = [q for q, spec in queues.items() if spec["mrd"] == mrd]
+            raise WireError(S.NOT_FOUND, f"no queue {name!r} on MRD {mrd} (queues: {', '.join(own) or 'none'})",
+                            field="params")
+        return name
+
+    def task_state(self, body: dict[str, Any]) -> None:
+        tasks = self.tasks
+        task = tasks.task(body["TaskId"])
+        target, agent_id = body["State"], body.get("AgentId")
+        if target == S.ACTIVE:
+            self.require_owner(task, S.RESERVED, agent_id)
+            tasks.accept(task, agent_id)  # type: ignore[arg-type]
+        elif target == S.WRAP_UP:
+            self.require_owner(task, S.ACTIVE, agent_id)
+            tasks.wrap_up(task, agent_id)  # type: ignore[arg-type]
+        elif target == S.CLOSED:
+            code = body.get("Code") or S.DONE
+            if code not in S.CLIENT_CLOSE_CODES:
+                raise WireError(S.BAD_FIELD, f"a Chat Server closes a task with DONE or CANCELLED, not {code}",
+                                field="Code")
+            if code == S.CANCELLED:
+                tasks.close(task, S.CANCELLED)
+                return
+            if agent_id is None:
+                raise WireError(S.MISSING_FIELD, "closing a task DONE needs the AgentId", field="AgentId")
+            if agent_id not in task.agents() or task.state not in (S.ACTIVE, S.WRAP_UP):
+                raise WireError(S.AUTHORIZATION_FAILURE if task.state in (S.ACTIVE, S.WRAP_UP) else S.INVALID_STATE,
+                                f"task {task.task_id} is {task.state} with {task.agents() or 'no agent'}",
+                                field="AgentId")
+            tasks.end_part(task, agent_id, S.DONE)
+        else:
+            raise WireError(S.INVALID_STATE, f"a Chat Server sets a task ACTIVE, WRAP_UP or CLOSED, not {target}",
+                            field="State")
+
+    @staticmethod
+    def require_owner(task: Task, state: str, agent_id: str | None) -> None:
+        """Only the agent a task is offered to (RESERVED) or held by (ACTIVE) moves it on."""
+        if task.state != state:
+            raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not {state}", field="State")
+        if agent_id != task.owner:
+            raise WireError(S.AUTHORIZATION_FAILURE, f"task {task.task_id} is {state} with {task.owner}",
+                            field="AgentId")
+
+    def transfer(self, body: dict[str, Any]) -> None:
+        self.tasks.transfer(self.tasks.task(body["TaskId"]), body["OwnerAgentId"], body["RecipientAgentId"])
+
+    def conference(self, body: dict[str, Any]) -> None:
+        task = self.tasks.task(body["TaskId"])
+        if body["Mrd"] != task.mrd:
+            raise WireError(S.BAD_FIELD, f"task {task.task_id} is on MRD {task.mrd}, not {body['Mrd']}", field="Mrd")
+        self.tasks.conference(task, body["ConferenceOwner"], body["ConferenceParticipant"])

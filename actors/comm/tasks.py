@@ -1,0 +1,267 @@
+"""Tasks and their lifecycle: the only owner of `Task`, live and recently closed.
+
+QUEUED -> RESERVED (offered) -> ACTIVE (accepted) -> WRAP_UP -> CLOSED, and back to QUEUED
+on RONA or AGENT_LOGOUT (protocol.md 1.4). Each change is published to everyone concerned
+(the task's creator and the agents holding it) and forwarded to the MRE, and marks the task
+dirty: the journal writes exactly the tasks marked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+from wire import states as S
+from wire.codec import WireError
+from wire.stats import Histogram
+
+from .agents import Agents
+from .outbox import Outbox
+from .state import Task
+from .timers import TaskTimers
+
+CLOSED_KEPT = 20_000  # closed tasks remembered, to answer late questions about them
+
+
+def new_prefix() -> str:
+    return format(int(time.time() * 1000), "x")
+
+
+class Tasks:
+    def __init__(self, agents: Agents, out: Outbox, queues: dict[str, dict[str, Any]], *,
+                 clock: Callable[[], float], call_later: Callable[..., Any] | None,
+                 prefix: str | None = None, number: int = 0):
+        self.agents = agents
+        self.out = out
+        self.queues = queues
+        self.clock = clock
+        self.live: dict[str, Task] = {}
+        self.closed: OrderedDict[str, Task] = OrderedDict()
+        self.prefix = prefix or new_prefix()   # the epoch: task ids never repeat across restarts
+        self.number = number                    # the last task id given out
+        self.dirty: set[str] = set()
+        self.timers = TaskTimers(self, call_later)
+        self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
+                         "tasks_requeued": 0, "offers_refused": 0, "rona": 0, "expired": 0}
+        self.queue_wait = Histogram()  # waits for an agent: until accepted, or until the task left
+
+    # lookups ----------------------------------------------------------------------------
+    def task(self, task_id: str) -> Task:
+        task = self.live.get(task_id)
+        if task is None:
+            if task_id in self.closed:
+                raise WireError(S.INVALID_STATE, f"task {task_id} is CLOSED", field="TaskId")
+            raise WireError(S.NOT_FOUND, f"no task {task_id}", field="TaskId")
+        return task
+
+    def known(self, task_id: str) -> Task | None:
+        return self.live.get(task_id) or self.closed.get(task_id)
+
+    def wrapping_up(self, task_id: str) -> bool:
+        return self.live[task_id].state == S.WRAP_UP
+
+    def waited(self, task: Task) -> float:
+        """Time spent waiting for an agent (queued or on offer), over all its visits to the queue."""
+        return task.waited + (self.clock() - task.queued_since if task.queued_since is not None else 0.0)
+
+    def destinations(self, task: Task, *extra: str | None) -> list[str]:
+        dests = [task.origin]
+        for agent_id in (*task.agents(), *extra):
+            dest = self.agents.destination(agent_id)
+            if dest and dest not in dests:
+                dests.append(dest)
+        return dests
+
+    @staticmethod
+    def state_body(task: Task, **fields: Any) -> dict[str, Any]:
+        """A task's state as the Chat Servers hear it (TaskState, #11 + MRD)."""
+        return {"TaskId": task.task_id, "AgentId": task.owner, "State": task.state, "MRD": task.mrd,
+                "Code": task.code, "Participants": task.participants, "ClientUniqueId": task.client_id, **fields}
+
+    # the lifecycle ----------------------------------------------------------------------
+    def create(self, mrd: str, client_id: str, name: str, params: dict[str, Any], origin: str) -> Task:
+        now = self.clock()
+        self.number += 1
+        task = Task(f"{self.prefix}-{self.number}", mrd, client_id, name, params, origin, queue=params["queue"],
+                    created=now, queued_since=now)
+        self.live[task.task_id] = task
+        self.dirty.add(task.task_id)
+        self.counters["tasks_created"] += 1
+        self.timers.arm_ttl(task)
+        self.out.publish(origin, "TaskState", {"TaskId": task.task_id, "State": S.QUEUED, "MRD": mrd,
+                                               "ClientUniqueId": client_id})
+        self.out.to_mre("NewTask", {"MRD": mrd, "TaskId": task.task_id, "params": params, "ClientUniqueId": client_id})
+        return task
+
+    def select(self, task: Task, agent_id: str) -> bool:
+        """The MRE chose `agent_id`: offer the task, unless the agent moved meanwhile."""
+        presence = self.agents.find(agent_id, task.mrd)
+        if presence is None or presence.offer is not None or not self.agents.can_take(presence):
+            # The MRE's view was behind ours (the agent moved meanwhile): the task goes back.
+            self.counters["offers_refused"] += 1
+            self.out.to_mre("TaskState", {"TaskId": task.task_id, "AgentId": agent_id, "State": S.QUEUED,
+                                          "MRD": task.mrd, "Code": S.RONA})
+            return False
+        task.state, task.owner, task.code = S.RESERVED, agent_id, ""
+        self.dirty.add(task.task_id)
+        self.agents.offer(presence, task.task_id)
+        self.counters["tasks_routed"] += 1
+        self.timers.arm_offer(task)
+        self.out.fan_out(self.destinations(task), "TaskAgentSelected",
+                         {"TaskId": task.task_id, "AgentId": agent_id, "Status": S.SELECTED_RESERVED, "MRD": task.mrd})
+        self.agents.refresh(agent_id, task.mrd)
+        return True
+
+    def accept(self, task: Task, agent_id: str) -> None:
+        presence = self.agents.presence(agent_id, task.mrd)
+        self.agents.hold(presence, task.task_id)
+        task.state, task.code = S.ACTIVE, ""
+        task.waited, task.queued_since = self.waited(task), None
+        self.dirty.add(task.task_id)
+        self.queue_wait.record(task.waited)
+        self.timers.disarm(task.task_id)
+        self.counters["tasks_accepted"] += 1
+        self.agents.refresh(agent_id, task.mrd)
+        self.changed(task, agent_id)
+
+    def wrap_up(self, task: Task, agent_id: str) -> None:
+        task.state = S.WRAP_UP
+        self.dirty.add(task.task_id)
+        for agent in task.agents():
+            self.agents.refresh(agent, task.mrd)
+        self.changed(task, agent_id)
+
+    def changed(self, task: Task, agent_id: str | None, *, extra: tuple[str | None, ...] = (),
+                **fields: Any) -> None:
+        """Publish a task's new state to everyone concerned and forward it to the MRE."""
+        body = {"TaskId": task.task_id, "AgentId": agent_id, "State": task.state, "MRD": task.mrd,
+                "Code": task.code, **fields}
+        self.out.fan_out(self.destinations(task, agent_id, *extra), "TaskState", body)
+        self.out.to_mre("TaskState", body)
+
+    def detach(self, task: Task) -> list[str]:
+        """Take a task from every agent holding it or offered it; returns those agents."""
+        agents = task.agents()
+        for agent_id in agents:
+            self.agents.release(agent_id, task.mrd, task.task_id)
+        task.owner, task.participants = None, []
+        self.dirty.add(task.task_id)
+        return agents
+
+    def requeue(self, task: Task, code: str) -> None:
+        """Back to the head of its queue (RONA, AGENT_LOGOUT), unless its time ran out."""
+        if self.timers.expired(task):
+            self.counters["expired"] += 1
+            self.close(task, S.NO_AGENT_AVAILABLE)
+            return
+        self.timers.disarm_offer(task.task_id)
+        agents = self.detach(task)
+        task.state, task.code = S.QUEUED, code
+        if task.queued_since is None:  # back from an agent who held it: waiting again
+            task.queued_since = self.clock()
+            self.timers.arm_ttl(task)
+        self.counters["tasks_requeued"] += 1
+        for agent_id in agents:  # agents' new states reach the MRE before the task does
+            self.agents.refresh(agent_id, task.mrd)
+        self.changed(task, agents[0] if agents else None, extra=tuple(agents))
+
+    def close(self, task: Task, code: str) -> None:
+        self.timers.disarm(task.task_id)
+        owner = task.owner
+        agents = self.detach(task)
+        if task.queued_since is not None:  # it left (cancelled, expired) without being accepted
+            self.queue_wait.record(self.waited(task))
+        task.state, task.code = S.CLOSED, code
+        self.counters["tasks_closed"] += 1
+        del self.live[task.task_id]
+        self.closed[task.task_id] = task
+        if len(self.closed) > CLOSED_KEPT:
+            self.closed.popitem(last=False)
+        self.changed(task, owner, extra=tuple(agents))
+        for agent_id in agents:
+            self.agents.refresh(agent_id, task.mrd)
+
+    def leave(self, task: Task, agent_id: str, code: str) -> None:
+        """A conference participant's part ends; the task stays with its owner."""
+        task.participants.remove(agent_id)
+        self.dirty.add(task.task_id)
+        self.agents.release(agent_id, task.mrd, task.task_id)
+        body = {"TaskId": task.task_id, "AgentId": agent_id, "State": S.CLOSED, "MRD": task.mrd,
+                "Code": code, "Scope": "PARTICIPANT"}
+        self.out.fan_out(self.destinations(task, agent_id), "TaskState", body)
+        self.out.to_mre("TaskState", body)
+        self.agents.refresh(agent_id, task.mrd)
+
+    def end_part(self, task: Task, agent_id: str, code: str) -> None:
+        """The agent is done with the task: it closes if the agent owns it, else its part ends."""
+        if agent_id == task.owner:
+            self.close(task, code)
+        else:
+            self.leave(task, agent_id, code)
+
+    def give_back(self, task: Task, agent_id: str, code: str) -> None:
+        """The agent can no longer hold the task (logged out): it goes back, or its part ends."""
+        if task.owner == agent_id:
+            self.requeue(task, code)
+        else:
+            self.leave(task, agent_id, code)
+
+    # transfers and conferences ----------------------------------------------------------------
+    def second_agent(self, task: Task, owner: str, other: str, owner_field: str, other_field: str) -> Any:
+        """Validate a transfer or conference: the owner's task, an agent able to take it."""
+        if task.state != S.ACTIVE:
+            raise WireError(S.INVALID_STATE, f"task {task.task_id} is {task.state}, not ACTIVE", field="TaskId")
+        if owner != task.owner:
+            raise WireError(S.AUTHORIZATION_FAILURE, f"{owner} does not own task {task.task_id}", field=owner_field)
+        if other in task.agents():
+            raise WireError(S.INVALID_STATE, f"{other} already has task {task.task_id}", field=other_field)
+        presence = self.agents.presence(other, task.mrd, other_field)
+        if not self.agents.can_take(presence):
+            raise WireError(S.INVALID_STATE, f"{other} cannot take task {task.task_id}: {presence.state} "
+                            f"with {len(presence.tasks)} of {self.agents.mrds[task.mrd]['max_tasks']} tasks"
+                            f"{' and an offer pending' if presence.offer else ''}", field=other_field)
+        return presence
+
+    def transfer(self, task: Task, owner: str, recipient: str) -> None:
+        target = self.second_agent(task, owner, recipient, "OwnerAgentId", "RecipientAgentId")
+        self.agents.release(owner, task.mrd, task.task_id)
+        self.agents.hold(target, task.task_id)
+        task.owner, task.code = recipient, S.TRANSFERRED
+        self.dirty.add(task.task_id)
+        # The MRE counts the move before it hears either agent's new state.
+        self.out.to_mre("Transfer", {"TaskId": task.task_id, "OwnerAgentId": owner, "RecipientAgentId": recipient,
+                                     "MRD": task.mrd})
+        self.agents.refresh(owner, task.mrd)
+        self.agents.refresh(recipient, task.mrd)
+
+    def conference(self, task: Task, owner: str, participant: str) -> None:
+        target = self.second_agent(task, owner, participant, "ConferenceOwner", "ConferenceParticipant")
+        self.agents.hold(target, task.task_id)
+        task.participants.append(participant)
+        self.dirty.add(task.task_id)
+        self.out.to_mre("Conference", {"TaskId": task.task_id, "ConferenceOwner": owner,
+                                       "ConferenceParticipant": participant, "Mrd": task.mrd})
+        self.agents.refresh(participant, task.mrd)
+
+    def transferred(self, task: Task, agent_id: str, previous: str) -> None:
+        """The MRE counted the transfer: tell everyone concerned."""
+        dests = self.destinations(task, previous)
+        self.out.fan_out(dests, "TaskAgentTransferred",
+                         {"TaskId": task.task_id, "AgentId": agent_id, "PreviousAgentId": previous})
+        self.out.fan_out(dests, "TaskState", self.state_body(task, Code=S.TRANSFERRED, PreviousAgentId=previous))
+
+    def conferenced(self, task: Task, owner: str, participant: str) -> None:
+        self.out.fan_out(self.destinations(task), "TaskConferenced",
+                         {"TaskId": task.task_id, "OwnerAgentId": owner, "ParticipantAgentId": participant})
+
+    def stats(self) -> dict[str, Any]:
+        queues: dict[str, dict[str, Any]] = {}     # queue -> waiting, oldest wait (s)
+        for task in self.live.values():
+            if task.state == S.QUEUED:
+                queue = queues.setdefault(task.queue, {"waiting": 0, "oldest_wait_s": 0.0})
+                queue["waiting"] += 1
+                queue["oldest_wait_s"] = max(queue["oldest_wait_s"], round(self.waited(task), 3))
+        return {**self.counters, "tasks_live": len(self.live), "queues": queues,
+                "tasks_waiting": sum(q["waiting"] for q in queues.values()), "epoch": self.prefix,
+                "task_number": self.number, "queue_wait": self.queue_wait.to_json()}
