@@ -398,8 +398,9 @@ def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, A
                 if number_key in spec:
                     c.number(spec[number_key], f"{key}.{number_key}", positive=False)
         elif role == "comm":
-            c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks"), key)
+            c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks", "events_hwm"), key)
             entry["max_live_tasks"] = c.integer(spec.get("max_live_tasks", 100_000), f"{key}.max_live_tasks", 1)
+            entry["events_hwm"] = c.integer(spec.get("events_hwm", 100_000), f"{key}.events_hwm", 1)
             journal = spec.get("journal", True)
             if not isinstance(journal, bool):
                 raise c.fail(f"{key}.journal", f"must be true or false, not {journal!r}")
