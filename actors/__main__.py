@@ -22,7 +22,8 @@ import orjson
 import zmq
 
 from actors import ROLES
-from actors.runtime import Actor, ActorConfig, JsonLines, Loop, die_with_parent, log
+from actors.loop import Loop, die_with_parent
+from actors.runtime import Actor, ActorConfig, JsonLines, log
 from wire import control
 from wire.codec import WireError
 

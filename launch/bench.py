@@ -112,7 +112,7 @@ def raw_push_pull_us(messages: int = 50_000) -> float:
 # The raw ZeroMQ ceiling on this machine (design.md 7): what any figure of ours compares to.
 
 def _sender(endpoint: str, count: int, encode: bool, parent: int) -> None:
-    from actors.runtime import die_with_parent
+    from actors.loop import die_with_parent
     die_with_parent(parent)
     ctx = zmq.Context()
     push = ctx.socket(zmq.PUSH)
@@ -130,7 +130,7 @@ def _sender(endpoint: str, count: int, encode: bool, parent: int) -> None:
 
 def _relay(pull_endpoints: list[str], push_endpoints: list[str], parent: int) -> None:
     """Forward each queue to its pair, decoding and re-encoding every body as an actor would."""
-    from actors.runtime import die_with_parent
+    from actors.loop import die_with_parent
     die_with_parent(parent)
     ctx = zmq.Context()
     pulls = [ctx.socket(zmq.PULL) for _ in pull_endpoints]

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import orjson
 
-from actors.runtime import die_with_parent
+from actors.loop import die_with_parent
 
 from . import client, report
 from .supervisor import AlreadyRunning, StartError, Supervisor, is_locked, kill_survivors, read_state

@@ -26,7 +26,7 @@ import orjson
 import zmq
 
 from actors.comm import journal as comm_journal
-from actors.runtime import Loop, Timer
+from actors.loop import Loop, Timer
 from wire import control
 
 from . import metrics
