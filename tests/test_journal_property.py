@@ -115,8 +115,7 @@ class Run:
     def restart(self):
         """Comm dies and starts again from its journal; the MRE gets its snapshot."""
         h, old = self.h, self.h.comm
-        for timer in (*old.tasks.timers.ttl.values(), *old.tasks.timers.offer.values()):
-            timer.cancel()  # the dead process's timers die with it
+        old.tasks.timers.cancel_all()  # the dead process's timers die with it
         h.comm = h.new_comm(saved=self.journal.load(), stream=f"s{self.numbers}")
         h.comm.resume()
         h.to_mre.append(codec.encode("Snapshot", h.comm.snapshot()))

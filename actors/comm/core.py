@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from wire import states as S
@@ -27,9 +26,10 @@ from .agents import Agents
 from .answers import Answers
 from .decisions import DecisionGate
 from .desks import Desks
+from .journal import Changes
 from .ledger import Ledger
 from .outbox import Outbox, Reply, SendEvent, ToMre
-from .state import CommState, Session, Task
+from .state import CommState, Task
 from .task_requests import TaskRequests
 from .tasks import Tasks
 from .voice import VoiceBridge
@@ -53,19 +53,6 @@ REQUESTS: dict[str, tuple[str, tuple[str, ...], bool]] = {
 }
 # Asking twice is harmless: these are not remembered (nor journaled), just answered.
 QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync", "Heartbeat"})
-
-
-@dataclass
-class Changes:
-    """What the journal must write: exactly what the owners marked since it last wrote."""
-    agents: dict[str, Session | None] = field(default_factory=dict)
-    tasks: dict[str, Task | None] = field(default_factory=dict)   # None: no longer live
-    closed: dict[str, Task] = field(default_factory=dict)
-    seen: list[tuple[str, str]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __bool__(self) -> bool:
-        return bool(self.agents or self.tasks or self.seen or self.meta)
 
 
 class CommCore:
@@ -108,7 +95,7 @@ class CommCore:
     def resume(self) -> None:
         """After a reload from the journal: time again what was timed; agents that were
         UNKNOWN (their desk silent) are what they are, their desks given a fresh timeout."""
-        self.tasks.timers.resume()
+        self.tasks.resume_timers()
         for session in list(self.agents.sessions.values()):
             for presence in list(session.mrds.values()):
                 if presence.state == S.UNKNOWN and not presence.external:

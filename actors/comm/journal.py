@@ -18,16 +18,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import orjson
 
 from .ledger import SEEN_KEPT
 from .state import CommState, Presence, Session, Task
 from .tasks import CLOSED_KEPT
-
-if TYPE_CHECKING:
-    from .core import Changes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -36,6 +34,19 @@ CREATE TABLE IF NOT EXISTS closed (task_id TEXT PRIMARY KEY, data BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS seen (msg_id TEXT PRIMARY KEY, task_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+@dataclass
+class Changes:
+    """What the journal must write: exactly what the owners marked since it last wrote."""
+    agents: dict[str, Session | None] = field(default_factory=dict)
+    tasks: dict[str, Task | None] = field(default_factory=dict)   # None: no longer live
+    closed: dict[str, Task] = field(default_factory=dict)
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.agents or self.tasks or self.seen or self.meta)
 
 
 class Journal:
@@ -85,7 +96,7 @@ class Journal:
                     t["participants"], t["code"], t["queue"], created if created is not None else self.clock(),
                     self.from_wall(t["queued_since"]), t["waited"])
 
-    def save(self, changes: "Changes") -> None:
+    def save(self, changes: Changes) -> None:
         """Write what the owners marked as changed, in one transaction."""
         db = self.db
         db.execute("BEGIN")

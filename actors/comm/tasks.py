@@ -8,6 +8,7 @@ dirty: the journal writes exactly the tasks marked.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from typing import Any, Callable
@@ -20,6 +21,8 @@ from .agents import Agents
 from .outbox import Outbox
 from .state import Task
 from .timers import TaskTimers
+
+log = logging.getLogger("mroute.comm")
 
 CLOSED_KEPT = 20_000  # closed tasks remembered, to answer late questions about them
 
@@ -41,7 +44,7 @@ class Tasks:
         self.prefix = prefix or new_prefix()   # the epoch: task ids never repeat across restarts
         self.number = number                    # the last task id given out
         self.dirty: set[str] = set()
-        self.timers = TaskTimers(self, call_later)
+        self.timers = TaskTimers(call_later, on_ttl=self.expire, on_offer=self.rona)
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
                          "tasks_requeued": 0, "offers_refused": 0, "rona": 0, "expired": 0}
         self.queue_wait = Histogram()  # waits for an agent: until accepted, or until the task left
@@ -64,6 +67,51 @@ class Tasks:
     def waited(self, task: Task) -> float:
         """Time spent waiting for an agent (queued or on offer), over all its visits to the queue."""
         return task.waited + (self.clock() - task.queued_since if task.queued_since is not None else 0.0)
+
+    # its clocks: time to live while it waits, time to accept an offer ----------------------
+    def arm_ttl(self, task: Task) -> None:
+        ttl = self.queues.get(task.queue, {}).get("ttl")
+        if ttl:
+            self.timers.arm_ttl(task.task_id, ttl - self.waited(task))
+
+    def arm_offer(self, task: Task) -> None:
+        timeout = self.queues.get(task.queue, {}).get("offer_timeout")
+        if timeout:
+            self.timers.arm_offer(task.task_id, task.owner, timeout)  # type: ignore[arg-type]
+
+    def expired(self, task: Task) -> bool:
+        ttl = self.queues.get(task.queue, {}).get("ttl")
+        return bool(ttl) and self.waited(task) >= ttl
+
+    def resume_timers(self) -> None:
+        """After a reload from the journal: waiting tasks keep what is left of their time to
+        live (an offer's task too: it may come back); offers get a whole offer timeout."""
+        for task in self.live.values():
+            if task.state in (S.QUEUED, S.RESERVED):
+                self.arm_ttl(task)
+            if task.state == S.RESERVED:
+                self.arm_offer(task)
+
+    def expire(self, task_id: str) -> None:
+        """Time to live ran out: a waiting task closes NO_AGENT_AVAILABLE; one on offer or
+        held is left to finish (an offer that comes back closes then, in requeue)."""
+        task = self.live.get(task_id)
+        if task is not None and task.state == S.QUEUED:
+            self.counters["expired"] += 1
+            self.close(task, S.NO_AGENT_AVAILABLE)
+
+    def rona(self, task_id: str, agent_id: str) -> None:
+        """Redirect on no answer: the offer was not accepted in time. The agent goes
+        NOT_READY (reason RONA) and the task back to the head of its queue."""
+        task = self.live.get(task_id)
+        if task is None or task.state != S.RESERVED or task.owner != agent_id:
+            return
+        self.counters["rona"] += 1
+        log.debug("%s not accepted by %s in time: RONA", task_id, agent_id, extra={"TaskId": task_id, "AgentId": agent_id})
+        presence = self.agents.find(agent_id, task.mrd)
+        if presence is not None:
+            self.agents.want(presence, S.NOT_READY, S.RONA)
+        self.requeue(task, S.RONA)
 
     def destinations(self, task: Task, *extra: str | None) -> list[str]:
         dests = [task.origin]
@@ -88,7 +136,7 @@ class Tasks:
         self.live[task.task_id] = task
         self.dirty.add(task.task_id)
         self.counters["tasks_created"] += 1
-        self.timers.arm_ttl(task)
+        self.arm_ttl(task)
         self.out.publish(origin, "TaskState", {"TaskId": task.task_id, "State": S.QUEUED, "MRD": mrd,
                                                "ClientUniqueId": client_id})
         self.out.to_mre("NewTask", {"MRD": mrd, "TaskId": task.task_id, "params": params, "ClientUniqueId": client_id})
@@ -107,7 +155,7 @@ class Tasks:
         self.dirty.add(task.task_id)
         self.agents.offer(presence, task.task_id)
         self.counters["tasks_routed"] += 1
-        self.timers.arm_offer(task)
+        self.arm_offer(task)
         self.out.fan_out(self.destinations(task), "TaskAgentSelected",
                          {"TaskId": task.task_id, "AgentId": agent_id, "Status": S.SELECTED_RESERVED, "MRD": task.mrd})
         self.agents.refresh(agent_id, task.mrd)
@@ -151,7 +199,7 @@ class Tasks:
 
     def requeue(self, task: Task, code: str) -> None:
         """Back to the head of its queue (RONA, AGENT_LOGOUT), unless its time ran out."""
-        if self.timers.expired(task):
+        if self.expired(task):
             self.counters["expired"] += 1
             self.close(task, S.NO_AGENT_AVAILABLE)
             return
@@ -160,7 +208,7 @@ class Tasks:
         task.state, task.code = S.QUEUED, code
         if task.queued_since is None:  # back from an agent who held it: waiting again
             task.queued_since = self.clock()
-            self.timers.arm_ttl(task)
+            self.arm_ttl(task)
         self.counters["tasks_requeued"] += 1
         for agent_id in agents:  # agents' new states reach the MRE before the task does
             self.agents.refresh(agent_id, task.mrd)
