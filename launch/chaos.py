@@ -8,7 +8,9 @@ is asked for (GetTaskState, answered from Comm's journal, closed tasks included)
 closed, still live (unfinished), or unknown to Comm: lost. While the load runs, the
 driver reads what every Chat Server's agents hold or are offered and checks across
 servers that no task is with two agents at once (`double_assigned`) and no agent holds
-more than its MRD allows (`over_capacity`).
+more than its MRD allows (`over_capacity`). It also adds up what the Chat Servers saw of
+Comm's numbered streams (`gaps`, `missed` messages, `resyncs`, new `streams`): a gap is
+recovered by a Resync, so it fails nothing, but the account shows it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,36 @@ def held_check(stats: dict[str, dict[str, Any]], chats: list[str], max_tasks: in
             {f"{a} holds {sorted(tasks)}" for a, tasks in per_agent.items() if len(tasks) > max_tasks})
 
 
+STREAM_FIGURES = ("gaps", "missed", "resyncs", "streams")
+
+
+class StreamTally:
+    """The fleet's stream figures over the whole run. A Chat Server killed and restarted
+    counts from zero again: when its figures (or the messages it received) go back, what
+    the killed one had counted is banked."""
+
+    def __init__(self, chats: list[str]):
+        self.last = {name: dict.fromkeys(STREAM_FIGURES, 0) for name in chats}
+        self.received = dict.fromkeys(chats, 0)
+        self.banked = dict.fromkeys(STREAM_FIGURES, 0)
+
+    def note(self, stats: dict[str, dict[str, Any]]) -> None:
+        for name, last in self.last.items():
+            s = stats.get(name) or {}
+            if "gaps" not in s:  # no answer (killed just now), or a server that does not count
+                continue
+            now = {key: int(s.get(key, 0)) for key in STREAM_FIGURES}
+            received = int((s.get("counters") or {}).get("received", 0))
+            if received < self.received[name] or any(now[key] < last[key] for key in STREAM_FIGURES):
+                for key in STREAM_FIGURES:
+                    self.banked[key] += last[key]
+            self.received[name] = received
+            self.last[name] = now
+
+    def totals(self) -> dict[str, int]:
+        return {key: self.banked[key] + sum(last[key] for last in self.last.values()) for key in STREAM_FIGURES}
+
+
 def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, agents_per_server: int = 5,
               seed: int | None = None, drain: float = 30.0,
               progress: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
@@ -65,6 +97,7 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
     kills: list[dict[str, Any]] = []
     double: set[str] = set()
     over: set[str] = set()
+    tally = StreamTally(fleet.chats)
     try:
         fleet.tell({"run": f"chaos-{os.getpid()}", **plan.settings()})
         next_kill = time.monotonic() + rng.uniform(1, 2)
@@ -72,6 +105,7 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
 
         def looked(results: dict[str, Any]) -> None:
             looking.clear()
+            tally.note(results)
             found = held_check(results, fleet.chats, max_tasks)
             double.update(found[0])
             over.update(found[1])
@@ -90,7 +124,7 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
                 supervisor.ask_children(set(fleet.chats), "stats", None, looked, timeout=0.5)
             fleet.wait(0.05)
         fleet.tell({"rate": 0.0})
-        settle(fleet, drain, double, over, max_tasks, kills, progress)
+        settle(fleet, drain, double, over, max_tasks, kills, progress, tally)
         comm = next((s for s in supervisor.stats_now().values() if "task_number" in s), None)
         if comm is None:
             raise RuntimeError("Comm did not answer at the end: no account can be given")
@@ -106,6 +140,9 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
     lost = sum(1 for o in outcomes.values() if o is None)
     failed = bool(lost or double or over)
     fleet.close(keep=failed)
+    streams = tally.totals()
+    progress(f"the Chat Servers saw {streams['gaps']} gaps in Comm's numbered streams ({streams['missed']} messages "
+             f"missed) and {streams['streams']} new streams, and resynchronised {streams['resyncs']} times")
     if failed:
         progress(f"the logs of this run are kept in {fleet.directory / 'run' / 'logs'}")
     return {
@@ -115,6 +152,7 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
         "unfinished": sum(1 for o in outcomes.values() if o and o["State"] != "CLOSED"),
         "lost": lost,
         "double_assigned": len(double), "over_capacity": len(over), "findings": sorted(double | over),
+        **streams,
         "kills": len(kills), "recovery": recovery_by_role(kills),
         "killed": [{k: v for k, v in kill.items() if k != "killed_at"} for kill in kills],
         "duration_s": round(time.monotonic() - started, 1),
@@ -148,13 +186,15 @@ def pick_victim(supervisor: Any, rng: random.Random) -> Any:
 
 
 def settle(fleet: SpawnedFleet, drain: float, double: set[str], over: set[str], max_tasks: int,
-           kills: list[dict[str, Any]], progress: Callable[[str], None]) -> None:
+           kills: list[dict[str, Any]], progress: Callable[[str], None], tally: StreamTally | None = None) -> None:
     """No more customers and no more kills: wait (bounded) until every actor runs again and
     no Chat Server waits for an answer or holds a task."""
     deadline = time.monotonic() + drain
     while time.monotonic() < deadline:
         note_recoveries(fleet.supervisor, kills)
         stats = fleet.supervisor.stats_now()
+        if tally is not None:
+            tally.note(stats)
         look = held_check(stats, fleet.chats, max_tasks)
         double |= look[0]
         over |= look[1]

@@ -257,8 +257,11 @@ class AttachedFleet(Fleet):
 
 # Reading the fleet ---------------------------------------------------------------------------------
 
-CHAT_COUNTS = ("created", "queued", "refused", "routed", "abandoned", "closed", "expired", "closed_other", "lost",
-               "accepted", "handled", "errors")
+CHAT_COUNTS = ("created", "queued", "refused", "routed", "routed_unmeasured", "abandoned", "closed", "expired",
+               "closed_other", "lost", "accepted", "handled", "errors")
+# What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
+# is recovered by a Resync, so it is no failure, but a run with some must say so.
+STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")
 
 
 @dataclass
@@ -276,13 +279,13 @@ class Reading:
 
     @classmethod
     def of(cls, stats: dict[str, dict[str, Any]], chats: list[str]) -> "Reading":
-        counts = dict.fromkeys(CHAT_COUNTS, 0)
+        counts = dict.fromkeys(CHAT_COUNTS + STREAM_COUNTS, 0)
         latency, open_, unacked = Histogram(), 0, 0
         for name in chats:
             s = stats.get(name, {})
             if "created" not in s:  # counting it as zero would make the figures wrong, not missing
                 raise RuntimeError(f"{name} did not report its counts: {s.get('error', 'no answer')}")
-            for key in CHAT_COUNTS:
+            for key in CHAT_COUNTS + STREAM_COUNTS:
                 counts[key] += int(s.get(key, 0))
             latency.merge(Histogram.from_json(s.get("latency", {})))
             open_ += int(s.get("open", 0))
@@ -340,7 +343,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                   for k in ("created", "routed", "closed", "abandoned")},
                "waiting": now_reading.waiting, "open": now_reading.open,
                "route_p50_us": window.percentile(50), "route_p99_us": window.percentile(99),
-               **{k: now_reading.counts[k] - first.counts[k] for k in ("created", "routed", "closed", "abandoned")}}
+               **{k: now_reading.counts[k] - first.counts[k]
+                  for k in ("created", "routed", "closed", "abandoned", "gaps", "missed")}}
         series.append(row)
         if progress is not None:
             progress(row)
@@ -380,7 +384,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         fleet.tell({"rate": 0.0})  # whatever went wrong, stop offering customers
         raise
 
-    counts = {k: last.counts[k] - first.counts[k] for k in CHAT_COUNTS}
+    counts = {k: last.counts[k] - first.counts[k] for k in CHAT_COUNTS + STREAM_COUNTS}
     latency = last.latency.minus(first.latency)
     wait = last.queue_wait.minus(first.queue_wait)
     load_seconds = load_ended - started
@@ -403,10 +407,11 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                  "chat_servers": len(chats), **plan.settings()},
         "load_s": round(load_seconds, 2), "drain_s": round(last.at - load_ended, 2), "interrupted": interrupted,
         "created": counts["created"], "acknowledged": counts["queued"], "refused": counts["refused"],
-        "routed": counts["routed"],
+        "routed": counts["routed"], "routed_unmeasured": counts["routed_unmeasured"],
         "accepted": counts["accepted"], "closed": counts["closed"], "abandoned": counts["abandoned"],
         "expired": counts["expired"], "closed_other": counts["closed_other"], "unfinished": last.open,
         "unacknowledged": last.unacknowledged, "lost": lost, "lost_with_comm": died, "errors": counts["errors"],
+        **{k: counts[k] for k in STREAM_COUNTS},
         "created_per_s": round((at_load_end.counts["created"] - first.counts["created"]) / load_seconds, 1)
         if load_seconds else 0.0,
         "closed_per_s": round((at_load_end.counts["closed"] - first.counts["closed"]) / load_seconds, 1)

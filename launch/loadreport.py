@@ -12,11 +12,26 @@ from wire.stats import Histogram, bucket_low
 
 SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by Comm (QUEUED)"),
                 ("refused", "refused by Comm (OVERLOADED)"),
-                ("routed", "routed (agent chosen)"), ("accepted", "accepted by agents"),
+                ("routed", "routed (agent chosen)"),
+                ("routed_unmeasured", "routed, selection not seen (no latency sample)"),
+                ("accepted", "accepted by agents"),
                 ("closed", "closed (DONE)"), ("abandoned", "abandoned (customer gave up)"),
                 ("expired", "expired (time to live)"), ("closed_other", "closed otherwise"),
                 ("unfinished", "unfinished when the drain ended"), ("unacknowledged", "never acknowledged"),
                 ("lost", "lost"), ("errors", "errors received"))
+# Comm numbers what it publishes to each Chat Server: a gap there is recovered by a Resync (no
+# failure), but shown, since every gap is messages Comm could not deliver.
+STREAM_ROWS = (("gaps", "gaps in Comm's numbered streams"), ("missed", "messages missed in those gaps"),
+               ("resyncs", "resyncs asked (Snapshot)"), ("streams", "new Comm streams heard (restarts)"))
+
+
+def stream_note(report: dict[str, Any]) -> str:
+    """One sentence on the fleet's streams: the figures say nothing when they are all zero."""
+    if not report.get("gaps") and not report.get("streams"):
+        return "no gap in Comm's numbered streams"
+    return (f"{report.get('gaps', 0):,} gaps in Comm's numbered streams ({report.get('missed', 0):,} messages "
+            f"missed), {report.get('streams', 0):,} new streams; the Chat Servers resynchronised "
+            f"{report.get('resyncs', 0):,} times")
 
 
 def ms(us: float | None) -> str:
@@ -24,14 +39,18 @@ def ms(us: float | None) -> str:
 
 
 def progress_line(row: dict[str, Any]) -> str:
+    missed = f"  missed {row['missed']:,} in {row['gaps']:,} gaps" if row.get("gaps") else ""
     return (f"{row['t']:6.1f}s {row['phase']:5s} offered {row['offered_per_s']:8.1f}/s  created "
             f"{row['created_per_s']:8.1f}/s  routed {row['routed']:>8,}  closed {row['closed']:>8,}  "
-            f"waiting {row['waiting']:>6,}  p50 {ms(row['route_p50_us']):>9s}  p99 {ms(row['route_p99_us']):>9s}")
+            f"waiting {row['waiting']:>6,}  p50 {ms(row['route_p50_us']):>9s}  p99 {ms(row['route_p99_us']):>9s}"
+            f"{missed}")
 
 
 def progress_table(row: dict[str, Any], duration: float) -> Any:
     from rich.table import Table
-    table = Table(title=f"mroute load: {row['t']:.0f} s of {duration:.0f} s ({row['phase']})", expand=False)
+    table = Table(title=f"mroute load: {row['t']:.0f} s of {duration:.0f} s ({row['phase']})", expand=False,
+                  caption=f"{row['missed']:,} messages missed in {row['gaps']:,} gaps, resynchronised"
+                  if row.get("gaps") else None)
     for column in ("offered/s", "created/s", "routed/s", "closed/s", "routed", "closed", "abandoned", "waiting",
                    "p50", "p99"):
         table.add_column(column, justify="right")
@@ -50,6 +69,10 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
     tasks.add_column("", justify="right")
     for key, label in SUMMARY_ROWS:
         tasks.add_row(label, f"{report[key]:,}")
+    tasks.add_section()
+    for key, label in STREAM_ROWS:
+        tasks.add_row(label, f"{report[key]:,}")
+    tasks.add_section()
     tasks.add_row("throughput (closed/s while loading)", f"{report['closed_per_s']:,.1f}")
     tasks.add_row("routing latency p50 / p90 / p99 / max",
                   " / ".join(ms(report[f"route_{p}_us"]) for p in ("p50", "p90", "p99", "max")))
@@ -158,6 +181,7 @@ def html_page(report: dict[str, Any]) -> str:
                                                          "p99": line("route_p99_us", 1000)}),
     ]
     rows = "".join(f"<tr><td>{html.escape(label)}</td><td>{report[key]:,}</td></tr>" for key, label in SUMMARY_ROWS)
+    streams = "".join(f"<tr><td>{html.escape(label)}</td><td>{report[key]:,}</td></tr>" for key, label in STREAM_ROWS)
     rows += "".join(f"<tr><td>routing latency {p}</td><td>{ms(report[f'route_{p}_us'])}</td></tr>"
                     for p in ("p50", "p90", "p99", "max"))
     rows += "".join(f"<tr><td>queue wait {p}</td><td>{ms(report[f'queue_wait_{p}_us'])}</td></tr>"
@@ -178,6 +202,10 @@ svg{{display:block;margin:1em 0;font-family:sans-serif}}</style></head><body>
 {html.escape(str(plan['patience'] or 'none'))}; {report['load_s']} s of load, {report['drain_s']} s of drain{
 ' (interrupted)' if report['interrupted'] else ''}.</p>
 <h2>Tasks</h2><table>{rows}</table>
+<h2>Comm's numbered streams</h2>
+<p>{html.escape(stream_note(report))}. A gap is recovered by a Resync; it is no failure, but each is messages
+Comm could not deliver.</p>
+<table>{streams}</table>
 {''.join(charts)}
 <h2>Processes</h2><table><tr><th>process</th><th>pid</th><th>CPU s</th><th>CPU %</th><th>peak RSS MB</th></tr>
 {procs}</table>

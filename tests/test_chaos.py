@@ -8,6 +8,8 @@ import subprocess
 
 import yaml
 
+from launch.chaos import StreamTally
+
 from .helpers import MROUTE, base_topology, tagged_processes
 
 
@@ -24,4 +26,25 @@ def test_chaos_kills_actors_under_load_and_loses_nothing(tmp_path):
     assert account["created"] > 20
     assert account["lost"] == 0 and account["double_assigned"] == 0 and account["over_capacity"] == 0
     assert account["closed"] + account["unfinished"] == account["created"]
+    # what the Chat Servers saw of Comm's numbered streams is shown (gaps are resynchronised, no failure)
+    assert all(isinstance(account[k], int) and account[k] >= 0 for k in ("gaps", "missed", "resyncs", "streams"))
+    if any(kill["actor"].startswith("comm.") for kill in account["killed"]):
+        assert account["streams"] >= 1 and account["resyncs"] >= 1  # a new Comm is a new stream: resync
     assert tagged_processes(str(tmp_path)) == []  # every process it started, killed ones included, is gone
+
+
+def stats(gaps, missed, received, resyncs=0, streams=0):
+    return {"gaps": gaps, "missed": missed, "resyncs": resyncs, "streams": streams,
+            "counters": {"received": received}}
+
+
+def test_the_stream_tally_counts_across_restarted_chat_servers():
+    tally = StreamTally(["chat.1", "chat.2"])
+    tally.note({"chat.1": stats(1, 4, 100), "chat.2": stats(0, 0, 50)})
+    tally.note({"chat.1": stats(2, 5, 200, streams=1), "chat.2": {"error": {"reason": "did not answer"}}})
+    # chat.2 was killed and counts again from zero; chat.1 goes on
+    tally.note({"chat.1": stats(2, 5, 300, streams=1), "chat.2": stats(1, 3, 10)})
+    assert tally.totals() == {"gaps": 3, "missed": 8, "resyncs": 0, "streams": 1}
+    # a restart seen only in the messages received (its figures already back where they were)
+    tally.note({"chat.1": stats(2, 5, 5, streams=1), "chat.2": stats(1, 3, 20)})
+    assert tally.totals() == {"gaps": 5, "missed": 13, "resyncs": 0, "streams": 2}

@@ -302,3 +302,35 @@ def test_voice_requests_go_to_the_voice_side():
     h.commands.clear()
     h.comm.voice.login_all()  # a restarted GC, or the voice side back in service
     assert ("Login", "a0", "pw", "1000") in h.commands
+
+
+def test_transfers_are_answered_by_their_own_report_and_a_retry_once():
+    """Found by a probe: the answer owed to a Transfer waited under the task's id alone, so
+    a second Transfer of the same task took the first one's report as its answer, and a
+    retry before the MRE reported was answered twice (now, and by the report)."""
+    h = Harness(agents=3)
+    for agent in ("a0", "a1", "a2"):
+        h.login(agent)
+    task = h.task()
+    owner = h.comm.tasks.live[task].owner
+    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE, "MsgId": "acc", "ReplyTo": "desk"})
+    first, second = [a for a in ("a0", "a1", "a2") if a != owner]
+    # both requests reach Comm before the MRE reports on either
+    h.comm.request("Transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": first,
+                                "MsgId": "t1", "ReplyTo": "desk"})
+    h.comm.request("Transfer", {"TaskId": task, "OwnerAgentId": first, "RecipientAgentId": second,
+                                "MsgId": "t2", "ReplyTo": "desk"})
+    h.pump()
+    assert [(b["AgentId"], b["PreviousAgentId"]) for b in h.published_of("TaskAgentTransferred", MsgId="t1")] == \
+        [(first, owner)]
+    assert [(b["AgentId"], b["PreviousAgentId"]) for b in h.published_of("TaskAgentTransferred", MsgId="t2")] == \
+        [(second, first)]
+    moved = h.published_of("TaskState", TaskId=task, Code=S.TRANSFERRED)
+    assert {(b["AgentId"], b["PreviousAgentId"]) for b in moved} == {(first, owner), (second, first)}
+    # a retry before the MRE reported is answered now, from Comm's state, and only once
+    back = {"TaskId": task, "OwnerAgentId": second, "RecipientAgentId": owner, "MsgId": "t3", "ReplyTo": "desk"}
+    h.comm.request("Transfer", dict(back))
+    h.comm.request("Transfer", dict(back))
+    h.pump()
+    to_desk = [b for d, t, b in h.published if d == "desk" and t == "TaskAgentTransferred" and b["AgentId"] == owner]
+    assert len(to_desk) == 1 and to_desk[0]["MsgId"] == "t3"

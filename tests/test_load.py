@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from launch.load import Profile, parse_profile
+from launch.loadreport import progress_line, stream_note
+from wire.stats import Histogram
 from wire.dist import parse, parse_optional
 
 from launch import client as control_client
@@ -75,6 +77,10 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
     assert report["lost"] == 0 and report["unfinished"] == 0 and report["unacknowledged"] == 0
     assert report["created"] == report["acknowledged"] == report["routed"] == report["accepted"] == report["closed"]
     assert outcomes(report) == report["created"]
+    # every routed task is timed, unless the servers only learnt it was routed after a lost message
+    assert Histogram.from_json(report["latency_histogram"]).count + report["routed_unmeasured"] == report["routed"]
+    # nothing is lost on Comm's numbered streams at this rate, and Comm did not restart
+    assert report["gaps"] == report["missed"] == report["streams"] == 0 and report["resyncs"] == 0
     assert 0 < report["route_p50_us"] <= report["route_p90_us"] <= report["route_p99_us"] <= report["route_max_us"]
     assert report["plan"]["chat_servers"] == 2 and report["plan"]["handle"] == "fixed:0.2"
     assert sum(row["phase"] == "load" for row in report["series"]) >= 2
@@ -82,6 +88,7 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
     assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(report["processes"])
     assert all(p["peak_rss_mb"] > 0 and p["cpu_s"] is not None for p in report["processes"].values())
     assert "tasks created" in result.stdout and "lost" in result.stdout
+    assert "messages missed in those gaps" in result.stdout
 
     page = (tmp_path / "report.html").read_text()
     parser = Page()
@@ -90,6 +97,7 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
     for svg in page.split("<svg")[1:]:  # each chart is well-formed XML on its own
         ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
     assert f"<td>tasks created</td><td>{report['created']:,}</td>" in page
+    assert "<h2>Comm's numbered streams</h2>" in page and "<td>messages missed in those gaps</td><td>0</td>" in page
     # the fleet died with the command
     assert not [p["pid"] for p in report["processes"].values() if pid_alive(p["pid"])]
 
@@ -165,6 +173,7 @@ def test_tasks_that_die_with_a_restarted_comm_are_reported_lost(start_topology):
     assert load.returncode == 1 and "lost" in err, out + err
     report = json.loads((running.directory / "report.json").read_text())
     assert report["lost_with_comm"] >= 3 and report["lost"] >= report["lost_with_comm"]
+    assert report["streams"] >= 1  # the servers heard the new Comm's stream
     assert outcomes(report) + report["lost_with_comm"] == report["created"]
     running.remember_pids()
 
@@ -172,3 +181,32 @@ def test_tasks_that_die_with_a_restarted_comm_are_reported_lost(start_topology):
 def test_load_refuses_a_bad_duration_naming_the_option(tmp_path):
     result = load_run(tmp_path, "--handle", "gamma:2")
     assert result.returncode == 2 and "--handle" in result.stderr and "gamma" in result.stderr
+
+
+def test_the_live_line_and_the_report_show_gaps_only_when_there_were_some():
+    row = {"t": 3.0, "phase": "load", "offered_per_s": 10.0, "created_per_s": 10.0, "routed": 30, "closed": 20,
+           "waiting": 1, "route_p50_us": 900.0, "route_p99_us": 2000.0, "gaps": 0, "missed": 0}
+    assert "missed" not in progress_line(row)
+    assert "missed 7 in 2 gaps" in progress_line({**row, "gaps": 2, "missed": 7})
+    assert stream_note({"gaps": 0, "missed": 0, "resyncs": 0, "streams": 0}) == "no gap in Comm's numbered streams"
+    note = stream_note({"gaps": 2, "missed": 7, "resyncs": 2, "streams": 1})
+    assert "2 gaps" in note and "7 messages missed" in note and "resynchronised 2 times" in note
+
+
+def test_messages_comm_cannot_deliver_are_seen_as_gaps_and_every_task_is_still_accounted_for(tmp_path):
+    # Comm's stream to each Chat Server holds only a few messages: under load it drops some.
+    # The servers see the gaps in their numbered streams, resync, and lose track of nothing.
+    spec = base_topology("gappy", agents=20)
+    spec["actors"]["comm"]["events_hwm"] = 8
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "2",
+                             "--agents-per-server", "10", "--rate", "500", "--duration", "2", "--handle", "fixed:0.01",
+                             "--think", "fixed:0", "--drain", "40"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=110)
+    assert result.returncode == 0, result.stderr + result.stdout  # gaps alone are no failure
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["gaps"] > 0 and report["missed"] >= report["gaps"] and report["resyncs"] > 0, report
+    assert report["lost"] == 0 and report["unfinished"] == 0 and report["unacknowledged"] == 0
+    assert report["created"] == report["acknowledged"] == report["routed"] == report["accepted"] == report["closed"]
+    assert Histogram.from_json(report["latency_histogram"]).count + report["routed_unmeasured"] == report["routed"]
+    assert "messages missed in those gaps" in result.stdout

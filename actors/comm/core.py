@@ -36,20 +36,20 @@ from .voice import VoiceBridge
 
 log = logging.getLogger("mroute.comm")
 
-# request -> (its answer's type, the fields of the request the answer repeats, answered
-# when the MRE reports)
-REQUESTS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+# request -> (its answer's type, which answer: its field -> the request's field of the same
+# value, answered when the MRE reports)
+REQUESTS: dict[str, tuple[str, tuple[tuple[str, str], ...], bool]] = {
     "Connect": ("Ack", (), False),
     "Heartbeat": ("Ack", (), False),
-    "Login": ("AgentState", ("AgentId", "Mrd"), False),
-    "AgentState": ("AgentState", ("AgentId", "Mrd"), False),
-    "GetAgentState": ("AgentState", ("AgentId", "Mrd"), False),
+    "Login": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd")), False),
+    "AgentState": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd")), False),
+    "GetAgentState": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd")), False),
     "Task": ("TaskState", (), False),
-    "TaskState": ("TaskState", ("TaskId",), False),
-    "GetTaskState": ("TaskState", ("TaskId",), False),
-    "Transfer": ("TaskAgentTransferred", ("TaskId",), True),
-    "Conference": ("TaskConferenced", ("TaskId",), True),
-    "Resync": ("Snapshot", ("Destination",), False),
+    "TaskState": ("TaskState", (("TaskId", "TaskId"),), False),
+    "GetTaskState": ("TaskState", (("TaskId", "TaskId"),), False),
+    "Transfer": ("TaskAgentTransferred", (("TaskId", "TaskId"), ("AgentId", "RecipientAgentId")), True),
+    "Conference": ("TaskConferenced", (("TaskId", "TaskId"), ("ParticipantAgentId", "ConferenceParticipant")), True),
+    "Resync": ("Snapshot", (("Destination", "Destination"),), False),
 }
 # Asking twice is harmless: these are not remembered (nor journaled), just answered.
 QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync", "Heartbeat"})
@@ -108,10 +108,11 @@ class CommCore:
         answer_type, key, deferred = REQUESTS[type]
         self.desks.message_from(body.get("ReplyTo"))
         reply = Reply(type, self.reply_destination(type, body), body.get("MsgId"), answer_type,
-                      {name: body.get(name) for name in key})
+                      {field: body.get(asked) for field, asked in key})
         if type not in QUERIES and self.ledger.handled_already(reply.msg_id):
-            if deferred:
-                self.ledger.owed(answer_type, body["TaskId"])  # answered now: not again when the MRE reports
+            waiting = self.ledger.waiting(reply.msg_id) if deferred else None
+            if waiting is not None:  # answered now, from Comm's state: the MRE's report will not be
+                waiting.answered = True
             self.out.answer(reply, *self.answers.current(type, body))
             return
         self.apply(type, body, reply)
@@ -201,7 +202,7 @@ class CommCore:
 
     def reported(self, type: str, body: dict[str, Any], tell: Callable[[Task], None]) -> None:
         """Tell everyone concerned; the sender of the request gets it as its answer."""
-        reply = self.ledger.owed(type, body["TaskId"])
+        reply = self.ledger.owed(type, body)
         task = self.tasks.live.get(body["TaskId"])
         if task is None:
             return
@@ -210,7 +211,7 @@ class CommCore:
             tell(task)
         finally:
             self.out.reply = None
-        if reply is not None:
+        if reply is not None and not reply.answered:  # a retry was answered already: not twice
             if reply.answer is None:  # its sender is none of those concerned: answer it anyway
                 reply.answer = (type, {k: v for k, v in body.items() if k not in ("Seq", "Stream")})
             self.out.answer(reply, *reply.answer)
@@ -251,4 +252,4 @@ class CommCore:
 
     def stats(self) -> dict[str, Any]:
         return {**self.tasks.stats(), **self.agents.stats(), **self.gate.stats(), "duplicates": self.ledger.duplicates,
-                "overloaded": self.task_requests.overloaded, "answers_owed": len(self.ledger.pending)}
+                "overloaded": self.task_requests.overloaded, "answers_owed": sum(map(len, self.ledger.pending.values()))}

@@ -28,7 +28,7 @@ ToMre = Callable[[str, dict[str, Any]], None]
 MAX_DESTINATIONS = 100_000  # numbered destinations kept; one forgotten starts again at 1 (a gap to it)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # replies are told apart by identity
 class Reply:
     """The answer owed to one request: to `destination`, of type `answer_type`, the message
     whose body has `key` (field -> value) in it."""
@@ -38,6 +38,7 @@ class Reply:
     answer_type: str
     key: dict[str, Any] = field(default_factory=dict)
     answer: tuple[str, dict[str, Any]] | None = None   # held back until the handler is done
+    answered: bool = False   # a deferred answer given early (to a retry): the later one is not sent
 
     def matches(self, destination: str, type: str, body: dict[str, Any]) -> bool:
         if type != self.answer_type or destination != self.destination:

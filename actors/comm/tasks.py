@@ -297,7 +297,8 @@ class Tasks:
         dests = self.destinations(task, previous)
         self.out.fan_out(dests, "TaskAgentTransferred",
                          {"TaskId": task.task_id, "AgentId": agent_id, "PreviousAgentId": previous})
-        self.out.fan_out(dests, "TaskState", self.state_body(task, Code=S.TRANSFERRED, PreviousAgentId=previous))
+        self.out.fan_out(dests, "TaskState", self.state_body(task, AgentId=agent_id, Code=S.TRANSFERRED,
+                                                             PreviousAgentId=previous))
 
     def conferenced(self, task: Task, owner: str, participant: str) -> None:
         self.out.fan_out(self.destinations(task), "TaskConferenced",
