@@ -102,9 +102,10 @@ class CommCore:
                     self.agents.refresh(session.agent_id, presence.mrd)
 
     # requests from Chat Servers -----------------------------------------------------------
-    def request(self, type: str, body: dict[str, Any]) -> None:
-        """Apply a request once and answer it (module docstring). A refusal propagates as
-        WireError, after any change it made was told as a plain notification."""
+    def request(self, type: str, body: dict[str, Any]) -> str | None:
+        """Apply a request once and answer it (module docstring); returns the id of the task
+        a `Task` created. A refusal propagates as WireError, after any change it made was
+        told as a plain notification."""
         answer_type, key, deferred = REQUESTS[type]
         self.desks.message_from(body.get("ReplyTo"))
         reply = Reply(type, self.reply_destination(type, body), body.get("MsgId"), answer_type,
@@ -114,15 +115,17 @@ class CommCore:
             if waiting is not None:  # answered now, from Comm's state: the MRE's report will not be
                 waiting.answered = True
             self.out.answer(reply, *self.answers.current(type, body))
-            return
-        self.apply(type, body, reply)
+            return None
+        task_id = self.apply(type, body, reply)
         if deferred and reply.answer is None and reply.destination is not None:
             self.ledger.defer(reply, body["TaskId"])
         else:
             self.finish(reply, body)
+        return task_id
 
-    def apply(self, type: str, body: dict[str, Any], reply: Reply | None = None) -> None:
-        """Run the handler while `reply` catches the answer; remember the MsgId."""
+    def apply(self, type: str, body: dict[str, Any], reply: Reply | None = None) -> str | None:
+        """Run the handler while `reply` catches the answer; remember the MsgId. Returns the
+        id of the task a `Task` created."""
         self.out.reply = reply
         try:
             task_id = self.appliers[type](body)
@@ -135,6 +138,7 @@ class CommCore:
         msg_id = body.get("MsgId")
         if msg_id is not None and type not in QUERIES:
             self.ledger.remember(msg_id, task_id or body.get("TaskId") or "")
+        return task_id
 
     def finish(self, reply: Reply, body: dict[str, Any]) -> None:
         if reply.answer is not None:

@@ -88,10 +88,16 @@ class Comm(Actor):
 
     def requester(self, type: str) -> Any:
         request = self.core.request
+        if type != "Task":
+            return lambda body: request(type, body)
+        trace = self.trace
 
-        def handle(body: dict[str, Any]) -> None:
-            request(type, body)
-        return handle
+        def create(body: dict[str, Any]) -> None:
+            at = time.time()
+            task_id = request(type, body)
+            if task_id is not None:  # the task's id exists only from now on: `mroute trace` starts here
+                trace.append((at, GENERAL, type, task_id, None))
+        return create
 
     def on_subscription(self) -> None:
         """XPUB passes subscriptions up: a desk subscribing is logged (debug), never queued up."""
