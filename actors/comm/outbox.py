@@ -84,7 +84,8 @@ class Outbox:
         if seq == 1 and len(seqs) >= MAX_DESTINATIONS:
             del seqs[next(iter(seqs))]
         seqs[destination] = seq
-        numbered = (raw[:-1] + b',"Seq":' if len(raw) > 2 else b'{"Seq":') + str(seq).encode() + self._tail
+        # `{...}` -> `{...,"Seq":N,"Stream":"..."}`: one formatting of bytes, no second encoding
+        numbered = b'%b,"Seq":%d%b' % (raw[:-1], seq, self._tail) if len(raw) > 2 else b'{"Seq":%d%b' % (seq, self._tail)
         self.send_event(codec.encode_raw_pub(destination, type, numbered))
 
     def answer(self, reply: Reply, type: str, body: dict[str, Any]) -> None:

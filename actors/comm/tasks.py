@@ -114,11 +114,14 @@ class Tasks:
         self.requeue(task, S.RONA)
 
     def destinations(self, task: Task, *extra: str | None) -> list[str]:
+        """Who hears of a change: the task's creator and the desks of the agents it names."""
         dests = [task.origin]
-        for agent_id in (*task.agents(), *extra):
-            dest = self.agents.destination(agent_id)
-            if dest and dest not in dests:
-                dests.append(dest)
+        destination = self.agents.destination
+        for agent_id in (task.owner, *task.participants, *extra):
+            if agent_id:
+                dest = destination(agent_id)
+                if dest and dest not in dests:
+                    dests.append(dest)
         return dests
 
     @staticmethod
