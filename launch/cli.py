@@ -629,7 +629,7 @@ def chaos(file: str, duration: float, rate: float, servers: int, agents: int, se
     if not as_json:
         click.echo(f"{account['kills']} kills in {account['duration_s']} s: " + ", ".join(
             f"{k}: {account[k]}" for k in ("created", "routed", "closed", "unfinished", "lost", "double_assigned",
-                                           "over_capacity")))
+                                           "over_capacity", "gaps", "missed", "resyncs")))
     click.echo(orjson.dumps(account).decode())
     if account["lost"] or account["double_assigned"] or account["over_capacity"]:
         raise SystemExit(1)

@@ -2,8 +2,10 @@
 each, like a broker's queue browser, without taking them from their consumers.
 
 A queue (PUSH/PULL) has one consumer: the actor that takes it mirrors what it takes to a
-tap socket of its own (XPUB, in the run directory), and only while a tap listens. A
-stream (ChatEvents, GCEvents) is published to all: the tap simply subscribes to it."""
+tap socket of its own (XPUB, in the run directory), and only while a tap listens. Comm
+mirrors what it publishes on ChatEvents the same way: its ChatEvents socket never drops a
+message silently (a full subscriber is counted as a drop), so a slow tap subscribed there
+would make Comm drop what its desks should get. GCEvents is subscribed to."""
 
 from __future__ import annotations
 
@@ -19,16 +21,18 @@ from wire.catalogue import CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GEN
 from . import client
 from .topology import Topology
 
-QUEUE_OWNERS = {GENERAL: "comm", COMMUNICATION_SERVER: "comm", ROUTING_ENGINE: "mre", GC: "gc"}
-STREAMS = (CHAT_EVENTS, GC_EVENTS)
-QUEUES = (GENERAL, ROUTING_ENGINE, COMMUNICATION_SERVER, GC, *STREAMS)
+# what an actor mirrors to its tap: what it takes from a queue, or (ChatEvents) publishes
+QUEUE_OWNERS = {GENERAL: "comm", COMMUNICATION_SERVER: "comm", ROUTING_ENGINE: "mre", GC: "gc", CHAT_EVENTS: "comm"}
+PUBLISHED = (CHAT_EVENTS, GC_EVENTS)  # frames [topic, type, body]
+STREAMS = (GC_EVENTS,)                # subscribed to directly
+QUEUES = (GENERAL, ROUTING_ENGINE, COMMUNICATION_SERVER, GC, *PUBLISHED)
 AGENT_FIELDS = ("AgentId", "agentId", "OwnerAgentId", "RecipientAgentId", "ParticipantAgentId", "PreviousAgentId")
 
 
 def decode(queue: str, frames: list[bytes]) -> dict[str, Any]:
     """One message as {queue, to, type, agent, body}; what cannot be decoded is shown raw."""
     to = None
-    if queue in STREAMS and len(frames) == 3:
+    if queue in PUBLISHED and len(frames) == 3:
         to = frames[0].rstrip(b"\x00").decode(errors="replace")
         frames = frames[1:]
     kind = frames[0].decode(errors="replace") if frames else ""

@@ -129,6 +129,8 @@ class Comm(Actor):
         self.core.out.publish(HEARTBEAT_TOPIC, HEARTBEAT, {"Epoch": self.core.tasks.prefix})
 
     def to_events(self, frames: list[bytes]) -> None:
+        if self.tapped and b"ChatEvents" in self.tapped_queues:  # `mroute tap` reads a copy, never our socket
+            self.mirror(CHAT_EVENTS, frames)
         self.send(self.events, frames)
 
     def to_mre(self, type: str, body: dict[str, Any]) -> None:
