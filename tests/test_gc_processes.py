@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from launch import client as control_client
+
 from .helpers import GcClient, base_topology
 
 
@@ -133,6 +135,9 @@ def test_an_agent_on_a_call_gets_no_chat_and_gets_one_after(voice, chat_client):
     alice.cmd("ReleaseCall", "alice", call)
     chat.expect("AgentState", AgentId="alice", Mrd="chat", State="READY")
     assert chat.expect("TaskAgentSelected", TaskId=waiting)["AgentId"] == "alice"
+    # every event the GC sent Comm (AgentInfo, Dialog, ...) was understood, none refused
+    assert running.status() and control_client.ask(running.topology, "stats")["actors"]["comm.1"]["counters"][
+        "refused"] == 0
 
 
 def test_gc_cli_sends_one_command(voice):

@@ -129,6 +129,11 @@ def parse(frames: list[bytes]) -> Command:
     return Command(spec, who.strip(), dict(zip(names, values)))
 
 
+# The events a GC publishes (protocol.md 2.3).
+EVENT_TYPES = ("System", "AgentInfo", "State", "Dialog", "DialogControls", "ReasonCodes", "QueueList", "TeamInfo",
+               "TeamUsersState", "LoggedInAgents", "PhoneBooks", "Contacts", "Recording", "Error")
+
+
 def frames(name: str, who: str, *params: str) -> list[bytes]:
     return [f"{name}#{who}".encode(), ",".join(params).encode()]
 

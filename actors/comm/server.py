@@ -72,8 +72,9 @@ class Comm(Actor):
         if has_gc:
             gc_events = self.socket(zmq.SUB, connect=endpoints[GC_EVENTS])
             gc_events.setsockopt(zmq.SUBSCRIBE, codec.topic(self.name))
+            # a bad event cannot be answered (the GC takes commands, not errors): counted and logged
             self.serve(GC_EVENTS, gc_events, self.core.voice.handlers(), decode=codec.decode_stream,
-                       refuse=lambda err, body: log.warning("%s: bad event from the GC: %s", self.name, err.reason))
+                       refuse=super().refuse)
             self.core.voice.start()
             self.loop.call_every(HEARTBEAT_INTERVAL, self.core.voice.beat)
         self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS})

@@ -79,8 +79,10 @@ class VoiceBridge:
 
     # events from the GC (its `GCEvents` stream, our topic) ----------------------------------
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
-        return {"State": self.on_event(self.on_state), "System": self.on_event(self.on_system),
-                "Error": self.on_event(self.on_error)}
+        """Every event the GC may send us; we act on State, System and Error (the others,
+        AgentInfo, Dialog, ..., are for an agent's own desk, not for routing)."""
+        acted_on = {"State": self.on_state, "System": self.on_system, "Error": self.on_error}
+        return {type: self.on_event(acted_on.get(type, lambda event: None)) for type in gc_wire.EVENT_TYPES}
 
     def on_event(self, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
         def handle(event: dict[str, Any]) -> None:
