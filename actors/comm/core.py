@@ -149,10 +149,12 @@ class CommCore:
             self.out.answer(reply, *self.answers.current(reply.request, body))
 
     def reply_destination(self, type: str, body: dict[str, Any]) -> str | None:
-        """Where an answer to `body` goes: its ReplyTo, else its agent's Chat Server."""
+        """Where an answer to `body` goes: its ReplyTo, else its agent's Chat Server. (The
+        codec let through only a ReplyTo or Destination that is a destination.)"""
         for key in ("ReplyTo", "Destination"):
-            if is_destination(body.get(key)):
-                return body[key]
+            dest = body.get(key)
+            if dest.__class__ is str and is_destination(dest):
+                return dest
         for key in ("AgentId", "OwnerAgentId", "ConferenceOwner"):
             value = body.get(key)
             dest = self.agents.destination(value) if value.__class__ is str else None

@@ -77,21 +77,20 @@ class Outbox:
                 raw = orjson.dumps(body)
             self.send(destination, type, raw)
 
-    def send(self, destination: str, type: str, raw: bytes) -> None:
-        """Number an encoded body for `destination` and send it."""
+    def send(self, destination: str, type: str, raw: bytes, msg_id: str | None = None) -> None:
+        """Number an encoded body for `destination` (and add the MsgId it answers) and send it."""
         seqs = self.seqs
         seq = seqs.get(destination, 0) + 1
         if seq == 1 and len(seqs) >= MAX_DESTINATIONS:
             del seqs[next(iter(seqs))]
         seqs[destination] = seq
         # `{...}` -> `{...,"Seq":N,"Stream":"..."}`: one formatting of bytes, no second encoding
-        numbered = b'%b,"Seq":%d%b' % (raw[:-1], seq, self._tail) if len(raw) > 2 else b'{"Seq":%d%b' % (seq, self._tail)
-        self.send_event(codec.encode_raw_pub(destination, type, numbered))
+        head = raw[:-1] + b"," if len(raw) > 2 else b"{"
+        if msg_id is not None:
+            head += b'"MsgId":%b,' % orjson.dumps(msg_id)
+        self.send_event(codec.encode_raw_pub(destination, type, b'%b"Seq":%d%b' % (head, seq, self._tail)))
 
     def answer(self, reply: Reply, type: str, body: dict[str, Any]) -> None:
         """Send the answer to `reply`'s sender, with its MsgId when it gave one."""
-        if reply.destination is None:
-            return
-        if reply.msg_id is not None:
-            body = {**body, "MsgId": reply.msg_id}
-        self.send(reply.destination, type, orjson.dumps(body))
+        if reply.destination is not None:
+            self.send(reply.destination, type, orjson.dumps(body), reply.msg_id)
