@@ -108,7 +108,7 @@ class CommCore:
         told as a plain notification."""
         answer_type, key, deferred = REQUESTS[type]
         self.desks.message_from(body.get("ReplyTo"))
-        reply = Reply(type, self.reply_destination(type, body), body.get("MsgId"), answer_type,
+        reply = Reply(type, self.reply_destination(body), body.get("MsgId"), answer_type,
                       {field: body.get(asked) for field, asked in key})
         if type not in QUERIES and self.ledger.handled_already(reply.msg_id):
             waiting = self.ledger.waiting(reply.msg_id) if deferred else None
@@ -148,9 +148,9 @@ class CommCore:
                 raise WireError(S.MISSING_FIELD, f"{reply.request} needs ReplyTo: nowhere to answer", field="ReplyTo")
             self.out.answer(reply, *self.answers.current(reply.request, body))
 
-    def reply_destination(self, type: str, body: dict[str, Any]) -> str | None:
-        """Where an answer to `body` goes: its ReplyTo, else its agent's Chat Server. (The
-        codec let through only a ReplyTo or Destination that is a destination.)"""
+    def reply_destination(self, body: dict[str, Any]) -> str | None:
+        """Where an answer to `body` goes: its ReplyTo (Connect's, Heartbeat's and Resync's
+        Destination), else its agent's Chat Server."""
         for key in ("ReplyTo", "Destination"):
             dest = body.get(key)
             if dest.__class__ is str and is_destination(dest):
@@ -167,7 +167,7 @@ class CommCore:
         body = body if body.__class__ is dict else {}
         if err.msg_id is None and isinstance(body.get("MsgId"), str):
             err.msg_id = body["MsgId"]
-        dest = err.reply_to or self.reply_destination(err.type, body) or UNROUTED_ERRORS
+        dest = err.reply_to or self.reply_destination(body) or UNROUTED_ERRORS
         self.out.publish(dest, "Error", err.body())
 
     # reports from the MRE (decisions numbered by it) ----------------------------------------

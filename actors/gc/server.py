@@ -8,7 +8,7 @@ from typing import Any
 
 import zmq
 
-from actors.runtime import Actor, log
+from actors.runtime import Actor
 from wire import codec, gc as G
 from wire.catalogue import GC, GC_EVENTS
 from wire.codec import WireError
