@@ -111,8 +111,9 @@ class Actor:
         self.counters: dict[str, int] = {"received": 0, "sent": 0, "refused": 0}
         self.control: zmq.Socket | None = None  # the DEALER to the supervisor, set by main
         self.outbox: list[tuple[zmq.Socket, list[bytes]]] = []
-        # socket -> told of each message it could not send (e.g. Comm counts drops per desk)
-        self.drop_watch: dict[zmq.Socket, Callable[[list[bytes]], None]] = {}
+        # socket -> told of each message it could not send (Comm counts drops per desk);
+        # answers whether it is a drop (a message lost to its receiver)
+        self.drop_watch: dict[zmq.Socket, Callable[[list[bytes]], bool]] = {}
         loop.before_poll.append(self.flush)
         self.authenticator: Any = None  # the ZAP handler, when the topology asks for CURVE
         # (time, queue, type, TaskId, AgentId) of the last messages taken that name a task:
@@ -253,10 +254,10 @@ class Actor:
             try:
                 send_frames(sock, frames)
             except zmq.Again:
-                dropped = counters["send_dropped"] = counters.get("send_dropped", 0) + 1
                 watch = self.drop_watch.get(sock)
-                if watch is not None:
-                    watch(frames)
+                if watch is not None and not watch(frames):
+                    continue  # the watcher accounts for it otherwise
+                dropped = counters["send_dropped"] = counters.get("send_dropped", 0) + 1
                 if dropped in (1, 10, 100, 1000) or dropped % 10000 == 0:
                     log.warning("%s: peer not taking messages: %d dropped so far", self.name, dropped)
                 continue

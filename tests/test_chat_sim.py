@@ -31,8 +31,10 @@ class Desk:
 
     # what Comm would publish ------------------------------------------------------------
     def publish(self, type: str, body: dict[str, Any], *, skip: int = 0, numbered: bool = True) -> None:
-        line = "mroute.comm" if type == "Heartbeat" else self.server.name
-        if numbered:
+        if type == "Heartbeat":  # not numbered: it names the Comm process only
+            body = {**body, "Stream": self.stream} if numbered else body
+        elif numbered:
+            line = self.server.name
             self.seqs[line] = self.seqs.get(line, 0) + 1 + skip
             body = {**body, "Seq": self.seqs[line], "Stream": self.stream}
         self.handlers[type](body)
@@ -462,11 +464,22 @@ def test_stats_name_the_stream_figures(desk):
     assert {"gaps", "missed", "resyncs", "streams", "routed_unmeasured"} <= set(desk.counts)
 
 
-def test_a_gap_in_comms_heartbeats_asks_for_a_resync_too(desk):
-    # the last news to us may have gone with them, with nothing after it on our own line to show it
+def test_an_answer_to_someone_elses_request_is_news_like_any_other(desk):
+    # found by review: Comm answers a request sent without ReplyTo (an operator's) on the
+    # agent's desk instead of the notification; taken for a stale answer of ours, it was lost
     desk.go_live()
-    desk.publish("Heartbeat", {"Epoch": "e1"}, skip=2)
-    assert len(desk.requests("Resync")) == 1 and desk.counts["missed"] == 2
+    assert desk.server.desk.states["a1"] == "READY"
+    desk.answer("op-1", "AgentState", {"AgentId": "a1", "State": "NOT_READY", "Mrd": "chat", "ReasonCode": ""})
+    assert desk.server.desk.states["a1"] == "NOT_READY" and desk.counts["stale_answers"] == 0
+    assert [b["State"] for b in desk.requests("AgentState")] == ["READY"]  # our agent wants work again
+
+
+def test_heartbeats_are_not_numbered_so_a_missing_one_is_no_gap(desk):
+    # one full subscriber keeps Comm's heartbeat from all: it names the Comm process only
+    desk.go_live()
+    for _ in range(3):
+        desk.publish("Heartbeat", {"Epoch": "e1"})
+    assert desk.requests("Resync") == [] and desk.counts["gaps"] == 0 and desk.counts["streams"] == 0
 
 
 def test_an_offer_told_twice_is_one_offer(desk):

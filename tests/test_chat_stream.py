@@ -71,18 +71,26 @@ def test_messages_without_a_usable_number_say_nothing_and_change_nothing():
     assert follower.counts() == {"gaps": 0, "missed": 0, "streams": 0}
 
 
-def test_each_line_is_numbered_on_its_own_under_one_stream():
-    # our destination and Comm's heartbeat topic: two numberings, one Comm process
+def test_a_beat_names_the_stream_and_a_new_one_starts_every_line_afresh():
+    # Comm's heartbeat carries its Stream, no Seq: an idle desk learns at once of a new process
     follower = StreamFollower()
     assert follower.observe(msg(10), "desk").kind == FIRST
-    assert follower.observe(msg(500), "beat").kind == FIRST
+    assert follower.observe({"Stream": "s1"}, "beat").kind == UNNUMBERED  # the same Comm: nothing lost
     assert follower.observe(msg(11), "desk").kind == IN_ORDER
-    assert follower.observe(msg(502), "beat").kind == GAP
-    # a new process: seen once, on whichever line hears it first; the other line starts afresh
-    assert follower.observe(msg(3, "s2"), "beat").kind == NEW_STREAM
+    seen = follower.observe({"Stream": "s2"}, "beat")
+    assert seen.kind == NEW_STREAM and seen.lost_track
     assert follower.observe(msg(1, "s2"), "desk").kind == FIRST
     assert follower.observe(msg(3, "s2"), "desk").kind == GAP
-    assert follower.counts() == {"gaps": 2, "missed": 2, "streams": 1}
+    assert follower.counts() == {"gaps": 1, "missed": 1, "streams": 1}
+
+
+def test_each_line_is_numbered_on_its_own_under_one_stream():
+    follower = StreamFollower()
+    assert follower.observe(msg(10), "desk").kind == FIRST
+    assert follower.observe(msg(500), "other").kind == FIRST
+    assert follower.observe(msg(11), "desk").kind == IN_ORDER
+    assert follower.observe(msg(502), "other").kind == GAP
+    assert follower.counts() == {"gaps": 1, "missed": 1, "streams": 0}
 
 
 def test_counting_afresh_keeps_the_place_in_the_stream():

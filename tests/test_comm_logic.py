@@ -112,12 +112,12 @@ def test_accepting_needs_the_offered_agent():
 def test_customer_cancel_removes_a_waiting_task_and_rescinds_an_offer():
     h = Harness()
     waiting = h.task()
-    h.send("TaskState", {"TaskId": waiting, "State": S.CLOSED, "Code": S.CANCELLED})
+    h.send("TaskState", {"TaskId": waiting, "State": S.CLOSED, "Code": S.CANCELLED, "ReplyTo": "web"})
     h.login("a0")
     assert h.offer_of("a0") is None and waiting in h.comm.tasks.closed
     offered = h.task()
     assert h.offer_of("a0") == offered
-    h.send("TaskState", {"TaskId": offered, "State": S.CLOSED, "Code": S.CANCELLED})
+    h.send("TaskState", {"TaskId": offered, "State": S.CLOSED, "Code": S.CANCELLED, "ReplyTo": "web"})
     assert h.offer_of("a0") is None and h.state("a0") == S.READY
     assert not h.mre.tasks
 
@@ -304,10 +304,11 @@ def test_voice_requests_go_to_the_voice_side():
     assert ("Login", "a0", "pw", "1000") in h.commands
 
 
-def test_transfers_are_answered_by_their_own_report_and_a_retry_once():
-    """Found by a probe: the answer owed to a Transfer waited under the task's id alone, so
-    a second Transfer of the same task took the first one's report as its answer, and a
-    retry before the MRE reported was answered twice (now, and by the report)."""
+def test_transfers_are_told_at_once_each_answered_with_its_own_move():
+    """Found by review: desks heard of a transfer only through the MRE's report, which a
+    snapshot could make the MRE forget (Comm had applied the move already, so nothing would
+    report it again): the recipient's desk never heard. And a second Transfer of the same
+    task took the first one's report as its answer."""
     h = Harness(agents=3)
     for agent in ("a0", "a1", "a2"):
         h.login(agent)
@@ -315,22 +316,48 @@ def test_transfers_are_answered_by_their_own_report_and_a_retry_once():
     owner = h.comm.tasks.live[task].owner
     h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE, "MsgId": "acc", "ReplyTo": "desk"})
     first, second = [a for a in ("a0", "a1", "a2") if a != owner]
-    # both requests reach Comm before the MRE reports on either
     h.comm.request("Transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": first,
                                 "MsgId": "t1", "ReplyTo": "desk"})
     h.comm.request("Transfer", {"TaskId": task, "OwnerAgentId": first, "RecipientAgentId": second,
                                 "MsgId": "t2", "ReplyTo": "desk"})
-    h.pump()
+    h.to_comm.clear()  # whatever the MRE reports of them is lost
+    h.to_mre.clear()
     assert [(b["AgentId"], b["PreviousAgentId"]) for b in h.published_of("TaskAgentTransferred", MsgId="t1")] == \
         [(first, owner)]
     assert [(b["AgentId"], b["PreviousAgentId"]) for b in h.published_of("TaskAgentTransferred", MsgId="t2")] == \
         [(second, first)]
+    for agent, previous in ((first, owner), (second, first)):  # the desks of both agents heard each move
+        told = {d for d, t, b in h.published if t == "TaskAgentTransferred" and b["AgentId"] == agent}
+        assert {"web", f"desk-{agent}", f"desk-{previous}"} <= told
     moved = h.published_of("TaskState", TaskId=task, Code=S.TRANSFERRED)
     assert {(b["AgentId"], b["PreviousAgentId"]) for b in moved} == {(first, owner), (second, first)}
-    # a retry before the MRE reported is answered now, from Comm's state, and only once
-    back = {"TaskId": task, "OwnerAgentId": second, "RecipientAgentId": owner, "MsgId": "t3", "ReplyTo": "desk"}
-    h.comm.request("Transfer", dict(back))
-    h.comm.request("Transfer", dict(back))
-    h.pump()
-    to_desk = [b for d, t, b in h.published if d == "desk" and t == "TaskAgentTransferred" and b["AgentId"] == owner]
-    assert len(to_desk) == 1 and to_desk[0]["MsgId"] == "t3"
+    # a retry is answered from what is true now, and moves nothing
+    h.send("Transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": first, "MsgId": "t1",
+                        "ReplyTo": "desk"})
+    again = h.published_of("TaskAgentTransferred", MsgId="t1")
+    assert len(again) == 2 and again[-1]["AgentId"] == second and h.comm.tasks.live[task].owner == second
+
+
+def test_a_request_nobody_could_be_told_of_is_refused_before_it_changes_anything():
+    """Found by review: a customer's cancel with no ReplyTo (and no agent) closed the task,
+    then was refused for having nowhere to answer; its retry was answered by nothing."""
+    h = Harness()
+    task = h.task()
+    err = refused_request(h, "TaskState", {"TaskId": task, "State": S.CLOSED, "Code": S.CANCELLED, "MsgId": "x"})
+    assert (err.code, err.field) == (S.MISSING_FIELD, "ReplyTo")
+    assert h.comm.tasks.live[task].state == S.QUEUED and "x" not in h.comm.ledger.seen
+
+
+def refused_request(h: Harness, type: str, body: dict) -> WireError:
+    with pytest.raises(WireError) as info:
+        h.comm.request(type, body)
+    return info.value
+
+
+def test_comm_watches_a_bounded_number_of_desks():
+    """Found by review: any name in a Heartbeat became a watched desk, journaled, for ever."""
+    from actors.comm import desks
+    h = Harness()
+    h.comm.desks.watched.update(f"desk-{n}" for n in range(desks.MAX_WATCHED))
+    err = refused_request(h, "Heartbeat", {"Destination": "one-too-many"})
+    assert (err.code, err.field) == (S.OVERLOADED, "Destination") and "one-too-many" not in h.comm.desks.watched

@@ -8,14 +8,16 @@ DecisionOutbox and Comm's real DecisionGate between them; the wire drops what th
 from __future__ import annotations
 
 from actors.mre.decisions import DecisionOutbox
+from actors.comm.journal import Journal
 from wire import codec, states as S
 
 from .harness import Harness
 
 
-def lossy_harness(drop):
+def lossy_harness(drop, confirm=True):
     """A harness whose MRE decisions pass through the outbox, `drop(type, body)` deciding
-    which are lost on the wire; Comm's confirmations go back as a real Comm sends them."""
+    which are lost on the wire; Comm's confirmations go back as a real Comm sends them
+    (unless not `confirm`: a Comm that dies before it sends them)."""
     h = Harness(agents=2)
     h.lost = []
 
@@ -30,8 +32,9 @@ def lossy_harness(drop):
 
     def pump_and_confirm():
         pump()
-        for confirm in h.comm.gate.confirmations():
-            outbox.confirm(confirm["Decisions"], confirm["Through"])
+        if confirm:
+            for confirmation in h.comm.gate.confirmations():
+                outbox.confirm(confirmation["Decisions"], confirmation["Through"])
     h.pump = pump_and_confirm
     h.outbox = outbox
     return h
@@ -77,3 +80,23 @@ def test_decisions_after_a_lost_one_wait_for_it_and_each_is_applied_once():
     h.advance(5.0)  # nothing unconfirmed is left to send: no decision applied twice
     h.pump()
     assert len(h.published_of("TaskAgentSelected", TaskId=first)) == 2 and not h.outbox.unconfirmed
+
+
+def test_a_comm_restarted_from_its_journal_knows_the_decisions_it_applied(tmp_path):
+    """Found by review: where each MRE stream stands was not journaled, so a Comm killed
+    after applying a decision but before confirming it took the MRE's resend as new."""
+    h = lossy_harness(lambda type, body: False, confirm=False)
+    h.login("a0")
+    task = h.task()
+    assert h.comm.tasks.live[task].owner == "a0" and h.outbox.unconfirmed
+    journal = Journal(tmp_path / "comm.sqlite", clock=h.clock)
+    journal.save(h.comm.take_changes())  # what the decision changed is on disk; the Confirm never left
+    h.comm.tasks.timers.cancel_all()
+    h.comm = h.new_comm(saved=journal.load(), stream="s2")
+    h.comm.resume()
+    h.to_mre.clear()
+    h.advance(1.0)  # the MRE sends its unconfirmed decision again
+    h.pump()
+    assert h.comm.gate.repeated == 1 and h.comm.tasks.live[task].owner == "a0"
+    assert not [f for f in h.to_mre if f[0] == b"Snapshot"]  # nothing looked like drift
+    assert h.comm.gate.confirmations() == [{"Decisions": h.outbox.stream, "Through": 1}]

@@ -165,7 +165,7 @@ def apply(h: Harness, kind: str, arg, created: list[str]) -> None:
             elif kind == "wrap_up" and task.owner:
                 h.send("TaskState", {"AgentId": task.owner, "TaskId": task_id, "State": S.WRAP_UP})
             elif kind == "cancel":
-                h.send("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
+                h.send("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED, "ReplyTo": "web"})
     except Exception as exc:
         from wire.codec import WireError
         assert isinstance(exc, WireError), exc

@@ -104,7 +104,7 @@ class Run:
             elif kind == "close":
                 self.request("TaskState", {"TaskId": task_id, "AgentId": owner, "State": S.CLOSED, "Code": S.DONE})
             elif kind == "cancel":
-                self.request("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED})
+                self.request("TaskState", {"TaskId": task_id, "State": S.CLOSED, "Code": S.CANCELLED, "ReplyTo": "web"})
             elif kind == "transfer":
                 self.request("Transfer", {"TaskId": task_id, "OwnerAgentId": owner, "RecipientAgentId": extra})
             elif kind == "conference":
@@ -129,8 +129,8 @@ class Run:
         same_tasks(tasks_of(comm.tasks.live), tasks_of(saved.tasks))
         same_tasks(tasks_of(comm.tasks.closed), tasks_of(saved.closed))
         assert dict(saved.seen) == dict(comm.ledger.seen)
-        assert (saved.task_prefix, saved.task_number, saved.watched) == \
-            (comm.tasks.prefix, comm.tasks.number, comm.desks.watched)
+        assert (saved.task_prefix, saved.task_number, saved.watched, saved.decisions) == \
+            (comm.tasks.prefix, comm.tasks.number, comm.desks.watched, comm.gate.applied)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

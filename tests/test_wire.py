@@ -43,6 +43,8 @@ def test_valid_message_decodes_and_mrd_is_accepted_either_way():
     ([b"Task", b'{"Mrd": "chat", "ClientUniqueId": "c", "params": [["a"]]}'], "BAD_FIELD"),
     ([b"Login", b'{"AgentId": "", "Password": "p", "Mrd": "chat"}'], "BAD_FIELD"),
     ([b"Connect", b'{"AgentId": "a", "Password": "p", "Destination": "x\\u0000y"}'], "BAD_FIELD"),
+    ([b"Heartbeat", b'{"Destination": "x\\u0000y"}'], "BAD_FIELD"),  # every Destination is one
+    ([b"Resync", b'{"Destination": "desk", "TaskIds": "t-1"}'], "BAD_FIELD"),
     ([b"Task", b'{"Mrd": "chat", "ClientUniqueId": "c", "MsgId": 3}'], "BAD_FIELD"),
 ])
 def test_bad_input_is_refused_with_its_code(frames, code):

@@ -161,7 +161,7 @@ def _validate(spec: Spec, body: dict[str, Any], salvage: dict[str, Any]) -> None
                 raise WireError(states.MISSING_FIELD, f"{spec.type} needs {name}", field=name, **salvage)
         elif kind != STR or value.__class__ is not str or (required and not value):
             _check_kind(spec, name, value, salvage, required)  # the common case, a non-empty string, skips this
-    if spec.type == "Connect" and not is_destination(body["Destination"]):
+    if "Destination" in spec.required and not is_destination(body["Destination"]):
         raise WireError(states.BAD_FIELD, "Destination must be 1-256 characters with no NUL",
                         field="Destination", **salvage)
 

@@ -91,6 +91,7 @@ class ChatServer(Actor):
         self.answered: list[Any] | None = None    # the request the message being handled answers
         self.comm_epoch: str | None = None
         self.follower = StreamFollower()
+        self.own_ids = f"{self.name}-"  # every MsgId we send starts so
         self.resync_asked: str | None = None      # MsgId of our Resync until Comm answers it
         self.resync_again = False                 # news was lost again while it was on its way
         # The passwords come on our stdin from the supervisor: the directory we read holds hashes.
@@ -235,12 +236,14 @@ class ChatServer(Actor):
                 self.answered = None
             else:
                 self.answered = self.unacked.pop(msg_id, None)
-                if self.answered is None:
+                if self.answered is None and msg_id.startswith(self.own_ids):
                     # the answer to a probe, or a second answer (our retry crossed the first):
                     # the first told us all it says, and what changed since came in between
                     if not msg_id.startswith(f"{self.name}-probe"):
                         self.counts["stale_answers"] += 1
                     return
+                # (an answer to someone else's request about our agent, sent without ReplyTo,
+                # comes to us instead of the notification: it is news like any other)
             handler(body)
         return handle
 

@@ -2,10 +2,11 @@
 destination"), without sockets: fed the `Seq` and `Stream` of each message received, it
 says whether the message came in order, after a gap, or from a new Comm process.
 
-A subscriber hears more than one numbered line: its own destination and Comm's heartbeat
-topic (`mroute.comm`), each numbered 1, 2, 3, ... on its own, all under the one `Stream` of
-the Comm process that sent them. So the follower keeps one `Stream` and, within it, the last
-`Seq` of each line.
+A subscriber's own destination is numbered 1, 2, 3, ... under the `Stream` of the Comm
+process that sent it. Comm's heartbeat (topic `mroute.comm`, heard by every subscriber)
+carries the `Stream` but no `Seq`: it is not numbered, since one full subscriber keeps it
+from all, but it tells an idle desk at once that another Comm process speaks. The follower
+keeps one `Stream` and, within it, the last `Seq` of each numbered line.
 """
 
 from __future__ import annotations
@@ -59,12 +60,17 @@ class StreamFollower:
 
     def observe(self, body: dict[str, Any], line: str = "") -> Seen:
         seq, stream = body.get("Seq"), body.get("Stream")
-        if seq.__class__ is not int or seq < 0 or not (stream.__class__ is str or stream.__class__ is int):
+        if not (stream.__class__ is str or stream.__class__ is int):
+            return _UNNUMBERED
+        if seq is None:  # a beat: it says only which Comm process speaks
+            if stream == self.stream:
+                return _UNNUMBERED
+        elif seq.__class__ is not int or seq < 0:
             return _UNNUMBERED  # (bool is not int here: `True` is no Seq)
         if stream != self.stream:
             heard_before = self.stream is not None
             self.stream = stream
-            self.last = {line: seq}
+            self.last = {line: seq} if seq is not None else {}
             if not heard_before:
                 return _FIRST
             self.streams += 1

@@ -8,8 +8,8 @@ decisions). `Outbox` numbers what leaves for each destination.
 The path of one request: `request(type, body)` looks the type up in REQUESTS (its handler,
 the message that answers it and the fields that say which one), answers a retry from what
 is true now (`Answers`), or runs the handler with a `Reply` that catches the answer among
-what the change publishes; then sends that answer with the request's MsgId, or defers it
-(Transfer, Conference: the MRE's report is the answer), or answers from what is true now.
+what the change publishes; then sends that answer with the request's MsgId, or one built
+from what is true now.
 """
 
 from __future__ import annotations
@@ -29,27 +29,27 @@ from .desks import Desks
 from .journal import Changes
 from .ledger import Ledger
 from .outbox import Outbox, Reply, SendEvent, ToMre
-from .state import CommState, Task
+from .state import CommState
 from .task_requests import TaskRequests
 from .tasks import Tasks
 from .voice import VoiceBridge
 
 log = logging.getLogger("mroute.comm")
 
-# request -> (its answer's type, which answer: its field -> the request's field of the same
-# value, answered when the MRE reports)
-REQUESTS: dict[str, tuple[str, tuple[tuple[str, str], ...], bool]] = {
-    "Connect": ("Ack", (), False),
-    "Heartbeat": ("Ack", (), False),
-    "Login": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd")), False),
-    "AgentState": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd")), False),
-    "GetAgentState": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd")), False),
-    "Task": ("TaskState", (), False),
-    "TaskState": ("TaskState", (("TaskId", "TaskId"),), False),
-    "GetTaskState": ("TaskState", (("TaskId", "TaskId"),), False),
-    "Transfer": ("TaskAgentTransferred", (("TaskId", "TaskId"), ("AgentId", "RecipientAgentId")), True),
-    "Conference": ("TaskConferenced", (("TaskId", "TaskId"), ("ParticipantAgentId", "ConferenceParticipant")), True),
-    "Resync": ("Snapshot", (("Destination", "Destination"),), False),
+# request -> (its answer's type, which message of that type answers it: the answer's field
+# -> the request's field that has the same value)
+REQUESTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "Connect": ("Ack", ()),
+    "Heartbeat": ("Ack", ()),
+    "Login": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd"))),
+    "AgentState": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd"))),
+    "GetAgentState": ("AgentState", (("AgentId", "AgentId"), ("Mrd", "Mrd"))),
+    "Task": ("TaskState", ()),
+    "TaskState": ("TaskState", (("TaskId", "TaskId"),)),
+    "GetTaskState": ("TaskState", (("TaskId", "TaskId"),)),
+    "Transfer": ("TaskAgentTransferred", (("TaskId", "TaskId"), ("AgentId", "RecipientAgentId"))),
+    "Conference": ("TaskConferenced", (("TaskId", "TaskId"), ("ParticipantAgentId", "ConferenceParticipant"))),
+    "Resync": ("Snapshot", (("Destination", "Destination"),)),
 }
 # Asking twice is harmless: these are not remembered (nor journaled), just answered.
 QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync", "Heartbeat"})
@@ -77,7 +77,7 @@ class CommCore:
         self.desks = Desks(self.agents, self.agent_requests.log_out_desk, clock=clock, logout_grace=logout_grace,
                            watched=saved.watched)
         self.answers = Answers(self.agents, self.tasks, self.ledger)
-        self.gate = DecisionGate()
+        self.gate = DecisionGate(saved.decisions)
         self.meta_written: dict[str, Any] = {}
         ar, tr = self.agent_requests, self.task_requests
         # General: what Chat Servers ask
@@ -89,8 +89,9 @@ class CommCore:
         # CommunicationServer: what the MRE reports
         self.reports: dict[str, Callable[[dict[str, Any]], None]] = {
             "TaskAgentSelected": self.decision(self.on_agent_selected),
-            "TaskAgentTransferred": self.decision(self.on_agent_transferred),
-            "TaskConferenced": self.decision(self.on_conferenced), "Resync": self.on_resync}
+            "TaskAgentTransferred": self.decision(self.on_counted),
+            "TaskConferenced": self.decision(self.on_counted), "Resync": self.on_resync}
+        self.mre_reports = 0
 
     def resume(self) -> None:
         """After a reload from the journal: time again what was timed; agents that were
@@ -106,21 +107,19 @@ class CommCore:
         """Apply a request once and answer it (module docstring); returns the id of the task
         a `Task` created. A refusal propagates as WireError, after any change it made was
         told as a plain notification."""
-        answer_type, key, deferred = REQUESTS[type]
+        answer_type, key = REQUESTS[type]
         self.desks.message_from(body.get("ReplyTo"))
         reply = Reply(type, self.reply_destination(body), body.get("MsgId"), answer_type,
                       {field: body.get(asked) for field, asked in key})
+        if reply.destination is None and (answer_type != "Ack" or reply.msg_id is not None):
+            # refused before anything changes: a change nobody could be told of is not made
+            raise WireError(S.MISSING_FIELD, f"{type} needs ReplyTo (or an agent with a session): nowhere to "
+                                             f"answer", field="ReplyTo")
         if type not in QUERIES and self.ledger.handled_already(reply.msg_id):
-            waiting = self.ledger.waiting(reply.msg_id) if deferred else None
-            if waiting is not None:  # answered now, from Comm's state: the MRE's report will not be
-                waiting.answered = True
             self.out.answer(reply, *self.answers.current(type, body))
             return None
         task_id = self.apply(type, body, reply)
-        if deferred and reply.answer is None and reply.destination is not None:
-            self.ledger.defer(reply, body["TaskId"])
-        else:
-            self.finish(reply, body)
+        self.finish(reply, body)
         return task_id
 
     def apply(self, type: str, body: dict[str, Any], reply: Reply | None = None) -> str | None:
@@ -141,11 +140,12 @@ class CommCore:
         return task_id
 
     def finish(self, reply: Reply, body: dict[str, Any]) -> None:
+        """Send the answer caught among what the change published, else one from what is
+        true now (a query, a change that published nothing to its sender); `Ack` only to a
+        request that can be matched with it (a MsgId)."""
         if reply.answer is not None:
             self.out.answer(reply, *reply.answer)
         elif reply.answer_type != "Ack" or reply.msg_id is not None:
-            if reply.destination is None:
-                raise WireError(S.MISSING_FIELD, f"{reply.request} needs ReplyTo: nowhere to answer", field="ReplyTo")
             self.out.answer(reply, *self.answers.current(reply.request, body))
 
     def reply_destination(self, body: dict[str, Any]) -> str | None:
@@ -198,29 +198,9 @@ class CommCore:
             return
         self.tasks.select(task, agent_id)
 
-    def on_agent_transferred(self, body: dict[str, Any]) -> None:
-        self.reported("TaskAgentTransferred", body, lambda task: self.tasks.transferred(
-            task, body["AgentId"], body["PreviousAgentId"]))
-
-    def on_conferenced(self, body: dict[str, Any]) -> None:
-        self.reported("TaskConferenced", body, lambda task: self.tasks.conferenced(
-            task, body["OwnerAgentId"], body["ParticipantAgentId"]))
-
-    def reported(self, type: str, body: dict[str, Any], tell: Callable[[Task], None]) -> None:
-        """Tell everyone concerned; the sender of the request gets it as its answer."""
-        reply = self.ledger.owed(type, body)
-        task = self.tasks.live.get(body["TaskId"])
-        if task is None:
-            return
-        self.out.reply = reply
-        try:
-            tell(task)
-        finally:
-            self.out.reply = None
-        if reply is not None and not reply.answered:  # a retry was answered already: not twice
-            if reply.answer is None:  # its sender is none of those concerned: answer it anyway
-                reply.answer = (type, {k: v for k, v in body.items() if k not in ("Seq", "Stream")})
-            self.out.answer(reply, *reply.answer)
+    def on_counted(self, body: dict[str, Any]) -> None:
+        """The MRE counted a transfer or conference: Comm told the desks when it made it."""
+        self.mre_reports += 1
 
     def flush(self, task_id: str) -> dict[str, Any]:
         """An operator closes a task, whatever its state (FORCE_CLOSED)."""
@@ -250,12 +230,15 @@ class CommCore:
                           tasks={t: tasks.live.get(t) for t in tasks.dirty},
                           closed={t: tasks.closed[t] for t in tasks.dirty if t in tasks.closed},
                           seen=ledger.new)
-        meta = {"task_prefix": tasks.prefix, "task_number": tasks.number, "watched": sorted(self.desks.watched)}
-        if self.desks.dirty or meta["task_number"] != self.meta_written.get("task_number") or not self.meta_written:
-            changes.meta = self.meta_written = meta
+        written = self.meta_written
+        if (not written or self.desks.dirty or tasks.number != written["task_number"]
+                or self.gate.applied != written["decisions"]):
+            changes.meta = self.meta_written = {
+                "task_prefix": tasks.prefix, "task_number": tasks.number, "watched": sorted(self.desks.watched),
+                "decisions": dict(self.gate.applied)}
         agents.dirty, tasks.dirty, ledger.new, self.desks.dirty = set(), set(), [], False
         return changes
 
     def stats(self) -> dict[str, Any]:
         return {**self.tasks.stats(), **self.agents.stats(), **self.gate.stats(), "duplicates": self.ledger.duplicates,
-                "overloaded": self.task_requests.overloaded, "answers_owed": sum(map(len, self.ledger.pending.values()))}
+                "overloaded": self.task_requests.overloaded, "mre_reports": self.mre_reports}

@@ -4,7 +4,8 @@ The MRE numbers what it decides (`Seq` within its `Stream`: one per MRE process)
 again whatever Comm has not confirmed in time, oldest first (go-back-N): a decision dropped
 at a full socket is late, never lost. So Comm applies the next number only, ignores one it
 has applied (a resend), and drops one that skips a number (its predecessor will come
-again). Confirmations leave after the journal has written what the decisions changed.
+again). Confirmations leave after the journal has written what the decisions changed, and
+where each stream stands.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ STREAMS_KEPT = 16  # MRE processes remembered (one live; the rest restarted long
 
 
 class DecisionGate:
-    def __init__(self) -> None:
-        self.applied: dict[str, int] = {}    # MRE stream -> the last decision applied
+    def __init__(self, applied: dict[str, int] | None = None) -> None:
+        # MRE stream -> the last decision applied; journaled, so that a restarted Comm knows a
+        # resend of what it applied before it died (and confirms it, without applying it again)
+        self.applied: dict[str, int] = dict(applied or {})
         self.due: set[str] = set()           # streams whose confirmation has not gone out
         self.repeated = 0
         self.early = 0

@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from wire import states as S
 from wire.catalogue import HEARTBEAT_INTERVAL, SESSION_TIMEOUT
+from wire.codec import WireError
 
 from .agents import Agents
 
 log = logging.getLogger("mroute.comm")
+
+MAX_WATCHED = 10_000  # desks watched at once: each is a journaled name and a timer's worth of work
 
 
 class Desks:
@@ -37,6 +41,8 @@ class Desks:
 
     def heard_from(self, destination: str) -> None:
         if destination not in self.watched:
+            if len(self.watched) >= MAX_WATCHED:
+                raise WireError(S.OVERLOADED, f"Comm watches {MAX_WATCHED} Chat Servers already", field="Destination")
             self.watched.add(destination)
             self.dirty = True
         self.heard[destination] = self.clock()

@@ -75,7 +75,8 @@ class Journal:
         if "task_prefix" not in meta:
             return None
         state = CommState(task_prefix=meta["task_prefix"], task_number=int(meta.get("task_number", "0")),
-                          watched=set(orjson.loads(meta.get("watched", "[]"))))
+                          watched=set(orjson.loads(meta.get("watched", "[]"))),
+                          decisions=orjson.loads(meta.get("decisions", "{}")))
         for agent_id, data in self.db.execute("SELECT agent_id, data FROM agents"):
             raw = orjson.loads(data)
             session = Session(agent_id, raw["destination"], raw.get("extension", ""))
@@ -125,8 +126,10 @@ class Journal:
                     self.seen_rows = SEEN_KEPT
             if changes.meta:
                 meta = changes.meta
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?), ('watched', ?)",
-                           (meta["task_prefix"], str(meta["task_number"]), orjson.dumps(meta["watched"]).decode()))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?), ('watched', ?), "
+                           "('decisions', ?)", (meta["task_prefix"], str(meta["task_number"]),
+                                                orjson.dumps(meta["watched"]).decode(),
+                                                orjson.dumps(meta["decisions"]).decode()))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

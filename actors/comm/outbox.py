@@ -38,7 +38,6 @@ class Reply:
     answer_type: str
     key: dict[str, Any] = field(default_factory=dict)
     answer: tuple[str, dict[str, Any]] | None = None   # held back until the handler is done
-    answered: bool = False   # a deferred answer given early (to a retry): the later one is not sent
 
     def matches(self, destination: str, type: str, body: dict[str, Any]) -> bool:
         if type != self.answer_type or destination != self.destination:

@@ -24,6 +24,7 @@ from wire.codec import WireError
 from .core import REQUESTS, CommCore
 from .journal import Journal, journal_path
 
+HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
 EVENTS_HWM = 100_000  # messages queued for one slow subscriber before Comm counts drops
 
 
@@ -106,11 +107,16 @@ class Comm(Actor):
             if frames[0][:1] == b"\x01" and log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s subscribed", self.name, frames[0][1:].rstrip(b"\x00").decode(errors="replace"))
 
-    def count_drop(self, frames: list[bytes]) -> None:
-        """A message a full subscriber could not take: by destination (the first 100 seen)."""
+    def count_drop(self, frames: list[bytes]) -> bool:
+        """A message a full subscriber could not take, by destination (the first 100 seen).
+        A heartbeat is not a drop: unnumbered, the next one says the same."""
+        if frames[0] == HEARTBEAT_FRAME:
+            self.counters["heartbeats_skipped"] = self.counters.get("heartbeats_skipped", 0) + 1
+            return False
         dest = frames[0].rstrip(b"\x00").decode(errors="replace")
         if dest in self.dropped_to or len(self.dropped_to) < 100:
             self.dropped_to[dest] = self.dropped_to.get(dest, 0) + 1
+        return True
 
     def commit(self) -> None:
         changes = self.core.take_changes()
@@ -127,7 +133,12 @@ class Comm(Actor):
             self.journal.close()
 
     def heartbeat(self) -> None:
-        self.core.out.publish(HEARTBEAT_TOPIC, HEARTBEAT, {"Epoch": self.core.tasks.prefix})
+        """Every subscriber hears it: one full subscriber keeps it from all (ZMQ_XPUB_NODROP
+        refuses a message any matching subscriber cannot take), so it is not numbered, and
+        one not sent is no drop. It says which Comm speaks: `Epoch` (task ids, the journal)
+        and `Stream` (the process)."""
+        self.to_events(codec.encode_pub(HEARTBEAT_TOPIC, HEARTBEAT, {"Epoch": self.core.tasks.prefix,
+                                                                     "Stream": self.core.out.stream}))
 
     def to_events(self, frames: list[bytes]) -> None:
         if self.tapped and b"ChatEvents" in self.tapped_queues:  # `mroute tap` reads a copy, never our socket

@@ -70,3 +70,4 @@ class CommState:
     task_prefix: str | None = None       # None: a Comm starting afresh takes a new epoch
     task_number: int = 0                 # the last task id given out
     watched: set[str] = field(default_factory=set)  # Chat Servers that heartbeat: their silence matters
+    decisions: dict[str, int] = field(default_factory=dict)  # MRE stream -> the last decision applied

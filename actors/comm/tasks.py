@@ -274,6 +274,9 @@ class Tasks:
                             f"{' and an offer pending' if presence.offer else ''}", field=other_field)
         return presence
 
+    # Comm validates and applies a transfer or conference, and tells the desks at once: the
+    # MRE's report (TaskAgentTransferred, TaskConferenced) only says it counted the move, so
+    # a report lost or late can never keep a desk from hearing of it.
     def transfer(self, task: Task, owner: str, recipient: str) -> None:
         target = self.second_agent(task, owner, recipient, "OwnerAgentId", "RecipientAgentId")
         self.agents.release(owner, task.mrd, task.task_id)
@@ -285,6 +288,10 @@ class Tasks:
                                      "MRD": task.mrd})
         self.agents.refresh(owner, task.mrd)
         self.agents.refresh(recipient, task.mrd)
+        dests = self.destinations(task, owner)
+        self.out.fan_out(dests, "TaskAgentTransferred",
+                         {"TaskId": task.task_id, "AgentId": recipient, "PreviousAgentId": owner})
+        self.out.fan_out(dests, "TaskState", self.state_body(task, PreviousAgentId=owner))
 
     def conference(self, task: Task, owner: str, participant: str) -> None:
         target = self.second_agent(task, owner, participant, "ConferenceOwner", "ConferenceParticipant")
@@ -294,16 +301,6 @@ class Tasks:
         self.out.to_mre("Conference", {"TaskId": task.task_id, "ConferenceOwner": owner,
                                        "ConferenceParticipant": participant, "Mrd": task.mrd})
         self.agents.refresh(participant, task.mrd)
-
-    def transferred(self, task: Task, agent_id: str, previous: str) -> None:
-        """The MRE counted the transfer: tell everyone concerned."""
-        dests = self.destinations(task, previous)
-        self.out.fan_out(dests, "TaskAgentTransferred",
-                         {"TaskId": task.task_id, "AgentId": agent_id, "PreviousAgentId": previous})
-        self.out.fan_out(dests, "TaskState", self.state_body(task, AgentId=agent_id, Code=S.TRANSFERRED,
-                                                             PreviousAgentId=previous))
-
-    def conferenced(self, task: Task, owner: str, participant: str) -> None:
         self.out.fan_out(self.destinations(task), "TaskConferenced",
                          {"TaskId": task.task_id, "OwnerAgentId": owner, "ParticipantAgentId": participant})
 
