@@ -45,14 +45,14 @@ def state_body(presence: Presence) -> dict[str, Any]:
 
 class Agents:
     def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]], out: Outbox,
-                 *, wrapping_up: Callable[[str], bool], desk_lost: Callable[[str], bool],
-                 sessions: dict[str, Session] | None = None):
+                 *, sessions: dict[str, Session] | None = None):
         self.directory = directory
         self.mrds = mrds
         self.out = out
         self.sessions: dict[str, Session] = sessions if sessions is not None else {}
-        self.wrapping_up = wrapping_up      # task id -> whether it is in WRAP_UP (the tasks' owner knows)
-        self.desk_lost = desk_lost          # destination -> whether that Chat Server went silent
+        # set by whoever puts the owners together: what only the tasks and the desks know
+        self.wrapping_up: Callable[[str], bool] = lambda task_id: False   # task id -> in WRAP_UP?
+        self.desk_lost: Callable[[str], bool] = lambda destination: False  # destination -> gone silent?
         self.dirty: set[str] = set()        # agents changed since the journal last wrote
 
     # lookups ----------------------------------------------------------------------------

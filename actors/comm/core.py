@@ -64,8 +64,7 @@ class CommCore:
         saved = saved or CommState()
         self.mrds = mrds
         self.out = Outbox(send_event, to_mre, stream)
-        self.agents = Agents(directory, mrds, self.out, wrapping_up=lambda task_id: self.tasks.wrapping_up(task_id),
-                             desk_lost=lambda destination: self.desks.is_lost(destination), sessions=saved.sessions)
+        self.agents = Agents(directory, mrds, self.out, sessions=saved.sessions)
         self.tasks = Tasks(self.agents, self.out, queues or {}, clock=clock, call_later=call_later,
                            prefix=saved.task_prefix, number=saved.task_number)
         self.tasks.live.update(saved.tasks)
@@ -77,6 +76,8 @@ class CommCore:
         self.desks = Desks(self.agents, self.agent_requests.log_out_desk, clock=clock, logout_grace=logout_grace,
                            watched=saved.watched)
         self.answers = Answers(self.agents, self.tasks, self.ledger)
+        # what an agent's state is derived from, besides its own: its tasks, its desk
+        self.agents.wrapping_up, self.agents.desk_lost = self.tasks.wrapping_up, self.desks.is_lost
         self.gate = DecisionGate(saved.decisions)
         self.meta_written: dict[str, Any] = {}
         ar, tr = self.agent_requests, self.task_requests

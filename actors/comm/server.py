@@ -25,7 +25,8 @@ from .core import REQUESTS, CommCore
 from .journal import Journal, journal_path
 
 HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
-EVENTS_HWM = 100_000  # messages queued for one slow subscriber before Comm counts drops
+EVENTS_HWM = 100_000
+CONFIRM_EVERY = 0.05  # s between confirmations of the MRE's decisions  # messages queued for one slow subscriber before Comm counts drops
 
 
 def agent_directory(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -85,6 +86,7 @@ class Comm(Actor):
         self.heartbeat()
         self.loop.call_every(HEARTBEAT_INTERVAL, self.heartbeat)
         self.loop.call_every(HEARTBEAT_INTERVAL, self.core.desks.check)
+        self.loop.call_every(CONFIRM_EVERY, self.confirm_decisions)
         self.dropped_to: dict[str, int] = {}
         self.drop_watch[self.events] = self.count_drop
 
@@ -122,7 +124,12 @@ class Comm(Actor):
         changes = self.core.take_changes()
         if changes and self.journal is not None:
             self.journal.save(changes)
-        for confirm in self.core.gate.confirmations():  # decisions confirmed once journaled
+
+    def confirm_decisions(self) -> None:
+        """Confirm the MRE's decisions applied so far, a few times a second rather than once
+        a wake-up (the MRE resends after 0.5 s). Timers run before the commit and the flush
+        of the same turn of the loop: what a Confirm covers is journaled before it leaves."""
+        for confirm in self.core.gate.confirmations():
             self.to_mre("Confirm", confirm)
 
     def close(self) -> None:
