@@ -25,9 +25,9 @@ from typing import Any, Callable
 import orjson
 import zmq
 
-from actors.comm import journal as comm_journal
 from actors.loop import Loop, Timer
 from wire import control
+from wire.rundir import journal_files
 
 from . import metrics
 from .topology import SINGLETONS, Topology
@@ -131,7 +131,8 @@ class Supervisor:
         self.lock_fd = fd
         os.set_inheritable(fd, False)
         kill_survivors(self.run_dir)
-        comm_journal.remove(self.run_dir)  # a topology started afresh starts with no agents and no tasks
+        for path in journal_files(self.run_dir):  # a topology started afresh starts with no agents and no tasks
+            path.unlink(missing_ok=True)
         for stale in self.topology.sock_dir.glob("*.ipc"):
             stale.unlink()
         (self.run_dir / "topology.json").write_bytes(orjson.dumps(self.topology.resolved()))

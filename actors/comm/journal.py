@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import orjson
 
+from wire.rundir import journal_path  # noqa: F401  where it lives: the run directory's layout says
 from .ledger import SEEN_KEPT
 from .state import CommState, Presence, Session, Task
 from .tasks import CLOSED_KEPT
@@ -152,14 +153,3 @@ class Journal:
     def close(self) -> None:
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.close()
-
-
-def journal_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "comm.sqlite"
-
-
-def remove(run_dir: str | Path) -> None:
-    """Forget the journal: a topology started afresh starts with no agents and no tasks."""
-    path = journal_path(run_dir)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
