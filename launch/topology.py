@@ -27,7 +27,10 @@ TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agen
 # is on that role's host.
 BINDERS = {"General": "comm", "CommunicationServer": "comm", "ChatEvents": "comm", "RoutingEngine": "mre",
            "GC": "gc", "GCEvents": "gc"}
-SUPERVISOR_DEFAULTS = {"stop_grace": 3.0, "ready_timeout": 15.0}
+# Seconds, but ping_misses: how many pings in a row an actor may leave unanswered before it
+# is UNRESPONSIVE; still so after unresponsive_grace, it is killed and restarted.
+SUPERVISOR_DEFAULTS = {"stop_grace": 3.0, "ready_timeout": 15.0, "ping_interval": 1.0, "ping_misses": 3,
+                       "unresponsive_grace": 10.0}
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 IPC_PATH_MAX = 107  # bytes in a unix socket path (zeromq-rules 5)
 SINGLETONS = ("comm", "mre", "gc")  # roles that bind the documented queues: one instance each
@@ -181,7 +184,8 @@ def parse(data: Any, path: Path) -> Topology:
     endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir)
     supervisor = c.mapping(data.get("supervisor") or {}, "supervisor")
     c.known_keys(supervisor, tuple(SUPERVISOR_DEFAULTS), "supervisor")
-    timings = {key: c.number(supervisor.get(key, default), f"supervisor.{key}")
+    timings = {key: c.integer(supervisor.get(key, default), f"supervisor.{key}", 1) if key == "ping_misses"
+               else c.number(supervisor.get(key, default), f"supervisor.{key}")
                for key, default in SUPERVISOR_DEFAULTS.items()}
     security = _security(c, data.get("security"), base)
     hosts = _hosts(c, data.get("hosts"), transport, actors)

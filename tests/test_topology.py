@@ -40,6 +40,11 @@ def test_default_topology_is_valid_and_resolves_every_endpoint():
     (lambda t: t.update(queues={"q": {"mrd": "chat", "policy": "RANDOM"}}), "queues.q.policy"),
     (lambda t: t["actors"].update(chat={"role": "chat", "count": 3, "agents": 10}), "actors"),
     (lambda t: t.update(endpoints={"General": "udp://x"}), "endpoints.General"),
+    (lambda t: t.update(supervisor={"ping_interval": 0}), "supervisor.ping_interval"),
+    (lambda t: t.update(supervisor={"ping_misses": 0}), "supervisor.ping_misses"),
+    (lambda t: t.update(supervisor={"ping_misses": 2.5}), "supervisor.ping_misses"),
+    (lambda t: t.update(supervisor={"unresponsive_grace": "soon"}), "supervisor.unresponsive_grace"),
+    (lambda t: t.update(supervisor={"ping_every": 1}), "supervisor.ping_every"),
 ])
 def test_bad_topology_is_refused_naming_the_key(tmp_path, mutate, key):
     spec = base_topology()
@@ -47,6 +52,16 @@ def test_bad_topology_is_refused_naming_the_key(tmp_path, mutate, key):
     err = refuse(tmp_path, spec)
     assert err.key == key
     assert str(err).startswith(f"{tmp_path / 'topology.yaml'}: {key}: ")
+
+
+def test_liveness_settings_have_defaults_and_take_the_files_values(tmp_path):
+    assert {k: parse(base_topology(), tmp_path / "t.yaml").supervisor[k]
+            for k in ("ping_interval", "ping_misses", "unresponsive_grace")} == {
+        "ping_interval": 1.0, "ping_misses": 3, "unresponsive_grace": 10.0}
+    spec = {**base_topology(), "supervisor": {"ping_interval": 0.2, "ping_misses": 5, "unresponsive_grace": 2}}
+    timings = parse(spec, tmp_path / "t.yaml").supervisor
+    assert (timings["ping_interval"], timings["ping_misses"], timings["unresponsive_grace"]) == (0.2, 5, 2.0)
+    assert "must be an integer >= 1, not 0" in str(refuse(tmp_path, {**spec, "supervisor": {"ping_misses": 0}}))
 
 
 def test_invalid_yaml_names_the_line(tmp_path):
