@@ -1,0 +1,68 @@
+"""One actor process as its watcher sees it: its state (supervisord's names, plus
+UNRESPONSIVE), its pid and what it last failed with."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actors.loop import Timer
+
+from .flapping import Flapping
+from .liveness import Liveness
+
+# Process states, as supervisord names them; UNRESPONSIVE: alive, but not answering pings.
+STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
+    "STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL")
+UNRESPONSIVE = "UNRESPONSIVE"
+UP = (RUNNING, UNRESPONSIVE)   # started, and not asked to stop
+
+
+@dataclass
+class Process:
+    name: str
+    role: str
+    state: str = STOPPED
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0           # time.time() of the last spawn
+    restarts: int = 0
+    exit_status: int | None = None
+    failure: str = ""              # traceback or reason of the last failure
+    reason: str = ""               # why the last change happened, for the event stream
+    log_path: Path | None = None
+    log_file: Any = None
+    partial: bytes = b""
+    flapping: Flapping = field(default_factory=Flapping)
+    liveness: Liveness | None = None
+    backoff_timer: Timer | None = None
+    ready_timer: Timer | None = None
+    kill_timer: Timer | None = None
+
+    @property
+    def pid(self) -> int | None:
+        proc = self.proc  # read once: another thread (metrics) may ask while the loop reaps
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+    @property
+    def quick_failures(self) -> int:
+        return self.flapping.quick_failures
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "pid": self.pid, "state": self.state,
+                "uptime": round(time.time() - self.started, 3) if self.state in UP else 0.0,
+                "restarts": self.restarts, "exit_status": self.exit_status}
+
+    def last_failure(self) -> str:
+        return self.failure.strip().splitlines()[-1][:300] if self.failure.strip() else ""
+
+
+Child = Process  # its name before the split
+
+
+def tail(path: Path | None, lines: int = 20) -> str:
+    if path is None or not path.exists():
+        return ""
+    return b"\n".join(path.read_bytes().splitlines()[-lines:]).decode(errors="replace")

@@ -1,0 +1,96 @@
+"""The supervisor's side of the run directory (zeromq-rules 3, 5): its lock, its state file,
+and what a topology started afresh clears. Where files live: wire/rundir.py."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from wire.rundir import journal_files
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def lock(run_dir: Path, name: str) -> int:
+    """Own the run directory: an exclusive lock held for the supervisor's life. Raises
+    AlreadyRunning when a live supervisor owns it (a second bind of the same ipc path
+    would silently steal its sockets)."""
+    fd = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        owner = read_state(run_dir).get("supervisor", {}).get("pid")
+        raise AlreadyRunning(f"topology {name!r} is running already "
+                             f"(supervisor pid {owner}, run directory {run_dir}): `mroute down` first")
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def start_afresh(run_dir: Path, sock_dir: Path) -> None:
+    """What an earlier run left: its surviving actors, Comm's journal (a topology started
+    afresh starts with no agents and no tasks) and its ipc sockets."""
+    kill_survivors(run_dir)
+    for path in journal_files(run_dir):
+        path.unlink(missing_ok=True)
+    for stale in sock_dir.glob("*.ipc"):
+        stale.unlink()
+
+
+def write_state(run_dir: Path, state: dict[str, Any]) -> None:
+    tmp = run_dir / "state.json.tmp"
+    tmp.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+    tmp.replace(run_dir / "state.json")
+
+
+def read_state(run_dir: Path) -> dict[str, Any]:
+    try:
+        return orjson.loads((run_dir / "state.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+
+
+def is_locked(run_dir: Path) -> bool:
+    """Whether a live supervisor holds the run directory."""
+    try:
+        fd = os.open(run_dir / "lock", os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def kill_survivors(run_dir: Path) -> list[int]:
+    """KILL the process groups of actors named in a state file whose supervisor is gone
+    (zeromq-rules 3: `down` also ends survivors). Returns the pids it signalled."""
+    killed = []
+    for actor in read_state(run_dir).get("actors", []):
+        pid = actor.get("pid")
+        if pid and _is_our_actor(pid, run_dir):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                killed.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def _is_our_actor(pid: int, run_dir: Path) -> bool:
+    """A pid from an old state file may have been reused: check it is still our actor."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"actors" in cmdline and str(run_dir).encode() in cmdline
