@@ -205,3 +205,48 @@ def test_a_child_that_fails_to_start_brings_its_traceback_to_the_cli(tmp_path):
     assert result.returncode != 0
     assert "mre.1 (mre) failed to start" in result.stderr
     assert "Traceback" in result.stderr and "Address already in use" in result.stderr
+
+
+def test_a_frozen_actor_is_unresponsive_then_killed_and_restarted(start_topology):
+    """A SIGSTOPped actor answers no ping: UNRESPONSIVE (status exits non-zero), RUNNING
+    again if it wakes within the grace, else killed and restarted like a crashed one."""
+    spec = base_topology("frozen")
+    spec["supervisor"] = {"ping_interval": 0.2, "ping_misses": 3, "unresponsive_grace": 2}
+    running = start_topology(spec)
+    events = listen(running, 60)
+    mre, comm = actor(running, "mre.1")["pid"], actor(running, "comm.1")["pid"]
+    try:
+        os.kill(mre, signal.SIGSTOP)  # frozen a moment only: it answers again, the same process
+        wait_until(lambda: actor(running, "mre.1")["state"] == "UNRESPONSIVE", timeout=5, what="mre.1 UNRESPONSIVE")
+        os.kill(mre, signal.SIGCONT)
+        wait_until(lambda: actor(running, "mre.1")["state"] == "RUNNING", timeout=5, what="mre.1 RUNNING again")
+        assert actor(running, "mre.1")["pid"] == mre and actor(running, "mre.1")["restarts"] == 0
+
+        os.kill(comm, signal.SIGSTOP)  # frozen for good
+        wait_until(lambda: actor(running, "comm.1")["state"] == "UNRESPONSIVE", timeout=5,
+                   what="comm.1 UNRESPONSIVE")
+        status = running.cli("status", "--json")
+        assert status.returncode != 0
+        assert {a["name"]: a["state"] for a in json.loads(status.stdout)["actors"]}["comm.1"] == "UNRESPONSIVE"
+        wait_until(lambda: (a := actor(running, "comm.1"))["state"] == "RUNNING" and a["pid"] != comm,
+                   timeout=15, what="comm.1 killed and RUNNING again")
+        assert actor(running, "comm.1")["restarts"] == 1
+        running.remember_pids()
+        assert not pid_alive(comm)
+        assert running.cli("status").returncode == 0
+    finally:
+        for pid in (mre, comm):  # a stopped process would wait for its KILL: let teardown end it
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        events.terminate()
+        out, _ = events.communicate(timeout=10)
+    seen = [(e["name"], e["state"], e.get("reason", "")) for e in map(json.loads, out.decode().splitlines())]
+    mre_states = [(state, reason) for name, state, reason in seen if name == "mre.1"]
+    assert mre_states[-2:] == [("UNRESPONSIVE", "no answer to 3 pings"), ("RUNNING", "answering again")]
+    comm_states = [state for name, state, _ in seen if name == "comm.1"]
+    assert comm_states[-5:] == ["UNRESPONSIVE", "EXITED", "BACKOFF", "STARTING", "RUNNING"]
+    failure = next(e for e in map(json.loads, out.decode().splitlines()) if e["name"] == "comm.1"
+                   and e["state"] == "EXITED")
+    assert failure["exit_status"] == -signal.SIGKILL and "unresponsive" in failure["failure"]
