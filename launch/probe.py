@@ -18,6 +18,10 @@ from .topology import Topology
 
 
 def stream_events(topology: Topology, count: int | None, as_json: bool, timeout: float | None) -> None:
+    """Print lifecycle events; raise NotRunning once the supervisor is gone (its lock free)
+    and every event it published before has been printed."""
+    from .client import NotRunning
+    from .supervisor import is_locked
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.linger = 0
@@ -29,10 +33,12 @@ def stream_events(topology: Topology, count: int | None, as_json: bool, timeout:
         confirm_events_subscription(topology, sub)
         click.echo("# listening", err=True)
         while count is None or seen < count:
-            wait_ms = 1000 if deadline is None else max(0, (deadline - time.monotonic()) * 1000)
+            wait_ms = 250 if deadline is None else min(250, max(0, (deadline - time.monotonic()) * 1000))
             if deadline is not None and wait_ms == 0:
                 return
             if not sub.poll(wait_ms):
+                if not is_locked(topology.run_dir):
+                    raise NotRunning(f"topology {topology.name!r} is not running any more (its supervisor ended)")
                 continue
             _topic, raw = sub.recv_multipart()
             event = orjson.loads(raw)

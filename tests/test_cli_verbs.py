@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import subprocess
 import tomllib
 from pathlib import Path
@@ -29,22 +28,33 @@ def run(directory, *args, env=None, timeout=30):
                           env={**os.environ, **(env or {})})
 
 
-def lines_until(proc: subprocess.Popen[str], done, timeout: float = 15) -> list[str]:
-    """Lines of proc's stdout until done(line) holds for one; fails at the deadline."""
-    assert proc.stdout is not None
-    lines: list[str] = []
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
+class Lines:
+    """A running command's stdout, line by line, read without blocking (a pipe's buffered
+    reader would hide lines already read from the selector)."""
 
-        def next_line() -> bool:
-            if sel.select(0.1):
-                line = proc.stdout.readline()
-                assert line, f"the command ended; printed:\n{''.join(lines)}"
-                lines.append(line)
-                return done(line)
+    def __init__(self, stream):
+        self.fd = stream.fileno()
+        os.set_blocking(self.fd, False)
+        self.pending = b""
+
+    def until(self, done, timeout: float = 15) -> list[str]:
+        """Lines until done(line) holds for one; fails at the deadline."""
+        lines: list[str] = []
+
+        def next_lines() -> bool:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return False
+            assert chunk, f"the command ended; printed:\n{''.join(lines)}"
+            *complete, self.pending = (self.pending + chunk).split(b"\n")
+            for raw in complete:
+                lines.append(raw.decode(errors="replace") + "\n")
+                if done(lines[-1]):
+                    return True
             return False
-        wait_until(next_line, timeout=timeout, interval=0, what=f"a line; got:\n{''.join(lines)}")
-    return lines
+        wait_until(next_lines, timeout=timeout, what=f"a line; got:\n{''.join(lines)}")
+        return lines
 
 
 def test_group_file_lets_logs_dash_f_follow(start_topology, tmp_path):
@@ -52,19 +62,19 @@ def test_group_file_lets_logs_dash_f_follow(start_topology, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     proc = subprocess.Popen([*MROUTE, "-f", str(running.file), "logs", "-f", "chat", "-n", "5"], cwd=elsewhere,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    output = Lines(proc.stdout)
     try:
-        lines_until(proc, lambda line: "chat.1" in line and "READY" in line)
+        output.until(lambda line: "chat.1" in line and "READY" in line)
         assert run(elsewhere, "-f", str(running.file), "restart", "chat").returncode == 0
         running.remember_pids()
         new_pid = next(a["pid"] for a in running.status()["actors"] if a["name"] == "chat.1")
-        followed = lines_until(proc, lambda line: f"READY (pid {new_pid})" in line)  # only -f shows it
+        followed = output.until(lambda line: f"READY (pid {new_pid})" in line)  # only -f shows it
         assert all(line.startswith("chat.1") for line in followed if line.strip())
     finally:
         proc.kill()
         proc.wait()
         proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_mroute_file_names_the_topology_and_a_verbs_own_file_wins(start_topology, tmp_path):
@@ -177,3 +187,22 @@ def readme_verbs() -> set[str]:
 def test_the_readme_lists_exactly_the_verbs_of_help():
     assert len(help_verbs()) > 20
     assert readme_verbs() == help_verbs()
+
+
+def test_events_says_when_the_topology_goes_away_and_ends(start_topology):
+    running = start_topology(base_topology("watched", chat=SIM))
+    proc = subprocess.Popen([*MROUTE, "events"], cwd=running.directory, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        errors = Lines(proc.stderr)
+        errors.until(lambda line: line.startswith("# listening"))
+        assert running.cli("down").returncode == 0
+        errors.until(lambda line: "topology 'watched' is not running any more" in line)
+        assert proc.wait(timeout=15) == NOT_RUNNING
+        assert b" STOPPED " in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
