@@ -68,7 +68,8 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     from rich.live import Live
 
     from .. import loadreport
-    from ..load import AttachedFleet, LoadPlan, SpawnedFleet, accounted, run_load
+    from ..fleet import AttachedFleet, SpawnedFleet
+    from ..load import LoadPlan, accounted, run_load
     topology = load_or_exit(file)
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
                     drain=drain)
