@@ -227,7 +227,8 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
     lifecycles/s completed (Task -> routed -> accepted -> closed) is the throughput."""
     from wire.dist import parse
 
-    from .load import LoadPlan, Reading, SpawnedFleet, cpu_seconds
+    from .fleet import SpawnedFleet
+    from .load import LoadPlan, Reading, cpu_seconds
 
     plan = LoadPlan(rate=0, duration=0, handle=parse("fixed:0.01"), think=parse("fixed:0"), patience=None)
     started = time.perf_counter()

@@ -30,7 +30,8 @@ from wire import codec
 from wire.catalogue import CHAT_EVENTS, GENERAL
 from wire.dist import parse
 
-from .load import LoadPlan, SpawnedFleet
+from .fleet import SpawnedFleet
+from .load import LoadPlan
 
 OBSERVER = "mroute.chaos"   # our destination for the final questions
 KILLABLE_AFTER = 1.5        # seconds up before an actor may be killed (a quicker death counts as a failed start)

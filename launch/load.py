@@ -11,19 +11,16 @@ it samples every actor's stats; the report is built from the differences.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from wire import passwords
 from wire.dist import Distribution
 from wire.stats import Histogram
+
+from .fleet import Fleet
+
 
 TICK = 0.25          # seconds between rate updates
 SAMPLE_EVERY = 1.0   # seconds between samples of the time series
@@ -76,186 +73,6 @@ class LoadPlan:
         return {"handle": str(self.handle), "think": str(self.think),
                 "patience": str(self.patience) if self.patience else None}
 
-
-# The fleet: spawned for the run, or attached to a running topology -------------------------------
-
-class Fleet:
-    chats: list[str]
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        raise NotImplementedError
-
-    def tell(self, body: dict[str, Any]) -> None:
-        """Give every chat server the same `load` settings."""
-        raise NotImplementedError
-
-    def pids(self) -> dict[str, int]:
-        raise NotImplementedError
-
-    def wait(self, seconds: float) -> bool:
-        """Let `seconds` pass (serving the supervisor if we host it); False when interrupted."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_server: int,
-                   plan: LoadPlan, rate_per_server: float = 0.0) -> Path:
-    """The base topology's MRDs, queues, agents and non-chat actors, with one chat actor of
-    `servers` x `agents_per_server` (directory agents added when it has too few), in a run
-    directory of its own so that it never meets a topology already running."""
-    from .topology import load
-    raw = yaml.safe_load(base_file.read_text()) or {}
-    base = load(base_file)
-    have = len(base.agents)
-    actors = {name: spec for name, spec in (raw.get("actors") or {}).items() if spec.get("role") != "chat"}
-    mrd = next((spec.get("mrd") for spec in (raw.get("actors") or {}).values()
-                if spec.get("role") == "chat" and spec.get("mrd")), "chat")
-    actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
-                      "mrd": mrd, **{k: v for k, v in plan.settings().items() if v is not None}}
-    agents = [hashed(entry) for entry in raw.get("agents") or []]  # the file we write holds no password
-    if servers * agents_per_server > have:
-        agents.append({"generate": {"count": servers * agents_per_server - have, "prefix": "load",
-                                    "password_hash": passwords.hash_password(LOAD_PASSWORD)}})
-    spec = {**raw, "name": f"load-{os.getpid()}", "run_dir": str(directory / "run"), "agents": agents,
-            "actors": actors}
-    spec.pop("endpoints", None)      # ipc in our own run directory: nothing shared with a running topology
-    spec.pop("transport", None)
-    spec.pop("security", None)
-    if base.security:  # the same keys, wherever the fleet's file is written
-        spec["security"] = base.security
-    path = directory / "topology.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-LOAD_PASSWORD = "load-secret"  # the agents a fleet adds to the directory
-
-
-def hashed(entry: dict[str, Any]) -> dict[str, Any]:
-    """A directory entry (or generate block) with its password replaced by the hash."""
-    if "generate" in entry:
-        return {"generate": hashed(entry["generate"])}
-    if "password" not in entry:
-        return dict(entry)
-    out = {k: v for k, v in entry.items() if k != "password"}
-    out["password_hash"] = passwords.shared_hash(str(entry["password"]))
-    return out
-
-
-class SpawnedFleet(Fleet):
-    """Our own supervisor, in this process: its actors die with us (parent-death signal)."""
-
-    def __init__(self, base_file: Path, servers: int, agents_per_server: int, plan: LoadPlan,
-                 rate_per_server: float = 0.0):
-        """`rate_per_server` is what a server starts with, also when it is restarted."""
-        from .supervisor import Supervisor
-        from .topology import load
-        self.directory = Path(tempfile.mkdtemp(prefix="mroute-load-"))
-        try:
-            self.topology = load(fleet_topology(base_file, self.directory, servers, agents_per_server, plan,
-                                                rate_per_server))
-            # the passwords, in memory only: the supervisor hands them to the Chat Servers
-            plain = {a["id"]: a["password"] for a in load(base_file).agents if "password" in a}
-            for agent in self.topology.agents:
-                agent.setdefault("password", plain.get(agent["id"], LOAD_PASSWORD))
-            self.supervisor = Supervisor(self.topology)
-            self.supervisor.claim()
-            self.supervisor.start()
-            self.chats = [name for name, role in self.topology.instances() if role == "chat"]
-            self.wait_for_agents(agents_per_server)
-        except BaseException:
-            self.close()
-            raise
-
-    def wait_for_agents(self, agents_per_server: int, timeout: float = 30.0) -> None:
-        """Agents log in and go READY before the clock starts (bounded: report what came)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            stats = self.stats()
-            if all(stats.get(c, {}).get("agents_ready", 0) >= stats.get(c, {}).get("agents", agents_per_server)
-                   for c in self.chats):
-                return
-            if not self.wait(0.1):
-                return
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        return self.supervisor.stats_now()
-
-    def tell(self, body: dict[str, Any]) -> None:
-        results = self.supervisor.ask_now(set(self.chats), "load", body)
-        refused = {name: r["error"] for name, r in results.items() if "error" in r}
-        if refused:
-            raise RuntimeError(f"chat servers refused {body}: {refused}")
-
-    def pids(self) -> dict[str, int]:
-        pids = {c.name: c.pid for c in self.supervisor.children.values() if c.pid is not None}
-        return {**pids, "supervisor+driver": os.getpid()}
-
-    def wait(self, seconds: float) -> bool:
-        self.supervisor.loop.run(timeout=seconds)
-        return not self.supervisor.loop.stop_reason
-
-    def close(self, keep: bool = False) -> None:
-        """Stop the fleet and remove its directory, unless `keep` (its logs explain a failure)."""
-        supervisor = getattr(self, "supervisor", None)
-        if supervisor is not None:
-            supervisor.stop()
-            supervisor.close()
-        topology = getattr(self, "topology", None)
-        if topology is not None and topology.sock_dir != topology.run_dir:  # the short socket directory
-            shutil.rmtree(topology.sock_dir, ignore_errors=True)
-        if not keep:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class AttachedFleet(Fleet):
-    """The chat servers of a topology someone else started (`mroute up`)."""
-
-    def __init__(self, topology: Any, servers: int | None):
-        from . import client
-        self.topology, self.client = topology, client
-        if servers is not None:
-            self.ask("scale", {"name": "chat", "count": servers}, timeout=60)
-        actors = self.ask("status", {})["actors"]
-        self.chats = [a["name"] for a in actors if a["role"] == "chat" and a["state"] == "RUNNING"]
-        if not self.chats:
-            raise RuntimeError(f"topology {topology.name!r} runs no chat server to drive")
-        self.status_pids = {a["name"]: a["pid"] for a in actors if a.get("pid")}
-        # What each server was doing, to give it back when we are done.
-        self.settings = {name: self.ask("ask", {"name": name, "verb": "load", "body": {}})["actors"][name]
-                         for name in self.chats}
-
-    def ask(self, verb: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-        return self.client.ask(self.topology, verb, body, timeout=timeout)
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        return self.ask("stats", {})["actors"]
-
-    def tell(self, body: dict[str, Any]) -> None:
-        self.ask("ask", {"name": "chat", "verb": "load", "body": body})
-
-    def pids(self) -> dict[str, int]:
-        return {**self.status_pids, "driver": os.getpid()}
-
-    def wait(self, seconds: float) -> bool:
-        try:
-            time.sleep(seconds)  # pacing the driver; nothing to wait for
-        except KeyboardInterrupt:
-            return False
-        return True
-
-    def close(self) -> None:
-        for name, settings in self.settings.items():
-            try:
-                restore = {k: v for k, v in settings.items() if k != "run"}
-                self.ask("ask", {"name": name, "verb": "load", "body": restore})
-            except self.client.NoAnswer as exc:
-                print(f"could not give {name} its settings back: {exc}", file=sys.stderr)
-
-
-# Reading the fleet ---------------------------------------------------------------------------------
 
 CHAT_COUNTS = ("created", "queued", "refused", "routed", "routed_unmeasured", "abandoned", "closed", "expired",
                "closed_other", "lost", "accepted", "handled", "errors")

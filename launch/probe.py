@@ -18,6 +18,10 @@ from .topology import Topology
 
 
 def stream_events(topology: Topology, count: int | None, as_json: bool, timeout: float | None) -> None:
+    """Print lifecycle events; raise NotRunning once the supervisor is gone (its lock free)
+    and every event it published before has been printed."""
+    from .client import NotRunning
+    from .supervisor import is_locked
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.linger = 0
@@ -29,10 +33,12 @@ def stream_events(topology: Topology, count: int | None, as_json: bool, timeout:
         confirm_events_subscription(topology, sub)
         click.echo("# listening", err=True)
         while count is None or seen < count:
-            wait_ms = 1000 if deadline is None else max(0, (deadline - time.monotonic()) * 1000)
+            wait_ms = 250 if deadline is None else min(250, max(0, (deadline - time.monotonic()) * 1000))
             if deadline is not None and wait_ms == 0:
                 return
             if not sub.poll(wait_ms):
+                if not is_locked(topology.run_dir):
+                    raise NotRunning(f"topology {topology.name!r} is not running any more (its supervisor ended)")
                 continue
             _topic, raw = sub.recv_multipart()
             event = orjson.loads(raw)
@@ -83,36 +89,47 @@ def queue_of(type: str, queue: str | None) -> str:
     raise click.BadParameter(f"unknown message type {type!r} (known: {', '.join(known)})")
 
 
-def send_and_listen(topology: Topology, type: str, body: dict[str, Any], queue: str | None, wait: float) -> None:
+def send_and_listen(topology: Topology, type: str, body: dict[str, Any], queue: str | None, timeout: float,
+                    linger: float = 0.0) -> dict[str, Any] | None:
     """Send `[type, body]` to its queue with ReplyTo set to a topic of our own, confirm the
-    subscription first (a GetAgentState answered on it), then print what arrives."""
+    subscription first (a GetAgentState answered on it), then print what arrives.
+
+    A request on General is answered by exactly one message carrying its MsgId: return that
+    answer (`{"type", "body"}`) as soon as it arrives, or after `linger` more seconds of
+    printing what else comes back; None if none came within `timeout` seconds. What goes
+    to another queue (RoutingEngine, CommunicationServer) is not answered to us: print what
+    comes back for `linger` seconds and return None."""
     queue = queue_of(type, queue)
     me = f"mroute.send.{os.getpid()}"
-    if isinstance(body, dict):
-        body.setdefault("ReplyTo", me)
-        body.setdefault("MsgId", f"{me}.1")
-        me = body["ReplyTo"]
+    body.setdefault("ReplyTo", me)
+    body.setdefault("MsgId", f"{me}.1")
+    me, msg_id = body["ReplyTo"], body["MsgId"]
+    answered = queue == catalogue.GENERAL
     ctx = zmq.Context()
     sub = topology.data_socket(ctx, zmq.SUB, catalogue.CHAT_EVENTS)
     general = topology.data_socket(ctx, zmq.PUSH, catalogue.GENERAL)
     push = topology.data_socket(ctx, zmq.PUSH, queue)
+    answer = None
     try:
         sub.setsockopt(zmq.SUBSCRIBE, codec.topic(me))
         sub.setsockopt(zmq.SUBSCRIBE, codec.topic(codec.UNROUTED_ERRORS))
         confirm_subscription(general, sub, topology, me)
         push.send_multipart([type.encode(), orjson.dumps(body)])
         click.echo(f"-> {queue} {type} {orjson.dumps(body).decode()}")
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            if sub.poll(left * 1000):
-                dest, got_type, got = codec.decode_event(sub.recv_multipart())
-                if got.get("MsgId", "").startswith(f"{me}.probe"):
-                    continue
-                click.echo(f"<- {dest} {got_type} {orjson.dumps(got).decode()}")
+        deadline = time.monotonic() + (timeout if answered else linger)
+        while (left := deadline - time.monotonic()) > 0 and sub.poll(left * 1000):
+            dest, got_type, got = codec.decode_event(sub.recv_multipart())
+            if str(got.get("MsgId", "")).startswith(f"{me}.probe"):
+                continue
+            click.echo(f"<- {dest} {got_type} {orjson.dumps(got).decode()}")
+            if answered and answer is None and got.get("MsgId") == msg_id:
+                answer = {"type": got_type, "body": got}
+                deadline = time.monotonic() + linger
     finally:
         for sock in (sub, push, general):
             sock.close()
         ctx.term()
+    return answer
 
 
 def confirm_subscription(general: zmq.Socket, sub: zmq.Socket, topology: Topology, me: str,

@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-from actors import ROLES
 from wire.catalogue import ENDPOINT_NAMES
-from wire import dist as durations, passwords
-from wire.expr import ExprError, compile_expr
+from wire import passwords
 
-POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
+from .topocheck import Checker as _Checker, check_actors as _actors, check_agents as _agents
+from .topocheck import check_mrds as _mrds, check_queues as _queues
+
 TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor",
             "security", "hosts", "port_base")
 # Which role binds each documented endpoint: on a topology spread over hosts, the endpoint
@@ -109,43 +109,6 @@ class Topology:
             curve.connect_as(sock)
         sock.connect(self.endpoints[endpoint])
         return sock
-
-
-class _Checker:
-    def __init__(self, file: str):
-        self.file = file
-
-    def fail(self, key: str, reason: str) -> TopologyError:
-        return TopologyError(self.file, key, reason)
-
-    def mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"must be a mapping, not {type(value).__name__}")
-        return value
-
-    def integer(self, value: Any, key: str, low: int, high: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f">= {low}"
-            raise self.fail(key, f"must be an integer {bounds}, not {value!r}")
-        return value
-
-    def number(self, value: Any, key: str, positive: bool = True) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (positive and value == 0):
-            raise self.fail(key, f"must be a number {'> 0' if positive else '>= 0'}, not {value!r}")
-        return float(value)
-
-    def string(self, value: Any, key: str, pattern: re.Pattern[str] | None = None) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, f"must be a non-empty string, not {value!r}")
-        if pattern is not None and not pattern.match(value):
-            raise self.fail(key, f"{value!r} may hold only letters, digits, '_' and '-'")
-        return value
-
-    def known_keys(self, data: dict[str, Any], allowed: tuple[str, ...], key: str) -> None:
-        for name in data:
-            if name not in allowed:
-                where = f"{key}.{name}" if key else str(name)
-                raise self.fail(where, f"unknown key (expected one of: {', '.join(allowed)})")
 
 
 def load(path: str | os.PathLike[str]) -> Topology:
@@ -237,190 +200,6 @@ def short_socket_dir(run_dir: Path) -> Path:
         return run_dir
     digest = hashlib.sha1(str(run_dir).encode()).hexdigest()[:12]
     return Path(f"/tmp/mroute-{os.getuid()}-{digest}")
-
-
-def _mrds(c: _Checker, raw: Any) -> dict[str, dict[str, Any]]:
-    if raw is None:
-        raise c.fail("mrds", "is required: at least one media routing domain")
-    raw = c.mapping(raw, "mrds")
-    if not raw:
-        raise c.fail("mrds", "needs at least one MRD")
-    mrds = {}
-    for name, spec in raw.items():
-        key = f"mrds.{name}"
-        c.string(name, key, NAME)
-        spec = c.mapping(spec if spec is not None else {}, key)
-        c.known_keys(spec, ("max_tasks", "interruptible"), key)
-        interruptible = spec.get("interruptible", True)
-        if not isinstance(interruptible, bool):
-            raise c.fail(f"{key}.interruptible", f"must be true or false, not {interruptible!r}")
-        mrds[name] = {"max_tasks": c.integer(spec.get("max_tasks", 1), f"{key}.max_tasks", 1, 10),
-                      "interruptible": interruptible}
-    return mrds
-
-
-def _queues(c: _Checker, raw: Any, mrds: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    raw = c.mapping(raw if raw is not None else {}, "queues")
-    queues = {}
-    for name, spec in raw.items():
-        key = f"queues.{name}"
-        c.string(name, key, NAME)
-        spec = c.mapping(spec, key)
-        c.known_keys(spec, ("mrd", "policy", "offer_timeout", "ttl", "steps", "ageing"), key)
-        mrd = spec.get("mrd")
-        if mrd not in mrds:
-            raise c.fail(f"{key}.mrd", f"{mrd!r} is not one of the mrds ({', '.join(mrds)})")
-        policy = spec.get("policy", "LONGEST_AVAILABLE")
-        if policy not in POLICIES:
-            raise c.fail(f"{key}.policy", f"{policy!r} is not one of {', '.join(POLICIES)}")
-        steps = spec.get("steps", [{"expr": "true", "timeout": 0}])
-        if not isinstance(steps, list) or not steps:
-            raise c.fail(f"{key}.steps", "must be a non-empty list of {expr, timeout}")
-        checked_steps = []
-        for i, step in enumerate(steps):
-            step_key = f"{key}.steps[{i}]"
-            step = c.mapping(step, step_key)
-            c.known_keys(step, ("expr", "timeout"), step_key)
-            expr = c.string(step.get("expr", "true"), f"{step_key}.expr")
-            try:
-                compile_expr(expr)
-            except ExprError as exc:
-                raise c.fail(f"{step_key}.expr", str(exc))
-            checked_steps.append({"expr": expr,
-                                  "timeout": c.number(step.get("timeout", 0), f"{step_key}.timeout", positive=False)})
-        queues[name] = {"mrd": mrd, "policy": policy,
-                        "offer_timeout": c.number(spec.get("offer_timeout", 15), f"{key}.offer_timeout"),
-                        "ttl": c.number(spec.get("ttl", 300), f"{key}.ttl"), "steps": checked_steps,
-                        "ageing": c.number(spec.get("ageing", 60), f"{key}.ageing")}
-    # Every MRD has a default queue: the first of its queues, else one that takes any agent.
-    for mrd, spec in mrds.items():
-        own = [name for name, q in queues.items() if q["mrd"] == mrd]
-        if not own:
-            name = f"{mrd}-default"
-            queues[name] = {"mrd": mrd, "policy": "LONGEST_AVAILABLE", "offer_timeout": 15.0, "ttl": 300.0,
-                            "steps": [{"expr": "true", "timeout": 0.0}], "ageing": 60.0}
-            own = [name]
-        spec["default_queue"] = own[0]
-    return queues
-
-
-AGENT_KEYS = ("id", "password", "password_hash", "name", "extension", "team", "supervisor", "attributes")
-
-
-def _secret(c: _Checker, entry: dict[str, Any], key: str) -> dict[str, str]:
-    """An agent's `password` or `password_hash`, checked."""
-    if "password_hash" in entry:
-        if not passwords.is_hash(c.string(entry["password_hash"], f"{key}.password_hash")):
-            raise c.fail(f"{key}.password_hash", "must be pbkdf2_sha256$<iterations>$<salt>$<hash>")
-        return {"password_hash": entry["password_hash"]}
-    password = c.string(entry.get("password"), f"{key}.password")
-    if "," in password:
-        raise c.fail(f"{key}.password", "must not contain a comma (it would split a voice command)")
-    return {"password": password}
-
-
-def _agents(c: _Checker, raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or not raw:
-        raise c.fail("agents", "must be a non-empty list of agents or {generate: ...} entries")
-    agents: list[dict[str, Any]] = []
-    for i, entry in enumerate(raw):
-        key = f"agents[{i}]"
-        entry = c.mapping(entry, key)
-        if "generate" in entry:
-            c.known_keys(entry, ("generate",), key)
-            gen = c.mapping(entry["generate"], f"{key}.generate")
-            c.known_keys(gen, ("count", "prefix", "password", "password_hash", "attributes", "start", "team"),
-                         f"{key}.generate")
-            count = c.integer(gen.get("count"), f"{key}.generate.count", 1)
-            prefix = c.string(gen.get("prefix", "agent"), f"{key}.generate.prefix")
-            secret = _secret(c, gen, f"{key}.generate")
-            attributes = c.mapping(gen.get("attributes", {}), f"{key}.generate.attributes")
-            start = c.integer(gen.get("start", 1), f"{key}.generate.start", 0)
-            for n in range(start, start + count):
-                agents.append({"id": f"{prefix}{n}", **secret, "name": f"{prefix} {n}",
-                               "extension": "", "team": gen.get("team", ""), "supervisor": False,
-                               "attributes": dict(attributes)})
-        else:
-            c.known_keys(entry, AGENT_KEYS, key)
-            extension = entry.get("extension", "")
-            agents.append({"id": c.string(entry.get("id"), f"{key}.id"), **_secret(c, entry, key),
-                           "name": entry.get("name", entry.get("id")), "extension": str(extension or ""),
-                           "team": entry.get("team", ""), "supervisor": bool(entry.get("supervisor", False)),
-                           "attributes": c.mapping(entry.get("attributes", {}), f"{key}.attributes")})
-    seen: set[str] = set()
-    for agent in agents:
-        if agent["id"] in seen:
-            raise c.fail("agents", f"agent id {agent['id']!r} appears twice")
-        seen.add(agent["id"])
-    return agents
-
-
-CHAT_KEYS = ("role", "count", "host", "agents", "rate", "handle", "think", "patience", "mrd")
-GC_KEYS = ("role", "count", "host", "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks")
-
-
-def _actors(c: _Checker, raw: Any, directory_size: int) -> dict[str, dict[str, Any]]:
-    raw = c.mapping(raw, "actors") if raw is not None else None
-    if not raw:
-        raise c.fail("actors", "is required: which processes to run")
-    actors = {}
-    desked = 0
-    for name, spec in raw.items():
-        key = f"actors.{name}"
-        c.string(name, key, NAME)
-        spec = c.mapping(spec, key)
-        role = spec.get("role")
-        if role not in ROLES:
-            raise c.fail(f"{key}.role", f"{role!r} is not a role (known: {', '.join(sorted(ROLES))})")
-        count = c.integer(spec.get("count", 1), f"{key}.count", 0)
-        if role in SINGLETONS and count > 1:
-            raise c.fail(f"{key}.count", f"a {role} binds the documented queues: run at most one")
-        entry = {"role": role, "count": count}
-        if spec.get("host") is not None:
-            entry["host"] = c.string(spec["host"], f"{key}.host")
-        if role == "chat":
-            c.known_keys(spec, CHAT_KEYS, key)
-            entry["agents"] = c.integer(spec.get("agents", 0), f"{key}.agents", 0)
-            entry["rate"] = c.number(spec.get("rate", 0), f"{key}.rate", positive=False)
-            for dist_key, default in (("handle", "uniform:2,6"), ("think", "uniform:0.05,0.3"), ("patience", None)):
-                try:
-                    reader = durations.parse_optional if dist_key == "patience" else durations.parse
-                    dist = reader(spec.get(dist_key, default))
-                except ValueError as exc:
-                    raise c.fail(f"{key}.{dist_key}", str(exc)) from None
-                entry[dist_key] = str(dist) if dist is not None else None
-            entry["mrd"] = spec.get("mrd", "chat")
-            desked += count * entry["agents"]
-        elif role == "gc":
-            c.known_keys(spec, GC_KEYS, key)
-            entry.update({k: spec[k] for k in GC_KEYS[3:] if k in spec})
-            queues = c.mapping(spec.get("queues") or {}, f"{key}.queues")
-            for qname, qspec in queues.items():
-                c.number(c.mapping(qspec or {}, f"{key}.queues.{qname}").get("rate", 0),
-                         f"{key}.queues.{qname}.rate", positive=False)
-            for number_key in ("wrap_up", "answer_delay"):
-                if number_key in spec:
-                    c.number(spec[number_key], f"{key}.{number_key}", positive=False)
-        elif role == "comm":
-            c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks", "events_hwm"), key)
-            entry["max_live_tasks"] = c.integer(spec.get("max_live_tasks", 100_000), f"{key}.max_live_tasks", 1)
-            entry["events_hwm"] = c.integer(spec.get("events_hwm", 100_000), f"{key}.events_hwm", 1)
-            journal = spec.get("journal", True)
-            if not isinstance(journal, bool):
-                raise c.fail(f"{key}.journal", f"must be true or false, not {journal!r}")
-            entry["journal"] = journal
-            entry["logout_grace"] = c.number(spec.get("logout_grace", 10), f"{key}.logout_grace", positive=False)
-        else:
-            c.known_keys(spec, ("role", "count", "host"), key)
-        actors[name] = entry
-    roles = [spec["role"] for spec in actors.values()]
-    for role in ("comm", "mre"):
-        if roles.count(role) > 1:
-            raise c.fail("actors", f"more than one actor has role {role}")
-    if desked > directory_size:
-        raise c.fail("actors", f"the chat actors desk {desked} agents but the directory (agents) has only "
-                               f"{directory_size}")
-    return actors
 
 
 def _endpoints(c: _Checker, raw: Any, transport: str, sock_dir: Path) -> dict[str, str]:

@@ -249,6 +249,8 @@ class ChatServer(Actor):
 
     def on_heartbeat(self, body: dict[str, Any]) -> None:
         epoch = body.get("Epoch")
+        if epoch.__class__ is not str:  # a beat that names no Comm says nothing we can act on
+            return
         if self.comm_epoch is None:
             # Our agents logged in before we knew which Comm we spoke to: that Comm may have
             # died since. Logging in again is harmless (Comm answers with the state they are in).

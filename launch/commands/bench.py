@@ -1,0 +1,102 @@
+"""`mroute bench`: figures (never pass/fail): the raw ZeroMQ ceiling, the system's
+throughput and routing latency, and the cost of one routing decision."""
+
+from __future__ import annotations
+
+import time
+
+import click
+import orjson
+
+from ..supervisor import StartError
+from ..topology import TopologyError
+from .common import load_or_exit, topology_option
+
+
+@click.group(invoke_without_command=True)
+@topology_option()
+@click.option("--json", "as_json", is_flag=True, help="the last line is one JSON object with every figure")
+@click.option("--step", type=float, default=3.0, show_default=True, help="seconds per offered rate")
+@click.option("--chat-servers", "servers", type=click.IntRange(1), default=2, show_default=True,
+              help="simulated Chat Servers offering the load (250 agents each)")
+@click.option("--memory-agents", type=click.IntRange(0), default=100_000, show_default=True,
+              help="logged-in agents at which to measure Comm's and the MRE's bytes per agent (0: skip)")
+@click.pass_context
+def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: int, memory_agents: int) -> None:
+    """Benchmarks: print figures (never pass/fail). Without a subcommand: the raw ZeroMQ
+    ceiling and the system's throughput and routing latency, measured in the same run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from pathlib import Path
+
+    from ..bench import comm_bytes_per_agent, raw_ceiling, routing_cost, system_figures
+    load_or_exit(file)
+    started = time.monotonic()
+    try:
+        figures = {**raw_ceiling(), **system_figures(Path(file), servers=servers, step_s=step)}
+    except (StartError, TopologyError, RuntimeError) as exc:
+        raise click.ClickException(str(exc))
+    if memory_agents:
+        figures.update(memory_agents=memory_agents, comm_bytes_per_agent=comm_bytes_per_agent(memory_agents),
+                       mre_bytes_per_agent=routing_cost(memory_agents, decisions=1000)["mre_bytes_per_agent"])
+    figures["duration_s"] = round(time.monotonic() - started, 1)
+    figures["route_p50_vs_raw_rtt"] = round(figures["route_p50_us"] / figures["raw_rtt_p50_us"], 2)
+    if not as_json:
+        click.echo(f"raw ZeroMQ: {figures['raw_msgs_per_s']:,} msgs/s one way; round trip through three "
+                   f"processes p50 {figures['raw_rtt_p50_us']} us")
+        for step_row in figures["steps"]:
+            click.echo(f"offered {step_row['offered_per_s']:>8,.0f} tasks/s -> completed "
+                       f"{step_row['completed_per_s']:>8,} lifecycles/s")
+        click.echo(f"system: {figures['tasks_per_s']:,} full lifecycles/s (Task -> routed -> accepted -> closed), "
+                   f"{figures['agents']} agents on {figures['chat_servers']} Chat Servers")
+        click.echo(f"routing latency at {figures['latency_rate_per_s']:.0f} tasks/s: p50 {figures['route_p50_us']} us "
+                   f"({figures['route_p50_vs_raw_rtt']}x the raw round trip), p99 {figures['route_p99_us']} us")
+        busiest = figures["steps"][-1]["cpu_percent"]
+        click.echo("CPU % per process at the last step: " + ", ".join(f"{n} {p}" for n, p in busiest.items()))
+        if memory_agents:
+            click.echo(f"state per logged-in agent at {memory_agents:,} agents: "
+                       f"Comm {figures['comm_bytes_per_agent']:,} "
+                       f"bytes, MRE {figures['mre_bytes_per_agent']:,} bytes")
+    click.echo(orjson.dumps(figures).decode())
+
+
+@bench.command("raw")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def bench_raw(as_json: bool) -> None:
+    """The raw ZeroMQ ceiling on this machine: messages/s and the three-process round trip."""
+    from ..bench import raw_ceiling
+    figures = raw_ceiling()
+    if as_json:
+        click.echo(orjson.dumps(figures).decode())
+        return
+    click.echo(f"raw PUSH/PULL, ipc, two processes: {figures['raw_msgs_per_s']:,} messages/s "
+               f"({figures['raw_codec_msgs_per_s']:,}/s with orjson encode + decode per message)")
+    click.echo(f"raw round trip chat -> comm -> mre -> comm -> chat, three processes: "
+               f"p50 {figures['raw_rtt_p50_us']} us, p99 {figures['raw_rtt_p99_us']} us")
+
+
+@bench.command("routing")
+@click.option("--agents", "sizes", default="100,1000,10000,100000", show_default=True,
+              help="comma-separated numbers of logged-in agents")
+@click.option("--decisions", type=int, default=20_000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line, the last a summary")
+def bench_routing(sizes: str, decisions: int, as_json: bool) -> None:
+    """Cost of one routing decision as the logged-in agents grow, next to raw ZeroMQ."""
+    from ..bench import raw_push_pull_us, routing_cost
+    raw = raw_push_pull_us()
+    rows = [routing_cost(int(n), decisions) for n in sizes.split(",")]
+    if as_json:
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+        click.echo(orjson.dumps({"raw_push_pull_us": round(raw, 2), "rows": rows}).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"routing decision cost (3-step queue, {decisions} decisions each)")
+    for column in ("agents", "p50 us", "p99 us", "mean us", "x raw msg", "MRE bytes/agent"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(f"{row['agents']:,}", f"{row['route_p50_us']:.1f}", f"{row['route_p99_us']:.1f}",
+                      f"{row['mean_us']:.1f}", f"{row['route_p50_us'] / raw:.1f}", f"{row['mre_bytes_per_agent']:,}")
+    Console().print(table)
+    click.echo(f"raw ZeroMQ, same run: {raw:.2f} us per orjson message through PUSH/PULL (ipc, one process)")

@@ -1,0 +1,111 @@
+"""`mroute load`: offer customers to a fleet of simulated Chat Servers and account for
+every task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import orjson
+
+from .. import client
+from ..supervisor import StartError
+from ..topology import TopologyError
+from .common import load_or_exit, topology_option
+
+
+def duration_option(name: str, default: str | None, help: str) -> Any:
+    from wire.dist import parse, parse_optional
+
+    def convert(_ctx: Any, _param: Any, value: Any) -> Any:
+        try:
+            return (parse_optional if default is None else parse)(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc))
+    return click.option(name, default=default, callback=convert, show_default=True, metavar="DIST",
+                        help=f"{help}: fixed:X, uniform:A,B or exp:MEAN (seconds)")
+
+
+def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
+    from ..load import parse_profile
+    try:
+        return parse_profile(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc))
+
+
+@click.command("load")
+@topology_option()
+@click.option("--chat-servers", "servers", type=click.IntRange(1), default=None,
+              help="simulated Chat Servers to spawn  [default: 2]; with --attach, scale the chat actor to this")
+@click.option("--agents-per-server", "agents", type=click.IntRange(1), default=None,
+              help="agents each Chat Server desks  [default: 10]")
+@click.option("--rate", type=click.FloatRange(0, 1_000_000), default=10.0, show_default=True,
+              help="customers (tasks) per second over the whole fleet, at the profile's peak")
+@click.option("--duration", type=click.FloatRange(0.5), default=10.0, show_default=True, help="seconds of arrivals")
+@click.option("--profile", default="constant", show_default=True, callback=profile_option,
+              help="arrivals over time: constant (Poisson), ramp (0 up to --rate), steps[:N] (N stairs up to it)")
+@duration_option("--handle", "exp:2", "handling time of a task by its agent")
+@duration_option("--think", "uniform:0.05,0.3", "time an agent takes to accept an offer")
+@duration_option("--patience", None, "time a customer waits for an agent before giving up  [default: none]")
+@click.option("--drain", type=click.FloatRange(0), default=10.0, show_default=True,
+              help="seconds allowed after the last arrival for tasks to finish")
+@click.option("--attach", is_flag=True, help="drive the chat servers of the running topology instead of spawning")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="write the full report as JSON here")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML report here")
+@click.option("--quiet", is_flag=True, help="no live progress")
+def load_command(file: str, servers: int | None, agents: int | None, rate: float, duration: float, profile: Any,
+                 handle: Any, think: Any, patience: Any, drain: float, attach: bool, json_file: str | None,
+                 html_file: str | None, quiet: bool) -> None:
+    """Offer customers to a fleet of simulated Chat Servers and account for every task.
+
+    Spawns the fleet with the topology file's Comm, MRE and GC (in a run directory of its
+    own), or drives a running topology's chat servers with --attach. Prints live progress,
+    then a summary; exits 1 if any task was lost."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.live import Live
+
+    from .. import loadreport
+    from ..fleet import AttachedFleet, SpawnedFleet
+    from ..load import LoadPlan, accounted, run_load
+    topology = load_or_exit(file)
+    plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
+                    drain=drain)
+    console = Console(stderr=True)
+    try:
+        if attach:
+            if agents is not None:
+                raise click.UsageError("--agents-per-server is fixed by the running topology's file "
+                                       "(actors.chat.agents); it cannot change with --attach")
+            fleet: Any = AttachedFleet(topology, servers)
+        else:
+            with console.status("starting the fleet..."):
+                fleet = SpawnedFleet(Path(file), servers or 2, agents or 10, plan)
+    except (client.NoAnswer, RuntimeError, StartError, TopologyError) as exc:
+        raise click.ClickException(str(exc))
+    try:
+        if quiet:
+            result = run_load(plan, fleet)
+        elif console.is_terminal:
+            with Live(console=console, refresh_per_second=4) as live:
+                result = run_load(plan, fleet, lambda row: live.update(loadreport.progress_table(row, duration)))
+        else:
+            result = run_load(plan, fleet, lambda row: click.echo(loadreport.progress_line(row), err=True))
+    except (RuntimeError, client.NoAnswer) as exc:
+        raise click.ClickException(f"the load run failed: {exc}")
+    finally:
+        fleet.close()
+    out = Console()
+    for table in loadreport.summary_tables(result):
+        out.print(table)
+    if json_file:
+        Path(json_file).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    if html_file:
+        Path(html_file).write_text(loadreport.html_page(result))
+    if result["interrupted"]:
+        raise click.ClickException("interrupted: the figures cover the run up to the interruption")
+    if result["lost"] or not accounted(result):
+        raise click.ClickException(f"{result['lost']} tasks lost; created {result['created']} does not add up"
+                                   if not accounted(result) else f"{result['lost']} tasks lost")
