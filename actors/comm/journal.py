@@ -23,7 +23,6 @@ from typing import Any, Callable
 
 import orjson
 
-from wire.rundir import journal_path  # noqa: F401  where it lives: the run directory's layout says
 from .ledger import SEEN_KEPT
 from .state import CommState, Presence, Session, Task
 from .tasks import CLOSED_KEPT

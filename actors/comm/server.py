@@ -20,9 +20,10 @@ from wire import codec
 from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GENERAL, HEARTBEAT,
                             HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, ROUTING_ENGINE)
 from wire.codec import WireError
+from wire.rundir import journal_path
 
 from .core import REQUESTS, CommCore
-from .journal import Journal, journal_path
+from .journal import Journal
 
 HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
 EVENTS_HWM = 100_000
