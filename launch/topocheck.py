@@ -170,7 +170,8 @@ def check_agents(c: Checker, raw: Any) -> list[dict[str, Any]]:
 
 
 CHAT_KEYS = ("role", "count", "host", "agents", "rate", "handle", "think", "patience", "mrd")
-GC_KEYS = ("role", "count", "host", "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks")
+GC_KEYS = ("role", "count", "host", "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks",
+           "client_timeout")
 
 
 def check_actors(c: Checker, raw: Any, directory_size: int) -> dict[str, dict[str, Any]]:
@@ -212,9 +213,9 @@ def check_actors(c: Checker, raw: Any, directory_size: int) -> dict[str, dict[st
             for qname, qspec in queues.items():
                 c.number(c.mapping(qspec or {}, f"{key}.queues.{qname}").get("rate", 0),
                          f"{key}.queues.{qname}.rate", positive=False)
-            for number_key in ("wrap_up", "answer_delay"):
+            for number_key in ("wrap_up", "answer_delay", "client_timeout"):
                 if number_key in spec:
-                    c.number(spec[number_key], f"{key}.{number_key}", positive=False)
+                    c.number(spec[number_key], f"{key}.{number_key}", positive=number_key == "client_timeout")
         elif role == "comm":
             c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks", "events_hwm"), key)
             entry["max_live_tasks"] = c.integer(spec.get("max_live_tasks", 100_000), f"{key}.max_live_tasks", 1)

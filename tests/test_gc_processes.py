@@ -9,8 +9,7 @@ from launch import client as control_client
 from .helpers import GcClient, base_topology
 
 
-@pytest.fixture
-def voice(start_topology, chat_client):
+def voice_spec(**gc: object) -> dict:
     spec = base_topology("voice")
     spec["agents"] = [
         {"id": "alice", "password": "pa", "name": "Alice Smith", "extension": "1001", "team": "sales"},
@@ -19,8 +18,13 @@ def voice(start_topology, chat_client):
          "supervisor": True},
         {"id": "dan", "password": "pd", "name": "Dan Chat"},
     ]
-    spec["actors"]["gc"] = {"role": "gc", "queues": {"sales": {"rate": 0}}, "answer_delay": 0.2}
-    running = start_topology(spec)
+    spec["actors"]["gc"] = {"role": "gc", "queues": {"sales": {"rate": 0}}, "answer_delay": 0.2, **gc}
+    return spec
+
+
+@pytest.fixture
+def voice(start_topology, chat_client):
+    running = start_topology(voice_spec())
     clients = []
 
     def desk(name: str) -> GcClient:
@@ -145,6 +149,8 @@ def test_gc_cli_sends_one_command(voice):
     result = running.cli("gc", "bob", "Login", "pb", "1002")
     assert result.returncode == 0, result.stderr
     assert '"state":"NOT_READY"' in result.stdout and '"type":"AgentInfo"' in result.stdout
+    commas = running.cli("gc", "bob", "MakeNotReadyWithReason", "1,")  # commas separate as spaces do
+    assert '"reasonCode":"1"' in commas.stdout, commas.stdout
     wrong = running.cli("gc", "bob", "Teleport")
     assert '"code":"BAD_COMMAND"' in wrong.stdout
     assert running.cli("call", "nowhere").returncode != 0
@@ -198,3 +204,63 @@ def test_a_restarted_gc_gets_the_voice_agents_logged_in_again(voice, chat_client
     running.remember_pids()
     # Comm noticed the new GC (its System epoch) and logged alice in again: NOT_READY on voice
     chat.expect("AgentState", AgentId="alice", Mrd="voice", State="NOT_READY", timeout=10)
+
+
+def gc_stats(running) -> dict:
+    return control_client.ask(running.topology, "stats")["actors"]["gc.1"]
+
+
+def test_the_gc_shell_is_live_beats_and_prints_a_call_without_a_key_pressed(start_topology):
+    from .helpers import wait_until
+    from .terminal import Terminal
+    running = start_topology(voice_spec(client_timeout=2.0))
+    silent = GcClient(running.endpoints(), "gc-silent")   # says Hello once, then nothing
+    try:
+        with Terminal(running.directory, "gc", "--shell", "alice") as term:
+            term.expect("connected as alice")
+            term.expect("alice> ")
+            term.line("Login pa 1001")          # spaces separate parameters, as commas do
+            term.expect('"state":"NOT_READY"')
+            term.line("help")                   # local words are not sent to the GC
+            term.expect("GC commands:")
+            term.line("clear")
+            term.line("MakeReady")
+            term.expect('"state":"READY"')
+            silent.handshake()
+            # the GC forgets a client that said nothing for its clientTimeout: once the silent
+            # one is gone, the shell (older than it) has outlived the timeout on its beats alone
+            wait_until(lambda: gc_stats(running)["clients_forgotten"] >= 1, timeout=10, what="a silent client forgotten")
+            assert gc_stats(running)["clients_forgotten"] == 1   # the shell was not
+            place_call(running)
+            term.expect('"event":"InboundCall"')   # printed with no key pressed
+            assert "BAD_COMMAND" not in term.seen.decode(errors="replace")
+            term.line("quit")
+            assert term.wait_exit() == 0
+    finally:
+        silent.close()
+
+
+def test_the_gc_shell_connects_again_to_a_restarted_gc(start_topology):
+    import os
+    import signal
+
+    from .helpers import wait_until
+    from .terminal import Terminal
+    running = start_topology(voice_spec(client_timeout=2.0))
+    with Terminal(running.directory, "gc", "--shell", "bob") as term:
+        term.expect("bob> ")
+        term.line("Login pb,1002")
+        term.expect('"state":"NOT_READY"')
+        os.kill(next(a["pid"] for a in running.status()["actors"] if a["name"] == "gc.1"), signal.SIGKILL)
+        term.expect("the GC restarted", timeout=20)
+        wait_until(lambda: next(a for a in running.status()["actors"] if a["name"] == "gc.1")["state"] == "RUNNING",
+                   timeout=15, what="gc.1 RUNNING again")
+        running.remember_pids()
+        term.line("Login pb 1002")           # the new GC knows the shell: its answers come back
+        term.expect('"state":"NOT_READY"')
+
+
+def test_gc_against_a_topology_without_a_gc_says_so(start_topology):
+    running = start_topology(base_topology("nogc"))
+    result = running.cli("gc", "alice", "GetState", timeout=10)
+    assert result.returncode == 1 and "has no gc actor" in result.stderr, result.stderr

@@ -25,6 +25,9 @@ class GenericConnector(Actor):
         commands = self.socket(zmq.PULL, bind=self.config.endpoints[GC])
         self.voice = VoiceCentre(self.config.topology["agents"], settings, self.emit,
                                  call_later=self.loop.call_later)
+        # a client that stopped beating is forgotten within half its timeout, not only when
+        # another one connects
+        self.loop.call_every(self.voice.client_timeout / 2, self.voice.forget_silent_clients)
         self.rng = random.Random()
         self.callers = 0
         for queue, spec in (settings.get("queues") or {}).items():
@@ -92,4 +95,5 @@ class GenericConnector(Actor):
     def stats(self) -> dict[str, Any]:
         from .voice import LOGOUT
         return {**super().stats(), "agents_logged_in": sum(1 for a in self.voice.agents.values() if a.state != LOGOUT),
-                "dialogs": len(self.voice.dialogs), "in_service": self.voice.in_service}
+                "dialogs": len(self.voice.dialogs), "in_service": self.voice.in_service,
+                "clients": len(self.voice.clients), "clients_forgotten": self.voice.clients_forgotten}

@@ -94,7 +94,7 @@ class Dialog:
 
 EVENT_NAMES = {"ACD_IN": "InboundCall", "CONSULT": "ConsultCall", "TRANSFER": "TransferCall",
                "CONFERENCE": "ConferenceCall"}
-CLIENT_TIMEOUT = 10.0   # seconds a client destination lives without Hello, Beat or Connect
+CLIENT_TIMEOUT = 10.0   # seconds a client destination lives without Hello, Beat or Connect (default)
 DIALOG_KEPT = 300.0     # seconds an ended dialog is kept (wrap-up data is set after the call)
 
 
@@ -127,6 +127,7 @@ class VoiceCentre:
         self.wrap_up = float(settings.get("wrap_up", 0))             # seconds of WORK after a call; 0: none
         self.answer_delay = float(settings.get("answer_delay", 1.0))  # an outside number answers after this
         self.licenses = int(settings.get("licenses", 10_000))
+        self.client_timeout = float(settings.get("client_timeout", CLIENT_TIMEOUT))
         self.reasons = settings.get("reason_codes") or DEFAULT_REASONS
         self.phonebooks = settings.get("phonebooks") or DEFAULT_PHONEBOOKS
         self.queues: dict[str, deque[str]] = {name: deque() for name in (settings.get("queues") or {"default": {}})}
@@ -135,6 +136,7 @@ class VoiceCentre:
         self.in_service = True
         self.epoch = format(time.time_ns() // 1_000_000, "x")
         self.clients: dict[str, float] = {}                # destination -> last Hello, Beat or Connect
+        self.clients_forgotten = 0
         self.dialog_started: dict[str, float] = {}         # queue calls: when they arrived
 
     # plumbing --------------------------------------------------------------------------------
@@ -148,17 +150,19 @@ class VoiceCentre:
     def forget_silent_clients(self) -> None:
         """A client that has not said Hello, Beat or Connect for a while is gone."""
         now = self.clock()
-        gone = {d for d, seen in self.clients.items() if now - seen > CLIENT_TIMEOUT}
+        gone = {d for d, seen in self.clients.items() if now - seen > self.client_timeout}
         for dest in gone:
             del self.clients[dest]
+        self.clients_forgotten += len(gone)
         for agent in self.agents.values():
             for dest in gone & set(agent.destinations):
                 del agent.destinations[dest]
 
     def system(self) -> dict[str, Any]:
-        # `epoch` (ours) changes when the GC restarts: clients know to log their agents in again.
+        # Ours: `epoch` changes when the GC restarts (clients log their agents in again), and
+        # `clientTimeout` says how long a client may stay silent (clients Beat well within it).
         return {"type": "System", "status": "IN_SERVICE" if self.in_service else "OUT_OF_SERVICE",
-                "epoch": self.epoch}
+                "epoch": self.epoch, "clientTimeout": self.client_timeout}
 
     def set_in_service(self, up: bool) -> None:
         if up != self.in_service:

@@ -10,21 +10,25 @@ from .common import control, running_topology, topology_option
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @topology_option()
-@click.option("--shell", "interactive", is_flag=True, help="an interactive session (history, Tab completion)")
-@click.option("--wait", type=float, default=1.0, show_default=True, help="seconds to print what comes back")
+@click.option("--shell", "interactive", is_flag=True,
+              help="a live session: events as they arrive, history, Tab completion")
+@click.option("--wait", type=float, default=1.0, show_default=True,
+              help="seconds to print what comes back (in --shell: after the last command, when leaving)")
 @click.argument("agent")
 @click.argument("command", required=False)
 @click.argument("params", nargs=-1)
 def gc(file: str, interactive: bool, wait: float, agent: str, command: str | None, params: tuple[str, ...]) -> None:
     """Send one Generic Connector command as AGENT and print the events that come back.
 
-    Example: mroute gc alice Login pw-alice 1001   (parameters as separate words)"""
+    Example: mroute gc alice Login pw-alice 1001   (parameters separated by spaces or commas)"""
     from ..gcclient import one_command, shell
     if not interactive and command is None:
         raise click.UsageError("name a COMMAND, or use --shell")
     topology = running_topology(file)
+    if not any(spec["role"] == "gc" for spec in topology.actors.values()):
+        raise click.ClickException(f"topology {topology.name!r} has no gc actor (add one under actors:)")
     if interactive:
-        shell(topology, agent)
+        shell(topology, agent, wait)
     else:
         one_command(topology, agent, command or "", params, wait)
 
