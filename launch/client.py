@@ -21,6 +21,14 @@ class NoAnswer(Exception):
     pass
 
 
+class Refused(NoAnswer):
+    """The supervisor answered no; `answer` says why (and `confirm`: a person may insist)."""
+
+    def __init__(self, answer: dict[str, Any]):
+        super().__init__(answer.get("reason", "the supervisor refused"))
+        self.answer = answer
+
+
 def ask(topology: Topology, verb: str, body: dict[str, Any] | None = None, timeout: float = 3.0) -> dict[str, Any]:
     """Send `verb` to the topology's supervisor and return its answer. Raises NotRunning at
     once when no supervisor holds the run directory, NoAnswer after `timeout` seconds."""
@@ -40,7 +48,7 @@ def ask(topology: Topology, verb: str, body: dict[str, Any] | None = None, timeo
             got_id, got_verb, reply = control.parse(sock.recv_multipart())
             if got_id == request_id:
                 if got_verb != control.OK:
-                    raise NoAnswer(reply.get("reason", "the supervisor refused"))
+                    raise Refused(reply)
                 return reply
         raise NoAnswer(f"the supervisor of {topology.name!r} did not answer {verb!r} within {timeout:.0f} s")
     finally:

@@ -361,3 +361,23 @@ def test_comm_watches_a_bounded_number_of_desks():
     h.comm.desks.watched.update(f"desk-{n}" for n in range(desks.MAX_WATCHED))
     err = refused_request(h, "Heartbeat", {"Destination": "one-too-many"})
     assert (err.code, err.field) == (S.OVERLOADED, "Destination") and "one-too-many" not in h.comm.desks.watched
+
+
+def test_a_closed_desk_logs_its_agents_out_at_once_and_requeues_their_tasks():
+    """Found by an operator: `scale chat=1` left the removed servers' agents UNKNOWN, then
+    logged them out only after the grace period, their tasks stuck with them meanwhile."""
+    h = Harness()
+    h.login("a0")
+    h.login("a1")
+    h.send("Heartbeat", {"Destination": "desk-a0"})
+    task = h.task()
+    owner = h.published_of("TaskAgentSelected", TaskId=task)[-1]["AgentId"]
+    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
+    answer = h.comm.desks_closed([f"desk-{owner}"])
+    h.pump()
+    assert answer == {"agents": [owner]}
+    assert h.state(owner) == S.LOGOUT                       # no grace period, no UNKNOWN first
+    assert h.published_of("TaskState", TaskId=task, State=S.QUEUED, Code=S.AGENT_LOGOUT)
+    other = "a1" if owner == "a0" else "a0"
+    assert h.published_of("TaskAgentSelected", TaskId=task)[-1]["AgentId"] == other  # routed again
+    assert f"desk-{owner}" not in h.comm.desks.watched

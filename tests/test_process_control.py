@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from .helpers import MROUTE, base_topology, pid_alive, read_until, wait_until
+from .terminal import Terminal
 
 SIM = {"count": 1, "agents": 3, "rate": 0, "handle": 0.2, "think": [0.0, 0.05]}
 
@@ -123,7 +124,9 @@ def test_down_kills_an_actor_that_ignores_sigterm(start_topology):
 
 
 def test_scale_up_and_down(start_topology, chat_client):
-    running = start_topology(base_topology("scaler", chat={**SIM, "agents": 2}, agents=6))
+    spec = base_topology("scaler", chat={**SIM, "agents": 2}, agents=6)
+    spec["supervisor"] = {"stop_grace": 0.5}
+    running = start_topology(spec)
     result = running.cli("scale", "chat=3")
     assert result.returncode == 0, result.stderr
     names = [a["name"] for a in running.status()["actors"]]
@@ -134,10 +137,26 @@ def test_scale_up_and_down(start_topology, chat_client):
     desk.handshake()
     for agent in ("agent3", "agent4"):  # chat.3 desks the directory's 5th and 6th agents
         wait_until(lambda agent=agent: desk.agent_state(agent) == "READY", what=f"{agent} READY")
+    # 8 agents in the directory, 2 a server: a 5th server would desk nobody yet make chats
+    refused = running.cli("scale", "chat=5")
+    assert refused.returncode == 1
+    assert "chat.5 would desk 0 of their 2 agents" in refused.stderr and "at most 4" in refused.stderr, refused.stderr
+    assert [a["name"] for a in running.status()["actors"]][-1] == "chat.3"   # nothing started
+    with Terminal(running.directory, "scale", "chat=5") as term:   # a person is asked
+        term.expect("Start them anyway? [y/N]")
+        term.line("n")
+        assert term.wait_exit() == 1
+    assert [a["name"] for a in running.status()["actors"]][-1] == "chat.3"
+    os.kill(chat3, signal.SIGSTOP)  # hung: it cannot sign its agents out as chat.2 does when stopped
     result = running.cli("scale", "chat=1")
     assert result.returncode == 0, result.stderr
     assert [a["name"] for a in running.status()["actors"]] == ["comm.1", "mre.1", "chat.1"]
     assert not pid_alive(chat3)
+    # the removed servers' agents are out now (Comm answered before the CLI did), not UNKNOWN
+    # until a grace period ends
+    assert "logged out at once (their tasks back to the queues): agent3, agent4" in result.stdout
+    assert {desk.agent_state(a) for a in ("agent1", "agent2", "agent3", "agent4")} == {"LOGOUT"}
+    assert desk.agent_state("alice") == "READY"
     assert running.cli("scale", "comm=2").returncode != 0
 
 

@@ -30,6 +30,7 @@ import zmq
 from actors.runtime import Actor, log
 from wire import codec, dist, states as S
 from wire.codec import WireError
+from wire.desking import desk_range
 from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC
 
 from .customers import Customers
@@ -68,11 +69,13 @@ class ChatServer(Actor):
         settings = self.config.settings
         per_server = int(settings.get("agents", 0))
         directory = self.config.topology["agents"]
-        first = (self.config.index - 1) * per_server
-        agents = {a["id"]: a for a in directory[first:first + per_server]}
+        actor = self.name.rpartition(".")[0]
+        actors = self.config.topology.get("actors") or {actor: {**settings, "role": "chat"}}
+        span = desk_range(actors, actor, self.config.index)
+        agents = {a["id"]: a for a in directory[span.start:span.stop]}
         if len(agents) < per_server:
             log.warning("%s wants %d agents but the directory has only %d from #%d", self.name, per_server,
-                        len(agents), first + 1)
+                        len(agents), span.start + 1)
         self.mrd = settings.get("mrd", "chat")
         self.rate = float(settings.get("rate", 0))
         self.handle = dist.parse(settings.get("handle", "uniform:2,6"))

@@ -209,6 +209,14 @@ class CommCore:
         self.tasks.close(task, S.FORCE_CLOSED)
         return {"TaskId": task_id, "State": S.CLOSED, "Code": S.FORCE_CLOSED}
 
+    def desks_closed(self, destinations: list[str]) -> dict[str, Any]:
+        """Chat Servers removed by their supervisor: their agents out at once (AGENT_LOGOUT)."""
+        agents = sorted({s.agent_id for d in destinations for s in self.agents.at_desk(d)
+                         if any(p.state != S.LOGOUT for p in s.mrds.values())})
+        for destination in destinations:
+            self.desks.closed(destination)
+        return {"agents": agents}
+
     def on_resync(self, body: dict[str, Any]) -> None:
         log.info("MRE asked for a snapshot (%s)", body.get("Reason", "no reason given"))
         self.out.to_mre("Snapshot", {**self.snapshot(), "Request": body.get("Request")})

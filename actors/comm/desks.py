@@ -51,6 +51,17 @@ class Desks:
             del self.lost[destination]
             self.agents.refresh_desk(destination)
 
+    def closed(self, destination: str) -> None:
+        """A desk gone for good (its supervisor scaled it away): its agents are logged out now,
+        not after the grace period, and it is no longer watched."""
+        self.heard.pop(destination, None)
+        self.lost.pop(destination, None)
+        if destination in self.watched:
+            self.watched.discard(destination)
+            self.dirty = True
+        log.info("%s closed: logging its agents out", destination)
+        self.log_out_desk(destination)
+
     def message_from(self, destination: object) -> None:
         """Any message from a watched desk says it is alive."""
         if self.heard and destination in self.heard:

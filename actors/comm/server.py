@@ -166,7 +166,8 @@ class Comm(Actor):
         self.core.refuse(err, body)
 
     def control_verbs(self) -> dict[str, Any]:
-        return {"flush": lambda body: self.core.flush(str(body.get("task", "")))}
+        return {"flush": lambda body: self.core.flush(str(body.get("task", ""))),
+                "desks_closed": lambda body: self.core.desks_closed([str(d) for d in body.get("desks") or []])}
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.core.stats(), "dropped_to": self.dropped_to}

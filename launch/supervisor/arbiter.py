@@ -22,6 +22,8 @@ import zmq
 from actors.loop import Loop, Timer
 
 from .. import metrics
+from wire.desking import desked, short_of_agents
+
 from ..topology import SINGLETONS, Topology
 from . import rundir
 from .channel import STATS_TIMEOUT, ActorChannel, Results
@@ -178,8 +180,10 @@ class Arbiter:
     def start_child(self, child: Process) -> None:
         self.watcher_of(child.name).start(child)  # type: ignore[union-attr]
 
-    def scale(self, name: Any, count: Any) -> tuple[list[Process], list[Process]]:
-        """Want `count` instances of actor `name`: (the processes added, those going away)."""
+    def scale(self, name: Any, count: Any, force: bool = False) -> tuple[list[Process], list[Process]]:
+        """Want `count` instances of actor `name`: (the processes added, those going away).
+        Chat Servers that would desk fewer agents than they should are refused (unless
+        `force`), and so is a change that would move running servers' agents."""
         spec = self.topology.actors.get(name) if isinstance(name, str) else None
         if spec is None:
             raise CommandError(f"no actor named {name!r} (actors: {', '.join(self.topology.actors)})")
@@ -189,11 +193,34 @@ class Arbiter:
             raise CommandError(f"scale {name} needs a count >= 0, not {count!r}")
         if spec["role"] in SINGLETONS and count > 1:
             raise CommandError(f"{name} is a {spec['role']}: it binds the documented queues, run at most one")
+        if spec["role"] == "chat":
+            self.check_desks(name, count, force)
         spec["count"] = count
         self.write_topology()
         added, extra = self.watchers[name].reconcile()
         self.write_state()
         return added, extra
+
+    def check_desks(self, name: str, count: int, force: bool) -> None:
+        actors = self.topology.actors
+        proposed = {**actors, name: {**actors[name], "count": count}}
+        before, after = desked(actors), desked(proposed)
+        moved = sorted(i for i in before.keys() & after.keys() if before[i] != after[i] and i in self.children)
+        if moved:
+            raise CommandError(f"scaling {name} to {count} would move the agents of {', '.join(moved)} (chat actors "
+                               f"desk consecutive blocks of the directory): scale the last chat actor instead")
+        per_server, size = actors[name]["agents"], len(self.topology.agents)
+        short = {i: n for i, n in short_of_agents(proposed, size).items()
+                 if i.rpartition(".")[0] == name and i not in self.children}
+        if short and not force:
+            desked_now = max((span.stop for span in before.values()), default=0)
+            fits = actors[name]["count"] + max(0, size - desked_now) // per_server if per_server else count
+            rate = actors[name].get("rate", 0)
+            raise CommandError(
+                f"{', '.join(short)} would desk {min(short.values())} of their {per_server} agents: the directory "
+                f"has {size} agents and {desked_now} are desked already"
+                + (f", yet each would still start {rate:g} chats/s" if rate else "")
+                + f"; scale {name} to at most {fits}, or add agents to the topology", confirm=True)
 
     # the whole topology ----------------------------------------------------------------
     def start(self) -> None:

@@ -26,7 +26,12 @@ log = logging.getLogger("mroute.supervisor")
 
 
 class CommandError(Exception):
-    """A request the controller refuses, with the reason for the CLI."""
+    """A request the controller refuses, with the reason for the CLI; `confirm`: the same
+    request with `force` would be carried out (the CLI may ask a person)."""
+
+    def __init__(self, reason: str, confirm: bool = False):
+        super().__init__(reason)
+        self.confirm = confirm
 
 
 class Request:
@@ -44,7 +49,7 @@ class Request:
 
     def failed(self, exc: BaseException) -> None:
         if isinstance(exc, CommandError):
-            self.reply(False, {"reason": str(exc)})
+            self.reply(False, {"reason": str(exc), **({"confirm": True} if exc.confirm else {})})
             return
         log.exception("the supervisor's %r verb failed", self.verb)
         self.reply(False, {"reason": f"the supervisor failed to serve {self.verb!r}: {type(exc).__name__}: {exc}"})
@@ -179,14 +184,23 @@ class Controller:
 
     def scale(self, body: dict[str, Any], request: Request) -> None:
         name = body.get("name")
-        added, extra = self.arbiter.scale(name, body.get("count"))
+        added, extra = self.arbiter.scale(name, body.get("count"), force=body.get("force") is True)
 
         def settle(ok: bool) -> None:
             self.arbiter.reap()  # forget the extra processes that are gone
             self.arbiter.write_state()
-            request.reply(ok and all(c.state == RUNNING for c in added),
-                          {"actors": [c.describe() for c in self.arbiter.children.values()
-                                      if c.name.rpartition(".")[0] == name]})
+            answer = {"actors": [c.describe() for c in self.arbiter.children.values()
+                                 if c.name.rpartition(".")[0] == name]}
+            ok = ok and all(c.state == RUNNING for c in added)
+            removed = [c.name for c in extra if c.role == "chat"]
+            comm = next((c.name for c in self.arbiter.children.values() if c.role == "comm" and c.state == RUNNING),
+                        None)
+            if not removed or comm is None:
+                request.reply(ok, answer)
+                return
+            # removed Chat Servers are not coming back: their agents out now, not after the grace
+            self.arbiter.ask_children({comm}, "desks_closed", {"desks": removed}, request.guard(
+                lambda results: request.reply(ok, {**answer, "logged_out": results[comm].get("agents", [])})))
         self.arbiter.when(lambda: all(c.proc is None for c in extra) and all(c.state in (RUNNING, FATAL)
                                                                              for c in added),
                           request.guard(settle), self.arbiter.ready_timeout_s + 1)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from wire import control
+from wire.desking import desk_range
 
 from .liveness import KILL, SILENT, Liveness
 from .process import (BACKOFF, EXITED, FATAL, RUNNING, STARTING, STOPPED, STOPPING, UNRESPONSIVE, UP,
@@ -101,9 +102,8 @@ class Watcher:
         """A simulated Chat Server's agents' passwords: it logs them in as their desks would."""
         if process.role != "chat":
             return b""
-        spec = self.topology.actors[self.name]
-        first = (int(process.name.rpartition(".")[2]) - 1) * spec["agents"]
-        return orjson.dumps({a["id"]: a["password"] for a in self.topology.agents[first:first + spec["agents"]]
+        span = desk_range(self.topology.actors, self.name, int(process.name.rpartition(".")[2]))
+        return orjson.dumps({a["id"]: a["password"] for a in self.topology.agents[span.start:span.stop]
                              if "password" in a})
 
     def on_output(self, process: Process) -> None:
