@@ -116,9 +116,10 @@ class Actor:
         self.drop_watch: dict[zmq.Socket, Callable[[list[bytes]], bool]] = {}
         loop.before_poll.append(self.flush)
         self.authenticator: Any = None  # the ZAP handler, when the topology asks for CURVE
-        # (time, queue, type, TaskId, AgentId) of the last messages taken that name a task:
+        # the last messages taken that name a task:
         # `mroute trace` puts every actor's together into a task's path
-        self.trace: deque[tuple[float, str, str, str, Any]] = deque(maxlen=TRACE_KEPT)
+        # (time, queue, type, TaskId, AgentId, State, Code)
+        self.trace: deque[tuple[float, str, str, str, Any, Any, Any]] = deque(maxlen=TRACE_KEPT)
         self.tap: zmq.Socket | None = None
         self.tapped_queues: set[bytes] = set()
         self.tapped = False
@@ -180,7 +181,8 @@ class Actor:
                     if message.__class__ is dict:
                         task_id = message.get("TaskId")
                         if task_id.__class__ is str and len(task_id) <= 256:
-                            trace.append((time.time(), queue, type, task_id, message.get("AgentId")))
+                            trace.append((time.time(), queue, type, task_id, message.get("AgentId"),
+                                          message.get("State"), message.get("Code")))
                     handler = handlers.get(type)
                     if handler is None:
                         raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}", type=type,
@@ -294,8 +296,8 @@ class Actor:
         return {"counters": dict(self.counters), "tapped": self.tapped}
 
     def traced(self, task_id: str) -> list[dict[str, Any]]:
-        return [{"at": at, "queue": queue, "type": type, "agent": agent}
-                for at, queue, type, task, agent in self.trace if task == task_id]
+        return [{"at": at, "queue": queue, "type": type, "agent": agent, "state": state, "code": code}
+                for at, queue, type, task, agent, state, code in self.trace if task == task_id]
 
     def control_verbs(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         """Operator commands this role answers on its control channel (beyond ping, stats

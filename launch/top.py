@@ -11,7 +11,9 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
+from wire import states as S
 from wire.stats import Histogram
 
 from . import client
@@ -29,8 +31,9 @@ def look(topology: Topology) -> dict[str, Any]:
             "cpu": {name: cpu_seconds(pid) for name, pid in pids.items()}}
 
 
-def frame(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """What one frame shows, as plain data (also what `--json` prints)."""
+def frame(before: dict[str, Any], after: dict[str, Any], topology: Topology | None = None) -> dict[str, Any]:
+    """What one frame shows, as plain data (also what `--json` prints). Every MRD, agent
+    state and queue of the topology is there, zero included, whatever Comm answered."""
     seconds = max(1e-9, after["at"] - before["at"])
     processes = []
     for actor in after["status"]["actors"]:
@@ -59,9 +62,16 @@ def frame(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     window = latency_now.minus(latency_was) if latency_now.count >= latency_was.count else latency_now
     waits = Histogram.from_json(comm.get("queue_wait", {}))
     within = sum(n for bucket, n in waits.counts.items() if bucket_upper_s(bucket) <= SERVICE_LEVEL_S)
+    agents_by_state = {mrd: dict.fromkeys(S.AGENT_STATES, 0) for mrd in (topology.mrds if topology else {})}
+    for mrd, by in comm.get("agents_by_state", {}).items():
+        agents_by_state.setdefault(mrd, dict.fromkeys(S.AGENT_STATES, 0)).update(by)
+    queues = {name: {"mrd": q["mrd"], "waiting": 0, "oldest_wait_s": 0.0}
+              for name, q in (topology.queues if topology else {}).items()}
+    for name, q in comm.get("queues", {}).items():
+        queues.setdefault(name, {"mrd": "?"}).update(q)
     return {
         "topology": after["status"]["name"], "processes": processes,
-        "agents_by_state": comm.get("agents_by_state", {}), "queues": comm.get("queues", {}),
+        "agents_by_state": agents_by_state, "queues": queues,
         "routed_per_s": round((comm.get("tasks_routed", 0) - comm_was.get("tasks_routed", 0)) / seconds, 1),
         "route_p50_us": window.percentile(50), "route_p99_us": window.percentile(99),
         "service_level": round(within / waits.count, 3) if waits.count else None,
@@ -77,29 +87,40 @@ def ms(us: float | None) -> str:
     return "-" if us is None else f"{us / 1000:.2f} ms"
 
 
-def render(view: dict[str, Any]) -> Group:
+STATE_STYLES = {"RUNNING": "green", "STARTING": "cyan", "STOPPING": "cyan", "BACKOFF": "yellow",
+                "UNRESPONSIVE": "bold red", "FATAL": "bold red", "EXITED": "red", "STOPPED": "dim"}
+KEY_HINTS = "q quit   Ctrl-C quit"
+
+
+def render(view: dict[str, Any], interval: float | None = None) -> Group:
+    """Three tables whose columns never change between frames (widths fixed, every state and
+    queue listed), a summary line, and the keys."""
     procs = Table(title=f"mroute top: {view['topology']}", expand=False)
-    for column in ("process", "state", "pid", "restarts", "CPU %", "RSS MB", "in/s", "out/s"):
-        procs.add_column(column, justify="left" if column in ("process", "state") else "right")
+    for column, width in (("process", 12), ("state", 12), ("pid", 7), ("restarts", 8), ("CPU %", 6), ("RSS MB", 7),
+                          ("in/s", 8), ("out/s", 8)):
+        procs.add_column(column, justify="left" if column in ("process", "state") else "right", min_width=width)
     for p in view["processes"]:
-        procs.add_row(p["name"], p["state"], str(p["pid"] or "-"), str(p["restarts"]),
-                      "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}",
+        procs.add_row(p["name"], Text(p["state"], style=STATE_STYLES.get(p["state"], "")), str(p["pid"] or "-"),
+                      str(p["restarts"]), "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}",
                       "-" if p["rss_mb"] is None else f"{p['rss_mb']:.1f}", f"{p['in_per_s']:,.0f}",
                       f"{p['out_per_s']:,.0f}")
+    # states down, MRDs across: every state is a row, so the table is as narrow as the MRDs
     agents = Table(title="agents by state")
-    agents.add_column("MRD")
-    states = sorted({s for by in view["agents_by_state"].values() for s in by})
-    for state in states:
-        agents.add_column(state, justify="right")
-    for mrd, by in sorted(view["agents_by_state"].items()):
-        agents.add_row(mrd, *(str(by.get(s, 0)) for s in states))
+    agents.add_column("state", min_width=17)
+    mrds = sorted(view["agents_by_state"])
+    for mrd in mrds:
+        agents.add_column(mrd, justify="right", min_width=6)
+    for state in S.AGENT_STATES:
+        agents.add_row(state, *(str(view["agents_by_state"][mrd].get(state, 0)) for mrd in mrds))
     queues = Table(title="queues")
-    for column in ("queue", "waiting", "oldest wait"):
-        queues.add_column(column, justify="left" if column == "queue" else "right")
+    for column, width in (("queue", 16), ("MRD", 8), ("waiting", 8), ("oldest wait", 11)):
+        queues.add_column(column, justify="left" if column in ("queue", "MRD") else "right", min_width=width)
     for name, q in sorted(view["queues"].items()):
-        queues.add_row(name, str(q["waiting"]), f"{q['oldest_wait_s']:.1f} s")
+        queues.add_row(name, q.get("mrd", "?"), str(q["waiting"]),
+                       f"{q['oldest_wait_s']:.1f} s" if q["waiting"] else "-")
     sl = view["service_level"]
     summary = (f"routed {view['routed_per_s']:,.1f}/s   routing latency p50 {ms(view['route_p50_us'])}, "
                f"p99 {ms(view['route_p99_us'])}   service level (accepted within {SERVICE_LEVEL_S:.0f} s) "
                + ("-" if sl is None else f"{100 * sl:.1f} %"))
-    return Group(procs, agents, queues, summary)
+    hints = Text(KEY_HINTS + (f"   refresh every {interval:g} s" if interval else ""), style="reverse")
+    return Group(procs, agents, queues, summary, hints)

@@ -138,6 +138,32 @@ def test_top_once_shows_every_actor_agents_and_rates(start_topology):
     text = running.cli("top", "--once", "--interval", "0.5")
     assert text.returncode == 0 and all(name in text.stdout for name in ("comm.1", "mre.1", "chat.1", "chat.2"))
     assert "agents by state" in text.stdout
+    # every MRD and state, every queue, zero included: columns do not come and go
+    from wire.states import AGENT_STATES
+    assert set(view["agents_by_state"]) == {"chat", "voice"}
+    assert all(list(by) == list(AGENT_STATES) for by in view["agents_by_state"].values())
+    assert view["agents_by_state"]["voice"]["LOGOUT"] == 0
+    assert set(view["queues"]) == set(running.topology.queues)   # chat-default, voice-default
+    assert all(q["waiting"] >= 0 and "oldest_wait_s" in q for q in view["queues"].values())
+
+
+def test_top_shows_a_frozen_actor_unresponsive_and_q_quits(start_topology):
+    from .terminal import Terminal
+    spec = base_topology("frozen")
+    spec["supervisor"] = {"ping_interval": 0.2, "ping_misses": 2, "unresponsive_grace": 60}
+    running = start_topology(spec)
+    mre = next(a["pid"] for a in running.status()["actors"] if a["name"] == "mre.1")
+    with Terminal(running.directory, "top", "--interval", "0.3") as term:
+        term.expect("q quit")
+        term.expect("PENDING_NOT_READY")      # every state has its row, zero or not
+        term.expect("chat-default")           # an empty queue is listed
+        os.kill(mre, signal.SIGSTOP)
+        try:
+            term.expect("UNRESPONSIVE", timeout=10)
+        finally:
+            os.kill(mre, signal.SIGCONT)
+        term.type("q")
+        assert term.wait_exit() == 0
 
 
 def test_tap_prints_decoded_messages_without_taking_them(start_topology):
@@ -205,6 +231,12 @@ def test_trace_shows_a_routed_tasks_hops_in_time_order(start_topology):
     trace = json.loads(running.cli("trace", task, "--json").stdout)
     hops = [(h["actor"], h["queue"], h["type"]) for h in trace["hops"]]
     assert hops[0] == ("comm.1", "General", "Task")
+    # a TaskState hop says which state it moved the task to, and why
+    wait_until(lambda: any(h["type"] == "TaskState" and h["state"] == "CLOSED" and h["code"] == "DONE"
+                           for h in json.loads(running.cli("trace", task, "--json").stdout)["hops"]),
+               timeout=10, what="the task's close (handle 0.2 s) in its trace")
+    table = running.cli("trace", task)
+    assert any("TaskState" in row and "CLOSED" in row and "DONE" in row for row in table.stdout.splitlines())
     for hop in (("mre.1", "RoutingEngine", "NewTask"), ("comm.1", "CommunicationServer", "TaskAgentSelected"),
                 ("chat.1", "ChatEvents", "TaskAgentSelected")):
         assert hop in hops

@@ -229,7 +229,8 @@ class Agents:
             self.refresh_all(session.agent_id)
 
     def stats(self) -> dict[str, Any]:
-        by_state: dict[str, dict[str, int]] = {}   # MRD -> agent state -> how many
+        # MRD -> agent state -> how many: every MRD and state, zero included
+        by_state = {mrd: dict.fromkeys(S.AGENT_STATES, 0) for mrd in self.mrds}
         logged_in = 0
         for session in self.sessions.values():
             logged_in += any(p.state != S.LOGOUT for p in session.mrds.values())

@@ -16,7 +16,7 @@ from typing import Any
 import zmq
 
 from actors.runtime import Actor, log, recv_frames
-from wire import codec
+from wire import codec, states as S
 from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GENERAL, HEARTBEAT,
                             HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, ROUTING_ENGINE)
 from wire.codec import WireError
@@ -101,7 +101,7 @@ class Comm(Actor):
             at = time.time()
             task_id = request(type, body)
             if task_id is not None:  # the task's id exists only from now on: `mroute trace` starts here
-                trace.append((at, GENERAL, type, task_id, None))
+                trace.append((at, GENERAL, type, task_id, None, S.QUEUED, None))
         return create
 
     def on_subscription(self) -> None:

@@ -305,7 +305,9 @@ class Tasks:
                          {"TaskId": task.task_id, "OwnerAgentId": owner, "ParticipantAgentId": participant})
 
     def stats(self) -> dict[str, Any]:
-        queues: dict[str, dict[str, Any]] = {}     # queue -> waiting, oldest wait (s)
+        # queue -> waiting, oldest wait (s); every queue, an empty one too (it reads 0, it
+        # does not vanish from top and the metrics)
+        queues = {name: {"waiting": 0, "oldest_wait_s": 0.0} for name in self.queues}
         for task in self.live.values():
             if task.state == S.QUEUED:
                 queue = queues.setdefault(task.queue, {"waiting": 0, "oldest_wait_s": 0.0})

@@ -34,9 +34,10 @@ def trace(file: str, host: str | None, task_id: str, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title=f"task {task_id}: {len(hops)} hops in {(hops[-1]['at'] - hops[0]['at']) * 1000:.2f} ms")
-    for column in ("time", "+ms", "taken by", "from queue", "message", "agent"):
+    for column in ("time", "+ms", "taken by", "from queue", "message", "state", "code", "agent"):
         table.add_column(column, justify="right" if column == "+ms" else "left")
     for hop in hops:
         table.add_row(datetime.fromtimestamp(hop["at"]).strftime("%H:%M:%S.%f")[:-3], f"{hop['after_ms']:.3f}",
-                      hop["actor"], hop["queue"], hop["type"], hop["agent"] or "")
+                      hop["actor"], hop["queue"], hop["type"], str(hop.get("state") or ""),
+                      str(hop.get("code") or ""), hop["agent"] or "")
     Console().print(table)
