@@ -55,23 +55,37 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
 
 
 def print_explanation(answer: dict[str, Any], console: Console | None = None) -> None:
-    """`mroute explain`: the task's routing history, then (while it waits) every agent of
-    its queue's reached steps with what keeps it from taking the task."""
+    """`mroute explain`: the task's routing history in words; for its last offer, the other
+    agents of the MRD and why each was not chosen; while it waits, every agent of its queue
+    with what keeps it from taking the task."""
     from datetime import datetime
     console = console or Console(soft_wrap=True)
-    console.print(f"[bold]task {answer['task']}[/bold]" + (f" in queue {answer['queue']} ({answer['policy']})"
-                                                           if "queue" in answer else " (no longer routed)"))
+    where = f" in queue {answer['queue']}, policy {answer['policy']}" if "queue" in answer else " (no longer routed)"
+    console.print(f"[bold]task {answer['task']}[/bold]{where}")
+    if answer.get("policy_words"):
+        console.print(f"  the policy prefers: {answer['policy_words']}")
     for d in answer["decisions"]:
         stamp = datetime.fromtimestamp(d["time"]).strftime("%H:%M:%S.%f")[:-3]
-        details = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("time", "event", "candidates"))
+        details = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("time", "event", "candidates", "clock"))
         console.print(f"  {stamp} [cyan]{d['event']}[/cyan] {details}")
         for c in d.get("candidates", []):
-            console.print(f"      step {c['step']} best: {c['agent']} (key {c['key']})")
-    if answer.get("steps"):
-        for step in answer["steps"]:
-            mark = "reached" if step["reached"] else "not reached"
-            console.print(f"  step {step['step']}: {step['expr']!r} timeout {step['timeout']:g} s, {mark}, "
-                          f"{step['eligible']} eligible")
+            console.print(f"      best of step {c['step']}: {c['agent']} ({c['words']})")
+    not_chosen = answer.get("not_chosen")
+    if not_chosen:
+        console.print("  not chosen at the last offer:")
+        for row in sorted(not_chosen, key=lambda r: (r["step"] is None, r["step"] or 0, r["agent"])):
+            step = "no step" if row["step"] is None else f"step {row['step']}"
+            words = f": {row['words']}" if row.get("words") else ""
+            console.print(f"    {row['agent']:<12} {step:<8} {row['why']}{words}")
+    elif not_chosen is None and any(d["event"] == "offered" for d in answer["decisions"]):
+        console.print("  (the other agents at that offer were not recorded: the MRD has more than 32 agents, "
+                      "so each decision keeps only the best of each step)")
+    for step in answer.get("steps", []):
+        mark = "reached" if step["reached"] else "not reached"
+        console.print(f"  step {step['step']}: {step['expr']!r} timeout {step['timeout']:g} s, {mark}, "
+                      f"{step['eligible']} eligible now")
     if answer.get("waiting"):
+        console.print("  why no agent takes it now:")
         for a in answer.get("agents", []):
-            console.print(f"    {a['agent']:<12} {a['state']:<18} {a['why']}")
+            words = f": {a['words']}" if a.get("words") else ""
+            console.print(f"    {a['agent']:<12} {a['state']:<18} {a['why']}{words}")

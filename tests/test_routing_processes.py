@@ -64,6 +64,8 @@ def test_steps_widen_after_their_timeout_and_explain_shows_it(system):
     assert decisions[-1]["step"] == 1 and decisions[-1]["policy"] == "LONGEST_AVAILABLE"
     text = running.cli("explain", task)
     assert "offered" in text.stdout and "bob" in text.stdout
+    assert "the policy prefers: fewest tasks in hand, then available longest" in text.stdout
+    assert "best of step 1: bob (0 tasks in hand, available" in text.stdout
     assert running.cli("explain", "no-such-task").returncode != 0
 
 

@@ -201,7 +201,53 @@ def test_explain_records_the_step_candidates_and_the_choice():
     assert events == ["queued", "step", "offered"]
     offered = h.mre.explain(task)["decisions"][-1]
     assert offered["agent"] == "a1" and offered["step"] == 1 and offered["policy"] == "LONGEST_AVAILABLE"
-    assert offered["candidates"] == [{"step": 1, "agent": "a1", "key": [0, 0.0]}]
+    assert offered["candidates"] == [{"step": 1, "agent": "a1", "key": [0, 0.0],
+                                      "words": "0 tasks in hand, available 5.0 s"}]
+
+
+def test_explain_says_why_each_other_agent_was_not_chosen():
+    """Found by an operator: asked "why a0 and not a5?", explain answered "step 0: 0 eligible"
+    and printed keys like [2, 883.58] without saying what they mean."""
+    attrs = {f"a{i}": {"english": i != 4} for i in range(7)}
+    h = harness(agents=7, attributes=attrs, q=queue(steps=[{"expr": "english", "timeout": 0}]))
+
+    def accept(agent, task):
+        h.send("TaskState", {"AgentId": agent, "TaskId": task, "State": S.ACTIVE})
+    h.login("a2")
+    for n in range(2):                       # a2: at its limit of 2 chats
+        accept("a2", h.task(client=f"c{n}"))
+    h.login("a3")
+    h.task(client="c2")                      # a3: rung, not answered yet
+    h.login("a5")
+    accept("a5", h.task(client="c3"))        # a5: one chat in hand
+    h.login("a1", ready=False)               # a1: NOT_READY
+    h.login("a4")                            # a4: not english
+    h.login("a6")
+    h.login("a6", mrd="voice")
+    accept("a6", h.task(mrd="voice", client="c4"))  # a6: on a call, chat interrupted
+    assert h.state("a6") == S.INTERRUPTED
+    h.advance(5)
+    h.login("a0")
+    h.advance(3)
+    task = h.task(client="c5")
+    answer = h.mre.explain(task)
+    assert answer["decisions"][-1]["agent"] == "a0"
+    assert answer["policy_words"] == "fewest tasks in hand, then available longest"
+    assert answer["decisions"][-1]["candidates"][0]["words"] == "0 tasks in hand, available 3.0 s"
+    why = {row["agent"]: row["why"] for row in answer["not_chosen"]}
+    assert why["a1"] == "not READY (NOT_READY)"
+    assert why["a2"] == "at its limit (2/2)"
+    assert why["a3"].startswith("an offer pending")
+    assert why["a4"] == "attribute false: no step's expression holds for it"
+    assert why["a5"] == "eligible, ranked lower"
+    assert why["a6"].startswith("interrupted")
+    assert next(r for r in answer["not_chosen"] if r["agent"] == "a5")["words"] == "1 task in hand, available 8.0 s"
+    # a returning customer goes to its last agent: the others are told so, not "ranked lower"
+    h.send("TaskState", {"AgentId": "a0", "TaskId": task, "State": S.ACTIVE})
+    again = h.mre.explain(h.task(client="c3"))
+    assert again["decisions"][-1]["agent"] == "a5"
+    assert next(r for r in again["not_chosen"] if r["agent"] == "a0")["why"] == (
+        "eligible, but the returning customer's last agent (a5) goes first")
 
 
 def erlang_c(c: int, load: float) -> float:

@@ -26,6 +26,7 @@ from wire import states as S
 from wire.codec import WireError
 from wire.expr import Expression, compile_expr, skill
 
+from .explain import Explainer
 from .index import AgentIndex, Key
 
 log = logging.getLogger("mroute.mre")
@@ -135,6 +136,7 @@ class Engine:
         self.last_agent: OrderedDict[tuple[str, str], str] = OrderedDict()  # (MRD, customer) -> who served it last
         self.decisions: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self.counters = {"selected": 0, "requeued": 0, "closed": 0, "snapshots": 0}
+        self.explainer = Explainer(self)
         self.reset()
 
     def reset(self) -> None:
@@ -445,7 +447,8 @@ class Engine:
         returning = bool(task.client_id) and self.last_agent.get((task.mrd, task.client_id)) == agent_id
         self.record(task, "offered", agent=agent_id, queue=queue.name, policy=queue.policy, step=task.level,
                     why="returning customer's last agent" if returning else f"best by {queue.policy}",
-                    candidates=[{"step": s, "agent": a, "key": list(k)} for s, k, a in candidates])
+                    candidates=[{"step": s, "agent": a, "key": list(k)} for s, k, a in candidates], clock=self.clock())
+        self.explainer.offered(queue, task, agent_id, returning)
         self.emit("TaskAgentSelected", {"TaskId": task.task_id, "AgentId": agent_id,
                                         "Status": S.SELECTED_RESERVED})
 
@@ -459,39 +462,7 @@ class Engine:
         history.append({"time": time.time(), "event": event, **details})
 
     def explain(self, task_id: str) -> dict[str, Any]:
-        """What was decided for a task and, if it still waits, why no agent takes it: every
-        agent matching a step reached, with what keeps it from being offered the task. This
-        scan of the agents runs only when asked, never on the routing path."""
-        history = self.decisions.get(task_id)
-        task = self.tasks.get(task_id)
-        out: dict[str, Any] = {"task": task_id, "decisions": history or [], "known": history is not None}
-        if task is None:
-            return out
-        queue = task.queue
-        router = queue.mrd
-        out.update(queue=queue.name, policy=queue.policy, waiting=task.waiting, step=task.level,
-                   steps=[{"step": i, "expr": e.text, "timeout": queue.timeouts[i],
-                           "reached": i <= task.level, "eligible": len(queue.indexes[i])}
-                          for i, e in enumerate(queue.exprs)])
-        agents = []
-        for agent in router.agents.values():
-            steps = [step for q, step in agent.steps if q is queue]
-            if not steps:
-                continue
-            if min(steps) > task.level:
-                why = f"matches only step {min(steps)}, not reached yet"
-            elif agent.state not in S.ROUTABLE:
-                why = f"state {agent.state}"
-            elif agent.offer is not None:
-                why = f"an offer pending ({agent.offer})"
-            elif len(agent.active) >= router.max_tasks:
-                why = f"at its limit ({len(agent.active)}/{router.max_tasks})"
-            else:
-                why = "eligible"
-            agents.append({"agent": agent.agent_id, "steps": steps, "state": agent.state,
-                           "active": len(agent.active), "why": why})
-        out["agents"] = sorted(agents, key=lambda a: a["agent"])
-        return out
+        return self.explainer.explain(task_id)
 
     def stats(self) -> dict[str, Any]:
         return {**self.counters, "tasks_waiting": sum(q.waiting_count for r in self.routers.values()
