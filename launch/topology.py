@@ -78,6 +78,11 @@ class Topology:
             out += [(f"{name}.{i}", spec["role"]) for i in range(1, spec["count"] + 1)]
         return out
 
+    def served_endpoints(self) -> dict[str, str]:
+        """The documented endpoints some actor of the topology binds (no GC ones without a gc)."""
+        roles = {spec["role"] for spec in self.actors.values()}
+        return {name: url for name, url in self.endpoints.items() if BINDERS.get(name) in roles}
+
     def control_endpoint(self, what: str) -> str:
         return f"ipc://{self.sock_dir}/{what}.ipc"
 

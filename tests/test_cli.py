@@ -27,6 +27,7 @@ def test_status_with_nothing_running_says_so_at_once(tmp_path):
     result = run(tmp_path, "status", "--json", timeout=10)
     assert result.returncode != 0
     assert json.loads(result.stdout)["running"] is False
+    assert "GC" not in json.loads(result.stdout)["endpoints"]
     assert "not running" in run(tmp_path, "status").stdout
     down = run(tmp_path, "down")  # idempotent
     assert down.returncode == 0 and "was not running" in down.stdout
@@ -53,6 +54,8 @@ def test_detached_topology_status_and_down_leave_no_process(tmp_path):
         assert [a["name"] for a in state["actors"]] == ["comm.1", "mre.1", "chat.1", "chat.2"]
         assert all(a["state"] == "RUNNING" and a["pid"] for a in state["actors"])
         assert state["endpoints"]["General"].startswith("ipc://")
+        # no gc actor, no GC endpoints: only what some actor binds is listed
+        assert set(state["endpoints"]) == {"General", "CommunicationServer", "ChatEvents", "RoutingEngine"}
         pids = [a["pid"] for a in state["actors"]] + [state["supervisor"]["pid"]]
         again = run(tmp_path, "up", "--detach")
         assert again.returncode != 0 and "running already" in again.stderr

@@ -22,7 +22,8 @@ def status(file: str, as_json: bool, host: str | None) -> None:
         state = client.ask(topology, "status")
     except client.NotRunning as exc:
         if as_json:
-            click.echo(orjson.dumps({"name": topology.name, "running": False, "endpoints": topology.endpoints,
+            click.echo(orjson.dumps({"name": topology.name, "running": False,
+                                     "endpoints": topology.served_endpoints(),
                                      "actors": []}).decode())
         else:
             click.echo(str(exc))

@@ -317,7 +317,7 @@ class Arbiter:
     def status(self) -> dict[str, Any]:
         return {"name": self.topology.name, "supervisor": {"pid": os.getpid()},
                 "metrics": getattr(self, "metrics_url", None),
-                "endpoints": self.topology.endpoints, "run_dir": str(self.run_dir),
+                "endpoints": self.topology.served_endpoints(), "run_dir": str(self.run_dir),
                 "actors": [child.describe() for child in self.children.values()]}
 
 
