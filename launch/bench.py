@@ -1,90 +1,36 @@
 """`mroute bench`: figures, never pass/fail.
 
 `routing`: the MRE's cost of one routing decision (NewTask in -> TaskAgentSelected out) as
-the number of logged-in agents grows, measured on the engine itself (no sockets), with a
-three-step precision queue so that several step indexes are consulted. Next to it, in the
-same run, the raw cost of moving one orjson message through a ZeroMQ PUSH/PULL pair in
-this process: the floor any routed message pays."""
+the number of logged-in agents grows, measured on the engine itself (no sockets, in a
+process of its own: actors/bench.py), with a three-step precision queue so that several
+step indexes are consulted. Next to it, in the same run, the raw cost of moving one orjson
+message through a ZeroMQ PUSH/PULL pair in this process: the floor any routed message pays."""
 
 from __future__ import annotations
 
-import gc
-import statistics
+import subprocess
+import sys
 import time
-import tracemalloc
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import orjson
 import zmq
 
-from actors.mre.engine import Engine
-
-# Steps with no timeout: every task has reached all three at once, so each decision looks
-# at three step indexes (the most a decision on this queue can cost).
-QUEUE = {"mrd": "chat", "policy": "LONGEST_AVAILABLE", "offer_timeout": 15, "ttl": 300, "ageing": 60,
-         "steps": [{"expr": "billing >= 8", "timeout": 0}, {"expr": "billing >= 4", "timeout": 0},
-                   {"expr": "true", "timeout": 0}]}
+def in_actors(*args: str) -> dict[str, Any]:
+    """Run one of the actors' micro-benchmarks (actors/bench.py) in a process of its own."""
+    done = subprocess.run([sys.executable, "-m", "actors.bench", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"actors.bench {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+    return orjson.loads(done.stdout.splitlines()[-1])
 
 
 def routing_cost(agents: int, decisions: int = 20_000) -> dict[str, Any]:
-    mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
-    directory = {f"a{i}": {"attributes": {"billing": i % 10}} for i in range(agents)}
-    selected: list[str] = []
-    gc.collect()
-    tracemalloc.start()
-    engine = Engine(mrds, lambda t, b: selected.append(b["AgentId"]) if t == "TaskAgentSelected" else None,
-                    queues={"q": QUEUE}, directory=directory)
-    for agent in directory:
-        engine.on_agent_state({"AgentId": agent, "State": "READY", "MRD": "chat"})
-    memory, _peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    held: deque[tuple[str, str]] = deque()
-    steady = max(1, agents // 2)  # tasks held at once: agents busy and freed in turn, capacity to spare
-    times = []
-    for n in range(decisions):
-        task = f"t{n}"
-        before = len(selected)
-        started = time.perf_counter_ns()
-        engine.on_new_task({"MRD": "chat", "TaskId": task, "params": {}})
-        times.append(time.perf_counter_ns() - started)
-        if len(selected) != before + 1:
-            raise RuntimeError(f"task {task} was not routed at once: the benchmark would measure queueing")
-        agent = selected[-1]
-        engine.on_task_state({"TaskId": task, "MRD": "chat", "State": "ACTIVE", "AgentId": agent})
-        held.append((task, agent))
-        if len(held) > steady:
-            old, who = held.popleft()
-            engine.on_task_state({"TaskId": old, "MRD": "chat", "State": "CLOSED", "AgentId": who})
-    times.sort()
-    return {"agents": agents, "decisions": decisions, "route_p50_us": times[len(times) // 2] / 1000,
-            "route_p99_us": times[int(len(times) * 0.99)] / 1000, "mean_us": statistics.fmean(times) / 1000,
-            "mre_bytes_per_agent": round(memory / agents)}
+    return in_actors("routing", str(agents), str(decisions))
 
 
 def comm_bytes_per_agent(agents: int) -> int:
-    """Bytes Comm holds per logged-in READY agent: its directory entry (as Comm keeps it),
-    session and presence, measured with tracemalloc on Comm's core itself."""
-    from actors.comm.core import CommCore
-    from actors.comm.server import agent_directory
-    from wire.passwords import hash_password
-    mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
-    noop = lambda *args: None  # noqa: E731
-    gc.collect()
-    tracemalloc.start()
-    secret = hash_password("secret")  # as topology.json has it: the hash, one per distinct password
-    directory = agent_directory({"agents": [{"id": f"agent{i}", "password_hash": secret} for i in range(agents)]})
-    core = CommCore(directory, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE})
-    for agent in directory:
-        core.request("Connect", {"AgentId": agent, "Password": "secret", "Destination": "chat.1"})
-        core.request("Login", {"AgentId": agent, "Password": "secret", "Mrd": "chat"})
-        core.request("AgentState", {"AgentId": agent, "State": "READY", "Mrd": "chat"})
-    core.take_changes()  # what the journal would have written by now
-    memory, _peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert core.stats()["agents_logged_in"] == agents
-    return round(memory / agents)
+    return int(in_actors("comm-memory", str(agents))["comm_bytes_per_agent"])
 
 
 def raw_push_pull_us(messages: int = 50_000) -> float:
