@@ -86,12 +86,13 @@ def test_hello_and_beat_answer_system_and_outage_is_announced():
     v = Voice()
     epoch = v.centre.epoch
     v.do("client-1", "Hello")
-    assert v.events[-1] == ("client-1", {"type": "System", "status": "IN_SERVICE", "epoch": epoch})
+    assert v.events[-1] == ("client-1", {"type": "System", "status": "IN_SERVICE", "epoch": epoch,
+                                         "clientTimeout": 10.0})
     v.do("client-1", "Beat")
     v.login("alice", ready=False)
     v.centre.set_in_service(False)
-    assert ("client-1", {"type": "System", "status": "OUT_OF_SERVICE", "epoch": epoch}) in v.events
-    assert ("desk-alice", {"type": "System", "status": "OUT_OF_SERVICE", "epoch": epoch}) in v.events
+    down = {"type": "System", "status": "OUT_OF_SERVICE", "epoch": epoch, "clientTimeout": 10.0}
+    assert ("client-1", down) in v.events and ("desk-alice", down) in v.events
     assert v.refused("alice", "GetState") == G.GENERAL_ERROR
     v.centre.set_in_service(True)
     assert v.events[-1][1]["status"] == "IN_SERVICE"
