@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/mroute up --for 15
+	$(VENV)/bin/mroute up --fresh --yes --for 15
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -n auto --timeout 120

@@ -102,7 +102,7 @@ class SpawnedFleet(Fleet):
             plain = {a["id"]: a["password"] for a in load(base_file).agents if "password" in a}
             for agent in self.topology.agents:
                 agent.setdefault("password", plain.get(agent["id"], LOAD_PASSWORD))
-            self.supervisor = Supervisor(self.topology)
+            self.supervisor = Supervisor(self.topology, fresh=True)
             self.supervisor.claim()
             self.supervisor.start()
             self.chats = [name for name, role in self.topology.instances() if role == "chat"]

@@ -17,6 +17,7 @@ from .. import report
 from ..supervisor import AlreadyRunning, StartError, Supervisor, is_locked
 from ..topology import Topology
 from .common import host_option, load_or_exit, prefixer, topology_option
+from .journal import confirm_discard
 
 
 @click.command()
@@ -28,22 +29,30 @@ from .common import host_option, load_or_exit, prefixer, topology_option
 @click.option("--json", "as_json", is_flag=True, help="with --for: print the summary as one JSON line")
 @click.option("--daemon", is_flag=True, hidden=True)
 @click.option("--log-json", is_flag=True, help="actors log JSON lines (with TaskId and AgentId where a line has them)")
+@click.option("--fresh", is_flag=True,
+              help="discard Comm's journal and start with no agents and no tasks (asks on a terminal)")
+@click.option("--yes", is_flag=True, help="with --fresh: do not ask")
 @host_option
 def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bool, daemon: bool, log_json: bool,
-       host: str | None) -> None:
-    """Start the topology in FILE (with --host, the actors placed on that host)."""
+       fresh: bool, yes: bool, host: str | None) -> None:
+    """Start the topology in FILE (with --host, the actors placed on that host). It carries
+    on from Comm's journal, however the last run ended; --fresh starts empty."""
     topology = load_or_exit(file, host)
+    if fresh and not daemon:
+        if is_locked(topology.run_dir):
+            raise click.ClickException(f"topology {topology.name!r} is running already: `mroute down` first")
+        confirm_discard(topology, yes)
     if log_json:
         os.environ["MROUTE_LOG_FORMAT"] = "json"  # the actors inherit it
     if host:
         os.environ["MROUTE_HOST"] = host  # a detached supervisor starts the same share
     if detach:
-        sys.exit(spawn_detached(file, topology))
+        sys.exit(spawn_detached(file, topology, fresh))
     if daemon:
-        sys.exit(run_daemon(topology))
+        sys.exit(run_daemon(topology, fresh))
     # In the foreground we belong to whoever started us; TERM lets us stop our children.
     die_with_parent(os.getppid(), signal.SIGTERM)
-    supervisor = Supervisor(topology, echo=None if quiet else prefixer(topology))
+    supervisor = Supervisor(topology, echo=None if quiet else prefixer(topology), fresh=fresh)
     started = time.monotonic()
     try:
         supervisor.claim()
@@ -70,11 +79,12 @@ def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bo
         supervisor.close()
 
 
-def spawn_detached(file: str, topology: Topology) -> int:
+def spawn_detached(file: str, topology: Topology, fresh: bool) -> int:
     """Start a supervisor in its own session and wait for its word: READY or why not."""
     if is_locked(topology.run_dir):
         raise click.ClickException(f"topology {topology.name!r} is running already: `mroute down` first")
-    proc = subprocess.Popen([sys.executable, "-m", "launch.cli", "up", "-f", file, "--daemon"],
+    proc = subprocess.Popen([sys.executable, "-m", "launch.cli", "up", "-f", file, "--daemon",
+                             *(["--fresh"] if fresh else [])],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     assert proc.stdout is not None
@@ -88,9 +98,9 @@ def spawn_detached(file: str, topology: Topology) -> int:
     return 1
 
 
-def run_daemon(topology: Topology) -> int:
+def run_daemon(topology: Topology, fresh: bool) -> int:
     """The detached supervisor: say READY (or the failure) on stdout, then log to a file."""
-    supervisor = Supervisor(topology)
+    supervisor = Supervisor(topology, fresh=fresh)
     started = time.monotonic()
     try:
         try:

@@ -44,8 +44,9 @@ class Waiter:
 
 
 class Arbiter:
-    def __init__(self, topology: Topology, echo: Callable[[str, str], None] | None = None):
+    def __init__(self, topology: Topology, echo: Callable[[str, str], None] | None = None, fresh: bool = False):
         self.topology = topology
+        self.fresh = fresh   # discard Comm's journal: start with no agents and no tasks
         self.echo = echo
         self.run_dir = topology.run_dir
         self.loop = Loop()
@@ -74,7 +75,9 @@ class Arbiter:
             os.chmod(directory, 0o700)
         (self.run_dir / "logs").mkdir(exist_ok=True)
         self.lock_fd = rundir.lock(self.run_dir, self.topology.name)
-        rundir.start_afresh(self.run_dir, self.topology.sock_dir)
+        rundir.clear_leftovers(self.run_dir, self.topology.sock_dir)
+        if self.fresh:
+            rundir.discard_journal(self.run_dir)
         self.write_topology()
         self.channel = ActorChannel(self.ctx, self.loop, self.topology.control_endpoint("actors"), self.heard)
         self.controller = Controller(self, self.ctx.socket(zmq.ROUTER))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +36,30 @@ def lock(run_dir: Path, name: str) -> int:
     return fd
 
 
-def start_afresh(run_dir: Path, sock_dir: Path) -> None:
-    """What an earlier run left: its surviving actors, Comm's journal (a topology started
-    afresh starts with no agents and no tasks) and its ipc sockets."""
+def clear_leftovers(run_dir: Path, sock_dir: Path) -> None:
+    """What an earlier run left that must not outlive it: its surviving actors and its ipc
+    sockets. Comm's journal stays: the topology carries on from it, however the last run
+    ended (`discard_journal` is for `up --fresh` and `reset`)."""
     kill_survivors(run_dir)
-    for path in journal_files(run_dir):
-        path.unlink(missing_ok=True)
     for stale in sock_dir.glob("*.ipc"):
         stale.unlink()
+
+
+def discard_journal(run_dir: Path) -> None:
+    for path in journal_files(run_dir):
+        path.unlink(missing_ok=True)
+
+
+def journal_summary(path: Path) -> dict[str, Any]:
+    """What a journal file holds (epoch, agents logged in, live tasks), read by Comm's own
+    code in a process of its own; {"exists": True, "unreadable": reason} when it cannot be."""
+    if not path.exists():
+        return {"exists": False, "agents_logged_in": 0, "live_tasks": 0}
+    done = subprocess.run([sys.executable, "-m", "actors.comm.journal_cli", "summary", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        return {"exists": True, "unreadable": done.stderr.strip() or f"exit status {done.returncode}"}
+    return orjson.loads(done.stdout)
 
 
 def write_state(run_dir: Path, state: dict[str, Any]) -> None:
