@@ -264,3 +264,15 @@ def test_gc_against_a_topology_without_a_gc_says_so(start_topology):
     running = start_topology(base_topology("nogc"))
     result = running.cli("gc", "alice", "GetState", timeout=10)
     assert result.returncode == 1 and "has no gc actor" in result.stderr, result.stderr
+
+
+def test_an_unknown_or_malformed_command_naming_an_agent_is_answered_to_its_clients(voice):
+    """Found by review: `NoSuchCommand#alice` was answered only on the public
+    mroute.errors topic, never to alice's client."""
+    _, desk = voice
+    alice = desk("alice")
+    alice.cmd("Connect", "alice", alice.destination, "pa")
+    alice.cmd("NoSuchCommand", "alice")
+    assert alice.expect("Error", code="BAD_COMMAND")["command"] == "NoSuchCommand"
+    alice.cmd("Login", "alice", "pa", "1001", "extra", "params")
+    assert "takes <password>,<extension>" in alice.expect("Error", code="BAD_COMMAND", command="Login")["message"]

@@ -104,6 +104,15 @@ class Command:
     args: dict[str, str]
 
 
+def addressee(frames: list[bytes]) -> str | None:
+    """The id after '#' of a command that may not parse (unknown name, wrong parameters):
+    whom to tell why it was refused."""
+    if not frames:
+        return None
+    who = frames[0].decode(errors="replace").partition("#")[2].strip()
+    return who[:200] or None
+
+
 def parse(frames: list[bytes]) -> Command:
     """`[name#id, body]` -> Command; CommandError(BAD_COMMAND) says what is wrong."""
     if len(frames) not in (1, 2):

@@ -4,6 +4,7 @@ topic = the client's destination) in front of the simulated voice contact centre
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
@@ -14,6 +15,18 @@ from wire.catalogue import GC, GC_EVENTS
 from wire.codec import WireError
 
 from .voice import VoiceCentre
+
+
+UNPARSED = "?"   # the type under which a command that did not parse reaches its handler
+
+
+@dataclass(frozen=True)
+class Unparsed:
+    who: str | None            # the id after '#', when there was one
+    error: G.CommandError
+
+    def refuse(self) -> None:
+        raise self.error
 
 
 class GenericConnector(Actor):
@@ -34,15 +47,20 @@ class GenericConnector(Actor):
             if float((spec or {}).get("rate", 0)) > 0:
                 self.loop.call_later(self.rng.expovariate(float(spec["rate"])), self.arrival, queue,
                                      float(spec["rate"]))
-        self.serve(GC, commands, {spec.name: self.voice.handle for spec in G.COMMANDS.values()},
-                   decode=self.decode, refuse=self.refuse_command, refusals=(G.CommandError,))
+        handlers: dict[str, Any] = {spec.name: self.voice.handle for spec in G.COMMANDS.values()}
+        handlers[UNPARSED] = Unparsed.refuse
+        self.serve(GC, commands, handlers, decode=self.decode, refuse=self.refuse_command,
+                   refusals=(G.CommandError,))
 
     def emit(self, destination: str, event: dict[str, Any]) -> None:
         self.send(self.events, G.event_frames(codec.topic(destination), event))
 
     @staticmethod
-    def decode(frames: list[bytes]) -> tuple[str, G.Command]:
-        command = G.parse(frames)
+    def decode(frames: list[bytes]) -> tuple[str, G.Command | Unparsed]:
+        try:
+            command = G.parse(frames)
+        except G.CommandError as err:   # refused by its handler, so that we know whom to tell
+            return UNPARSED, Unparsed(G.addressee(frames), err)
         return command.spec.name, command
 
     def as_refusal(self, exc: Exception) -> WireError:
@@ -52,19 +70,22 @@ class GenericConnector(Actor):
 
     def refuse_command(self, err: WireError, command: Any) -> None:
         self.refuse(err, {})
-        self.tell_error(command if isinstance(command, G.Command) else None,
-                        G.CommandError(err.code, err.reason, err.type))
+        who = command.who if isinstance(command, (G.Command, Unparsed)) else None
+        reply_to = (command.args["client_destination"]
+                    if isinstance(command, G.Command) and command.spec.name.lower() == "connect" else None)
+        self.tell_error(who, G.CommandError(err.code, err.reason, err.type), reply_to)
 
-    def tell_error(self, command: G.Command | None, err: G.CommandError) -> None:
-        """To the agent's clients, else the destination a Connect/Hello named, else the
+    def tell_error(self, who: str | None, err: G.CommandError, reply_to: str | None = None) -> None:
+        """To the clients of the agent the command named (even one that did not parse), else
+        the destination a Connect named, else a client destination (Hello, Beat), else the
         unrouted topic."""
-        agent = self.voice.agents.get(command.who) if command is not None else None
+        agent = self.voice.agents.get(who) if who else None
         if agent is not None and agent.destinations:
             self.voice.tell(agent, err.event())
-        elif command is not None and command.spec.name.lower() == "connect":
-            self.emit(command.args["client_destination"], err.event())
-        elif command is not None and command.who in self.voice.clients:
-            self.emit(command.who, err.event())
+        elif reply_to:
+            self.emit(reply_to, err.event())
+        elif who is not None and who in self.voice.clients:
+            self.emit(who, err.event())
         else:
             self.emit(codec.UNROUTED_ERRORS, err.event())
 
