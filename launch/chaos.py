@@ -2,10 +2,11 @@
 account of every task.
 
 The account does not trust any process that was killed. Comm journals, so its epoch (the
-task id prefix) survives its restarts and its task ids are numbered without gaps: the
-tasks that exist are exactly `<epoch>-1 ... <epoch>-N`. After the load and a drain, each
-is asked for (GetTaskState, answered from Comm's journal, closed tasks included): it is
-closed, still live (unfinished), or unknown to Comm: lost. While the load runs, the
+task id prefix) survives its restarts and its tasks are numbered without gaps: the tasks
+that exist are exactly numbers 1 ... N of the epoch. After the load and a drain, Comm is
+asked (over the control channel, by number: ids have an unguessable part) for each, as
+GetTaskState would answer from its journal, closed tasks included: it is closed, still
+live (unfinished), or unknown to Comm: lost. While the load runs, the
 driver reads what every Chat Server's agents hold or are offered and checks across
 servers that no task is with two agents at once (`double_assigned`) and no agent holds
 more than its MRD allows (`over_capacity`). It also adds up what the Chat Servers saw of
@@ -23,17 +24,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import orjson
-import zmq
-
-from wire import codec
-from wire.catalogue import CHAT_EVENTS, GENERAL
 from wire.dist import parse
 
 from .fleet import SpawnedFleet
 from .load import LoadPlan
 
-OBSERVER = "mroute.chaos"   # our destination for the final questions
 KILLABLE_AFTER = 1.5        # seconds up before an actor may be killed (a quicker death counts as a failed start)
 
 
@@ -91,10 +86,6 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
     fleet = SpawnedFleet(base_file, servers, agents_per_server, plan, rate_per_server=rate / servers)
     supervisor = fleet.supervisor
     max_tasks = supervisor.topology.mrds["chat"]["max_tasks"]
-    ctx = zmq.Context()
-    push = supervisor.topology.data_socket(ctx, zmq.PUSH, GENERAL)
-    sub = supervisor.topology.data_socket(ctx, zmq.SUB, CHAT_EVENTS)
-    sub.setsockopt(zmq.SUBSCRIBE, codec.topic(OBSERVER))
     kills: list[dict[str, Any]] = []
     double: set[str] = set()
     over: set[str] = set()
@@ -129,14 +120,10 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
         comm = next((s for s in supervisor.stats_now().values() if "task_number" in s), None)
         if comm is None:
             raise RuntimeError("Comm did not answer at the end: no account can be given")
-        outcomes = ask_every_task(fleet, push, sub, comm["epoch"], comm["task_number"])
+        outcomes = ask_every_task(supervisor, comm["task_number"])
     except BaseException:
         fleet.close(keep=True)
         raise
-    finally:
-        push.close(0)
-        sub.close(0)
-        ctx.term()
     closed = [o for o in outcomes.values() if o and o["State"] == "CLOSED"]
     lost = sum(1 for o in outcomes.values() if o is None)
     failed = bool(lost or double or over)
@@ -209,31 +196,12 @@ def settle(fleet: SpawnedFleet, drain: float, double: set[str], over: set[str], 
     progress(f"still busy after a {drain:.0f} s drain: what is left is counted unfinished")
 
 
-def ask_every_task(fleet: SpawnedFleet, push: zmq.Socket, sub: zmq.Socket, epoch: str,
-                   count: int, timeout: float = 20.0) -> dict[str, dict[str, Any] | None]:
-    """GetTaskState for every task id Comm has given out; None for those it does not know.
-    Questions are repeated until answered: an answer published while our subscription was
-    not yet live is lost (zeromq-rules 7)."""
-    answers: dict[str, dict[str, Any] | None] = {}
-    pending = {f"{epoch}-{n}" for n in range(1, count + 1)}
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        for task_id in pending:
-            push.send_multipart(codec.encode("GetTaskState", {"TaskId": task_id, "ReplyTo": OBSERVER,
-                                                              "MsgId": f"chaos-{task_id}"}))
-        until = time.monotonic() + 1.0
-        while pending and time.monotonic() < until:
-            fleet.wait(0.02)
-            while sub.poll(0):
-                _topic, type, raw = sub.recv_multipart()
-                body = orjson.loads(raw)
-                task_id = str(body.get("MsgId", "")).removeprefix("chaos-")
-                if task_id not in pending:
-                    continue
-                if type == b"Error" and body.get("Code") != "NOT_FOUND":
-                    raise RuntimeError(f"Comm refused the question about {task_id}: {body}")
-                pending.discard(task_id)
-                answers[task_id] = body if type == b"TaskState" else None  # NOT_FOUND: Comm does not know it
-    if pending:
-        raise RuntimeError(f"Comm did not answer about {len(pending)} tasks within {timeout:.0f} s")
-    return answers
+def ask_every_task(supervisor: Any, count: int, timeout: float = 20.0) -> dict[str, dict[str, Any] | None]:
+    """Comm's account of every task it has numbered (1..count), asked over the control
+    channel (task ids cannot be guessed, so an operator asks by number): a TaskState body,
+    or None for a task Comm does not know."""
+    comm = next(c.name for c in supervisor.children.values() if c.role == "comm")
+    answer = supervisor.ask_now({comm}, "account", {"count": count}, timeout=timeout).get(comm, {})
+    if "tasks" not in answer:
+        raise RuntimeError(f"Comm did not give its account of the tasks: {answer.get('error', answer)}")
+    return answer["tasks"]

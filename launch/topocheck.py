@@ -217,7 +217,11 @@ def check_actors(c: Checker, raw: Any, directory_size: int) -> dict[str, dict[st
                 if number_key in spec:
                     c.number(spec[number_key], f"{key}.{number_key}", positive=number_key == "client_timeout")
         elif role == "comm":
-            c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks", "events_hwm"), key)
+            c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks", "events_hwm",
+                                "session_takeover"), key)
+            entry["session_takeover"] = spec.get("session_takeover", "move")
+            if entry["session_takeover"] not in ("move", "refuse"):
+                raise c.fail(f"{key}.session_takeover", f"must be move or refuse, not {entry['session_takeover']!r}")
             entry["max_live_tasks"] = c.integer(spec.get("max_live_tasks", 100_000), f"{key}.max_live_tasks", 1)
             entry["events_hwm"] = c.integer(spec.get("events_hwm", 100_000), f"{key}.events_hwm", 1)
             journal = spec.get("journal", True)

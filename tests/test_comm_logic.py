@@ -314,12 +314,13 @@ def test_transfers_are_told_at_once_each_answered_with_its_own_move():
         h.login(agent)
     task = h.task()
     owner = h.comm.tasks.live[task].owner
-    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE, "MsgId": "acc", "ReplyTo": "desk"})
+    h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE, "MsgId": "acc",
+                         "ReplyTo": f"desk-{owner}"})
     first, second = [a for a in ("a0", "a1", "a2") if a != owner]
     h.comm.request("Transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": first,
-                                "MsgId": "t1", "ReplyTo": "desk"})
+                                "MsgId": "t1", "ReplyTo": f"desk-{owner}"})
     h.comm.request("Transfer", {"TaskId": task, "OwnerAgentId": first, "RecipientAgentId": second,
-                                "MsgId": "t2", "ReplyTo": "desk"})
+                                "MsgId": "t2", "ReplyTo": f"desk-{first}"})
     h.to_comm.clear()  # whatever the MRE reports of them is lost
     h.to_mre.clear()
     assert [(b["AgentId"], b["PreviousAgentId"]) for b in h.published_of("TaskAgentTransferred", MsgId="t1")] == \
@@ -333,7 +334,7 @@ def test_transfers_are_told_at_once_each_answered_with_its_own_move():
     assert {(b["AgentId"], b["PreviousAgentId"]) for b in moved} == {(first, owner), (second, first)}
     # a retry is answered from what is true now, and moves nothing
     h.send("Transfer", {"TaskId": task, "OwnerAgentId": owner, "RecipientAgentId": first, "MsgId": "t1",
-                        "ReplyTo": "desk"})
+                        "ReplyTo": f"desk-{owner}"})
     again = h.published_of("TaskAgentTransferred", MsgId="t1")
     assert len(again) == 2 and again[-1]["AgentId"] == second and h.comm.tasks.live[task].owner == second
 

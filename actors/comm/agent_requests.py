@@ -4,22 +4,30 @@ owners; the answer is the AgentState the change caused (see core.py)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from wire import states as S
 from wire.codec import WireError
 
-from .agents import Agents
+from .agents import Agents, state_body
 from .state import Presence
 from .tasks import Tasks
 from .voice import VOICE_MRD, VoiceBridge
 
+log = logging.getLogger("mroute.comm")
+
+
+SESSION_MOVED = "SESSION_MOVED"   # ReasonCode (ours): the agent connected through another desk
+TAKEOVER_POLICIES = ("move", "refuse")
+
 
 class AgentRequests:
-    def __init__(self, agents: Agents, tasks: Tasks, voice: VoiceBridge):
+    def __init__(self, agents: Agents, tasks: Tasks, voice: VoiceBridge, session_takeover: str = "move"):
         self.agents = agents
         self.tasks = tasks
         self.voice = voice
+        self.session_takeover = session_takeover   # a Connect from another desk: move the session, or refuse
 
     def connect(self, body: dict[str, Any]) -> None:
         agent_id, password = body["AgentId"], body["Password"]
@@ -31,6 +39,8 @@ class AgentRequests:
         session = self.agents.sessions.get(agent_id)
         if session is None:
             session = self.agents.connect(agent_id, body["Destination"], extension)
+        elif session.destination != body["Destination"] and self.live(session):
+            self.take_over(session, body["Destination"])
         elif body.get("Reset") is True:
             # A desk process that starts afresh: whatever its agent held is not on any screen now.
             for presence in list(session.mrds.values()):
@@ -39,6 +49,23 @@ class AgentRequests:
         self.agents.connect(agent_id, body["Destination"], extension)
         self.agents.refresh_all(agent_id)  # UNKNOWN no more if it comes back through a live desk
         self.voice.login(session)
+
+    @staticmethod
+    def live(session: Any) -> bool:
+        return any(p.state != S.LOGOUT for p in session.mrds.values())
+
+    def take_over(self, session: Any, new_desk: str) -> None:
+        """A live agent connecting through another desk: refused, or moved with its states
+        and tasks, the old desk told it has lost the agent (AgentState LOGOUT SESSION_MOVED)."""
+        old_desk = session.destination
+        if self.session_takeover == "refuse":
+            raise WireError(S.INVALID_STATE, f"{session.agent_id} is logged in through {old_desk}: log out there "
+                                             f"first (comm.session_takeover: refuse)", field="Destination")
+        log.warning("%s moved from desk %s to %s", session.agent_id, old_desk, new_desk)
+        for presence in session.mrds.values():
+            if presence.state != S.LOGOUT:
+                self.agents.out.publish(old_desk, "AgentState", {**state_body(presence), "State": S.LOGOUT,
+                                                                 "ReasonCode": SESSION_MOVED})
 
     def login(self, body: dict[str, Any]) -> None:
         agent_id, mrd = body["AgentId"], body["Mrd"]

@@ -60,7 +60,8 @@ class CommCore:
                  send_event: SendEvent, to_mre: ToMre, stream: str, queues: dict[str, dict[str, Any]] | None = None,
                  call_later: Callable[..., Any] | None = None, clock: Callable[[], float] = time.monotonic,
                  saved: CommState | None = None, gc_send: Callable[[list[bytes]], None] | None = None,
-                 gc_destination: str = "comm", logout_grace: float = 10.0, max_live_tasks: int = 100_000):
+                 gc_destination: str = "comm", logout_grace: float = 10.0, max_live_tasks: int = 100_000,
+                 session_takeover: str = "move"):
         saved = saved or CommState()
         self.mrds = mrds
         self.out = Outbox(send_event, to_mre, stream)
@@ -71,7 +72,7 @@ class CommCore:
         self.tasks.closed.update(saved.closed)
         self.ledger = Ledger(saved.seen)
         self.voice = VoiceBridge(self.agents, gc_send, gc_destination, call_later)
-        self.agent_requests = AgentRequests(self.agents, self.tasks, self.voice)
+        self.agent_requests = AgentRequests(self.agents, self.tasks, self.voice, session_takeover)
         self.task_requests = TaskRequests(self.tasks, mrds, max_live_tasks=max_live_tasks)
         self.desks = Desks(self.agents, self.agent_requests.log_out_desk, clock=clock, logout_grace=logout_grace,
                            watched=saved.watched)
@@ -208,6 +209,18 @@ class CommCore:
         task = self.tasks.task(task_id)
         self.tasks.close(task, S.FORCE_CLOSED)
         return {"TaskId": task_id, "State": S.CLOSED, "Code": S.FORCE_CLOSED}
+
+    def account(self, count: int) -> dict[str, Any]:
+        """For an operator's audit (`mroute chaos`, over the control channel): every task
+        numbered 1..count, as GetTaskState would answer it, or None when Comm does not know
+        it. Task ids cannot be guessed by clients; an operator asks by number."""
+        prefix = f"{self.tasks.prefix}-"
+        known: dict[str, Any] = {}
+        for tasks in (self.tasks.closed, self.tasks.live):
+            for task_id, task in tasks.items():
+                if task_id.startswith(prefix):
+                    known[task_id[len(prefix):].partition("-")[0]] = self.tasks.state_body(task)
+        return {"epoch": self.tasks.prefix, "tasks": {str(n): known.get(str(n)) for n in range(1, count + 1)}}
 
     def desks_closed(self, destinations: list[str]) -> dict[str, Any]:
         """Chat Servers removed by their supervisor: their agents out at once (AGENT_LOGOUT)."""

@@ -65,7 +65,8 @@ class Comm(Actor):
                              gc_send=(lambda frames: self.send(self.gc, frames)) if has_gc else None,
                              gc_destination=self.name,
                              logout_grace=float(settings.get("logout_grace", 10.0)),
-                             max_live_tasks=int(settings.get("max_live_tasks", 100_000)))
+                             max_live_tasks=int(settings.get("max_live_tasks", 100_000)),
+                             session_takeover=settings.get("session_takeover", "move"))
         if saved is not None:
             log.info("%s: carried on from the journal: %d agents, %d tasks (epoch %s)", self.name,
                      len(saved.sessions), len(saved.tasks), saved.task_prefix)
@@ -167,7 +168,8 @@ class Comm(Actor):
 
     def control_verbs(self) -> dict[str, Any]:
         return {"flush": lambda body: self.core.flush(str(body.get("task", ""))),
-                "desks_closed": lambda body: self.core.desks_closed([str(d) for d in body.get("desks") or []])}
+                "desks_closed": lambda body: self.core.desks_closed([str(d) for d in body.get("desks") or []]),
+                "account": lambda body: self.core.account(int(body.get("count", 0)))}
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.core.stats(), "dropped_to": self.dropped_to}

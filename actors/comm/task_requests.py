@@ -54,6 +54,10 @@ class TaskRequests:
         tasks = self.tasks
         task = tasks.task(body["TaskId"])
         target, agent_id = body["State"], body.get("AgentId")
+        if target == S.CLOSED and body.get("Code") == S.CANCELLED:
+            self.require_creator(task, body)
+        else:
+            self.require_desk_of(agent_id, body)
         if target == S.ACTIVE:
             self.require_owner(task, S.RESERVED, agent_id)
             tasks.accept(task, agent_id)  # type: ignore[arg-type]
@@ -79,6 +83,22 @@ class TaskRequests:
             raise WireError(S.INVALID_STATE, f"a Chat Server sets a task ACTIVE, WRAP_UP or CLOSED, not {target}",
                             field="State")
 
+    def require_desk_of(self, agent_id: Any, body: dict[str, Any]) -> None:
+        """A desk acts only for the agents connected through it. The sender is its ReplyTo;
+        a request without one is answered on (and taken as coming from) the agent's own desk."""
+        sender = body.get("ReplyTo")
+        desk = self.tasks.agents.destination(agent_id) if agent_id.__class__ is str else None
+        if sender is not None and desk is not None and sender != desk:
+            raise WireError(S.AUTHORIZATION_FAILURE, f"{agent_id} is connected through {desk}, not {sender}",
+                            field="ReplyTo")
+
+    @staticmethod
+    def require_creator(task: Task, body: dict[str, Any]) -> None:
+        """Only the desk that created a task (its customer's side) cancels it."""
+        if body.get("ReplyTo") != task.origin:
+            raise WireError(S.AUTHORIZATION_FAILURE, f"task {task.task_id} was created through another desk: only "
+                                                     f"that desk cancels it", field="ReplyTo")
+
     @staticmethod
     def require_owner(task: Task, state: str, agent_id: str | None) -> None:
         """Only the agent a task is offered to (RESERVED) or held by (ACTIVE) moves it on."""
@@ -89,10 +109,13 @@ class TaskRequests:
                             field="AgentId")
 
     def transfer(self, body: dict[str, Any]) -> None:
-        self.tasks.transfer(self.tasks.task(body["TaskId"]), body["OwnerAgentId"], body["RecipientAgentId"])
+        task = self.tasks.task(body["TaskId"])
+        self.require_desk_of(body["OwnerAgentId"], body)
+        self.tasks.transfer(task, body["OwnerAgentId"], body["RecipientAgentId"])
 
     def conference(self, body: dict[str, Any]) -> None:
         task = self.tasks.task(body["TaskId"])
+        self.require_desk_of(body["ConferenceOwner"], body)
         if body["Mrd"] != task.mrd:
             raise WireError(S.BAD_FIELD, f"task {task.task_id} is on MRD {task.mrd}, not {body['Mrd']}", field="Mrd")
         self.tasks.conference(task, body["ConferenceOwner"], body["ConferenceParticipant"])

@@ -9,6 +9,7 @@ dirty: the journal writes exactly the tasks marked.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from typing import Any, Callable
@@ -134,7 +135,9 @@ class Tasks:
     def create(self, mrd: str, client_id: str, name: str, params: dict[str, Any], origin: str) -> Task:
         now = self.clock()
         self.number += 1
-        task = Task(f"{self.prefix}-{self.number}", mrd, client_id, name, params, origin, queue=params["queue"],
+        # the epoch and a number (never repeated), then 48 random bits: an id cannot be guessed
+        # from another one, so a client acts only on the tasks it was told of
+        task = Task(f"{self.prefix}-{self.number}-{secrets.token_hex(6)}", mrd, client_id, name, params, origin, queue=params["queue"],
                     created=now, queued_since=now)
         self.live[task.task_id] = task
         self.dirty.add(task.task_id)
