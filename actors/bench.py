@@ -4,6 +4,7 @@ them here, in a process of their own (so tracemalloc sees only them):
 
     python -m actors.bench routing AGENTS DECISIONS    -> one JSON object
     python -m actors.bench comm-memory AGENTS          -> {"comm_bytes_per_agent": N}
+    python -m actors.bench task-memory TASKS           -> Comm's and the MRE's bytes per live task
 """
 
 from __future__ import annotations
@@ -86,11 +87,42 @@ def comm_bytes_per_agent(agents: int) -> int:
     return round(memory / agents)
 
 
+TYPICAL_PARAMS = [["queue", "q"], ["customer", "Jane Doe"], ["email", "jane.doe@example.com"], ["language", "en"],
+                  ["topic", "billing"], ["order", "A-1234567"], ["channel", "web"], ["priority", 1]]
+
+
+def bytes_per_live_task(tasks: int) -> dict[str, int]:
+    """Bytes Comm and the MRE each hold per live (queued) task with eight typical params."""
+    from actors.comm.core import CommCore
+    noop = lambda *args: None  # noqa: E731
+    mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
+    core = CommCore({}, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE})
+    gc.collect()
+    tracemalloc.start()
+    for n in range(tasks):
+        core.request("Task", {"Mrd": "chat", "ClientUniqueId": f"c{n}", "ReplyTo": "chat.1", "MsgId": f"m{n}",
+                              "params": TYPICAL_PARAMS})
+    core.take_changes()
+    comm, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    engine = Engine(mrds, lambda t, b: None, queues={"q": QUEUE})
+    gc.collect()
+    tracemalloc.start()
+    for n in range(tasks):  # what Comm sends it: the params the MRE reads
+        engine.on_new_task({"MRD": "chat", "TaskId": f"t{n}", "params": {"queue": "q", "priority": 1},
+                            "ClientUniqueId": f"c{n}"})
+    mre, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"live_tasks": tasks, "comm_bytes_per_task": round(comm / tasks), "mre_bytes_per_task": round(mre / tasks)}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "routing":
         figures = routing_cost(int(argv[1]), int(argv[2]))
     elif len(argv) == 2 and argv[0] == "comm-memory":
         figures = {"comm_bytes_per_agent": comm_bytes_per_agent(int(argv[1]))}
+    elif len(argv) == 2 and argv[0] == "task-memory":
+        figures = bytes_per_live_task(int(argv[1]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

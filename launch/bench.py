@@ -33,6 +33,10 @@ def comm_bytes_per_agent(agents: int) -> int:
     return int(in_actors("comm-memory", str(agents))["comm_bytes_per_agent"])
 
 
+def bytes_per_live_task(tasks: int = 20_000) -> dict[str, Any]:
+    return in_actors("task-memory", str(tasks))
+
+
 def raw_push_pull_us(messages: int = 50_000) -> float:
     """Microseconds per message: orjson encode, PUSH, PULL, decode, over ipc in one process."""
     ctx = zmq.Context()

@@ -218,7 +218,10 @@ def check_actors(c: Checker, raw: Any, directory_size: int) -> dict[str, dict[st
                     c.number(spec[number_key], f"{key}.{number_key}", positive=number_key == "client_timeout")
         elif role == "comm":
             c.known_keys(spec, ("role", "count", "host", "journal", "logout_grace", "max_live_tasks", "events_hwm",
-                                "session_takeover"), key)
+                                "session_takeover", "max_params", "max_params_bytes", "max_live_bytes"), key)
+            for limit in ("max_params", "max_params_bytes", "max_live_bytes"):
+                if limit in spec:
+                    entry[limit] = c.integer(spec[limit], f"{key}.{limit}", 1)
             entry["session_takeover"] = spec.get("session_takeover", "move")
             if entry["session_takeover"] not in ("move", "refuse"):
                 raise c.fail(f"{key}.session_takeover", f"must be move or refuse, not {entry['session_takeover']!r}")

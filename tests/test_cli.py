@@ -119,7 +119,8 @@ def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("raw_msgs_per_s", "raw_rtt_p50_us", "tasks_per_s", "route_p50_us", "route_p99_us", "agents",
-                "duration_s", "comm_bytes_per_agent", "mre_bytes_per_agent"):
+                "duration_s", "comm_bytes_per_agent", "mre_bytes_per_agent", "comm_bytes_per_task",
+                "mre_bytes_per_task"):
         assert figures[key] > 0, key
     assert figures["steps"][0]["completed_per_s"] > 0
     assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(figures["steps"][-1]["cpu_percent"])

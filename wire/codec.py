@@ -192,6 +192,14 @@ def _check_kind(spec: Spec, name: str, value: Any, salvage: dict[str, Any], requ
                             field=name, **salvage)
 
 
+# The task params the MRE reads: all it is sent and keeps of a task's params.
+ROUTING_PARAMS = ("queue", "priority")
+
+
+def routing_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: params[key] for key in ROUTING_PARAMS if key in params}
+
+
 def params_dict(params: Any) -> dict[str, Any]:
     """A validated `params` (list of pairs or object) as an object."""
     if params is None:

@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable
 
 from wire import states as S
-from wire.codec import UNROUTED_ERRORS, WireError, is_destination
+from wire.codec import UNROUTED_ERRORS, WireError, is_destination, routing_params
 
 from .agent_requests import AgentRequests
 from .agents import Agents
@@ -30,7 +30,7 @@ from .journal import Changes
 from .ledger import Ledger
 from .outbox import Outbox, Reply, SendEvent, ToMre
 from .state import CommState
-from .task_requests import TaskRequests
+from .task_requests import TaskLimits, TaskRequests
 from .tasks import Tasks
 from .voice import VoiceBridge
 
@@ -60,7 +60,7 @@ class CommCore:
                  send_event: SendEvent, to_mre: ToMre, stream: str, queues: dict[str, dict[str, Any]] | None = None,
                  call_later: Callable[..., Any] | None = None, clock: Callable[[], float] = time.monotonic,
                  saved: CommState | None = None, gc_send: Callable[[list[bytes]], None] | None = None,
-                 gc_destination: str = "comm", logout_grace: float = 10.0, max_live_tasks: int = 100_000,
+                 gc_destination: str = "comm", logout_grace: float = 10.0, limits: TaskLimits | None = None,
                  session_takeover: str = "move"):
         saved = saved or CommState()
         self.mrds = mrds
@@ -68,12 +68,11 @@ class CommCore:
         self.agents = Agents(directory, mrds, self.out, sessions=saved.sessions)
         self.tasks = Tasks(self.agents, self.out, queues or {}, clock=clock, call_later=call_later,
                            prefix=saved.task_prefix, number=saved.task_number)
-        self.tasks.live.update(saved.tasks)
-        self.tasks.closed.update(saved.closed)
+        self.tasks.adopt(saved.tasks, saved.closed)
         self.ledger = Ledger(saved.seen)
         self.voice = VoiceBridge(self.agents, gc_send, gc_destination, call_later)
         self.agent_requests = AgentRequests(self.agents, self.tasks, self.voice, session_takeover)
-        self.task_requests = TaskRequests(self.tasks, mrds, max_live_tasks=max_live_tasks)
+        self.task_requests = TaskRequests(self.tasks, mrds, limits or TaskLimits())
         self.desks = Desks(self.agents, self.agent_requests.log_out_desk, clock=clock, logout_grace=logout_grace,
                            watched=saved.watched)
         self.answers = Answers(self.agents, self.tasks, self.ledger)
@@ -239,7 +238,7 @@ class CommCore:
         agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
                   for agent_id, session in self.agents.sessions.items()
                   for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
-        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": t.params, "State": t.state, "Agents": t.agents(),
+        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": routing_params(t.params), "State": t.state, "Agents": t.agents(),
                   "ClientUniqueId": t.client_id, "Waited": round(self.tasks.waited(t), 3)}
                  for t in sorted(self.tasks.live.values(), key=lambda t: t.created)]
         return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks}

@@ -24,6 +24,7 @@ from wire.rundir import journal_path
 
 from .core import REQUESTS, CommCore
 from .journal import Journal
+from .task_requests import LIMIT_KEYS, TaskLimits
 
 HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
 EVENTS_HWM = 100_000
@@ -65,7 +66,7 @@ class Comm(Actor):
                              gc_send=(lambda frames: self.send(self.gc, frames)) if has_gc else None,
                              gc_destination=self.name,
                              logout_grace=float(settings.get("logout_grace", 10.0)),
-                             max_live_tasks=int(settings.get("max_live_tasks", 100_000)),
+                             limits=TaskLimits(**{key: int(settings[key]) for key in LIMIT_KEYS if key in settings}),
                              session_takeover=settings.get("session_takeover", "move"))
         if saved is not None:
             log.info("%s: carried on from the journal: %d agents, %d tasks (epoch %s)", self.name,

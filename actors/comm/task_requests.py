@@ -4,20 +4,33 @@ tasks' owner; the answer is the message the change caused (see core.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from wire import states as S
 from wire.codec import WireError, params_dict
 
 from .state import Task
-from .tasks import Tasks
+from .tasks import Tasks, params_size
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """What one client's Task may cost Comm (topology keys under comm:)."""
+    max_live_tasks: int = 100_000         # beyond it a new Task is refused OVERLOADED
+    max_params: int = 64                  # pairs in a Task's params, else BAD_FIELD
+    max_params_bytes: int = 16_384        # a Task's params, encoded, else BAD_FIELD
+    max_live_bytes: int = 64 * 1024 ** 2  # every live task's params together, else OVERLOADED
+
+
+LIMIT_KEYS = tuple(TaskLimits.__dataclass_fields__)
 
 
 class TaskRequests:
-    def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], *, max_live_tasks: int):
+    def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], limits: TaskLimits):
         self.tasks = tasks
         self.mrds = mrds
-        self.max_live_tasks = max_live_tasks  # backpressure: beyond it a new Task is refused OVERLOADED
+        self.limits = limits
         self.overloaded = 0
 
     def task(self, body: dict[str, Any]) -> str:
@@ -26,12 +39,25 @@ class TaskRequests:
         origin = body.get("ReplyTo")
         if origin is None:
             raise WireError(S.MISSING_FIELD, "Task needs ReplyTo: the Chat Server's destination", field="ReplyTo")
-        if len(self.tasks.live) >= self.max_live_tasks:
+        limits = self.limits
+        if len(self.tasks.live) >= limits.max_live_tasks:
             self.overloaded += 1
             raise WireError(S.OVERLOADED, f"{len(self.tasks.live)} live tasks, the most Comm holds "
                                           f"(comm.max_live_tasks): try again later")
-        params = dict(params_dict(body.get("params")))
+        raw = body.get("params")
+        if raw is not None and len(raw) > limits.max_params:   # counted before it is copied
+            raise WireError(S.BAD_FIELD, f"params has {len(raw)} pairs, at most {limits.max_params} "
+                                         f"(comm.max_params)", field="params")
+        params = dict(params_dict(raw))
         params["queue"] = self.queue_of(mrd, params)
+        size = params_size(params)
+        if size > limits.max_params_bytes:
+            raise WireError(S.BAD_FIELD, f"params take {size:,} bytes, at most {limits.max_params_bytes:,} "
+                                         f"(comm.max_params_bytes)", field="params")
+        if self.tasks.params_bytes + size > limits.max_live_bytes:
+            self.overloaded += 1
+            raise WireError(S.OVERLOADED, f"the live tasks' params take {self.tasks.params_bytes:,} bytes, the most "
+                                          f"Comm holds (comm.max_live_bytes): try again later")
         priority = params.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, (int, float)):
             raise WireError(S.BAD_FIELD, f"params priority must be a number, not {priority!r}", field="params")

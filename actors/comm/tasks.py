@@ -14,8 +14,10 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable
 
+import orjson
+
 from wire import states as S
-from wire.codec import WireError
+from wire.codec import WireError, routing_params
 from wire.stats import Histogram
 
 from .agents import Agents
@@ -26,6 +28,10 @@ from .timers import TaskTimers
 log = logging.getLogger("mroute.comm")
 
 CLOSED_KEPT = 20_000  # closed tasks remembered, to answer late questions about them
+
+
+def params_size(params: dict[str, Any]) -> int:
+    return len(orjson.dumps(params))
 
 
 def new_prefix() -> str:
@@ -49,6 +55,13 @@ class Tasks:
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
                          "tasks_requeued": 0, "offers_refused": 0, "rona": 0, "expired": 0}
         self.queue_wait = Histogram()  # waits for an agent: until accepted, or until the task left
+        self.params_bytes = 0          # what the live tasks' params take, encoded (the budget's measure)
+
+    def adopt(self, live: dict[str, Task], closed: dict[str, Task]) -> None:
+        """Tasks carried on from the journal."""
+        self.live.update(live)
+        self.closed.update(closed)
+        self.params_bytes = sum(params_size(task.params) for task in live.values())
 
     # lookups ----------------------------------------------------------------------------
     def task(self, task_id: str) -> Task:
@@ -137,15 +150,17 @@ class Tasks:
         self.number += 1
         # the epoch and a number (never repeated), then 48 random bits: an id cannot be guessed
         # from another one, so a client acts only on the tasks it was told of
-        task = Task(f"{self.prefix}-{self.number}-{secrets.token_hex(6)}", mrd, client_id, name, params, origin, queue=params["queue"],
-                    created=now, queued_since=now)
+        task = Task(f"{self.prefix}-{self.number}-{secrets.token_hex(6)}", mrd, client_id, name, params, origin,
+                    queue=params["queue"], created=now, queued_since=now)
         self.live[task.task_id] = task
+        self.params_bytes += params_size(params)
         self.dirty.add(task.task_id)
         self.counters["tasks_created"] += 1
         self.arm_ttl(task)
         self.out.publish(origin, "TaskState", {"TaskId": task.task_id, "State": S.QUEUED, "MRD": mrd,
                                                "ClientUniqueId": client_id})
-        self.out.to_mre("NewTask", {"MRD": mrd, "TaskId": task.task_id, "params": params, "ClientUniqueId": client_id})
+        self.out.to_mre("NewTask", {"MRD": mrd, "TaskId": task.task_id, "params": routing_params(params),
+                                    "ClientUniqueId": client_id})
         return task
 
     def select(self, task: Task, agent_id: str) -> bool:
@@ -229,6 +244,8 @@ class Tasks:
         task.state, task.code = S.CLOSED, code
         self.counters["tasks_closed"] += 1
         del self.live[task.task_id]
+        self.params_bytes -= params_size(task.params)
+        task.params = routing_params(task.params)  # a closed task is kept to answer questions, not its data
         self.closed[task.task_id] = task
         if len(self.closed) > CLOSED_KEPT:
             self.closed.popitem(last=False)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from wire import states as S
-from wire.codec import WireError
+from wire.codec import WireError, routing_params
 from wire.expr import Expression, compile_expr, skill
 
 from .explain import Explainer
@@ -214,7 +214,8 @@ class Engine:
             priority = float(params.get("priority", 0))
         except (TypeError, ValueError):
             priority = 0.0
-        task = TaskSlot(task_id, router.name, self.queue_for(router, params), params, client_id, priority,
+        task = TaskSlot(task_id, router.name, self.queue_for(router, params), routing_params(params), client_id,
+                        priority,
                         enqueued=self.clock())
         self.tasks[task_id] = task
         return task

@@ -29,7 +29,7 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
         return
     from pathlib import Path
 
-    from ..bench import comm_bytes_per_agent, raw_ceiling, routing_cost, system_figures
+    from ..bench import bytes_per_live_task, comm_bytes_per_agent, raw_ceiling, routing_cost, system_figures
     load_or_exit(file)
     started = time.monotonic()
     try:
@@ -38,7 +38,8 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
         raise click.ClickException(str(exc))
     if memory_agents:
         figures.update(memory_agents=memory_agents, comm_bytes_per_agent=comm_bytes_per_agent(memory_agents),
-                       mre_bytes_per_agent=routing_cost(memory_agents, decisions=1000)["mre_bytes_per_agent"])
+                       mre_bytes_per_agent=routing_cost(memory_agents, decisions=1000)["mre_bytes_per_agent"],
+                       **bytes_per_live_task())
     figures["duration_s"] = round(time.monotonic() - started, 1)
     figures["route_p50_vs_raw_rtt"] = round(figures["route_p50_us"] / figures["raw_rtt_p50_us"], 2)
     if not as_json:
@@ -57,6 +58,8 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
             click.echo(f"state per logged-in agent at {memory_agents:,} agents: "
                        f"Comm {figures['comm_bytes_per_agent']:,} "
                        f"bytes, MRE {figures['mre_bytes_per_agent']:,} bytes")
+            click.echo(f"state per live task (eight typical params) at {figures['live_tasks']:,} tasks: "
+                       f"Comm {figures['comm_bytes_per_task']:,} bytes, MRE {figures['mre_bytes_per_task']:,} bytes")
     click.echo(orjson.dumps(figures).decode())
 
 
