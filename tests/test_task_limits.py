@@ -23,6 +23,11 @@ def test_params_are_bounded_in_pairs_bytes_and_all_live_tasks_together(start_top
     too_big = desk.send("Task", {"Mrd": "chat", "ClientUniqueId": "c", "params": [["note", "x" * 1200]]})
     err = desk.expect("Error", MsgId=too_big)
     assert (err["Code"], err["Field"]) == ("BAD_FIELD", "params") and "comm.max_params_bytes" in err["Reason"]
+    # far too big to be worth decoding: refused from its size, still answered to its sender
+    huge = desk.send("Task", {"Mrd": "chat", "ClientUniqueId": "c", "params": [[f"k{i}", "v"] for i in range(3000)]})
+    err = desk.expect("Error", MsgId=huge)
+    assert (err["Code"], err["Field"], err["Type"]) == ("BAD_FIELD", "params", "Task")
+    assert err["Reason"].startswith("a Task of ") and "comm.max_params_bytes" in err["Reason"]
     # 900-byte tasks: three fit in the 3,000-byte budget of live tasks, the fourth waits its turn
     answers = []
     for n in range(4):

@@ -24,7 +24,7 @@ from wire.rundir import journal_path
 
 from .core import REQUESTS, CommCore
 from .journal import Journal
-from .task_requests import LIMIT_KEYS, TaskLimits
+from .task_requests import LIMIT_KEYS, TaskLimits, oversized_task
 
 HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
 EVENTS_HWM = 100_000
@@ -82,7 +82,7 @@ class Comm(Actor):
                        refuse=super().refuse)
             self.core.voice.start()
             self.loop.call_every(HEARTBEAT_INTERVAL, self.core.voice.beat)
-        self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS})
+        self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS}, decode=self.decode_general)
         self.serve(COMMUNICATION_SERVER, reports, self.core.reports)
         # A new Comm knows nothing: an MRE still holding the old one's view must drop it.
         self.to_mre("Snapshot", self.core.snapshot())
@@ -92,6 +92,13 @@ class Comm(Actor):
         self.loop.call_every(CONFIRM_EVERY, self.confirm_decisions)
         self.dropped_to: dict[str, int] = {}
         self.drop_watch[self.events] = self.count_drop
+
+    def decode_general(self, frames: list[bytes]) -> tuple[str, Any]:
+        if len(frames) == 2 and frames[0] == b"Task":
+            err = oversized_task(frames[1], self.core.task_requests.limits)
+            if err is not None:
+                raise err
+        return codec.decode(frames, queue=GENERAL)
 
     def requester(self, type: str) -> Any:
         request = self.core.request
