@@ -116,9 +116,8 @@ class Actor:
         self.drop_watch: dict[zmq.Socket, Callable[[list[bytes]], bool]] = {}
         loop.before_poll.append(self.flush)
         self.authenticator: Any = None  # the ZAP handler, when the topology asks for CURVE
-        # the last messages taken that name a task:
-        # `mroute trace` puts every actor's together into a task's path
-        # (time, queue, type, TaskId, AgentId, State, Code)
+        # (time, queue, type, TaskId, AgentId, State, Code) of the last messages taken that name
+        # a task: `mroute trace` puts every actor's together into a task's path
         self.trace: deque[tuple[float, str, str, str, Any, Any, Any]] = deque(maxlen=TRACE_KEPT)
         self.tap: zmq.Socket | None = None
         self.tapped_queues: set[bytes] = set()

@@ -238,8 +238,8 @@ class CommCore:
         agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
                   for agent_id, session in self.agents.sessions.items()
                   for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
-        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": routing_params(t.params), "State": t.state, "Agents": t.agents(),
-                  "ClientUniqueId": t.client_id, "Waited": round(self.tasks.waited(t), 3)}
+        tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": routing_params(t.params), "State": t.state,
+                  "Agents": t.agents(), "ClientUniqueId": t.client_id, "Waited": round(self.tasks.waited(t), 3)}
                  for t in sorted(self.tasks.live.values(), key=lambda t: t.created)]
         return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks}
 
