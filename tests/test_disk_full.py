@@ -152,6 +152,9 @@ def test_a_full_disk_degrades_comm_and_never_kills_and_it_serves_again_by_itself
         assert (type, body["State"]) == ("TaskState", "QUEUED")
         acknowledged.append(body["TaskId"])
         assert running.cli("status").returncode == 0
+        routed = sum(s["routed"] for s in chat_stats(running).values())
+        wait_until(lambda: sum(s["routed"] for s in chat_stats(running).values()) > routed + 20, timeout=15,
+                   what="tasks routed again (the MRE resends what waited, backing off to 5 s)")
         wait_until(lambda: running.status()["supervisor"]["files_unwritten"] == [], timeout=5,
                    what="topology.json and state.json written")
         events.send_signal(signal.SIGINT)
