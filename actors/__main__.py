@@ -45,7 +45,7 @@ def serve_control(actor: Actor, sock: zmq.Socket, loop: Loop) -> None:
             log.warning("%s: bad control message: %s", actor.name, exc)
             continue
         verbs: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "ping": lambda _: {"pid": os.getpid()}, "stats": lambda _: actor.stats(),
+            "ping": lambda _: {"pid": os.getpid(), "degraded": actor.degraded()}, "stats": lambda _: actor.stats(),
             "stop": lambda _: loop.stop("stop requested") or {},
             "trace": lambda body: {"events": actor.traced(str(body.get("task", "")))}, **actor.control_verbs()}
         handler = verbs.get(verb)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 import orjson
 import zmq
 
+from actors.lograte import LogBudget
 from actors.loop import Loop
 from wire import codec, control
 from wire.curve import from_security
@@ -122,6 +123,7 @@ class Actor:
         self.tap: zmq.Socket | None = None
         self.tapped_queues: set[bytes] = set()
         self.tapped = False
+        self.refusal_lines = LogBudget()  # a warning per refusal, up to a budget: the rest counted
 
     # sockets -------------------------------------------------------------------------
     def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
@@ -271,8 +273,13 @@ class Actor:
     def refuse(self, err: WireError, body: dict[str, Any]) -> None:
         """Tell the sender why its message was refused; roles with a way back override."""
         self.counters["refused"] += 1
-        log.warning("%s refused %s: %s %s%s", self.name, err.type or "message", err.code, err.reason,
-                    f" (field {err.field})" if err.field else "", extra=ids(body))
+        write, unlogged = self.refusal_lines.take()
+        if not write:
+            self.counters["refusals_unlogged"] = self.refusal_lines.unlogged_total
+            return
+        log.warning("%s refused %s: %s %s%s%s", self.name, err.type or "message", err.code, err.reason,
+                    f" (field {err.field})" if err.field else "",
+                    f" ({unlogged} refusals before this one not logged)" if unlogged else "", extra=ids(body))
 
     # lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -290,6 +297,11 @@ class Actor:
 
     def stop(self) -> None:
         """Called once when the loop has ended, before sockets close."""
+
+    def degraded(self) -> str:
+        """Why this actor serves only in part now (Comm: its journal cannot write), or "":
+        said in every ping answer, the supervisor shows it as the state DEGRADED."""
+        return ""
 
     def stats(self) -> dict[str, Any]:
         return {"counters": dict(self.counters), "tapped": self.tapped}

@@ -1,4 +1,6 @@
-"""`mroute logs`: the actors' log files, prefixed like `up` prints them."""
+"""`mroute logs`: the actors' log files, prefixed like `up` prints them. The supervisor
+rotates them (`<instance>.log` -> `.log.1` -> ...): the last lines may start in `.log.1`, and
+a file followed through its rotation is read to its end there first."""
 
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ def show_logs(topology: Topology, name: str | None, lines: int, follow: bool,
     offsets = {}
     for instance, path in files.items():
         data = path.read_bytes()
-        for line in data.splitlines()[-lines:] if lines > 0 else []:
+        shown = data.splitlines()[-lines:] if lines > 0 else []
+        if lines > 0 and len(shown) < lines and rotated(path).exists():
+            shown = rotated(path).read_bytes().splitlines()[len(shown) - lines:] + shown
+        for line in shown:
             echo(instance, line.decode(errors="replace"))
         offsets[instance] = len(data)
     while follow:
@@ -36,7 +41,12 @@ def show_logs(topology: Topology, name: str | None, lines: int, follow: bool,
         for instance, path in log_files(topology, name).items():
             size = path.stat().st_size
             start = offsets.get(instance, 0)
-            if size < start:  # truncated or replaced
+            if size < start:  # rotated (what followed our offset is in .log.1), truncated or replaced
+                if rotated(path).exists() and rotated(path).stat().st_size >= start:
+                    with rotated(path).open("rb") as handle:
+                        handle.seek(start)
+                        for line in handle.read().splitlines():
+                            echo(instance, line.decode(errors="replace"))
                 start = 0
             if size > start:
                 with path.open("rb") as handle:
@@ -46,3 +56,7 @@ def show_logs(topology: Topology, name: str | None, lines: int, follow: bool,
                 for line in complete.splitlines():
                     echo(instance, line.decode(errors="replace"))
                 offsets[instance] = start + len(complete) + (1 if complete else 0)
+
+
+def rotated(path: Path) -> Path:
+    return path.with_name(path.name + ".1")

@@ -4,7 +4,10 @@ The supervisor asks its actors for their stats once a second (on its own loop) a
 the latest answers; a scrape, on the HTTP server's thread, only reads them. Every metric
 is named `mroute_...`:
 
-- `mroute_actor_up{actor,role}` 1 when RUNNING; `mroute_actor_restarts_total{actor,role}`
+- `mroute_actor_up{actor,role}` 1 when RUNNING or DEGRADED (answering);
+  `mroute_actor_degraded{actor,role,reason}` 1 while DEGRADED, with why;
+  `mroute_actor_restarts_total{actor,role}`; `mroute_log_dropped_bytes_total{actor,role}`
+  (its output the supervisor could not write to its log file)
 - `mroute_messages_received_total`, `mroute_messages_sent_total`,
   `mroute_messages_refused_total`, `mroute_messages_dropped_total` `{actor,role}`
 - `mroute_tasks_total{event}` (Comm: created, routed, accepted, closed, requeued, rona,
@@ -49,8 +52,13 @@ class TopologyCollector:
     def collect(self) -> Any:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
         actors, stats = self.view()
-        up = GaugeMetricFamily("mroute_actor_up", "1 when the actor is RUNNING", labels=["actor", "role"])
+        up = GaugeMetricFamily("mroute_actor_up", "1 when the actor is RUNNING or DEGRADED (answering)",
+                               labels=["actor", "role"])
+        degraded = GaugeMetricFamily("mroute_actor_degraded", "1 while the actor serves only in part, with why",
+                                     labels=["actor", "role", "reason"])
         restarts = CounterMetricFamily("mroute_actor_restarts", "restarts by the supervisor", labels=["actor", "role"])
+        log_dropped = CounterMetricFamily("mroute_log_dropped_bytes", "output the supervisor could not write to the "
+                                          "actor's log file", labels=["actor", "role"])
         messages = {key: CounterMetricFamily(f"mroute_messages_{name}", f"messages {name}", labels=["actor", "role"])
                     for key, name in (("received", "received"), ("sent", "sent"), ("refused", "refused"),
                                       ("send_dropped", "dropped"))}
@@ -59,8 +67,11 @@ class TopologyCollector:
         comm: dict[str, Any] = {}
         for actor in actors:
             labels = [actor["name"], actor["role"]]
-            up.add_metric(labels, 1.0 if actor["state"] == "RUNNING" else 0.0)
+            up.add_metric(labels, 1.0 if actor["state"] in ("RUNNING", "DEGRADED") else 0.0)
+            if actor["state"] == "DEGRADED":
+                degraded.add_metric([*labels, actor.get("reason", "")], 1.0)
             restarts.add_metric(labels, float(actor["restarts"]))
+            log_dropped.add_metric(labels, float(actor.get("log_dropped_bytes", 0)))
             data = stats.get(actor["name"], {})
             for key, family in messages.items():
                 family.add_metric(labels, float(data.get("counters", {}).get(key, 0)))
@@ -69,7 +80,9 @@ class TopologyCollector:
             elif actor["role"] == "comm":
                 comm = data
         yield up
+        yield degraded
         yield restarts
+        yield log_dropped
         yield from messages.values()
         tasks = CounterMetricFamily("mroute_tasks", "task events counted by Comm", labels=["event"])
         for key, event in COMM_EVENTS.items():

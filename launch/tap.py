@@ -64,7 +64,7 @@ def line(message: dict[str, Any]) -> str:
 def tap(topology: Topology, queues: tuple[str, ...], type_filter: str | None, agent: str | None,
         count: int | None, echo: Callable[[str], None], timeout: float | None = None) -> int:
     """Print what crosses `queues` (all when none) until `count` lines or `timeout` seconds."""
-    actors = [a for a in client.ask(topology, "status")["actors"] if a["state"] == "RUNNING"]
+    actors = [a for a in client.ask(topology, "status")["actors"] if a["state"] in ("RUNNING", "DEGRADED")]
     ctx = zmq.Context()
     socks: dict[zmq.Socket, str] = {}   # a socket -> its stream, or "" for an actor's mirrors
     mirrors: dict[str, zmq.Socket] = {}  # actor -> the socket on its tap

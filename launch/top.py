@@ -44,7 +44,8 @@ def frame(before: dict[str, Any], after: dict[str, Any], topology: Topology | No
         counters, old = now.get("counters", {}), was.get("counters", {})
         cpu_now, cpu_was = after["cpu"].get(name), before["cpu"].get(name)
         processes.append({
-            "name": name, "role": actor["role"], "state": actor["state"], "pid": actor["pid"],
+            "name": name, "role": actor["role"], "state": actor["state"], "reason": actor.get("reason", ""),
+            "pid": actor["pid"],
             "restarts": actor["restarts"],
             "cpu_percent": round(100 * (cpu_now - cpu_was) / seconds, 1)
             if cpu_now is not None and cpu_was is not None else None,
@@ -88,7 +89,8 @@ def ms(us: float | None) -> str:
 
 
 STATE_STYLES = {"RUNNING": "green", "STARTING": "cyan", "STOPPING": "cyan", "BACKOFF": "yellow",
-                "UNRESPONSIVE": "bold red", "FATAL": "bold red", "EXITED": "red", "STOPPED": "dim"}
+                "DEGRADED": "bold yellow", "UNRESPONSIVE": "bold red", "FATAL": "bold red", "EXITED": "red",
+                "STOPPED": "dim"}
 KEY_HINTS = "q quit   Ctrl-C quit"
 
 
@@ -104,6 +106,10 @@ def render(view: dict[str, Any], interval: float | None = None) -> Group:
                       str(p["restarts"]), "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}",
                       "-" if p["rss_mb"] is None else f"{p['rss_mb']:.1f}", f"{p['in_per_s']:,.0f}",
                       f"{p['out_per_s']:,.0f}")
+    # why a process is DEGRADED or UNRESPONSIVE, under the table: its columns stay put
+    notes = [f"{p['name']} {p['state']}: {p['reason']}" for p in view["processes"] if p.get("reason")]
+    if notes:
+        procs.caption, procs.caption_justify = "\n".join(notes), "left"
     # states down, MRDs across: every state is a row, so the table is as narrow as the MRDs
     agents = Table(title="agents by state")
     agents.add_column("state", min_width=17)

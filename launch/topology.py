@@ -28,9 +28,14 @@ TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agen
 BINDERS = {"General": "comm", "CommunicationServer": "comm", "ChatEvents": "comm", "RoutingEngine": "mre",
            "GC": "gc", "GCEvents": "gc"}
 # Seconds, but ping_misses: how many pings in a row an actor may leave unanswered before it
-# is UNRESPONSIVE; still so after unresponsive_grace, it is killed and restarted.
+# is UNRESPONSIVE; still so after unresponsive_grace, it is killed and restarted. And an
+# actor's log file: rotated past log_max_bytes, log_keep rotated files kept, so that the
+# logs of an instance take at most (log_keep + 1) x log_max_bytes: 20 MB by default, which a
+# small disk holds for a handful of actors.
 SUPERVISOR_DEFAULTS = {"stop_grace": 3.0, "ready_timeout": 15.0, "ping_interval": 1.0, "ping_misses": 3,
-                       "unresponsive_grace": 10.0}
+                       "unresponsive_grace": 10.0, "log_max_bytes": 5 * 1024 * 1024, "log_keep": 3}
+# The integer keys, with their least value (a log smaller than 4 KB would rotate every few lines).
+SUPERVISOR_INTEGERS = {"ping_misses": 1, "log_max_bytes": 4096, "log_keep": 0}
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 IPC_PATH_MAX = 107  # bytes in a unix socket path (zeromq-rules 5)
 SINGLETONS = ("comm", "mre", "gc")  # roles that bind the documented queues: one instance each
@@ -152,8 +157,8 @@ def parse(data: Any, path: Path) -> Topology:
     endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir)
     supervisor = c.mapping(data.get("supervisor") or {}, "supervisor")
     c.known_keys(supervisor, tuple(SUPERVISOR_DEFAULTS), "supervisor")
-    timings = {key: c.integer(supervisor.get(key, default), f"supervisor.{key}", 1) if key == "ping_misses"
-               else c.number(supervisor.get(key, default), f"supervisor.{key}")
+    timings = {key: c.integer(supervisor.get(key, default), f"supervisor.{key}", SUPERVISOR_INTEGERS[key])
+               if key in SUPERVISOR_INTEGERS else c.number(supervisor.get(key, default), f"supervisor.{key}")
                for key, default in SUPERVISOR_DEFAULTS.items()}
     security = _security(c, data.get("security"), base)
     hosts = _hosts(c, data.get("hosts"), transport, actors)

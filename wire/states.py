@@ -11,6 +11,9 @@ NOT_FOUND = "NOT_FOUND"
 INVALID_STATE = "INVALID_STATE"
 GENERAL_ERROR = "GENERAL_ERROR"
 OVERLOADED = "OVERLOADED"  # ours: Comm holds as many live tasks as it is allowed; try again later
+# ours: Comm cannot make a change durable now (its journal cannot be written: disk full,
+# read-only, I/O error); nothing was changed, queries are still answered: try again later
+UNAVAILABLE = "UNAVAILABLE"
 
 # Agent states per MRD (1.3).
 LOGIN = "LOGIN"

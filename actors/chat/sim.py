@@ -27,6 +27,7 @@ from typing import Any, Callable
 import orjson
 import zmq
 
+from actors.lograte import LogBudget
 from actors.runtime import Actor, log
 from wire import codec, dist, states as S
 from wire.codec import WireError
@@ -42,7 +43,7 @@ RESEND_AFTER = 1.0     # seconds without an answer before a request is sent agai
 GIVE_UP_AFTER = 60.0   # seconds after which an unanswered request is abandoned (and counted)
 COUNTS = ("created", "queued", "routed", "routed_unmeasured", "abandoned", "closed", "expired", "closed_other",
           "lost", "refused", "resent", "gave_up", "offered", "accepted", "handled", "errors", "resyncs",
-          "stale_answers")
+          "stale_answers", "unavailable")
 
 
 def read_credentials() -> dict[str, str]:
@@ -101,6 +102,7 @@ class ChatServer(Actor):
         self.desk = Desk(self, agents, read_credentials())
         self.customers = Customers(self)
         self.counts: dict[str, int] = {}
+        self.error_lines = LogBudget()  # a line per Error, up to a budget: all are counted
         self.counts_afresh()
 
         self.general = self.socket(zmq.PUSH, connect=self.config.endpoints[GENERAL])
@@ -237,6 +239,11 @@ class ChatServer(Actor):
             msg_id = body.get("MsgId")
             if msg_id.__class__ is not str:
                 self.answered = None
+            elif body.get("Code") == S.UNAVAILABLE and msg_id in self.unacked:
+                # Comm could not journal it and changed nothing: the request stays unanswered
+                # and is sent again after RESEND_AFTER, as one whose answer was lost
+                self.counts["unavailable"] += 1
+                return
             else:
                 self.answered = self.unacked.pop(msg_id, None)
                 if self.answered is None and msg_id.startswith(self.own_ids):
@@ -297,7 +304,11 @@ class ChatServer(Actor):
             elif type == "Resync":
                 self.resync_asked, self.resync_again = None, False  # refused: asking again would be too
         self.counts["errors"] += 1
-        log.warning("%s got Error %s on %s: %s", self.name, body.get("Code"), body.get("Type"), body.get("Reason"))
+        write, unlogged = self.error_lines.take()
+        if write:
+            log.warning("%s got Error %s on %s: %s%s", self.name, body.get("Code"), body.get("Type"),
+                        body.get("Reason"),
+                        f" ({unlogged} errors before this one not logged)" if unlogged else "")
 
     # after lost news: Resync -> Snapshot ------------------------------------------------
     def resync(self) -> None:

@@ -10,6 +10,12 @@ the message that answers it and the fields that say which one), answers a retry 
 is true now (`Answers`), or runs the handler with a `Reply` that catches the answer among
 what the change publishes; then sends that answer with the request's MsgId, or one built
 from what is true now.
+
+While the journal cannot be written (`unavailable()` names why: storage.py), nothing
+changes: a request that would change something is refused `UNAVAILABLE` before it runs,
+queries and retries of handled requests are answered from what is true now, the MRE's
+decisions wait (it sends them again until they are confirmed), and so do the GC's events
+and the operator's verbs. What is in memory then is exactly what is journaled.
 """
 
 from __future__ import annotations
@@ -61,8 +67,9 @@ class CommCore:
                  call_later: Callable[..., Any] | None = None, clock: Callable[[], float] = time.monotonic,
                  saved: CommState | None = None, gc_send: Callable[[list[bytes]], None] | None = None,
                  gc_destination: str = "comm", logout_grace: float = 10.0, limits: TaskLimits | None = None,
-                 session_takeover: str = "move"):
+                 session_takeover: str = "move", unavailable: Callable[[], str] = lambda: ""):
         saved = saved or CommState()
+        self.unavailable = unavailable  # why changes cannot be journaled now; "" when they can
         self.mrds = mrds
         self.out = Outbox(send_event, to_mre, stream)
         self.agents = Agents(directory, mrds, self.out, sessions=saved.sessions)
@@ -79,7 +86,12 @@ class CommCore:
         # what an agent's state is derived from, besides its own: its tasks, its desk
         self.agents.wrapping_up, self.agents.desk_lost = self.tasks.wrapping_up, self.desks.is_lost
         self.gate = DecisionGate(saved.decisions)
-        self.meta_written: dict[str, Any] = {}
+        # what the journal holds of the meta row: a Comm loaded from it has nothing new to write
+        self.meta_written: dict[str, Any] = {} if saved.task_prefix is None else {
+            "task_prefix": saved.task_prefix, "task_number": saved.task_number, "watched": sorted(saved.watched),
+            "decisions": dict(saved.decisions)}
+        self.refused_unavailable = 0   # changes refused while the journal could not write
+        self.deferred = 0              # MRE decisions and GC events left for later, the same
         ar, tr = self.agent_requests, self.task_requests
         # General: what Chat Servers ask
         self.appliers: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -93,6 +105,7 @@ class CommCore:
             "TaskAgentTransferred": self.decision(self.on_counted),
             "TaskConferenced": self.decision(self.on_counted), "Resync": self.on_resync}
         self.mre_reports = 0
+        self.voice_missed = False  # GC events were left while nothing could change
 
     def resume(self) -> None:
         """After a reload from the journal: time again what was timed; agents that were
@@ -119,6 +132,8 @@ class CommCore:
         if type not in QUERIES and self.ledger.handled_already(reply.msg_id):
             self.out.answer(reply, *self.answers.current(type, body))
             return None
+        if type not in QUERIES or (type == "Heartbeat" and body["Destination"] not in self.desks.watched):
+            self.refuse_if_unavailable()  # (a desk's first beat is a change: it is watched from then on)
         task_id = self.apply(type, body, reply)
         self.finish(reply, body)
         return task_id
@@ -149,6 +164,12 @@ class CommCore:
         elif reply.answer_type != "Ack" or reply.msg_id is not None:
             self.out.answer(reply, *self.answers.current(reply.request, body))
 
+    def refuse_if_unavailable(self) -> None:
+        reason = self.unavailable()
+        if reason:
+            self.refused_unavailable += 1
+            raise WireError(S.UNAVAILABLE, f"{reason}; nothing was changed, try again later")
+
     def reply_destination(self, body: dict[str, Any]) -> str | None:
         """Where an answer to `body` goes: its ReplyTo (Connect's, Heartbeat's and Resync's
         Destination), else its agent's Chat Server."""
@@ -174,9 +195,24 @@ class CommCore:
     # reports from the MRE (decisions numbered by it) ----------------------------------------
     def decision(self, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
         def admitted(body: dict[str, Any]) -> None:
-            if self.gate.admit(body):
+            if self.unavailable():  # not admitted: the MRE sends it again until we confirm it
+                self.deferred += 1
+            elif self.gate.admit(body):
                 handler(body)
         return admitted
+
+    def gc_handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
+        """The GC's events; those that arrive while nothing may change are counted and left:
+        `caught_up` asks the GC again for every voice agent's state."""
+        def gated(handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+            def handle(event: dict[str, Any]) -> None:
+                if self.unavailable():
+                    self.deferred += 1
+                    self.voice_missed = True
+                else:
+                    handler(event)
+            return handle
+        return {type: gated(handler) for type, handler in self.voice.handlers().items()}
 
     def on_agent_selected(self, body: dict[str, Any]) -> None:
         task_id, agent_id = body["TaskId"], body["AgentId"]
@@ -205,6 +241,7 @@ class CommCore:
 
     def flush(self, task_id: str) -> dict[str, Any]:
         """An operator closes a task, whatever its state (FORCE_CLOSED)."""
+        self.refuse_if_unavailable()
         task = self.tasks.task(task_id)
         self.tasks.close(task, S.FORCE_CLOSED)
         return {"TaskId": task_id, "State": S.CLOSED, "Code": S.FORCE_CLOSED}
@@ -223,6 +260,7 @@ class CommCore:
 
     def desks_closed(self, destinations: list[str]) -> dict[str, Any]:
         """Chat Servers removed by their supervisor: their agents out at once (AGENT_LOGOUT)."""
+        self.refuse_if_unavailable()
         agents = sorted({s.agent_id for d in destinations for s in self.agents.at_desk(d)
                          if any(p.state != S.LOGOUT for p in s.mrds.values())})
         for destination in destinations:
@@ -244,6 +282,34 @@ class CommCore:
         return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks}
 
     # the journal -----------------------------------------------------------------------------
+    def retire(self) -> None:
+        """This core is replaced by one loaded from the journal (server.py, `revert`): none of
+        its timers may run again, nor its GC handshake."""
+        self.tasks.timers.cancel_all()
+        self.voice.send = None
+
+    def take_over(self, old: "CommCore") -> None:
+        """Replacing `old` (reloaded from the journal): what was never journaled and is still
+        true comes from it: the GC link, the passwords agents gave, and the counters, which
+        never go back."""
+        voice, was = self.voice, old.voice
+        voice.passwords, voice.live, voice.epoch, voice.status = was.passwords, was.live, was.epoch, was.status
+        voice.backlog = was.backlog  # what waits for the GC's answer to our Hello
+        self.tasks.counters, self.tasks.queue_wait = old.tasks.counters, old.tasks.queue_wait
+        self.gate.repeated, self.gate.early, self.ledger.duplicates = old.gate.repeated, old.gate.early, \
+            old.ledger.duplicates
+        self.task_requests.overloaded, self.mre_reports = old.task_requests.overloaded, old.mre_reports
+        self.refused_unavailable, self.deferred = old.refused_unavailable, old.deferred
+        self.voice_missed = old.voice_missed or was.live  # an event of the undone wake-up may be among them
+
+    def caught_up(self) -> None:
+        """The journal writes again: time what was timed, and ask the GC again for the voice
+        states of the events left meanwhile (a Login of a logged-in agent answers its State)."""
+        self.resume()
+        if self.voice_missed:
+            self.voice_missed = False
+            self.voice.login_all()
+
     def take_changes(self) -> Changes:
         """What changed since the last call, as the owners marked it; clears their marks."""
         agents, tasks, ledger = self.agents, self.tasks, self.ledger
@@ -262,4 +328,5 @@ class CommCore:
 
     def stats(self) -> dict[str, Any]:
         return {**self.tasks.stats(), **self.agents.stats(), **self.gate.stats(), "duplicates": self.ledger.duplicates,
-                "overloaded": self.task_requests.overloaded, "mre_reports": self.mre_reports}
+                "overloaded": self.task_requests.overloaded, "mre_reports": self.mre_reports,
+                "refused_unavailable": self.refused_unavailable, "deferred_unavailable": self.deferred}

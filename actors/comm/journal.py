@@ -11,10 +11,14 @@ page cache); a power cut may lose the last transactions before a checkpoint. SQL
 checkpoints (and fsyncs) every 1,000 pages of WAL, inside a commit: that commit takes a few
 milliseconds (p50 of a commit 58 us, max 3.8 ms). A checkpointing thread was tried and cost
 more CPU than it saved.
+
+A write that fails (disk full, read-only, I/O error) raises JournalError and leaves the
+journal as the last successful save left it; what Comm does then is storage.py's.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -27,6 +31,8 @@ from .ledger import SEEN_KEPT
 from .state import CommState, Presence, Session, Task
 from .tasks import CLOSED_KEPT
 
+log = logging.getLogger("mroute.comm")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -34,6 +40,10 @@ CREATE TABLE IF NOT EXISTS closed (task_id TEXT PRIMARY KEY, data BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS seen (msg_id TEXT PRIMARY KEY, task_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class JournalError(Exception):
+    """A write the journal could not make; its text is SQLite's ("database or disk is full")."""
 
 
 @dataclass
@@ -55,12 +65,16 @@ class Journal:
         self.path = Path(path)
         self.clock = clock
         self.wall = wall
-        self.db = sqlite3.connect(self.path, isolation_level=None)  # transactions are ours
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = self.connect()
         self.db.executescript(SCHEMA)
         self.seen_rows = self.db.execute("SELECT count(*) FROM seen").fetchone()[0]
         self.closed_rows = self.db.execute("SELECT count(*) FROM closed").fetchone()[0]
+
+    def connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None)  # transactions are ours
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
 
     # monotonic times mean nothing to another process: they are kept as wall-clock times
     def to_wall(self, monotonic: float | None) -> float | None:
@@ -98,10 +112,13 @@ class Journal:
                     self.from_wall(t["queued_since"]), t["waited"])
 
     def save(self, changes: Changes) -> None:
-        """Write what the owners marked as changed, in one transaction."""
+        """Write what the owners marked as changed, in one transaction. A write that fails
+        (disk full, read-only, I/O error) raises JournalError and leaves the journal as the
+        last save left it."""
         db = self.db
-        db.execute("BEGIN")
+        closed_rows, seen_rows = self.closed_rows, self.seen_rows  # counted as written only once committed
         try:
+            db.execute("BEGIN")
             for agent_id, session in changes.agents.items():
                 if session is None:
                     db.execute("DELETE FROM agents WHERE agent_id = ?", (agent_id,))
@@ -114,16 +131,16 @@ class Journal:
                     db.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
             for task_id, task in changes.closed.items():  # kept, as Comm keeps them, to answer late questions
                 db.execute("INSERT OR REPLACE INTO closed VALUES (?, ?)", (task_id, self.task_blob(task)))
-                self.closed_rows += 1
-            if self.closed_rows > 2 * CLOSED_KEPT:
+                closed_rows += 1
+            if closed_rows > 2 * CLOSED_KEPT:
                 db.execute("DELETE FROM closed WHERE rowid <= (SELECT max(rowid) FROM closed) - ?", (CLOSED_KEPT,))
-                self.closed_rows = CLOSED_KEPT
+                closed_rows = CLOSED_KEPT
             if changes.seen:
                 db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?)", changes.seen)
-                self.seen_rows += len(changes.seen)
-                if self.seen_rows > 2 * SEEN_KEPT:  # trim now and then, not every time
+                seen_rows += len(changes.seen)
+                if seen_rows > 2 * SEEN_KEPT:  # trim now and then, not every time
                     db.execute("DELETE FROM seen WHERE rowid <= (SELECT max(rowid) FROM seen) - ?", (SEEN_KEPT,))
-                    self.seen_rows = SEEN_KEPT
+                    seen_rows = SEEN_KEPT
             if changes.meta:
                 meta = changes.meta
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?), ('watched', ?), "
@@ -131,9 +148,41 @@ class Journal:
                                                 orjson.dumps(meta["watched"]).decode(),
                                                 orjson.dumps(meta["decisions"]).decode()))
             db.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            self.abandon()
+            raise JournalError(str(exc)) from exc
         except BaseException:
-            db.execute("ROLLBACK")
+            self.abandon()
             raise
+        self.closed_rows, self.seen_rows = closed_rows, seen_rows
+
+    def probe(self, size: int) -> None:
+        """Write `size` bytes and take them back: whether a commit of about that size can be
+        made now (a degraded Comm asks before it takes changes again). Raises JournalError."""
+        try:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('probe', ?)", (bytes(size),))
+            self.db.execute("DELETE FROM meta WHERE key = 'probe'")
+        except (sqlite3.Error, OSError) as exc:
+            self.abandon()
+            raise JournalError(str(exc)) from exc
+
+    def abandon(self) -> None:
+        """Undo the transaction a failure interrupted. A COMMIT that hit a full disk has been
+        rolled back by SQLite already, and ROLLBACK then fails ("cannot rollback - no
+        transaction is active"): roll back only what is still open. A ROLLBACK that fails
+        too (an I/O error) leaves the connection unusable: a new one is opened, and the
+        transaction dies with the old (SQLite rolls back what a closed connection left)."""
+        if not self.db.in_transaction:
+            return
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.error("journal: rollback failed (%s): opening the journal again", exc)
+            try:
+                self.db.close()
+                self.db = self.connect()
+            except sqlite3.Error as again:  # the next write fails and tries again
+                log.error("journal: cannot open %s again: %s", self.path, again)
 
     @staticmethod
     def agent_blob(session: Session) -> bytes:
@@ -150,5 +199,8 @@ class Journal:
                              "waited": task.waited})
 
     def close(self) -> None:
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:  # a checkpoint needs room; without it the WAL stays, and is read at the next start
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("journal: no checkpoint on close: %s", exc)
         self.db.close()

@@ -4,12 +4,23 @@ Binds `General` and `CommunicationServer` (PULL) and `ChatEvents` (XPUB); pushes
 MRE's `RoutingEngine` and, when the topology has one, to the Generic Connector, whose
 `GCEvents` it subscribes to. What each wake-up changed is journaled before anything it
 caused leaves (the commit runs before the flush).
+
+When that commit fails (disk full, read-only, I/O error), the wake-up is undone (`revert`):
+what it would have sent is dropped, as if Comm had died just before its flush, and the
+state goes back to what the journal holds, loaded as a restarted Comm would load it, but in
+this process. Holding the changes and their replies until a later commit succeeds was the
+other way; it was not taken because queries must still be answered meanwhile, and answers
+from a memory ahead of the journal would tell what a crash could still take back, while
+a Comm whose memory is its journal answers only what is durable. Nothing acknowledged is
+lost either way: what was acknowledged was journaled first. Comm then stays degraded
+(storage.py) until a probe write succeeds, and serves changes again by itself.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from typing import Any
 
@@ -24,11 +35,13 @@ from wire.rundir import journal_path
 
 from .core import REQUESTS, CommCore
 from .journal import Journal
+from .state import CommState
+from .storage import PROBE_EVERY, Storage
 from .task_requests import LIMIT_KEYS, TaskLimits, oversized_task
 
 HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
-EVENTS_HWM = 100_000
-CONFIRM_EVERY = 0.05  # s between confirmations of the MRE's decisions  # messages queued for one slow subscriber before Comm counts drops
+EVENTS_HWM = 100_000  # messages queued for one slow subscriber before Comm counts drops
+CONFIRM_EVERY = 0.05  # s between confirmations of the MRE's decisions
 
 
 def agent_directory(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -54,42 +67,37 @@ class Comm(Actor):
         self.mre = self.socket(zmq.PUSH, connect=endpoints[ROUTING_ENGINE])
         general = self.socket(zmq.PULL, bind=endpoints[GENERAL])
         reports = self.socket(zmq.PULL, bind=endpoints[COMMUNICATION_SERVER])
-        has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
-        self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if has_gc else None
-        stream = f"{os.getpid()}-{time.time_ns()}"  # a restarted Comm numbers afresh
-        self.mre_stream, self.mre_seq = stream, 0
-        self.journal = Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None
-        saved = self.journal.load() if self.journal is not None else None
-        self.core = CommCore(agent_directory(topology), topology["mrds"], send_event=self.to_events,
-                             to_mre=self.to_mre, stream=stream, queues=topology.get("queues", {}),
-                             call_later=self.loop.call_later, clock=time.monotonic, saved=saved,
-                             gc_send=(lambda frames: self.send(self.gc, frames)) if has_gc else None,
-                             gc_destination=self.name,
-                             logout_grace=float(settings.get("logout_grace", 10.0)),
-                             limits=TaskLimits(**{key: int(settings[key]) for key in LIMIT_KEYS if key in settings}),
-                             session_takeover=settings.get("session_takeover", "move"))
+        self.unreadable = ""  # the journal could be neither written nor read: this process ends
+        self.has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
+        self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if self.has_gc else None
+        self.directory = agent_directory(topology)
+        self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
+        saved = self.storage.load()
+        self.core = self.new_core(saved)
         if saved is not None:
             log.info("%s: carried on from the journal: %d agents, %d tasks (epoch %s)", self.name,
                      len(saved.sessions), len(saved.tasks), saved.task_prefix)
             self.core.resume()
         # Nothing leaves before what caused it is journaled: the commit runs before the flush.
         self.loop.before_poll.insert(0, self.commit)
-        if has_gc:
+        # The handlers find the core when called: `revert` replaces it.
+        if self.has_gc:
             gc_events = self.socket(zmq.SUB, connect=endpoints[GC_EVENTS])
             gc_events.setsockopt(zmq.SUBSCRIBE, codec.topic(self.name))
             # a bad event cannot be answered (the GC takes commands, not errors): counted and logged
-            self.serve(GC_EVENTS, gc_events, self.core.voice.handlers(), decode=codec.decode_stream,
-                       refuse=super().refuse)
+            self.serve(GC_EVENTS, gc_events, {type: self.gc_handler(type) for type in self.gc_handlers},
+                       decode=codec.decode_stream, refuse=super().refuse)
             self.core.voice.start()
-            self.loop.call_every(HEARTBEAT_INTERVAL, self.core.voice.beat)
+            self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.core.voice.beat())
         self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS}, decode=self.decode_general)
-        self.serve(COMMUNICATION_SERVER, reports, self.core.reports)
+        self.serve(COMMUNICATION_SERVER, reports, {type: self.report_handler(type) for type in self.core.reports})
         # A new Comm knows nothing: an MRE still holding the old one's view must drop it.
         self.to_mre("Snapshot", self.core.snapshot())
         self.heartbeat()
         self.loop.call_every(HEARTBEAT_INTERVAL, self.heartbeat)
-        self.loop.call_every(HEARTBEAT_INTERVAL, self.core.desks.check)
+        self.loop.call_every(HEARTBEAT_INTERVAL, self.check_desks)
         self.loop.call_every(CONFIRM_EVERY, self.confirm_decisions)
+        self.loop.call_every(PROBE_EVERY, self.probe)
         self.dropped_to: dict[str, int] = {}
         self.drop_watch[self.events] = self.count_drop
 
@@ -100,15 +108,39 @@ class Comm(Actor):
                 raise err
         return codec.decode(frames, queue=GENERAL)
 
+    def new_core(self, saved: CommState | None) -> CommCore:
+        """A core over `saved` (None: afresh), numbering on a stream of its own: a receiver
+        that sees a new Stream knows that what it was told before may be incomplete."""
+        settings, topology = self.config.settings, self.config.topology
+        stream = f"{os.getpid()}-{time.time_ns()}"
+        self.mre_stream, self.mre_seq = stream, 0
+        core = CommCore(self.directory, topology["mrds"], send_event=self.to_events,
+                        to_mre=self.to_mre, stream=stream, queues=topology.get("queues", {}),
+                        call_later=self.loop.call_later, clock=time.monotonic, saved=saved,
+                        gc_send=(lambda frames: self.send(self.gc, frames)) if self.has_gc else None,
+                        gc_destination=self.name,
+                        logout_grace=float(settings.get("logout_grace", 10.0)),
+                        limits=TaskLimits(**{key: int(settings[key]) for key in LIMIT_KEYS if key in settings}),
+                        session_takeover=settings.get("session_takeover", "move"),
+                        unavailable=lambda: self.storage.reason)
+        self.gc_handlers = core.gc_handlers()
+        return core
+
+    # the current core's handlers, looked up at each call: `revert` replaces the core
+    def report_handler(self, type: str) -> Any:
+        return lambda body: self.core.reports[type](body)
+
+    def gc_handler(self, type: str) -> Any:
+        return lambda body: self.gc_handlers[type](body)
+
     def requester(self, type: str) -> Any:
-        request = self.core.request
         if type != "Task":
-            return lambda body: request(type, body)
+            return lambda body: self.core.request(type, body)
         trace = self.trace
 
         def create(body: dict[str, Any]) -> None:
             at = time.time()
-            task_id = request(type, body)
+            task_id = self.core.request(type, body)
             if task_id is not None:  # the task's id exists only from now on: `mroute trace` starts here
                 trace.append((at, GENERAL, type, task_id, None, S.QUEUED, None))
         return create
@@ -131,9 +163,53 @@ class Comm(Actor):
         return True
 
     def commit(self) -> None:
-        changes = self.core.take_changes()
-        if changes and self.journal is not None:
-            self.journal.save(changes)
+        """Journal what this wake-up changed, before the flush sends what it caused."""
+        if self.unreadable:  # on our way out: nothing more leaves
+            self.outbox.clear()
+            return
+        if not self.storage.write(self.core.take_changes()):
+            self.revert()
+
+    def revert(self) -> None:
+        """Undo the wake-up whose changes the journal could not write (module docstring).
+        The sockets, the GC link and the desks' liveness carry on; the MRE gets a snapshot
+        of the journaled state, and Chat Servers, seeing a new Stream, ask for theirs."""
+        undone, self.outbox = len(self.outbox), []
+        old = self.core
+        old.retire()
+        try:  # an empty journal: the epoch goes on (nothing of this one was journaled, nor sent)
+            saved = self.storage.load() or CommState(task_prefix=old.tasks.prefix)
+        except (sqlite3.Error, OSError) as exc:
+            # Neither written nor read: what memory holds is ahead of what is durable, and
+            # nothing here can tell which part. A restarted Comm reads what is journaled.
+            self.unreadable = f"journal write failed ({self.storage.failure}), then reading it failed ({exc})"
+            log.critical("%s: %s: stopping, to be restarted from the journal", self.name, self.unreadable)
+            self.loop.stop(self.unreadable)
+            return
+        self.core = self.new_core(saved)
+        self.core.take_over(old)
+        self.counters["reverted"] = self.counters.get("reverted", 0) + 1
+        log.warning("%s: undid a wake-up the journal could not write (%d messages not sent); "
+                    "serving from the journal: %d agents, %d tasks", self.name, undone,
+                    len(self.core.agents.sessions), len(self.core.tasks.live))
+        if self.has_gc and not self.core.voice.live:
+            self.core.voice.start()
+        self.to_mre("Snapshot", self.core.snapshot())
+        self.heartbeat()
+
+    def probe(self) -> None:
+        """While degraded: the first write that goes through ends it."""
+        if self.storage.failure and self.storage.probe():
+            self.core.caught_up()
+
+    def check_desks(self) -> None:
+        """Silent desks' agents go UNKNOWN, then out: changes, left while nothing may change
+        (a desk's silence is judged afresh when it ends)."""
+        if not self.storage.failure:
+            self.core.desks.check()
+
+    def degraded(self) -> str:
+        return self.unreadable or self.storage.reason
 
     def confirm_decisions(self) -> None:
         """Confirm the MRE's decisions applied so far, a few times a second rather than once
@@ -143,11 +219,12 @@ class Comm(Actor):
             self.to_mre("Confirm", confirm)
 
     def close(self) -> None:
-        if getattr(self, "core", None) is not None:  # start() may have failed before
-            self.commit()
+        if getattr(self, "core", None) is not None and not self.unreadable:  # start() may have failed before it
+            if not self.storage.write(self.core.take_changes()):
+                self.outbox = []  # not journaled: not sent, as after a crash
         super().close()
-        if getattr(self, "journal", None) is not None:
-            self.journal.close()
+        if getattr(self, "storage", None) is not None and self.storage.journal is not None:
+            self.storage.journal.close()
 
     def heartbeat(self) -> None:
         """Every subscriber hears it: one full subscriber keeps it from all (ZMQ_XPUB_NODROP
@@ -180,4 +257,4 @@ class Comm(Actor):
                 "account": lambda body: self.core.account(int(body.get("count", 0)))}
 
     def stats(self) -> dict[str, Any]:
-        return {**super().stats(), **self.core.stats(), "dropped_to": self.dropped_to}
+        return {**super().stats(), **self.core.stats(), **self.storage.stats(), "dropped_to": self.dropped_to}

@@ -37,9 +37,18 @@ def status(file: str, as_json: bool, host: str | None) -> None:
         table = Table(title=f"{state['name']} (supervisor pid {state['supervisor']['pid']})")
         for column in ("name", "role", "pid", "state", "uptime", "restarts"):
             table.add_column(column)
+        reasons = any(a.get("reason") for a in state["actors"])
+        if reasons:  # why an actor is DEGRADED or UNRESPONSIVE
+            table.add_column("reason", overflow="fold")
         for a in state["actors"]:
-            colour = "green" if a["state"] == "RUNNING" else "red"
+            colour = {"RUNNING": "green", "DEGRADED": "yellow"}.get(a["state"], "red")
             table.add_row(a["name"], a["role"], str(a["pid"] or "-"), f"[{colour}]{a['state']}[/{colour}]",
-                          f"{a['uptime']:.0f} s", str(a["restarts"]))
+                          f"{a['uptime']:.0f} s", str(a["restarts"]), *([a.get("reason", "")] if reasons else []))
+        dropped = state["supervisor"].get("log_dropped_bytes", 0)
+        unwritten = state["supervisor"].get("files_unwritten", [])
+        if dropped or unwritten:
+            table.caption = (f"log bytes dropped (write failed): {dropped:,}" if dropped else "") + \
+                (f"   not yet written: {', '.join(unwritten)} ({state['supervisor'].get('last_write_error')})"
+                 if unwritten else "")
         Console().print(table)
     sys.exit(0 if all_running else 1)

@@ -5,9 +5,11 @@
 - `watcher`: one per actor; the only owner of its processes and their states, reconciled
   to the wanted count.
 - `flapping`: the restart policy (backoff, FATAL after a crash loop); `liveness`: pings
-  missed -> UNRESPONSIVE -> killed. Pure logic, both.
+  missed -> UNRESPONSIVE -> killed. Pure logic, both. `logfile`: an actor's captured
+  output, rotated, a failed write dropped and counted.
 - `controller`: the CLI's requests, every one answered.
-- `channel`: the control channel to the actors; `rundir`: the lock and the state file.
+- `channel`: the control channel to the actors; `rundir`: the lock, the state file and the
+  supervisor's other files, written again later when a write fails.
 
 What the rest of `launch/` imports from `launch.supervisor` is re-exported here.
 """
@@ -16,11 +18,12 @@ from .arbiter import Arbiter, StartError, Supervisor
 from .channel import STATS_TIMEOUT
 from .controller import CommandError
 from .flapping import BACKOFF_CAP, BACKOFF_FIRST, MAX_QUICK_FAILURES, STARTED_AFTER
-from .process import (BACKOFF, EXITED, FATAL, RUNNING, STARTING, STOPPED, STOPPING, UNRESPONSIVE, Child, Process,
-                      tail)
+from .process import (BACKOFF, DEGRADED, EXITED, FATAL, RUNNING, STARTING, STOPPED, STOPPING, UNRESPONSIVE, Child,
+                      Process, tail)
 from .rundir import AlreadyRunning, is_locked, kill_survivors, read_state
 
-__all__ = ["AlreadyRunning", "Arbiter", "BACKOFF", "BACKOFF_CAP", "BACKOFF_FIRST", "Child", "CommandError", "EXITED",
+__all__ = ["AlreadyRunning", "Arbiter", "BACKOFF", "BACKOFF_CAP", "BACKOFF_FIRST", "Child", "CommandError", "DEGRADED",
+           "EXITED",
            "FATAL", "MAX_QUICK_FAILURES", "Process", "RUNNING", "STARTED_AFTER", "STARTING", "STATS_TIMEOUT",
            "STOPPED", "STOPPING", "StartError", "Supervisor", "UNRESPONSIVE", "is_locked", "kill_survivors",
            "read_state", "tail"]

@@ -29,7 +29,7 @@ from . import rundir
 from .channel import STATS_TIMEOUT, ActorChannel, Results
 from .controller import CommandError, Controller
 from .metricsview import MetricsView
-from .process import BACKOFF, EXITED, FATAL, RUNNING, STARTING, Process, tail
+from .process import BACKOFF, EXITED, FATAL, RUNNING, SERVING, STARTING, Process, tail
 from .watcher import Watcher
 
 class StartError(Exception):
@@ -78,7 +78,9 @@ class Arbiter:
         rundir.clear_leftovers(self.run_dir, self.topology.sock_dir)
         if self.fresh:
             rundir.discard_journal(self.run_dir)
-        self.write_topology()
+        self.files = rundir.RunFiles(self.run_dir, self.loop.call_later)
+        if not self.write_topology():  # what the actors read at start: without it none can
+            raise StartError(f"cannot write {self.run_dir / 'topology.json'}: {self.files.last_error}")
         self.channel = ActorChannel(self.ctx, self.loop, self.topology.control_endpoint("actors"), self.heard)
         self.controller = Controller(self, self.ctx.socket(zmq.ROUTER))
         self.events = self.ctx.socket(zmq.PUB)         # lifecycle events
@@ -101,8 +103,10 @@ class Arbiter:
         return names + [name for name, spec in self.topology.actors.items() if name not in names
                         and (self.topology.host is None or spec.get("host") == self.topology.host)]
 
-    def write_topology(self) -> None:
-        (self.run_dir / "topology.json").write_bytes(orjson.dumps(self.topology.resolved()))
+    def write_topology(self) -> bool:
+        """What the actors read at start (written again later if the disk is full: an actor
+        started meanwhile reads the one before, which differs only in instance counts)."""
+        return self.files.write("topology.json", lambda: orjson.dumps(self.topology.resolved()))
 
     def changed(self, process: Process) -> None:
         """The one place a change of a process's state is told: the state file, the event
@@ -136,10 +140,12 @@ class Arbiter:
         waiter.timer = self.loop.call_later(timeout, expire)
 
     def write_state(self) -> None:
-        rundir.write_state(self.run_dir, {
+        """state.json: who runs (for `down` when we are gone); when a write fails, the state
+        of the moment is written at the next attempt."""
+        self.files.write("state.json", lambda: orjson.dumps({
             "name": self.topology.name, "supervisor": {"pid": os.getpid()}, "endpoints": self.topology.endpoints,
             "control": self.topology.control_endpoint("control"), "events": self.topology.control_endpoint("events"),
-            "actors": [process.describe() for process in self.children.values()]})
+            "actors": [process.describe() for process in self.children.values()]}, option=orjson.OPT_INDENT_2))
 
     def emit_line(self, name: str, line: bytes) -> None:
         if self.echo is not None:
@@ -278,8 +284,8 @@ class Arbiter:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
         for child in self.children.values():
-            if child.log_file:
-                child.log_file.close()
+            if child.log is not None:
+                child.log.close()
         for part in (getattr(self, "channel", None), getattr(self, "controller", None)):
             if part is not None:
                 part.close()
@@ -293,7 +299,7 @@ class Arbiter:
 
     # asking the actors -------------------------------------------------------------------------
     def running(self) -> set[str]:
-        return {c.name for c in self.children.values() if c.state == RUNNING}
+        return {c.name for c in self.children.values() if c.state in SERVING}
 
     def ask_children(self, names: set[str], verb: str, body: dict[str, Any] | None,
                      done: Callable[[Results], None], timeout: float = STATS_TIMEOUT) -> None:
@@ -318,7 +324,11 @@ class Arbiter:
         return self.ask_now(self.running(), "stats")
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.topology.name, "supervisor": {"pid": os.getpid()},
+        logs = [c.log.stats() for c in self.children.values() if c.log is not None]
+        files = self.files.stats() if getattr(self, "files", None) is not None else {}
+        supervisor = {"pid": os.getpid(), **files, **{key: sum(s[key] for s in logs) for key in
+                                                    ("log_dropped_bytes", "log_write_failures", "log_rotations")}}
+        return {"name": self.topology.name, "supervisor": supervisor,
                 "metrics": getattr(self, "metrics_url", None),
                 "endpoints": self.topology.served_endpoints(), "run_dir": str(self.run_dir),
                 "actors": [child.describe() for child in self.children.values()]}

@@ -17,7 +17,7 @@ import zmq
 
 from wire import control
 
-from .process import FATAL, RUNNING, STOPPED, Process
+from .process import FATAL, RUNNING, SERVING, STOPPED, Process
 
 if TYPE_CHECKING:
     from .arbiter import Arbiter
@@ -124,14 +124,14 @@ class Controller:
         it selects (`chat` or `chat.2`) and answers with their replies by instance."""
         verb, args = str(body.get("verb")), body.get("body", {})
         if body.get("name") is not None:
-            names = {c.name for c in self.arbiter.select(body["name"]) if c.state == RUNNING}
+            names = {c.name for c in self.arbiter.select(body["name"]) if c.state in SERVING}
             if not names:
                 raise CommandError(f"no running instance of {body['name']}")
             self.arbiter.ask_children(names, verb, args, request.guard(lambda results: request.reply(
                 not any("error" in r for r in results.values()), {"actors": results})))
             return
         role = body.get("role")
-        child = next((c for c in self.arbiter.children.values() if c.role == role and c.state == RUNNING), None)
+        child = next((c for c in self.arbiter.children.values() if c.role == role and c.state in SERVING), None)
         if child is None:
             raise CommandError(f"no running {role} to ask")
         self.arbiter.ask_children({child.name}, verb, args, request.guard(
@@ -193,7 +193,7 @@ class Controller:
                                  if c.name.rpartition(".")[0] == name]}
             ok = ok and all(c.state == RUNNING for c in added)
             removed = [c.name for c in extra if c.role == "chat"]
-            comm = next((c.name for c in self.arbiter.children.values() if c.role == "comm" and c.state == RUNNING),
+            comm = next((c.name for c in self.arbiter.children.values() if c.role == "comm" and c.state in SERVING),
                         None)
             if not removed or comm is None:
                 request.reply(ok, answer)

@@ -1,5 +1,5 @@
 """One actor process as its watcher sees it: its state (supervisord's names, plus
-UNRESPONSIVE), its pid and what it last failed with."""
+UNRESPONSIVE and DEGRADED), its pid, its log file and what it last failed with."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from actors.loop import Timer
 
 from .flapping import Flapping
 from .liveness import Liveness
+from .logfile import LogFile
 
-# Process states, as supervisord names them; UNRESPONSIVE: alive, but not answering pings.
+# Process states, as supervisord names them; UNRESPONSIVE: alive, but not answering pings;
+# DEGRADED: answering, but saying it serves only in part (Comm whose journal cannot write).
 STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL = (
     "STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED", "FATAL")
 UNRESPONSIVE = "UNRESPONSIVE"
-UP = (RUNNING, UNRESPONSIVE)   # started, and not asked to stop
+DEGRADED = "DEGRADED"
+UP = (RUNNING, UNRESPONSIVE, DEGRADED)   # started, and not asked to stop
+SERVING = (RUNNING, DEGRADED)            # answering: asked for stats and operators' commands
 
 
 @dataclass
@@ -32,8 +36,9 @@ class Process:
     exit_status: int | None = None
     failure: str = ""              # traceback or reason of the last failure
     reason: str = ""               # why the last change happened, for the event stream
+    degraded: str = ""             # why the process says it serves only in part ("": it does not)
     log_path: Path | None = None
-    log_file: Any = None
+    log: LogFile | None = None     # its output, as its watcher writes it
     partial: bytes = b""
     flapping: Flapping = field(default_factory=Flapping)
     liveness: Liveness | None = None
@@ -52,8 +57,10 @@ class Process:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "pid": self.pid, "state": self.state,
+                "reason": self.reason if self.state in (DEGRADED, UNRESPONSIVE) else "",
                 "uptime": round(time.time() - self.started, 3) if self.state in UP else 0.0,
-                "restarts": self.restarts, "exit_status": self.exit_status}
+                "restarts": self.restarts, "exit_status": self.exit_status,
+                "log_dropped_bytes": self.log.dropped_bytes if self.log is not None else 0}
 
     def last_failure(self) -> str:
         return self.failure.strip().splitlines()[-1][:300] if self.failure.strip() else ""

@@ -1,19 +1,27 @@
-"""The supervisor's side of the run directory (zeromq-rules 3, 5): its lock, its state file,
-and what a topology started afresh clears. Where files live: wire/rundir.py."""
+"""The supervisor's side of the run directory (zeromq-rules 3, 5): its lock, its state file
+and the topology the actors read (`RunFiles`: written again later when a write fails), and
+what a topology started afresh clears. Where files live: wire/rundir.py."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from wire.rundir import journal_files
+
+log = logging.getLogger("mroute.supervisor")
+
+RETRY_EVERY = 1.0        # seconds between attempts at a file that could not be written
+LOG_AGAIN_AFTER = 60.0   # seconds between lines about files still not written
 
 
 class AlreadyRunning(Exception):
@@ -62,10 +70,63 @@ def journal_summary(path: Path) -> dict[str, Any]:
     return orjson.loads(done.stdout)
 
 
-def write_state(run_dir: Path, state: dict[str, Any]) -> None:
-    tmp = run_dir / "state.json.tmp"
-    tmp.write_bytes(orjson.dumps(state, option=orjson.OPT_INDENT_2))
-    tmp.replace(run_dir / "state.json")
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Whole or not at all: a reader (an actor starting, `down`) never sees half a file.
+    A failed write leaves the old file, and no half-written copy taking space."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class RunFiles:
+    """The supervisor's files in the run directory (state.json, topology.json). A write that
+    fails (a full disk) is tried again every RETRY_EVERY seconds with the content of that
+    moment, never raised: the supervisor owns the topology, and one file is never worth
+    losing it (issue 14: an ENOSPC on state.json ended it, and every actor with it)."""
+
+    def __init__(self, run_dir: Path, call_later: Callable[..., Any]):
+        self.run_dir = run_dir
+        self.call_later = call_later
+        self.pending: dict[str, Callable[[], bytes]] = {}   # file -> what it should hold now
+        self.retry: Any = None
+        self.failures = 0
+        self.last_error = ""
+        self.logged_at = 0.0
+
+    def write(self, name: str, content: Callable[[], bytes]) -> bool:
+        """Write `name` now if possible (True), else later, with what `content()` says then."""
+        self.pending[name] = content
+        self.write_pending()
+        return name not in self.pending
+
+    def again(self) -> None:
+        self.retry = None
+        self.write_pending()
+
+    def write_pending(self) -> None:
+        for name, content in list(self.pending.items()):
+            try:
+                write_atomically(self.run_dir / name, content())
+            except OSError as exc:
+                self.failures += 1
+                self.last_error = f"{name}: {exc.strerror or exc}"
+                now = time.monotonic()
+                if now - self.logged_at >= LOG_AGAIN_AFTER:  # rare: our stderr may be a pipe nobody reads
+                    self.logged_at = now
+                    log.warning("cannot write %s (%s): trying again every %g s", name, exc, RETRY_EVERY)
+                continue
+            del self.pending[name]
+        if self.pending and self.retry is None:
+            self.retry = self.call_later(RETRY_EVERY, self.again)
+
+    def stats(self) -> dict[str, Any]:
+        return {"file_write_failures": self.failures, "files_unwritten": sorted(self.pending),
+                "last_write_error": self.last_error}
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:

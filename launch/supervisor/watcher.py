@@ -1,7 +1,8 @@
 """A watcher per actor of the topology (Circus's Watcher): the only owner of that actor's
 processes. It spawns them (own process group, parent-death signal, READY or traceback),
-captures their output, reaps them, restarts them as the flapping policy says, pings them and
-kills the one that stopped answering, and keeps as many as the arbiter wants."""
+captures their output (logfile.py), reaps them, restarts them as the flapping policy says,
+pings them, kills the one that stopped answering, shows as DEGRADED one that says it serves
+only in part, and keeps as many as the arbiter wants."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from wire import control
 from wire.desking import desk_range
 
 from .liveness import KILL, SILENT, Liveness
-from .process import (BACKOFF, EXITED, FATAL, RUNNING, STARTING, STOPPED, STOPPING, UNRESPONSIVE, UP,
+from .logfile import LogFile
+from .process import (BACKOFF, DEGRADED, EXITED, FATAL, RUNNING, STARTING, STOPPED, STOPPING, UNRESPONSIVE, UP,
                       Process)
 
 if TYPE_CHECKING:
@@ -73,16 +75,17 @@ class Watcher:
     def forget(self, process: Process) -> None:
         if process.backoff_timer:
             process.backoff_timer.cancel()
-        if process.log_file:
-            process.log_file.close()
-            process.log_file = None
+        if process.log is not None:
+            process.log.close()
         self.processes.pop(process.name, None)
 
     # one process ------------------------------------------------------------------------
     def spawn(self, process: Process) -> None:
         env = dict(os.environ, MROUTE_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1",
                    MROUTE_CONTROL=self.topology.control_endpoint("actors"))
-        process.log_file = process.log_file or open(process.log_path, "ab")  # type: ignore[arg-type]
+        if process.log is None:  # opened at its first write: a full disk is no reason not to start
+            process.log = LogFile(process.log_path, int(self.timings["log_max_bytes"]),  # type: ignore[arg-type]
+                                  int(self.timings["log_keep"]))
         credentials = self.credentials(process)
         process.proc = subprocess.Popen(
             [sys.executable, "-m", "actors", process.role, "--name", process.name,
@@ -95,6 +98,7 @@ class Watcher:
         os.set_blocking(fd, False)
         self.loop.add_reader(fd, lambda p=process: self.on_output(p))
         process.started, process.exit_status, process.failure, process.liveness = time.time(), None, "", None
+        process.degraded = ""
         process.ready_timer = self.loop.call_later(self.timings["ready_timeout"], self.ready_timeout, process)
         self.set_state(process, STARTING)
 
@@ -121,17 +125,19 @@ class Watcher:
                 self.arbiter.emit_line(process.name, process.partial)
                 process.partial = b""
             return
-        process.log_file.write(data)
-        process.log_file.flush()
+        process.log.write(data)  # type: ignore[union-attr]
         lines = (process.partial + data).split(b"\n")
         process.partial = lines.pop()
         for line in lines:
             self.arbiter.emit_line(process.name, line)
 
     def heard(self, process: Process, verb: str, body: dict[str, Any]) -> None:
-        """Anything from the process: it is alive; READY and FAILED change its state."""
+        """Anything from the process: it is alive; READY and FAILED change its state, and so
+        does what an answer says of its health (`degraded`: why it serves only in part)."""
+        if verb == control.OK and "degraded" in body:
+            process.degraded = str(body["degraded"] or "")
         if process.liveness is not None and process.liveness.answered() and process.state == UNRESPONSIVE:
-            self.set_state(process, RUNNING, "answering again")
+            self.set_state(process, *self.serving(process, "answering again"))
         if verb == control.READY and process.state == STARTING:
             if process.ready_timer:
                 process.ready_timer.cancel()
@@ -139,6 +145,15 @@ class Watcher:
             self.set_state(process, RUNNING)
         elif verb == control.FAILED:
             process.failure = body.get("traceback", "")
+        elif process.state == RUNNING and process.degraded:
+            self.set_state(process, DEGRADED, process.degraded)
+        elif process.state == DEGRADED and process.degraded != process.reason:
+            self.set_state(process, *self.serving(process, "serving again"))
+
+    @staticmethod
+    def serving(process: Process, why_running: str) -> tuple[str, str]:
+        """The state of a process that answers: DEGRADED with what it says, else RUNNING."""
+        return (DEGRADED, process.degraded) if process.degraded else (RUNNING, why_running)
 
     def ready_timeout(self, process: Process) -> None:
         if process.state == STARTING:
