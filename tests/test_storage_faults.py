@@ -105,7 +105,7 @@ def test_storage_is_degraded_from_a_failed_write_until_a_probe_goes_through(tmp_
     assert storage.write(h.comm.take_changes()) and storage.reason == ""
     limit_pages(storage.journal, 2)  # room for a change or two, not for a probe of 256 KB
     h.send("Task", {"Mrd": "chat", "ClientUniqueId": "c", "ReplyTo": "web", "MsgId": "m1",
-                    "params": [["x", "y" * 20000]]})
+                    "params": [["x", "y" * 15000]]})  # under comm.max_params_bytes
     assert not storage.write(h.comm.take_changes())
     assert storage.reason == FULL
     h.advance(5.0)
@@ -175,7 +175,7 @@ def test_a_core_reloaded_from_the_journal_holds_what_was_journaled_and_nothing_a
     assert storage.write(h.comm.take_changes())
     limit_pages(storage.journal, 0)
     h.send("AgentState", {"AgentId": "a0", "State": S.READY, "Mrd": "chat", "MsgId": "undone"})
-    h.task(client="undone", filler="y" * 20000)
+    h.task(client="undone", filler="y" * 15000)
     assert not storage.write(h.comm.take_changes())
     old, counted = h.comm, h.comm.stats()["tasks_created"]
     old.retire()
