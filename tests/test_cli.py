@@ -224,7 +224,7 @@ def test_the_supervisor_serves_prometheus_metrics_at_the_url_status_gives(start_
         'mroute_routing_latency_seconds_bucket{actor="chat.1",le="0.002048"}']
 
 
-def test_trace_shows_a_routed_tasks_hops_in_time_order(start_topology):
+def test_trace_shows_a_routed_tasks_hops_in_time_order(start_topology, monkeypatch):
     running = start_topology(base_topology("traced", chat={"count": 1, "agents": 3, "rate": 10, "handle": 0.2,
                                                           "think": [0, 0.05]}))
     tapped = running.cli("tap", "ChatEvents", "--type", "TaskAgentSelected", "--count", "1", timeout=30)
@@ -236,9 +236,16 @@ def test_trace_shows_a_routed_tasks_hops_in_time_order(start_topology):
     hops = [(h["actor"], h["queue"], h["type"]) for h in trace["hops"]]
     assert hops[0] == ("comm.1", "General", "Task")
     # a TaskState hop says which state it moved the task to, and why
-    wait_until(lambda: any(h["type"] == "TaskState" and h["state"] == "CLOSED" and h["code"] == "DONE"
-                           for h in json.loads(running.cli("trace", task, "--json").stdout)["hops"]),
-               timeout=10, what="the task's close (handle 0.2 s) in its trace")
+    seen: list = []
+
+    def closed_in_trace() -> bool:
+        seen[:] = json.loads(running.cli("trace", task, "--json").stdout)["hops"]
+        return any(h["type"] == "TaskState" and h["state"] == "CLOSED" and h["code"] == "DONE" for h in seen)
+    try:
+        wait_until(closed_in_trace, timeout=20, what="the task's close (handle 0.2 s) in its trace")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; hops: {[(h['actor'], h['type'], h['state'], h['code']) for h in seen]}")
+    monkeypatch.setenv("COLUMNS", "200")  # a row per line: rich wraps cells to fit a narrower console
     table = running.cli("trace", task)
     assert any("TaskState" in row and "CLOSED" in row and "DONE" in row for row in table.stdout.splitlines())
     for hop in (("mre.1", "RoutingEngine", "NewTask"), ("comm.1", "CommunicationServer", "TaskAgentSelected"),
