@@ -19,6 +19,7 @@ import zmq
 
 from actors.lograte import LogBudget
 from actors.loop import Loop
+from actors.zap import Door
 from wire import codec, control
 from wire.curve import from_security
 from wire.codec import WireError
@@ -116,7 +117,7 @@ class Actor:
         # answers whether it is a drop (a message lost to its receiver)
         self.drop_watch: dict[zmq.Socket, Callable[[list[bytes]], bool]] = {}
         loop.before_poll.append(self.flush)
-        self.authenticator: Any = None  # the ZAP handler, when the topology asks for CURVE
+        self.door: Door | None = None  # the ZAP handler and its counts, when the topology asks for CURVE
         # (time, queue, type, TaskId, AgentId, State, Code) of the last messages taken that name
         # a task: `mroute trace` puts every actor's together into a task's path
         self.trace: deque[tuple[float, str, str, str, Any, Any, Any]] = deque(maxlen=TRACE_KEPT)
@@ -135,9 +136,11 @@ class Actor:
         sock.setsockopt(zmq.RECONNECT_IVL, 20)
         curve = from_security(self.config.topology.get("security"))
         if curve is not None and bind:
-            if self.authenticator is None:  # lets in only the allowed keys, for every socket we bind
-                self.authenticator = curve.authenticator(self.ctx)
+            if self.door is None:  # lets in only the allowed keys, for every socket we bind
+                self.door = Door(self.ctx, self.name, curve.allowed_keys())
+                self.door.start()
             curve.serve(sock)
+            self.door.watch(sock)
         elif curve is not None:
             curve.connect_as(sock)
         if bind:
@@ -304,7 +307,10 @@ class Actor:
         return ""
 
     def stats(self) -> dict[str, Any]:
-        return {"counters": dict(self.counters), "tapped": self.tapped}
+        stats: dict[str, Any] = {"counters": dict(self.counters), "tapped": self.tapped}
+        if self.door is not None:  # CURVE handshakes let in and refused
+            stats["auth"] = self.door.stats()
+        return stats
 
     def traced(self, task_id: str) -> list[dict[str, Any]]:
         return [{"at": at, "queue": queue, "type": type, "agent": agent, "state": state, "code": code}
@@ -319,5 +325,5 @@ class Actor:
         self.flush()
         for sock in self.sockets:
             sock.close(linger=200)
-        if self.authenticator is not None:
-            self.authenticator.stop()
+        if self.door is not None:
+            self.door.stop()

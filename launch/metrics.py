@@ -14,6 +14,8 @@ is named `mroute_...`:
   expired), `mroute_tasks_live`, `mroute_tasks_waiting{queue}`,
   `mroute_queue_oldest_wait_seconds{queue}`
 - `mroute_agents{mrd,state}` logged-in agents by state
+- `mroute_auth_failures_total{actor,role,reason}` CURVE handshakes an actor refused
+  (reason: unknown_key, no_curve, bad_handshake); only actors that bind CURVE sockets
 - `mroute_routing_latency_seconds{actor}` histogram (Task sent -> TaskAgentSelected, per
   Chat Server); `mroute_queue_wait_seconds` histogram (Comm: until accepted)
 """
@@ -62,6 +64,8 @@ class TopologyCollector:
         messages = {key: CounterMetricFamily(f"mroute_messages_{name}", f"messages {name}", labels=["actor", "role"])
                     for key, name in (("received", "received"), ("sent", "sent"), ("refused", "refused"),
                                       ("send_dropped", "dropped"))}
+        refused = CounterMetricFamily("mroute_auth_failures", "CURVE handshakes refused",
+                                      labels=["actor", "role", "reason"])
         latencies: dict[str, Histogram] = {}
         waits = Histogram()
         comm: dict[str, Any] = {}
@@ -75,6 +79,8 @@ class TopologyCollector:
             data = stats.get(actor["name"], {})
             for key, family in messages.items():
                 family.add_metric(labels, float(data.get("counters", {}).get(key, 0)))
+            for reason, count in data.get("auth", {}).get("by_reason", {}).items():
+                refused.add_metric([*labels, reason], float(count))
             if actor["role"] == "chat":  # one series each: a restarted server resets only its own
                 latencies[actor["name"]] = Histogram.from_json(data.get("latency", {}))
             elif actor["role"] == "comm":
@@ -84,6 +90,7 @@ class TopologyCollector:
         yield restarts
         yield log_dropped
         yield from messages.values()
+        yield refused
         tasks = CounterMetricFamily("mroute_tasks", "task events counted by Comm", labels=["event"])
         for key, event in COMM_EVENTS.items():
             tasks.add_metric([event], float(comm.get(key, 0)))

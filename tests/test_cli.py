@@ -127,6 +127,20 @@ def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     assert tagged_processes(str(tmp_path)) == []  # the bench topology is gone with the command
 
 
+def test_bench_curve_prints_the_honest_round_trip_at_rest_and_in_a_wrong_key_storm(tmp_path):
+    write(tmp_path, base_topology("curvebench"))
+    result = subprocess.run([*MROUTE, "bench", "curve", "--json", "--sockets", "50", "--seconds", "0.5"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=90,
+                            env={**os.environ, "MROUTE_TEST_TAG": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for phase in ("rest_ms", "storm_ms"):
+        assert figures[phase]["n"] > 0 and 0 < figures[phase]["p50"] <= figures[phase]["p99"], phase
+    assert figures["auth_failures"] > 0  # the storm's knocks, as Comm counted them
+    assert figures["comm_cpu_s"] >= 0 and set(figures["comm_cpu_by_thread_s"]) == {"main", "zmq", "other"}
+    assert tagged_processes(str(tmp_path)) == []  # the topology and the storm are gone with the command
+
+
 def test_top_once_shows_every_actor_agents_and_rates(start_topology):
     running = start_topology(base_topology("topped", chat={"count": 2, "agents": 3, "rate": 10, "handle": 0.2,
                                                           "think": [0, 0.05]}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import zmq
 import zmq.auth
@@ -66,6 +67,83 @@ def test_only_clients_with_an_allowed_key_get_through(start_topology, tmp_path):
         finally:
             intruder.close()
         assert tasks_created(running) == before, f"a client with {who} got a Task through"
+
+
+def curve_topology(name: str, keys) -> dict:
+    spec = base_topology(name)
+    spec["transport"] = "tcp"
+    spec["endpoints"] = {name: f"tcp://127.0.0.1:{port}" for name, port in zip(ENDPOINT_NAMES, free_ports(6))}
+    spec["security"] = {"curve": str(keys)}
+    return spec
+
+
+def knocker(ctx: zmq.Context, endpoint: str, curve: tuple[bytes, bytes, bytes] | None,
+            reconnect_ms: int = 100) -> zmq.Socket:
+    sock = ctx.socket(zmq.PUSH)
+    sock.linger = 0
+    sock.reconnect_ivl = reconnect_ms
+    if curve is not None:
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
+    sock.connect(endpoint)
+    return sock
+
+
+def test_refused_handshakes_are_counted_in_stats_and_metrics_and_logged_a_line_at_a_time(start_topology, tmp_path):
+    """Issue 14: a wrong key used to be refused in silence. Each kind is counted per actor
+    (stats, metrics), and the log says who knocked, a line at a time however many knock."""
+    import urllib.request
+    keys = tmp_path / "keys"
+    make_keys(keys)
+    running = start_topology(curve_topology("guarded", keys))
+    started = time.monotonic()
+    server_public, _ = zmq.auth.load_certificate(keys / "server.key")
+    general = running.endpoints()["General"]
+
+    def refused() -> dict[str, int]:
+        return control_client.ask(running.topology, "stats")["actors"]["comm.1"].get("auth", {}).get("by_reason", {})
+
+    def refusal_lines() -> list[str]:
+        log = running.topology.run_dir / "logs" / "comm.1.log"
+        return [line for line in log.read_text().splitlines() if "CURVE handshake" in line]
+
+    ctx = zmq.Context()
+    try:
+        # An unknown client key: the server's ERROR is final to libzmq, so each socket knocks once.
+        stranger = (server_public, *zmq.curve_keypair())
+        strangers = [knocker(ctx, general, stranger) for _ in range(40)]
+        wait_until(lambda: refused().get("unknown_key", 0) >= 40, timeout=15,
+                   what="40 unknown keys refused and counted")
+        first = wait_until(refusal_lines, timeout=5, what="the refusal logged")[0]
+        assert "refused 1 CURVE handshake: unknown client key from 127.0.0.1" in first, first
+        # The wrong server key (libzmq retries it every 10 ms here) and no key at all are
+        # refused by libzmq before ZAP: counted all the same.
+        wrong_server = knocker(ctx, general, (zmq.curve_keypair()[0], *zmq.curve_keypair()), reconnect_ms=10)
+        no_key = knocker(ctx, general, None)
+        wait_until(lambda: refused().get("bad_handshake", 0) >= 100 and refused().get("no_curve", 0) >= 1,
+                   timeout=15, what="the wrong server key and the keyless client refused and counted")
+        for sock in [*strangers, wrong_server, no_key]:
+            sock.close(0)
+    finally:
+        ctx.destroy(0)
+
+    stats = control_client.ask(running.topology, "stats")["actors"]["comm.1"]["auth"]
+    assert stats["failures"] == sum(stats["by_reason"].values()) >= 141
+    assert stats["accepted"] >= 1  # the MRE, with our actors' key, is let in
+    # many refusals, few lines: the first at once, then one every 10 s at most
+    assert len(refusal_lines()) <= 1 + (time.monotonic() - started) // 10 + 1
+
+    metrics = json.loads(running.cli("status", "--json").stdout)["metrics"]
+
+    def scrape() -> dict[str, float]:
+        with urllib.request.urlopen(metrics, timeout=5) as answer:
+            return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                    for line in answer.read().decode().splitlines() if line.startswith("mroute_auth")}
+    series = wait_until(lambda: (got := scrape()).get(
+        'mroute_auth_failures_total{actor="comm.1",reason="bad_handshake",role="comm"}', 0) >= 100 and got,
+        timeout=15, what="the refusals in the metrics")  # stats are polled once scrapes come
+    assert series['mroute_auth_failures_total{actor="comm.1",reason="unknown_key",role="comm"}'] == 40
+    assert series['mroute_auth_failures_total{actor="comm.1",reason="no_curve",role="comm"}'] >= 1
+    assert series['mroute_auth_failures_total{actor="mre.1",reason="unknown_key",role="mre"}'] == 0
 
 
 def test_passwords_are_never_written_down_nor_logged(start_topology, chat_client):

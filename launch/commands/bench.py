@@ -1,5 +1,6 @@
 """`mroute bench`: figures (never pass/fail): the raw ZeroMQ ceiling, the system's
-throughput and routing latency, and the cost of one routing decision."""
+throughput and routing latency, the cost of one routing decision, and what a storm of
+wrong CURVE keys costs Comm and the honest clients."""
 
 from __future__ import annotations
 
@@ -103,3 +104,46 @@ def bench_routing(sizes: str, decisions: int, as_json: bool) -> None:
                       f"{row['mean_us']:.1f}", f"{row['route_p50_us'] / raw:.1f}", f"{row['mre_bytes_per_agent']:,}")
     Console().print(table)
     click.echo(f"raw ZeroMQ, same run: {raw:.2f} us per orjson message through PUSH/PULL (ipc, one process)")
+
+
+@bench.command("curve")
+@topology_option()
+@click.option("--sockets", type=click.IntRange(1), default=1500, show_default=True,
+              help="sockets that present a wrong key")
+@click.option("--seconds", type=float, default=3.0, show_default=True, help="how long each phase (rest, storm) is measured")
+@click.option("--kind", type=click.Choice(["client", "server"]), default="client", show_default=True,
+              help="client: an unknown client key (refused by the ZAP handler); server: the wrong server key "
+                   "(refused by libzmq at HELLO)")
+@click.option("--period", type=click.IntRange(1), default=100, show_default=True, metavar="MS",
+              help="each wrong-key socket knocks again after this long")
+@click.option("--storm-nice", "nice", type=click.IntRange(0, 19), default=19, show_default=True,
+              help="the storm process's niceness: a real storm's CPU is on other machines")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def bench_curve(file: str, sockets: int, seconds: float, kind: str, period: int, nice: int, as_json: bool) -> None:
+    """An honest client's GetAgentState round trip at rest and during a storm of sockets
+    with a wrong CURVE key, Comm's CPU during the storm and the refusals it counted."""
+    from pathlib import Path
+
+    from ..curvebench import curve_storm
+    load_or_exit(file)
+    try:
+        f = curve_storm(Path(file), sockets=sockets, seconds=seconds, period_ms=period, kind=kind, nice=nice)
+    except (StartError, TopologyError, RuntimeError) as exc:
+        raise click.ClickException(str(exc))
+    if as_json:
+        click.echo(orjson.dumps(f).decode())
+        return
+    rest, storm, by = f["rest_ms"], f["storm_ms"], f["comm_cpu_by_thread_s"]
+    how = (f"each replaced every {period} ms, {f['sockets_opened']:,} opened" if kind == "client"
+           else f"libzmq retrying each every {period} ms")
+    click.echo(f"storm: {sockets:,} sockets with a wrong {kind} key ({how}) for {f['storm_s']} s")
+    click.echo("honest GetAgentState round trip     p50 ms    p99 ms   answers")
+    click.echo(f"  at rest                         {rest['p50']:>8}  {rest['p99']:>8}   {rest['n']:>7,}")
+    click.echo(f"  during the storm                {storm['p50']:>8}  {storm['p99']:>8}   {storm['n']:>7,}"
+               f"   ({f['storm_unanswered']} unanswered)")
+    joined = f"{f['join_ms']} ms" if f["join_ms"] is not None else "none within 5 s"
+    click.echo(f"a new honest client's first answer during the storm: {joined}")
+    refused = f["auth_failures"] if f["auth_failures"] is not None else "(not counted by this Comm)"
+    click.echo(f"Comm during the storm: {f['comm_cpu_s']} CPU-s (ZeroMQ I/O thread {by['zmq']}, loop {by['main']}, "
+               f"ZAP and other threads {by['other']}); handshakes refused: {refused}")
+    click.echo(f"the storm's own process: {f['storm_cpu_s']} CPU-s at niceness {nice} (it shares this machine's cores)")
