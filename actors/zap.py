@@ -15,7 +15,8 @@ handshake (81-92 % of Comm's CPU during the storms of the bench; this thread 2-6
 
 Refusals are of three kinds:
 - `unknown_key`: the key exchange succeeded and ZAP says no; ZAP gives the peer's address;
-- `no_curve`: a client without CURVE (mechanism mismatch), and
+- `no_curve`: a client without CURVE (mechanism mismatch; on a loaded machine libzmq now
+  and then reports it without detail, and it is counted as the next kind), and
 - `bad_handshake`: the wrong server key (the HELLO cannot be opened) or garbage. libzmq
   refuses these two itself, before ZAP; a socket monitor that asks only for the handshake
   failure events tells us, with the endpoint of ours they came to (libzmq gives no peer

@@ -117,11 +117,16 @@ def test_refused_handshakes_are_counted_in_stats_and_metrics_and_logged_a_line_a
         assert "refused 1 CURVE handshake: unknown client key from 127.0.0.1" in first, first
         # The wrong server key (libzmq retries it every 10 ms here) and no key at all are
         # refused by libzmq before ZAP: counted all the same.
-        wrong_server = knocker(ctx, general, (zmq.curve_keypair()[0], *zmq.curve_keypair()), reconnect_ms=10)
+        # The keyless client first, alone: libzmq mostly reports it as a mechanism mismatch
+        # (no_curve), but on a loaded machine now and then as a handshake failure without
+        # detail (bad_handshake, measured 2 of 5 with four busy processes): counted either way.
         no_key = knocker(ctx, general, None)
+        wait_until(lambda: refused().get("no_curve", 0) + refused().get("bad_handshake", 0) >= 1, timeout=15,
+                   what="the keyless client refused, counted")
+        wrong_server = knocker(ctx, general, (zmq.curve_keypair()[0], *zmq.curve_keypair()), reconnect_ms=10)
         # (how many retries fit in the wait depends on the machine's load: a few prove the count)
-        wait_until(lambda: refused().get("bad_handshake", 0) >= 5 and refused().get("no_curve", 0) >= 1,
-                   timeout=15, what="the wrong server key and the keyless client refused and counted")
+        wait_until(lambda: refused().get("bad_handshake", 0) >= 5, timeout=15,
+                   what="the wrong server key refused and counted")
         for sock in [*strangers, wrong_server, no_key]:
             sock.close(0)
     finally:
@@ -140,10 +145,12 @@ def test_refused_handshakes_are_counted_in_stats_and_metrics_and_logged_a_line_a
             return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
                     for line in answer.read().decode().splitlines() if line.startswith("mroute_auth")}
     series = wait_until(lambda: (got := scrape()).get(
-        'mroute_auth_failures_total{actor="comm.1",reason="bad_handshake",role="comm"}', 0) >= 100 and got,
+        'mroute_auth_failures_total{actor="comm.1",reason="bad_handshake",role="comm"}', 0)
+        >= stats["by_reason"]["bad_handshake"] and got,
         timeout=15, what="the refusals in the metrics")  # stats are polled once scrapes come
     assert series['mroute_auth_failures_total{actor="comm.1",reason="unknown_key",role="comm"}'] == 40
-    assert series['mroute_auth_failures_total{actor="comm.1",reason="no_curve",role="comm"}'] >= 1
+    assert series['mroute_auth_failures_total{actor="comm.1",reason="no_curve",role="comm"}'] == \
+        stats["by_reason"]["no_curve"]
     assert series['mroute_auth_failures_total{actor="mre.1",reason="unknown_key",role="mre"}'] == 0
 
 
