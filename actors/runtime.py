@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 import orjson
 import zmq
 
+from actors.frames import recv_frames, send_frames
 from actors.lograte import LogBudget
 from actors.loop import Loop
 from actors.zap import Door
@@ -31,36 +32,6 @@ Decode = Callable[[list[bytes]], tuple[str, Any]]
 
 TRACE_KEPT = 20_000  # messages remembered per actor for `mroute trace`
 DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others get a turn
-
-# pyzmq's send_multipart and recv_multipart cost 2-3 us a message more than the calls they
-# make (enum flag arithmetic, the RCVMORE property, the sugar layer's checks): on the hot
-# path we call the Cython socket methods with plain int flags.
-_NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
-_RCVMORE = int(zmq.RCVMORE)
-_send = zmq.backend.Socket.send
-_recv = zmq.backend.Socket.recv
-_get = zmq.backend.Socket.get
-
-
-def recv_frames(sock: zmq.Socket) -> list[bytes] | None:
-    """One whole message from `sock`, or None when none is waiting."""
-    try:
-        frames = [_recv(sock, _NOBLOCK)]
-    except zmq.Again:
-        return None
-    while _get(sock, _RCVMORE):
-        frames.append(_recv(sock, _NOBLOCK))
-    return frames
-
-
-def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
-    """Send one message without blocking; raises zmq.Again when the peer's queue is full.
-    A message is all or nothing: the high-water mark is checked on its first frame only."""
-    for frame in frames[:-1]:
-        _send(sock, frame, _SNDMORE_NOBLOCK)
-    _send(sock, frames[-1], _NOBLOCK)
-
 
 class JsonLines(logging.Formatter):
     """One JSON object a line (MROUTE_LOG_FORMAT=json): time, level, actor, message, and

@@ -37,6 +37,8 @@ from typing import Any
 import zmq
 from zmq.utils import z85
 
+from actors.frames import recv_frames
+
 log = logging.getLogger("mroute")
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # where libzmq sends a context's ZAP requests
@@ -165,7 +167,7 @@ class Door:
         """Every request waiting, with no poll between two (a storm brings them in bursts):
         [version, request id, domain, address, routing id, mechanism, credentials...]."""
         allowed = self.allowed
-        while (frames := _recv_all(zap)) is not None:
+        while (frames := recv_frames(zap)) is not None:
             request_id = frames[1] if len(frames) > 1 else b""
             if len(frames) == 7 and frames[5] == b"CURVE" and frames[6] in allowed:
                 self.accepted += 1
@@ -176,7 +178,7 @@ class Door:
 
     def _failed_before_zap(self, mon: zmq.Socket) -> None:
         """Every event waiting: [event (16 bits) and value (32 bits), our endpoint]."""
-        while (frames := _recv_all(mon)) is not None:
+        while (frames := recv_frames(mon)) is not None:
             if len(frames) == 2 and len(frames[0]) == 6:
                 value = int.from_bytes(frames[0][2:], "little")
                 self._refused(NO_CURVE if value == MECHANISM_MISMATCH else BAD_HANDSHAKE, frames[1])
@@ -217,21 +219,10 @@ def where(reason: str, source: bytes) -> str:
     return f"on {text}"
 
 
-# The Cython socket calls with plain int flags, as actors/runtime.py's hot path: most of a
-# refusal's cost is these calls, and recv_multipart/send_multipart add microseconds to each.
-_NOBLOCK, _SNDMORE, _RCVMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE), int(zmq.RCVMORE)
-_send, _recv, _get = zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get
-
-
-def _recv_all(sock: zmq.Socket) -> list[bytes] | None:
-    """One whole message, or None when none waits."""
-    try:
-        frames = [_recv(sock, _NOBLOCK)]
-    except zmq.Again:
-        return None
-    while _get(sock, _RCVMORE):
-        frames.append(_recv(sock, _NOBLOCK))
-    return frames
+# The Cython socket call with plain int flags, as actors/frames.py's: most of a refusal's
+# cost is these calls, and send_multipart adds microseconds to each.
+_SNDMORE = int(zmq.SNDMORE)
+_send = zmq.backend.Socket.send
 
 
 def _send_all(sock: zmq.Socket, frames: list[bytes]) -> None:

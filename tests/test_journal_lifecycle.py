@@ -6,6 +6,7 @@ NOT_FOUND and the agents LOGOUT."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,18 +28,29 @@ def up_detached(directory):
     return json.loads(run(directory, "status", "--json").stdout)
 
 
+@contextlib.contextmanager
+def detached_with_a_desk(directory, name):
+    """A detached topology and a raw desk on it; `down` afterwards, whatever happened."""
+    (directory / "topology.yaml").write_text(yaml.safe_dump(base_topology(name)))
+    desk = None
+    try:
+        state = up_detached(directory)
+        desk = ChatClient(state["endpoints"], "desk")
+        desk.handshake()
+        yield state, desk
+    finally:
+        if desk is not None:
+            desk.close()
+        run(directory, "down")
+
+
 def task_state(desk, task_id):
     msg = desk.send("GetTaskState", {"TaskId": task_id})
     return desk.expect("TaskState", MsgId=msg)["State"]
 
 
 def test_the_journal_survives_a_killed_supervisor_and_down_and_fresh_starts_empty(tmp_path):
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("kept")))
-    desk = None
-    try:
-        state = up_detached(tmp_path)
-        desk = ChatClient(state["endpoints"], "desk")
-        desk.handshake()
+    with detached_with_a_desk(tmp_path, "kept") as (state, desk):
         agents = ["agent1", "agent2", "agent3"]
         for agent in agents:
             desk.login(agent, "secret", ready=False)    # NOT_READY: the tasks stay queued
@@ -74,19 +86,10 @@ def test_the_journal_survives_a_killed_supervisor_and_down_and_fresh_starts_empt
         msg = desk.send("GetTaskState", {"TaskId": tasks[0]})
         assert desk.expect("Error", MsgId=msg)["Code"] == "NOT_FOUND"
         assert desk.agent_state("agent1") == "LOGOUT"
-    finally:
-        if desk is not None:
-            desk.close()
-        run(tmp_path, "down")
 
 
 def test_fresh_and_reset_ask_on_a_terminal_before_discarding_live_tasks(tmp_path):
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("asked")))
-    desk = None
-    try:
-        state = up_detached(tmp_path)
-        desk = ChatClient(state["endpoints"], "desk")
-        desk.handshake()
+    with detached_with_a_desk(tmp_path, "asked") as (_state, desk):
         msg = desk.send("Task", {"Mrd": "chat", "ClientUniqueId": "c"})
         task = desk.expect("TaskState", MsgId=msg, State="QUEUED")["TaskId"]
         assert run(tmp_path, "down").returncode == 0
@@ -101,7 +104,3 @@ def test_fresh_and_reset_ask_on_a_terminal_before_discarding_live_tasks(tmp_path
         reset = run(tmp_path, "reset", "--yes")
         assert reset.returncode == 0 and "journal discarded (1 live tasks" in reset.stdout, reset.stdout
         assert "no journal" in run(tmp_path, "reset", "--yes").stdout
-    finally:
-        if desk is not None:
-            desk.close()
-        run(tmp_path, "down")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import zmq
@@ -14,18 +13,9 @@ from wire.catalogue import ENDPOINT_NAMES
 from wire.curve import add_client, make_keys
 from wire.passwords import hash_password
 
+from launch.curvebench import free_ports
+
 from .helpers import ChatClient, base_topology, wait_until
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def tasks_created(running) -> int:

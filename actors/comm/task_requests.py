@@ -80,7 +80,7 @@ class TaskRequests:
         priority = params.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, (int, float)):
             raise WireError(S.BAD_FIELD, f"params priority must be a number, not {priority!r}", field="params")
-        return self.tasks.create(mrd, body["ClientUniqueId"], body.get("name") or "", params, origin).task_id
+        return self.tasks.create(mrd, body["ClientUniqueId"], body.get("name") or "", params, origin, size).task_id
 
     def queue_of(self, mrd: str, params: dict[str, Any]) -> str:
         """The precision queue a task names in its params, else its MRD's default queue."""

@@ -145,7 +145,9 @@ class Tasks:
                 "Code": task.code, "Participants": task.participants, "ClientUniqueId": task.client_id, **fields}
 
     # the lifecycle ----------------------------------------------------------------------
-    def create(self, mrd: str, client_id: str, name: str, params: dict[str, Any], origin: str) -> Task:
+    def create(self, mrd: str, client_id: str, name: str, params: dict[str, Any], origin: str,
+               params_bytes: int) -> Task:
+        """A new task; `params_bytes` is params_size(params), measured by the request's checks."""
         now = self.clock()
         self.number += 1
         # the epoch and a number (never repeated), then 48 random bits: an id cannot be guessed
@@ -153,7 +155,7 @@ class Tasks:
         task = Task(f"{self.prefix}-{self.number}-{secrets.token_hex(6)}", mrd, client_id, name, params, origin,
                     queue=params["queue"], created=now, queued_since=now)
         self.live[task.task_id] = task
-        self.params_bytes += params_size(params)
+        self.params_bytes += params_bytes
         self.dirty.add(task.task_id)
         self.counters["tasks_created"] += 1
         self.arm_ttl(task)
