@@ -77,22 +77,23 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     run_dir = Path(args.run_dir)
-    ctx = zmq.Context()
+    resolved = orjson.loads((run_dir / "topology.json").read_bytes())
+    base, _, number = args.name.rpartition(".")
+    settings = resolved["actors"].get(base or args.name, {})
+    ctx = zmq.Context(io_threads=settings.get("io_threads", 1))
     ctl = None
     actor: Actor | None = None
     loop = Loop()
     started = False
     try:
-        resolved = orjson.loads((run_dir / "topology.json").read_bytes())
         if os.environ.get("MROUTE_CONTROL"):
             ctl = ctx.socket(zmq.DEALER)
             ctl.linger = 0
             ctl.identity = args.name.encode()
             ctl.connect(os.environ["MROUTE_CONTROL"])
-        base, _, number = args.name.rpartition(".")
         config = ActorConfig(name=args.name, role=args.role, index=int(number) if number.isdigit() else 1,
                              run_dir=str(run_dir), endpoints=resolved["endpoints"], topology=resolved,
-                             settings=resolved["actors"].get(base or args.name, {}))
+                             settings=settings)
         actor = load_role(args.role)(ctx, config, loop)
         actor.control = ctl
         loop.handle_signals(signal.SIGTERM, signal.SIGINT)

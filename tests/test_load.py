@@ -113,7 +113,7 @@ def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stderr + result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["abandoned"] > 0 and report["closed"] > 0
+    assert report["abandoned"] > 0 and report["closed"] > 0, report
     assert report["lost"] == 0 and outcomes(report) == report["created"]
     assert report["queue_wait_p99_us"] is not None
 

@@ -45,6 +45,8 @@ def test_default_topology_is_valid_and_resolves_every_endpoint():
     (lambda t: t.update(supervisor={"ping_misses": 2.5}), "supervisor.ping_misses"),
     (lambda t: t.update(supervisor={"unresponsive_grace": "soon"}), "supervisor.unresponsive_grace"),
     (lambda t: t.update(supervisor={"ping_every": 1}), "supervisor.ping_every"),
+    (lambda t: t["actors"]["comm"].update(io_threads=0), "actors.comm.io_threads"),
+    (lambda t: t["actors"]["mre"].update(io_threads=17), "actors.mre.io_threads"),
 ])
 def test_bad_topology_is_refused_naming_the_key(tmp_path, mutate, key):
     spec = base_topology()
@@ -103,3 +105,16 @@ def test_actors_placed_on_hosts_bind_on_their_hosts_address(tmp_path):
     spec["actors"]["mre"]["host"] = "front"
     spec["transport"] = "ipc"
     assert refuse(tmp_path, spec).key == "transport"
+
+
+def io_threads(pid: int) -> int:
+    """ZeroMQ names its I/O threads ZMQbg/IO/<n>."""
+    return sum((task / "comm").read_text().startswith("ZMQbg/IO") for task in Path(f"/proc/{pid}/task").iterdir())
+
+
+def test_each_actor_gets_the_io_threads_its_topology_gives_comm_two_by_default(start_topology):
+    spec = base_topology("threads")
+    spec["actors"]["mre"]["io_threads"] = 3
+    running = start_topology(spec)
+    pids = {a["name"]: a["pid"] for a in running.status()["actors"]}
+    assert {name: io_threads(pid) for name, pid in pids.items()} == {"comm.1": 2, "mre.1": 3}
