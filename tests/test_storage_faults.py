@@ -119,6 +119,29 @@ def test_storage_is_degraded_from_a_failed_write_until_a_probe_goes_through(tmp_
     storage.journal.close()
 
 
+def test_a_read_only_journal_degrades_like_a_full_one_and_recovers_by_itself(tmp_path):
+    """SQLite's own read-only refusal (SQLITE_READONLY), the connection made read-only as a
+    remount would make the file: no real remount here, Linux refuses one while Comm holds the
+    file open for writing."""
+    h = Harness(agents=3)
+    storage = Storage(Journal(tmp_path / "comm.sqlite", clock=h.clock), clock=h.clock)
+    h.login("a0")
+    assert storage.write(h.comm.take_changes())
+    storage.journal.db.execute("PRAGMA query_only = ON")
+    h.send("Task", {"Mrd": "chat", "ClientUniqueId": "c", "ReplyTo": "web", "MsgId": "m1"})
+    assert not storage.write(h.comm.take_changes())
+    assert storage.reason == "journal write failed: attempt to write a readonly database"
+    assert not storage.journal.db.in_transaction
+    h.advance(2.0)
+    assert not storage.probe()
+    storage.journal.db.execute("PRAGMA query_only = OFF")
+    assert storage.probe() and storage.reason == ""
+    assert storage.stats()["journal_probes_failed"] == 1
+    saved = storage.journal.load()
+    assert saved is not None and saved.tasks == {} and "a0" in saved.sessions  # the refused change is not in it
+    storage.journal.close()
+
+
 def degraded(h: Harness) -> Harness:
     h.comm.unavailable = lambda: FULL
     return h
