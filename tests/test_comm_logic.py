@@ -382,3 +382,23 @@ def test_a_closed_desk_logs_its_agents_out_at_once_and_requeues_their_tasks():
     other = "a1" if owner == "a0" else "a0"
     assert h.published_of("TaskAgentSelected", TaskId=task)[-1]["AgentId"] == other  # routed again
     assert f"desk-{owner}" not in h.comm.desks.watched
+
+
+def test_the_mre_hears_only_what_it_acts_on_the_desk_hears_every_state():
+    """Moves between routable states follow from the task (offer, accept, close): the MRE
+    follows those from the tasks, so Comm does not send it those AgentStates."""
+    h = Harness(agents=3)
+    h.login("a0")
+    to_mre: list[tuple[str, str]] = []
+    for type, handler in list(h.mre_handlers.items()):
+        h.mre_handlers[type] = lambda body, type=type, handler=handler: (
+            to_mre.append((type, body.get("State", ""))), handler(body))
+    task_id = h.task()
+    assert h.offer_of("a0") == task_id
+    h.send("TaskState", {"TaskId": task_id, "AgentId": "a0", "State": "ACTIVE", "ReplyTo": "desk-a0"})
+    h.send("TaskState", {"TaskId": task_id, "AgentId": "a0", "State": "CLOSED", "Code": "DONE", "ReplyTo": "desk-a0"})
+    h.send("AgentState", {"AgentId": "a0", "State": "NOT_READY", "Mrd": "chat"})
+    assert to_mre == [("NewTask", ""), ("TaskState", "ACTIVE"), ("TaskState", "CLOSED"), ("AgentState", "NOT_READY")]
+    assert [b["State"] for b in h.published_of("AgentState", AgentId="a0")][-4:] == \
+        ["RESERVED", "ACTIVE", "READY", "NOT_READY"]
+    assert h.mre.routers["chat"].agents["a0"].shown_state(2) == "NOT_READY"

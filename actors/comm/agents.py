@@ -148,7 +148,12 @@ class Agents:
         self.dirty.add(presence.agent_id)
 
     def move(self, presence: Presence, state: str, reason: str | None = None) -> None:
-        """Set a state and tell the agent's Chat Server and the MRE."""
+        """Set a state and tell the agent's Chat Server and the MRE. A move between two
+        routable states (READY, RESERVED, ACTIVE, BUSY: the ones a task's offer, acceptance
+        and end make) is not sent to the MRE: whether such an agent can take a task depends
+        only on its offer and tasks, which the MRE follows from the tasks themselves. Three
+        messages of a lifecycle's six to the MRE carried nothing it reads."""
+        told_mre = not (presence.state in S.ROUTABLE and state in S.ROUTABLE)
         presence.state = state
         if reason is not None:
             presence.reason = reason
@@ -158,8 +163,9 @@ class Agents:
         dest = self.destination(agent_id)
         if dest:
             self.out.publish(dest, "AgentState", state_body(presence))
-        self.out.to_mre("AgentState", {"AgentId": agent_id, "State": state, "MRD": presence.mrd,
-                                       "ReasonCode": presence.reason, "StateChangeTime": presence.changed})
+        if told_mre:
+            self.out.to_mre("AgentState", {"AgentId": agent_id, "State": state, "MRD": presence.mrd,
+                                           "ReasonCode": presence.reason, "StateChangeTime": presence.changed})
 
     # derived states -----------------------------------------------------------------------
     def derive(self, presence: Presence) -> str:

@@ -119,19 +119,18 @@ class Journal:
         closed_rows, seen_rows = self.closed_rows, self.seen_rows  # counted as written only once committed
         try:
             db.execute("BEGIN")
-            for agent_id, session in changes.agents.items():
-                if session is None:
-                    db.execute("DELETE FROM agents WHERE agent_id = ?", (agent_id,))
-                else:
-                    db.execute("INSERT OR REPLACE INTO agents VALUES (?, ?)", (agent_id, self.agent_blob(session)))
-            for task_id, task in changes.tasks.items():
-                if task is not None:
-                    db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?)", (task_id, self.task_blob(task)))
-                else:
-                    db.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
-            for task_id, task in changes.closed.items():  # kept, as Comm keeps them, to answer late questions
-                db.execute("INSERT OR REPLACE INTO closed VALUES (?, ?)", (task_id, self.task_blob(task)))
-                closed_rows += 1
+            # one statement per table and kind of change: a call per row was a third of the commit
+            agents, tasks = changes.agents.items(), changes.tasks.items()
+            db.executemany("DELETE FROM agents WHERE agent_id = ?", [(a,) for a, s in agents if s is None])
+            db.executemany("INSERT OR REPLACE INTO agents VALUES (?, ?)",
+                           [(a, self.agent_blob(s)) for a, s in agents if s is not None])
+            db.executemany("DELETE FROM tasks WHERE task_id = ?", [(t,) for t, task in tasks if task is None])
+            db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?)",
+                           [(t, self.task_blob(task)) for t, task in tasks if task is not None])
+            if changes.closed:  # kept, as Comm keeps them, to answer late questions
+                db.executemany("INSERT OR REPLACE INTO closed VALUES (?, ?)",
+                               [(t, self.task_blob(task)) for t, task in changes.closed.items()])
+                closed_rows += len(changes.closed)
             if closed_rows > 2 * CLOSED_KEPT:
                 db.execute("DELETE FROM closed WHERE rowid <= (SELECT max(rowid) FROM closed) - ?", (CLOSED_KEPT,))
                 closed_rows = CLOSED_KEPT

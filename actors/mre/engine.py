@@ -49,6 +49,17 @@ class AgentSlot:
     steps: list[tuple["QueueRouter", int]] = field(default_factory=list)  # the steps it matches
     queues: list["QueueRouter"] = field(default_factory=list)             # the queues of those steps
 
+    def shown_state(self, max_tasks: int) -> str:
+        """The state as Comm would show it. Comm does not tell us moves between routable
+        states (agents.py `move`): among those, what the agent holds says which it is in."""
+        if self.state not in S.ROUTABLE:
+            return self.state
+        if self.offer is not None:
+            return S.RESERVED
+        if self.active:
+            return S.BUSY if len(self.active) >= max_tasks else S.ACTIVE
+        return S.READY
+
 
 @dataclass(slots=True)
 class TaskSlot:

@@ -128,7 +128,7 @@ class Explainer:
             if not steps:
                 continue
             _, why, key = why_not(queue, agent, task.level)
-            agents.append({"agent": agent.agent_id, "steps": steps, "state": agent.state,
+            agents.append({"agent": agent.agent_id, "steps": steps, "state": agent.shown_state(queue.mrd.max_tasks),
                            "active": len(agent.active), "why": "eligible" if key is not None else why,
                            **({"words": key_in_words(queue.policy, key, now)} if key is not None else {})})
         out["agents"] = sorted(agents, key=lambda a: a["agent"])
