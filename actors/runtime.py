@@ -123,7 +123,7 @@ class Actor:
 
     def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]], *,
               decode: Decode | None = None, refuse: Callable[[WireError, Any], None] | None = None,
-              refusals: tuple[type[Exception], ...] = ()) -> None:
+              refusals: tuple[type[Exception], ...] = (), took: Callable[[bool], None] | None = None) -> None:
         """The one receive path of every actor: take what `sock` holds (a batch per wake-up),
         count it, mirror it to a listening tap, decode it, remember it for `mroute trace`,
         call the handler of its type (a table: adding a message is adding an entry) and
@@ -133,7 +133,8 @@ class Actor:
         for `queue`); `refuse(err, message)` tells the sender (default: a counted log line);
         `refusals` are a codec's own refusal exceptions, turned into WireError by
         `as_refusal` before `refuse` sees them. A handler's unexpected exception is a bug: it
-        is logged with its traceback and refused GENERAL_ERROR, and the actor goes on."""
+        is logged with its traceback and refused GENERAL_ERROR, and the actor goes on.
+        `took(emptied)` hears after each turn whether it took all that was waiting."""
         counters = self.counters
         trace = self.trace
         tap_name = queue.encode()
@@ -145,6 +146,8 @@ class Actor:
             for _ in range(DRAIN_BATCH):
                 frames = recv_frames(sock)
                 if frames is None:
+                    if took is not None:
+                        took(True)
                     return
                 counters["received"] += 1
                 if self.tapped and tap_name in self.tapped_queues:
@@ -172,6 +175,8 @@ class Actor:
                     refuse(WireError(GENERAL_ERROR, f"internal error: {exc}",
                                      type=type or frames[0].decode("ascii", "replace")[:60],
                                      msg_id=message.get("MsgId") if message.__class__ is dict else None), message)
+            if took is not None:
+                took(False)
         self.loop.add_reader(sock, drain)
 
     def as_refusal(self, exc: Exception) -> WireError:

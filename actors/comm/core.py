@@ -67,7 +67,8 @@ class CommCore:
                  call_later: Callable[..., Any] | None = None, clock: Callable[[], float] = time.monotonic,
                  saved: CommState | None = None, gc_send: Callable[[list[bytes]], None] | None = None,
                  gc_destination: str = "comm", logout_grace: float = 10.0, limits: TaskLimits | None = None,
-                 session_takeover: str = "move", unavailable: Callable[[], str] = lambda: ""):
+                 session_takeover: str = "move", unavailable: Callable[[], str] = lambda: "",
+                 behind: Callable[[], str] = lambda: ""):
         saved = saved or CommState()
         self.unavailable = unavailable  # why changes cannot be journaled now; "" when they can
         self.mrds = mrds
@@ -79,7 +80,7 @@ class CommCore:
         self.ledger = Ledger(saved.seen)
         self.voice = VoiceBridge(self.agents, gc_send, gc_destination, call_later)
         self.agent_requests = AgentRequests(self.agents, self.tasks, self.voice, session_takeover)
-        self.task_requests = TaskRequests(self.tasks, mrds, limits or TaskLimits())
+        self.task_requests = TaskRequests(self.tasks, mrds, limits or TaskLimits(), behind)
         self.desks = Desks(self.agents, self.agent_requests.log_out_desk, clock=clock, logout_grace=logout_grace,
                            watched=saved.watched)
         self.answers = Answers(self.agents, self.tasks, self.ledger)

@@ -33,6 +33,7 @@ from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GE
 from wire.codec import WireError
 from wire.rundir import journal_path
 
+from .admission import ADMISSION_LAG, Admission
 from .core import REQUESTS, CommCore
 from .journal import Journal
 from .state import CommState
@@ -71,6 +72,7 @@ class Comm(Actor):
         self.has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
         self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if self.has_gc else None
         self.directory = agent_directory(topology)
+        self.admission = Admission(float(settings.get("admission_lag", ADMISSION_LAG)))
         self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
         saved = self.storage.load()
         self.core = self.new_core(saved)
@@ -89,7 +91,8 @@ class Comm(Actor):
                        decode=codec.decode_stream, refuse=super().refuse)
             self.core.voice.start()
             self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.core.voice.beat())
-        self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS}, decode=self.decode_general)
+        self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS}, decode=self.decode_general,
+                   took=self.admission.took)
         self.serve(COMMUNICATION_SERVER, reports, {type: self.report_handler(type) for type in self.core.reports})
         # A new Comm knows nothing: an MRE still holding the old one's view must drop it.
         self.to_mre("Snapshot", self.core.snapshot())
@@ -122,7 +125,7 @@ class Comm(Actor):
                         logout_grace=float(settings.get("logout_grace", 10.0)),
                         limits=TaskLimits(**{key: int(settings[key]) for key in LIMIT_KEYS if key in settings}),
                         session_takeover=settings.get("session_takeover", "move"),
-                        unavailable=lambda: self.storage.reason)
+                        unavailable=lambda: self.storage.reason, behind=self.admission.refusal)
         self.gc_handlers = core.gc_handlers()
         return core
 
@@ -257,4 +260,5 @@ class Comm(Actor):
                 "account": lambda body: self.core.account(int(body.get("count", 0)))}
 
     def stats(self) -> dict[str, Any]:
-        return {**super().stats(), **self.core.stats(), **self.storage.stats(), "dropped_to": self.dropped_to}
+        return {**super().stats(), **self.core.stats(), **self.storage.stats(), **self.admission.stats(),
+                "dropped_to": self.dropped_to}

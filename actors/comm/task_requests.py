@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from wire import states as S
 from wire.codec import WireError, is_destination, params_dict
@@ -46,10 +46,12 @@ def oversized_task(body: bytes, limits: TaskLimits) -> WireError | None:
 
 
 class TaskRequests:
-    def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], limits: TaskLimits):
+    def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], limits: TaskLimits,
+                 behind: Callable[[], str] = lambda: ""):
         self.tasks = tasks
         self.mrds = mrds
         self.limits = limits
+        self.behind = behind  # why Comm admits no new task now (admission.py), or ""
         self.overloaded = 0
 
     def task(self, body: dict[str, Any]) -> str:
@@ -63,6 +65,9 @@ class TaskRequests:
             self.overloaded += 1
             raise WireError(S.OVERLOADED, f"{len(self.tasks.live)} live tasks, the most Comm holds "
                                           f"(comm.max_live_tasks): try again later")
+        behind = self.behind()
+        if behind:
+            raise WireError(S.OVERLOADED, behind)
         raw = body.get("params")
         if raw is not None and len(raw) > limits.max_params:   # counted before it is copied
             raise WireError(S.BAD_FIELD, f"params has {len(raw)} pairs, at most {limits.max_params} "
