@@ -22,6 +22,7 @@ from actors.lograte import LogBudget
 from actors.loop import Loop
 from actors.zap import Door
 from wire import codec, control
+from wire.codec import BATCH, BATCH_MAX, unbatch
 from wire.curve import from_security
 from wire.codec import WireError
 from wire.states import GENERAL_ERROR
@@ -84,6 +85,9 @@ class Actor:
         self.counters: dict[str, int] = {"received": 0, "sent": 0, "refused": 0}
         self.control: zmq.Socket | None = None  # the DEALER to the supervisor, set by main
         self.outbox: list[tuple[zmq.Socket, list[bytes]]] = []
+        # socket -> whether its frames start with a topic: what a wake-up has for one of its
+        # receivers leaves as one batch (codec.batch); other sockets send message by message
+        self.batching: dict[zmq.Socket, bool] = {}
         # socket -> told of each message it could not send (Comm counts drops per desk);
         # answers whether it is a drop (a message lost to its receiver)
         self.drop_watch: dict[zmq.Socket, Callable[[list[bytes]], bool]] = {}
@@ -142,6 +146,34 @@ class Actor:
         refuse = refuse or self.refuse
         errors = (WireError, *refusals)
 
+        def take(frames: list[bytes]) -> None:
+            counters["received"] += 1
+            if self.tapped and tap_name in self.tapped_queues:
+                self.mirror(queue, frames)
+            message: Any = {}
+            type = ""
+            try:
+                type, message = decode(frames)
+                if message.__class__ is dict:
+                    task_id = message.get("TaskId")
+                    if task_id.__class__ is str and len(task_id) <= 256:
+                        trace.append((time.time(), queue, type, task_id, message.get("AgentId"),
+                                      message.get("State"), message.get("Code")))
+                handler = handlers.get(type)
+                if handler is None:
+                    raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}", type=type,
+                                    msg_id=message.get("MsgId") if message.__class__ is dict else None)
+                handler(message)
+            except errors as exc:
+                err = exc if isinstance(exc, WireError) else self.as_refusal(exc)
+                err.type = err.type or type
+                refuse(err, message)
+            except Exception as exc:  # a bug must not stop the actor serving others
+                log.exception("%s: handler failed on %s", self.name, frames[:1])
+                refuse(WireError(GENERAL_ERROR, f"internal error: {exc}",
+                                 type=type or frames[0].decode("ascii", "replace")[:60],
+                                 msg_id=message.get("MsgId") if message.__class__ is dict else None), message)
+
         def drain() -> None:
             for _ in range(DRAIN_BATCH):
                 frames = recv_frames(sock)
@@ -149,32 +181,11 @@ class Actor:
                     if took is not None:
                         took(True)
                     return
-                counters["received"] += 1
-                if self.tapped and tap_name in self.tapped_queues:
-                    self.mirror(queue, frames)
-                message: Any = {}
-                type = ""
-                try:
-                    type, message = decode(frames)
-                    if message.__class__ is dict:
-                        task_id = message.get("TaskId")
-                        if task_id.__class__ is str and len(task_id) <= 256:
-                            trace.append((time.time(), queue, type, task_id, message.get("AgentId"),
-                                          message.get("State"), message.get("Code")))
-                    handler = handlers.get(type)
-                    if handler is None:
-                        raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}", type=type,
-                                        msg_id=message.get("MsgId") if message.__class__ is dict else None)
-                    handler(message)
-                except errors as exc:
-                    err = exc if isinstance(exc, WireError) else self.as_refusal(exc)
-                    err.type = err.type or type
-                    refuse(err, message)
-                except Exception as exc:  # a bug must not stop the actor serving others
-                    log.exception("%s: handler failed on %s", self.name, frames[:1])
-                    refuse(WireError(GENERAL_ERROR, f"internal error: {exc}",
-                                     type=type or frames[0].decode("ascii", "replace")[:60],
-                                     msg_id=message.get("MsgId") if message.__class__ is dict else None), message)
+                if frames[0] == BATCH or (len(frames) > 3 and frames[1] == BATCH):
+                    for message in unbatch(frames):
+                        take(message)
+                else:
+                    take(frames)
             if took is not None:
                 took(False)
         self.loop.add_reader(sock, drain)
@@ -231,23 +242,66 @@ class Actor:
         if not self.outbox:
             return
         outbox, self.outbox = self.outbox, []
-        counters = self.counters
+        if self.batching and len(outbox) > 1:
+            for sock, frames, messages in self.batches(outbox):
+                self.send_now(sock, frames, messages)
+        else:
+            for sock, frames in outbox:
+                self.send_now(sock, frames, None)
+
+    def batches(self, outbox: list[tuple[zmq.Socket, list[bytes]]]) -> list[tuple[zmq.Socket, list[bytes], Any]]:
+        """The outbox with the messages of each receiver of a batching socket (a topic of a
+        PUB, the peer of a PUSH) in one batch (codec.batch), in their order; (socket,
+        frames, the messages a batch holds or None)."""
+        batching = self.batching
+        groups: dict[Any, list[list[bytes]]] = {}
+        order: list[tuple[zmq.Socket, Any, bool | None]] = []
         for sock, frames in outbox:
-            try:
-                send_frames(sock, frames)
-            except zmq.Again:
-                watch = self.drop_watch.get(sock)
-                if watch is not None and not watch(frames):
-                    continue  # the watcher accounts for it otherwise
-                dropped = counters["send_dropped"] = counters.get("send_dropped", 0) + 1
-                if dropped in (1, 10, 100, 1000) or dropped % 10000 == 0:
+            topic = batching.get(sock)
+            if topic is None:
+                order.append((sock, frames, None))
+                continue
+            key = (sock, frames[0]) if topic else sock
+            group = groups.get(key)
+            if group is None or len(group) >= BATCH_MAX:
+                group = groups[key] = []
+                order.append((sock, group, topic))
+            group.append(frames)
+        out = []
+        for sock, item, topic in order:
+            if topic is None or len(item) == 1:
+                out.append((sock, item if topic is None else item[0], None))
+            else:
+                out.append((sock, codec.batch(item, topic), item))
+        return out
+
+    def send_now(self, sock: zmq.Socket, frames: list[bytes], messages: list[list[bytes]] | None) -> None:
+        """Send one message or batch (`messages`: what the batch holds), counting each message."""
+        counters = self.counters
+        try:
+            send_frames(sock, frames)
+        except zmq.Again:
+            watch = self.drop_watch.get(sock)
+            lost = 0
+            for message in messages or (frames,):
+                if watch is None or watch(message):  # else the watcher accounts for it otherwise
+                    lost += 1
+            if lost:
+                before = counters.get("send_dropped", 0)
+                dropped = counters["send_dropped"] = before + lost
+                # a line at the 1st, 10th, 100th and 1000th drop, then every 10,000th
+                if any(before < n <= dropped for n in (1, 10, 100, 1000)) or dropped // 10000 > before // 10000:
                     log.warning("%s: peer not taking messages: %d dropped so far", self.name, dropped)
-                continue
-            except (zmq.ZMQError, TypeError) as exc:  # one bad message must not take the others with it
-                counters["send_failed"] = counters.get("send_failed", 0) + 1
-                log.error("%s: could not send %s: %s", self.name, frames[:1], exc)
-                continue
+            return
+        except (zmq.ZMQError, TypeError) as exc:  # one bad message must not take the others with it
+            counters["send_failed"] = counters.get("send_failed", 0) + 1
+            log.error("%s: could not send %s: %s", self.name, frames[:2], exc)
+            return
+        if messages is None:
             counters["sent"] += 1
+        else:
+            counters["sent"] += len(messages)
+            counters["batches"] = counters.get("batches", 0) + 1
 
     def refuse(self, err: WireError, body: dict[str, Any]) -> None:
         """Tell the sender why its message was refused; roles with a way back override."""

@@ -35,6 +35,7 @@ import zmq
 import zmq.auth
 
 from wire.catalogue import ENDPOINT_NAMES
+from wire.codec import unbatch
 from wire.curve import add_client, make_keys
 
 
@@ -148,7 +149,7 @@ class Honest:
         while (left := deadline - time.perf_counter()) > 0:
             if not self.sub.poll(left * 1000):
                 break
-            if orjson.loads(self.sub.recv_multipart()[-1]).get("MsgId") == msg_id:
+            if any(orjson.loads(frames[-1]).get("MsgId") == msg_id for frames in unbatch(self.sub.recv_multipart())):
                 return (time.perf_counter() - sent) * 1000
         return None
 

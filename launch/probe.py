@@ -118,13 +118,14 @@ def send_and_listen(topology: Topology, type: str, body: dict[str, Any], queue: 
         click.echo(f"-> {queue} {type} {orjson.dumps(body).decode()}")
         deadline = time.monotonic() + (timeout if answered else linger)
         while (left := deadline - time.monotonic()) > 0 and sub.poll(left * 1000):
-            dest, got_type, got = codec.decode_event(sub.recv_multipart())
-            if str(got.get("MsgId", "")).startswith(f"{me}.probe"):
-                continue
-            click.echo(f"<- {dest} {got_type} {orjson.dumps(got).decode()}")
-            if answered and answer is None and got.get("MsgId") == msg_id:
-                answer = {"type": got_type, "body": got}
-                deadline = time.monotonic() + linger
+            for frames in codec.unbatch(sub.recv_multipart()):  # what one wake-up of Comm had for us
+                dest, got_type, got = codec.decode_event(frames)
+                if str(got.get("MsgId", "")).startswith(f"{me}.probe"):
+                    continue
+                click.echo(f"<- {dest} {got_type} {orjson.dumps(got).decode()}")
+                if answered and answer is None and got.get("MsgId") == msg_id:
+                    answer = {"type": got_type, "body": got}
+                    deadline = time.monotonic() + linger
     finally:
         for sock in (sub, push, general):
             sock.close()

@@ -19,6 +19,7 @@ import zmq
 
 from launch import client as control_client
 from launch.topology import load
+from wire import codec
 
 MROUTE = [sys.executable, "-m", "launch.cli"]
 
@@ -184,6 +185,11 @@ class ChatClient:
         self.sub.close()
         self.ctx.term()
 
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        """The messages of the next ZeroMQ message on our topic: one, or a batch's (protocol:
+        Comm sends what one wake-up has for us as one batch)."""
+        return [(t.decode(), orjson.loads(b)) for _topic, t, b in codec.unbatch(self.sub.recv_multipart())]
+
     def send_raw(self, *frames: bytes) -> None:
         self.push.send_multipart(list(frames))
 
@@ -216,11 +222,14 @@ class ChatClient:
         while (left := deadline - time.monotonic()) > 0:
             if not self.sub.poll(left * 1000):
                 break
-            _topic, t_raw, body_raw = self.sub.recv_multipart()
-            t, body = t_raw.decode(), orjson.loads(body_raw)
-            if match(t, body):
-                return body
-            self.inbox.append((t, body))
+            found = None
+            for t, body in self.take():
+                if found is None and match(t, body):
+                    found = body
+                else:
+                    self.inbox.append((t, body))
+            if found is not None:
+                return found
         seen = "\n  ".join(f"{t} {b}" for t, b in self.inbox[-15:])
         raise AssertionError(f"no {type} with {fields} within {timeout} s; got:\n  {seen}")
 

@@ -58,11 +58,14 @@ def answer(desk: ChatClient, msg_id: str, timeout: float) -> tuple[str, dict[str
             return desk.inbox.pop(i)
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0 and desk.sub.poll(left * 1000):
-        _topic, type_raw, body_raw = desk.sub.recv_multipart()
-        type, body = type_raw.decode(), orjson.loads(body_raw)
-        if body.get("MsgId") == msg_id:
-            return type, body
-        desk.inbox.append((type, body))
+        found = None
+        for type, body in desk.take():
+            if found is None and body.get("MsgId") == msg_id:
+                found = (type, body)
+            else:
+                desk.inbox.append((type, body))
+        if found is not None:
+            return found
     return None
 
 

@@ -4,6 +4,12 @@ Queue frames are `[type, body]`; published frames are `[topic, type, body]`. `ty
 JMS type in ASCII, `body` a JSON object encoded with orjson. A topic is the receiver's
 destination followed by one NUL byte, so that a subscription to `chat.1` does not also
 match `chat.10` (ZeroMQ filters by prefix): subscribe with `topic(destination)`.
+
+A batch is several messages for one receiver in one ZeroMQ message: `[Batch, type1,
+body1, type2, body2, ...]` on a queue, `[topic, Batch, type1, body1, ...]` published.
+Comm and the MRE send one when a wake-up has more than one message for the same receiver
+(ChatEvents, RoutingEngine, CommunicationServer); a receiver handles each inner message,
+in order, as if it had come alone (`unbatch`).
 """
 
 from __future__ import annotations
@@ -71,6 +77,33 @@ def encode_pub(destination: str, type: str, body: dict[str, Any]) -> list[bytes]
 def encode_raw_pub(destination: str, type: str, raw: bytes) -> list[bytes]:
     """A published frame around a body encoded already (encoded once for many receivers)."""
     return [_cached_topic(destination), _type_frame(type), raw]
+
+
+BATCH = b"Batch"
+BATCH_MAX = 256  # messages in one batch
+
+
+def batch(messages: list[list[bytes]], topic: bool) -> list[bytes]:
+    """Several messages to one receiver (the same topic, when `topic`) as one."""
+    if topic:
+        frames = [messages[0][0], BATCH]
+        for message in messages:
+            frames += message[1:]
+    else:
+        frames = [BATCH]
+        for message in messages:
+            frames += message
+    return frames
+
+
+def unbatch(frames: list[bytes]) -> list[list[bytes]]:
+    """The messages `frames` carries: itself, or each message of a batch (either layout)."""
+    if frames[0] == BATCH:
+        return [frames[i:i + 2] for i in range(1, len(frames) - 1, 2)]
+    if len(frames) > 3 and frames[1] == BATCH:
+        head = frames[0]
+        return [[head, frames[i], frames[i + 1]] for i in range(2, len(frames) - 1, 2)]
+    return [frames]
 
 
 def decode_event(frames: list[bytes]) -> tuple[str, str, dict[str, Any]]:

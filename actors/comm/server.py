@@ -103,6 +103,7 @@ class Comm(Actor):
         self.loop.call_every(PROBE_EVERY, self.probe)
         self.dropped_to: dict[str, int] = {}
         self.drop_watch[self.events] = self.count_drop
+        self.batching.update({self.events: True, self.mre: False})
 
     def decode_general(self, frames: list[bytes]) -> tuple[str, Any]:
         if len(frames) == 2 and frames[0] == b"Task":

@@ -34,6 +34,7 @@ class Mre(Actor):
     def start(self) -> None:
         endpoints = self.config.endpoints
         self.comm = self.socket(zmq.PUSH, connect=endpoints[COMMUNICATION_SERVER])
+        self.batching[self.comm] = False
         intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE])
         topology = self.config.topology
         self.sync = SnapshotSync(self.name)
