@@ -47,6 +47,7 @@ class Loop:
         self._wake_w: socket.socket | None = None
         self._signal_callbacks: dict[int, Callable[[], None]] = {}
         self.before_poll: list[Callable[[], None]] = []  # e.g. an actor's outbox flush
+        self.woke = time.monotonic()  # when the last poll returned: this turn's work began
 
     def add_reader(self, sock: Any, callback: Callable[[], None]) -> None:
         self.readers[sock] = callback
@@ -133,7 +134,9 @@ class Loop:
             wake = min(timers[0][0] if timers else now + 1.0, deadline if deadline is not None else now + 1.0)
             # zmq_poll counts whole milliseconds and pyzmq truncates: round up, or the last
             # fraction of every wait before a timer becomes a busy loop of poll(0).
-            for sock, _ in self.poller.poll(math.ceil(max(0.0, wake - time.monotonic()) * 1000)):
+            ready = self.poller.poll(math.ceil(max(0.0, wake - time.monotonic()) * 1000))
+            self.woke = time.monotonic()
+            for sock, _ in ready:
                 callback = self.readers.get(sock)
                 if callback is not None:
                     callback()

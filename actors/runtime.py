@@ -127,7 +127,8 @@ class Actor:
 
     def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]], *,
               decode: Decode | None = None, refuse: Callable[[WireError, Any], None] | None = None,
-              refusals: tuple[type[Exception], ...] = (), took: Callable[[bool], None] | None = None) -> None:
+              refusals: tuple[type[Exception], ...] = (), last: bytes | None = None,
+              batch: int = DRAIN_BATCH) -> None:
         """The one receive path of every actor: take what `sock` holds (a batch per wake-up),
         count it, mirror it to a listening tap, decode it, remember it for `mroute trace`,
         call the handler of its type (a table: adding a message is adding an entry) and
@@ -138,7 +139,9 @@ class Actor:
         `refusals` are a codec's own refusal exceptions, turned into WireError by
         `as_refusal` before `refuse` sees them. A handler's unexpected exception is a bug: it
         is logged with its traceback and refused GENERAL_ERROR, and the actor goes on.
-        `took(emptied)` hears after each turn whether it took all that was waiting."""
+        Messages of type `last` are handled after the rest of the turn's (Comm's new Tasks
+        wait behind what is said about the tasks it holds, never the other way). A turn
+        takes at most `batch` messages before other sockets get theirs."""
         counters = self.counters
         trace = self.trace
         tap_name = queue.encode()
@@ -175,19 +178,20 @@ class Actor:
                                  msg_id=message.get("MsgId") if message.__class__ is dict else None), message)
 
         def drain() -> None:
-            for _ in range(DRAIN_BATCH):
+            later: list[list[bytes]] = []
+            for _ in range(batch):
                 frames = recv_frames(sock)
                 if frames is None:
-                    if took is not None:
-                        took(True)
-                    return
-                if frames[0] == BATCH or (len(frames) > 3 and frames[1] == BATCH):
+                    break
+                if frames[0] == last:
+                    later.append(frames)
+                elif frames[0] == BATCH or (len(frames) > 3 and frames[1] == BATCH):
                     for message in unbatch(frames):
                         take(message)
                 else:
                     take(frames)
-            if took is not None:
-                took(False)
+            for frames in later:
+                take(frames)
         self.loop.add_reader(sock, drain)
 
     def as_refusal(self, exc: Exception) -> WireError:

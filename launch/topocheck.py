@@ -226,9 +226,9 @@ def check_actors(c: Checker, raw: Any, directory_size: int) -> dict[str, dict[st
                     c.number(spec[number_key], f"{key}.{number_key}", positive=number_key == "client_timeout")
         elif role == "comm":
             c.known_keys(spec, (*COMMON_KEYS, "journal", "logout_grace", "max_live_tasks", "events_hwm",
-                                "session_takeover", "max_params", "max_params_bytes", "max_live_bytes", "admission_lag"), key)
-            if "admission_lag" in spec:
-                entry["admission_lag"] = c.number(spec["admission_lag"], f"{key}.admission_lag")
+                                "session_takeover", "max_params", "max_params_bytes", "max_live_bytes", "admission_budget"), key)
+            if "admission_budget" in spec:
+                entry["admission_budget"] = c.number(spec["admission_budget"], f"{key}.admission_budget")
             for limit in ("max_params", "max_params_bytes", "max_live_bytes"):
                 if limit in spec:
                     entry[limit] = c.integer(spec[limit], f"{key}.{limit}", 1)

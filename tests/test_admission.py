@@ -1,5 +1,5 @@
-"""Admission control (issue 15): Comm refuses new Tasks at the door while it is behind,
-answers every one, and takes everything else."""
+"""Admission control (issue 15): Comm refuses new Tasks at the door once a turn of its loop
+has run past its budget, answers every one, and takes everything else."""
 
 from __future__ import annotations
 
@@ -20,29 +20,27 @@ class Clock:
         return self.now
 
 
-def test_new_tasks_are_refused_once_comm_has_been_behind_for_the_lag_until_a_turn_empties_the_queue():
+def test_new_tasks_are_refused_once_the_turn_has_run_past_its_budget():
     clock = Clock()
-    admission = Admission(lag=0.2, clock=clock)
-    admission.took(False)              # a full turn, more waiting
-    clock.now += 0.1
-    assert admission.refusal() == ""  # behind, not for long enough
-    admission.took(False)
-    clock.now += 0.15
+    began = [100.0]
+    admission = Admission(lambda: began[0], budget=0.025, clock=clock)
+    clock.now += 0.020
+    assert admission.refusal() == ""  # within the turn's budget
+    clock.now += 0.010
     reason = admission.refusal()
-    assert "for 250 ms" in reason and "comm.admission_lag 200 ms" in reason
+    assert "this turn has run 30 ms" in reason and "comm.admission_budget (25 ms)" in reason
     admission.refusal()
-    admission.took(True)               # caught up: admitted again at once
+    began[0] = clock.now               # the next turn: admitted again
     assert admission.refusal() == ""
-    admission.took(False)
-    clock.now += 0.3
+    clock.now += 0.05
     assert admission.refusal()
-    assert admission.stats()["admission"] == {"refused": 3, "episodes": 2, "behind_ms": 300}
+    assert admission.stats()["admission"] == {"refused": 3, "turns_refusing": 2, "budget_ms": 25.0}
 
 
 def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_is_answered(start_topology,
                                                                                          chat_client):
     spec = base_topology("admission")
-    spec["actors"]["comm"]["admission_lag"] = 0.05
+    spec["actors"]["comm"]["admission_budget"] = 0.005
     running = start_topology(spec)
     desk = chat_client(running.endpoints(), "burst-desk")
     desk.handshake()
@@ -60,7 +58,7 @@ def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_i
     queued = [m for t, m in answers.values() if t == "TaskState"]
     assert refused and queued and len(refused) + len(queued) == len(sent)
     assert {(m["Code"], m["Type"]) for m in refused} == {("OVERLOADED", "Task")}
-    assert all("comm.admission_lag" in m["Reason"] for m in refused)
+    assert all("comm.admission_budget" in m["Reason"] for m in refused)
     assert all(m["State"] == "QUEUED" for m in queued)
     stats = running.cli("stats", "comm", "--json")
     assert stats.returncode == 0, stats.stderr

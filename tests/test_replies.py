@@ -453,7 +453,7 @@ def test_a_slow_subscriber_sees_the_gap_resyncs_and_drops_are_counted(start_topo
     # What one wake-up has for a desk leaves as one batch of up to 256 (codec.batch): queues
     # of one message each way, and the kernel's socket buffers, make a subscriber full soon.
     spec["actors"]["comm"]["events_hwm"] = 1
-    spec["actors"]["comm"]["admission_lag"] = 600  # every Task of the flood is taken (none refused at the door)
+    spec["actors"]["comm"]["admission_budget"] = 600  # every Task of the flood is taken (none refused at the door)
     running = start_topology(spec)
     desk = desks(running.endpoints(), "desk-slow", rcvhwm=1)
     base = desk.handshake()

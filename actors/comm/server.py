@@ -33,7 +33,7 @@ from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GE
 from wire.codec import WireError
 from wire.rundir import journal_path
 
-from .admission import ADMISSION_LAG, Admission
+from .admission import ADMISSION_BUDGET, Admission
 from .core import REQUESTS, CommCore
 from .journal import Journal
 from .state import CommState
@@ -43,6 +43,10 @@ from .task_requests import LIMIT_KEYS, TaskLimits, oversized_task
 HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
 EVENTS_HWM = 100_000  # messages queued for one slow subscriber before Comm counts drops
 CONFIRM_EVERY = 0.05  # s between confirmations of the MRE's decisions
+# Messages taken from General (or from the MRE) in one turn. New Tasks are handled after
+# the rest of the turn's (runtime `serve`, `last`): an agent's acceptance or close waiting
+# behind a flood of new Tasks would keep the agent from the next one.
+TURN = 2048
 
 
 def agent_directory(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -72,7 +76,7 @@ class Comm(Actor):
         self.has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
         self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if self.has_gc else None
         self.directory = agent_directory(topology)
-        self.admission = Admission(float(settings.get("admission_lag", ADMISSION_LAG)))
+        self.admission = Admission(lambda: self.loop.woke, float(settings.get("admission_budget", ADMISSION_BUDGET)))
         self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
         saved = self.storage.load()
         self.core = self.new_core(saved)
@@ -92,8 +96,9 @@ class Comm(Actor):
             self.core.voice.start()
             self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.core.voice.beat())
         self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS}, decode=self.decode_general,
-                   took=self.admission.took)
-        self.serve(COMMUNICATION_SERVER, reports, {type: self.report_handler(type) for type in self.core.reports})
+                   last=b"Task", batch=TURN)
+        self.serve(COMMUNICATION_SERVER, reports, {type: self.report_handler(type) for type in self.core.reports},
+                   batch=TURN)
         # A new Comm knows nothing: an MRE still holding the old one's view must drop it.
         self.to_mre("Snapshot", self.core.snapshot())
         self.heartbeat()
