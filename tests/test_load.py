@@ -103,12 +103,15 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
 
 
 def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
-    # one agent handling one task a second cannot keep up with four customers a second
+    # One agent handling one task a second cannot keep up with ten customers a second. Arrivals
+    # are Poisson: nobody gives up only if every customer comes at least 0.7 s after the one
+    # before (at most 4 in 3 s, where 30 are expected): about 1 run in 10^10. At 4 a second
+    # (12 expected) it was 1 run in 1,500: a run of 2 or 3 well-spaced customers, all served.
     spec = base_topology("loadtest", agents=2)
     spec["mrds"]["chat"]["max_tasks"] = 1
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
     result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
-                             "--agents-per-server", "1", "--rate", "4", "--duration", "3", "--handle", "fixed:1",
+                             "--agents-per-server", "1", "--rate", "10", "--duration", "3", "--handle", "fixed:1",
                              "--think", "fixed:0", "--patience", "fixed:0.3"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stderr + result.stdout
