@@ -226,10 +226,11 @@ def check_actors(c: Checker, raw: Any, directory_size: int) -> dict[str, dict[st
                     c.number(spec[number_key], f"{key}.{number_key}", positive=number_key == "client_timeout")
         elif role == "comm":
             c.known_keys(spec, (*COMMON_KEYS, "journal", "logout_grace", "max_live_tasks", "events_hwm",
-                                "session_takeover", "max_params", "max_params_bytes", "max_live_bytes", "admission_budget"), key)
+                                "session_takeover", "max_params", "max_params_bytes", "max_live_bytes", "max_waiting",
+                                "admission_budget"), key)
             if "admission_budget" in spec:
                 entry["admission_budget"] = c.number(spec["admission_budget"], f"{key}.admission_budget")
-            for limit in ("max_params", "max_params_bytes", "max_live_bytes"):
+            for limit in ("max_params", "max_params_bytes", "max_live_bytes", "max_waiting"):
                 if limit in spec:
                     entry[limit] = c.integer(spec[limit], f"{key}.{limit}", 1)
             entry["session_takeover"] = spec.get("session_takeover", "move")

@@ -148,11 +148,26 @@ class Comm(Actor):
         trace = self.trace
 
         def create(body: dict[str, Any]) -> None:
+            if self.turned_away(body):
+                return
             at = time.time()
             task_id = self.core.request(type, body)
             if task_id is not None:  # the task's id exists only from now on: `mroute trace` starts here
                 trace.append((at, GENERAL, type, task_id, None, S.QUEUED, None))
         return create
+
+    def turned_away(self, body: dict[str, Any]) -> bool:
+        """A new Task refused at the door (TaskRequests.door) for a fifth of what refusing
+        it from within the request costs: under twice the load Comm can take, refusals are
+        half of what it handles. A retry of a Task it acknowledged is not new: it is answered
+        with the task's state, the usual way."""
+        if body.get("MsgId") in self.core.ledger.seen or body.get("ReplyTo").__class__ is not str:
+            return False
+        full = self.core.task_requests.door()
+        if not full:
+            return False
+        self.refuse(WireError(S.OVERLOADED, full, type="Task"), body)
+        return True
 
     def on_subscription(self) -> None:
         """XPUB passes subscriptions up: a desk subscribing is logged (debug), never queued up."""

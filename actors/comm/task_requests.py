@@ -22,6 +22,7 @@ class TaskLimits:
     max_params: int = 64                  # pairs in a Task's params, else BAD_FIELD
     max_params_bytes: int = 16_384        # a Task's params, encoded, else BAD_FIELD
     max_live_bytes: int = 64 * 1024 ** 2  # every live task's params together, else OVERLOADED
+    max_waiting: int = 10_000             # tasks waiting for an agent, beyond it a new Task is refused OVERLOADED
 
 
 LIMIT_KEYS = tuple(TaskLimits.__dataclass_fields__)
@@ -54,6 +55,15 @@ class TaskRequests:
         self.behind = behind  # why Comm admits no new task now (admission.py), or ""
         self.overloaded = 0
 
+    def door(self) -> str:
+        """Why no new task is taken now (OVERLOADED), or "": too many wait for an agent
+        (comm.max_waiting), or this turn of the loop has no room left (admission.py)."""
+        if self.tasks.waiting >= self.limits.max_waiting:
+            self.overloaded += 1
+            return (f"{self.tasks.waiting} tasks wait for an agent, the most Comm lets wait (comm.max_waiting): "
+                    f"try again later")
+        return self.behind()
+
     def task(self, body: dict[str, Any]) -> str:
         mrd = body["Mrd"]
         self.tasks.agents.mrd(mrd, "Mrd")
@@ -65,9 +75,9 @@ class TaskRequests:
             self.overloaded += 1
             raise WireError(S.OVERLOADED, f"{len(self.tasks.live)} live tasks, the most Comm holds "
                                           f"(comm.max_live_tasks): try again later")
-        behind = self.behind()
-        if behind:
-            raise WireError(S.OVERLOADED, behind)
+        full = self.door()
+        if full:
+            raise WireError(S.OVERLOADED, full)
         raw = body.get("params")
         if raw is not None and len(raw) > limits.max_params:   # counted before it is copied
             raise WireError(S.BAD_FIELD, f"params has {len(raw)} pairs, at most {limits.max_params} "

@@ -56,12 +56,14 @@ class Tasks:
                          "tasks_requeued": 0, "offers_refused": 0, "rona": 0, "expired": 0}
         self.queue_wait = Histogram()  # waits for an agent: until accepted, or until the task left
         self.params_bytes = 0          # what the live tasks' params take, encoded (the budget's measure)
+        self.waiting = 0               # live tasks waiting for an agent (queued or on offer: queued_since set)
 
     def adopt(self, live: dict[str, Task], closed: dict[str, Task]) -> None:
         """Tasks carried on from the journal."""
         self.live.update(live)
         self.closed.update(closed)
         self.params_bytes = sum(params_size(task.params) for task in live.values())
+        self.waiting = sum(task.queued_since is not None for task in self.live.values())
 
     # lookups ----------------------------------------------------------------------------
     def task(self, task_id: str) -> Task:
@@ -156,6 +158,7 @@ class Tasks:
                     queue=params["queue"], created=now, queued_since=now)
         self.live[task.task_id] = task
         self.params_bytes += params_bytes
+        self.waiting += 1
         self.dirty.add(task.task_id)
         self.counters["tasks_created"] += 1
         self.arm_ttl(task)
@@ -189,6 +192,7 @@ class Tasks:
         self.agents.hold(presence, task.task_id)
         task.state, task.code = S.ACTIVE, ""
         task.waited, task.queued_since = self.waited(task), None
+        self.waiting -= 1
         self.dirty.add(task.task_id)
         self.queue_wait.record(task.waited)
         self.timers.disarm(task.task_id)
@@ -231,6 +235,7 @@ class Tasks:
         task.state, task.code = S.QUEUED, code
         if task.queued_since is None:  # back from an agent who held it: waiting again
             task.queued_since = self.clock()
+            self.waiting += 1
             self.arm_ttl(task)
         self.counters["tasks_requeued"] += 1
         for agent_id in agents:  # agents' new states reach the MRE before the task does
@@ -243,6 +248,7 @@ class Tasks:
         agents = self.detach(task)
         if task.queued_since is not None:  # it left (cancelled, expired) without being accepted
             self.queue_wait.record(self.waited(task))
+            self.waiting -= 1
         task.state, task.code = S.CLOSED, code
         self.counters["tasks_closed"] += 1
         del self.live[task.task_id]
