@@ -101,9 +101,11 @@ class Journal:
                 session.mrds[mrd] = Presence(mrd, agent_id, p["state"], p["reason"], p["changed"], p["wants"],
                                              set(p["tasks"]), p["offer"], p["external"], p["on_call"])
             state.sessions[agent_id] = session
-        for table, tasks in (("closed", state.closed), ("tasks", state.tasks)):
-            for task_id, data in self.db.execute(f"SELECT task_id, data FROM {table} ORDER BY rowid"):
-                tasks[task_id] = self.task_of(task_id, orjson.loads(data))
+        for task_id, data in self.db.execute("SELECT task_id, data FROM closed ORDER BY rowid"):
+            state.closed[task_id] = self.task_of(task_id, orjson.loads(data))
+        live = [(task_id, orjson.loads(data)) for task_id, data in self.db.execute("SELECT task_id, data FROM tasks")]
+        for task_id, data in sorted(live, key=lambda row: row[1]["created"]):  # in the order they came
+            state.tasks[task_id] = self.task_of(task_id, data)
         for msg_id, task_id in self.db.execute("SELECT msg_id, task_id FROM seen ORDER BY rowid"):
             state.seen[msg_id] = task_id
         return state
