@@ -94,9 +94,11 @@ TYPICAL_PARAMS = [["queue", "q"], ["customer", "Jane Doe"], ["email", "jane.doe@
 def bytes_per_live_task(tasks: int) -> dict[str, int]:
     """Bytes Comm and the MRE each hold per live (queued) task with eight typical params."""
     from actors.comm.core import CommCore
+    from actors.comm.task_requests import TaskLimits
     noop = lambda *args: None  # noqa: E731
     mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
-    core = CommCore({}, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE})
+    core = CommCore({}, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE},
+                    limits=TaskLimits(max_waiting=tasks))  # every one of them waits
     gc.collect()
     tracemalloc.start()
     for n in range(tasks):
