@@ -402,3 +402,20 @@ def test_the_mre_hears_only_what_it_acts_on_the_desk_hears_every_state():
     assert [b["State"] for b in h.published_of("AgentState", AgentId="a0")][-4:] == \
         ["RESERVED", "ACTIVE", "READY", "NOT_READY"]
     assert h.mre.routers["chat"].agents["a0"].shown_state(2) == "NOT_READY"
+
+
+def test_the_journal_is_given_only_the_meta_keys_that_changed():
+    """`watched` holds one entry a Chat Server (up to 10,000): writing it with every new
+    task's number was most of a busy topology's meta writes."""
+    h = Harness(agents=3)
+    for n in range(3):
+        h.send("Heartbeat", {"Destination": f"desk-{n}"})
+    first = h.comm.take_changes().meta
+    assert set(first) == {"task_prefix", "task_number", "watched", "decisions"}
+    h.login("a0", ready=False)
+    h.comm.take_changes()
+    h.task(client="c1")
+    assert set(h.comm.take_changes().meta) == {"task_prefix", "task_number"}
+    h.send("Heartbeat", {"Destination": "desk-new"})
+    assert set(h.comm.take_changes().meta) == {"watched"}
+    assert h.comm.take_changes().meta == {}

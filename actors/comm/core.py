@@ -24,6 +24,8 @@ import logging
 import time
 from typing import Any, Callable
 
+import orjson
+
 from wire import states as S
 from wire.codec import UNROUTED_ERRORS, WireError, is_destination, routing_params
 
@@ -87,10 +89,11 @@ class CommCore:
         # what an agent's state is derived from, besides its own: its tasks, its desk
         self.agents.wrapping_up, self.agents.desk_lost = self.tasks.wrapping_up, self.desks.is_lost
         self.gate = DecisionGate(saved.decisions)
-        # what the journal holds of the meta row: a Comm loaded from it has nothing new to write
-        self.meta_written: dict[str, Any] = {} if saved.task_prefix is None else {
-            "task_prefix": saved.task_prefix, "task_number": saved.task_number, "watched": sorted(saved.watched),
-            "decisions": dict(saved.decisions)}
+        # whether the journal holds the meta rows (a Comm loaded from it does), and the task
+        # number it holds: only what changed is written, not the whole of `watched` (one
+        # Chat Server a desk, 10,000 at most) and the MRE streams at every new task
+        self.meta_written = saved.task_prefix is not None
+        self.number_written = saved.task_number
         self.refused_unavailable = 0   # changes refused while the journal could not write
         self.deferred = 0              # MRE decisions and GC events left for later, the same
         ar, tr = self.agent_requests, self.task_requests
@@ -318,13 +321,17 @@ class CommCore:
                           tasks={t: tasks.live.get(t) for t in tasks.dirty},
                           closed={t: tasks.closed[t] for t in tasks.dirty if t in tasks.closed},
                           seen=ledger.new)
-        written = self.meta_written
-        if (not written or self.desks.dirty or tasks.number != written["task_number"]
-                or self.gate.applied != written["decisions"]):
-            changes.meta = self.meta_written = {
-                "task_prefix": tasks.prefix, "task_number": tasks.number, "watched": sorted(self.desks.watched),
-                "decisions": dict(self.gate.applied)}
-        agents.dirty, tasks.dirty, ledger.new, self.desks.dirty = set(), set(), [], False
+        meta = changes.meta
+        if not self.meta_written or tasks.number != self.number_written:  # (the prefix with it: a Comm
+            meta["task_prefix"] = tasks.prefix                          # reverted onto an empty journal
+            meta["task_number"] = str(tasks.number)                     # keeps its epoch, unwritten)
+            self.number_written = tasks.number
+        if not self.meta_written or self.desks.dirty:
+            meta["watched"] = orjson.dumps(sorted(self.desks.watched)).decode()
+        if not self.meta_written or self.gate.dirty:
+            meta["decisions"] = orjson.dumps(self.gate.applied).decode()
+        self.meta_written = True
+        agents.dirty, tasks.dirty, ledger.new, self.desks.dirty, self.gate.dirty = set(), set(), [], False, False
         return changes
 
     def stats(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class DecisionGate:
         # resend of what it applied before it died (and confirms it, without applying it again)
         self.applied: dict[str, int] = dict(applied or {})
         self.due: set[str] = set()           # streams whose confirmation has not gone out
+        self.dirty = False                   # `applied` changed since the journal last took it
         self.repeated = 0
         self.early = 0
 
@@ -43,6 +44,7 @@ class DecisionGate:
             del self.applied[next(iter(self.applied))]
         self.applied[stream] = seq
         self.due.add(stream)
+        self.dirty = True
         return True
 
     def confirmations(self) -> list[dict[str, Any]]:

@@ -56,7 +56,7 @@ class Changes:
     tasks: dict[str, Task | None] = field(default_factory=dict)   # None: no longer live
     closed: dict[str, Task] = field(default_factory=dict)
     seen: list[tuple[str, str]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)  # meta key -> its new value, as stored
 
     def __bool__(self) -> bool:
         return bool(self.agents or self.tasks or self.seen or self.meta)
@@ -145,12 +145,8 @@ class Journal:
                 if seen_rows > 2 * SEEN_KEPT:  # trim now and then, not every time
                     db.execute("DELETE FROM seen WHERE rowid <= (SELECT max(rowid) FROM seen) - ?", (SEEN_KEPT,))
                     seen_rows = SEEN_KEPT
-            if changes.meta:
-                meta = changes.meta
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('task_prefix', ?), ('task_number', ?), ('watched', ?), "
-                           "('decisions', ?)", (meta["task_prefix"], str(meta["task_number"]),
-                                                orjson.dumps(meta["watched"]).decode(),
-                                                orjson.dumps(meta["decisions"]).decode()))
+            if changes.meta:  # the keys that changed, encoded (core.take_changes)
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", changes.meta.items())
             db.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             self.abandon()
