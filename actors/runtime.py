@@ -22,9 +22,8 @@ from actors.lograte import LogBudget
 from actors.loop import Loop
 from actors.zap import Door
 from wire import codec, control
-from wire.codec import BATCH, BATCH_MAX, unbatch
+from wire.codec import BATCH, BATCH_MAX, WireError, unbatch
 from wire.curve import from_security
-from wire.codec import WireError
 from wire.states import GENERAL_ERROR
 
 log = logging.getLogger("mroute")

@@ -157,10 +157,10 @@ class Comm(Actor):
         return create
 
     def turned_away(self, body: dict[str, Any]) -> bool:
-        """A new Task refused at the door (TaskRequests.door) for a fifth of what refusing
-        it from within the request costs: under twice the load Comm can take, refusals are
-        half of what it handles. A retry of a Task it acknowledged is not new: it is answered
-        with the task's state, the usual way."""
+        """A new Task refused at the door (TaskRequests.door), before the request machinery
+        (the answer bookkeeping, the handler, an exception): under several times the load
+        Comm can take, refusals are most of what it handles. A retry of a Task it
+        acknowledged is not new: it is answered with the task's state, the usual way."""
         if body.get("MsgId") in self.core.ledger.seen or body.get("ReplyTo").__class__ is not str:
             return False
         full = self.core.task_requests.door()
