@@ -11,9 +11,10 @@ what is said about the tasks and agents Comm holds is always taken, new work onl
 as the turn has room. A retry of a Task already acknowledged is still answered with its
 state (the ledger answers those before any handler runs).
 
-Measured without it (`mroute bench`, 2 cores): offered twice what it completed, Comm took
-every Task, turns grew to a tenth of a second and more, every agent sat RESERVED waiting
-for its acceptance to be read, and completed/s fell to 50-77 % of the peak.
+Measured without it (2 cores, 2 simulated Chat Servers of 250 agents): offered 16,000
+tasks/s, about four times what it completes, Comm took every Task, its live tasks grew by
+13,000 a second, every agent sat RESERVED waiting for its acceptance to be read, and
+completed/s fell to 1,700-2,500 (40-60 % of the peak). With it: 96-100 % of the peak.
 """
 
 from __future__ import annotations
