@@ -245,6 +245,9 @@ class Actor:
         if not self.outbox:
             return
         outbox, self.outbox = self.outbox, []
+        self.send_all(outbox)
+
+    def send_all(self, outbox: list[tuple[zmq.Socket, list[bytes]]]) -> None:
         if self.batching and len(outbox) > 1:
             for sock, frames, messages in self.batches(outbox):
                 self.send_now(sock, frames, messages)

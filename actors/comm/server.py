@@ -3,10 +3,12 @@
 Binds `General` and `CommunicationServer` (PULL) and `ChatEvents` (XPUB); pushes to the
 MRE's `RoutingEngine` and, when the topology has one, to the Generic Connector, whose
 `GCEvents` it subscribes to. What each wake-up changed is journaled before anything it
-caused leaves (the commit runs before the flush).
+caused reaches a Chat Server or the GC (the commit runs before the flush). The MRE's share
+leaves before the commit (`commit`): the MRE decides while Comm writes.
 
 When that commit fails (disk full, read-only, I/O error), the wake-up is undone (`revert`):
-what it would have sent is dropped, as if Comm had died just before its flush, and the
+what it would have sent is dropped, as if Comm had died just before its flush (the MRE,
+told early, gets a snapshot of the journal, which replaces its view), and the
 state goes back to what the journal holds, loaded as a restarted Comm would load it, but in
 this process. Holding the changes and their replies until a later commit succeeds was the
 other way; it was not taken because queries must still be answered meanwhile, and answers
@@ -84,7 +86,7 @@ class Comm(Actor):
             log.info("%s: carried on from the journal: %d agents, %d tasks (epoch %s)", self.name,
                      len(saved.sessions), len(saved.tasks), saved.task_prefix)
             self.core.resume()
-        # Nothing leaves before what caused it is journaled: the commit runs before the flush.
+        # Nothing reaches a client before what caused it is journaled: the commit runs before the flush.
         self.loop.before_poll.insert(0, self.commit)
         # The handlers find the core when called: `revert` replaces it.
         if self.has_gc:
@@ -191,6 +193,16 @@ class Comm(Actor):
         if self.unreadable:  # on our way out: nothing more leaves
             self.outbox.clear()
             return
+        # What goes to the MRE leaves before the commit, so that it decides while Comm writes:
+        # the MRE is never told what a client has not (its decisions come back through Comm,
+        # which journals before telling a desk), and a Comm that reverts a turn, or dies and
+        # starts again, sends it a snapshot of what is journaled, which replaces its view.
+        if self.outbox:
+            mre = self.mre
+            early = [message for message in self.outbox if message[0] is mre]
+            if early:
+                self.outbox = [message for message in self.outbox if message[0] is not mre]
+                self.send_all(early)
         if not self.storage.write(self.core.take_changes()):
             self.revert()
 
