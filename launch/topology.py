@@ -153,14 +153,14 @@ def parse(data: Any, path: Path) -> Topology:
     mrds = _mrds(c, data.get("mrds"))
     queues = _queues(c, data.get("queues", {}), mrds)
     agents = _agents(c, data.get("agents"))
-    actors = _actors(c, data.get("actors"), len(agents))
+    security = _security(c, data.get("security"), base)
+    actors = _actors(c, data.get("actors"), len(agents), curve=bool(security))
     endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir)
     supervisor = c.mapping(data.get("supervisor") or {}, "supervisor")
     c.known_keys(supervisor, tuple(SUPERVISOR_DEFAULTS), "supervisor")
     timings = {key: c.integer(supervisor.get(key, default), f"supervisor.{key}", SUPERVISOR_INTEGERS[key])
                if key in SUPERVISOR_INTEGERS else c.number(supervisor.get(key, default), f"supervisor.{key}")
                for key, default in SUPERVISOR_DEFAULTS.items()}
-    security = _security(c, data.get("security"), base)
     hosts = _hosts(c, data.get("hosts"), transport, actors)
     if hosts:  # an endpoint not given is on the host of the actor that binds it
         port_base = c.integer(data.get("port_base", 5550), "port_base", 1)

@@ -112,9 +112,18 @@ def io_threads(pid: int) -> int:
     return sum((task / "comm").read_text().startswith("ZMQbg/IO") for task in Path(f"/proc/{pid}/task").iterdir())
 
 
-def test_each_actor_gets_the_io_threads_its_topology_gives_comm_two_by_default(start_topology):
+def test_each_actor_gets_the_io_threads_its_topology_gives(start_topology):
     spec = base_topology("threads")
     spec["actors"]["mre"]["io_threads"] = 3
     running = start_topology(spec)
     pids = {a["name"]: a["pid"] for a in running.status()["actors"]}
-    assert {name: io_threads(pid) for name, pid in pids.items()} == {"comm.1": 2, "mre.1": 3}
+    assert {name: io_threads(pid) for name, pid in pids.items()} == {"comm.1": 1, "mre.1": 3}
+
+
+def test_comm_gets_two_io_threads_by_default_with_curve(tmp_path):
+    from wire.curve import make_keys
+    make_keys(tmp_path / "keys")
+    spec = {**base_topology("curvy"), "security": {"curve": "keys"}}
+    actors = parse(spec, tmp_path / "topology.yaml").actors
+    assert (actors["comm"]["io_threads"], actors["mre"]["io_threads"]) == (2, 1)
+    assert parse(base_topology(), tmp_path / "topology.yaml").actors["comm"]["io_threads"] == 1
