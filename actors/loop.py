@@ -48,6 +48,9 @@ class Loop:
         self._signal_callbacks: dict[int, Callable[[], None]] = {}
         self.before_poll: list[Callable[[], None]] = []  # e.g. an actor's outbox flush
         self.woke = time.monotonic()  # when the last poll returned: this turn's work began
+        # ... and this thread's CPU time then, when an actor asks (Comm's admission control)
+        self.track_cpu = False
+        self.woke_cpu = 0.0
 
     def add_reader(self, sock: Any, callback: Callable[[], None]) -> None:
         self.readers[sock] = callback
@@ -136,6 +139,8 @@ class Loop:
             # fraction of every wait before a timer becomes a busy loop of poll(0).
             ready = self.poller.poll(math.ceil(max(0.0, wake - time.monotonic()) * 1000))
             self.woke = time.monotonic()
+            if self.track_cpu:
+                self.woke_cpu = time.thread_time()
             for sock, _ in ready:
                 callback = self.readers.get(sock)
                 if callback is not None:

@@ -28,7 +28,7 @@ def test_new_tasks_are_refused_once_the_turn_has_run_past_its_budget():
     assert admission.refusal() == ""  # within the turn's budget
     clock.now += 0.010
     reason = admission.refusal()
-    assert "this turn has run 30 ms" in reason and "comm.admission_budget (25 ms)" in reason
+    assert "this turn has taken 30 ms of its CPU" in reason and "comm.admission_budget (25 ms)" in reason
     admission.refusal()
     began[0] = clock.now               # the next turn: admitted again
     assert admission.refusal() == ""

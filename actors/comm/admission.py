@@ -6,9 +6,10 @@ what it caused; every message that arrives meanwhile waits for the next turn. So
 of a turn is the latency Comm adds, and agents wait on it twice a task (their acceptance,
 their close): long turns keep agents from their next task and fewer tasks complete. New
 Tasks are handled after everything else of the turn (runtime `serve`, `last`), and once the
-turn has run for `budget` seconds, each further new Task is refused `Error OVERLOADED`:
-what is said about the tasks and agents Comm holds is always taken, new work only as far
-as the turn has room. A retry of a Task already acknowledged is still answered with its
+turn has taken `budget` seconds of Comm's CPU (its thread's: a machine busy with other
+work stretches a turn in wall time, and refusing Tasks would not give that time back), each
+further new Task is refused `Error OVERLOADED`: what is said about the tasks and agents
+Comm holds is always taken, new work only as far as the turn has room. A retry of a Task already acknowledged is still answered with its
 state (the ledger answers those before any handler runs).
 
 Measured without it (2 cores, 2 simulated Chat Servers of 250 agents): offered 16,000
@@ -45,8 +46,8 @@ class Admission:
             self.last_refusing = began
             self.turns_refusing += 1
         self.refused += 1
-        return (f"Comm is over its load: this turn has run {spent * 1000:.0f} ms, past comm.admission_budget "
-                f"({self.budget * 1000:.0f} ms); try again later")
+        return (f"Comm is over its load: this turn has taken {spent * 1000:.0f} ms of its CPU, past "
+                f"comm.admission_budget ({self.budget * 1000:.0f} ms); try again later")
 
     def stats(self) -> dict[str, Any]:
         return {"admission": {"refused": self.refused, "turns_refusing": self.turns_refusing,
