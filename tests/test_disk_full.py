@@ -18,7 +18,7 @@ import pytest
 
 from launch import client as control_client
 
-from .helpers import MROUTE, ChatClient, Running, base_topology, pid_alive, wait_until
+from .helpers import MROUTE, ChatClient, Running, base_topology, pid_alive, read_until, wait_until
 
 DISK = "16m"
 
@@ -107,7 +107,10 @@ def test_a_full_disk_degrades_comm_and_never_kills_and_it_serves_again_by_itself
         assert (type, body["State"]) == ("TaskState", "QUEUED")
         acknowledged.append(body["TaskId"])
     events = subprocess.Popen([*MROUTE, "events", "-f", str(running.file), "--json", "--timeout", "100"],
-                              cwd=running.directory, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                              cwd=running.directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # its subscription confirmed before the disk fills: on a busy machine that takes a while,
+    # and an event published before it is not seen
+    assert any("# listening" in line for line in read_until(events, lambda line: "# listening" in line, 15))
     filler = open(small_disk / "filler", "wb", buffering=0)
     try:
         def refused() -> dict[str, Any] | None:
