@@ -20,8 +20,8 @@ def test_chaos_kills_actors_under_load_and_loses_nothing(tmp_path):
     result = subprocess.run([*MROUTE, "chaos", "--duration", "8", "--rate", "15", "--json"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=110,
                             env={**os.environ, "MROUTE_TEST_TAG": str(tmp_path)})
-    account = json.loads(result.stdout.strip().splitlines()[-1])
     assert result.returncode == 0, result.stderr + result.stdout
+    account = json.loads(result.stdout.strip().splitlines()[-1])
     assert account["kills"] >= 3 and len({k["actor"] for k in account["killed"]}) >= 2
     assert account["created"] > 20
     assert account["lost"] == 0 and account["double_assigned"] == 0 and account["over_capacity"] == 0
