@@ -47,8 +47,8 @@ class Loop:
         self._wake_w: socket.socket | None = None
         self._signal_callbacks: dict[int, Callable[[], None]] = {}
         self.before_poll: list[Callable[[], None]] = []  # e.g. an actor's outbox flush
-        self.woke = time.monotonic()  # when the last poll returned: this turn's work began
-        # ... and this thread's CPU time then, when an actor asks (Comm's admission control)
+        # this thread's CPU time when the last poll returned, the start of the turn's work:
+        # kept when an actor asks (Comm's admission control), a clock read per wake-up
         self.track_cpu = False
         self.woke_cpu = 0.0
 
@@ -138,7 +138,6 @@ class Loop:
             # zmq_poll counts whole milliseconds and pyzmq truncates: round up, or the last
             # fraction of every wait before a timer becomes a busy loop of poll(0).
             ready = self.poller.poll(math.ceil(max(0.0, wake - time.monotonic()) * 1000))
-            self.woke = time.monotonic()
             if self.track_cpu:
                 self.woke_cpu = time.thread_time()
             for sock, _ in ready:

@@ -62,6 +62,5 @@ def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_i
     assert all(m["State"] == "QUEUED" for m in queued)
     stats = running.cli("stats", "comm", "--json")
     assert stats.returncode == 0, stats.stderr
-    comm = orjson.loads(stats.stdout)
-    comm = comm.get("actors", comm).get("comm.1", comm)["stats"]
+    comm = orjson.loads(stats.stdout)["actors"]["comm.1"]["stats"]
     assert comm["admission"]["refused"] == len(refused) and comm["tasks_live"] == len(queued)

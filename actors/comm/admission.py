@@ -28,8 +28,8 @@ ADMISSION_BUDGET = 0.025  # s of a turn after which new Tasks are refused (topol
 
 class Admission:
     def __init__(self, turn_began: Callable[[], float], budget: float = ADMISSION_BUDGET,
-                 clock: Callable[[], float] = time.monotonic):
-        self.turn_began = turn_began  # when the current turn of the loop began
+                 clock: Callable[[], float] = time.thread_time):
+        self.turn_began = turn_began  # `clock` when the current turn of the loop began (Loop.woke_cpu)
         self.budget = budget
         self.clock = clock
         self.refused = 0         # Tasks refused

@@ -70,7 +70,7 @@ class CommCore:
                  saved: CommState | None = None, gc_send: Callable[[list[bytes]], None] | None = None,
                  gc_destination: str = "comm", logout_grace: float = 10.0, limits: TaskLimits | None = None,
                  session_takeover: str = "move", unavailable: Callable[[], str] = lambda: "",
-                 behind: Callable[[], str] = lambda: ""):
+                 no_room: Callable[[], str] = lambda: ""):
         saved = saved or CommState()
         self.unavailable = unavailable  # why changes cannot be journaled now; "" when they can
         self.mrds = mrds
@@ -82,7 +82,7 @@ class CommCore:
         self.ledger = Ledger(saved.seen)
         self.voice = VoiceBridge(self.agents, gc_send, gc_destination, call_later)
         self.agent_requests = AgentRequests(self.agents, self.tasks, self.voice, session_takeover)
-        self.task_requests = TaskRequests(self.tasks, mrds, limits or TaskLimits(), behind)
+        self.task_requests = TaskRequests(self.tasks, mrds, limits or TaskLimits(), no_room)
         self.desks = Desks(self.agents, self.agent_requests.log_out_desk, clock=clock, logout_grace=logout_grace,
                            watched=saved.watched)
         self.answers = Answers(self.agents, self.tasks, self.ledger)
@@ -322,9 +322,11 @@ class CommCore:
                           closed={t: tasks.closed[t] for t in tasks.dirty if t in tasks.closed},
                           seen=ledger.new)
         meta = changes.meta
-        if not self.meta_written or tasks.number != self.number_written:  # (the prefix with it: a Comm
-            meta["task_prefix"] = tasks.prefix                          # reverted onto an empty journal
-            meta["task_number"] = str(tasks.number)                     # keeps its epoch, unwritten)
+        # The prefix goes with every number: a Comm reverted onto an empty journal keeps its
+        # epoch without having written it.
+        if not self.meta_written or tasks.number != self.number_written:
+            meta["task_prefix"] = tasks.prefix
+            meta["task_number"] = str(tasks.number)
             self.number_written = tasks.number
         if not self.meta_written or self.desks.dirty:
             meta["watched"] = orjson.dumps(sorted(self.desks.watched)).decode()

@@ -81,8 +81,7 @@ class Comm(Actor):
         # A turn's length in this thread's CPU time: a machine busy with other work makes
         # turns longer in wall time, and refusing Tasks would not give Comm that time back.
         self.loop.track_cpu = True
-        self.admission = Admission(lambda: self.loop.woke_cpu, float(settings.get("admission_budget", ADMISSION_BUDGET)),
-                                   clock=time.thread_time)
+        self.admission = Admission(lambda: self.loop.woke_cpu, float(settings.get("admission_budget", ADMISSION_BUDGET)))
         self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
         saved = self.storage.load()
         self.core = self.new_core(saved)
@@ -137,7 +136,7 @@ class Comm(Actor):
                         logout_grace=float(settings.get("logout_grace", 10.0)),
                         limits=TaskLimits(**{key: int(settings[key]) for key in LIMIT_KEYS if key in settings}),
                         session_takeover=settings.get("session_takeover", "move"),
-                        unavailable=lambda: self.storage.reason, behind=self.admission.refusal)
+                        unavailable=lambda: self.storage.reason, no_room=self.admission.refusal)
         self.gc_handlers = core.gc_handlers()
         return core
 

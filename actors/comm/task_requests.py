@@ -48,11 +48,11 @@ def oversized_task(body: bytes, limits: TaskLimits) -> WireError | None:
 
 class TaskRequests:
     def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], limits: TaskLimits,
-                 behind: Callable[[], str] = lambda: ""):
+                 no_room: Callable[[], str] = lambda: ""):
         self.tasks = tasks
         self.mrds = mrds
         self.limits = limits
-        self.behind = behind  # why Comm admits no new task now (admission.py), or ""
+        self.no_room = no_room  # why this turn has no room for a new task (admission.py), or ""
         self.overloaded = 0
 
     def door(self) -> str:
@@ -62,7 +62,7 @@ class TaskRequests:
             self.overloaded += 1
             return (f"{self.tasks.waiting} tasks wait for an agent, the most Comm lets wait (comm.max_waiting): "
                     f"try again later")
-        return self.behind()
+        return self.no_room()
 
     def task(self, body: dict[str, Any]) -> str:
         mrd = body["Mrd"]
