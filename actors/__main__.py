@@ -23,7 +23,8 @@ import zmq
 
 from actors import ROLES
 from actors.loop import Loop, die_with_parent
-from actors.runtime import Actor, ActorConfig, JsonLines, log
+from actors.runtime import Actor, ActorConfig, log
+from wire.jsonlog import JsonLines
 from wire import control
 from wire.codec import WireError
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Mapping
 
-import orjson
 import zmq
 
 from actors.frames import recv_frames, send_frames
@@ -33,29 +32,18 @@ Decode = Callable[[list[bytes]], tuple[str, Any]]
 TRACE_KEPT = 20_000  # messages remembered per actor for `mroute trace`
 DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others get a turn
 
-class JsonLines(logging.Formatter):
-    """One JSON object a line (MROUTE_LOG_FORMAT=json): time, level, actor, message, and
-    the TaskId and AgentId a line is about, when it says (logging's `extra`)."""
-
-    def __init__(self, actor: str):
-        super().__init__()
-        self.actor = actor
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"at": round(record.created, 6), "level": record.levelname, "actor": self.actor,
-                                "message": record.getMessage()}
-        for key in ("TaskId", "AgentId"):
-            value = getattr(record, key, None)
-            if value is not None:
-                line[key] = value
-        if record.exc_info:
-            line["traceback"] = self.formatException(record.exc_info)
-        return orjson.dumps(line).decode()
-
-
 def ids(body: dict[str, Any]) -> dict[str, Any]:
     """The TaskId and AgentId a message names, for a log line's `extra`."""
     return {key: body[key] for key in ("TaskId", "AgentId") if isinstance(body.get(key), str)}
+
+
+def bind_address(endpoint: str, any_interface: bool) -> str:
+    """Where to bind a documented endpoint. Under an orchestrator (`mroute actor`) a tcp
+    endpoint names a Service, whose address is not this pod's: bind every interface on its
+    port, and let the Service bring its clients here."""
+    if any_interface and endpoint.startswith("tcp://"):
+        return f"tcp://*:{endpoint.rpartition(':')[2]}"
+    return endpoint
 
 
 @dataclass
@@ -118,7 +106,7 @@ class Actor:
         elif curve is not None:
             curve.connect_as(sock)
         if bind:
-            sock.bind(bind)
+            sock.bind(bind_address(bind, bool(self.config.topology.get("bind_any"))))
         if connect:
             sock.connect(connect)
         self.sockets.append(sock)

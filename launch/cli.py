@@ -6,31 +6,15 @@ launch/commands/. A verb against a topology that is not running says so at once 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from . import client
 from .commands import COMMANDS
-from .commands.common import DEFAULT_FILE, FILE_ENV
+from .commands.common import DEFAULT_FILE, FILE_ENV, version
 
 NOT_RUNNING = 3
-
-
-def version() -> str:
-    """The installed package's version, else the one in the source tree's pyproject.toml."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-    try:
-        return installed("mroute")
-    except PackageNotFoundError:
-        import tomllib
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-        try:
-            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"
 
 
 def print_version(ctx: click.Context, _param: Any, value: bool) -> None:

@@ -199,7 +199,7 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
 
 def bench_topology(base_file: Path, directory: Path, keys: Path) -> dict[str, Any]:
     """The file's MRDs, queues and agents (hashed) with its Comm and MRE only, on tcp."""
-    from .fleet import hashed
+    from wire.passwords import hashed_entry as hashed
     raw = yaml.safe_load(base_file.read_text()) or {}
     actors = {name: spec for name, spec in (raw.get("actors") or {}).items() if spec.get("role") in ("comm", "mre")}
     ports = free_ports(len(ENDPOINT_NAMES))

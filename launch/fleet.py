@@ -56,7 +56,7 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
                 if spec.get("role") == "chat" and spec.get("mrd")), "chat")
     actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
                       "mrd": mrd, **{k: v for k, v in plan.settings().items() if v is not None}}
-    agents = [hashed(entry) for entry in raw.get("agents") or []]  # the file we write holds no password
+    agents = [passwords.hashed_entry(entry) for entry in raw.get("agents") or []]  # the file we write holds no password
     if servers * agents_per_server > have:
         agents.append({"generate": {"count": servers * agents_per_server - have, "prefix": "load",
                                     "password_hash": passwords.hash_password(LOAD_PASSWORD)}})
@@ -73,17 +73,6 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
 
 
 LOAD_PASSWORD = "load-secret"  # the agents a fleet adds to the directory
-
-
-def hashed(entry: dict[str, Any]) -> dict[str, Any]:
-    """A directory entry (or generate block) with its password replaced by the hash."""
-    if "generate" in entry:
-        return {"generate": hashed(entry["generate"])}
-    if "password" not in entry:
-        return dict(entry)
-    out = {k: v for k, v in entry.items() if k != "password"}
-    out["password_hash"] = passwords.shared_hash(str(entry["password"]))
-    return out
 
 
 class SpawnedFleet(Fleet):

@@ -16,6 +16,8 @@ is named `mroute_...`:
 - `mroute_agents{mrd,state}` logged-in agents by state
 - `mroute_auth_failures_total{actor,role,reason}` CURVE handshakes an actor refused
   (reason: unknown_key, no_curve, bad_handshake); only actors that bind CURVE sockets
+- `mroute_chat_tasks_total{actor,outcome}` a simulated Chat Server's tasks: created,
+  routed, accepted, closed, abandoned, expired, lost, refused, errors, gave_up
 - `mroute_routing_latency_seconds{actor}` histogram (Task sent -> TaskAgentSelected, per
   Chat Server); `mroute_queue_wait_seconds` histogram (Comm: until accepted)
 """
@@ -29,6 +31,10 @@ from wire.stats import Histogram, bucket_low, bucket_mid
 # Powers of two in microseconds (0.512 ms ... 67 s): edges of our own buckets, so that each
 # `le` bucket counts exactly what is <= its bound.
 BOUNDS_S = tuple((1 << k) / 1e6 for k in range(9, 27))
+# What a simulated Chat Server counts of its own tasks: `lost` are acknowledged tasks a
+# (restarted) Comm no longer knew; `gave_up` requests never answered in a minute.
+CHAT_OUTCOMES = ("created", "routed", "accepted", "closed", "abandoned", "expired", "lost", "refused", "errors",
+                 "gave_up")
 COMM_EVENTS = {"tasks_created": "created", "tasks_routed": "routed", "tasks_accepted": "accepted",
                "tasks_closed": "closed", "tasks_requeued": "requeued", "rona": "rona", "expired": "expired"}
 
@@ -66,6 +72,8 @@ class TopologyCollector:
                                       ("send_dropped", "dropped"))}
         refused = CounterMetricFamily("mroute_auth_failures", "CURVE handshakes refused",
                                       labels=["actor", "role", "reason"])
+        outcomes = CounterMetricFamily("mroute_chat_tasks", "a simulated Chat Server's tasks, by outcome",
+                                       labels=["actor", "outcome"])
         latencies: dict[str, Histogram] = {}
         waits = Histogram()
         comm: dict[str, Any] = {}
@@ -83,6 +91,8 @@ class TopologyCollector:
                 refused.add_metric([*labels, reason], float(count))
             if actor["role"] == "chat":  # one series each: a restarted server resets only its own
                 latencies[actor["name"]] = Histogram.from_json(data.get("latency", {}))
+                for outcome in CHAT_OUTCOMES:
+                    outcomes.add_metric([actor["name"], outcome], float(data.get(outcome, 0)))
             elif actor["role"] == "comm":
                 comm = data
         yield up
@@ -91,6 +101,7 @@ class TopologyCollector:
         yield log_dropped
         yield from messages.values()
         yield refused
+        yield outcomes
         tasks = CounterMetricFamily("mroute_tasks", "task events counted by Comm", labels=["event"])
         for key, event in COMM_EVENTS.items():
             tasks.add_metric([event], float(comm.get(key, 0)))

@@ -5,7 +5,10 @@ reason. topology.py parses the file and assembles what these return."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from actors import ROLES
 from wire import dist as durations, passwords
@@ -133,39 +136,70 @@ def check_secret(c: Checker, entry: dict[str, Any], key: str) -> dict[str, str]:
     return {"password": password}
 
 
-def check_agents(c: Checker, raw: Any) -> list[dict[str, Any]]:
+def check_agents(c: Checker, raw: Any, base: Path) -> list[dict[str, Any]]:
+    """The directory: agents, `{generate: ...}` blocks, and `{file: PATH}` entries that take
+    a list of either from a file (relative to the topology's directory), so that passwords
+    can live apart from the topology: a Kubernetes Secret beside its ConfigMap."""
     if not isinstance(raw, list) or not raw:
         raise c.fail("agents", "must be a non-empty list of agents or {generate: ...} entries")
     agents: list[dict[str, Any]] = []
     for i, entry in enumerate(raw):
         key = f"agents[{i}]"
         entry = c.mapping(entry, key)
-        if "generate" in entry:
-            c.known_keys(entry, ("generate",), key)
-            gen = c.mapping(entry["generate"], f"{key}.generate")
-            c.known_keys(gen, ("count", "prefix", "password", "password_hash", "attributes", "start", "team"),
-                         f"{key}.generate")
-            count = c.integer(gen.get("count"), f"{key}.generate.count", 1)
-            prefix = c.string(gen.get("prefix", "agent"), f"{key}.generate.prefix")
-            secret = check_secret(c, gen, f"{key}.generate")
-            attributes = c.mapping(gen.get("attributes", {}), f"{key}.generate.attributes")
-            start = c.integer(gen.get("start", 1), f"{key}.generate.start", 0)
-            for n in range(start, start + count):
-                agents.append({"id": f"{prefix}{n}", **secret, "name": f"{prefix} {n}",
-                               "extension": "", "team": gen.get("team", ""), "supervisor": False,
-                               "attributes": dict(attributes)})
+        if "file" in entry:
+            c.known_keys(entry, ("file",), key)
+            agents += _agents_file(c, Path(c.string(entry["file"], f"{key}.file")), base, key)
         else:
-            c.known_keys(entry, AGENT_KEYS, key)
-            extension = entry.get("extension", "")
-            agents.append({"id": c.string(entry.get("id"), f"{key}.id"), **check_secret(c, entry, key),
-                           "name": entry.get("name", entry.get("id")), "extension": str(extension or ""),
-                           "team": entry.get("team", ""), "supervisor": bool(entry.get("supervisor", False)),
-                           "attributes": c.mapping(entry.get("attributes", {}), f"{key}.attributes")})
+            agents += _agent_entry(c, entry, key)
     seen: set[str] = set()
     for agent in agents:
         if agent["id"] in seen:
             raise c.fail("agents", f"agent id {agent['id']!r} appears twice")
         seen.add(agent["id"])
+    return agents
+
+
+def _agent_entry(c: Checker, entry: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """One entry of the directory: an agent, or the agents a `generate` block makes."""
+    if "generate" not in entry:
+        c.known_keys(entry, AGENT_KEYS, key)
+        extension = entry.get("extension", "")
+        return [{"id": c.string(entry.get("id"), f"{key}.id"), **check_secret(c, entry, key),
+                 "name": entry.get("name", entry.get("id")), "extension": str(extension or ""),
+                 "team": entry.get("team", ""), "supervisor": bool(entry.get("supervisor", False)),
+                 "attributes": c.mapping(entry.get("attributes", {}), f"{key}.attributes")}]
+    c.known_keys(entry, ("generate",), key)
+    gen = c.mapping(entry["generate"], f"{key}.generate")
+    c.known_keys(gen, ("count", "prefix", "password", "password_hash", "attributes", "start", "team"),
+                 f"{key}.generate")
+    count = c.integer(gen.get("count"), f"{key}.generate.count", 1)
+    prefix = c.string(gen.get("prefix", "agent"), f"{key}.generate.prefix")
+    secret = check_secret(c, gen, f"{key}.generate")
+    attributes = c.mapping(gen.get("attributes", {}), f"{key}.generate.attributes")
+    start = c.integer(gen.get("start", 1), f"{key}.generate.start", 0)
+    return [{"id": f"{prefix}{n}", **secret, "name": f"{prefix} {n}", "extension": "", "team": gen.get("team", ""),
+             "supervisor": False, "attributes": dict(attributes)} for n in range(start, start + count)]
+
+
+def _agents_file(c: Checker, path: Path, base: Path, key: str) -> list[dict[str, Any]]:
+    """The agents a `{file: PATH}` entry names: a YAML list of agents and generate blocks
+    (not of files again), refused with that file's name and the entry's place in it."""
+    path = path if path.is_absolute() else base / path
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise c.fail(f"{key}.file", f"cannot read {path}: {exc.strerror}")
+    except yaml.YAMLError as exc:
+        raise c.fail(f"{key}.file", f"{path} is not valid YAML: {getattr(exc, 'problem', exc)}")
+    inner = Checker(str(path))
+    if not isinstance(raw, list) or not raw:
+        raise inner.fail("", "must be a non-empty list of agents or {generate: ...} entries")
+    agents = []
+    for i, entry in enumerate(raw):
+        entry = inner.mapping(entry, f"[{i}]")
+        if "file" in entry:
+            raise inner.fail(f"[{i}].file", "a file of agents may not name another file")
+        agents += _agent_entry(inner, entry, f"[{i}]")
     return agents
 
 

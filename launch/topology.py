@@ -145,14 +145,16 @@ def parse(data: Any, path: Path) -> Topology:
     transport = data.get("transport", "ipc")
     if transport not in ("ipc", "tcp"):
         raise c.fail("transport", f"must be ipc or tcp, not {transport!r}")
-    base = path.resolve().parent
+    # Relative paths are from where the file is named, not where a link to it points: a
+    # Kubernetes ConfigMap's file is a link into a hidden directory (..data/) beside it.
+    base = path.absolute().parent
     run_dir = Path(data["run_dir"]) if "run_dir" in data else Path(".mroute") / name
     run_dir = run_dir if run_dir.is_absolute() else base / run_dir
     sock_dir = short_socket_dir(run_dir)
 
     mrds = _mrds(c, data.get("mrds"))
     queues = _queues(c, data.get("queues", {}), mrds)
-    agents = _agents(c, data.get("agents"))
+    agents = _agents(c, data.get("agents"), base)
     security = _security(c, data.get("security"), base)
     actors = _actors(c, data.get("actors"), len(agents), curve=bool(security))
     endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir)

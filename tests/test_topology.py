@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,37 @@ def test_comm_gets_two_io_threads_by_default_with_curve(tmp_path):
     actors = parse(spec, tmp_path / "topology.yaml").actors
     assert (actors["comm"]["io_threads"], actors["mre"]["io_threads"]) == (2, 1)
     assert parse(base_topology(), tmp_path / "topology.yaml").actors["comm"]["io_threads"] == 1
+
+
+def test_agents_can_come_from_a_file_beside_the_topology(tmp_path):
+    """Issue 16: the directory (and its passwords) apart from the topology, as a Kubernetes
+    Secret beside its ConfigMap; relative to where the topology is named, not where a link
+    to it points (a ConfigMap's file is a link into `..data/`)."""
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "agents.yaml").write_text(yaml.safe_dump(
+        [{"id": "zoe", "password": "pw-zoe"}, {"generate": {"count": 3, "prefix": "x", "password": "s"}}]))
+    spec = base_topology()
+    spec["agents"] = [{"id": "alice", "password": "pw-alice"}, {"file": "../secret/agents.yaml"}]
+    real = tmp_path / "data" / "topology.yaml"
+    real.parent.mkdir()
+    real.write_text(yaml.safe_dump(spec))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "topology.yaml").symlink_to(real)
+    topology = load(tmp_path / "config" / "topology.yaml")
+    assert [a["id"] for a in topology.agents] == ["alice", "zoe", "x1", "x2", "x3"]
+
+
+@pytest.mark.parametrize("content, where", [
+    (None, "agents[1].file: cannot read"),
+    ("- {id: zed}", "agents.yaml: [0].password"),
+    ("- {file: other.yaml}", "agents.yaml: [0].file: a file of agents may not name another file"),
+    ("{id: zed}", "agents.yaml: must be a non-empty list"),
+])
+def test_a_bad_agents_file_is_refused_naming_the_file(tmp_path, content, where):
+    if content is not None:
+        (tmp_path / "agents.yaml").write_text(content)
+    spec = base_topology()
+    spec["agents"] = [{"id": "alice", "password": "pw-alice"}, {"file": "agents.yaml"}]
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(TopologyError, match=re.escape(where)):
+        load(tmp_path / "topology.yaml")

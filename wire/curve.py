@@ -42,7 +42,8 @@ class Curve:
     def connect_as(self, sock: zmq.Socket, client: str | Path = "actors") -> None:
         """Make `sock` (before it connects) a CURVE client, with our actors' key or a
         client's secret key file."""
-        sock.curve_serverkey = self.keypair("server")[0]
+        # the server's public key only: a client never needs (nor gets, from an export) its secret
+        sock.curve_serverkey = zmq.auth.load_certificate(self.directory / "server.key")[0]
         if isinstance(client, Path):
             public, secret = zmq.auth.load_certificate(client)
         else:

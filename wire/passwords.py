@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import os
+from typing import Any
 
 ITERATIONS = 20_000  # about 5 ms: paid once per distinct password, at start and at first login
 PREFIX = "pbkdf2_sha256"
@@ -54,3 +55,15 @@ def verify(password: str, stored: str) -> bool:
     if ok:
         _verified.setdefault(stored, set()).add(seen)
     return ok
+
+
+def hashed_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A topology's directory entry (an agent or a generate block) with its password
+    replaced by the hash: what a file we write holds."""
+    if "generate" in entry:
+        return {"generate": hashed_entry(entry["generate"])}
+    if "password" not in entry:
+        return dict(entry)
+    out = {k: v for k, v in entry.items() if k != "password"}
+    out["password_hash"] = shared_hash(str(entry["password"]))
+    return out

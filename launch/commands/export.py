@@ -1,0 +1,92 @@
+"""`mroute export kubernetes|compose|systemd`: what an orchestrator needs to run the
+topology, written from the topology file (launch/export/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from ..export import compose as compose_export, kubernetes as kube_export, systemd as systemd_export
+from ..export.plan import Plan, dump, make_plan
+from ..topology import TopologyError
+from .common import topology_option, version
+
+
+def plan_or_exit(file: str, host_of=None) -> Plan:  # type: ignore[no-untyped-def]
+    try:
+        return make_plan(file, host_of)
+    except TopologyError as exc:
+        raise click.ClickException(str(exc))
+
+
+def write_files(directory: str, files: dict[str, str], private: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Each file under `directory`; the private ones (passwords, keys) readable by us only."""
+    root = Path(directory)
+    for path, text in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        if path in private or path.startswith(("agents/", "curve/")):
+            os.chmod(target, 0o600)
+        click.echo(f"wrote {target}", err=True)
+
+
+@click.group("export")
+def export() -> None:
+    """Write the topology out for an orchestrator: Kubernetes, docker compose or systemd."""
+
+
+@export.command("kubernetes")
+@topology_option()
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False), default=None,
+              help="write one file per object into this directory  [default: one stream on stdout]")
+@click.option("--image", default=None, help="the image the pods run  [default: mroute:VERSION, as the README builds it]")
+@click.option("--namespace", default=None, help="the namespace of every object  [default: kubectl's]")
+def kubernetes(file: str, output: str | None, image: str | None, namespace: str | None) -> None:
+    """Manifests: Comm as a StatefulSet with a journal volume, the MRE and the GC as
+    Deployments, each chat actor as a StatefulSet of `count` replicas, Services, a ConfigMap
+    with the topology and Secrets with the directory and the keys."""
+    plan = plan_or_exit(file)
+    objects = kube_export.manifests(plan, image or f"mroute:{version()}", namespace)
+    if output is None:
+        sys.stdout.write("".join(f"---\n{dump(obj, flow=False)}" for obj in objects))
+        return
+    write_files(output, {f"{i:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml": dump(obj, flow=False)
+                         for i, obj in enumerate(objects, 1)},
+                private={f"{i:02d}-secret-{obj['metadata']['name']}.yaml" for i, obj in enumerate(objects, 1)
+                         if obj["kind"] == "Secret"})
+
+
+@export.command("compose")
+@topology_option()
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False), default="mroute-compose",
+              show_default=True, help="the project's directory")
+@click.option("--image", default=None, help="the image the services run  [default: mroute:VERSION]")
+def compose(file: str, output: str, image: str | None) -> None:
+    """A docker compose project: a service per actor instance, the topology and directory
+    mounted read-only, Comm's journal on a named volume."""
+    plan = plan_or_exit(file, host_of=lambda workload: workload.actor)
+    write_files(output, compose_export.files(plan, image or f"mroute:{version()}"))
+
+
+@export.command("systemd")
+@topology_option()
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False), default="mroute-systemd",
+              show_default=True, help="where to write the units (then copy them to /etc/systemd/system)")
+@click.option("--exec", "executable", default=None,
+              help="the mroute the units run  [default: this one, by its absolute path]")
+@click.option("--health-port-base", type=click.IntRange(1, 65000), default=9100, show_default=True,
+              help="the first instance's health port; the others count up from it")
+@click.option("--user", default=None, help="the user the units run as")
+def systemd(file: str, output: str, executable: str | None, health_port_base: int, user: str | None) -> None:
+    """A unit per actor instance and a target that starts them all, on this host."""
+    plan = plan_or_exit(file)
+    if plan.topology.hosts:
+        raise click.ClickException("this topology places actors on hosts: export systemd units from each host's "
+                                   "share, or give the units a topology without hosts")
+    mroute = executable or shutil.which("mroute") or str(Path(sys.executable).with_name("mroute"))
+    write_files(output, systemd_export.files(plan, str(Path(mroute).absolute()), health_port_base, user))

@@ -1,0 +1,143 @@
+"""`mroute export kubernetes`: a topology's manifests (issue 16).
+
+- Comm: a StatefulSet of 1 with a volume claim for its journal, and a headless Service
+  that governs it and carries its queues (its DNS name resolves to the pod; libzmq
+  resolves a name again on each reconnect, so a restarted Comm is found at its new IP).
+- The MRE and the GC: Deployments of 1 replica, `strategy: Recreate` (never two at once:
+  each binds the queue of its role), each behind a Service for its queues.
+- Each chat actor: a StatefulSet with `replicas` = its count, scaled by `kubectl scale`.
+  Not a Deployment: a Chat Server desks the N-th block of the directory by its number,
+  and a Deployment's pods have none (two would desk the same agents). The pod's ordinal
+  is that number (`chat-0` is chat.1), and `podManagementPolicy: Parallel` starts and
+  scales them together, as a Deployment would.
+- A ConfigMap with the topology, a Secret with the directory (hashes for Comm, the MRE
+  and the GC; the simulated desks' passwords only for Chat Servers) and one with the
+  CURVE keys; probes on the health port, a preStop that drains, resources, and the
+  Prometheus scrape annotations.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from .plan import CONFIG_DIR, DRAIN_TIMEOUT, HEALTH_PORT, PORT_NAMES, RUN_DIR, Plan, Workload
+
+UID = 10001   # the image's user (Containerfile)
+# CPU and memory requests by role: measured at the demo's scale (issue 15: Comm ~1 KB per
+# agent); Comm's memory grows with the directory.
+REQUESTS = {"comm": ("500m", 128), "mre": ("250m", 96), "gc": ("100m", 96), "chat": ("100m", 96)}
+JOURNAL_SIZE = "1Gi"
+
+
+def manifests(plan: Plan, image: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    """Every object, in the order `kubectl apply` wants them (what is mounted first)."""
+    objects = [config_map(plan), agents_secret(plan)]
+    if plan.curve_files:
+        objects.append(secret(plan, f"{plan.name}-curve", {path.replace("/", "-"): data
+                                                           for path, data in plan.curve_files.items()}))
+    for workload in plan.workloads:
+        objects.append(service(plan, workload))
+        objects.append(statefulset(plan, workload, image) if workload.stateful else deployment(plan, workload, image))
+    for obj in objects:
+        obj["metadata"]["labels"] = labels(plan)
+        if namespace:
+            obj["metadata"]["namespace"] = namespace
+    return objects
+
+
+def labels(plan: Plan, workload: Workload | None = None) -> dict[str, str]:
+    out = {"app.kubernetes.io/name": "mroute", "app.kubernetes.io/instance": plan.name}
+    if workload is not None:
+        out["app.kubernetes.io/component"] = workload.object_name
+    return out
+
+
+def config_map(plan: Plan) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{plan.name}-topology"},
+            "data": {"topology.yaml": plan.topology_text}}
+
+
+def secret(plan: Plan, name: str, files: dict[str, bytes]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque",
+            "data": {key: base64.b64encode(data).decode() for key, data in files.items()}}
+
+
+def agents_secret(plan: Plan) -> dict[str, Any]:
+    files = {"agents.yaml": plan.agents_hashed.encode()}
+    if any(w.desks for w in plan.workloads):
+        files["desk-agents.yaml"] = plan.agents_plain.encode()
+    return secret(plan, f"{plan.name}-agents", files)
+
+
+def service(plan: Plan, workload: Workload) -> dict[str, Any]:
+    ports = [{"name": PORT_NAMES[e], "port": p, "targetPort": PORT_NAMES[e]} for e, p in workload.ports.items()]
+    spec: dict[str, Any] = {"selector": labels(plan, workload), "ports": ports or [
+        {"name": "health", "port": HEALTH_PORT, "targetPort": "health"}]}
+    if workload.stateful:   # headless: it governs the StatefulSet, its name resolves to the pods
+        spec["clusterIP"] = "None"
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": workload.object_name}, "spec": spec}
+
+
+def statefulset(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {"serviceName": workload.object_name, "replicas": workload.count,
+                            "podManagementPolicy": "Parallel", "selector": {"matchLabels": labels(plan, workload)},
+                            "template": pod(plan, workload, image)}
+    if workload.role == "comm":
+        spec["volumeClaimTemplates"] = [{"metadata": {"name": "journal"},
+                                         "spec": {"accessModes": ["ReadWriteOnce"],
+                                                  "resources": {"requests": {"storage": JOURNAL_SIZE}}}}]
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": workload.object_name}, "spec": spec}
+
+
+def deployment(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": workload.object_name},
+            "spec": {"replicas": workload.count, "strategy": {"type": "Recreate"},
+                     "selector": {"matchLabels": labels(plan, workload)}, "template": pod(plan, workload, image)}}
+
+
+def pod(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
+    grace = plan.topology.supervisor["stop_grace"] + (DRAIN_TIMEOUT if workload.desks else 0) + 5
+    volumes: list[dict[str, Any]] = [
+        {"name": "topology", "configMap": {"name": f"{plan.name}-topology"}},
+        {"name": "agents", "secret": {"secretName": f"{plan.name}-agents", "items": [
+            {"key": "desk-agents.yaml" if workload.desks else "agents.yaml", "path": "agents.yaml"}]}},
+        {"name": "tmp", "emptyDir": {}}]
+    mounts = [{"name": "topology", "mountPath": f"{CONFIG_DIR}/topology", "readOnly": True},
+              {"name": "agents", "mountPath": f"{CONFIG_DIR}/agents", "readOnly": True},
+              {"name": "tmp", "mountPath": "/tmp"},
+              {"name": "journal" if workload.role == "comm" else "state", "mountPath": RUN_DIR}]
+    if workload.role != "comm":
+        volumes.append({"name": "state", "emptyDir": {}})
+    if plan.curve_files:   # a client needs the server's public key and ours, not the server's secret
+        keys = [path for path in plan.curve_files if workload.ports or path != "server.key_secret"]
+        volumes.append({"name": "curve", "secret": {"secretName": f"{plan.name}-curve", "defaultMode": 0o400, "items": [
+            {"key": path.replace("/", "-"), "path": path} for path in keys]}})
+        mounts.append({"name": "curve", "mountPath": f"{CONFIG_DIR}/curve", "readOnly": True})
+    cpu, memory = REQUESTS.get(workload.role, ("100m", 96))
+    if workload.role == "comm":
+        memory += len(plan.topology.agents) * 2 // 1024   # twice the measured KB per agent
+    probe = {"httpGet": {"path": "/healthz", "port": "health"}}
+    container = {
+        "name": workload.role, "image": image, "imagePullPolicy": "IfNotPresent",
+        "args": ["actor", "$(POD_NAME)" if workload.stateful else f"{workload.actor}.1",
+                 "-f", f"{CONFIG_DIR}/topology/topology.yaml", "--run-dir", RUN_DIR,
+                 "--health-port", str(HEALTH_PORT), "--drain-timeout", f"{DRAIN_TIMEOUT:g}", "--log-json"],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "ports": [{"name": PORT_NAMES[e], "containerPort": p} for e, p in workload.ports.items()]
+        + [{"name": "health", "containerPort": HEALTH_PORT}],
+        "startupProbe": {**probe, "periodSeconds": 1,
+                         "failureThreshold": int(plan.topology.supervisor["ready_timeout"]) + 5},
+        "livenessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 2},
+        "lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": "health"}}},
+        "resources": {"requests": {"cpu": cpu, "memory": f"{memory}Mi"}, "limits": {"memory": f"{memory * 4}Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": mounts}
+    return {"metadata": {"labels": labels(plan, workload),
+                         "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(HEALTH_PORT),
+                                         "prometheus.io/path": "/metrics"}},
+            "spec": {"terminationGracePeriodSeconds": int(grace), "containers": [container],
+                     "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID},
+                     "volumes": volumes}}

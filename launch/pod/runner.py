@@ -1,0 +1,280 @@
+"""One actor process in the foreground, the way a watcher runs one (supervisor/watcher.py),
+minus what the orchestrator owns: restarts, placement and counts.
+
+The runner writes the topology the actor reads (binding its tcp endpoints on every
+interface: under an orchestrator they name Services, not this host), spawns the actor with
+its agents' passwords on stdin, pings it on its control channel, and ends with it:
+- the actor fails to start: the runner says why and exits 1;
+- it stops answering for the topology's `unresponsive_grace`: killed, exit 1 (the
+  orchestrator restarts the pod, as the supervisor would restart the process);
+- SIGTERM or SIGINT: the actor is asked to stop (it winds down: a Chat Server signs its
+  agents out, Comm commits), KILLed after `stop_grace`; exit 0 if it stopped cleanly;
+- it exits by itself: the runner exits with its status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zmq
+
+from actors.loop import Loop
+from wire import control
+from wire.desking import desk_range
+
+from ..supervisor.channel import ActorChannel
+from ..supervisor.liveness import KILL, SILENT, Liveness
+from ..supervisor.process import DEGRADED, EXITED, RUNNING, STARTING, STOPPING, UNRESPONSIVE, Process
+from ..supervisor.rundir import write_atomically
+from ..supervisor.watcher import hand_over
+from ..topology import Topology, short_socket_dir
+from .health import Health
+
+log = logging.getLogger("mroute.pod")
+
+METRICS_EVERY = 2.0     # seconds between stats requests while somebody scrapes
+METRICS_IDLE_S = 60.0   # ... that is, while a scrape came this recently
+DRAIN_POLL = 0.5        # seconds between looks at a draining Chat Server's open chats
+
+
+class PodRunner:
+    def __init__(self, topology: Topology, instance: str, role: str, run_dir: Path, *, log_json: bool = False):
+        self.topology = topology
+        self.timings = topology.supervisor
+        self.run_dir = run_dir
+        self.log_json = log_json
+        self.loop = Loop()
+        self.ctx = zmq.Context()
+        self.process = Process(instance, role)
+        self.health = Health()
+        self.stats: dict[str, Any] = {}
+        self.last_scrape = 0.0
+        self.said_ready = False
+        self.stopping = False
+        self.exit_code = 0
+        self.first_answer: Any = None                 # the timer of the start's deadline
+        self.drain_done = threading.Event()
+        self.drain_asked = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()   # the HTTP thread's way into the loop
+        self._wake_r.setblocking(False)
+
+    @property
+    def name(self) -> str:
+        return self.process.name
+
+    # what the health server's thread reads ----------------------------------------------
+    def metrics_view(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        self.last_scrape = time.monotonic()
+        return [self.process.describe()], ({self.name: self.stats} if self.stats else {})
+
+    def drain(self, timeout: float) -> str:
+        """On the HTTP thread (the preStop hook): ask the loop to drain, wait until done."""
+        self.drain_asked.set()
+        self._wake_w.send(b"d")
+        if self.drain_done.wait(timeout):
+            return f"{self.name} drained"
+        return f"{self.name} still busy after {timeout:g} s: stopping it anyway"
+
+    # the run ----------------------------------------------------------------------------
+    def run(self) -> int:
+        control_dir = Path(tempfile.mkdtemp(prefix="mroute-pod-"))
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.run_dir / "topology.json", orjson.dumps(
+                {**self.topology.resolved(), "bind_any": True, "tap_dir": str(short_socket_dir(self.run_dir))}))
+            self.channel = ActorChannel(self.ctx, self.loop, f"ipc://{control_dir}/control.ipc", self.heard)
+            self.loop.handle_signals()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self.loop.on_signal(signum, lambda n=signum: self.stop(signal.Signals(n).name))
+            self.loop.on_signal(signal.SIGCHLD, self.reap)
+            self.loop.add_reader(self._wake_r.fileno(), self.woken)
+            self.spawn()
+            self.loop.call_every(self.timings["ping_interval"], self.ping)
+            self.loop.call_every(METRICS_EVERY, self.refresh_stats)
+            self.loop.run()
+            return self.exit_code
+        finally:
+            proc = self.process.proc
+            if proc is not None and proc.poll() is None:
+                signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if hasattr(self, "channel"):
+                self.channel.close()
+            self.loop.close()
+            self.ctx.term()
+            self._wake_r.close()
+            self._wake_w.close()
+            shutil.rmtree(control_dir, ignore_errors=True)
+
+    def spawn(self) -> None:
+        env = dict(os.environ, MROUTE_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1",
+                   MROUTE_CONTROL=self.channel.sock.last_endpoint.decode())
+        if self.log_json:
+            env["MROUTE_LOG_FORMAT"] = "json"
+        credentials = self.credentials()
+        process = self.process
+        # Its output is ours: the orchestrator's log of this pod or unit.
+        process.proc = subprocess.Popen(
+            [sys.executable, "-m", "actors", process.role, "--name", process.name, "--run-dir", str(self.run_dir)],
+            stdin=subprocess.PIPE if credentials else subprocess.DEVNULL, env=env, start_new_session=True)
+        if credentials:
+            threading.Thread(target=hand_over, args=(process.proc, credentials), daemon=True).start()
+        process.started = time.time()
+        self.first_answer = self.loop.call_later(self.timings["ready_timeout"], self.never_answered)
+        self.set_state(STARTING)
+
+    def credentials(self) -> bytes:
+        """A simulated Chat Server's agents' passwords, as the supervisor hands them over."""
+        if self.process.role != "chat":
+            return b""
+        actor, _, index = self.name.rpartition(".")
+        span = desk_range(self.topology.actors, actor, int(index))
+        return orjson.dumps({a["id"]: a["password"] for a in self.topology.agents[span.start:span.stop]
+                             if "password" in a})
+
+    # what the actor says ----------------------------------------------------------------
+    def heard(self, _name: str, verb: str, body: dict[str, Any]) -> None:
+        process = self.process
+        if self.first_answer is not None:   # start() has returned: from now on it must answer pings
+            self.first_answer.cancel()
+            self.first_answer = None
+            process.liveness = Liveness(int(self.timings["ping_misses"]), self.timings["unresponsive_grace"])
+        if process.liveness is not None:
+            process.liveness.answered()
+        if verb == control.OK and "degraded" in body:
+            process.degraded = str(body["degraded"] or "")
+        if verb == control.FAILED:
+            process.failure = str(body.get("traceback", ""))
+            return
+        if verb == control.READY:
+            self.said_ready = True
+            self.refresh_stats(force=True)   # the first scrape after READY has every series
+        if process.state in (STARTING, RUNNING, DEGRADED, UNRESPONSIVE):
+            state = (DEGRADED if process.degraded else RUNNING) if self.said_ready else STARTING
+            if (state, process.degraded) != (process.state, process.reason):
+                self.set_state(state, process.degraded)
+
+    def never_answered(self) -> None:
+        self.first_answer = None
+        self.kill(f"{self.name} did not start within {self.timings['ready_timeout']:g} s (supervisor.ready_timeout)")
+
+    def ping(self) -> None:
+        self.health_now()   # the runner's loop turns: /healthz knows it from the time of this
+        liveness = self.process.liveness
+        if self.process.proc is None or self.stopping:
+            return
+        verdict = liveness.tick(time.monotonic()) if liveness is not None else None
+        if verdict == SILENT:
+            self.set_state(UNRESPONSIVE, f"no answer to {liveness.missed} pings")  # type: ignore[union-attr]
+        elif verdict == KILL:
+            self.kill(f"{self.name} did not answer for {liveness.grace:g} s "  # type: ignore[union-attr]
+                      "(supervisor.unresponsive_grace)")
+            return
+        self.channel.send(self.name, "ping")
+
+    def refresh_stats(self, force: bool = False) -> None:
+        if self.process.proc is not None and (force or time.monotonic() - self.last_scrape < METRICS_IDLE_S):
+            self.channel.ask({self.name}, "stats", None, self.keep_stats)
+
+    def keep_stats(self, results: dict[str, Any]) -> None:
+        answer = results.get(self.name, {})
+        if "error" not in answer:   # one that did not answer keeps its last: counters never go back
+            self.stats = answer
+
+    # draining ---------------------------------------------------------------------------
+    def woken(self) -> None:
+        try:
+            self._wake_r.recv(64)
+        except BlockingIOError:
+            return
+        if self.drain_asked.is_set() and not self.health.draining:
+            self.health_now(draining=True)
+            if self.process.role == "chat" and self.process.proc is not None:
+                # no new customers; the chats under way go on to their end
+                self.channel.ask({self.name}, "load", {"rate": 0}, lambda _: self.drain_poll())
+            else:
+                self.drain_done.set()   # Comm, the MRE, the GC: nothing of theirs to finish first
+
+    def drain_poll(self) -> None:
+        def look(results: dict[str, Any]) -> None:
+            stats = results.get(self.name, {})
+            if "error" not in stats and not stats.get("open", 0) and not stats.get("waiting", 0):
+                self.drain_done.set()
+            elif self.process.proc is not None:
+                self.loop.call_later(DRAIN_POLL, self.drain_poll)
+        self.channel.ask({self.name}, "stats", None, look)
+
+    # the end ----------------------------------------------------------------------------
+    def stop(self, why: str) -> None:
+        proc = self.process.proc
+        if self.stopping or proc is None:
+            self.loop.stop(why)
+            return
+        self.stopping = True
+        log.info("%s: %s: stopping the actor", self.name, why)
+        self.set_state(STOPPING, why)
+        signal_group(proc.pid, signal.SIGTERM)
+        self.process.kill_timer = self.loop.call_later(self.timings["stop_grace"], self.kill,
+                                                       f"{self.name} still running {self.timings['stop_grace']:g} s "
+                                                       "after TERM (supervisor.stop_grace)")
+
+    def kill(self, why: str) -> None:
+        proc = self.process.proc
+        if proc is None:
+            return
+        log.error("%s: killed: %s", self.name, why)
+        self.process.failure = why
+        self.exit_code = 1
+        signal_group(proc.pid, signal.SIGKILL)
+
+    def reap(self) -> None:
+        proc = self.process.proc
+        if proc is None or proc.poll() is None:
+            return
+        signal_group(proc.pid, signal.SIGKILL)   # anything it left in its group goes too
+        self.process.proc, self.process.exit_status, self.process.liveness = None, proc.returncode, None
+        if self.process.kill_timer:
+            self.process.kill_timer.cancel()
+        if self.first_answer is not None:
+            self.first_answer.cancel()
+        status = proc.returncode
+        if not self.exit_code:   # not killed by us: its own status (a signal is a failure)
+            self.exit_code = status if status > 0 else (1 if status < 0 else 0)
+        if self.exit_code and not self.stopping:
+            why = self.process.last_failure() or f"exit status {status}"
+            log.error("%s exited: %s", self.name, why)
+        self.drain_done.set()
+        self.set_state(EXITED, f"exit status {status}")
+        self.loop.stop(f"{self.name} exited")
+
+    # the state the health server shows ----------------------------------------------------
+    def set_state(self, state: str, reason: str = "") -> None:
+        self.process.state, self.process.reason = state, reason
+        self.health_now()
+
+    def health_now(self, **changes: Any) -> None:
+        """Replace the health the HTTP thread reads, whole."""
+        state = self.process.state
+        self.health = Health(**{"state": state, "reason": self.process.reason,
+                                "alive": state in (STARTING, RUNNING, DEGRADED, STOPPING),
+                                "ready": self.said_ready and state in (RUNNING, DEGRADED),
+                                "draining": self.health.draining, **changes})
+
+
+def signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,161 @@
+"""Issue 16: `mroute actor NAME`, one actor in the foreground for an orchestrator: which
+instance a name stands for, the health port's answers through a start, a hang and a stop,
+and its exit status (0 when stopped, 1 with the reason when the actor fails)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from launch.commands.actor import instance_of, refusal
+from launch.topology import load
+
+from .cluster import free_port
+from .helpers import MROUTE, base_topology, tagged_processes, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def tcp_topology(tmp_path: Path, **supervisor: float) -> Path:
+    spec = base_topology(name="solo", chat={"count": 1, "agents": 3, "rate": 20.0, "handle": "uniform:0.5,1"}, agents=2)
+    spec["transport"] = "tcp"
+    spec["endpoints"] = {name: f"tcp://127.0.0.1:{free_port()}" for name in
+                         ("General", "RoutingEngine", "CommunicationServer", "ChatEvents", "GC", "GCEvents")}
+    spec["supervisor"] = supervisor
+    file = tmp_path / "topology.yaml"
+    file.write_text(yaml.safe_dump(spec))
+    return file
+
+
+class ActorProcess:
+    def __init__(self, file: Path, name: str, tag: str, *extra: str):
+        self.port = free_port()
+        self.log = file.parent / f"{name}.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([*MROUTE, "actor", name, "-f", str(file), "--run-dir",
+                                          str(file.parent / name), "--health-port", str(self.port), *extra],
+                                         stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, MROUTE_TEST_TAG=tag))
+
+    def get(self, path: str) -> tuple[int, str]:
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=20) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+        except OSError as exc:
+            return 0, str(exc)
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+
+@pytest.fixture
+def run(tmp_path):
+    tag = f"actor-{os.getpid()}-{os.urandom(3).hex()}"
+    started: list[ActorProcess] = []
+
+    def start(file: Path, name: str, *extra: str) -> ActorProcess:
+        started.append(ActorProcess(file, name, tag, *extra))
+        return started[-1]
+    yield start
+    for actor in started:
+        if actor.proc.poll() is None:
+            actor.proc.send_signal(signal.SIGTERM)
+            try:
+                actor.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                actor.proc.kill()
+    left = tagged_processes(tag)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"left behind: {left}"
+
+
+def test_names_stand_for_instances(tmp_path):
+    topology = load(tcp_topology(tmp_path))
+    assert instance_of(topology, "comm") == ("comm", "comm", 1)
+    assert instance_of(topology, "chat.1") == ("chat", "chat", 1)
+    assert instance_of(topology, "solo-chat-1") == ("chat", "chat", 2)   # a StatefulSet pod's name
+    assert instance_of(topology, "chat-0") == ("chat", "chat", 1)
+    for bad, why in (("comm.2", "one instance"), ("nobody", "no actor instance"), ("chat.0", "no actor instance")):
+        with pytest.raises(click.UsageError, match=why):
+            instance_of(topology, bad)
+    assert refusal(topology, "chat", 1) == ""
+    assert "would desk 1 of its 3 agents" in refusal(topology, "chat", 2)   # 4 agents in the directory
+
+
+def test_ready_only_once_its_state_is_loaded_and_stopped_cleanly(tmp_path, run):
+    file = tcp_topology(tmp_path)
+    mre = run(file, "mre")
+    wait_until(lambda: mre.get("/healthz")[0] == 200, timeout=20, what="the MRE's health port")
+    code, body = mre.get("/readyz")
+    assert code == 503 and "not READY" in body     # no snapshot from Comm yet: not ready
+    comm = run(file, "comm.1")
+    wait_until(lambda: comm.get("/readyz")[0] == 200, timeout=20, what="Comm ready")
+    wait_until(lambda: mre.get("/readyz")[0] == 200, timeout=20, what="the MRE ready once Comm's snapshot came")
+    status, metrics = comm.get("/metrics")
+    assert status == 200 and 'mroute_actor_up{actor="comm.1",role="comm"} 1.0' in metrics
+    assert 'mroute_tasks_waiting{queue="chat-default"}' in metrics
+    for actor in (mre, comm):
+        actor.proc.send_signal(signal.SIGTERM)
+        assert actor.proc.wait(timeout=15) == 0, actor.text()
+
+
+def test_a_start_failure_exits_1_with_the_reason(tmp_path, run):
+    file = tcp_topology(tmp_path)
+    topology = load(file)
+    host, port = topology.endpoints["General"].removeprefix("tcp://").split(":")
+    import socket
+    with socket.socket() as taken:   # Comm's port is someone else's
+        taken.bind((host, int(port)))
+        taken.listen()
+        comm = run(file, "comm.1")
+        assert comm.proc.wait(timeout=30) == 1
+    assert "Address already in use" in comm.text()
+    chat = run(file, "chat.2")          # past the directory: refused before it starts
+    assert chat.proc.wait(timeout=30) == 1
+    assert "would desk 1 of its 3 agents" in chat.text()
+
+
+def test_a_hung_actor_is_unhealthy_then_killed(tmp_path, run):
+    file = tcp_topology(tmp_path, ping_interval=0.2, ping_misses=2, unresponsive_grace=1.5)
+    comm = run(file, "comm.1")
+    wait_until(lambda: comm.get("/readyz")[0] == 200, timeout=20, what="Comm ready")
+    child = int(Path(f"/proc/{comm.proc.pid}/task/{comm.proc.pid}/children").read_text().split()[0])
+    os.kill(child, signal.SIGSTOP)
+    wait_until(lambda: comm.get("/healthz")[0] == 503, timeout=10, what="/healthz failing for a hung actor")
+    assert "UNRESPONSIVE" in comm.get("/healthz")[1]
+    assert comm.get("/readyz")[0] == 503
+    assert comm.proc.wait(timeout=20) == 1       # killed after the grace: the orchestrator restarts it
+    assert "did not answer for 1.5 s" in comm.text()
+
+
+def test_drain_ends_new_chats_and_waits_for_those_under_way(tmp_path, run):
+    file = tcp_topology(tmp_path)
+    comm, mre, chat = run(file, "comm"), run(file, "mre"), run(file, "chat-0")
+    for actor in (comm, mre, chat):
+        wait_until(lambda a=actor: a.get("/readyz")[0] == 200, timeout=30, what="ready")
+
+    def created() -> float:
+        line = [l for l in chat.get("/metrics")[1].splitlines() if 'outcome="created"' in l]
+        return float(line[0].rsplit(" ", 1)[1]) if line else 0.0
+    wait_until(lambda: created() >= 5, timeout=20, what="chats under way")
+    started = time.monotonic()
+    code, body = chat.get("/drain")
+    assert code == 200 and "drained" in body, body
+    assert time.monotonic() - started < 20
+    assert chat.get("/readyz")[0] == 503            # draining: no longer ready
+    before = created()
+    time.sleep(1.0)   # a second in which a rate of 20/s would have made ~20 more
+    assert created() == before
+    chat.proc.send_signal(signal.SIGTERM)
+    assert chat.proc.wait(timeout=15) == 0
