@@ -187,3 +187,95 @@ class AttachedFleet(Fleet):
 
 
 # Reading the fleet ---------------------------------------------------------------------------------
+
+
+class PodsFleet(Fleet):
+    """Actors run by an orchestrator (`mroute actor`), reached on their health ports: each
+    address is `host:port`, and a name that resolves to several addresses (a headless
+    Service: `local-chat:8080`) stands for every pod behind it. Chat Servers are driven;
+    a Comm among them gives the queue's figures."""
+
+    def __init__(self, addresses: list[str], timeout: float = 5.0):
+        from concurrent.futures import ThreadPoolExecutor
+        self.timeout = timeout
+        urls = sorted({url for address in addresses for url in pod_urls(address)})
+        self.pool = ThreadPoolExecutor(max_workers=max(1, min(32, len(urls))))
+        self.urls: dict[str, str] = {}   # instance name -> its health port's URL
+        self.roles: dict[str, str] = {}
+        for url, answer in zip(urls, self.pool.map(lambda u: self.call(u, "/stats"), urls)):
+            if "error" in answer:
+                raise RuntimeError(f"{url}: {answer['error'].get('reason')}")
+            self.urls[answer["name"]] = url
+            self.roles[answer["name"]] = answer["role"]
+        self.chats = sorted(name for name, role in self.roles.items() if role == "chat")
+        if not self.chats:
+            raise RuntimeError(f"no Chat Server among the pods at {', '.join(addresses)}")
+        # What each server was doing, to give it back when we are done.
+        self.settings: dict[str, dict[str, Any]] = {}
+        for name, answer in self.each("/load", {}, self.chats).items():
+            if "error" in answer:
+                raise RuntimeError(f"{name} ({self.urls[name]}): {answer['error'].get('reason')}")
+            self.settings[name] = answer["answer"]
+
+    def call(self, url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        import urllib.error
+        import urllib.request
+
+        import orjson
+        data = orjson.dumps(body) if body is not None else None
+        request = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return orjson.loads(answer.read())
+        except urllib.error.HTTPError as err:
+            try:
+                return orjson.loads(err.read())
+            except orjson.JSONDecodeError:
+                return {"error": {"reason": f"HTTP {err.code}"}}
+        except OSError as exc:
+            return {"error": {"reason": str(exc)}}
+
+    def each(self, path: str, body: dict[str, Any] | None = None, names: list[str] | None = None) -> dict[str, Any]:
+        names = list(self.urls) if names is None else names
+        return dict(zip(names, self.pool.map(lambda n: self.call(self.urls[n], path, body), names)))
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {name: answer.get("answer", answer) for name, answer in self.each("/stats").items()}
+
+    def tell(self, body: dict[str, Any]) -> None:
+        refused = {name: a["error"] for name, a in self.each("/load", body, self.chats).items() if "error" in a}
+        if refused:
+            raise RuntimeError(f"chat servers refused {body}: {refused}")
+
+    def pids(self) -> dict[str, int]:
+        return {"driver": os.getpid()}   # the pods' processes are on other machines
+
+    def wait(self, seconds: float) -> bool:
+        try:
+            time.sleep(seconds)  # pacing the driver; nothing to wait for
+        except KeyboardInterrupt:
+            return False
+        return True
+
+    def close(self) -> None:
+        for name, settings in self.settings.items():
+            restore = {k: v for k, v in settings.items() if k != "run"}
+            answer = self.call(self.urls[name], "/load", restore)
+            if "error" in answer:
+                print(f"could not give {name} its settings back: {answer['error']}", file=sys.stderr)
+        self.pool.shutdown()
+
+
+def pod_urls(address: str) -> list[str]:
+    """`host:port` -> the URL of every address the host resolves to."""
+    import socket
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RuntimeError(f"{address!r} is not host:port")
+    try:
+        found = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise RuntimeError(f"{host}: {exc.strerror}")
+    return [f"http://[{ip}]:{port}" if ":" in ip else f"http://{ip}:{port}"
+            for ip in dict.fromkeys(info[4][0] for info in found)]

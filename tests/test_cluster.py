@@ -75,3 +75,26 @@ def test_the_exported_topology_routes_and_survives_a_killed_comm_pod(exported, t
     finally:
         leftovers = node.shutdown()
     assert not leftovers, f"processes left behind: {leftovers}"
+
+
+def test_mroute_load_drives_the_chat_server_pods_through_their_health_ports(exported, tmp_path):
+    node = SimulatedNode(exported, tmp_path / "node", MROUTE)
+    try:
+        node.wait_ready(node.start_all())
+        pods = [f"127.0.0.1:{pod.health_port}" for name, pod in sorted(node.pods.items())
+                if "-chat-" in name or "-comm-" in name]
+        report = tmp_path / "load.json"
+        done = subprocess.run([*MROUTE, "load", *(a for p in pods for a in ("--attach-pods", p)), "--rate", "12",
+                               "--duration", "3", "--handle", "uniform:0.2,0.5", "--drain", "15", "--quiet",
+                               "--json", str(report)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        result = yaml.safe_load(report.read_text())
+        assert result["created"] >= 10 and result["lost"] == 0, result
+        assert result["closed"] == result["created"], result      # drained: every task ended
+        # the servers got back what they were doing before the run
+        for name in ("kube-chat-0", "kube-chat-1"):
+            status, text = node.pods[name].get("/stats")
+            assert status == 200 and yaml.safe_load(text)["answer"]["rate"] == 6.0, text
+    finally:
+        leftovers = node.shutdown()
+    assert not leftovers, f"processes left behind: {leftovers}"

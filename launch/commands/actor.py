@@ -98,8 +98,8 @@ def actor(name: str, file: str, run_dir: str | None, health_port: int | None, he
                        log_json=log_json)
     server = None
     if health_port is not None:
-        server = health.serve(health_host, health_port, lambda: runner.health,
-                              lambda: metrics_text(runner), lambda: runner.drain(drain_timeout))
+        server = health.serve(health_host, health_port, runner,
+                              lambda: metrics_text(runner), drain_timeout)
         logging.getLogger("mroute.pod").info("%s.%d: health on http://%s:%d/ (/healthz /readyz /metrics /drain)",
                                              actor_name, index, health_host, server.server_port)
     try:

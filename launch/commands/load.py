@@ -51,16 +51,21 @@ def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
 @click.option("--drain", type=click.FloatRange(0), default=10.0, show_default=True,
               help="seconds allowed after the last arrival for tasks to finish")
 @click.option("--attach", is_flag=True, help="drive the chat servers of the running topology instead of spawning")
+@click.option("--attach-pods", "pods", multiple=True, metavar="HOST:PORT",
+              help="drive Chat Servers run by an orchestrator (`mroute actor`) through their health ports; a name "
+                   "of several addresses (a headless Service, e.g. local-chat:8080) is every pod behind it; "
+                   "give Comm's too for the queue's figures (repeatable)")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="write the full report as JSON here")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML report here")
 @click.option("--quiet", is_flag=True, help="no live progress")
 def load_command(file: str, servers: int | None, agents: int | None, rate: float, duration: float, profile: Any,
-                 handle: Any, think: Any, patience: Any, drain: float, attach: bool, json_file: str | None,
-                 html_file: str | None, quiet: bool) -> None:
+                 handle: Any, think: Any, patience: Any, drain: float, attach: bool, pods: tuple[str, ...],
+                 json_file: str | None, html_file: str | None, quiet: bool) -> None:
     """Offer customers to a fleet of simulated Chat Servers and account for every task.
 
     Spawns the fleet with the topology file's Comm, MRE and GC (in a run directory of its
-    own), or drives a running topology's chat servers with --attach. Prints live progress,
+    own), drives a running topology's chat servers with --attach, or Chat Server pods with
+    --attach-pods (no topology file needed then). Prints live progress,
     then a summary; exits 1 if any task was lost."""
     from pathlib import Path
 
@@ -68,19 +73,24 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     from rich.live import Live
 
     from .. import loadreport
-    from ..fleet import AttachedFleet, SpawnedFleet
+    from ..fleet import AttachedFleet, PodsFleet, SpawnedFleet
     from ..load import LoadPlan, accounted, run_load
-    topology = load_or_exit(file)
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
                     drain=drain)
     console = Console(stderr=True)
     try:
-        if attach:
+        if pods:
+            if servers is not None or agents is not None or attach:
+                raise click.UsageError("--attach-pods drives the pods as they run: scale them with the orchestrator "
+                                       "(kubectl scale statefulset ...), not --chat-servers or --agents-per-server")
+            fleet: Any = PodsFleet(list(pods))
+        elif attach:
             if agents is not None:
                 raise click.UsageError("--agents-per-server is fixed by the running topology's file "
                                        "(actors.chat.agents); it cannot change with --attach")
-            fleet: Any = AttachedFleet(topology, servers)
+            fleet = AttachedFleet(load_or_exit(file), servers)
         else:
+            load_or_exit(file)   # refused here, with the key and the reason, before anything starts
             with console.status("starting the fleet..."):
                 fleet = SpawnedFleet(Path(file), servers or 2, agents or 10, plan)
     except (client.NoAnswer, RuntimeError, StartError, TopologyError) as exc:

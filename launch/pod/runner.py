@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from actors.loop import Loop
 from wire import control
 from wire.desking import desk_range
 
-from ..supervisor.channel import ActorChannel
+from ..supervisor.channel import STATS_TIMEOUT, ActorChannel
 from ..supervisor.liveness import KILL, SILENT, Liveness
 from ..supervisor.process import DEGRADED, EXITED, RUNNING, STARTING, STOPPING, UNRESPONSIVE, Process
 from ..supervisor.rundir import write_atomically
@@ -47,6 +49,19 @@ log = logging.getLogger("mroute.pod")
 METRICS_EVERY = 2.0     # seconds between stats requests while somebody scrapes
 METRICS_IDLE_S = 60.0   # ... that is, while a scrape came this recently
 DRAIN_POLL = 0.5        # seconds between looks at a draining Chat Server's open chats
+
+
+@dataclass
+class Request:
+    """A control verb the HTTP thread wants asked of the actor, and its answer."""
+    verb: str
+    body: dict[str, Any] | None
+    answer: dict[str, Any] = field(default_factory=dict)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self.done.set()
 
 
 class PodRunner:
@@ -65,8 +80,8 @@ class PodRunner:
         self.stopping = False
         self.exit_code = 0
         self.first_answer: Any = None                 # the timer of the start's deadline
-        self.drain_done = threading.Event()
-        self.drain_asked = threading.Event()
+        self.draining = False                         # set by the HTTP thread (/drain), read by the loop
+        self.requests: queue.SimpleQueue[Request] = queue.SimpleQueue()   # from the HTTP thread
         self._wake_r, self._wake_w = socket.socketpair()   # the HTTP thread's way into the loop
         self._wake_r.setblocking(False)
 
@@ -79,12 +94,31 @@ class PodRunner:
         self.last_scrape = time.monotonic()
         return [self.process.describe()], ({self.name: self.stats} if self.stats else {})
 
+    def ask(self, verb: str, body: dict[str, Any] | None = None, timeout: float = STATS_TIMEOUT + 1) -> dict[str, Any]:
+        """On the HTTP thread: a control verb to the actor, through the loop (which owns the
+        control socket); its answer, or {"error": {"reason": ...}}."""
+        request = Request(verb, body)
+        self.requests.put(request)
+        self._wake_w.send(b"r")
+        if not request.done.wait(timeout):
+            return {"error": {"reason": f"{self.name} did not answer {verb} within {timeout:g} s"}}
+        return request.answer
+
     def drain(self, timeout: float) -> str:
-        """On the HTTP thread (the preStop hook): ask the loop to drain, wait until done."""
-        self.drain_asked.set()
-        self._wake_w.send(b"d")
-        if self.drain_done.wait(timeout):
+        """On the HTTP thread (the preStop hook): not ready from now on; a Chat Server takes
+        no new customers and the chats under way go on to their end (bounded)."""
+        self.draining = True
+        if self.process.role != "chat":   # Comm, the MRE, the GC: nothing of theirs to finish first
             return f"{self.name} drained"
+        deadline = time.monotonic() + timeout
+        self.ask("load", {"rate": 0})
+        while time.monotonic() < deadline:
+            stats = self.ask("stats")
+            if "error" not in stats and not stats.get("open", 0) and not stats.get("waiting", 0):
+                return f"{self.name} drained"
+            if self.process.proc is None:
+                return f"{self.name} exited while draining"
+            time.sleep(DRAIN_POLL)   # the HTTP thread's own pace: nothing on it to wait for
         return f"{self.name} still busy after {timeout:g} s: stopping it anyway"
 
     # the run ----------------------------------------------------------------------------
@@ -193,28 +227,16 @@ class PodRunner:
         if "error" not in answer:   # one that did not answer keeps its last: counters never go back
             self.stats = answer
 
-    # draining ---------------------------------------------------------------------------
     def woken(self) -> None:
+        """The HTTP thread has put requests in: ask them of the actor."""
         try:
-            self._wake_r.recv(64)
+            self._wake_r.recv(4096)
         except BlockingIOError:
-            return
-        if self.drain_asked.is_set() and not self.health.draining:
-            self.health_now(draining=True)
-            if self.process.role == "chat" and self.process.proc is not None:
-                # no new customers; the chats under way go on to their end
-                self.channel.ask({self.name}, "load", {"rate": 0}, lambda _: self.drain_poll())
-            else:
-                self.drain_done.set()   # Comm, the MRE, the GC: nothing of theirs to finish first
-
-    def drain_poll(self) -> None:
-        def look(results: dict[str, Any]) -> None:
-            stats = results.get(self.name, {})
-            if "error" not in stats and not stats.get("open", 0) and not stats.get("waiting", 0):
-                self.drain_done.set()
-            elif self.process.proc is not None:
-                self.loop.call_later(DRAIN_POLL, self.drain_poll)
-        self.channel.ask({self.name}, "stats", None, look)
+            pass
+        while not self.requests.empty():
+            request = self.requests.get()
+            self.channel.ask({self.name}, request.verb, request.body,
+                             lambda results, r=request: r.finish(results.get(self.name, {})))
 
     # the end ----------------------------------------------------------------------------
     def stop(self, why: str) -> None:
@@ -255,7 +277,6 @@ class PodRunner:
         if self.exit_code and not self.stopping:
             why = self.process.last_failure() or f"exit status {status}"
             log.error("%s exited: %s", self.name, why)
-        self.drain_done.set()
         self.set_state(EXITED, f"exit status {status}")
         self.loop.stop(f"{self.name} exited")
 
@@ -264,13 +285,18 @@ class PodRunner:
         self.process.state, self.process.reason = state, reason
         self.health_now()
 
-    def health_now(self, **changes: Any) -> None:
+    def current_health(self) -> Health:
+        """On the HTTP thread: what the loop last wrote, and whether a drain has begun since."""
+        health = self.health
+        return health if health.draining == self.draining else replace(health, draining=self.draining)
+
+    def health_now(self) -> None:
         """Replace the health the HTTP thread reads, whole."""
         state = self.process.state
         self.health = Health(**{"state": state, "reason": self.process.reason,
                                 "alive": state in (STARTING, RUNNING, DEGRADED, STOPPING),
                                 "ready": self.said_ready and state in (RUNNING, DEGRADED),
-                                "draining": self.health.draining, **changes})
+                                "draining": self.draining})
 
 
 def signal_group(pid: int, signum: int) -> None:
