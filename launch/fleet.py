@@ -64,6 +64,7 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
             "actors": actors}
     spec.pop("endpoints", None)      # ipc in our own run directory: nothing shared with a running topology
     spec.pop("transport", None)
+    spec.pop("metrics", None)        # a free port: the topology's own scrape target may be serving
     spec.pop("security", None)
     if base.security:  # the same keys, wherever the fleet's file is written
         spec["security"] = base.security

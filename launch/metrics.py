@@ -1,11 +1,17 @@
-"""Prometheus metrics, served over HTTP by the supervisor (prometheus-client).
+"""Prometheus metrics, served over HTTP by the supervisor and by `mroute actor` (its own).
 
 The supervisor asks its actors for their stats once a second (on its own loop) and keeps
-the latest answers; a scrape, on the HTTP server's thread, only reads them. Every metric
-is named `mroute_...`:
+the latest answers; a scrape, on the HTTP server's thread, only reads them. The port is
+the topology's (`metrics: {port, host}`), bound when the supervisor starts (one in use is
+refused then) and served once the first stats are in, so that the first scrape is
+complete. Every series a topology can have is there from the first scrape, at 0 when
+nothing happened: each queue, each MRD's every agent state, each Chat Server's outcomes.
+Every metric is named `mroute_...`:
 
+- `mroute_build_info{version,python,pyzmq,libzmq}` 1
 - `mroute_actor_up{actor,role}` 1 when RUNNING or DEGRADED (answering);
-  `mroute_actor_degraded{actor,role,reason}` 1 while DEGRADED, with why;
+  `mroute_actor_degraded{actor,role}` 1 while DEGRADED, else 0, and
+  `mroute_actor_degraded_reason{actor,role,reason}` 1 while it is, saying why;
   `mroute_actor_restarts_total{actor,role}`; `mroute_log_dropped_bytes_total{actor,role}`
   (its output the supervisor could not write to its log file)
 - `mroute_messages_received_total`, `mroute_messages_sent_total`,
@@ -24,9 +30,15 @@ is named `mroute_...`:
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from wire.states import AGENT_STATES, LOGOUT
 from wire.stats import Histogram, bucket_low, bucket_mid
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Powers of two in microseconds (0.512 ms ... 67 s): edges of our own buckets, so that each
 # `le` bucket counts exactly what is <= its bound.
@@ -44,26 +56,46 @@ def prometheus_buckets(hist: Histogram) -> tuple[list[tuple[str, float]], float]
     bucket middles: within 3 % of the truth)."""
     cumulative, total = [], 0.0
     for bound in BOUNDS_S:
-        cumulative.append((f"{bound:g}", float(sum(n for b, n in hist.counts.items()
+        cumulative.append((repr(bound), float(sum(n for b, n in hist.counts.items()
                                                    if bucket_low(b + 1) / 1e6 <= bound))))
     cumulative.append(("+Inf", float(hist.count)))
     total = sum(bucket_mid(b) * n for b, n in hist.counts.items()) / 1e6
     return cumulative, total
 
 
+@dataclass(frozen=True)
+class Known:
+    """The label values a topology can have, so that each series is there at 0 before
+    anything happens (and while the actor that counts it is down)."""
+    queues: tuple[str, ...] = ()
+    mrds: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, topology: Any) -> "Known":
+        return cls(tuple(topology.queues), tuple(topology.mrds))
+
+
+AUTH_REASONS = ("unknown_key", "no_curve", "bad_handshake")
+BINDING_ROLES = ("comm", "mre", "gc")
+
+
 class TopologyCollector:
     """Reads the supervisor's latest view: `view()` returns (actors' status, their stats)."""
 
-    def __init__(self, view: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]]):
+    def __init__(self, view: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]], known: Known = Known()):
         self.view = view
+        self.known = known
 
     def collect(self) -> Any:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
         actors, stats = self.view()
+        yield build_info()
         up = GaugeMetricFamily("mroute_actor_up", "1 when the actor is RUNNING or DEGRADED (answering)",
                                labels=["actor", "role"])
-        degraded = GaugeMetricFamily("mroute_actor_degraded", "1 while the actor serves only in part, with why",
-                                     labels=["actor", "role", "reason"])
+        degraded = GaugeMetricFamily("mroute_actor_degraded", "1 while the actor serves only in part, else 0",
+                                     labels=["actor", "role"])
+        degraded_reason = GaugeMetricFamily("mroute_actor_degraded_reason", "1 while DEGRADED, with why",
+                                            labels=["actor", "role", "reason"])
         restarts = CounterMetricFamily("mroute_actor_restarts", "restarts by the supervisor", labels=["actor", "role"])
         log_dropped = CounterMetricFamily("mroute_log_dropped_bytes", "output the supervisor could not write to the "
                                           "actor's log file", labels=["actor", "role"])
@@ -80,15 +112,18 @@ class TopologyCollector:
         for actor in actors:
             labels = [actor["name"], actor["role"]]
             up.add_metric(labels, 1.0 if actor["state"] in ("RUNNING", "DEGRADED") else 0.0)
+            degraded.add_metric(labels, 1.0 if actor["state"] == "DEGRADED" else 0.0)
             if actor["state"] == "DEGRADED":
-                degraded.add_metric([*labels, actor.get("reason", "")], 1.0)
+                degraded_reason.add_metric([*labels, actor.get("reason", "")], 1.0)
             restarts.add_metric(labels, float(actor["restarts"]))
             log_dropped.add_metric(labels, float(actor.get("log_dropped_bytes", 0)))
             data = stats.get(actor["name"], {})
             for key, family in messages.items():
                 family.add_metric(labels, float(data.get("counters", {}).get(key, 0)))
-            for reason, count in data.get("auth", {}).get("by_reason", {}).items():
-                refused.add_metric([*labels, reason], float(count))
+            by_reason = data.get("auth", {}).get("by_reason", {})
+            zeros = AUTH_REASONS if actor["role"] in BINDING_ROLES else ()   # 0 without CURVE: none refused
+            for reason in dict.fromkeys([*zeros, *by_reason]):
+                refused.add_metric([*labels, reason], float(by_reason.get(reason, 0)))
             if actor["role"] == "chat":  # one series each: a restarted server resets only its own
                 latencies[actor["name"]] = Histogram.from_json(data.get("latency", {}))
                 for outcome in CHAT_OUTCOMES:
@@ -97,6 +132,7 @@ class TopologyCollector:
                 comm = data
         yield up
         yield degraded
+        yield degraded_reason
         yield restarts
         yield log_dropped
         yield from messages.values()
@@ -110,16 +146,19 @@ class TopologyCollector:
                                 value=float(comm.get("tasks_live", 0)))
         waiting = GaugeMetricFamily("mroute_tasks_waiting", "tasks waiting for an agent", labels=["queue"])
         oldest = GaugeMetricFamily("mroute_queue_oldest_wait_seconds", "the longest wait now", labels=["queue"])
-        for queue, q in comm.get("queues", {}).items():
-            waiting.add_metric([queue], float(q["waiting"]))
-            oldest.add_metric([queue], float(q["oldest_wait_s"]))
+        queues = comm.get("queues", {})
+        for queue in dict.fromkeys([*self.known.queues, *queues]):
+            waiting.add_metric([queue], float(queues.get(queue, {}).get("waiting", 0)))
+            oldest.add_metric([queue], float(queues.get(queue, {}).get("oldest_wait_s", 0)))
         yield waiting
         yield oldest
         agents = GaugeMetricFamily("mroute_agents", "agents by MRD and state", labels=["mrd", "state"])
-        for mrd, by_state in comm.get("agents_by_state", {}).items():
-            for state, count in by_state.items():
-                if state != "LOGOUT":
-                    agents.add_metric([mrd, state], float(count))
+        by_mrd = comm.get("agents_by_state", {})
+        for mrd in dict.fromkeys([*self.known.mrds, *by_mrd]):
+            by_state = by_mrd.get(mrd, {})
+            for state in dict.fromkeys([*AGENT_STATES, *by_state]):
+                if state != LOGOUT:
+                    agents.add_metric([mrd, state], float(by_state.get(state, 0)))
         yield agents
         latency = HistogramMetricFamily("mroute_routing_latency_seconds", "Task sent -> TaskAgentSelected",
                                         labels=["actor"])
@@ -133,10 +172,56 @@ class TopologyCollector:
                                     buckets=buckets, sum_value=total)
 
 
-def serve(view: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]]) -> tuple[Any, int]:
-    """Start the HTTP server on a free port of 127.0.0.1; returns (server, port)."""
-    from prometheus_client import CollectorRegistry, start_http_server
+def build_info() -> Any:
+    from prometheus_client.core import GaugeMetricFamily
+    import platform
+
+    import zmq
+    from .commands.common import version
+    info = GaugeMetricFamily("mroute_build_info", "the versions this mroute runs with",
+                             labels=["version", "python", "pyzmq", "libzmq"])
+    info.add_metric([version(), platform.python_version(), zmq.pyzmq_version(), zmq.zmq_version()], 1.0)
+    return info
+
+
+def exposition(collector: TopologyCollector) -> bytes:
+    """The text a scrape gets."""
+    from prometheus_client import CollectorRegistry, generate_latest
     registry = CollectorRegistry()
-    registry.register(TopologyCollector(view))  # type: ignore[arg-type]
-    server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    return server, server.server_port
+    registry.register(collector)  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+def bind(host: str, port: int, collector: TopologyCollector) -> ThreadingHTTPServer:
+    """An HTTP server for /metrics, bound now (a port in use raises OSError here) and
+    serving once `start` is called: a scrape that comes earlier waits for the first view."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            if self.path.split("?")[0] not in ("/metrics", "/"):
+                self.send_error(404, "mroute serves /metrics")
+                return
+            data = exposition(collector)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def start(server: ThreadingHTTPServer) -> None:
+    server.serving = True  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+
+
+def close(server: ThreadingHTTPServer) -> None:
+    if getattr(server, "serving", False):   # shutdown() waits for a serve_forever that never began
+        server.shutdown()
+    server.server_close()

@@ -22,7 +22,7 @@ from .topocheck import Checker as _Checker, check_actors as _actors, check_agent
 from .topocheck import check_mrds as _mrds, check_queues as _queues
 
 TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor",
-            "security", "hosts", "port_base")
+            "security", "hosts", "port_base", "metrics")
 # Which role binds each documented endpoint: on a topology spread over hosts, the endpoint
 # is on that role's host.
 BINDERS = {"General": "comm", "CommunicationServer": "comm", "ChatEvents": "comm", "RoutingEngine": "mre",
@@ -63,6 +63,7 @@ class Topology:
     security: dict[str, Any] = field(default_factory=dict)   # {curve: absolute key directory}, if any
     hosts: dict[str, str] = field(default_factory=dict)      # host name -> address, when spread over hosts
     host: str | None = None                                  # the host this supervisor runs (for_host)
+    metrics: dict[str, Any] = field(default_factory=lambda: {"host": "127.0.0.1", "port": 0})  # the scrape target
 
     def for_host(self, host: str | None) -> "Topology":
         """The share of one host: its actors only, run state in a directory of its own."""
@@ -171,8 +172,12 @@ def parse(data: Any, path: Path) -> Topology:
             binder = next((s for s in actors.values() if s["role"] == BINDERS[endpoint]), None)
             if endpoint not in given and binder is not None:
                 endpoints[endpoint] = f"tcp://{hosts[binder['host']]}:{port_base + i}"
+    metrics = c.mapping(data.get("metrics") or {}, "metrics")
+    c.known_keys(metrics, ("port", "host"), "metrics")
+    scrape = {"host": c.string(metrics.get("host", "127.0.0.1"), "metrics.host"),
+              "port": c.integer(metrics.get("port", 0), "metrics.port", 0, 65535)}
     return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors, timings,
-                    security, hosts)
+                    security, hosts, metrics=scrape)
 
 
 def _hosts(c: _Checker, raw: Any, transport: str, actors: dict[str, dict[str, Any]]) -> dict[str, str]:

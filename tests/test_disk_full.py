@@ -141,7 +141,7 @@ def test_a_full_disk_degrades_comm_and_never_kills_and_it_serves_again_by_itself
         wait_until(lambda: running.status()["supervisor"]["log_dropped_bytes"] > 0, timeout=10,
                    what="chat.3's first lines dropped (no room for its log file)")
         metrics = running.status()["metrics"]
-        wait_until(lambda: 'mroute_actor_degraded{actor="comm.1"' in urllib.request.urlopen(metrics, timeout=5)
+        wait_until(lambda: 'mroute_actor_degraded{actor="comm.1",role="comm"} 1.0' in urllib.request.urlopen(metrics, timeout=5)
                    .read().decode(), timeout=10, what="comm.1 degraded in the metrics")
         # nobody died, nobody was restarted: not the supervisor, not an actor
         assert pid_alive(supervisor)

@@ -112,12 +112,8 @@ def actor(name: str, file: str, run_dir: str | None, health_port: int | None, he
 
 
 def metrics_text(runner: PodRunner) -> bytes:
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    from ..metrics import TopologyCollector
-    registry = CollectorRegistry()
-    registry.register(TopologyCollector(runner.metrics_view))  # type: ignore[arg-type]
-    return generate_latest(registry)
+    from .. import metrics
+    return metrics.exposition(metrics.TopologyCollector(runner.metrics_view, metrics.Known.of(runner.topology)))
 
 
 def setup_logging(name: str, log_json: bool) -> None:

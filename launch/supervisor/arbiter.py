@@ -88,14 +88,27 @@ class Arbiter:
         self.events.bind(self.topology.control_endpoint("events"))
         self.loop.handle_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         self.metrics = MetricsView(self)
-        self.metrics_server, port = metrics.serve(self.metrics.scraped)
-        self.metrics_url = f"http://127.0.0.1:{port}/metrics"
+        self.metrics_server = self.bind_metrics()
         self.loop.call_every(1.0, self.metrics.refresh)
         self.loop.call_every(self.topology.supervisor["ping_interval"], self.ping)
         self.loop.on_signal(signal.SIGCHLD, self.reap)
         for name in self.actor_names():
             self.watchers[name] = Watcher(self, name, self.topology.actors[name]["role"])
         self.write_state()
+
+    def bind_metrics(self) -> Any:
+        """The scrape target, bound now: a port the topology names that is taken stops the
+        start, with the key to change. Served once the first stats are in (start())."""
+        where = self.topology.metrics
+        try:
+            server = metrics.bind(where["host"], where["port"],
+                                  metrics.TopologyCollector(self.metrics.scraped, metrics.Known.of(self.topology)))
+        except OSError as exc:
+            raise StartError(f"cannot serve metrics on {where['host']}:{where['port']} (topology key metrics): "
+                             f"{exc.strerror}")
+        host = "127.0.0.1" if where["host"] in ("0.0.0.0", "") else where["host"]
+        self.metrics_url = f"http://{host}:{server.server_port}/metrics"
+        return server
 
     def actor_names(self) -> list[str]:
         """The actors this supervisor runs (those of its host), binders first."""
@@ -254,6 +267,9 @@ class Arbiter:
                                        else "did not report READY")
             raise StartError(f"{child.name} ({child.role}) failed to start: {reason}\n"
                              f"log: {child.log_path}\n{tail(child.log_path) if not child.failure else ''}")
+        # the first scrape is complete: it waits for these (the port is bound, not yet served)
+        self.metrics.keep(self.stats_now())
+        metrics.start(self.metrics_server)
 
     def serve(self, duration: float | None = None) -> None:
         """Run until stopped (signal or `down`), or for `duration` seconds."""
@@ -281,8 +297,7 @@ class Arbiter:
 
     def close(self) -> None:
         if getattr(self, "metrics_server", None) is not None:
-            self.metrics_server.shutdown()
-            self.metrics_server.server_close()
+            metrics.close(self.metrics_server)
         for child in self.children.values():
             if child.log is not None:
                 child.log.close()
