@@ -25,7 +25,8 @@ Every metric is named `mroute_...`:
 - `mroute_chat_tasks_total{actor,outcome}` a simulated Chat Server's tasks: created,
   routed, accepted, closed, abandoned, expired, lost, refused, errors, gave_up
 - `mroute_routing_latency_seconds{actor}` histogram (Task sent -> TaskAgentSelected, per
-  Chat Server); `mroute_queue_wait_seconds` histogram (Comm: until accepted)
+  Chat Server); `mroute_queue_wait_seconds{queue}` histogram (Comm: until accepted or gone);
+  `mroute_queue_tasks_total{queue,outcome}` (created, accepted, left)
 """
 
 from __future__ import annotations
@@ -107,7 +108,6 @@ class TopologyCollector:
         outcomes = CounterMetricFamily("mroute_chat_tasks", "a simulated Chat Server's tasks, by outcome",
                                        labels=["actor", "outcome"])
         latencies: dict[str, Histogram] = {}
-        waits = Histogram()
         comm: dict[str, Any] = {}
         for actor in actors:
             labels = [actor["name"], actor["role"]]
@@ -147,11 +147,22 @@ class TopologyCollector:
         waiting = GaugeMetricFamily("mroute_tasks_waiting", "tasks waiting for an agent", labels=["queue"])
         oldest = GaugeMetricFamily("mroute_queue_oldest_wait_seconds", "the longest wait now", labels=["queue"])
         queues = comm.get("queues", {})
+        per_queue = CounterMetricFamily("mroute_queue_tasks", "tasks of a queue since Comm started: created, "
+                                        "accepted, left (closed before an agent took them)", labels=["queue", "outcome"])
+        waits = HistogramMetricFamily("mroute_queue_wait_seconds", "waiting for an agent, until accepted or gone",
+                                      labels=["queue"])
         for queue in dict.fromkeys([*self.known.queues, *queues]):
-            waiting.add_metric([queue], float(queues.get(queue, {}).get("waiting", 0)))
-            oldest.add_metric([queue], float(queues.get(queue, {}).get("oldest_wait_s", 0)))
+            q = queues.get(queue, {})
+            waiting.add_metric([queue], float(q.get("waiting", 0)))
+            oldest.add_metric([queue], float(q.get("oldest_wait_s", 0)))
+            for outcome in ("created", "accepted", "left"):
+                per_queue.add_metric([queue, outcome], float(q.get(outcome, 0)))
+            buckets, total = prometheus_buckets(Histogram.from_json(q.get("wait", {})))
+            waits.add_metric([queue], buckets, total)
         yield waiting
         yield oldest
+        yield per_queue
+        yield waits
         agents = GaugeMetricFamily("mroute_agents", "agents by MRD and state", labels=["mrd", "state"])
         by_mrd = comm.get("agents_by_state", {})
         for mrd in dict.fromkeys([*self.known.mrds, *by_mrd]):
@@ -166,10 +177,6 @@ class TopologyCollector:
             buckets, total = prometheus_buckets(hist)
             latency.add_metric([name], buckets, total)
         yield latency
-        waits.merge(Histogram.from_json(comm.get("queue_wait", {})))
-        buckets, total = prometheus_buckets(waits)
-        yield HistogramMetricFamily("mroute_queue_wait_seconds", "waiting for an agent, until accepted",
-                                    buckets=buckets, sum_value=total)
 
 
 def build_info() -> Any:

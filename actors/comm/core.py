@@ -300,6 +300,7 @@ class CommCore:
         voice.passwords, voice.live, voice.epoch, voice.status = was.passwords, was.live, was.epoch, was.status
         voice.backlog = was.backlog  # what waits for the GC's answer to our Hello
         self.tasks.counters, self.tasks.queue_wait = old.tasks.counters, old.tasks.queue_wait
+        self.tasks.by_queue = old.tasks.by_queue
         self.gate.repeated, self.gate.early, self.ledger.duplicates = old.gate.repeated, old.gate.early, \
             old.ledger.duplicates
         self.task_requests.overloaded, self.mre_reports = old.task_requests.overloaded, old.mre_reports

@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import orjson
@@ -38,6 +39,17 @@ def new_prefix() -> str:
     return format(int(time.time() * 1000), "x")
 
 
+@dataclass
+class QueueFigures:
+    created: int = 0
+    accepted: int = 0
+    left: int = 0
+    wait: Histogram = field(default_factory=Histogram)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"created": self.created, "accepted": self.accepted, "left": self.left, "wait": self.wait.to_json()}
+
+
 class Tasks:
     def __init__(self, agents: Agents, out: Outbox, queues: dict[str, dict[str, Any]], *,
                  clock: Callable[[], float], call_later: Callable[..., Any] | None,
@@ -55,8 +67,17 @@ class Tasks:
         self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
                          "tasks_requeued": 0, "offers_refused": 0, "rona": 0, "expired": 0}
         self.queue_wait = Histogram()  # waits for an agent: until accepted, or until the task left
+        # queue -> its tasks since Comm started: created, accepted, left (closed before an
+        # agent took them: cancelled, expired) and their waits: a load report's row per queue
+        self.by_queue: dict[str, QueueFigures] = {}
         self.params_bytes = 0          # what the live tasks' params take, encoded (the budget's measure)
         self.waiting = 0               # live tasks waiting for an agent (queued or on offer: queued_since set)
+
+    def figures(self, queue: str) -> "QueueFigures":
+        figures = self.by_queue.get(queue)
+        if figures is None:
+            figures = self.by_queue[queue] = QueueFigures()
+        return figures
 
     def adopt(self, live: dict[str, Task], closed: dict[str, Task]) -> None:
         """Tasks carried on from the journal."""
@@ -161,6 +182,7 @@ class Tasks:
         self.waiting += 1
         self.dirty.add(task.task_id)
         self.counters["tasks_created"] += 1
+        self.figures(task.queue).created += 1
         self.arm_ttl(task)
         self.out.publish(origin, "TaskState", {"TaskId": task.task_id, "State": S.QUEUED, "MRD": mrd,
                                                "ClientUniqueId": client_id})
@@ -195,6 +217,9 @@ class Tasks:
         self.waiting -= 1
         self.dirty.add(task.task_id)
         self.queue_wait.record(task.waited)
+        figures = self.figures(task.queue)
+        figures.accepted += 1
+        figures.wait.record(task.waited)
         self.timers.disarm(task.task_id)
         self.counters["tasks_accepted"] += 1
         self.agents.refresh(agent_id, task.mrd)
@@ -247,7 +272,11 @@ class Tasks:
         owner = task.owner
         agents = self.detach(task)
         if task.queued_since is not None:  # it left (cancelled, expired) without being accepted
-            self.queue_wait.record(self.waited(task))
+            waited = self.waited(task)
+            self.queue_wait.record(waited)
+            figures = self.figures(task.queue)
+            figures.left += 1
+            figures.wait.record(waited)
             self.waiting -= 1
         task.state, task.code = S.CLOSED, code
         self.counters["tasks_closed"] += 1
@@ -336,6 +365,8 @@ class Tasks:
         # queue -> waiting, oldest wait (s); every queue, an empty one too (it reads 0, it
         # does not vanish from top and the metrics)
         queues = {name: {"waiting": 0, "oldest_wait_s": 0.0} for name in self.queues}
+        for name, figures in self.by_queue.items():
+            queues.setdefault(name, {"waiting": 0, "oldest_wait_s": 0.0}).update(figures.to_json())
         for task in self.live.values():
             if task.state == S.QUEUED:
                 queue = queues.setdefault(task.queue, {"waiting": 0, "oldest_wait_s": 0.0})
