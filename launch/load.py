@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from wire.dist import Distribution
-from wire.stats import Histogram
+from wire.stats import Histogram, bucket_low
 
+from . import loadrows
 from .fleet import Fleet
 
 
@@ -93,6 +94,8 @@ class Reading:
     unacknowledged: int
     waiting: int
     comm_live: int
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)   # each Chat Server's stats as read
+    comm: dict[str, Any] = field(default_factory=dict)                 # Comm's, when it is among them
 
     @classmethod
     def of(cls, stats: dict[str, dict[str, Any]], chats: list[str]) -> "Reading":
@@ -109,7 +112,8 @@ class Reading:
             unacked += int(s.get("unacknowledged", 0))
         comm = next((s for s in stats.values() if "tasks_live" in s), {})
         return cls(time.monotonic(), counts, latency, Histogram.from_json(comm.get("queue_wait", {})), open_,
-                   unacked, int(comm.get("tasks_waiting", 0)), int(comm.get("tasks_live", 0)))
+                   unacked, int(comm.get("tasks_waiting", 0)), int(comm.get("tasks_live", 0)),
+                   {name: stats[name] for name in chats}, comm)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -131,6 +135,14 @@ def memory_kb(pid: int) -> dict[str, int]:
     except OSError:
         pass
     return out
+
+
+def window_max(window: Histogram) -> float | None:
+    """The largest sample of a one-second window, to its bucket's upper edge: the max a
+    histogram difference knows (its max_us is the whole run's)."""
+    if not window.counts:
+        return None
+    return float(min(bucket_low(max(window.counts) + 1), window.max_us))
 
 
 def us(value: float | None) -> float | None:
@@ -158,8 +170,10 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         row = {"t": round(now_reading.at - started, 2), "phase": phase, "offered_per_s": round(offered, 1),
                **{f"{k}_per_s": round((now_reading.counts[k] - before.counts[k]) / seconds, 1)
                   for k in ("created", "routed", "closed", "abandoned")},
-               "waiting": now_reading.waiting, "open": now_reading.open,
-               "route_p50_us": window.percentile(50), "route_p99_us": window.percentile(99),
+               "time": round(time.time(), 3), "waiting": now_reading.waiting, "open": now_reading.open,
+               "route_p50_us": window.percentile(50), "route_p90_us": window.percentile(90),
+               "route_p99_us": window.percentile(99), "route_max_us": window_max(window),
+               "agents": loadrows.agents_by_state(now_reading.comm),
                **{k: now_reading.counts[k] - first.counts[k]
                   for k in ("created", "routed", "closed", "abandoned", "gaps", "missed")}}
         series.append(row)
@@ -222,6 +236,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
     return {
         "plan": {"rate": plan.rate, "duration_s": plan.duration, "profile": str(plan.profile),
                  "chat_servers": len(chats), **plan.settings()},
+        "agents": sum(int(s.get("agents", 0)) for s in last.servers.values()),
         "load_s": round(load_seconds, 2), "drain_s": round(last.at - load_ended, 2), "interrupted": interrupted,
         "created": counts["created"], "acknowledged": counts["queued"], "refused": counts["refused"],
         "routed": counts["routed"], "routed_unmeasured": counts["routed_unmeasured"],
@@ -234,10 +249,12 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "closed_per_s": round((at_load_end.counts["closed"] - first.counts["closed"]) / load_seconds, 1)
         if load_seconds else 0.0,
         "route_p50_us": us(latency.percentile(50)), "route_p90_us": us(latency.percentile(90)),
-        "route_p99_us": us(latency.percentile(99)), "route_max_us": latency.max_us if latency.count else None,
+        "route_p95_us": us(latency.percentile(95)), "route_p99_us": us(latency.percentile(99)), "route_max_us": latency.max_us if latency.count else None,
         "queue_wait_p50_us": us(wait.percentile(50)), "queue_wait_p99_us": us(wait.percentile(99)),
         "queue_wait_max_us": wait.max_us if wait.count else None,
         "latency_histogram": latency.to_json(), "processes": processes, "series": series,
+        "stats": loadrows.stats_rows(first, last, load_seconds, lost),
+        "failures": loadrows.failure_rows(first, last, counts, lost, last.open),
     }
 
 

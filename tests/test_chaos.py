@@ -17,7 +17,8 @@ def test_chaos_kills_actors_under_load_and_loses_nothing(tmp_path):
     spec = base_topology("chaos", agents=10)
     spec["actors"]["gc"] = {"role": "gc"}
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
-    result = subprocess.run([*MROUTE, "chaos", "--duration", "8", "--rate", "15", "--json"], cwd=tmp_path,
+    result = subprocess.run([*MROUTE, "chaos", "--duration", "8", "--rate", "15", "--json", "--fail-on", "lost==0",
+                             "--fail-on", "double_assigned == 0", "--fail-on", "kills>=3"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=110,
                             env={**os.environ, "MROUTE_TEST_TAG": str(tmp_path)})
     assert result.returncode == 0, result.stderr + result.stdout
@@ -26,6 +27,8 @@ def test_chaos_kills_actors_under_load_and_loses_nothing(tmp_path):
     assert account["created"] > 20
     assert account["lost"] == 0 and account["double_assigned"] == 0 and account["over_capacity"] == 0
     assert account["closed"] + account["unfinished"] == account["created"]
+    assert account["verdict"]["passed"] and [t["threshold"] for t in account["verdict"]["thresholds"]] == [
+        "lost == 0", "double_assigned == 0", "kills >= 3"]
     # what the Chat Servers saw of Comm's numbered streams is shown (gaps are resynchronised, no failure)
     assert all(isinstance(account[k], int) and account[k] >= 0 for k in ("gaps", "missed", "resyncs", "streams"))
     if any(kill["actor"].startswith("comm.") for kill in account["killed"]):

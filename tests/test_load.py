@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -70,7 +72,8 @@ def outcomes(report):
 
 def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
     result = load_run(tmp_path, "--chat-servers", "2", "--agents-per-server", "4", "--rate", "30",
-                      "--duration", "3", "--handle", "fixed:0.2", "--think", "fixed:0.01")
+                      "--duration", "3", "--handle", "fixed:0.2", "--think", "fixed:0.01",
+                      "--fail-on", "lost==0", "--fail-on", "errors == 0", "--csv", "run")
     assert result.returncode == 0, result.stderr + result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["created"] > 30
@@ -93,11 +96,35 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
     page = (tmp_path / "report.html").read_text()
     parser = Page()
     parser.feed(page)
-    assert parser.tags.count("svg") == 4 and "script" not in parser.tags and parser.links == []
+    assert parser.tags.count("svg") == 5 and "script" not in parser.tags and parser.links == []
     for svg in page.split("<svg")[1:]:  # each chart is well-formed XML on its own
         ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
     assert f"<td>tasks created</td><td>{report['created']:,}</td>" in page
     assert "<h2>Comm's numbered streams</h2>" in page and "<td>messages missed in those gaps</td><td>0</td>" in page
+    # the thresholds met: the verdict says so, with each figure
+    assert report["verdict"] == {"passed": True, "thresholds": [
+        {"threshold": "lost == 0", "figure": "lost", "actual": 0.0, "passed": True},
+        {"threshold": "errors == 0", "figure": "errors", "actual": 0.0, "passed": True}]}
+    assert '<span class="verdict pass">PASSED</span>' in page and report["run"]["command"].startswith("mroute load")
+    # the time axis is as long as the run, not rounded up to a round number of seconds
+    end = report["load_s"] + report["drain_s"]
+    throughput = page.split("<svg")[1].split("</svg>")[0]
+    seconds = [float(t) for t in re.findall(r'text-anchor="middle" class="tick">([0-9.]+)</text>', throughput)]
+    assert seconds and max(seconds) <= end
+    # Locust's three CSV files, with the columns testers read
+    stats = list(csv.DictReader((tmp_path / "run_stats.csv").open()))
+    assert [r["name"] for r in stats] == ["chat.1", "chat.2", "chat-default", "voice-default", "Aggregated"]
+    for column in ("count", "failures", "median_ms", "average_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms",
+                   "p99_ms", "p99.9_ms", "rate_per_s"):
+        assert column in stats[0], column
+    total = stats[-1]
+    assert int(total["count"]) == report["created"] and int(total["failures"]) == 0
+    assert int(stats[2]["count"]) == report["created"]              # every task went through chat-default
+    assert float(total["p50_ms"]) <= float(total["p99_ms"]) <= float(total["max_ms"])
+    history = list(csv.DictReader((tmp_path / "run_stats_history.csv").open()))
+    assert len(history) == len(report["series"]) and "agents_ACTIVE" in history[0] and "route_p99_ms" in history[0]
+    assert int(history[-1]["closed"]) == report["closed"]
+    assert (tmp_path / "run_failures.csv").read_text().splitlines() == ["kind,type,code,count"]
     # the fleet died with the command
     assert not [p["pid"] for p in report["processes"].values() if pid_alive(p["pid"])]
 
@@ -112,13 +139,31 @@ def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
     result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
                              "--agents-per-server", "1", "--rate", "10", "--duration", "3", "--handle", "fixed:1",
-                             "--think", "fixed:0", "--patience", "fixed:0.3"],
+                             "--think", "fixed:0", "--patience", "fixed:0.3", "--csv", "run",
+                             "--fail-on", "abandoned_pct<1", "--fail-on", "lost==0"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, result.stderr + result.stdout
+    # a missed threshold fails the run, and the last line says which and by how much
+    assert result.returncode == 1, result.stderr + result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["abandoned"] > 0 and report["closed"] > 0, report
     assert report["lost"] == 0 and outcomes(report) == report["created"]
     assert report["queue_wait_p99_us"] is not None
+    percent = 100 * report["abandoned"] / report["created"]
+    assert f"thresholds missed: abandoned_pct < 1 (was {round(percent, 3):g})" in result.stderr
+    assert "lost == 0" not in result.stderr.splitlines()[-1]
+    failures = list(csv.DictReader((tmp_path / "run_failures.csv").open()))
+    assert {"kind": "abandoned", "type": "", "code": "", "count": str(report["abandoned"])} in failures
+    server = next(r for r in csv.DictReader((tmp_path / "run_stats.csv").open()) if r["name"] == "chat.1")
+    assert int(server["failures"]) == report["abandoned"]
+
+
+@pytest.mark.parametrize("expr, why", [("routing_p99 < 5", "no figure of this run"),
+                                       ("lost = 0", "not FIGURE OP NUMBER"), ("lost == none", "not FIGURE OP NUMBER")])
+def test_a_malformed_threshold_is_a_usage_error(tmp_path, expr, why):
+    for verb in ("load", "chaos"):
+        result = subprocess.run([*MROUTE, verb, "--fail-on", expr], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode == 2 and why in result.stderr, (verb, result.stderr)
 
 
 def test_a_flood_beyond_what_comm_holds_is_refused_with_an_error_never_dropped(tmp_path):

@@ -67,16 +67,30 @@ class Histogram:
         return out
 
     def percentile(self, p: float) -> float | None:
-        """The p-th percentile (0-100) in microseconds, or None with no samples."""
+        """The p-th percentile (0-100) in microseconds, or None with no samples: placed
+        within its bucket by rank (samples taken as spread evenly across it), so that
+        percentiles falling in one bucket differ, rather than all reading its middle."""
         if not self.count:
             return None
         rank = max(1, round(p / 100 * self.count))
         seen = 0
         for index in sorted(self.counts):
-            seen += self.counts[index]
-            if seen >= rank:
-                return min(bucket_mid(index), float(self.max_us))
+            n = self.counts[index]
+            if seen + n >= rank:
+                low, high = bucket_low(index), bucket_low(index + 1)
+                return min(low + (high - low) * (rank - seen - 0.5) / n, float(self.max_us))
+            seen += n
         return float(self.max_us)
+
+    def mean(self) -> float | None:
+        """The mean in microseconds (from bucket middles: within 3 %), or None."""
+        if not self.count:
+            return None
+        return sum(bucket_mid(i) * n for i, n in self.counts.items()) / self.count
+
+    def low(self) -> float | None:
+        """The least sample, to its bucket's lower edge, in microseconds, or None."""
+        return float(bucket_low(min(self.counts))) if self.counts else None
 
     def to_json(self) -> dict[str, Any]:
         return {"counts": {str(k): v for k, v in self.counts.items()}, "count": self.count,

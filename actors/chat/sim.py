@@ -131,6 +131,7 @@ class ChatServer(Actor):
         """Counts and latency from now on; tasks created before are no longer ours to count."""
         kept = {key: self.counts.get(key, 0) for key in ("agents_ready", "comm_restarts")}
         self.counts = {**dict.fromkeys(COUNTS, 0), **kept}
+        self.error_codes: dict[str, int] = {}   # "Type Code" -> Errors received: a load's failures by code
         self.customers.afresh()
         self.follower.count_afresh()
 
@@ -304,6 +305,8 @@ class ChatServer(Actor):
             elif type == "Resync":
                 self.resync_asked, self.resync_again = None, False  # refused: asking again would be too
         self.counts["errors"] += 1
+        key = f"{body.get('Type')} {body.get('Code')}"
+        self.error_codes[key] = self.error_codes.get(key, 0) + 1
         write, unlogged = self.error_lines.take()
         if write:
             log.warning("%s got Error %s on %s: %s%s", self.name, body.get("Code"), body.get("Type"),
@@ -350,7 +353,8 @@ class ChatServer(Actor):
 
     def stats(self) -> dict[str, Any]:
         customers = self.customers
-        return {**super().stats(), **self.counts, **self.follower.counts(), "agents": len(self.agents),
+        return {**super().stats(), **self.counts, **self.follower.counts(), "error_codes": dict(self.error_codes),
+                "agents": len(self.agents),
                 "rate": self.rate, "comm_epoch": self.comm_epoch, "unacked": len(self.unacked),
                 "held": self.desk.held_view(), "waiting": len(customers.waiting), "open": len(customers.open),
                 "unacknowledged": len(customers.sent_at), "latency": customers.latency.to_json()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 
+from .. import thresholds
 from ..supervisor import StartError
 from .common import load_or_exit, topology_option
 
@@ -17,11 +18,13 @@ from .common import load_or_exit, topology_option
 @click.option("--agents-per-server", "agents", type=click.IntRange(1), default=5, show_default=True)
 @click.option("--seed", type=int, default=None, help="make the choice of victims repeatable")
 @click.option("--json", "as_json", is_flag=True, help="the last line is one JSON object with the account")
+@thresholds.click_option(thresholds.CHAOS_FIGURES)
 def chaos(file: str, duration: float, rate: float, servers: int, agents: int, seed: int | None,
-          as_json: bool) -> None:
+          as_json: bool, fail_on: list[thresholds.Threshold]) -> None:
     """Run a load while killing a random actor (SIGKILL) every 1-2 s, then account for
     every task: created, routed, closed, unfinished, lost, double assigned, over capacity.
-    Exits 1 if any task was lost, given to two agents, or over an agent's limit."""
+    Exits 1 if any task was lost, given to two agents, or over an agent's limit, or a
+    --fail-on threshold was missed."""
     from pathlib import Path
 
     from ..chaos import run_chaos
@@ -35,6 +38,9 @@ def chaos(file: str, duration: float, rate: float, servers: int, agents: int, se
         click.echo(f"{account['kills']} kills in {account['duration_s']} s: " + ", ".join(
             f"{k}: {account[k]}" for k in ("created", "routed", "closed", "unfinished", "lost", "double_assigned",
                                            "over_capacity", "gaps", "missed", "resyncs")))
+    account["verdict"] = thresholds.judge(account, fail_on, thresholds.CHAOS_FIGURES)
     click.echo(orjson.dumps(account).decode())
-    if account["lost"] or account["double_assigned"] or account["over_capacity"]:
+    if not account["verdict"]["passed"]:
+        click.secho(f"thresholds missed: {thresholds.missed(account['verdict'])}", fg="red", err=True)
+    if account["lost"] or account["double_assigned"] or account["over_capacity"] or not account["verdict"]["passed"]:
         raise SystemExit(1)

@@ -8,10 +8,10 @@ from typing import Any
 import click
 import orjson
 
-from .. import client
+from .. import client, loadrows, thresholds
 from ..supervisor import StartError
 from ..topology import TopologyError
-from .common import load_or_exit, topology_option
+from .common import load_or_exit, topology_option, version
 
 
 def duration_option(name: str, default: str | None, help: str) -> Any:
@@ -55,24 +55,28 @@ def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
               help="drive Chat Servers run by an orchestrator (`mroute actor`) through their health ports; a name "
                    "of several addresses (a headless Service, e.g. local-chat:8080) is every pod behind it; "
                    "give Comm's too for the queue's figures (repeatable)")
+@thresholds.click_option(thresholds.LOAD_FIGURES)
+@click.option("--csv", "csv_prefix", metavar="PREFIX",
+              help="write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="write the full report as JSON here")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML report here")
 @click.option("--quiet", is_flag=True, help="no live progress")
 def load_command(file: str, servers: int | None, agents: int | None, rate: float, duration: float, profile: Any,
                  handle: Any, think: Any, patience: Any, drain: float, attach: bool, pods: tuple[str, ...],
-                 json_file: str | None, html_file: str | None, quiet: bool) -> None:
+                 fail_on: list[thresholds.Threshold], csv_prefix: str | None, json_file: str | None,
+                 html_file: str | None, quiet: bool) -> None:
     """Offer customers to a fleet of simulated Chat Servers and account for every task.
 
     Spawns the fleet with the topology file's Comm, MRE and GC (in a run directory of its
     own), drives a running topology's chat servers with --attach, or Chat Server pods with
     --attach-pods (no topology file needed then). Prints live progress,
-    then a summary; exits 1 if any task was lost."""
+    then a summary; exits 1 if any task was lost or a --fail-on threshold was missed."""
     from pathlib import Path
 
     from rich.console import Console
     from rich.live import Live
 
-    from .. import loadreport
+    from .. import loadpage, loadreport
     from ..fleet import AttachedFleet, PodsFleet, SpawnedFleet
     from ..load import LoadPlan, accounted, run_load
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
@@ -107,15 +111,32 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
         raise click.ClickException(f"the load run failed: {exc}")
     finally:
         fleet.close()
+    result["run"] = run_details(fleet)
+    result["verdict"] = thresholds.judge(result, fail_on, thresholds.LOAD_FIGURES)
     out = Console()
     for table in loadreport.summary_tables(result):
         out.print(table)
+    if csv_prefix:
+        for path in loadrows.write_csv(csv_prefix, result):
+            click.echo(f"wrote {path}", err=True)
     if json_file:
         Path(json_file).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     if html_file:
-        Path(html_file).write_text(loadreport.html_page(result))
+        Path(html_file).write_text(loadpage.html_page(result))
     if result["interrupted"]:
         raise click.ClickException("interrupted: the figures cover the run up to the interruption")
     if result["lost"] or not accounted(result):
         raise click.ClickException(f"{result['lost']} tasks lost; created {result['created']} does not add up"
                                    if not accounted(result) else f"{result['lost']} tasks lost")
+    if not result["verdict"]["passed"]:
+        raise click.ClickException(f"thresholds missed: {thresholds.missed(result['verdict'])}")
+
+
+def run_details(fleet: Any) -> dict[str, Any]:
+    """What a report says of its run: when, which mroute, the command line, the agents."""
+    import datetime
+    import shlex
+    import sys
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "version": version(), "command": shlex.join(["mroute", *sys.argv[1:]]),
+            "chat_servers": len(fleet.chats)}

@@ -1,0 +1,114 @@
+"""The rows of a load's tables, as Locust keeps them (stats, history, failures), built once
+from the run's first and last readings; the summary, the CSV files and the HTML page
+only show them.
+
+A stats row is a Chat Server (type `server`: its routing latency: Task sent -> TaskAgentSelected), a
+queue (its tasks' wait for an agent, as Comm measures it) or the whole run (every server's
+routing latency). Its failures: a server's customers who gave up, tasks that expired,
+Errors it received (refusals among them) and tasks that died with a Comm; a queue's tasks
+that left it before an agent took them."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wire.stats import Histogram
+
+if TYPE_CHECKING:
+    from .load import Reading
+
+PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
+STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
+                 *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")
+HISTORY_COLUMNS = ("time", "t", "phase", "offered_per_s", "created_per_s", "routed_per_s", "closed_per_s",
+                   "abandoned_per_s", "waiting", "open", "route_p50_ms", "route_p90_ms", "route_p99_ms",
+                   "route_max_ms", "created", "routed", "closed", "abandoned", "gaps", "missed")
+FAILURE_COLUMNS = ("kind", "type", "code", "count")
+
+
+def ms(us: float | None) -> float | None:
+    return round(us / 1000, 3) if us is not None else None
+
+
+def stats_row(kind: str, name: str, measure: str, count: int, failures: int, hist: Histogram,
+              seconds: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"type": kind, "name": name, "measure": measure, "count": count, "failures": failures,
+                           "median_ms": ms(hist.percentile(50)), "average_ms": ms(hist.mean()),
+                           "min_ms": ms(hist.low()), "max_ms": ms(float(hist.max_us)) if hist.count else None}
+    row.update({f"{label}_ms": ms(hist.percentile(p)) for label, p in PERCENTILES})
+    row["rate_per_s"] = round(count / seconds, 2) if seconds else 0.0
+    row["failures_per_s"] = round(failures / seconds, 2) if seconds else 0.0
+    return row
+
+
+def server_failures(before: dict[str, Any], after: dict[str, Any]) -> int:
+    return sum(int(after.get(k, 0)) - int(before.get(k, 0)) for k in ("abandoned", "expired", "errors", "lost"))
+
+
+def stats_rows(first: "Reading", last: "Reading", seconds: float, lost: int) -> list[dict[str, Any]]:
+    """A row per Chat Server, a row per queue Comm knows, and the aggregated row."""
+    rows = []
+    for name, after in sorted(last.servers.items()):
+        before = first.servers.get(name, {})
+        latency = Histogram.from_json(after.get("latency", {})).minus(Histogram.from_json(before.get("latency", {})))
+        rows.append(stats_row("server", name, "routing latency",
+                              int(after.get("created", 0)) - int(before.get("created", 0)),
+                              server_failures(before, after), latency, seconds))
+    for queue, after in sorted(last.comm.get("queues", {}).items()):
+        before = first.comm.get("queues", {}).get(queue, {})
+        wait = Histogram.from_json(after.get("wait", {})).minus(Histogram.from_json(before.get("wait", {})))
+        rows.append(stats_row("queue", queue, "queue wait", int(after.get("created", 0)) - int(before.get("created", 0)),
+                              int(after.get("left", 0)) - int(before.get("left", 0)), wait, seconds))
+    counts = {k: last.counts[k] - first.counts[k] for k in ("created", "abandoned", "expired", "errors", "lost")}
+    failures = counts["abandoned"] + counts["expired"] + counts["errors"] + max(lost, counts["lost"])
+    rows.append(stats_row("", "Aggregated", "routing latency", counts["created"], failures,
+                          last.latency.minus(first.latency), seconds))
+    return rows
+
+
+def failure_rows(first: "Reading", last: "Reading", counts: dict[str, int], lost: int,
+                 unfinished: int) -> list[dict[str, Any]]:
+    """What did not end well, by kind and, for Errors, by the Type they answered and Code."""
+    rows = [{"kind": kind, "type": "", "code": "", "count": n} for kind, n in
+            (("abandoned", counts["abandoned"]), ("expired", counts["expired"]), ("lost", lost),
+             ("unfinished", unfinished)) if n]
+    codes: dict[str, int] = {}
+    for name, after in last.servers.items():
+        before = first.servers.get(name, {}).get("error_codes", {})
+        for key, n in after.get("error_codes", {}).items():
+            codes[key] = codes.get(key, 0) + n - int(before.get(key, 0))
+    for key, n in sorted(codes.items()):
+        if n:
+            type, _, code = key.partition(" ")
+            rows.append({"kind": "refused" if type == "Task" else "error", "type": type, "code": code, "count": n})
+    return rows
+
+
+def agents_by_state(comm: dict[str, Any]) -> dict[str, int]:
+    """Logged-in agents by state on the MRD that has the most of them (the one the Chat
+    Servers route on), from Comm's stats."""
+    by_mrd = comm.get("agents_by_state", {})
+    busiest = max(by_mrd.values(), key=lambda states: sum(n for s, n in states.items() if s != "LOGOUT"),
+                  default={})
+    return {state: int(n) for state, n in busiest.items() if state != "LOGOUT"}
+
+
+def write_csv(prefix: str, report: dict[str, Any]) -> list[Path]:
+    """Locust's three files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv."""
+    written = []
+    states = list(dict.fromkeys(state for row in report["series"] for state in row.get("agents", {})))
+    history = [{**row, **{f"route_{p}_ms": ms(row.get(f"route_{p}_us")) for p in ("p50", "p90", "p99", "max")},
+                **{f"agents_{s}": row.get("agents", {}).get(s, 0) for s in states}} for row in report["series"]]
+    for suffix, columns, rows in (("stats", STATS_COLUMNS, report["stats"]),
+                                  ("stats_history", (*HISTORY_COLUMNS, *(f"agents_{s}" for s in states)), history),
+                                  ("failures", FAILURE_COLUMNS, report["failures"])):
+        path = Path(f"{prefix}_{suffix}.csv")
+        with path.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+        written.append(path)
+    return written
