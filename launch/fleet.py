@@ -142,7 +142,18 @@ class SpawnedFleet(Fleet):
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-class AttachedFleet(Fleet):
+class RemoteFleet(Fleet):
+    """Chat servers that run elsewhere: the driver only paces itself between its looks."""
+
+    def wait(self, seconds: float) -> bool:
+        try:
+            time.sleep(seconds)  # pacing the driver; nothing to wait for
+        except KeyboardInterrupt:
+            return False
+        return True
+
+
+class AttachedFleet(RemoteFleet):
     """The chat servers of a topology someone else started (`mroute up`)."""
 
     def __init__(self, topology: Any, servers: int | None):
@@ -171,13 +182,6 @@ class AttachedFleet(Fleet):
     def pids(self) -> dict[str, int]:
         return {**self.status_pids, "driver": os.getpid()}
 
-    def wait(self, seconds: float) -> bool:
-        try:
-            time.sleep(seconds)  # pacing the driver; nothing to wait for
-        except KeyboardInterrupt:
-            return False
-        return True
-
     def close(self) -> None:
         for name, settings in self.settings.items():
             try:
@@ -190,7 +194,7 @@ class AttachedFleet(Fleet):
 # Reading the fleet ---------------------------------------------------------------------------------
 
 
-class PodsFleet(Fleet):
+class PodsFleet(RemoteFleet):
     """Actors run by an orchestrator (`mroute actor`), reached on their health ports: each
     address is `host:port`, and a name that resolves to several addresses (a headless
     Service: `local-chat:8080`) stands for every pod behind it. Chat Servers are driven;
@@ -251,13 +255,6 @@ class PodsFleet(Fleet):
 
     def pids(self) -> dict[str, int]:
         return {"driver": os.getpid()}   # the pods' processes are on other machines
-
-    def wait(self, seconds: float) -> bool:
-        try:
-            time.sleep(seconds)  # pacing the driver; nothing to wait for
-        except KeyboardInterrupt:
-            return False
-        return True
 
     def close(self) -> None:
         for name, settings in self.settings.items():

@@ -43,6 +43,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, str]:
+    """(status, body) of a GET on 127.0.0.1; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
 @dataclass
 class Pod:
     name: str
@@ -55,13 +66,7 @@ class Pod:
     exits: list[int] = field(default_factory=list)
 
     def get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}{path}", timeout=timeout) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-        except OSError as exc:
-            return 0, str(exc)
+        return http_get(self.health_port, path, timeout)
 
     def ready(self) -> bool:
         return self.get("/readyz")[0] == 200

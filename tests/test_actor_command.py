@@ -17,7 +17,7 @@ import yaml
 from launch.commands.actor import instance_of, refusal
 from launch.topology import load
 
-from .cluster import free_port
+from .cluster import free_port, http_get
 from .helpers import MROUTE, base_topology, tagged_processes, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -44,15 +44,7 @@ class ActorProcess:
                                          stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ, MROUTE_TEST_TAG=tag))
 
     def get(self, path: str) -> tuple[int, str]:
-        import urllib.error
-        import urllib.request
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=20) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-        except OSError as exc:
-            return 0, str(exc)
+        return http_get(self.port, path, timeout=20)
 
     def text(self) -> str:
         return self.log.read_text()
