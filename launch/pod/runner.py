@@ -99,7 +99,10 @@ class PodRunner:
         control socket); its answer, or {"error": {"reason": ...}}."""
         request = Request(verb, body)
         self.requests.put(request)
-        self._wake_w.send(b"r")
+        try:
+            self._wake_w.send(b"r")
+        except OSError:   # the runner is ending: its loop reads no more
+            return {"error": {"reason": f"{self.name} is stopping"}}
         if not request.done.wait(timeout):
             return {"error": {"reason": f"{self.name} did not answer {verb} within {timeout:g} s"}}
         return request.answer
