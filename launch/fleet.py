@@ -200,9 +200,10 @@ class PodsFleet(RemoteFleet):
     Service: `local-chat:8080`) stands for every pod behind it. Chat Servers are driven;
     a Comm among them gives the queue's figures."""
 
-    def __init__(self, addresses: list[str], timeout: float = 5.0):
+    def __init__(self, addresses: list[str], token: str | None = None, timeout: float = 5.0):
         from concurrent.futures import ThreadPoolExecutor
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
         urls = sorted({url for address in addresses for url in pod_urls(address)})
         self.pool = ThreadPoolExecutor(max_workers=max(1, min(32, len(urls))))
         self.urls: dict[str, str] = {}   # instance name -> its health port's URL
@@ -229,7 +230,7 @@ class PodsFleet(RemoteFleet):
         import orjson
         data = orjson.dumps(body) if body is not None else None
         request = urllib.request.Request(url + path, data=data, method="POST" if data is not None else "GET",
-                                         headers={"Content-Type": "application/json"})
+                                         headers=self.headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 return orjson.loads(answer.read())

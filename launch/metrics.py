@@ -31,6 +31,7 @@ Every metric is named `mroute_...`:
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,6 +139,18 @@ class TopologyCollector:
         yield from messages.values()
         yield refused
         yield outcomes
+        if any(actor["role"] == "comm" for actor in actors):   # Comm's series where Comm is
+            yield from self.comm_families(comm)
+        latency = HistogramMetricFamily("mroute_routing_latency_seconds", "Task sent -> TaskAgentSelected",
+                                        labels=["actor"])
+        for name, hist in latencies.items():
+            buckets, total = prometheus_buckets(hist)
+            latency.add_metric([name], buckets, total)
+        yield latency
+
+    def comm_families(self, comm: dict[str, Any]) -> Any:
+        """Tasks, queues and agents, as Comm counts them: every known queue and state at 0."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
         tasks = CounterMetricFamily("mroute_tasks", "task events counted by Comm", labels=["event"])
         for key, event in COMM_EVENTS.items():
             tasks.add_metric([event], float(comm.get(key, 0)))
@@ -171,23 +184,22 @@ class TopologyCollector:
                 if state != LOGOUT:
                     agents.add_metric([mrd, state], float(by_state.get(state, 0)))
         yield agents
-        latency = HistogramMetricFamily("mroute_routing_latency_seconds", "Task sent -> TaskAgentSelected",
-                                        labels=["actor"])
-        for name, hist in latencies.items():
-            buckets, total = prometheus_buckets(hist)
-            latency.add_metric([name], buckets, total)
-        yield latency
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> tuple[str, str, str, str]:
+    import platform
+
+    import zmq
+    from . import version
+    return version(), platform.python_version(), zmq.pyzmq_version(), zmq.zmq_version()
 
 
 def build_info() -> Any:
     from prometheus_client.core import GaugeMetricFamily
-    import platform
-
-    import zmq
-    from .commands.common import version
     info = GaugeMetricFamily("mroute_build_info", "the versions this mroute runs with",
                              labels=["version", "python", "pyzmq", "libzmq"])
-    info.add_metric([version(), platform.python_version(), zmq.pyzmq_version(), zmq.zmq_version()], 1.0)
+    info.add_metric(list(versions()), 1.0)
     return info
 
 

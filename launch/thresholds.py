@@ -21,7 +21,7 @@ def _ms(key: str) -> Figure:
 
 
 def _pct(key: str) -> Figure:
-    return lambda r: 100.0 * r[key] / r["created"] if r.get("created") else 0.0
+    return lambda r: 100.0 * r[key] / r["created"] if r.get("created") else None   # no task: no share
 
 
 def _count(key: str) -> Figure:

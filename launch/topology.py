@@ -94,12 +94,7 @@ class Topology:
 
     def resolved(self) -> dict[str, Any]:
         """What actors read at start (run_dir/topology.json)."""
-        agents = []
-        for agent in self.agents:
-            entry = {k: v for k, v in agent.items() if k != "password"}  # never written down
-            if "password" in agent:
-                entry["password_hash"] = passwords.shared_hash(agent["password"])
-            agents.append(entry)
+        agents = [passwords.hashed_entry(agent) for agent in self.agents]  # a password is never written down
         return {"name": self.name, "transport": self.transport, "endpoints": self.endpoints, "mrds": self.mrds,
                 "queues": self.queues, "agents": agents, "actors": self.actors, "security": self.security,
                 "tap_dir": str(self.sock_dir)}
@@ -203,7 +198,9 @@ def _security(c: _Checker, raw: Any, base: Path) -> dict[str, Any]:
         return {}
     directory = Path(c.string(raw["curve"], "security.curve"))
     directory = directory if directory.is_absolute() else base / directory
-    for needed in ("server.key_secret", "actors.key_secret", "allowed"):
+    # what every actor needs; the server's secret key only where a socket binds (Curve.serve),
+    # so that a Chat Server's pod is never given it
+    for needed in ("server.key", "actors.key_secret", "allowed"):
         if not (directory / needed).exists():
             raise c.fail("security.curve", f"{directory} has no {needed}: make the keys with `mroute keys {directory}`")
     return {"curve": str(directory)}

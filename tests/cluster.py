@@ -9,9 +9,13 @@ What the kubelet does and this does too:
   dated directory); an emptyDir per pod; a volume claim per StatefulSet pod that outlives
   the pod (a restarted `comm-0` finds its journal);
 - each pod has its own network: the Services' names are pointed at 127.0.0.1 through the
-  ConfigMap's topology, and each pod's health port is given a free local port.
+  ConfigMap's topology, and each pod's health port is given a free local port;
+- deleting a pod runs its preStop hook, then TERM, then KILL after the grace period.
 The one thing changed in a path: a container path under a mount is the mount's local
-directory (there is no chroot here).
+directory (there is no chroot here). What it does not model: a Service's name resolves
+here whether its pods are ready or not (the manifests ask for that:
+publishNotReadyAddresses, checked by test_export), the user and the read-only root
+filesystem the pod's securityContext asks for, and a DNS name's TTL.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -196,8 +201,15 @@ class SimulatedNode:
         pod.exits.append(pod.proc.wait())
 
     def stop(self, pod: Pod, grace: float = 30.0) -> int:
-        """What `kubectl delete pod` does: SIGTERM, KILL after the grace period."""
+        """What `kubectl delete pod` does: the preStop hook (in the container: python is
+        this one, port 8080 the pod's), then SIGTERM, KILL after the grace period."""
         assert pod.proc is not None
+        (container,) = pod.workload["spec"]["template"]["spec"]["containers"]
+        hook = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+        if hook and pod.proc.poll() is None:
+            command = [sys.executable if part == "python" else part.replace(":8080/", f":{pod.health_port}/")
+                       for part in hook]
+            subprocess.run(command, capture_output=True, timeout=grace)
         pod.proc.send_signal(signal.SIGTERM)
         try:
             code = pod.proc.wait(timeout=grace)

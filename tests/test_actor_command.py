@@ -4,6 +4,7 @@ and its exit status (0 when stopped, 1 with the reason when the actor fails)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -124,9 +125,9 @@ def test_a_hung_actor_is_unhealthy_then_killed(tmp_path, run):
     wait_until(lambda: comm.get("/readyz")[0] == 200, timeout=20, what="Comm ready")
     child = int(Path(f"/proc/{comm.proc.pid}/task/{comm.proc.pid}/children").read_text().split()[0])
     os.kill(child, signal.SIGSTOP)
-    wait_until(lambda: comm.get("/healthz")[0] == 503, timeout=10, what="/healthz failing for a hung actor")
-    assert "UNRESPONSIVE" in comm.get("/healthz")[1]
-    assert comm.get("/readyz")[0] == 503
+    status, why = wait_until(lambda: (answer := comm.get("/healthz"))[0] == 503 and answer, timeout=10,
+                             what="/healthz failing for a hung actor")
+    assert "UNRESPONSIVE" in why
     assert comm.proc.wait(timeout=20) == 1       # killed after the grace: the orchestrator restarts it
     assert "did not answer for 1.5 s" in comm.text()
 
@@ -137,9 +138,10 @@ def test_drain_ends_new_chats_and_waits_for_those_under_way(tmp_path, run):
     for actor in (comm, mre, chat):
         wait_until(lambda a=actor: a.get("/readyz")[0] == 200, timeout=30, what="ready")
 
-    def created() -> float:
-        line = [l for l in chat.get("/metrics")[1].splitlines() if 'outcome="created"' in l]
-        return float(line[0].rsplit(" ", 1)[1]) if line else 0.0
+    def created() -> int:   # asked of the actor now (/metrics is refreshed every 2 s)
+        status, body = chat.get("/stats")
+        assert status == 200, body
+        return json.loads(body)["answer"]["created"]
     wait_until(lambda: created() >= 5, timeout=20, what="chats under way")
     started = time.monotonic()
     code, body = chat.get("/drain")
@@ -151,3 +153,44 @@ def test_drain_ends_new_chats_and_waits_for_those_under_way(tmp_path, run):
     assert created() == before
     chat.proc.send_signal(signal.SIGTERM)
     assert chat.proc.wait(timeout=15) == 0
+
+
+def this_hosts_address() -> str | None:
+    """An address of this machine that is not loopback: a client from 'another host'."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))   # TEST-NET: nothing is sent, the route picks our address
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_the_control_paths_need_this_host_or_the_token(tmp_path, run):
+    import urllib.error
+    import urllib.request
+    address = this_hosts_address()
+    if address is None:
+        pytest.skip("this machine has no address but loopback: no other host to be")
+    (tmp_path / "token").write_text("s3cret-token\n")
+    file = tcp_topology(tmp_path)
+    chat = run(file, "chat.1", "--health-host", "0.0.0.0", "--control-token-file", str(tmp_path / "token"))
+    wait_until(lambda: chat.get("/stats")[0] == 200, timeout=20, what="the chat server answering /stats here")
+
+    def call(path: str, token: str | None = None, body: bytes | None = None, host: str = address) -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"http://{host}:{chat.port}{path}", data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as err:
+            return err.code
+    assert call("/healthz") == 200 and call("/metrics") == 200           # probes and scrapes: anyone
+    assert call("/stats") == 403 and call("/stats", "wrong") == 403
+    assert call("/load", body=b'{"rate": 1e300}') == 403                  # nobody else sets a load
+    assert call("/drain", "s3cret-token") == 403                          # the preStop hook's, from here only
+    assert call("/stats", "s3cret-token") == 200
+    assert call("/load", "s3cret-token", b'{"rate": "fast"}') == 400      # the actor's refusal, with its reason
+    assert call("/load", "s3cret-token", b'{"rate": 0}') == 200
+    assert call("/stats", host="127.0.0.1") == 200                        # this host needs no token

@@ -34,16 +34,23 @@ def chat_total(node: SimulatedNode, outcome: str) -> float:
                for name, pod in node.pods.items() if "-chat-" in name and pod.proc and pod.proc.poll() is None)
 
 
-@pytest.fixture
-def exported(tmp_path):
+def export(tmp_path, curve: bool = False) -> str:
     spec = base_topology(name="kube", chat={"count": 2, "agents": 3, "rate": 6.0, "handle": "uniform:0.2,0.6"},
                          agents=4)
+    if curve:
+        subprocess.run([*MROUTE, "keys", str(tmp_path / "keys")], check=True, capture_output=True, timeout=30)
+        spec["security"] = {"curve": "keys"}
     file = tmp_path / "topology.yaml"
     file.write_text(yaml.safe_dump(spec))
     done = subprocess.run([*MROUTE, "export", "kubernetes", "-f", str(file)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@pytest.fixture
+def exported(tmp_path):
+    return export(tmp_path)
 
 
 def test_the_exported_topology_routes_and_survives_a_killed_comm_pod(exported, tmp_path):
@@ -77,8 +84,9 @@ def test_the_exported_topology_routes_and_survives_a_killed_comm_pod(exported, t
     assert not leftovers, f"processes left behind: {leftovers}"
 
 
-def test_mroute_load_drives_the_chat_server_pods_through_their_health_ports(exported, tmp_path):
-    node = SimulatedNode(exported, tmp_path / "node", MROUTE)
+def test_mroute_load_drives_the_chat_server_pods_through_their_health_ports(tmp_path):
+    # with CURVE: a Chat Server's pod has the server's public key only, and that is enough
+    node = SimulatedNode(export(tmp_path, curve=True), tmp_path / "node", MROUTE)
     try:
         node.wait_ready(node.start_all())
         pods = [f"127.0.0.1:{pod.health_port}" for name, pod in sorted(node.pods.items())

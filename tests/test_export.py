@@ -5,6 +5,7 @@ topology asks for, no password outside a Secret, and systemd units systemd accep
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import subprocess
 import sys
@@ -73,7 +74,8 @@ def test_manifests_have_the_shape_the_topology_asks_for(curve_topology):
         assert container["args"][0] == "actor"
         for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             assert container[probe]["httpGet"] == {"path": path, "port": "health"}, (workload["metadata"], probe)
-        assert container["lifecycle"]["preStop"]["httpGet"]["path"] == "/drain"
+        hook = " ".join(container["lifecycle"]["preStop"]["exec"]["command"])   # /drain answers loopback only
+        assert "http://127.0.0.1:8080/drain" in hook
         assert pod["spec"]["terminationGracePeriodSeconds"] > 3
         assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
         assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
@@ -91,6 +93,8 @@ def test_manifests_have_the_shape_the_topology_asks_for(curve_topology):
     for endpoint, url in topology["endpoints"].items():
         host, port = url.removeprefix("tcp://").split(":")
         assert int(port) in {p["port"] for p in services[host]["spec"]["ports"]}, endpoint
+        # reachable before ready: the MRE is ready only once Comm has reached it
+        assert services[host]["spec"]["publishNotReadyAddresses"] is True, host
 
 
 def test_no_password_outside_a_secret(curve_topology):
@@ -123,7 +127,10 @@ def test_compose_project_has_a_service_per_instance(tmp_path, curve_topology):
     project = yaml.safe_load((tmp_path / "c" / "compose.yaml").read_text())
     assert sorted(project["services"]) == ["chat-1", "chat-2", "chat-3", "comm", "mre"]
     assert project["services"]["chat-2"]["command"][:2] == ["actor", "chat.2"]
-    assert "journal:/var/lib/mroute" in project["services"]["comm"]["volumes"]
+    assert "./state/comm:/var/lib/mroute" in project["services"]["comm"]["volumes"]
+    assert (tmp_path / "c" / "state" / "comm").is_dir()
+    # the services run as the user who exported: the files only that user reads are theirs
+    assert {s["user"] for s in project["services"].values()} == {f"{os.getuid()}:{os.getgid()}"}
     topology = yaml.safe_load((tmp_path / "c" / "topology" / "topology.yaml").read_text())
     assert topology["endpoints"]["General"] == "tcp://comm:5550"
     assert (tmp_path / "c" / "agents" / "desk-agents.yaml").stat().st_mode & 0o077 == 0

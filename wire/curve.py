@@ -35,6 +35,9 @@ class Curve:
 
     def serve(self, sock: zmq.Socket) -> None:
         """Make `sock` (before it binds) a CURVE server."""
+        if not (self.directory / "server.key_secret").exists():
+            raise FileNotFoundError(f"{self.directory} has no server.key_secret: an actor that binds a documented "
+                                    "queue needs the server's secret key")
         public, secret = self.keypair("server")
         sock.curve_publickey, sock.curve_secretkey = public, secret
         sock.curve_server = True

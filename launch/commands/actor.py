@@ -74,12 +74,17 @@ def refusal(topology: Topology, actor: str, index: int) -> str:
               help="where its state lives (Comm's journal)  [default: the topology's run_dir]")
 @click.option("--health-port", type=click.IntRange(0, 65535), default=None, metavar="PORT",
               help="serve /healthz, /readyz, /metrics and /drain on this port (0: a free one)")
-@click.option("--health-host", default="0.0.0.0", show_default=True, help="the address the health port binds")
+@click.option("--health-host", default="127.0.0.1", show_default=True,
+              help="the address the health port binds (0.0.0.0 in a pod, for the kubelet's probes)")
+@click.option("--control-token-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="a file holding the token that lets other hosts read /stats and POST /load")
+@click.option("--bind-any", is_flag=True,
+              help="bind tcp endpoints on every interface (their host names a Service, not this machine)")
 @click.option("--drain-timeout", type=click.FloatRange(0), default=20.0, show_default=True,
               help="seconds /drain waits for a Chat Server's chats under way to end")
 @click.option("--log-json", is_flag=True, help="log lines as JSON objects (the actor's and the runner's)")
 def actor(name: str, file: str, run_dir: str | None, health_port: int | None, health_host: str,
-          drain_timeout: float, log_json: bool) -> None:
+          control_token_file: str | None, bind_any: bool, drain_timeout: float, log_json: bool) -> None:
     """Run one actor instance in the foreground, without a supervisor, for an orchestrator
     (Kubernetes, compose, systemd): it restarts the process, this one ends with it.
 
@@ -95,11 +100,16 @@ def actor(name: str, file: str, run_dir: str | None, health_port: int | None, he
         logging.getLogger("mroute.pod").error("not starting: %s", why)
         sys.exit(1)
     runner = PodRunner(topology, f"{actor_name}.{index}", role, Path(run_dir) if run_dir else topology.run_dir,
-                       log_json=log_json)
+                       log_json=log_json, bind_any=bind_any)
+    token = Path(control_token_file).read_text().strip() if control_token_file else None
     server = None
     if health_port is not None:
-        server = health.serve(health_host, health_port, runner,
-                              lambda: metrics_text(runner), drain_timeout)
+        try:
+            server = health.serve(health_host, health_port, runner, lambda: metrics_text(runner), drain_timeout, token)
+        except OSError as exc:
+            logging.getLogger("mroute.pod").error("not starting: cannot serve health on %s:%d: %s", health_host,
+                                                  health_port, exc.strerror)
+            sys.exit(1)
         logging.getLogger("mroute.pod").info("%s.%d: health on http://%s:%d/ (/healthz /readyz /metrics /drain)",
                                              actor_name, index, health_host, server.server_port)
     try:
@@ -113,7 +123,8 @@ def actor(name: str, file: str, run_dir: str | None, health_port: int | None, he
 
 def metrics_text(runner: PodRunner) -> bytes:
     from .. import metrics
-    return metrics.exposition(metrics.TopologyCollector(runner.metrics_view, metrics.Known.of(runner.topology)))
+    known = metrics.Known.of(runner.topology) if runner.process.role == "comm" else metrics.Known()
+    return metrics.exposition(metrics.TopologyCollector(runner.metrics_view, known))
 
 
 def setup_logging(name: str, log_json: bool) -> None:

@@ -8,12 +8,11 @@ it into one message and exit status 3 for every verb (`status` prints its own)."
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from .. import client
+from .. import client, version  # noqa: F401 (version: the verbs take it from here)
 from ..supervisor import is_locked
 from ..topology import Topology, TopologyError, load
 
@@ -88,18 +87,3 @@ def prefixer(topology: Topology) -> Callable[[str, str], None]:
         prefix = click.style(f"{name:<{width}} |", fg=colours.get(name, "white"))
         click.echo(f"{prefix} {line}")
     return echo
-
-
-def version() -> str:
-    """The installed package's version, else the one in the source tree's pyproject.toml."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-    try:
-        return installed("mroute")
-    except PackageNotFoundError:
-        import tomllib
-        pyproject = Path(__file__).resolve().parent.parent.parent / "pyproject.toml"
-        try:
-            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
-        except (OSError, KeyError, tomllib.TOMLDecodeError):
-            return "unknown"

@@ -29,9 +29,11 @@ def write_files(directory: str, files: dict[str, str], private: set[str] = froze
     for path, text in files.items():
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        if path in private or path.startswith(("agents/", "curve/")):
-            os.chmod(target, 0o600)
+        mode = 0o600 if path in private or path.startswith(("agents/", "curve/")) else 0o644
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)   # never readable by others, not even briefly
+        os.fchmod(fd, mode)   # a file there before keeps its mode otherwise
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
         click.echo(f"wrote {target}", err=True)
 
 
@@ -67,10 +69,13 @@ def kubernetes(file: str, output: str | None, image: str | None, namespace: str 
               show_default=True, help="the project's directory")
 @click.option("--image", default=None, help="the image the services run  [default: mroute:VERSION]")
 def compose(file: str, output: str, image: str | None) -> None:
-    """A docker compose project: a service per actor instance, the topology and directory
-    mounted read-only, Comm's journal on a named volume."""
+    """A docker compose project: a service per actor instance, run as you, the topology and
+    directory mounted read-only, each service's state (Comm's journal) in state/NAME."""
     plan = plan_or_exit(file, host_of=lambda workload: workload.actor)
-    write_files(output, compose_export.files(plan, image or f"mroute:{version()}"))
+    files = compose_export.files(plan, image or f"mroute:{version()}", f"{os.getuid()}:{os.getgid()}")
+    write_files(output, files)
+    for _workload, _instance, name in compose_export.services(plan):   # owned by the user the services run as
+        (Path(output) / "state" / name).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 @export.command("systemd")

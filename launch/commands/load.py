@@ -3,6 +3,7 @@ every task."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -55,6 +56,9 @@ def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
               help="drive Chat Servers run by an orchestrator (`mroute actor`) through their health ports; a name "
                    "of several addresses (a headless Service, e.g. local-chat:8080) is every pod behind it; "
                    "give Comm's too for the queue's figures (repeatable)")
+@click.option("--control-token-file", "token_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="with --attach-pods from another host: a file with the pods' control token (the Secret "
+                   "NAME-control's)  [env MROUTE_CONTROL_TOKEN: the token itself]")
 @thresholds.click_option(thresholds.LOAD_FIGURES)
 @click.option("--csv", "csv_prefix", metavar="PREFIX",
               help="write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv")
@@ -63,6 +67,7 @@ def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
 @click.option("--quiet", is_flag=True, help="no live progress")
 def load_command(file: str, servers: int | None, agents: int | None, rate: float, duration: float, profile: Any,
                  handle: Any, think: Any, patience: Any, drain: float, attach: bool, pods: tuple[str, ...],
+                 token_file: str | None,
                  fail_on: list[thresholds.Threshold], csv_prefix: str | None, json_file: str | None,
                  html_file: str | None, quiet: bool) -> None:
     """Offer customers to a fleet of simulated Chat Servers and account for every task.
@@ -87,7 +92,8 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
             if servers is not None or agents is not None or attach:
                 raise click.UsageError("--attach-pods drives the pods as they run: scale them with the orchestrator "
                                        "(kubectl scale statefulset ...), not --chat-servers or --agents-per-server")
-            fleet: Any = PodsFleet(list(pods))
+            token = Path(token_file).read_text().strip() if token_file else os.environ.get("MROUTE_CONTROL_TOKEN")
+            fleet: Any = PodsFleet(list(pods), token)
         elif attach:
             if agents is not None:
                 raise click.UsageError("--agents-per-server is fixed by the running topology's file "

@@ -11,14 +11,16 @@
   is that number (`chat-0` is chat.1), and `podManagementPolicy: Parallel` starts and
   scales them together, as a Deployment would.
 - A ConfigMap with the topology, a Secret with the directory (hashes for Comm, the MRE
-  and the GC; the simulated desks' passwords only for Chat Servers) and one with the
-  CURVE keys; probes on the health port, a preStop that drains, resources, and the
-  Prometheus scrape annotations.
+  and the GC; the simulated desks' passwords only for Chat Servers), one with the CURVE
+  keys and one with the control token (what lets `mroute load --attach-pods` read /stats
+  and set a Chat Server's load from another pod); probes on the health port, a preStop
+  that drains, resources, and the Prometheus scrape annotations.
 """
 
 from __future__ import annotations
 
 import base64
+import secrets as random_secrets
 from typing import Any
 
 from .plan import CONFIG_DIR, DRAIN_TIMEOUT, HEALTH_PORT, PORT_NAMES, RUN_DIR, Plan, Workload
@@ -28,11 +30,14 @@ UID = 10001   # the image's user (Containerfile)
 # agent); Comm's memory grows with the directory.
 REQUESTS = {"comm": ("500m", 128), "mre": ("250m", 96), "gc": ("100m", 96), "chat": ("100m", 96)}
 JOURNAL_SIZE = "1Gi"
+DRAIN_HOOK = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{HEALTH_PORT}/drain', "
+              f"timeout={DRAIN_TIMEOUT + 5:g})")
 
 
 def manifests(plan: Plan, image: str, namespace: str | None = None) -> list[dict[str, Any]]:
     """Every object, in the order `kubectl apply` wants them (what is mounted first)."""
-    objects = [config_map(plan), agents_secret(plan)]
+    objects = [config_map(plan), agents_secret(plan),
+               secret(plan, f"{plan.name}-control", {"token": random_secrets.token_hex(24).encode()})]
     if plan.curve_files:
         objects.append(secret(plan, f"{plan.name}-curve", {path.replace("/", "-"): data
                                                            for path, data in plan.curve_files.items()}))
@@ -76,6 +81,10 @@ def service(plan: Plan, workload: Workload) -> dict[str, Any]:
         {"name": "health", "port": HEALTH_PORT, "targetPort": "health"}]}
     if workload.stateful:   # headless: it governs the StatefulSet, its name resolves to the pods
         spec["clusterIP"] = "None"
+    if workload.ports:
+        # Who may reach a queue is not for readiness to say: the MRE is ready once Comm's
+        # snapshot came, and Comm reaches it through this Service to send it
+        spec["publishNotReadyAddresses"] = True
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": workload.object_name}, "spec": spec}
 
 
@@ -102,9 +111,11 @@ def pod(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
         {"name": "topology", "configMap": {"name": f"{plan.name}-topology"}},
         {"name": "agents", "secret": {"secretName": f"{plan.name}-agents", "items": [
             {"key": "desk-agents.yaml" if workload.desks else "agents.yaml", "path": "agents.yaml"}]}},
+        {"name": "control", "secret": {"secretName": f"{plan.name}-control", "defaultMode": 0o400}},
         {"name": "tmp", "emptyDir": {}}]
     mounts = [{"name": "topology", "mountPath": f"{CONFIG_DIR}/topology", "readOnly": True},
               {"name": "agents", "mountPath": f"{CONFIG_DIR}/agents", "readOnly": True},
+              {"name": "control", "mountPath": f"{CONFIG_DIR}/control", "readOnly": True},
               {"name": "tmp", "mountPath": "/tmp"},
               {"name": "journal" if workload.role == "comm" else "state", "mountPath": RUN_DIR}]
     if workload.role != "comm":
@@ -122,7 +133,9 @@ def pod(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
         "name": workload.role, "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["actor", "$(POD_NAME)" if workload.stateful else f"{workload.actor}.1",
                  "-f", f"{CONFIG_DIR}/topology/topology.yaml", "--run-dir", RUN_DIR,
-                 "--health-port", str(HEALTH_PORT), "--drain-timeout", f"{DRAIN_TIMEOUT:g}", "--log-json"],
+                 "--health-port", str(HEALTH_PORT), "--health-host", "0.0.0.0", "--bind-any",
+                 "--control-token-file", f"{CONFIG_DIR}/control/token", "--drain-timeout", f"{DRAIN_TIMEOUT:g}",
+                 "--log-json"],
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [{"name": PORT_NAMES[e], "containerPort": p} for e, p in workload.ports.items()]
         + [{"name": "health", "containerPort": HEALTH_PORT}],
@@ -130,7 +143,8 @@ def pod(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
                          "failureThreshold": int(plan.topology.supervisor["ready_timeout"]) + 5},
         "livenessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 2},
-        "lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": "health"}}},
+        # /drain answers this host only: the hook runs in the container
+        "lifecycle": {"preStop": {"exec": {"command": ["python", "-c", DRAIN_HOOK]}}},
         "resources": {"requests": {"cpu": cpu, "memory": f"{memory}Mi"}, "limits": {"memory": f"{memory * 4}Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},

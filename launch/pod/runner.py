@@ -34,13 +34,12 @@ import zmq
 
 from actors.loop import Loop
 from wire import control
-from wire.desking import desk_range
 
 from ..supervisor.channel import STATS_TIMEOUT, ActorChannel
 from ..supervisor.liveness import KILL, SILENT, Liveness
 from ..supervisor.process import DEGRADED, EXITED, RUNNING, STARTING, STOPPING, UNRESPONSIVE, Process
 from ..supervisor.rundir import write_atomically
-from ..supervisor.watcher import hand_over
+from ..supervisor.watcher import desk_credentials, hand_over, signal_group
 from ..topology import Topology, short_socket_dir
 from .health import Health
 
@@ -65,15 +64,17 @@ class Request:
 
 
 class PodRunner:
-    def __init__(self, topology: Topology, instance: str, role: str, run_dir: Path, *, log_json: bool = False):
+    def __init__(self, topology: Topology, instance: str, role: str, run_dir: Path, *, log_json: bool = False,
+                 bind_any: bool = False):
         self.topology = topology
         self.timings = topology.supervisor
         self.run_dir = run_dir
         self.log_json = log_json
+        self.bind_any = bind_any   # tcp endpoints name Services, not this host: bind every interface
         self.loop = Loop()
         self.ctx = zmq.Context()
         self.process = Process(instance, role)
-        self.health = Health()
+        self.health = Health(stale_after=max(5.0, 3 * self.timings["ping_interval"]))
         self.stats: dict[str, Any] = {}
         self.last_scrape = 0.0
         self.said_ready = False
@@ -128,9 +129,15 @@ class PodRunner:
     def run(self) -> int:
         control_dir = Path(tempfile.mkdtemp(prefix="mroute-pod-"))
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.run_dir / "topology.json", orjson.dumps(
-                {**self.topology.resolved(), "bind_any": True, "tap_dir": str(short_socket_dir(self.run_dir))}))
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                os.chmod(self.run_dir, 0o700)   # the journal, and the password hashes topology.json holds
+                write_atomically(self.run_dir / "topology.json", orjson.dumps(
+                    {**self.topology.resolved(), "bind_any": self.bind_any,
+                     "tap_dir": str(short_socket_dir(self.run_dir))}))
+            except OSError as exc:
+                log.error("%s: not starting: run directory %s: %s", self.name, self.run_dir, exc.strerror or exc)
+                return 1
             self.channel = ActorChannel(self.ctx, self.loop, f"ipc://{control_dir}/control.ipc", self.heard)
             self.loop.handle_signals()
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -148,6 +155,7 @@ class PodRunner:
                 signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
             if hasattr(self, "channel"):
+                self.channel.finish_all()   # HTTP threads still waiting get their answer now
                 self.channel.close()
             self.loop.close()
             self.ctx.term()
@@ -160,8 +168,8 @@ class PodRunner:
                    MROUTE_CONTROL=self.channel.sock.last_endpoint.decode())
         if self.log_json:
             env["MROUTE_LOG_FORMAT"] = "json"
-        credentials = self.credentials()
         process = self.process
+        credentials = desk_credentials(self.topology, self.name.rpartition(".")[0], process)
         # Its output is ours: the orchestrator's log of this pod or unit.
         process.proc = subprocess.Popen(
             [sys.executable, "-m", "actors", process.role, "--name", process.name, "--run-dir", str(self.run_dir)],
@@ -171,15 +179,6 @@ class PodRunner:
         process.started = time.time()
         self.first_answer = self.loop.call_later(self.timings["ready_timeout"], self.never_answered)
         self.set_state(STARTING)
-
-    def credentials(self) -> bytes:
-        """A simulated Chat Server's agents' passwords, as the supervisor hands them over."""
-        if self.process.role != "chat":
-            return b""
-        actor, _, index = self.name.rpartition(".")
-        span = desk_range(self.topology.actors, actor, int(index))
-        return orjson.dumps({a["id"]: a["password"] for a in self.topology.agents[span.start:span.stop]
-                             if "password" in a})
 
     # what the actor says ----------------------------------------------------------------
     def heard(self, _name: str, verb: str, body: dict[str, Any]) -> None:
@@ -297,13 +296,8 @@ class PodRunner:
         """Replace the health the HTTP thread reads, whole."""
         state = self.process.state
         self.health = Health(**{"state": state, "reason": self.process.reason,
+                                "stale_after": self.health.stale_after,
+                                "answered": self.process.liveness is not None or self.said_ready,
                                 "alive": state in (STARTING, RUNNING, DEGRADED, STOPPING),
                                 "ready": self.said_ready and state in (RUNNING, DEGRADED),
                                 "draining": self.draining})
-
-
-def signal_group(pid: int, signum: int) -> None:
-    try:
-        os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -74,7 +74,7 @@ def journal_summary(path: Path) -> dict[str, Any]:
 def write_atomically(path: Path, data: bytes) -> None:
     """Whole or not at all: a reader (an actor starting, `down`) never sees half a file.
     A failed write leaves the old file, and no half-written copy taking space."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")   # writers of one file never share a copy
     try:
         tmp.write_bytes(data)
         tmp.replace(path)

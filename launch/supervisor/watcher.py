@@ -86,7 +86,7 @@ class Watcher:
         if process.log is None:  # opened at its first write: a full disk is no reason not to start
             process.log = LogFile(process.log_path, int(self.timings["log_max_bytes"]),  # type: ignore[arg-type]
                                   int(self.timings["log_keep"]))
-        credentials = self.credentials(process)
+        credentials = desk_credentials(self.topology, self.name, process)
         process.proc = subprocess.Popen(
             [sys.executable, "-m", "actors", process.role, "--name", process.name,
              "--run-dir", str(self.arbiter.run_dir)],
@@ -101,14 +101,6 @@ class Watcher:
         process.degraded = ""
         process.ready_timer = self.loop.call_later(self.timings["ready_timeout"], self.ready_timeout, process)
         self.set_state(process, STARTING)
-
-    def credentials(self, process: Process) -> bytes:
-        """A simulated Chat Server's agents' passwords: it logs them in as their desks would."""
-        if process.role != "chat":
-            return b""
-        span = desk_range(self.topology.actors, self.name, int(process.name.rpartition(".")[2]))
-        return orjson.dumps({a["id"]: a["password"] for a in self.topology.agents[span.start:span.stop]
-                             if "password" in a})
 
     def on_output(self, process: Process) -> None:
         proc = process.proc
@@ -239,6 +231,15 @@ class Watcher:
     def signal(self, process: Process, signum: int) -> None:
         if process.proc is not None and process.proc.returncode is None:
             signal_group(process.proc.pid, signum)
+
+
+def desk_credentials(topology: Any, actor: str, process: Process) -> bytes:
+    """A simulated Chat Server's agents' passwords: it logs them in as their desks would.
+    Handed over on its stdin, never on disk."""
+    if process.role != "chat":
+        return b""
+    span = desk_range(topology.actors, actor, int(process.name.rpartition(".")[2]))
+    return orjson.dumps({a["id"]: a["password"] for a in topology.agents[span.start:span.stop] if "password" in a})
 
 
 def signal_group(pid: int, signum: int) -> None:
