@@ -95,20 +95,30 @@ def agents_by_state(comm: dict[str, Any]) -> dict[str, int]:
     return {state: int(n) for state, n in busiest.items() if state != "LOGOUT"}
 
 
-def write_csv(prefix: str, report: dict[str, Any]) -> list[Path]:
-    """Locust's three files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv."""
-    written = []
+def csv_texts(report: dict[str, Any]) -> dict[str, str]:
+    """Locust's three files, by suffix: stats, stats_history, failures."""
+    import io
+    texts = {}
     states = list(dict.fromkeys(state for row in report["series"] for state in row.get("agents", {})))
     history = [{**row, **{f"route_{p}_ms": ms(row.get(f"route_{p}_us")) for p in ("p50", "p90", "p99", "max")},
                 **{f"agents_{s}": row.get("agents", {}).get(s, 0) for s in states}} for row in report["series"]]
     for suffix, columns, rows in (("stats", STATS_COLUMNS, report["stats"]),
                                   ("stats_history", (*HISTORY_COLUMNS, *(f"agents_{s}" for s in states)), history),
                                   ("failures", FAILURE_COLUMNS, report["failures"])):
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+        texts[suffix] = out.getvalue()
+    return texts
+
+
+def write_csv(prefix: str, report: dict[str, Any]) -> list[Path]:
+    """PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv."""
+    written = []
+    for suffix, text in csv_texts(report).items():
         path = Path(f"{prefix}_{suffix}.csv")
-        with path.open("w", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+        path.write_text(text)
         written.append(path)
     return written

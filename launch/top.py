@@ -45,7 +45,7 @@ def frame(before: dict[str, Any], after: dict[str, Any], topology: Topology | No
         cpu_now, cpu_was = after["cpu"].get(name), before["cpu"].get(name)
         processes.append({
             "name": name, "role": actor["role"], "state": actor["state"], "reason": actor.get("reason", ""),
-            "pid": actor["pid"],
+            "pid": actor["pid"], "uptime": actor.get("uptime", 0.0),
             "restarts": actor["restarts"],
             "cpu_percent": round(100 * (cpu_now - cpu_was) / seconds, 1)
             if cpu_now is not None and cpu_was is not None else None,

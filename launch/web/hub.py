@@ -1,0 +1,34 @@
+"""What the pages are told as it happens: named channels (`overview`, `events`, `load`,
+`agent:ID`, `chat:ID`), each event a JSON object, sent to every page that listens as
+Server-Sent Events. A page that reads too slowly loses its oldest events, never stalls
+the others (zeromq-rules' slow subscriber, in HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+QUEUE_LIMIT = 256   # events a page may have unread before its oldest are dropped
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.listeners: list[tuple[set[str], asyncio.Queue[bytes]]] = []
+
+    def listen(self, channels: set[str]) -> asyncio.Queue[bytes]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LIMIT)
+        self.listeners.append((channels, queue))
+        return queue
+
+    def leave(self, queue: asyncio.Queue[bytes]) -> None:
+        self.listeners = [(c, q) for c, q in self.listeners if q is not queue]
+
+    def publish(self, channel: str, event: dict[str, Any]) -> None:
+        data = b"event: " + channel.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+        for channels, queue in self.listeners:
+            if channel in channels:
+                if queue.full():
+                    queue.get_nowait()   # the oldest goes: a slow page misses, it does not hold us up
+                queue.put_nowait(data)

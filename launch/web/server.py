@@ -1,0 +1,259 @@
+"""`mroute web`: the web console's HTTP side (aiohttp): pages, a JSON API, Server-Sent
+Events, and a token that guards all of them (as Jupyter's: printed at start, kept in a
+cookie once a page was opened with it).
+
+It joins a running topology as the CLI does: the supervisor's control channel (status,
+stats, restart, stop, start, scale, trace, explain), its lifecycle events, and the
+documented queues, where it is a Chat Server of its own (desk.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import orjson
+import zmq
+import zmq.asyncio
+from aiohttp import web
+
+from .. import client
+from ..top import frame, look
+from ..topology import Topology
+from .desk import DeskError, WebDesk
+from .hub import Hub
+from .loadrun import LoadRun
+
+log = logging.getLogger("mroute.web")
+STATIC = Path(__file__).parent / "static"
+PAGES = {"/": "overview.html", "/routing": "routing.html", "/load": "load.html", "/desk": "desk.html",
+         "/customer": "customer.html", "/voice": "voice.html"}
+LOOK_EVERY = 1.0   # seconds between looks at the topology (status and every actor's stats)
+EVENTS_KEPT = 100
+COOKIE = "mroute_token"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Console:
+    def __init__(self, topology: Topology, token: str | None):
+        self.topology = topology
+        self.token = token
+        self.hub = Hub()
+        self.ctx = zmq.asyncio.Context()
+        self.desk = WebDesk(topology, self.ctx, self.hub.publish)
+        self.view: dict[str, Any] = {}
+        self.events: list[dict[str, Any]] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.load = LoadRun(topology, lambda event: self.from_thread("load", event))
+        self.background: list[asyncio.Task[Any]] = []
+
+    # the topology ----------------------------------------------------------------------------
+    async def ask(self, verb: str, body: dict[str, Any] | None = None, timeout: float = 20.0) -> dict[str, Any]:
+        return await asyncio.get_running_loop().run_in_executor(None, client.ask, self.topology, verb, body, timeout)
+
+    def from_thread(self, channel: str, event: dict[str, Any]) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.hub.publish, channel, event)
+
+    async def watch(self) -> None:
+        """Look at the topology every second; the overview and routing pages get each frame."""
+        executor = asyncio.get_running_loop().run_in_executor
+        before = await executor(None, look, self.topology)
+        while True:
+            await asyncio.sleep(LOOK_EVERY)
+            try:
+                now = await executor(None, look, self.topology)
+            except (client.NotRunning, client.NoAnswer) as exc:
+                self.hub.publish("overview", {"down": str(exc)})
+                continue
+            self.view = {**frame(before, now, self.topology), "at": time.time()}
+            before = now
+            self.hub.publish("overview", self.view)
+
+    async def lifecycle(self) -> None:
+        sock = self.ctx.socket(zmq.SUB)
+        sock.linger = 0
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.connect(self.topology.control_endpoint("events"))
+        try:
+            while True:
+                _topic, raw = await sock.recv_multipart()
+                event = orjson.loads(raw)
+                self.events = [*self.events[-(EVENTS_KEPT - 1):], event]
+                self.hub.publish("events", event)
+        finally:
+            sock.close()
+
+    async def on_startup(self, _app: web.Application) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.desk.start()
+        self.background = [asyncio.create_task(self.watch()), asyncio.create_task(self.lifecycle())]
+
+    async def on_cleanup(self, _app: web.Application) -> None:
+        self.load.stop()
+        for task in self.background:
+            task.cancel()
+        await self.desk.close()
+        self.ctx.term()
+
+    # guarding ---------------------------------------------------------------------------------
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.token is None or request.path.startswith("/static/"):
+            return await handler(request)
+        given = request.query.get("token")
+        if given is not None and hmac.compare_digest(given, self.token):   # the URL printed at start
+            response = web.HTTPFound(request.path)
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
+            raise response
+        cookie = request.cookies.get(COOKIE, "")
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if hmac.compare_digest(cookie, self.token) or hmac.compare_digest(bearer, self.token):
+            return await handler(request)
+        if request.path.startswith("/api/"):
+            return web.json_response({"error": "open the console with the URL mroute web printed"}, status=401)
+        return web.Response(status=401, content_type="text/html",
+                            text="<p>mroute web: open the console with the URL it printed at start "
+                                 "(it carries the token).</p>")
+
+    # pages and the stream ------------------------------------------------------------------
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / PAGES[request.path])
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        channels = set(request.query.getall("ch", []))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        queue = self.hub.listen(channels)
+        try:
+            await response.write(b": listening\n\n")
+            while True:
+                try:
+                    data = await asyncio.wait_for(queue.get(), 15.0)
+                except asyncio.TimeoutError:
+                    data = b": beat\n\n"   # a proxy keeps a quiet stream open
+                await response.write(data)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.hub.leave(queue)
+        return response
+
+    # the API ------------------------------------------------------------------------------------
+    async def state(self, _request: web.Request) -> web.Response:
+        topology = self.topology
+        return web.json_response({
+            "name": topology.name, "view": self.view, "events": self.events, "desk": self.desk.destination,
+            "queues": {name: q["mrd"] for name, q in topology.queues.items()}, "mrds": list(topology.mrds),
+            "actors": {name: spec["role"] for name, spec in topology.actors.items()},
+            "agents": [a["id"] for a in topology.agents][:1000],
+            "load": {"running": self.load.running, "form": self.load.form, "error": self.load.error,
+                     "reports": sorted(self.load.files())}}, dumps=lambda v: orjson.dumps(v).decode())
+
+    async def control(self, request: web.Request) -> web.Response:
+        """restart, stop, start (name) and scale (name, count), as the CLI asks them."""
+        verb = request.match_info["verb"]
+        body = await json_body(request)
+        if verb not in ("restart", "stop", "start", "scale"):
+            raise web.HTTPNotFound()
+        ask = {"name": body.get("name")}
+        if verb == "scale":
+            ask.update(count=body.get("count"), force=bool(body.get("force")))
+        return await self.answer(self.ask(verb, ask, timeout=30.0))
+
+    async def task(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["task"]
+        traced = await self.ask("ask", {"name": "all", "verb": "trace", "body": {"task": task_id}}, timeout=5)
+        hops = sorted(({**hop, "actor": name} for name, a in traced["actors"].items() for hop in a.get("events", [])),
+                      key=lambda hop: hop["at"])
+        explained = await self.ask("ask", {"role": "mre", "verb": "explain", "body": {"task": task_id}}, timeout=5)
+        return web.json_response({"task": task_id, "hops": hops, "explain": explained})
+
+    async def desk_call(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        action, desk = request.match_info["action"], self.desk
+        calls: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+            "login": lambda: desk.login(str(body.get("agent", "")), str(body.get("password", ""))),
+            "state": lambda: desk.set_state(str(body.get("agent", "")), str(body.get("state", ""))),
+            "task": lambda: desk.task_action(str(body.get("agent", "")), str(body.get("task", "")),
+                                             str(body.get("action", "")), str(body.get("recipient", ""))),
+            "start": lambda: desk.start_chat(str(body.get("customer", "")), str(body.get("queue", ""))),
+            "leave": lambda: desk.leave(str(body.get("chat", ""))),
+            "agent": lambda: as_awaitable(desk.agent_view(str(body.get("agent", "")), check=True)),
+            "chat": lambda: as_awaitable(desk.chat(str(body.get("chat", ""))).view()),
+            "say": lambda: as_awaitable(desk.say(str(body.get("chat", "")), str(body.get("sender", "")),
+                                                 str(body.get("text", ""))))}
+        if action not in calls:
+            raise web.HTTPNotFound()
+        try:
+            return web.json_response(await calls[action]())
+        except DeskError as err:
+            return web.json_response({"error": err.reason, "code": err.code}, status=400)
+
+    async def load_call(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        try:
+            if action == "start":
+                self.load.start(await json_body(request))
+            elif action == "stop":
+                self.load.stop()
+            else:
+                raise web.HTTPNotFound()
+        except (ValueError, RuntimeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"running": self.load.running})
+
+    async def load_report(self, request: web.Request) -> web.Response:
+        found = self.load.files().get(request.match_info["file"])
+        if found is None:
+            raise web.HTTPNotFound(text="no such report: a load must have ended first")
+        kind, text = found
+        return web.Response(text=text, content_type=kind,
+                            headers={"Content-Disposition": f'attachment; filename="{request.match_info["file"]}"'})
+
+    async def voice_call(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        return await self.answer(self.ask("ask", {"role": "gc", "verb": "call",
+                                                  "body": {"queue": str(body.get("queue", "")), "ani": ""}}, timeout=5))
+
+    async def answer(self, asked: Awaitable[dict[str, Any]]) -> web.Response:
+        try:
+            return web.json_response(await asked)
+        except client.Refused as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except (client.NotRunning, client.NoAnswer) as exc:
+            return web.json_response({"error": str(exc)}, status=503)
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self.guard], client_max_size=64 * 1024)
+        app.on_startup.append(self.on_startup)
+        app.on_cleanup.append(self.on_cleanup)
+        for path in PAGES:
+            app.router.add_get(path, self.page)
+        app.router.add_get("/api/state", self.state)
+        app.router.add_get("/api/stream", self.stream)
+        app.router.add_post("/api/actors/{verb}", self.control)
+        app.router.add_get("/api/task/{task}", self.task)
+        app.router.add_post("/api/desk/{action}", self.desk_call)
+        app.router.add_post("/api/load/{action}", self.load_call)
+        app.router.add_get("/api/load/{file}", self.load_report)
+        app.router.add_post("/api/voice/call", self.voice_call)
+        app.router.add_static("/static/", STATIC)
+        return app
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json(loads=orjson.loads)
+    except (ValueError, orjson.JSONDecodeError):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    return body
+
+
+async def as_awaitable(value: dict[str, Any]) -> dict[str, Any]:
+    return value

@@ -1,0 +1,203 @@
+"""Issue 18: the web console, driven through a real headless Chromium (Selenium with
+Debian's chromium and chromium-driver): the overview lists every actor and shows a Chat
+Server scaled from it, the routing page shows a queue's waiting count change, and a
+customer and an agent route a real chat through Comm and the MRE on two pages."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from launch import client as control_client
+
+from .helpers import MROUTE, base_topology, tagged_processes, wait_until
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [pytest.mark.timeout(120),
+              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium and chromedriver on this machine "
+                                 "(Debian packages chromium and chromium-driver; .ci/run installs them as root)")]
+
+
+class Console:
+    """`mroute web` on a free port, for the topology `running` runs; stopped afterwards."""
+
+    def __init__(self, running, tag: str):
+        self.proc = subprocess.Popen([*MROUTE, "web", "-f", str(running.file), "--port", "0"], cwd=running.directory,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, MROUTE_TEST_TAG=tag))
+        line = self.proc.stderr.readline()   # the URL, once it serves
+        found = re.search(r"(http://\S+)/\?token=(\S+)", line)
+        assert found, line + self.proc.stderr.read() if self.proc.poll() is not None else line
+        self.base, self.token = found.group(1), found.group(2)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def console(start_topology):
+    tag = f"web-{os.getpid()}-{os.urandom(3).hex()}"
+    started = []
+
+    def start(spec):
+        running = start_topology(spec)
+        started.append(Console(running, tag))
+        return running, started[-1]
+    yield start
+    for web in started:
+        web.stop()
+    left = tagged_processes(tag)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"left behind: {left}"
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opened = []
+
+    def open_one():
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+                         "--disable-dev-shm-usage"):
+            options.add_argument(argument)
+        opened.append(webdriver.Chrome(options=options, service=Service(DRIVER)))
+        return opened[-1]
+    yield open_one
+    for driver in opened:
+        driver.quit()
+
+
+def until(driver, condition, timeout=30):
+    """Wait for `condition(driver)`: the pages redraw as news comes, so an element found a
+    moment ago may be gone (stale): look again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(lambda d: condition(d))
+
+
+def on(driver, selector, action, timeout=30):
+    """Do `action(element)` on the first element `selector` finds, found again if a redraw
+    replaced it meanwhile."""
+    def done(d):
+        found = css(d, selector)
+        if not found:
+            return False
+        action(found[0])
+        return True
+    until(driver, done, timeout)
+
+
+def css(driver, selector):
+    from selenium.webdriver.common.by import By
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def test_every_page_and_action_needs_the_token(console):
+    _running, web = console(base_topology("webauth"))
+    for path in ("/", "/desk", "/api/state"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(web.base + path, timeout=10)
+        assert refused.value.code == 401
+    request = urllib.request.Request(web.base + "/api/state", headers={"Authorization": f"Bearer {web.token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+
+
+def test_the_overview_lists_every_actor_and_shows_a_scaled_chat_server(console, browser):
+    running, web = console(base_topology("webscale", chat={"count": 1, "agents": 2, "rate": 0}))
+    page = browser()
+    page.get(f"{web.base}/?token={web.token}")
+    rows = lambda: {r.get_attribute("data-actor"): r.text for r in css(page, "#actors tbody tr")}  # noqa: E731
+    until(page, lambda d: {"comm.1", "mre.1", "chat.1"} <= set(rows()))
+    assert all("RUNNING" in text for text in rows().values())
+    on(page, 'input[data-scale="chat"]', lambda e: (e.clear(), e.send_keys("2")))
+    on(page, 'button[data-scale-button="chat"]', lambda e: e.click())
+    until(page, lambda d: "RUNNING" in rows().get("chat.2", ""), timeout=30)
+    until(page, lambda d: "chat.2" in css(page, "#events")[0].text)          # its lifecycle, as it happened
+    assert [a["name"] for a in control_client.ask(running.topology, "status")["actors"]].count("chat.2") == 1
+
+
+def test_the_routing_page_shows_a_queue_filling(console, browser):
+    _running, web = console(base_topology("webqueue"))
+    page = browser()
+    page.get(f"{web.base}/routing?token={web.token}")
+    waiting = lambda: css(page, '#queues tr[data-queue="chat-default"] .waiting')  # noqa: E731
+    until(page, lambda d: waiting() and waiting()[0].text == "0")
+    customer = browser()   # a customer asks for service; no agent is READY: the task waits
+    customer.get(f"{web.base}/customer?token={web.token}")
+    until(customer, lambda d: css(d, "#queue option"))
+    on(customer, "#start-button", lambda e: e.click())
+    until(page, lambda d: waiting()[0].text == "1")
+
+
+def test_a_customer_and_an_agent_route_a_real_chat(console, browser):
+    running, web = console(base_topology("webchat"))
+    agent, customer = browser(), browser()
+    agent.get(f"{web.base}/desk?token={web.token}")
+    until(agent, lambda d: css(d, "#agent"))
+    on(agent, "#agent", lambda e: e.send_keys("alice"))
+    on(agent, "#password", lambda e: e.send_keys("pw-alice"))
+    on(agent, "#login-button", lambda e: e.click())
+    until(agent, lambda d: css(d, "#desk")[0].is_displayed())
+    on(agent, "#ready", lambda e: e.click())
+    until(agent, lambda d: css(d, "#state")[0].text == "READY")
+
+    customer.get(f"{web.base}/customer?token={web.token}")
+    until(customer, lambda d: css(d, "#queue option"))
+    on(customer, "#customer", lambda e: (e.clear(), e.send_keys("Kim Lee")))
+    on(customer, "#start-button", lambda e: e.click())
+    until(agent, lambda d: css(d, ".offer .accept") and "Kim Lee" in css(d, ".offer")[0].text)
+    on(agent, ".offer .accept", lambda e: e.click())
+    until(customer, lambda d: css(d, "#state")[0].text == "CONNECTED" and "alice" in css(d, "#agent")[0].text)
+
+    on(customer, "#text", lambda e: e.send_keys("Hello, my order is late"))
+    on(customer, "#send", lambda e: e.click())
+    until(agent, lambda d: "Hello, my order is late" in css(d, ".chat .transcript")[0].text)
+    on(agent, ".chat .agent-text", lambda e: e.send_keys("Sorry about that, let me look"))
+    on(agent, ".chat .send", lambda e: e.click())
+    until(customer, lambda d: "let me look" in css(d, "#transcript")[0].text)
+
+    on(agent, ".chat .close", lambda e: e.click())
+    until(customer, lambda d: css(d, "#state")[0].text == "CLOSED")
+    until(agent, lambda d: css(d, "#chats")[0].text == "none")
+    comm = control_client.ask(running.topology, "stats")["actors"]["comm.1"]   # CLOSED in Comm, DONE by alice
+    assert comm["tasks_closed"] == 1 and comm["queues"]["chat-default"]["accepted"] == 1
+
+
+def test_a_load_run_from_the_console_ends_with_its_reports(console):
+    _running, web = console(base_topology("webload", chat={"count": 1, "agents": 3, "rate": 0}))
+    headers = {"Authorization": f"Bearer {web.token}", "Content-Type": "application/json"}
+
+    def call(path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(web.base + path, data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.read()
+    with pytest.raises(urllib.error.HTTPError) as refused:   # a bad form is refused, naming the field
+        call("/api/load/start", {"rate": "fast"})
+    assert refused.value.code == 400 and "rate" in refused.value.read().decode()
+    call("/api/load/start", {"rate": 10, "duration": 2, "handle": "fixed:0.2", "drain": 10})
+    wait_until(lambda: json.loads(call("/api/state"))["load"]["reports"], timeout=40, what="the load's reports")
+    report = json.loads(call("/api/load/report.json"))
+    assert report["created"] > 5 and report["lost"] == 0 and report["closed"] == report["created"]
+    assert b"<svg" in call("/api/load/report.html")
+    assert call("/api/load/report_stats.csv").decode().startswith("type,name,measure,count")
