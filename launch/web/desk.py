@@ -204,6 +204,12 @@ class WebDesk:
         task_id, state, code = str(body.get("TaskId")), body.get("State"), body.get("Code") or ""
         agent_id = body.get("AgentId")
         chat = self.by_task.get(task_id)
+        if chat is None and body.get("ClientUniqueId") in self.chats:
+            # the answer to our customer's Task: known here, at once, because the offer may
+            # follow in the same batch, before start_chat has its answer back
+            chat = self.chats[body["ClientUniqueId"]]
+            chat.task_id = task_id
+            self.by_task[task_id] = chat
         if chat is not None and chat.state != "CLOSED":
             if state == S.ACTIVE and agent_id:
                 chat.state, chat.agent = "CONNECTED", str(agent_id)
@@ -298,7 +304,7 @@ class WebDesk:
         answer = await self.request("Task", {"Mrd": spec["mrd"], "ClientUniqueId": chat.chat_id, "name": chat.customer,
                                              "params": [["queue", queue], ["channel", "web"]]})
         chat.task_id = str(answer["TaskId"])
-        self.by_task[chat.task_id] = chat
+        self.by_task[chat.task_id] = chat   # (on_task_state has done so already, as it came)
         if chat.state == "REQUESTED":
             chat.state = "QUEUED"
         self.tell_customer(chat, f"waiting in {queue} for an agent")
