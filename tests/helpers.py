@@ -119,13 +119,8 @@ class Running:
 
     def stop(self) -> None:
         """Stop everything started; KILL whatever does not stop; reap the supervisor."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            end(self.proc, signal.SIGINT)
         for pid in self.pids:
             if pid_alive(pid):
                 try:
@@ -137,6 +132,17 @@ class Running:
 
     def leftovers(self) -> list[int]:
         return [pid for pid in self.pids if pid_alive(pid)]
+
+
+def end(proc: subprocess.Popen[Any], signum: int = signal.SIGTERM, timeout: float = 15) -> int:
+    """Ask a process to stop with `signum`; KILL it if it has not within `timeout`; reap it."""
+    if proc.poll() is None:
+        proc.send_signal(signum)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
 
 
 def read_until(proc: subprocess.Popen[bytes], done: Callable[[str], bool], timeout: float) -> list[str]:

@@ -18,7 +18,7 @@ import pytest
 
 from launch import client as control_client
 
-from .helpers import MROUTE, base_topology, tagged_processes, wait_until
+from .helpers import MROUTE, base_topology, end, tagged_processes, wait_until
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [pytest.mark.timeout(120),
@@ -39,12 +39,7 @@ class Console:
         self.base, self.token = found.group(1), found.group(2)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end(self.proc)
         self.proc.stderr.close()
 
 
