@@ -258,6 +258,15 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
     }
 
 
+def run_details(command: str, fleet: Fleet) -> dict[str, Any]:
+    """What a report says of its run: when, which mroute, the command, the servers."""
+    import datetime
+
+    from . import version
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "version": version(), "command": command, "chat_servers": len(fleet.chats)}
+
+
 def accounted(report: dict[str, Any]) -> bool:
     """Every task created has an outcome or is still known to be in progress."""
     ends = sum(report[k] for k in ("refused", "closed", "abandoned", "expired", "closed_other", "unfinished",

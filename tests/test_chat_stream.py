@@ -1,10 +1,10 @@
-"""Following Comm's numbered stream (actors/chat/stream.py): in order, gaps, new streams."""
+"""Following Comm's numbered stream (wire/stream.py): in order, gaps, new streams."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from actors.chat.stream import FIRST, GAP, IN_ORDER, NEW_STREAM, REWOUND, UNNUMBERED, StreamFollower
+from wire.stream import FIRST, GAP, IN_ORDER, NEW_STREAM, REWOUND, UNNUMBERED, StreamFollower
 
 
 def msg(seq, stream="s1"):

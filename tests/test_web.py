@@ -33,14 +33,17 @@ class Console:
         self.proc = subprocess.Popen([*MROUTE, "web", "-f", str(running.file), "--port", "0"], cwd=running.directory,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                      env=dict(os.environ, MROUTE_TEST_TAG=tag))
-        line = self.proc.stderr.readline()   # the URL, once it serves
-        found = re.search(r"(http://\S+)/\?token=(\S+)", line)
-        assert found, line + self.proc.stderr.read() if self.proc.poll() is not None else line
+        said = ""
+        while (found := re.search(r"(http://\S+)/\?token=(\S+)", said)) is None:   # the URL, once it serves
+            line = self.proc.stderr.readline()
+            assert line, f"mroute web ended before serving: {said}"
+            said += line
         self.base, self.token = found.group(1), found.group(2)
 
-    def stop(self) -> None:
-        end(self.proc)
+    def stop(self) -> int:
+        code = end(self.proc)
         self.proc.stderr.close()
+        return code
 
 
 @pytest.fixture
@@ -54,7 +57,8 @@ def console(start_topology):
         return running, started[-1]
     yield start
     for web in started:
-        web.stop()
+        if web.proc.poll() is None:
+            web.stop()
     left = tagged_processes(tag)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
@@ -106,15 +110,29 @@ def css(driver, selector):
     return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
-def test_every_page_and_action_needs_the_token(console):
+def status_of(url: str, body: bytes | None = None, **headers: str) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_every_page_and_action_needs_the_token_and_no_other_site_may_act(console):
     _running, web = console(base_topology("webauth"))
-    for path in ("/", "/desk", "/api/state"):
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(web.base + path, timeout=10)
-        assert refused.value.code == 401
-    request = urllib.request.Request(web.base + "/api/state", headers={"Authorization": f"Bearer {web.token}"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        assert answer.status == 200
+    for path in ("/", "/desk", "/api/state", "/api/stream?ch=overview"):
+        assert status_of(web.base + path) == 401, path
+    assert status_of(web.base + "/api/state", Authorization="Bearer wrong") == 401
+    assert status_of(web.base + "/api/state", Authorization="Bearer gr\u00fc\u00df".encode().decode("latin-1")) == 401
+    assert status_of(web.base + "/api/state", Authorization=f"Bearer {web.token}") == 200
+    restart = web.base + "/api/actors/restart"
+    assert status_of(restart, b'{"name": "mre"}', **{"Content-Type": "application/json"}) == 401
+    # what another site's page could send: a form (no JSON), from its origin, or by a rebound name
+    authorized = {"Authorization": f"Bearer {web.token}"}
+    assert status_of(restart, b'{"name": "mre"}', **authorized, **{"Content-Type": "text/plain"}) == 415
+    assert status_of(restart, b'{"name": "mre"}', **authorized, **{"Content-Type": "application/json",
+                                                                    "Origin": "http://evil.example"}) == 403
+    assert status_of(web.base + "/api/state", **authorized, Host="evil.example") == 403
 
 
 def test_the_overview_lists_every_actor_and_shows_a_scaled_chat_server(console, browser):
@@ -177,9 +195,18 @@ def test_a_customer_and_an_agent_route_a_real_chat(console, browser):
     comm = control_client.ask(running.topology, "stats")["actors"]["comm.1"]   # CLOSED in Comm, DONE by alice
     assert comm["tasks_closed"] == 1 and comm["queues"]["chat-default"]["accepted"] == 1
 
+    # the console stops at once with its pages open, and its agent leaves with it
+    assert web.stop() == 0
+    until(agent, lambda d: "lost" in css(d, "#where")[0].text)   # the page says it lost the console
+
+    def logged_in() -> int:
+        states = control_client.ask(running.topology, "stats")["actors"]["comm.1"]["agents_by_state"]["chat"]
+        return sum(n for state, n in states.items() if state != "LOGOUT")
+    wait_until(lambda: logged_in() == 0, timeout=10, what="alice logged out with the console")
+
 
 def test_a_load_run_from_the_console_ends_with_its_reports(console):
-    _running, web = console(base_topology("webload", chat={"count": 1, "agents": 3, "rate": 0}))
+    running, web = console(base_topology("webload", chat={"count": 1, "agents": 3, "rate": 0}))
     headers = {"Authorization": f"Bearer {web.token}", "Content-Type": "application/json"}
 
     def call(path, body=None):
@@ -196,3 +223,5 @@ def test_a_load_run_from_the_console_ends_with_its_reports(console):
     assert report["created"] > 5 and report["lost"] == 0 and report["closed"] == report["created"]
     assert b"<svg" in call("/api/load/report.html")
     assert call("/api/load/report_stats.csv").decode().startswith("type,name,measure,count")
+    # the Chat Server has what it was doing before the run back
+    assert control_client.ask(running.topology, "stats")["actors"]["chat.1"]["rate"] == 0

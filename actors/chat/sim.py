@@ -36,7 +36,7 @@ from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_INTERVAL, 
 
 from .customers import Customers
 from .desk import Desk
-from .stream import StreamFollower
+from wire.stream import StreamFollower
 
 PROBE_INTERVAL = 0.05
 RESEND_AFTER = 1.0     # seconds without an answer before a request is sent again

@@ -12,7 +12,7 @@ import orjson
 from .. import client, loadrows, thresholds
 from ..supervisor import StartError
 from ..topology import TopologyError
-from .common import load_or_exit, topology_option, version
+from .common import load_or_exit, topology_option
 
 
 def duration_option(name: str, default: str | None, help: str) -> Any:
@@ -83,7 +83,10 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
 
     from .. import loadpage, loadreport
     from ..fleet import AttachedFleet, PodsFleet, SpawnedFleet
-    from ..load import LoadPlan, accounted, run_load
+    import shlex
+    import sys
+
+    from ..load import LoadPlan, accounted, run_details, run_load
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
                     drain=drain)
     console = Console(stderr=True)
@@ -117,7 +120,7 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
         raise click.ClickException(f"the load run failed: {exc}")
     finally:
         fleet.close()
-    result["run"] = run_details(fleet)
+    result["run"] = run_details(shlex.join(["mroute", *sys.argv[1:]]), fleet)
     result["verdict"] = thresholds.judge(result, fail_on, thresholds.LOAD_FIGURES)
     out = Console()
     for table in loadreport.summary_tables(result):
@@ -136,13 +139,3 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
                                    if not accounted(result) else f"{result['lost']} tasks lost")
     if not result["verdict"]["passed"]:
         raise click.ClickException(f"thresholds missed: {thresholds.missed(result['verdict'])}")
-
-
-def run_details(fleet: Any) -> dict[str, Any]:
-    """What a report says of its run: when, which mroute, the command line, the agents."""
-    import datetime
-    import shlex
-    import sys
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "version": version(), "command": shlex.join(["mroute", *sys.argv[1:]]),
-            "chat_servers": len(fleet.chats)}

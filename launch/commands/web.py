@@ -27,6 +27,8 @@ def web_command(file: str, port: int, host: str, no_auth: bool) -> None:
     from aiohttp import web
 
     from ..web.server import Console
+    if no_auth and host not in ("127.0.0.1", "localhost", "::1"):
+        raise click.UsageError("--no-auth serves 127.0.0.1 only: anyone who reaches the port could drive the topology")
     topology = running_topology(file)
     if os.getppid() > 1:   # started by a shell or a test: we stop with it
         die_with_parent(os.getppid(), signal.SIGTERM)
@@ -34,7 +36,7 @@ def web_command(file: str, port: int, host: str, no_auth: bool) -> None:
     console = Console(topology, token)
 
     async def serve() -> None:
-        runner = web.AppRunner(console.app(), handle_signals=False)
+        runner = web.AppRunner(console.app(), handle_signals=False, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -42,9 +44,13 @@ def web_command(file: str, port: int, host: str, no_auth: bool) -> None:
         except OSError as exc:
             await runner.cleanup()
             raise click.ClickException(f"cannot serve on {host}:{port}: {exc.strerror}")
-        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        bound = runner.addresses[0][1]
+        if host not in ("0.0.0.0", "::", ""):   # the names it is served as: no other site's, rebound by DNS
+            console.hosts = {f"{name}:{bound}" for name in (host, "127.0.0.1", "localhost", "[::1]")}
+        console.cookie = f"mroute_token_{bound}"   # two consoles on one host keep their own
         query = f"?token={token}" if token else ""
-        click.echo(f"mroute web: {topology.name} at http://{host}:{bound}/{query}", err=True)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        click.echo(f"mroute web: {topology.name} at http://{shown}:{bound}/{query}", err=True)
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)

@@ -4,12 +4,9 @@ A person on the agent page connects and logs in as a directory agent, goes READY
 offered tasks, accepts, chats, transfers and closes them; a person on the customer page
 starts a chat (a Task on a queue) and talks with whoever accepts it. Routing goes through
 Comm and the MRE like any task's; the conversation itself stays here, between the two
-pages (a Chat Server carries the media, Comm routes the work).
-
-One destination (`web-HOST-PID`) on General and ChatEvents, as any Chat Server: the
-subscription is confirmed before the first request (zeromq-rules 7), every request carries
-a MsgId and is sent again until answered, a Heartbeat goes out every second, and what the
-pages should know goes to `publish(channel, event)`: `agent:ID` and `chat:ID`."""
+pages (a Chat Server carries the media, Comm routes the work). What the pages should know
+goes to `publish(channel, event)`: `agent:ID` and `chat:ID`. When news from Comm may have
+been lost (link.py), a Snapshot of what this desk holds sets it right."""
 
 from __future__ import annotations
 
@@ -22,27 +19,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import zmq
 import zmq.asyncio
 
-from wire import codec
 from wire import states as S
-from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT_INTERVAL
 
 from ..topology import Topology
+from .link import DeskError, Link
 
 log = logging.getLogger("mroute.web")
-
-RESEND_AFTER = 1.0     # seconds before a request is sent again
-ANSWER_WITHIN = 10.0   # seconds a page waits for Comm's answer
-
-
-class DeskError(Exception):
-    """Comm refused a request (its Error's Code and Reason), or did not answer."""
-
-    def __init__(self, code: str, reason: str):
-        super().__init__(f"{code}: {reason}")
-        self.code, self.reason = code, reason
 
 
 @dataclass
@@ -72,107 +56,71 @@ class Session:
 class WebDesk:
     def __init__(self, topology: Topology, ctx: zmq.asyncio.Context, publish: Callable[[str, dict[str, Any]], None]):
         self.topology = topology
-        self.ctx = ctx
         self.publish = publish
         self.destination = f"web-{socket.gethostname()}-{os.getpid()}"
+        self.link = Link(topology, ctx, self.destination, self.on_message, self.resync)
         self.numbers = itertools.count(1)
-        self.waiting: dict[str, tuple[str, dict[str, Any], asyncio.Future[dict[str, Any]], float]] = {}
         self.sessions: dict[str, Session] = {}
         self.chats: dict[str, Chat] = {}          # by chat id
         self.by_task: dict[str, Chat] = {}        # our customers' chats by TaskId
-        self.live = asyncio.Event()               # our subscription is confirmed
-        self.tasks: list[asyncio.Task[Any]] = []
-        self.heard_from_comm = 0.0
+        self.resyncing = False
 
-    # the sockets ---------------------------------------------------------------------------
-    async def start(self) -> None:
-        self.general = self.topology.data_socket(self.ctx, zmq.PUSH, GENERAL)
-        self.events = self.topology.data_socket(self.ctx, zmq.SUB, CHAT_EVENTS)
-        self.events.setsockopt(zmq.SUBSCRIBE, codec.topic(self.destination))
-        self.tasks = [asyncio.create_task(self.receive()), asyncio.create_task(self.beat()),
-                      asyncio.create_task(self.resend())]
-        probe_agent = self.topology.agents[0]["id"]
-        while not self.live.is_set():   # ask until the answer comes on our topic: then nothing is missed
-            self.send("GetAgentState", {"AgentId": probe_agent, "Mrd": self.default_mrd(),
-                                        "MsgId": f"{self.destination}-probe"})
-            try:
-                await asyncio.wait_for(self.live.wait(), 0.2)
-            except asyncio.TimeoutError:
-                pass
+    def start(self) -> None:
+        self.link.start()
 
     async def close(self) -> None:
         for session in list(self.sessions.values()):   # our agents leave with us: their tasks go back
             if session.state != S.LOGOUT:
-                self.send("AgentState", {"AgentId": session.agent_id, "State": S.LOGOUT, "Mrd": self.default_mrd()})
-        await asyncio.sleep(0)
-        for task in self.tasks:
-            task.cancel()
-        self.general.close(linger=500)
-        self.events.close(linger=0)
+                self.link.send("AgentState", {"AgentId": session.agent_id, "State": S.LOGOUT,
+                                              "Mrd": self.default_mrd()})
+        await self.link.close()
 
     def default_mrd(self) -> str:
         return "chat" if "chat" in self.topology.mrds else next(iter(self.topology.mrds))
 
-    def send(self, type: str, body: dict[str, Any]) -> None:
-        body.setdefault("ReplyTo", self.destination)
-        self.general.send_multipart(codec.encode(type, body))
-
     async def request(self, type: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Send until Comm answers (its answer carries our MsgId); raise DeskError for an Error."""
-        await self.live.wait()
-        msg_id = f"{self.destination}-{next(self.numbers)}"
-        body["MsgId"] = msg_id
-        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.waiting[msg_id] = (type, body, answer, time.monotonic())
-        self.send(type, body)
-        try:
-            return await asyncio.wait_for(answer, ANSWER_WITHIN)
-        except asyncio.TimeoutError:
-            raise DeskError("NO_ANSWER", f"Comm did not answer {type} within {ANSWER_WITHIN:g} s")
-        finally:
-            self.waiting.pop(msg_id, None)
+        return await self.link.request(type, body)
 
-    async def resend(self) -> None:
-        while True:
-            await asyncio.sleep(RESEND_AFTER / 2)
-            now = time.monotonic()
-            for msg_id, (type, body, answer, sent) in list(self.waiting.items()):
-                if now - sent >= RESEND_AFTER and not answer.done():
-                    self.waiting[msg_id] = (type, body, answer, now)
-                    self.send(type, body)   # the same MsgId: Comm applies it once
+    # news lost: what this desk holds, from Comm ------------------------------------------
+    def resync(self) -> None:
+        """Ask for a Snapshot (one at a time); it says which agents are still ours."""
+        if self.resyncing:
+            return
+        self.resyncing = True
+        tasks = sorted({t for s in self.sessions.values() for t in s.offers | s.tasks} | set(self.by_task))
+        log.info("web desk: news from Comm may be lost: resynchronising %d agents, %d tasks", len(self.sessions),
+                 len(tasks))
 
-    async def beat(self) -> None:
-        await self.live.wait()
-        while True:
-            self.send("Heartbeat", {"Destination": self.destination})
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+        async def ask() -> None:
+            try:
+                self.on_snapshot(await self.request("Resync", {"Destination": self.destination, "TaskIds": tasks}))
+            except DeskError as err:
+                log.warning("web desk: resync refused: %s", err)
+            finally:
+                self.resyncing = False
+        self.link.tasks.append(asyncio.ensure_future(ask()))
 
-    async def receive(self) -> None:
-        while True:
-            frames = await self.events.recv_multipart()
-            for message in codec.unbatch(frames):
-                try:
-                    type, body = codec.decode_stream(message)
-                except codec.WireError as err:
-                    log.warning("web desk: a message it cannot read: %s", err)
-                    continue
-                try:
-                    self.on_message(type, body)
-                except Exception:   # one message must not end the desk
-                    log.exception("web desk: handling %s", type)
+    def on_snapshot(self, body: dict[str, Any]) -> None:
+        agents = {row["AgentId"]: row for row in body.get("Agents") or [] if isinstance(row, dict)}
+        rows = {row["TaskId"]: row for row in body.get("Tasks") or [] if isinstance(row, dict)}
+        unknown = {t for t in body.get("Unknown") or [] if isinstance(t, str)}
+        for agent_id, session in self.sessions.items():
+            row = agents.get(agent_id)
+            session.state = str(row["State"]) if row else S.LOGOUT   # not at this desk any more: moved, or gone
+            session.offers = {t for t, r in rows.items() if r.get("AgentId") == agent_id and r.get("State") == S.RESERVED}
+            session.tasks = {t for t, r in rows.items() if r.get("AgentId") == agent_id
+                             and r.get("State") in (S.ACTIVE, S.WRAP_UP)}
+            self.publish(f"agent:{agent_id}", {"kind": "state", **self.agent_view(agent_id),
+                                               "reason": "" if row else "no longer at this desk"})
+        for task_id, chat in list(self.by_task.items()):
+            if task_id in rows:
+                self.on_task_state(rows[task_id])
+            elif task_id in unknown and chat.state != "CLOSED":
+                chat.state, chat.code = "CLOSED", "UNKNOWN"
+                self.tell_customer(chat, "the chat was lost with a Comm that restarted")
 
     # what Comm says ------------------------------------------------------------------------
     def on_message(self, type: str, body: dict[str, Any]) -> None:
-        self.heard_from_comm = time.time()
-        if not self.live.is_set():
-            self.live.set()
-        msg_id = body.get("MsgId")
-        pending = self.waiting.get(msg_id) if isinstance(msg_id, str) else None
-        if pending is not None and not pending[2].done():
-            if type == "Error":
-                pending[2].set_exception(DeskError(str(body.get("Code")), str(body.get("Reason"))))
-            else:
-                pending[2].set_result(body)
         handler = {"AgentState": self.on_agent_state, "TaskAgentSelected": self.on_selected,
                    "TaskState": self.on_task_state, "TaskAgentTransferred": self.on_transferred}.get(type)
         if handler is not None:
@@ -208,8 +156,9 @@ class WebDesk:
             # the answer to our customer's Task: known here, at once, because the offer may
             # follow in the same batch, before start_chat has its answer back
             chat = self.chats[body["ClientUniqueId"]]
-            chat.task_id = task_id
+            chat.task_id, chat.state = task_id, "QUEUED"
             self.by_task[task_id] = chat
+            self.tell_customer(chat, f"waiting in {chat.queue} for an agent")
         if chat is not None and chat.state != "CLOSED":
             if state == S.ACTIVE and agent_id:
                 chat.state, chat.agent = "CONNECTED", str(agent_id)
@@ -261,9 +210,9 @@ class WebDesk:
         agent = next((a for a in self.topology.agents if a["id"] == agent_id), None)
         if agent is None:
             raise DeskError("NOT_FOUND", f"no agent {agent_id!r} in the directory")
-        self.sessions.setdefault(agent_id, Session(agent_id))
         await self.request("Connect", {"AgentId": agent_id, "Password": password, "Destination": self.destination,
                                        "Extension": agent.get("extension", "")})
+        self.sessions.setdefault(agent_id, Session(agent_id))   # connected: its news is ours from now on
         # the answer was handled as news when it came (on_message): the session is up to date
         await self.request("Login", {"AgentId": agent_id, "Password": password, "Mrd": self.default_mrd()})
         return self.agent_view(agent_id)
@@ -301,24 +250,27 @@ class WebDesk:
             raise DeskError("NOT_FOUND", f"no queue {queue!r} (queues: {', '.join(self.topology.queues)})")
         chat = Chat(f"{self.destination}-c{next(self.numbers)}", customer or "a customer", queue)
         self.chats[chat.chat_id] = chat
-        answer = await self.request("Task", {"Mrd": spec["mrd"], "ClientUniqueId": chat.chat_id, "name": chat.customer,
-                                             "params": [["queue", queue], ["channel", "web"]]})
-        chat.task_id = str(answer["TaskId"])
-        self.by_task[chat.task_id] = chat   # (on_task_state has done so already, as it came)
-        if chat.state == "REQUESTED":
-            chat.state = "QUEUED"
-        self.tell_customer(chat, f"waiting in {queue} for an agent")
+        try:
+            answer = await self.request("Task", {"Mrd": spec["mrd"], "ClientUniqueId": chat.chat_id,
+                                                 "name": chat.customer, "params": [["queue", queue], ["channel", "web"]]})
+        except DeskError:
+            if chat.task_id is None:   # never made: no page will follow it
+                del self.chats[chat.chat_id]
+            raise
+        if chat.task_id is None:   # (on_task_state registers it as the answer comes)
+            chat.task_id = str(answer["TaskId"])
+            self.by_task[chat.task_id] = chat
         return chat.view()
 
     async def leave(self, chat_id: str) -> dict[str, Any]:
         chat = self.chat(chat_id)
         if chat.state != "CLOSED" and chat.task_id:
+            self.tell_customer(chat, f"{chat.customer} has left")
             try:
                 await self.request("TaskState", {"TaskId": chat.task_id, "State": S.CLOSED, "Code": S.CANCELLED})
             except DeskError as err:
                 if err.code != S.INVALID_STATE:   # accepted already: the agent closes it
                     raise
-            self.tell_customer(chat, "the customer has left", text=True)
         return chat.view()
 
     def say(self, chat_id: str, sender: str, text: str) -> dict[str, Any]:
@@ -342,7 +294,7 @@ class WebDesk:
             raise DeskError("NOT_FOUND", f"no chat {chat_id}")
         return chat
 
-    def tell_customer(self, chat: Chat, note: str, text: bool = False) -> None:
+    def tell_customer(self, chat: Chat, note: str) -> None:
         chat.transcript.append({"from": "", "by": "system", "text": note, "at": time.time()})
         self.publish(f"chat:{chat.chat_id}", {"kind": "chat", **chat.view()})
         if chat.agent in self.sessions:

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 QUEUE_LIMIT = 256   # events a page may have unread before its oldest are dropped
+CLOSING = b""       # put to every listener when the console stops: its stream ends
 
 
 class Hub:
@@ -24,6 +25,12 @@ class Hub:
 
     def leave(self, queue: asyncio.Queue[bytes]) -> None:
         self.listeners = [(c, q) for c, q in self.listeners if q is not queue]
+
+    def close(self) -> None:
+        for _channels, queue in self.listeners:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(CLOSING)
 
     def publish(self, channel: str, event: dict[str, Any]) -> None:
         data = b"event: " + channel.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"

@@ -4,15 +4,15 @@ as they come, its reports kept for download when it ends."""
 
 from __future__ import annotations
 
-import datetime
+import math
 import threading
 from typing import Any, Callable
 
 from wire.dist import parse, parse_optional
 
-from .. import loadpage, loadrows, thresholds, version
+from .. import loadpage, loadrows, thresholds
 from ..fleet import AttachedFleet
-from ..load import LoadPlan, parse_profile, run_load
+from ..load import LoadPlan, parse_profile, run_details, run_load
 from ..topology import Topology
 
 
@@ -27,26 +27,31 @@ class StoppableFleet(AttachedFleet):
         return not self.stop_asked.wait(seconds)
 
 
+LIMITS = {"rate": (0, 100_000, 10), "duration": (0.5, 86_400, 30), "drain": (0, 3_600, 10),
+          "chat_servers": (1, 1_000, None)}
+
+
 def plan_of(form: dict[str, Any]) -> tuple[LoadPlan, int | None]:
     """The page's form as a plan; ValueError names the field that is wrong."""
-    def number(key: str, default: float, low: float) -> float:
+    values: dict[str, Any] = {}
+    for key, (low, high, default) in LIMITS.items():
+        raw = form.get(key)
+        if raw is None or raw == "":
+            values[key] = default
+            continue
         try:
-            value = float(form.get(key) or default)
+            value = float(raw)
         except (TypeError, ValueError):
-            raise ValueError(f"{key}: {form.get(key)!r} is not a number")
-        if value < low:
-            raise ValueError(f"{key}: must be at least {low:g}")
-        return value
-    try:
-        handle, think = parse(form.get("handle") or "exp:2"), parse(form.get("think") or "uniform:0.05,0.3")
-        patience = parse_optional(form.get("patience") or None)
-        profile = parse_profile(form.get("profile") or "constant")
-    except ValueError as exc:
-        raise ValueError(f"{exc}")
-    servers = form.get("chat_servers")
-    plan = LoadPlan(rate=number("rate", 10, 0), duration=number("duration", 30, 0.5), handle=handle, think=think,
-                    patience=patience, profile=profile, drain=number("drain", 10, 0))
-    return plan, int(number("chat_servers", 1, 1)) if servers else None
+            raise ValueError(f"{key}: {raw!r} is not a number")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{key}: must be from {low:g} to {high:g}, not {raw!r}")
+        values[key] = value
+    handle, think = parse(form.get("handle") or "exp:2"), parse(form.get("think") or "uniform:0.05,0.3")
+    plan = LoadPlan(rate=values["rate"], duration=values["duration"], handle=handle, think=think,
+                    patience=parse_optional(form.get("patience") or None),
+                    profile=parse_profile(form.get("profile") or "constant"), drain=values["drain"])
+    servers = values["chat_servers"]
+    return plan, int(servers) if servers is not None else None
 
 
 class LoadRun:
@@ -56,6 +61,7 @@ class LoadRun:
         self.thread: threading.Thread | None = None
         self.stop_asked = threading.Event()
         self.report: dict[str, Any] | None = None
+        self.reports: dict[str, tuple[str, str]] = {}   # rendered once, when the run ends
         self.error = ""
         self.form: dict[str, Any] = {}
 
@@ -67,7 +73,7 @@ class LoadRun:
         if self.running:
             raise RuntimeError("a load is running already: stop it first")
         plan, servers = plan_of(form)
-        self.form, self.report, self.error = dict(form), None, ""
+        self.form, self.report, self.reports, self.error = dict(form), None, {}, ""
         self.stop_asked.clear()
         self.thread = threading.Thread(target=self.run, args=(plan, servers), name="web-load", daemon=True)
         self.thread.start()
@@ -80,13 +86,12 @@ class LoadRun:
                 report = run_load(plan, fleet, lambda row: self.tell({"kind": "row", "row": row}))
             finally:
                 fleet.close()
-            report["run"] = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                             "version": version(), "command": "the web console's load page",
-                             "chat_servers": len(fleet.chats)}
+            report["run"] = run_details("the web console's load page", fleet)
             report["verdict"] = thresholds.judge(report, [], thresholds.LOAD_FIGURES)
-            self.report = report
+            self.report, self.reports = report, self.render(report)
             self.tell({"kind": "done", "summary": {k: report[k] for k in (
-                "created", "closed", "abandoned", "lost", "closed_per_s", "route_p50_us", "route_p99_us")}})
+                "created", "closed", "abandoned", "lost", "unfinished", "interrupted", "closed_per_s",
+                "route_p50_us", "route_p99_us")}})
         except Exception as exc:   # the page must hear why, the console goes on
             self.error = str(exc)
             self.tell({"kind": "failed", "reason": self.error})
@@ -94,13 +99,16 @@ class LoadRun:
     def stop(self) -> None:
         self.stop_asked.set()
 
-    def files(self) -> dict[str, tuple[str, str]]:
-        """The last run's reports: name -> (content type, text)."""
-        if self.report is None:
-            return {}
+    def join(self, timeout: float) -> None:
+        """Wait (bounded) for a stopped run to give the Chat Servers their settings back."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    @staticmethod
+    def render(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        """The run's reports: name -> (content type, text)."""
         import orjson
-        out = {"report.html": ("text/html", loadpage.html_page(self.report)),
-               "report.json": ("application/json", orjson.dumps(self.report, option=orjson.OPT_INDENT_2).decode())}
-        out.update({f"report_{suffix}.csv": ("text/csv", text)
-                    for suffix, text in loadrows.csv_texts(self.report).items()})
+        out = {"report.html": ("text/html", loadpage.html_page(report)),
+               "report.json": ("application/json", orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())}
+        out.update({f"report_{suffix}.csv": ("text/csv", text) for suffix, text in loadrows.csv_texts(report).items()})
         return out

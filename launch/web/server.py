@@ -23,8 +23,9 @@ from aiohttp import web
 from .. import client
 from ..top import frame, look
 from ..topology import Topology
-from .desk import DeskError, WebDesk
-from .hub import Hub
+from .desk import WebDesk
+from .hub import CLOSING, Hub
+from .link import DeskError
 from .loadrun import LoadRun
 
 log = logging.getLogger("mroute.web")
@@ -33,14 +34,21 @@ PAGES = {"/": "overview.html", "/routing": "routing.html", "/load": "load.html",
          "/customer": "customer.html", "/voice": "voice.html"}
 LOOK_EVERY = 1.0   # seconds between looks at the topology (status and every actor's stats)
 EVENTS_KEPT = 100
-COOKIE = "mroute_token"
+# what a page may load: itself only (no inline script, no frames of it elsewhere)
+SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                    "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "no-referrer"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Console:
-    def __init__(self, topology: Topology, token: str | None):
+    def __init__(self, topology: Topology, token: str | None, hosts: set[str] | None = None):
+        """`hosts`: the Host headers a request may carry (the names this console is served
+        as); another is a page of some other site, rebound by DNS to ours."""
         self.topology = topology
         self.token = token
+        self.hosts = hosts
+        self.cookie = "mroute_token"
         self.hub = Hub()
         self.ctx = zmq.asyncio.Context()
         self.desk = WebDesk(topology, self.ctx, self.hub.publish)
@@ -55,23 +63,27 @@ class Console:
         return await asyncio.get_running_loop().run_in_executor(None, client.ask, self.topology, verb, body, timeout)
 
     def from_thread(self, channel: str, event: dict[str, Any]) -> None:
-        if self.loop is not None:
+        if self.loop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.hub.publish, channel, event)
 
     async def watch(self) -> None:
-        """Look at the topology every second; the overview and routing pages get each frame."""
+        """Look at the topology every second; the overview and routing pages get each frame.
+        A topology that stops is said, and looked at again until it is back."""
         executor = asyncio.get_running_loop().run_in_executor
-        before = await executor(None, look, self.topology)
+        before = None
         while True:
-            await asyncio.sleep(LOOK_EVERY)
             try:
                 now = await executor(None, look, self.topology)
+                if before is not None:
+                    self.view = {**frame(before, now, self.topology), "at": time.time()}
+                    self.hub.publish("overview", self.view)
+                before = now
             except (client.NotRunning, client.NoAnswer) as exc:
-                self.hub.publish("overview", {"down": str(exc)})
-                continue
-            self.view = {**frame(before, now, self.topology), "at": time.time()}
-            before = now
-            self.hub.publish("overview", self.view)
+                self.view, before = {"down": str(exc)}, None
+                self.hub.publish("overview", self.view)
+            except Exception:   # a look that goes wrong must not end the watching
+                log.exception("web: looking at the topology")
+            await asyncio.sleep(LOOK_EVERY)
 
     async def lifecycle(self) -> None:
         sock = self.ctx.socket(zmq.SUB)
@@ -80,38 +92,60 @@ class Console:
         sock.connect(self.topology.control_endpoint("events"))
         try:
             while True:
-                _topic, raw = await sock.recv_multipart()
-                event = orjson.loads(raw)
+                try:
+                    _topic, raw = await sock.recv_multipart()
+                    event = orjson.loads(raw)
+                except (ValueError, orjson.JSONDecodeError):
+                    continue
                 self.events = [*self.events[-(EVENTS_KEPT - 1):], event]
                 self.hub.publish("events", event)
         finally:
             sock.close()
 
-    async def on_startup(self, _app: web.Application) -> None:
+    async def on_startup(self, app: web.Application) -> None:
         self.loop = asyncio.get_running_loop()
-        await self.desk.start()
+        self.desk.start()   # in the background: the pages serve while it waits for Comm
         self.background = [asyncio.create_task(self.watch()), asyncio.create_task(self.lifecycle())]
 
-    async def on_cleanup(self, _app: web.Application) -> None:
+    async def on_shutdown(self, _app: web.Application) -> None:
+        """Before the server waits for its requests: every event stream ends now, a load
+        stops and gives the Chat Servers their settings back."""
+        self.hub.close()
         self.load.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self.load.join, 30.0)
+
+    async def on_cleanup(self, _app: web.Application) -> None:
         for task in self.background:
             task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         await self.desk.close()
         self.ctx.term()
 
     # guarding ---------------------------------------------------------------------------------
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await self.checked(request, handler)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    async def checked(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.hosts is not None and request.host not in self.hosts:
+            return web.Response(status=403, text=f"mroute web is not served as {request.host!r}")
+        if request.method == "POST":
+            if request.content_type != "application/json":   # a form another site may post is refused
+                return web.json_response({"error": "POST takes application/json"}, status=415)
+            origin = request.headers.get("Origin")
+            if origin is not None and origin.split("://", 1)[-1] != request.host:
+                return web.json_response({"error": f"a request from {origin} is refused"}, status=403)
         if self.token is None or request.path.startswith("/static/"):
             return await handler(request)
         given = request.query.get("token")
-        if given is not None and hmac.compare_digest(given, self.token):   # the URL printed at start
+        if given is not None and same(given, self.token):   # the URL printed at start
             response = web.HTTPFound(request.path)
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
-            raise response
-        cookie = request.cookies.get(COOKIE, "")
+            response.set_cookie(self.cookie, self.token, httponly=True, samesite="Strict")
+            return response
         bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if hmac.compare_digest(cookie, self.token) or hmac.compare_digest(bearer, self.token):
+        if same(request.cookies.get(self.cookie, ""), self.token) or same(bearer, self.token):
             return await handler(request)
         if request.path.startswith("/api/"):
             return web.json_response({"error": "open the console with the URL mroute web printed"}, status=401)
@@ -135,8 +169,10 @@ class Console:
                     data = await asyncio.wait_for(queue.get(), 15.0)
                 except asyncio.TimeoutError:
                     data = b": beat\n\n"   # a proxy keeps a quiet stream open
+                if data == CLOSING:   # the console stops: the page reconnects to whatever comes next
+                    break
                 await response.write(data)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass
         finally:
             self.hub.leave(queue)
@@ -147,11 +183,14 @@ class Console:
         topology = self.topology
         return web.json_response({
             "name": topology.name, "view": self.view, "events": self.events, "desk": self.desk.destination,
+            "desk_mrd": self.desk.default_mrd(),
             "queues": {name: q["mrd"] for name, q in topology.queues.items()}, "mrds": list(topology.mrds),
             "actors": {name: spec["role"] for name, spec in topology.actors.items()},
-            "agents": [a["id"] for a in topology.agents][:1000],
+            "agents": [a["id"] for a in topology.agents][:1000], "free_agents": free_agents(topology)[:1000],
+            "voice_queues": sorted(next((s.get("queues", {}) for s in topology.actors.values() if s["role"] == "gc"),
+                                        {})),
             "load": {"running": self.load.running, "form": self.load.form, "error": self.load.error,
-                     "reports": sorted(self.load.files())}}, dumps=lambda v: orjson.dumps(v).decode())
+                     "reports": sorted(self.load.reports)}}, dumps=lambda v: orjson.dumps(v).decode())
 
     async def control(self, request: web.Request) -> web.Response:
         """restart, stop, start (name) and scale (name, count), as the CLI asks them."""
@@ -166,11 +205,15 @@ class Console:
 
     async def task(self, request: web.Request) -> web.Response:
         task_id = request.match_info["task"]
-        traced = await self.ask("ask", {"name": "all", "verb": "trace", "body": {"task": task_id}}, timeout=5)
-        hops = sorted(({**hop, "actor": name} for name, a in traced["actors"].items() for hop in a.get("events", [])),
-                      key=lambda hop: hop["at"])
-        explained = await self.ask("ask", {"role": "mre", "verb": "explain", "body": {"task": task_id}}, timeout=5)
-        return web.json_response({"task": task_id, "hops": hops, "explain": explained})
+
+        async def both() -> dict[str, Any]:
+            traced = await self.ask("ask", {"name": "all", "verb": "trace", "body": {"task": task_id}}, timeout=5)
+            hops = sorted(({**hop, "actor": name} for name, a in traced["actors"].items()
+                           for hop in a.get("events", [])), key=lambda hop: hop["at"])
+            explained = await self.ask("ask", {"role": "mre", "verb": "explain", "body": {"task": task_id}},
+                                       timeout=5)
+            return {"task": task_id, "hops": hops, "explain": explained}
+        return await self.answer(both())
 
     async def desk_call(self, request: web.Request) -> web.Response:
         body = await json_body(request)
@@ -181,17 +224,20 @@ class Console:
             "task": lambda: desk.task_action(str(body.get("agent", "")), str(body.get("task", "")),
                                              str(body.get("action", "")), str(body.get("recipient", ""))),
             "start": lambda: desk.start_chat(str(body.get("customer", "")), str(body.get("queue", ""))),
-            "leave": lambda: desk.leave(str(body.get("chat", ""))),
-            "agent": lambda: as_awaitable(desk.agent_view(str(body.get("agent", "")), check=True)),
-            "chat": lambda: as_awaitable(desk.chat(str(body.get("chat", ""))).view()),
-            "say": lambda: as_awaitable(desk.say(str(body.get("chat", "")), str(body.get("sender", "")),
-                                                 str(body.get("text", ""))))}
-        if action not in calls:
-            raise web.HTTPNotFound()
+            "leave": lambda: desk.leave(str(body.get("chat", "")))}
+        now: dict[str, Callable[[], dict[str, Any]]] = {   # what the desk knows already
+            "agent": lambda: desk.agent_view(str(body.get("agent", "")), check=True),
+            "chat": lambda: desk.chat(str(body.get("chat", ""))).view(),
+            "say": lambda: desk.say(str(body.get("chat", "")), str(body.get("sender", "")), str(body.get("text", "")))}
         try:
-            return web.json_response(await calls[action]())
+            if action in calls:
+                return web.json_response(await calls[action]())
+            if action in now:
+                return web.json_response(now[action]())
         except DeskError as err:
-            return web.json_response({"error": err.reason, "code": err.code}, status=400)
+            return web.json_response({"error": err.reason, "code": err.code},
+                                     status=503 if err.code in ("UNAVAILABLE", "NO_ANSWER") else 400)
+        raise web.HTTPNotFound()
 
     async def load_call(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
@@ -207,7 +253,7 @@ class Console:
         return web.json_response({"running": self.load.running})
 
     async def load_report(self, request: web.Request) -> web.Response:
-        found = self.load.files().get(request.match_info["file"])
+        found = self.load.reports.get(request.match_info["file"])
         if found is None:
             raise web.HTTPNotFound(text="no such report: a load must have ended first")
         kind, text = found
@@ -230,6 +276,7 @@ class Console:
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard], client_max_size=64 * 1024)
         app.on_startup.append(self.on_startup)
+        app.on_shutdown.append(self.on_shutdown)
         app.on_cleanup.append(self.on_cleanup)
         for path in PAGES:
             app.router.add_get(path, self.page)
@@ -255,5 +302,13 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def as_awaitable(value: dict[str, Any]) -> dict[str, Any]:
-    return value
+def same(given: str, token: str) -> bool:
+    return hmac.compare_digest(given.encode(errors="replace"), token.encode())
+
+
+def free_agents(topology: Topology) -> list[str]:
+    """The directory agents no simulated Chat Server desks: the ones to log in as on the
+    desk page (logging in as another moves it from its Chat Server)."""
+    from wire.desking import desked
+    taken = {i for span in desked(topology.actors).values() for i in span}
+    return [a["id"] for i, a in enumerate(topology.agents) if i not in taken]

@@ -2,6 +2,7 @@
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
+let where = "";   // the header's line: which topology, which desk
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -28,6 +29,11 @@ function listen(channels, handlers, refresh) {
   // published while it was not listening is not lost to the page
   const source = new EventSource("/api/stream?" + channels.map((c) => "ch=" + encodeURIComponent(c)).join("&"));
   if (refresh) source.addEventListener("open", () => refresh().catch(() => {}));
+  source.addEventListener("open", () => { $("#where").classList.remove("lost"); $("#where").textContent = where; });
+  source.addEventListener("error", () => {   // the browser tries again by itself; the page says so meanwhile
+    $("#where").textContent = "connection to mroute web lost: retrying";
+    $("#where").classList.add("lost");
+  });
   for (const channel of channels) {
     source.addEventListener(channel, (message) => handlers[channel.split(":")[0]](JSON.parse(message.data)));
   }
@@ -73,9 +79,17 @@ function overview(state) {
       el("td", {}, fmt(p.cpu_percent)), el("td", {}, fmt(p.rss_mb)), el("td", {}, fmt(p.in_per_s)),
       el("td", {}, fmt(p.out_per_s)),
       el("td", {}, ["restart", "stop", "start"].map((verb) => el("button", {
-        class: verb === "stop" ? "danger" : "", on: {click: () => act("#error", () => api(`/api/actors/${verb}`, {name: p.name}))},
+        class: verb === "stop" ? "danger" : "", on: {click: () => {
+          if (verb === "stop" && p.role !== "chat" && !confirm(`Stop ${p.name}? Routing stops with it.`)) return;
+          act("#error", () => api(`/api/actors/${verb}`, {name: p.name}));
+        }},
       }, verb)))));
     $("#actors tbody").replaceChildren(...rows);
+    document.querySelectorAll("input[data-scale]").forEach((input) => {   // what runs now, unless being edited
+      if (document.activeElement !== input) {
+        input.value = view.processes.filter((p) => p.name.startsWith(input.dataset.scale + ".")).length;
+      }
+    });
   };
   if (state.view.processes) render(state.view);
   // Chat Servers scale; Comm, the MRE and the GC bind the documented queues: one each
@@ -98,7 +112,7 @@ function routing(state) {
   const rate = chart("#rate-chart", ["routed/s"]);
   const latency = chart("#latency-chart", ["p50", "p99"]);
   const render = (view) => {
-    if (view.down) return;
+    if (view.down) { $("#level").textContent = "the topology does not answer: " + view.down; return; }
     $("#queues tbody").replaceChildren(...Object.entries(view.queues).map(([name, q]) => el("tr", {"data-queue": name},
       el("td", {}, name), el("td", {class: "left"}, q.mrd), el("td", {class: "waiting"}, q.waiting),
       el("td", {}, `${fmt(q.oldest_wait_s)} s`), el("td", {}, q.created ?? 0), el("td", {}, q.accepted ?? 0),
@@ -176,13 +190,25 @@ function transcript(lines) {
 }
 
 function desk(state) {
-  $("#agent-ids").replaceChildren(...state.agents.map((id) => el("option", {value: id})));
+  // agents no simulated Chat Server desks (another would be moved off its server)
+  $("#agent-ids").replaceChildren(...state.free_agents.map((id) => el("option", {value: id})));
   let agent = null;
   const render = (view) => {
-    const typed = {};   // what the agent was typing survives a redraw
-    document.querySelectorAll(".chat").forEach((c) => { typed[c.dataset.task] = c.querySelector(".agent-text").value; });
+    const typed = {};   // what the agent was typing, and where, survives a redraw
+    document.querySelectorAll(".chat").forEach((c) => {
+      const input = c.querySelector(".agent-text");
+      if (input) typed[c.dataset.task] = input.value;
+    });
+    const focused = document.activeElement && document.activeElement.closest(".chat");
+    const focusedTask = focused ? focused.dataset.task : null;
     $("#state").textContent = view.state;
     $("#state").className = "state " + view.state;
+    if (view.state === "LOGOUT") {   // logged out, moved to another desk: log in again from here
+      $("#desk").hidden = true;
+      $("#login-box").hidden = false;
+      fail("#login-error", view.reason ? `${view.agent} was logged out: ${view.reason}` : "");
+      return;
+    }
     $("#offers").replaceChildren(...(view.offers.length ? view.offers.map((o) => el("div", {class: "card offer"},
       el("b", {}, o.chat ? o.chat.customer : "a task"), ` ${o.task} `,
       el("button", {class: "primary accept", on: {click: () => task(o.task, "accept")}}, "Accept"))) : ["none"]));
@@ -194,14 +220,17 @@ function desk(state) {
         el("b", {}, t.chat ? t.chat.customer : "a task"), el("span", {class: "muted"}, ` ${t.task}`),
         t.chat ? el("div", {class: "transcript"}, transcript(t.chat.transcript)) : el("p", {class: "muted"},
           "(a customer of another Chat Server: no conversation here)"),
-        el("form", {class: "row", on: {submit: (event) => { event.preventDefault();
+        t.chat ? el("form", {class: "row", on: {submit: (event) => { event.preventDefault();
           const line = text.value;
           text.value = "";   // before the redraw that brings the line back in the transcript
           act("#error", () => api("/api/desk/say", {chat: t.chat.chat, sender: agent, text: line})); }}},
-          text, el("button", {class: "primary send"}, "Send")),
+          text, el("button", {class: "primary send"}, "Send")) : "",
         el("div", {class: "row"}, el("button", {class: "close", on: {click: () => task(t.task, "close")}}, "Close"),
           to, el("button", {on: {click: () => task(t.task, "transfer", to.value)}}, "Transfer")));
     }) : ["none"]));
+    document.querySelectorAll(".chat .transcript").forEach((box) => { box.scrollTop = box.scrollHeight; });
+    const again = focusedTask && document.querySelector(`.chat[data-task="${focusedTask}"] .agent-text`);
+    if (again) again.focus();
   };
   const task = (id, action, recipient = "") => act("#error",
     () => api("/api/desk/task", {agent, task: id, action, recipient}).then(render));
@@ -226,7 +255,9 @@ function desk(state) {
 
 // Customer -------------------------------------------------------------------------------
 function customer(state) {
-  $("#queue").replaceChildren(...Object.entries(state.queues).map(([name, mrd]) => el("option", {value: name}, `${name} (${mrd})`)));
+  // the queues of the MRD the console's agents log into (a voice queue is the GC's)
+  $("#queue").replaceChildren(...Object.entries(state.queues).filter(([, mrd]) => mrd === state.desk_mrd)
+    .map(([name]) => el("option", {value: name}, name)));
   let chat = null;
   const render = (view) => {
     $("#state").textContent = view.state;
@@ -234,6 +265,9 @@ function customer(state) {
     $("#agent").textContent = view.agent ? `with ${view.agent}` : "";
     $("#transcript").replaceChildren(...transcript(view.transcript));
     $("#transcript").scrollTop = $("#transcript").scrollHeight;
+    const closed = view.state === "CLOSED";
+    $("#say").hidden = closed;
+    $("#leave").textContent = closed ? "Start another chat" : "Leave";
   };
   $("#start").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -252,7 +286,10 @@ function customer(state) {
     $("#text").value = "";
     act("#error", () => api("/api/desk/say", {chat, sender: "customer", text: line}).then(render));
   });
-  $("#leave").addEventListener("click", () => act("#error", () => api("/api/desk/leave", {chat}).then(render)));
+  $("#leave").addEventListener("click", () => {
+    if ($("#state").textContent === "CLOSED") { location.reload(); return; }
+    act("#error", () => api("/api/desk/leave", {chat}).then(render));
+  });
 }
 
 // Voice ----------------------------------------------------------------------------------
@@ -261,11 +298,12 @@ function voice(state) {
     fail("#error", "this topology has no Generic Connector (no gc actor)");
     return;
   }
-  const voiceQueues = Object.entries(state.queues).filter(([, mrd]) => mrd === "voice").map(([name]) => name);
-  $("#calls").replaceChildren(...(voiceQueues.length ? voiceQueues : ["sales"]).map((queue) =>
+  if (!state.voice_queues.length) fail("#error", "the Generic Connector has no queues (actors.gc.queues)");
+  $("#calls").replaceChildren(...state.voice_queues.map((queue) =>
     el("button", {class: "primary", on: {click: () => act("#error", () => api("/api/voice/call", {queue})
       .then((a) => { $("#placed").textContent = `call ${a.dialog} placed on ${queue}`; }))}}, `Place a call on ${queue}`)));
   const render = (view) => {
+    if (view.down) { fail("#error", "the topology does not answer: " + view.down); return; }
     const states = view.agents_by_state && view.agents_by_state.voice;
     if (!states) return;
     $("#voice-agents thead").replaceChildren(el("tr", {}, el("th", {}, "state"), el("th", {}, "agents")));
@@ -277,6 +315,7 @@ function voice(state) {
 }
 
 api("/api/state").then((state) => {
-  $("#where").textContent = `topology ${state.name} · desk ${state.desk}`;
+  where = `topology ${state.name} · desk ${state.desk}`;
+  $("#where").textContent = where;
   ({overview, routing, load, desk, customer, voice})[document.body.dataset.page](state);
 }).catch((error) => { document.querySelector("main").prepend(el("p", {class: "error"}, String(error.message))); });
