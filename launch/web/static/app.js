@@ -86,7 +86,7 @@ function overview(state) {
       }, verb)))));
     $("#actors tbody").replaceChildren(...rows);
     document.querySelectorAll("input[data-scale]").forEach((input) => {   // what runs now, unless being edited
-      if (document.activeElement !== input) {
+      if (!input.dataset.edited) {
         input.value = view.processes.filter((p) => p.name.startsWith(input.dataset.scale + ".")).length;
       }
     });
@@ -95,10 +95,12 @@ function overview(state) {
   // Chat Servers scale; Comm, the MRE and the GC bind the documented queues: one each
   $("#scale").replaceChildren(...Object.entries(state.actors).filter(([, role]) => role === "chat").map(([name, role]) => {
     const count = el("input", {type: "number", min: "0", value: (state.view.processes || [])
-      .filter((p) => p.name.startsWith(name + ".")).length, "data-scale": name});
+      .filter((p) => p.name.startsWith(name + ".")).length, "data-scale": name,
+      on: {input: () => { count.dataset.edited = "1"; }}});   // what the person typed stays until it is used
     return el("span", {class: "row"}, el("b", {}, name), el("span", {class: "muted"}, role), count,
       el("button", {"data-scale-button": name, on: {click: () => act("#error",
-        () => api("/api/actors/scale", {name, count: Number(count.value)}))}}, "Scale"));
+        () => api("/api/actors/scale", {name, count: Number(count.value)})
+          .then(() => { delete count.dataset.edited; }))}}, "Scale"));
   }));
   const event = (e) => el("div", {}, `${new Date(e.time * 1000).toLocaleTimeString()} ${e.name} ${e.state}`,
                                    e.reason ? ` (${e.reason})` : "", e.failure ? ` ${e.failure}` : "");
