@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 from launch import client as control_client
+from selenium.webdriver.common.keys import Keys
 
 from .helpers import MROUTE, base_topology, end, tagged_processes, wait_until
 
@@ -140,9 +141,10 @@ def test_the_overview_lists_every_actor_and_shows_a_scaled_chat_server(console, 
     page = browser()
     page.get(f"{web.base}/?token={web.token}")
     rows = lambda: {r.get_attribute("data-actor"): r.text for r in css(page, "#actors tbody tr")}  # noqa: E731
-    until(page, lambda d: {"comm.1", "mre.1", "chat.1"} <= set(rows()))
-    assert all("RUNNING" in text for text in rows().values())
-    on(page, 'input[data-scale="chat"]', lambda e: (e.clear(), e.send_keys("2")))
+    until(page, lambda d: {"comm.1", "mre.1", "chat.1"} <= set(rows())
+          and all("RUNNING" in text for text in rows().values()))
+    # typed as a person does (select all, type): the field keeps the focus, no redraw takes it back
+    on(page, 'input[data-scale="chat"]', lambda e: (e.click(), e.send_keys(Keys.CONTROL, "a"), e.send_keys("2")))
     on(page, 'button[data-scale-button="chat"]', lambda e: e.click())
     until(page, lambda d: "RUNNING" in rows().get("chat.2", ""), timeout=30)
     until(page, lambda d: "chat.2" in css(page, "#events")[0].text)          # its lifecycle, as it happened

@@ -69,9 +69,9 @@ function chart(where, names, height = 220) {
 
 // Overview -------------------------------------------------------------------------------
 function overview(state) {
-  const render = (view) => {
-    if (view.down) { fail("#error", view.down); return; }
-    fail("#error");
+  const render = (view) => {   // (#error is the actions' own: a redraw leaves it)
+    if (view.down) { fail("#down", "the topology does not answer: " + view.down); return; }
+    fail("#down");
     const rows = view.processes.map((p) => el("tr", {"data-actor": p.name},
       el("td", {}, p.name), el("td", {class: "left"}, p.role),
       el("td", {class: "left"}, el("span", {class: "state " + p.state}, p.state), p.reason ? ` ${p.reason}` : ""),
@@ -86,7 +86,7 @@ function overview(state) {
       }, verb)))));
     $("#actors tbody").replaceChildren(...rows);
     document.querySelectorAll("input[data-scale]").forEach((input) => {   // what runs now, unless being edited
-      if (!input.dataset.edited) {
+      if (!input.dataset.edited && document.activeElement !== input) {
         input.value = view.processes.filter((p) => p.name.startsWith(input.dataset.scale + ".")).length;
       }
     });
