@@ -258,3 +258,18 @@ def test_messages_comm_cannot_deliver_are_seen_as_gaps_and_every_task_is_still_a
     assert report["created"] == report["acknowledged"] == report["routed"] == report["accepted"] == report["closed"]
     assert Histogram.from_json(report["latency_histogram"]).count + report["routed_unmeasured"] == report["routed"]
     assert "messages missed in those gaps" in result.stdout
+
+
+def test_a_fleet_never_takes_the_topologys_metrics_port(tmp_path):
+    """`mroute load`, `bench` and `chaos` spawn a fleet beside a topology that may be
+    running: its scrape target (topology.yaml: 9464) stays that topology's."""
+    from launch.fleet import fleet_topology
+    from launch.load import LoadPlan
+    from launch.topology import load
+    spec = base_topology("metered")
+    spec["metrics"] = {"port": 9464, "host": "127.0.0.1"}
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    plan = LoadPlan(rate=1, duration=1, handle=parse("fixed:1"), think=parse("fixed:0"), patience=None)
+    (tmp_path / "fleet").mkdir()
+    written = fleet_topology(tmp_path / "topology.yaml", tmp_path / "fleet", 1, 2, plan)
+    assert load(written).metrics["port"] == 0
