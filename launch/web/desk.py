@@ -101,11 +101,14 @@ class WebDesk:
         self.link.tasks.append(asyncio.ensure_future(ask()))
 
     def on_snapshot(self, body: dict[str, Any]) -> None:
-        agents = {row["AgentId"]: row for row in body.get("Agents") or [] if isinstance(row, dict)}
+        agents = {row["AgentId"]: row for row in body.get("Agents") or []   # (one row per MRD: ours)
+                  if isinstance(row, dict) and (row.get("MRD") or row.get("Mrd")) in (None, self.default_mrd())}
         rows = {row["TaskId"]: row for row in body.get("Tasks") or [] if isinstance(row, dict)}
         unknown = {t for t in body.get("Unknown") or [] if isinstance(t, str)}
         for agent_id, session in self.sessions.items():
             row = agents.get(agent_id)
+            if row is None and session.state == S.LOGOUT:
+                continue   # logged out already: nothing to tell its page
             session.state = str(row["State"]) if row else S.LOGOUT   # not at this desk any more: moved, or gone
             session.offers = {t for t, r in rows.items() if r.get("AgentId") == agent_id and r.get("State") == S.RESERVED}
             session.tasks = {t for t, r in rows.items() if r.get("AgentId") == agent_id
@@ -128,8 +131,9 @@ class WebDesk:
 
     def on_agent_state(self, body: dict[str, Any]) -> None:
         session = self.sessions.get(str(body.get("AgentId")))
-        if session is None:
-            return
+        mrd = body.get("MRD") or body.get("Mrd")
+        if session is None or (mrd is not None and mrd != self.default_mrd()):
+            return   # (an agent with an extension is in voice too: its voice states are the GC's page's)
         session.state = str(body.get("State"))
         if session.state == S.LOGOUT:
             session.offers.clear()
