@@ -12,7 +12,8 @@ import click
 
 from . import client
 from .commands import COMMANDS
-from .commands.common import DEFAULT_FILE, FILE_ENV, version
+from . import version
+from .commands.common import DEFAULT_FILE, FILE_ENV
 
 NOT_RUNNING = 3
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from .. import client, version  # noqa: F401 (version: the verbs take it from here)
+from .. import client
 from ..supervisor import is_locked
 from ..topology import Topology, TopologyError, load
 

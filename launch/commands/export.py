@@ -7,23 +7,25 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 import click
 
 from ..export import compose as compose_export, kubernetes as kube_export, systemd as systemd_export
-from ..export.plan import Plan, dump, make_plan
+from ..export.plan import Plan, Workload, dump, make_plan
 from ..topology import TopologyError
-from .common import topology_option, version
+from .. import version
+from .common import topology_option
 
 
-def plan_or_exit(file: str, host_of=None) -> Plan:  # type: ignore[no-untyped-def]
+def plan_or_exit(file: str, host_of: Callable[[Workload], str] | None = None) -> Plan:
     try:
         return make_plan(file, host_of)
     except TopologyError as exc:
         raise click.ClickException(str(exc))
 
 
-def write_files(directory: str, files: dict[str, str], private: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+def write_files(directory: str, files: dict[str, str], private: frozenset[str] = frozenset()) -> None:
     """Each file under `directory`; the private ones (passwords, keys) readable by us only."""
     root = Path(directory)
     for path, text in files.items():
@@ -59,8 +61,8 @@ def kubernetes(file: str, output: str | None, image: str | None, namespace: str 
         return
     write_files(output, {f"{i:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml": dump(obj, flow=False)
                          for i, obj in enumerate(objects, 1)},
-                private={f"{i:02d}-secret-{obj['metadata']['name']}.yaml" for i, obj in enumerate(objects, 1)
-                         if obj["kind"] == "Secret"})
+                private=frozenset({f"{i:02d}-secret-{obj['metadata']['name']}.yaml" for i, obj in enumerate(objects, 1)
+                         if obj["kind"] == "Secret"}))
 
 
 @export.command("compose")

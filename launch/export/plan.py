@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -75,7 +75,7 @@ def dns_label(text: str) -> str:
     return label if label[:1].isalpha() else f"m-{label}"
 
 
-def make_plan(path: str | Path, host_of: Any = None) -> Plan:
+def make_plan(path: str | Path, host_of: Callable[[Workload], str] | None = None) -> Plan:
     """The plan for the topology in `path`. `host_of(workload)` names the host its clients
     reach a binder at (default: its Service's name)."""
     topology = load(path)   # checked first: a bad file is refused before anything is written
