@@ -158,3 +158,65 @@ def test_a_change_nobody_marks_is_caught(tmp_path):
     except AssertionError:
         return
     raise AssertionError("an unmarked change went unnoticed")
+
+
+# The schema of journals written before closed tasks and MsgIds lost their key index.
+VERSION_0_SCHEMA = """
+CREATE TABLE agents (agent_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE tasks (task_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE closed (task_id TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE seen (msg_id TEXT PRIMARY KEY, task_id TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def test_a_journal_of_the_previous_schema_is_carried_over_whole_and_keeps_taking_writes(tmp_path):
+    """An upgrade must not lose what an older Comm journaled: its rows are copied, in their
+    order, to the tables of today, and later writes (a MsgId appended again after the ledger
+    forgot it included) go through."""
+    import sqlite3
+    path = tmp_path / "comm.sqlite"
+    run = Run(path)
+    for step in [("login", "a0", True), ("login", "a1", True), ("task", 1, False), ("task", 2, True),
+                 ("accept", 0, None), ("close", 0, None), ("task", 3, False)]:
+        run.step(*step)
+    run.journal.close()
+    # the same rows, in the same order, under the old schema
+    db = sqlite3.connect(path, isolation_level=None)
+    rows = {table: db.execute(f"SELECT * FROM {table} ORDER BY rowid" if table in ("closed", "seen")
+                              else f"SELECT * FROM {table}").fetchall()
+            for table in ("agents", "tasks", "closed", "seen", "meta")}
+    assert rows["closed"] and rows["seen"], rows
+    for table in rows:
+        db.execute(f"DROP TABLE {table}")
+    db.executescript(VERSION_0_SCHEMA + "PRAGMA user_version = 0;")
+    for table, content in rows.items():
+        db.executemany(f"INSERT INTO {table} VALUES (?, ?)", content)
+    db.close()
+
+    run.journal = Journal(path, clock=run.h.clock, wall=lambda: BASE_WALL + run.h.now)
+    run.check()
+    assert run.journal.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert run.journal.db.execute("SELECT msg_id, task_id FROM seen ORDER BY rowid").fetchall() == rows["seen"]
+    run.journal.save(run.h.comm.take_changes())
+    forgotten = rows["seen"][0]  # the ledger dropped it (SEEN_KEPT) and handled it again
+    from actors.comm.journal import Changes
+    run.journal.save(Changes(seen=[forgotten]))
+    for step in [("task", 4, False), ("accept", 1, None), ("close", 1, None)]:
+        run.step(*step)
+        run.check()
+    run.journal.close()
+
+
+def test_a_journal_of_a_newer_mroute_is_refused_not_rewritten(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from actors.comm.journal import JournalError
+    path = tmp_path / "comm.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(JournalError, match="newer mroute"):
+        Journal(path)

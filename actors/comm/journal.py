@@ -40,13 +40,33 @@ CHECKPOINT_PAGES = 256  # WAL pages between checkpoints (module docstring)
 
 # Agents and live tasks are found by their id only: WITHOUT ROWID keeps each in one B-tree
 # instead of a table and its key's index (a journal write per lifecycle: 101 -> 89 us).
-# Closed tasks and MsgIds are trimmed oldest first, by rowid.
+# Closed tasks and MsgIds are never looked up in the journal, only read back whole at a
+# start, in order: they are appended to plain rowid tables (a task closes once, and the
+# ledger adds a MsgId once) and trimmed oldest first, by rowid. An index on their random
+# keys made every insert land on a random page: 3 MsgIds and a closed task per lifecycle
+# were a third of the journal's cost (issue 15).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS closed (task_id TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS seen (msg_id TEXT PRIMARY KEY, task_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS closed (task_id TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (msg_id TEXT NOT NULL, task_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+SCHEMA_VERSION = 2  # PRAGMA user_version; 0: a journal whose closed and seen had a key index
+
+# A journal of version 0 keeps its rows, in their order, in the tables of today.
+MIGRATE_FROM_0 = """
+BEGIN;
+CREATE TABLE closed_v2 (task_id TEXT NOT NULL, data BLOB NOT NULL);
+INSERT INTO closed_v2 SELECT task_id, data FROM closed ORDER BY rowid;
+DROP TABLE closed;
+ALTER TABLE closed_v2 RENAME TO closed;
+CREATE TABLE seen_v2 (msg_id TEXT NOT NULL, task_id TEXT NOT NULL);
+INSERT INTO seen_v2 SELECT msg_id, task_id FROM seen ORDER BY rowid;
+DROP TABLE seen;
+ALTER TABLE seen_v2 RENAME TO seen;
+PRAGMA user_version = 2;
+COMMIT;
 """
 
 
@@ -74,7 +94,7 @@ class Journal:
         self.clock = clock
         self.wall = wall
         self.db = self.connect()
-        self.db.executescript(SCHEMA)
+        self.create_or_migrate()
         self.seen_rows = self.db.execute("SELECT count(*) FROM seen").fetchone()[0]
         self.closed_rows = self.db.execute("SELECT count(*) FROM closed").fetchone()[0]
 
@@ -84,6 +104,20 @@ class Journal:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
         return db
+
+    def create_or_migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise JournalError(f"{self.path} was written by a newer mroute (journal version {version}, "
+                               f"this one reads {SCHEMA_VERSION})")
+        exists = self.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'seen'").fetchone()[0]
+        if exists:
+            log.info("journal: %s: moving closed tasks and MsgIds to unindexed tables (version %d -> %d)",
+                     self.path, version, SCHEMA_VERSION)
+            self.db.executescript(MIGRATE_FROM_0)
+        self.db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
 
     # monotonic times mean nothing to another process: they are kept as wall-clock times
     def to_wall(self, monotonic: float | None) -> float | None:
@@ -139,14 +173,14 @@ class Journal:
             db.executemany("INSERT OR REPLACE INTO tasks VALUES (?, ?)",
                            [(t, self.task_blob(task)) for t, task in tasks if task is not None])
             if changes.closed:  # kept, as Comm keeps them, to answer late questions
-                db.executemany("INSERT OR REPLACE INTO closed VALUES (?, ?)",
+                db.executemany("INSERT INTO closed VALUES (?, ?)",
                                [(t, self.task_blob(task)) for t, task in changes.closed.items()])
                 closed_rows += len(changes.closed)
             if closed_rows > 2 * CLOSED_KEPT:
                 db.execute("DELETE FROM closed WHERE rowid <= (SELECT max(rowid) FROM closed) - ?", (CLOSED_KEPT,))
                 closed_rows = CLOSED_KEPT
             if changes.seen:
-                db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?)", changes.seen)
+                db.executemany("INSERT INTO seen VALUES (?, ?)", changes.seen)
                 seen_rows += len(changes.seen)
                 if seen_rows > 2 * SEEN_KEPT:  # trim now and then, not every time
                     db.execute("DELETE FROM seen WHERE rowid <= (SELECT max(rowid) FROM seen) - ?", (SEEN_KEPT,))
