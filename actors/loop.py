@@ -47,10 +47,13 @@ class Loop:
         self._wake_w: socket.socket | None = None
         self._signal_callbacks: dict[int, Callable[[], None]] = {}
         self.before_poll: list[Callable[[], None]] = []  # e.g. an actor's outbox flush
-        # this thread's CPU time when the last poll returned, the start of the turn's work:
-        # kept when an actor asks (Comm's admission control), a clock read per wake-up
+        # A reader that stops with input still waiting (its time slice is over) sets `behind`
+        # for this turn: the next wake-up then continues the same busy period. When an
+        # actor asks (Comm's admission control), `busy_since_cpu` is this thread's CPU time
+        # at the start of the busy period: the wake-up after one that left nothing behind.
+        self.behind = False
         self.track_cpu = False
-        self.woke_cpu = 0.0
+        self.busy_since_cpu = 0.0
 
     def add_reader(self, sock: Any, callback: Callable[[], None]) -> None:
         self.readers[sock] = callback
@@ -138,8 +141,9 @@ class Loop:
             # zmq_poll counts whole milliseconds and pyzmq truncates: round up, or the last
             # fraction of every wait before a timer becomes a busy loop of poll(0).
             ready = self.poller.poll(math.ceil(max(0.0, wake - time.monotonic()) * 1000))
-            if self.track_cpu:
-                self.woke_cpu = time.thread_time()
+            if self.track_cpu and not self.behind:
+                self.busy_since_cpu = time.thread_time()
+            self.behind = False
             for sock, _ in ready:
                 callback = self.readers.get(sock)
                 if callback is not None:

@@ -31,6 +31,17 @@ Decode = Callable[[list[bytes]], tuple[str, Any]]
 
 TRACE_KEPT = 20_000  # messages remembered per actor for `mroute trace`
 DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others get a turn
+# Wall-clock seconds one socket is read per wake-up before the others, the commit and the
+# outbox get a turn (issue 15). A turn is a hop's latency for everything it causes: with
+# turns of thousands of messages, Comm and the MRE waited on each other's 20-50 ms turns in
+# lockstep, every hop of an agent's next task took a whole turn, and under overload agents
+# sat waiting for offers (completed/s at twice the peak: 4,550-5,620, median 5,110). With
+# 5 ms slices: 5,070-6,260, median 5,900 (five runs each, same hour).
+DRAIN_SLICE = 0.005
+POLLIN = int(zmq.POLLIN)
+# Single Task messages deferred to the end of a read (`last`): their handling is most of a
+# read's cost, so a slice stops taking them past this many
+LATER_MAX = 128
 
 def ids(body: dict[str, Any]) -> dict[str, Any]:
     """The TaskId and AgentId a message names, for a log line's `extra`."""
@@ -128,7 +139,7 @@ class Actor:
         is logged with its traceback and refused GENERAL_ERROR, and the actor goes on.
         Messages of type `last` are handled after the rest of the turn's (Comm's new Tasks
         wait behind what is said about the tasks it holds, never the other way). A turn
-        takes at most `batch` messages before other sockets get theirs."""
+        takes at most `batch` messages, or DRAIN_SLICE seconds, before other sockets get theirs."""
         counters = self.counters
         trace = self.trace
         tap_name = queue.encode()
@@ -164,8 +175,13 @@ class Actor:
                                  type=type or frames[0].decode("ascii", "replace")[:60],
                                  msg_id=message.get("MsgId") if message.__class__ is dict else None), message)
 
+        loop = self.loop
+        clock = time.perf_counter
+
         def drain() -> None:
             later: list[list[bytes]] = []
+            over = clock() + DRAIN_SLICE
+            frames = None
             for _ in range(batch):
                 frames = recv_frames(sock)
                 if frames is None:
@@ -177,6 +193,10 @@ class Actor:
                         take(message)
                 else:
                     take(frames)
+                if clock() > over or len(later) >= LATER_MAX:
+                    break
+            if frames is not None and sock.get(zmq.EVENTS) & POLLIN:
+                loop.behind = True  # input is waiting: the next wake-up is at once, in the same busy period
             for frames in later:
                 take(frames)
         self.loop.add_reader(sock, drain)

@@ -1,5 +1,6 @@
-"""Admission control (issue 15): Comm refuses new Tasks at the door once a turn of its loop
-has run past its budget, answers every one, and takes everything else."""
+"""Admission control (issue 15): Comm refuses new Tasks at the door once it has been behind
+its input (turn after turn with messages left waiting) past its budget, answers every one,
+and takes everything else."""
 
 from __future__ import annotations
 
@@ -20,21 +21,21 @@ class Clock:
         return self.now
 
 
-def test_new_tasks_are_refused_once_the_turn_has_run_past_its_budget():
+def test_new_tasks_are_refused_once_comm_has_been_behind_past_its_budget():
     clock = Clock()
-    began = [100.0]
+    began = [100.0]  # the loop's busy_since_cpu: kept while turns leave input waiting
     admission = Admission(lambda: began[0], budget=0.025, clock=clock)
     clock.now += 0.020
-    assert admission.refusal() == ""  # within the turn's budget
+    assert admission.refusal() == ""  # within the budget
     clock.now += 0.010
     reason = admission.refusal()
-    assert "this turn has taken 30 ms of its CPU" in reason and "comm.admission_budget (25 ms)" in reason
+    assert "behind its input for 30 ms of its CPU" in reason and "comm.admission_budget (25 ms)" in reason
     admission.refusal()
-    began[0] = clock.now               # the next turn: admitted again
+    began[0] = clock.now               # caught up: a new busy period, admitted again
     assert admission.refusal() == ""
     clock.now += 0.05
     assert admission.refusal()
-    assert admission.stats()["admission"] == {"refused": 3, "turns_refusing": 2, "budget_ms": 25.0}
+    assert admission.stats()["admission"] == {"refused": 3, "busy_periods_refusing": 2, "budget_ms": 25.0}
 
 
 def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_is_answered(start_topology,

@@ -78,10 +78,11 @@ class Comm(Actor):
         self.has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
         self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if self.has_gc else None
         self.directory = agent_directory(topology)
-        # A turn's length in this thread's CPU time: a machine busy with other work makes
-        # turns longer in wall time, and refusing Tasks would not give Comm that time back.
+        # How long Comm has been behind, in this thread's CPU time: a machine busy with other
+        # work stretches it in wall time, and refusing Tasks would not give Comm that time back.
         self.loop.track_cpu = True
-        self.admission = Admission(lambda: self.loop.woke_cpu, float(settings.get("admission_budget", ADMISSION_BUDGET)))
+        self.admission = Admission(lambda: self.loop.busy_since_cpu,
+                                   float(settings.get("admission_budget", ADMISSION_BUDGET)))
         self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
         saved = self.storage.load()
         self.core = self.new_core(saved)
