@@ -39,19 +39,25 @@ class Admission:
         self.refused = 0         # Tasks refused
         self.busy_periods_refusing = 0  # busy periods that refused some
         self.last_refusing = -1.0
+        self.reason = ""
 
     def refusal(self) -> str:
-        """Why a new Task is refused now, or "" when it is admitted."""
+        """Why a new Task is refused now, or "" when it is admitted. A busy period that
+        refuses refuses until it ends: under a flood most Tasks are refused, and each costs
+        only this comparison (the reason says when the refusing began)."""
         began = self.busy_since()
+        if began == self.last_refusing:
+            self.refused += 1
+            return self.reason
         spent = self.clock() - began
         if spent < self.budget:
             return ""
-        if began != self.last_refusing:
-            self.last_refusing = began
-            self.busy_periods_refusing += 1
+        self.last_refusing = began
+        self.busy_periods_refusing += 1
         self.refused += 1
-        return (f"Comm is over its load: it has been behind its input for {spent * 1000:.0f} ms of its CPU, "
-                f"past comm.admission_budget ({self.budget * 1000:.0f} ms); try again later")
+        self.reason = (f"Comm is over its load: it has been behind its input for {spent * 1000:.0f} ms of its "
+                       f"CPU, past comm.admission_budget ({self.budget * 1000:.0f} ms); try again later")
+        return self.reason
 
     def stats(self) -> dict[str, Any]:
         return {"admission": {"refused": self.refused, "busy_periods_refusing": self.busy_periods_refusing,
