@@ -47,13 +47,10 @@ class Loop:
         self._wake_w: socket.socket | None = None
         self._signal_callbacks: dict[int, Callable[[], None]] = {}
         self.before_poll: list[Callable[[], None]] = []  # e.g. an actor's outbox flush
-        # A reader that stops with input still waiting (its time slice is over) sets `behind`
-        # for this turn: the next wake-up then continues the same busy period. When an
-        # actor asks (Comm's admission control), `busy_since_cpu` is this thread's CPU time
-        # at the start of the busy period: the wake-up after one that left nothing behind.
+        # Set during a turn by whatever stops with work left (a reader at the end of its time
+        # slice, Comm's intake of new Tasks): the next poll does not wait.
         self.behind = False
-        self.track_cpu = False
-        self.busy_since_cpu = 0.0
+        self.wakes = 0  # polls returned so far: what a wake-up read can be told apart by
 
     def add_reader(self, sock: Any, callback: Callable[[], None]) -> None:
         self.readers[sock] = callback
@@ -140,10 +137,9 @@ class Loop:
             wake = min(timers[0][0] if timers else now + 1.0, deadline if deadline is not None else now + 1.0)
             # zmq_poll counts whole milliseconds and pyzmq truncates: round up, or the last
             # fraction of every wait before a timer becomes a busy loop of poll(0).
-            ready = self.poller.poll(math.ceil(max(0.0, wake - time.monotonic()) * 1000))
-            if self.track_cpu and not self.behind:
-                self.busy_since_cpu = time.thread_time()
+            ready = self.poller.poll(0 if self.behind else math.ceil(max(0.0, wake - time.monotonic()) * 1000))
             self.behind = False
+            self.wakes += 1
             for sock, _ in ready:
                 callback = self.readers.get(sock)
                 if callback is not None:

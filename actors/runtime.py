@@ -39,9 +39,6 @@ DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others ge
 # 5 ms slices: 5,070-6,260, median 5,900 (five runs each, same hour).
 DRAIN_SLICE = 0.005
 POLLIN = int(zmq.POLLIN)
-# Single Task messages deferred to the end of a read (`last`): their handling is most of a
-# read's cost, so a slice stops taking them past this many
-LATER_MAX = 128
 
 def ids(body: dict[str, Any]) -> dict[str, Any]:
     """The TaskId and AgentId a message names, for a log line's `extra`."""
@@ -125,8 +122,9 @@ class Actor:
 
     def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]], *,
               decode: Decode | None = None, refuse: Callable[[WireError, Any], None] | None = None,
-              refusals: tuple[type[Exception], ...] = (), last: bytes | None = None,
-              batch: int = DRAIN_BATCH) -> None:
+              refusals: tuple[type[Exception], ...] = (),
+              defer: tuple[bytes, Callable[[list[bytes]], None]] | None = None,
+              batch: int = DRAIN_BATCH) -> Callable[[list[bytes]], None]:
         """The one receive path of every actor: take what `sock` holds (a batch per wake-up),
         count it, mirror it to a listening tap, decode it, remember it for `mroute trace`,
         call the handler of its type (a table: adding a message is adding an entry) and
@@ -137,8 +135,9 @@ class Actor:
         `refusals` are a codec's own refusal exceptions, turned into WireError by
         `as_refusal` before `refuse` sees them. A handler's unexpected exception is a bug: it
         is logged with its traceback and refused GENERAL_ERROR, and the actor goes on.
-        Messages of type `last` are handled after the rest of the turn's (Comm's new Tasks
-        wait behind what is said about the tasks it holds, never the other way). A turn
+        `defer` = (type, keep): messages of that type, alone or in a batch, are given to
+        `keep` unread, to be taken later with the `take` this returns (Comm's new Tasks wait in
+        its intake, behind what is said about the tasks it holds, never the other way). A read
         takes at most `batch` messages, or DRAIN_SLICE seconds, before other sockets get theirs."""
         counters = self.counters
         trace = self.trace
@@ -178,28 +177,31 @@ class Actor:
         loop = self.loop
         clock = time.perf_counter
 
+        deferred, keep = defer if defer is not None else (None, None)
+
         def drain() -> None:
-            later: list[list[bytes]] = []
             over = clock() + DRAIN_SLICE
             frames = None
             for _ in range(batch):
                 frames = recv_frames(sock)
                 if frames is None:
                     break
-                if frames[0] == last:
-                    later.append(frames)
+                if frames[0] == deferred:
+                    keep(frames)  # type: ignore[misc]
                 elif frames[0] == BATCH or (len(frames) > 3 and frames[1] == BATCH):
                     for message in unbatch(frames):
-                        take(message)
+                        if message[0] == deferred:
+                            keep(message)  # type: ignore[misc]
+                        else:
+                            take(message)
                 else:
                     take(frames)
-                if clock() > over or len(later) >= LATER_MAX:
+                if clock() > over:
                     break
             if frames is not None and sock.get(zmq.EVENTS) & POLLIN:
-                loop.behind = True  # input is waiting: the next wake-up is at once, in the same busy period
-            for frames in later:
-                take(frames)
+                loop.behind = True  # input is waiting: the next wake-up is at once
         self.loop.add_reader(sock, drain)
+        return take
 
     def as_refusal(self, exc: Exception) -> WireError:
         """A codec's own refusal as a WireError (roles whose codec has one override this)."""

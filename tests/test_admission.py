@@ -1,6 +1,6 @@
-"""Admission control (issue 15): Comm refuses new Tasks at the door once it has been behind
-its input (turn after turn with messages left waiting) past its budget, answers every one,
-and takes everything else."""
+"""Admission control (issue 15): Comm refuses a new Task once it has waited at Comm's door
+(its intake) past its budget of Comm's CPU, answers every one, and takes everything else
+first."""
 
 from __future__ import annotations
 
@@ -9,33 +9,28 @@ import time
 import orjson
 
 from actors.comm.admission import Admission
+from actors.comm.intake import Intake
 
 from .helpers import base_topology
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_new_tasks_are_refused_once_comm_has_been_behind_past_its_budget():
-    clock = Clock()
-    began = [100.0]  # the loop's busy_since_cpu: kept while turns leave input waiting
-    admission = Admission(lambda: began[0], budget=0.025, clock=clock)
-    clock.now += 0.020
-    assert admission.refusal() == ""  # within the budget
-    clock.now += 0.010
-    reason = admission.refusal()
-    assert "behind its input for 30 ms of its CPU" in reason and "comm.admission_budget (25 ms)" in reason
-    admission.refusal()
-    began[0] = clock.now               # caught up: a new busy period, admitted again
-    assert admission.refusal() == ""
-    clock.now += 0.05
-    assert admission.refusal()
-    assert admission.stats()["admission"] == {"refused": 3, "busy_periods_refusing": 2, "budget_ms": 25.0}
+def test_a_new_task_is_refused_once_it_has_waited_at_the_door_past_the_budget():
+    cpu, wake = [100.0], [1]
+    intake = Intake(lambda: wake[0], clock=lambda: cpu[0])
+    admission = Admission(intake, budget=0.025)
+    answers: list[str] = []
+    intake.take = lambda frames: answers.append(admission.refusal())
+    for n in range(3):
+        intake.keep([b"Task", b"{}"])  # read at CPU 100.0, in one wake-up
+    cpu[0] += 0.020
+    intake.handle(slice_s=60.0)
+    assert answers == ["", "", ""]      # 20 ms waited: within the budget
+    wake[0] += 1
+    intake.keep([b"Task", b"{}"])
+    cpu[0] += 0.030
+    intake.handle(slice_s=60.0)
+    assert "waited 30 ms of Comm's CPU at its door" in answers[-1] and "comm.admission_budget (25 ms)" in answers[-1]
+    assert admission.stats()["admission"] == {"refused": 1, "budget_ms": 25.0, "at_door": 0, "door_full": 0}
 
 
 def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_is_answered(start_topology,

@@ -28,7 +28,7 @@ from typing import Any
 
 import zmq
 
-from actors.runtime import Actor, log, recv_frames
+from actors.runtime import DRAIN_SLICE, Actor, log, recv_frames
 from wire import codec, states as S
 from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GENERAL, HEARTBEAT,
                             HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, ROUTING_ENGINE)
@@ -37,6 +37,7 @@ from wire.rundir import journal_path
 
 from .admission import ADMISSION_BUDGET, Admission
 from .core import REQUESTS, CommCore
+from .intake import Intake
 from .journal import Journal
 from .state import CommState
 from .storage import PROBE_EVERY, Storage
@@ -45,9 +46,9 @@ from .task_requests import LIMIT_KEYS, TaskLimits, oversized_task
 HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
 EVENTS_HWM = 100_000  # messages queued for one slow subscriber before Comm counts drops
 CONFIRM_EVERY = 0.05  # s between confirmations of the MRE's decisions
-# Messages taken from General (or from the MRE) in one turn. New Tasks are handled after
-# the rest of the turn's (runtime `serve`, `last`): an agent's acceptance or close waiting
-# behind a flood of new Tasks would keep the agent from the next one.
+# Messages taken from General (or from the MRE) in one read, at most (and for at most the
+# runtime's DRAIN_SLICE). New Tasks wait in the intake (intake.py): an agent's acceptance or
+# close waiting behind a flood of new Tasks would keep the agent from the next one.
 TURN = 2048
 
 
@@ -78,11 +79,8 @@ class Comm(Actor):
         self.has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
         self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if self.has_gc else None
         self.directory = agent_directory(topology)
-        # How long Comm has been behind, in this thread's CPU time: a machine busy with other
-        # work stretches it in wall time, and refusing Tasks would not give Comm that time back.
-        self.loop.track_cpu = True
-        self.admission = Admission(lambda: self.loop.busy_since_cpu,
-                                   float(settings.get("admission_budget", ADMISSION_BUDGET)))
+        self.intake = Intake(lambda: self.loop.wakes)
+        self.admission = Admission(self.intake, float(settings.get("admission_budget", ADMISSION_BUDGET)))
         self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
         saved = self.storage.load()
         self.core = self.new_core(saved)
@@ -101,8 +99,10 @@ class Comm(Actor):
                        decode=codec.decode_stream, refuse=super().refuse)
             self.core.voice.start()
             self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.core.voice.beat())
-        self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS}, decode=self.decode_general,
-                   last=b"Task", batch=TURN)
+        self.intake.take = self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS},
+                                      decode=self.decode_general, defer=(b"Task", self.intake.keep), batch=TURN)
+        # new Tasks after what came with them, before the commit that journals them
+        self.loop.before_poll.insert(0, self.handle_intake)
         self.serve(COMMUNICATION_SERVER, reports, {type: self.report_handler(type) for type in self.core.reports},
                    batch=TURN)
         # A new Comm knows nothing: an MRE still holding the old one's view must drop it.
@@ -115,6 +115,10 @@ class Comm(Actor):
         self.dropped_to: dict[str, int] = {}
         self.drop_watch[self.events] = self.count_drop
         self.batching.update({self.events: True, self.mre: False})
+
+    def handle_intake(self) -> None:
+        if self.intake.handle(DRAIN_SLICE):
+            self.loop.behind = True
 
     def decode_general(self, frames: list[bytes]) -> tuple[str, Any]:
         if len(frames) == 2 and frames[0] == b"Task":

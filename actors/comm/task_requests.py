@@ -52,12 +52,12 @@ class TaskRequests:
         self.tasks = tasks
         self.mrds = mrds
         self.limits = limits
-        self.no_room = no_room  # why this turn has no room for a new task (admission.py), or ""
+        self.no_room = no_room  # why the Task being handled waited too long at the door (admission.py), or ""
         self.overloaded = 0
 
     def door(self) -> str:
         """Why no new task is taken now (OVERLOADED), or "": too many wait for an agent
-        (comm.max_waiting), or this turn of the loop has no room left (admission.py)."""
+        (comm.max_waiting), or it waited at Comm's door past its budget (admission.py)."""
         if self.tasks.waiting >= self.limits.max_waiting:
             self.overloaded += 1
             return (f"{self.tasks.waiting} tasks wait for an agent, the most Comm lets wait (comm.max_waiting): "
