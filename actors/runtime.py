@@ -135,8 +135,8 @@ class Actor:
         `refusals` are a codec's own refusal exceptions, turned into WireError by
         `as_refusal` before `refuse` sees them. A handler's unexpected exception is a bug: it
         is logged with its traceback and refused GENERAL_ERROR, and the actor goes on.
-        `defer` = (type, keep): messages of that type, alone or in a batch, are given to
-        `keep` unread, to be taken later with the `take` this returns (Comm's new Tasks wait in
+        `defer` = (type, keep): messages of that type, alone or in a batch (the layout
+        without a topic, as on a PULL queue), are given to `keep` unread, to be taken later with the `take` this returns (Comm's new Tasks wait in
         its intake, behind what is said about the tasks it holds, never the other way). A read
         takes at most `batch` messages, or DRAIN_SLICE seconds, before other sockets get theirs."""
         counters = self.counters

@@ -16,8 +16,8 @@ from .helpers import base_topology
 
 def test_a_new_task_is_refused_once_it_has_waited_at_the_door_past_the_budget():
     cpu, wake = [100.0], [1]
-    intake = Intake(lambda: wake[0], clock=lambda: cpu[0])
-    admission = Admission(intake, budget=0.025)
+    intake = Intake(lambda: wake[0], stale_after=0.025, clock=lambda: cpu[0])
+    admission = Admission(intake)
     answers: list[str] = []
     intake.take = lambda frames: answers.append(admission.refusal())
     for n in range(3):
@@ -31,6 +31,27 @@ def test_a_new_task_is_refused_once_it_has_waited_at_the_door_past_the_budget():
     intake.handle(slice_s=60.0)
     assert "waited 30 ms of Comm's CPU at its door" in answers[-1] and "comm.admission_budget (25 ms)" in answers[-1]
     assert admission.stats()["admission"] == {"refused": 1, "budget_ms": 25.0, "at_door": 0, "door_full": 0}
+
+
+def test_a_backlog_of_tasks_past_their_budget_is_refused_at_once_and_fresh_ones_still_come_in():
+    """Refusals are not held to a turn's slice: under a flood that outruns them, a backlog
+    of stale Tasks would otherwise refuse every Task that reaches the door, fresh ones too."""
+    cpu, wake = [100.0], [1]
+    intake = Intake(lambda: wake[0], stale_after=0.025, clock=lambda: cpu[0])
+    admission = Admission(intake)
+    answers: list[str] = []
+    intake.take = lambda frames: answers.append(admission.refusal())
+    for _ in range(500):
+        intake.keep([b"Task", b"{}"])
+    cpu[0] += 0.1   # they have waited 100 ms
+    wake[0] += 1
+    for _ in range(5):
+        intake.keep([b"Task", b"{}"])  # and five fresh ones behind them
+    assert intake.handle(slice_s=0.0)  # no time left for fresh Tasks this turn: they wait
+    assert len(answers) == 500 and all("waited 100 ms" in a for a in answers)
+    assert len(intake.waiting) == 5
+    assert not intake.handle(slice_s=60.0)
+    assert answers[500:] == [""] * 5
 
 
 def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_is_answered(start_topology,
@@ -54,7 +75,8 @@ def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_i
     queued = [m for t, m in answers.values() if t == "TaskState"]
     assert refused and queued and len(refused) + len(queued) == len(sent)
     assert {(m["Code"], m["Type"]) for m in refused} == {("OVERLOADED", "Task")}
-    assert all("comm.admission_budget" in m["Reason"] for m in refused)
+    # waited past comm.admission_budget, or found the door full
+    assert all("comm.admission_budget" in m["Reason"] or "wait at Comm's door" in m["Reason"] for m in refused)
     assert all(m["State"] == "QUEUED" for m in queued)
     stats = running.cli("stats", "comm", "--json")
     assert stats.returncode == 0, stats.stderr

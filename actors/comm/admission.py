@@ -26,9 +26,9 @@ ADMISSION_BUDGET = 0.025  # s of Comm's CPU a new Task may wait at the door (top
 
 
 class Admission:
-    def __init__(self, intake: Intake, budget: float = ADMISSION_BUDGET):
+    def __init__(self, intake: Intake):
         self.intake = intake
-        self.budget = budget
+        self.budget = intake.stale_after
         self.refused = 0  # Tasks refused
 
     def refusal(self) -> str:

@@ -17,17 +17,21 @@ import time
 from collections import deque
 from typing import Callable
 
-MAX_AT_DOOR = 20_000  # Tasks waiting here at most; past it each new one is handled (refused) at once
+MAX_AT_DOOR = 10_000  # Tasks waiting here at most; past it each new one is handled (refused) at once
+STAMP_EVERY = 64     # Tasks kept between two reads of the clock (a read costs about as much as 1 keep)
 
 
 class Intake:
-    def __init__(self, wakes: Callable[[], int], clock: Callable[[], float] = time.thread_time):
+    def __init__(self, wakes: Callable[[], int], stale_after: float,
+                 clock: Callable[[], float] = time.thread_time):
         self.waiting: deque[tuple[float, list[bytes]]] = deque()
+        self.stale_after = stale_after  # CPU seconds after which a waiting Task is refused (admission.py)
         self.wakes = wakes      # the loop's count of wake-ups: one clock read per wake-up's reads
         self.clock = clock      # this thread's CPU time: a machine busy with other work must not count
         self.take: Callable[[list[bytes]], None] = lambda frames: None  # the runtime's, set once serving
         self.read_wake = -1
         self.read_at = 0.0
+        self.kept = 0
         self.now = 0.0          # the CPU time while Tasks are handled (read every few Tasks)
         self.current = 0.0      # when the Task being handled was read
         self.full = False       # the Task being handled found the door full
@@ -35,7 +39,8 @@ class Intake:
 
     def keep(self, frames: list[bytes]) -> None:
         wake = self.wakes()
-        if wake != self.read_wake:
+        self.kept += 1
+        if wake != self.read_wake or self.kept % STAMP_EVERY == 0:
             self.read_wake, self.read_at = wake, self.clock()
         if len(self.waiting) < MAX_AT_DOOR:
             self.waiting.append((self.read_at, frames))
@@ -52,8 +57,10 @@ class Intake:
         return self.now - self.current
 
     def handle(self, slice_s: float) -> bool:
-        """Take the waiting Tasks, oldest first, for at most `slice_s` seconds; True when
-        some are left for the next turn."""
+        """Take the waiting Tasks, oldest first: those that waited too long all (each is a
+        refusal, a fraction of taking one, and a backlog of them must not keep the fresh
+        ones from the door), the rest for at most `slice_s` seconds. True when some are
+        left for the next turn."""
         waiting = self.waiting
         if not waiting:
             return False
@@ -64,8 +71,9 @@ class Intake:
             if taken % 16 == 0:
                 self.now = self.clock()
             taken += 1
+            read_at = waiting[0][0]
+            if self.now - read_at < self.stale_after and clock() > over:
+                break
             self.current, frames = waiting.popleft()
             self.take(frames)
-            if clock() > over:
-                break
         return bool(waiting)

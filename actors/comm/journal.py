@@ -41,8 +41,9 @@ CHECKPOINT_PAGES = 256  # WAL pages between checkpoints (module docstring)
 # Agents and live tasks are found by their id only: WITHOUT ROWID keeps each in one B-tree
 # instead of a table and its key's index (a journal write per lifecycle: 101 -> 89 us).
 # Closed tasks and MsgIds are never looked up in the journal, only read back whole at a
-# start, in order: they are appended to plain rowid tables (a task closes once, and the
-# ledger adds a MsgId once) and trimmed oldest first, by rowid. An index on their random
+# start, in order: they are appended to plain rowid tables (a task closes once; the ledger
+# adds a MsgId again only after it forgot it, and the later row wins) and trimmed oldest
+# first, by rowid. An index on their random
 # keys made every insert land on a random page: 3 MsgIds and a closed task per lifecycle
 # were a third of the journal's cost (issue 15).
 SCHEMA = """
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS closed (task_id TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (msg_id TEXT NOT NULL, task_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = 2  # PRAGMA user_version; 0: a journal whose closed and seen had a key index
+SCHEMA_VERSION = 2  # PRAGMA user_version; 0: a journal whose closed and seen had a key index (1 was never used)
 
 # A journal of version 0 keeps its rows, in their order, in the tables of today.
 MIGRATE_FROM_0 = """
@@ -113,11 +114,17 @@ class Journal:
             raise JournalError(f"{self.path} was written by a newer mroute (journal version {version}, "
                                f"this one reads {SCHEMA_VERSION})")
         exists = self.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'seen'").fetchone()[0]
-        if exists:
-            log.info("journal: %s: moving closed tasks and MsgIds to unindexed tables (version %d -> %d)",
-                     self.path, version, SCHEMA_VERSION)
-            self.db.executescript(MIGRATE_FROM_0)
-        self.db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        try:
+            if exists:
+                log.info("journal: %s: moving closed tasks and MsgIds to unindexed tables (version %d -> %d)",
+                         self.path, version, SCHEMA_VERSION)
+                self.db.executescript(MIGRATE_FROM_0)
+            self.db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        except sqlite3.Error as exc:  # the journal stays as it was: SQLite rolls the copy back
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise JournalError(f"{self.path}: cannot bring the journal from version {version} to "
+                               f"{SCHEMA_VERSION}: {exc}") from exc
 
     # monotonic times mean nothing to another process: they are kept as wall-clock times
     def to_wall(self, monotonic: float | None) -> float | None:
@@ -147,6 +154,7 @@ class Journal:
         for task_id, data in sorted(live, key=lambda row: row[1]["created"]):  # in the order they came
             state.tasks[task_id] = self.task_of(task_id, data)
         for msg_id, task_id in self.db.execute("SELECT msg_id, task_id FROM seen ORDER BY rowid"):
+            state.seen.pop(msg_id, None)  # seen again after the ledger forgot it: where the ledger put it
             state.seen[msg_id] = task_id
         return state
 

@@ -79,8 +79,8 @@ class Comm(Actor):
         self.has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
         self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if self.has_gc else None
         self.directory = agent_directory(topology)
-        self.intake = Intake(lambda: self.loop.wakes)
-        self.admission = Admission(self.intake, float(settings.get("admission_budget", ADMISSION_BUDGET)))
+        self.intake = Intake(lambda: self.loop.wakes, float(settings.get("admission_budget", ADMISSION_BUDGET)))
+        self.admission = Admission(self.intake)
         self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
         saved = self.storage.load()
         self.core = self.new_core(saved)
