@@ -47,8 +47,8 @@ class Loop:
         self._wake_w: socket.socket | None = None
         self._signal_callbacks: dict[int, Callable[[], None]] = {}
         self.before_poll: list[Callable[[], None]] = []  # e.g. an actor's outbox flush
-        # Set during a turn by whatever stops with work left (a reader at the end of its time
-        # slice, Comm's intake of new Tasks): the next poll does not wait.
+        # Set during a turn by whatever stops with work left that no socket shows (Comm's
+        # intake of new Tasks): the next poll does not wait.
         self.behind = False
         self.wakes = 0  # polls returned so far: what a wake-up read can be told apart by
 

@@ -38,7 +38,6 @@ DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others ge
 # sat waiting for offers (completed/s at twice the peak: 4,550-5,620, median 5,110). With
 # 5 ms slices: 5,070-6,260, median 5,900 (five runs each, same hour).
 DRAIN_SLICE = 0.005
-POLLIN = int(zmq.POLLIN)
 
 def ids(body: dict[str, Any]) -> dict[str, Any]:
     """The TaskId and AgentId a message names, for a log line's `extra`."""
@@ -174,14 +173,12 @@ class Actor:
                                  type=type or frames[0].decode("ascii", "replace")[:60],
                                  msg_id=message.get("MsgId") if message.__class__ is dict else None), message)
 
-        loop = self.loop
         clock = time.perf_counter
 
         deferred, keep = defer if defer is not None else (None, None)
 
         def drain() -> None:
             over = clock() + DRAIN_SLICE
-            frames = None
             for _ in range(batch):
                 frames = recv_frames(sock)
                 if frames is None:
@@ -196,10 +193,8 @@ class Actor:
                             take(message)
                 else:
                     take(frames)
-                if clock() > over:
+                if clock() > over:  # what is left waits for the next poll, which returns at once
                     break
-            if frames is not None and sock.get(zmq.EVENTS) & POLLIN:
-                loop.behind = True  # input is waiting: the next wake-up is at once
         self.loop.add_reader(sock, drain)
         return take
 

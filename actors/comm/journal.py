@@ -43,9 +43,8 @@ CHECKPOINT_PAGES = 256  # WAL pages between checkpoints (module docstring)
 # Closed tasks and MsgIds are never looked up in the journal, only read back whole at a
 # start, in order: they are appended to plain rowid tables (a task closes once; the ledger
 # adds a MsgId again only after it forgot it, and the later row wins) and trimmed oldest
-# first, by rowid. An index on their random
-# keys made every insert land on a random page: 3 MsgIds and a closed task per lifecycle
-# were a third of the journal's cost (issue 15).
+# first, by rowid. An index on their random keys made every insert land on a random page:
+# 3 MsgIds and a closed task per lifecycle were a third of the journal's cost (issue 15).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (agent_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tasks (task_id TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
