@@ -3,8 +3,9 @@
 A Chat Server's queue to Comm carries both what its desks say about tasks and agents Comm
 holds (an acceptance, a close) and its customers' new Tasks, in the order it sent them. Under
 a flood of Tasks, a desk's acceptance waited in that queue behind every Task sent before it:
-at three times the Tasks Comm completes, 23 ms (p50) from a desk's ACTIVE to Comm reading it
-against 8 ms at one and a half times; agents waited on it twice a task and completed fewer.
+at three times the Tasks Comm completes, 23 ms (p50) from the desk's hearing of its offer to
+Comm reading its ACTIVE, against 8.5 ms at one and a half times; agents waited on it twice a
+task and completed fewer.
 So the runtime hands Comm each new Task unread (runtime `serve`, `defer`) and everything
 else is handled as it is read; the Tasks wait here, and each turn takes them for at most a
 time slice after the rest. How long a Task has waited here, in Comm's CPU time (admission.py),
