@@ -14,12 +14,19 @@ from actors.comm.intake import Intake
 from .helpers import base_topology
 
 
-def test_a_new_task_is_refused_once_it_has_waited_at_the_door_past_the_budget():
+def door_with_a_budget_of(budget: float):
+    """Comm's intake and admission on a CPU clock and wake-up count the test moves; each
+    Task taken adds the admission's answer ("" when admitted) to `answers`."""
     cpu, wake = [100.0], [1]
-    intake = Intake(lambda: wake[0], stale_after=0.025, clock=lambda: cpu[0])
+    intake = Intake(lambda: wake[0], stale_after=budget, clock=lambda: cpu[0])
     admission = Admission(intake)
     answers: list[str] = []
     intake.take = lambda frames: answers.append(admission.refusal())
+    return cpu, wake, intake, admission, answers
+
+
+def test_a_new_task_is_refused_once_it_has_waited_at_the_door_past_the_budget():
+    cpu, wake, intake, admission, answers = door_with_a_budget_of(0.025)
     for n in range(3):
         intake.keep([b"Task", b"{}"])  # read at CPU 100.0, in one wake-up
     cpu[0] += 0.020
@@ -36,11 +43,7 @@ def test_a_new_task_is_refused_once_it_has_waited_at_the_door_past_the_budget():
 def test_a_backlog_of_tasks_past_their_budget_is_refused_at_once_and_fresh_ones_still_come_in():
     """Refusals are not held to a turn's slice: under a flood that outruns them, a backlog
     of stale Tasks would otherwise refuse every Task that reaches the door, fresh ones too."""
-    cpu, wake = [100.0], [1]
-    intake = Intake(lambda: wake[0], stale_after=0.025, clock=lambda: cpu[0])
-    admission = Admission(intake)
-    answers: list[str] = []
-    intake.take = lambda frames: answers.append(admission.refusal())
+    cpu, wake, intake, admission, answers = door_with_a_budget_of(0.025)
     for _ in range(500):
         intake.keep([b"Task", b"{}"])
     cpu[0] += 0.1   # they have waited 100 ms

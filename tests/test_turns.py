@@ -9,7 +9,9 @@ it at once)."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import zmq
 
@@ -33,17 +35,29 @@ class Worker(Actor):
         self.handled += 1
 
 
-def test_a_flooded_reader_yields_within_its_slice(tmp_path: Path):
+@contextmanager
+def reading(kind: type["Worker"], name: str, tmp_path: Path) -> Iterator[tuple["Worker", Loop, zmq.Socket]]:
+    """An actor of `kind` reading in this process, its loop, and a PUSH connected to it."""
     ctx = zmq.Context()
     loop = Loop()
-    worker = Worker(ctx, ActorConfig("worker.1", "worker", 1, str(tmp_path), {}, {}), loop)
-    endpoint = f"inproc://work-{tmp_path.name}"
-    worker.start_reading(endpoint)
+    actor = kind(ctx, ActorConfig(name, name.split(".")[0], 1, str(tmp_path), {}, {}), loop)
+    endpoint = f"inproc://{name}-{tmp_path.name}"
+    actor.start_reading(endpoint)
     push = ctx.socket(zmq.PUSH)
-    turns: list[int] = []  # handled so far, as each turn ends
-    loop.before_poll.append(lambda: turns.append(worker.handled))
     try:
         push.connect(endpoint)
+        yield actor, loop, push
+    finally:
+        push.close(0)
+        actor.close()
+        loop.close()
+        ctx.term()
+
+
+def test_a_flooded_reader_yields_within_its_slice(tmp_path: Path):
+    with reading(Worker, "worker.1", tmp_path) as (worker, loop, push):
+        turns: list[int] = []  # handled so far, as each turn ends
+        loop.before_poll.append(lambda: turns.append(worker.handled))
         flood = 300
         for _ in range(flood):  # all queued before the loop runs: one read could take them all
             push.send_multipart([b"Work", b"{}"])
@@ -54,11 +68,6 @@ def test_a_flooded_reader_yields_within_its_slice(tmp_path: Path):
         assert sum(sizes) == flood
         assert max(sizes) <= per_slice, f"a turn took {max(sizes)} messages, more than a slice's {per_slice}"
         assert len(sizes) >= flood // per_slice
-    finally:
-        push.close(0)
-        worker.close()
-        loop.close()
-        ctx.term()
 
 
 class Door(Worker):
@@ -92,14 +101,7 @@ def test_what_a_desk_says_after_a_flood_of_tasks_is_handled_before_them(tmp_path
     """An agent's acceptance queued behind a flood of new Tasks was handled only after all
     of them (a read took its Tasks last, but reads came in queue order): under overload,
     agents waited on it for their next task. Now it is handled as it is read."""
-    ctx = zmq.Context()
-    loop = Loop()
-    door = Door(ctx, ActorConfig("comm.1", "comm", 1, str(tmp_path), {}, {}), loop)
-    endpoint = f"inproc://door-{tmp_path.name}"
-    door.start_reading(endpoint)
-    push = ctx.socket(zmq.PUSH)
-    try:
-        push.connect(endpoint)
+    with reading(Door, "comm.1", tmp_path) as (door, loop, push):
         flood = 1000
         for _ in range(flood):
             push.send_multipart([b"Task", b"{}"])
@@ -107,9 +109,4 @@ def test_what_a_desk_says_after_a_flood_of_tasks_is_handled_before_them(tmp_path
         assert loop.run(until=lambda: len(door.order) == flood + 1, timeout=60)
         waited_for = door.order.index("AgentState")
         assert waited_for < flood // 10, f"the desk's message waited for {waited_for} of the {flood} Tasks before it"
-        assert door.intake.waiting == type(door.intake.waiting)()  # every Task taken in the end
-    finally:
-        push.close(0)
-        door.close()
-        loop.close()
-        ctx.term()
+        assert not door.intake.waiting  # every Task taken in the end

@@ -28,7 +28,6 @@ ADMISSION_BUDGET = 0.025  # s of Comm's CPU a new Task may wait at the door (top
 class Admission:
     def __init__(self, intake: Intake):
         self.intake = intake
-        self.budget = intake.stale_after
         self.refused = 0  # Tasks refused
 
     def refusal(self) -> str:
@@ -37,13 +36,13 @@ class Admission:
         if intake.full:
             self.refused += 1
             return f"{len(intake.waiting):,} new Tasks wait at Comm's door already; try again later"
-        waited = intake.lag()
-        if waited < self.budget:
+        waited, budget = intake.lag(), intake.stale_after
+        if waited < budget:
             return ""
         self.refused += 1
         return (f"Comm is over its load: this Task waited {waited * 1000:.0f} ms of Comm's CPU at its door, "
-                f"past comm.admission_budget ({self.budget * 1000:.0f} ms); try again later")
+                f"past comm.admission_budget ({budget * 1000:.0f} ms); try again later")
 
     def stats(self) -> dict[str, Any]:
-        return {"admission": {"refused": self.refused, "budget_ms": round(self.budget * 1000, 1),
+        return {"admission": {"refused": self.refused, "budget_ms": round(self.intake.stale_after * 1000, 1),
                               "at_door": len(self.intake.waiting), "door_full": self.intake.door_full}}
