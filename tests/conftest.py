@@ -4,8 +4,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from .helpers import ChatClient, Running
+
+# The suite runs under `pytest -n auto` on busy 2-core machines: time is never what a
+# property test is about, so no deadline and no health check that fails on a slow draw
+# (seen: `FailedHealthCheck: input generation is slow` with two CPU loops beside the suite).
+# Tests that ask for more examples keep their count; everything else comes from here.
+settings.register_profile("mroute", deadline=None, derandomize=False, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                 HealthCheck.function_scoped_fixture])
+settings.load_profile("mroute")
 
 
 @pytest.fixture

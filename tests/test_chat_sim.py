@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import orjson
 import pytest
 import zmq
-from hypothesis import example, HealthCheck, given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from actors.chat import sim
 from actors.chat.sim import ChatServer
@@ -502,7 +502,7 @@ TYPES = ["TaskState", "TaskAgentSelected", "AgentState", "Error", "Ack", "TaskAg
          "Heartbeat", "Snapshot"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150)
 @given(st.lists(st.tuples(st.sampled_from(TYPES), bodies, st.booleans()), max_size=25))
 @example([("Heartbeat", {"TaskId": None, "Epoch": -1}, False)])  # found once: a number kept as Comm's epoch
 def test_any_messages_from_comm_are_handled_without_error_and_the_counts_stay_sane(monkeypatch, messages):

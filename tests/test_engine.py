@@ -213,7 +213,7 @@ def check_invariants(h: Harness) -> None:
     assert mre_offers == offers
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.lists(event, min_size=20, max_size=80))
 def test_random_events_keep_the_routing_invariants(events):
     h = Harness(agents=len(AGENTS), queues=PROPERTY_QUEUES, attributes=ATTRIBUTES)

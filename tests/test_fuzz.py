@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 import zmq
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from launch import client as control_client
 from wire.catalogue import SPECS
@@ -34,7 +34,7 @@ gc_commands = st.one_of(
         lambda c: [f"{c[0]}#{c[1]}".encode(), ",".join(c[2]).encode()]),
     st.lists(st.binary(max_size=64), min_size=1, max_size=3),
 )
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=150)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from actors.comm.journal import Journal
 from wire import codec, states as S
@@ -133,7 +133,7 @@ class Run:
             (comm.tasks.prefix, comm.tasks.number, comm.desks.watched, comm.gate.applied)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120)
 @given(steps)
 def test_the_journal_holds_exactly_the_state_in_memory(tmp_path_factory, sequence):
     run = Run(tmp_path_factory.mktemp("journal") / "comm.sqlite")

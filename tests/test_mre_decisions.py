@@ -200,7 +200,7 @@ class InOrderReceiver:
         return self.stream or "", self.last
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(decisions=st.integers(1, 40),
        steps=st.lists(st.sampled_from(["emit", "deliver", "confirm", "tick"]), max_size=150),
        losses=st.lists(st.booleans(), max_size=300))

@@ -398,7 +398,7 @@ call_commands = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.lists(call_commands, min_size=20, max_size=60))
 def test_any_command_sequence_keeps_agent_states_true_to_their_calls(commands):
     v = Voice(wrap_up=3)

@@ -80,7 +80,7 @@ def test_topics_end_with_a_separator_so_prefixes_do_not_match():
     assert (dest, type, body) == ("chat.1", "TaskState", {"TaskId": "t"})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.lists(st.binary(max_size=64), min_size=0, max_size=4), st.sampled_from(["General", "RoutingEngine"]))
 def test_decode_never_fails_with_anything_but_a_wire_error(frames, queue):
     try:
@@ -94,7 +94,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63
                                                                                       max_size=3), max_leaves=8)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.sampled_from([s for s in catalogue.SPECS]), st.dictionaries(
     st.sampled_from(["AgentId", "Password", "Mrd", "MRD", "State", "TaskId", "Destination", "params", "MsgId"]),
     json_values, max_size=8))
