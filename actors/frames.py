@@ -27,6 +27,29 @@ def recv_frames(sock: zmq.Socket) -> list[bytes] | None:
     return frames
 
 
+_Frame_get = zmq.Frame.get
+_Frame_bytes = zmq.Frame.bytes.__get__  # type: ignore[attr-defined]
+
+
+def recv_frames_with_peer(sock: zmq.Socket) -> tuple[list[bytes] | None, str | None]:
+    """One whole message from a CURVE server socket and who sent it: the `User-Id` its ZAP
+    handler gave the connection (actors/zap.py: the name of the client's key), or (None,
+    None) when no message is waiting. Only the first frame is received as a Frame, the
+    one object that carries the connection's metadata."""
+    try:
+        first = _recv(sock, _NOBLOCK, False)
+    except zmq.Again:
+        return None, None
+    try:
+        peer = _Frame_get(first, "User-Id")
+    except zmq.ZMQError:  # no metadata: not a CURVE connection
+        peer = None
+    frames = [_Frame_bytes(first)]
+    while _get(sock, _RCVMORE):
+        frames.append(_recv(sock, _NOBLOCK))
+    return frames, peer
+
+
 def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
     """Send one message without blocking; raises zmq.Again when the peer's queue is full.
     A message is all or nothing: the high-water mark is checked on its first frame only."""

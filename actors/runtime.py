@@ -12,17 +12,18 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import zmq
 
-from actors.frames import recv_frames, send_frames
+from actors.frames import recv_frames, recv_frames_with_peer, send_frames
 from actors.lograte import LogBudget
 from actors.loop import Loop
 from actors.zap import Door
 from wire import codec, control
 from wire.codec import BATCH, BATCH_MAX, WireError, unbatch
-from wire.curve import from_security
+from wire.curve import ACTORS, Curve, from_security
 from wire.states import GENERAL_ERROR
 
 log = logging.getLogger("mroute")
@@ -94,24 +95,30 @@ class Actor:
         self.tapped_queues: set[bytes] = set()
         self.tapped = False
         self.refusal_lines = LogBudget()  # a warning per refusal, up to a budget: the rest counted
+        self.curve_servers: set[zmq.Socket] = set()  # sockets whose messages say who sent them
+        self.peer: str | None = None  # who sent the message being handled (serve), under CURVE
 
     # sockets -------------------------------------------------------------------------
     def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
-               hwm: int = 100_000) -> zmq.Socket:
+               hwm: int = 100_000, options: dict[int, int] | None = None) -> zmq.Socket:
+        """A socket bound or connected as the topology says (`options`: set before either)."""
         sock = self.ctx.socket(kind)
         sock.linger = 1000
         sock.sndhwm = hwm
         sock.rcvhwm = hwm
         sock.setsockopt(zmq.RECONNECT_IVL, 20)
+        for option, value in (options or {}).items():
+            sock.setsockopt(option, value)
         curve = from_security(self.config.topology.get("security"))
         if curve is not None and bind:
             if self.door is None:  # lets in only the allowed keys, for every socket we bind
-                self.door = Door(self.ctx, self.name, curve.allowed_keys())
+                self.door = Door(self.ctx, self.name, curve.allowed_keys(), reload=curve.allowed_keys)
                 self.door.start()
             curve.serve(sock)
             self.door.watch(sock)
+            self.curve_servers.add(sock)
         elif curve is not None:
-            curve.connect_as(sock)
+            curve.connect_as(sock, self.curve_key(curve))
         if bind:
             sock.bind(bind_address(bind, bool(self.config.topology.get("bind_any"))))
         if connect:
@@ -122,8 +129,8 @@ class Actor:
     def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]], *,
               decode: Decode | None = None, refuse: Callable[[WireError, Any], None] | None = None,
               refusals: tuple[type[Exception], ...] = (),
-              defer: tuple[bytes, Callable[[list[bytes]], None]] | None = None,
-              batch: int = DRAIN_BATCH) -> Callable[[list[bytes]], None]:
+              defer: tuple[bytes, Callable[[list[bytes], str | None], None]] | None = None,
+              batch: int = DRAIN_BATCH) -> Callable[[list[bytes], str | None], None]:
         """The one receive path of every actor: take what `sock` holds (a batch per wake-up),
         count it, mirror it to a listening tap, decode it, remember it for `mroute trace`,
         call the handler of its type (a table: adding a message is adding an entry) and
@@ -135,9 +142,14 @@ class Actor:
         `as_refusal` before `refuse` sees them. A handler's unexpected exception is a bug: it
         is logged with its traceback and refused GENERAL_ERROR, and the actor goes on.
         `defer` = (type, keep): messages of that type, alone or in a batch (the layout
-        without a topic, as on a PULL queue), are given to `keep` unread, to be taken later with the `take` this returns (Comm's new Tasks wait in
-        its intake, behind what is said about the tasks it holds, never the other way). A read
-        takes at most `batch` messages, or DRAIN_SLICE seconds, before other sockets get theirs."""
+        without a topic, as on a PULL queue), are given to `keep` unread with their sender, to
+        be taken later with the `take` this returns (Comm's new Tasks wait in its intake,
+        behind what is said about the tasks it holds, never the other way). A read takes at
+        most `batch` messages, or DRAIN_SLICE seconds, before other sockets get theirs.
+
+        While a handler runs, `self.peer` is who sent its message: on a CURVE server socket
+        the name of the client's key (zap.py), which a role may hold it to; else None, and
+        the sender is only what the message says."""
         counters = self.counters
         trace = self.trace
         tap_name = queue.encode()
@@ -145,8 +157,9 @@ class Actor:
         refuse = refuse or self.refuse
         errors = (WireError, *refusals)
 
-        def take(frames: list[bytes]) -> None:
+        def take(frames: list[bytes], peer: str | None = None) -> None:
             counters["received"] += 1
+            self.peer = peer
             if self.tapped and tap_name in self.tapped_queues:
                 self.mirror(queue, frames)
             message: Any = {}
@@ -176,27 +189,38 @@ class Actor:
         clock = time.perf_counter
 
         deferred, keep = defer if defer is not None else (None, None)
+        # a CURVE server socket says who sent each message (the key's name), others nobody
+        curve = sock in self.curve_servers
 
         def drain() -> None:
             over = clock() + DRAIN_SLICE
+            peer = None
             for _ in range(batch):
-                frames = recv_frames(sock)
+                if curve:
+                    frames, peer = recv_frames_with_peer(sock)
+                else:
+                    frames = recv_frames(sock)
                 if frames is None:
                     break
                 if frames[0] == deferred:
-                    keep(frames)  # type: ignore[misc]
+                    keep(frames, peer)  # type: ignore[misc]
                 elif frames[0] == BATCH or (len(frames) > 3 and frames[1] == BATCH):
                     for message in unbatch(frames):
                         if message[0] == deferred:
-                            keep(message)  # type: ignore[misc]
+                            keep(message, peer)  # type: ignore[misc]
                         else:
-                            take(message)
+                            take(message, peer)
                 else:
-                    take(frames)
+                    take(frames, peer)
                 if clock() > over:  # what is left waits for the next poll, which returns at once
                     break
         self.loop.add_reader(sock, drain)
         return take
+
+    def curve_key(self, curve: Curve) -> str | Path:
+        """The key this actor connects with under CURVE: our actors' (wire/curve.py says
+        who holds which); the MRE and the Chat Servers have keys of their own."""
+        return ACTORS
 
     def as_refusal(self, exc: Exception) -> WireError:
         """A codec's own refusal as a WireError (roles whose codec has one override this)."""

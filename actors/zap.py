@@ -32,10 +32,9 @@ import logging
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import zmq
-from zmq.utils import z85
 
 from actors.frames import recv_frames
 
@@ -44,6 +43,7 @@ log = logging.getLogger("mroute")
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # where libzmq sends a context's ZAP requests
 ZAP_DOMAIN = b"mroute"
 LOG_EVERY = 10.0  # seconds between two log lines about refusals
+RELOAD_EVERY = 1.0  # seconds between two reads of the allow-list prompted by unknown keys
 MONITOR_DRAIN = 0.1  # seconds between two reads of the handshake failures libzmq reports
 MAX_SOURCES = 8  # distinct (reason, source) pairs told apart in one log line; the rest summed
 UNKNOWN_KEY, NO_CURVE, BAD_HANDSHAKE = "unknown_key", "no_curve", "bad_handshake"
@@ -60,10 +60,15 @@ class Door:
     """`start` it before any CURVE socket binds, then `watch` each CURVE server socket
     before it binds. Its thread is the only writer of the counters; `stats()` reads them."""
 
-    def __init__(self, ctx: zmq.Context, name: str, allowed: frozenset[bytes], log_every: float = LOG_EVERY):
+    def __init__(self, ctx: zmq.Context, name: str, allowed: dict[bytes, str], log_every: float = LOG_EVERY,
+                 reload: Callable[[], dict[bytes, str]] | None = None):
         self.ctx = ctx
         self.name = name
-        self.allowed = allowed  # raw 32-byte public keys
+        # raw 32-byte public key -> its name, which the connection's messages carry as their
+        # User-Id: who sent a message is its key (wire/curve.py), whatever the message says
+        self.allowed = {key: holder.encode() for key, holder in allowed.items()}
+        self.reload = reload    # the allow-list read again: a key added while we run gets in
+        self.reloaded_at = 0.0
         self.log_every = log_every
         self.accepted = 0
         self.failures = 0
@@ -166,15 +171,28 @@ class Door:
     def _answer(self, zap: zmq.Socket) -> None:
         """Every request waiting, with no poll between two (a storm brings them in bursts):
         [version, request id, domain, address, routing id, mechanism, credentials...]."""
-        allowed = self.allowed
         while (frames := recv_frames(zap)) is not None:
             request_id = frames[1] if len(frames) > 1 else b""
-            if len(frames) == 7 and frames[5] == b"CURVE" and frames[6] in allowed:
+            holder = self.holder(frames[6]) if len(frames) == 7 and frames[5] == b"CURVE" else None
+            if holder is not None:
                 self.accepted += 1
-                _send_all(zap, [b"1.0", request_id, b"200", b"OK", z85.encode(frames[6]), b""])
+                _send_all(zap, [b"1.0", request_id, b"200", b"OK", holder, b""])
                 continue
             _send_all(zap, REFUSED_HEAD + [request_id] + REFUSED_TAIL)
             self._refused(UNKNOWN_KEY, frames[3] if len(frames) > 3 else b"")
+
+    def holder(self, key: bytes) -> bytes | None:
+        """The name of an allowed key; an unknown one makes the allow-list be read again, at
+        most once every RELOAD_EVERY seconds (a storm of unknown keys reads it no oftener)."""
+        holder = self.allowed.get(key)
+        if holder is None and self.reload is not None and time.monotonic() - self.reloaded_at >= RELOAD_EVERY:
+            self.reloaded_at = time.monotonic()
+            try:
+                self.allowed = {k: name.encode() for k, name in self.reload().items()}
+            except (OSError, ValueError) as exc:
+                log.warning("%s: cannot read the allowed keys again: %s", self.name, exc)
+            holder = self.allowed.get(key)
+        return holder
 
     def _failed_before_zap(self, mon: zmq.Socket) -> None:
         """Every event waiting: [event (16 bits) and value (32 bits), our endpoint]."""

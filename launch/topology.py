@@ -104,6 +104,16 @@ class Topology:
         from wire.control import tap_file
         return f"ipc://{self.sock_dir}/{tap_file(instance)}"
 
+    def chat_keys(self) -> list[str]:
+        """Under CURVE, make the client key of each simulated Chat Server actor that has
+        none yet (wire/curve.py: a Chat Server never gets our actors' key); returns the
+        names of the keys made. Called where a topology starts or is exported."""
+        from wire.curve import ensure_clients, from_security
+        curve = from_security(self.security)
+        if curve is None:
+            return []
+        return ensure_clients(curve.directory, sorted(n for n, s in self.actors.items() if s["role"] == "chat"))
+
     def data_socket(self, ctx: Any, kind: int, endpoint: str) -> Any:
         """A socket connected to one of the documented queues or streams, as a client the
         topology lets in (CURVE with our actors' key when it asks for CURVE)."""
@@ -200,7 +210,7 @@ def _security(c: _Checker, raw: Any, base: Path) -> dict[str, Any]:
     directory = directory if directory.is_absolute() else base / directory
     # what every actor needs; the server's secret key only where a socket binds (Curve.serve),
     # so that a Chat Server's pod is never given it
-    for needed in ("server.key", "actors.key_secret", "allowed"):
+    for needed in ("server.key", "actors.key_secret", "mre.key_secret", "allowed"):
         if not (directory / needed).exists():
             raise c.fail("security.curve", f"{directory} has no {needed}: make the keys with `mroute keys {directory}`")
     return {"curve": str(directory)}

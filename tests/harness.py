@@ -11,6 +11,7 @@ from typing import Any
 
 from actors.comm.core import CommCore
 from actors.comm.state import CommState
+from actors.mre.decisions import DecisionOutbox
 from actors.mre.engine import Engine
 import orjson
 
@@ -18,6 +19,8 @@ from wire import codec
 from wire.codec import WireError
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 
+# the fields that name the agent a desk acts for
+AGENT_KEYS = ("AgentId", "OwnerAgentId", "ConferenceOwner")
 MRDS = {"chat": {"max_tasks": 2, "interruptible": True, "default_queue": "chat-default"},
         "voice": {"max_tasks": 1, "interruptible": False, "default_queue": "voice-default"}}
 QUEUES = {"chat-default": {"mrd": "chat", "policy": "LONGEST_AVAILABLE", "offer_timeout": 15.0, "ttl": 300.0,
@@ -52,12 +55,26 @@ class Harness:
         self.to_comm: deque[list[bytes]] = deque()
         self.published: list[tuple[str, str, dict[str, Any]]] = []
         self.comm = self.new_comm()
-        self.mre = Engine(self.mrds, lambda t, b: self.to_comm.append(codec.encode(t, b)), queues=self.queues,
+        # the MRE's decisions are numbered and kept until confirmed, as the MRE process does
+        self.outbox = DecisionOutbox(lambda t, b: self.to_comm.append(codec.encode(t, b)), self.call_later,
+                                     clock=self.clock)
+        self.mre = Engine(self.mrds, self.outbox.emit, queues=self.queues,
                           directory=self.directory, clock=self.clock, call_later=self.call_later)
         self.mre_handlers = {"AgentState": self.mre.on_agent_state, "NewTask": self.mre.on_new_task,
                              "TaskState": self.mre.on_task_state, "Transfer": self.mre.on_transfer,
-                             "Conference": self.mre.on_conference, "Snapshot": self.mre.on_snapshot,
-                             "Confirm": lambda body: None}
+                             "Conference": self.mre.on_conference, "Snapshot": self.on_snapshot,
+                             "Confirm": lambda body: self.outbox.confirm(body["Decisions"], body["Through"])}
+        self.sync()
+
+    def sync(self) -> None:
+        """Comm sends the MRE a snapshot, as a Comm process does when it starts: the MRE
+        rebuilds its view and numbers its decisions on the stream the snapshot names."""
+        self.comm.out.to_mre("Snapshot", self.comm.snapshot())
+        self.pump()
+
+    def on_snapshot(self, body: dict[str, Any]) -> None:
+        self.outbox.reset(body.get("Decisions"))
+        self.mre.on_snapshot(body)
 
     def new_comm(self, saved: CommState | None = None, gc_send: Any = None, stream: str = "s1") -> CommCore:
         """A Comm (e.g. one restarted from its journal's `saved` state); `gc_send` takes
@@ -102,10 +119,22 @@ class Harness:
             while self.to_comm:
                 type, body = codec.decode(self.to_comm.popleft(), COMMUNICATION_SERVER)
                 self.comm.reports[type](body)
+            for confirm in self.comm.gate.confirmations():  # as the server's timer sends them
+                self.to_mre.append(codec.encode("Confirm", confirm))
         raise AssertionError("Comm and the MRE keep sending each other messages: a livelock")
+
+    @staticmethod
+    def from_desk(body: dict[str, Any]) -> dict[str, Any]:
+        """A request as the acting agent's own desk (`desk-<agent>`) sends it, unless it says
+        who sends it: a ReplyTo of its own, or `ReplyTo: None` for none at all."""
+        if "ReplyTo" in body:
+            return {k: v for k, v in body.items() if not (k == "ReplyTo" and v is None)}
+        agent = next((body[k] for k in AGENT_KEYS if isinstance(body.get(k), str)), None)
+        return {**body, "ReplyTo": f"desk-{agent}"} if agent else body
 
     def send(self, type: str, body: dict[str, Any]) -> None:
         """A Chat Server's request, through the dispatcher: a refusal is published as Error."""
+        body = self.from_desk(body)
         try:
             self.comm.request(type, body)
         except WireError as err:
@@ -115,7 +144,7 @@ class Harness:
 
     def apply(self, type: str, body: dict[str, Any]) -> None:
         """Apply a request directly: a refusal raises WireError."""
-        self.comm.apply(type, body)
+        self.comm.apply(type, self.from_desk(body))
         self.pump()
 
     def login(self, agent: str, ready: bool = True, mrd: str = "chat") -> None:

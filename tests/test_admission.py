@@ -21,7 +21,7 @@ def door_with_a_budget_of(budget: float):
     intake = Intake(lambda: wake[0], stale_after=budget, clock=lambda: cpu[0])
     admission = Admission(intake)
     answers: list[str] = []
-    intake.take = lambda frames: answers.append(admission.refusal())
+    intake.take = lambda frames, peer: answers.append(admission.refusal())
     return cpu, wake, intake, admission, answers
 
 

@@ -21,6 +21,7 @@ import zmq
 
 from launch import client as control_client
 from wire import codec
+from wire.catalogue import HEARTBEAT_TOPIC
 
 from .helpers import base_topology, wait_until
 
@@ -74,7 +75,8 @@ class Listener:
 
 class Desk:
     """A Chat Server: PUSH to General, SUB to its destination; optionally a wiretap, a
-    second SUB subscribed to every topic of ChatEvents, to see what went anywhere else."""
+    second SUB subscribed to every topic Comm publishes to in these tests, to see what went
+    anywhere else."""
 
     _ids = itertools.count(1)
 
@@ -87,7 +89,10 @@ class Desk:
         self.push.connect(endpoints["General"])
         self.inbox = Listener(self.ctx, endpoints["ChatEvents"],
                               [destination.encode() + b"\x00", *(a.encode() + b"\x00" for a in also)], rcvhwm)
-        self.wiretap = Listener(self.ctx, endpoints["ChatEvents"], [b""]) if wiretap else None
+        # Comm grants no subscription to a prefix (the empty one would hear every desk): the
+        # wiretap subscribes to every destination a test's Comm publishes to, one by one
+        self.wiretap = Listener(self.ctx, endpoints["ChatEvents"], [codec.topic(d) for d in (
+            destination, *also, codec.UNROUTED_ERRORS, HEARTBEAT_TOPIC)]) if wiretap else None
         self.sent: dict[str, list[str]] = {}       # MsgId -> the answer type expected, once per send
         self.consumed: set[int] = set()            # indexes of inbox.log taken by `expect`
         self.base = 0                              # index in inbox.log of the handshake's last answer

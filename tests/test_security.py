@@ -36,7 +36,7 @@ def test_only_clients_with_an_allowed_key_get_through(start_topology, tmp_path):
     server_public, _ = zmq.auth.load_certificate(keys / "server.key")
 
     partner_keys = zmq.auth.load_certificate(partner)
-    allowed = ChatClient(running.endpoints(), "partner-desk", curve=(server_public, *partner_keys))
+    allowed = ChatClient(running.endpoints(), "partner.desk", curve=(server_public, *partner_keys))
     try:
         allowed.handshake()
         allowed.login("alice", "pw-alice", ready=False)  # nothing is routed: Comm hears nothing more

@@ -87,7 +87,9 @@ SPECS: tuple[Spec, ...] = (
     # The MRE asks with Resync when it starts; Comm answers with a Snapshot of every logged-in
     # agent and live task, and sends one unasked when Comm itself starts.
     Spec(101, "Resync", COMMUNICATION_SERVER, AGENT_STATE, (), ("Reason",)),
-    Spec(102, "Snapshot", ROUTING_ENGINE, AGENT_STATE, ("Epoch", "Agents", "Tasks"),
+    # `Decisions`: the stream the MRE numbers its decisions on once it has applied this
+    # snapshot; Comm takes decisions on no other (actors/comm/decisions.py).
+    Spec(102, "Snapshot", ROUTING_ENGINE, AGENT_STATE, ("Epoch", "Agents", "Tasks"), ("Decisions",),
          kinds={"Agents": LIST, "Tasks": LIST}),
     # Ours: a Chat Server's liveness beat, every HEARTBEAT_INTERVAL. Once a destination has
     # sent one, Comm expects them: after SESSION_TIMEOUT without any message from it, its

@@ -7,6 +7,14 @@ public keys of the clients let in (ours included). `mroute keys DIR --client NAM
 client: `clients/NAME.key_secret` to hand to it, its public key into `allowed/`. A client
 with no key, or a key not in `allowed/`, gets nothing through: the handshake fails and
 ZeroMQ drops what it sends. The topology names the directory: `security: {curve: DIR}`.
+
+A key is also who its holder is (protocol.md 1.2): the ZAP handler of a bound socket gives
+each connection the name of its key (the file's name in `allowed/`), and the actor holds
+what the connection sends to that name. `actors` is our own actors' and the operator's
+(Comm, the GC, the CLI); `mre` is the MRE's, the only one Comm takes decisions from; a
+client key `NAME` may use the destinations `NAME` and `NAME.*` only. A simulated Chat
+Server connects with the client key of its actor (`clients/chat.key_secret` for the actor
+`chat`, its instances being the destinations chat.1, chat.2, ...), never with `actors`.
 """
 
 from __future__ import annotations
@@ -53,11 +61,13 @@ class Curve:
             public, secret = self.keypair(client)
         sock.curve_publickey, sock.curve_secretkey = public, secret
 
-    def allowed_keys(self) -> frozenset[bytes]:
-        """The raw 32-byte public keys in `allowed/`: what a ZAP request carries, so that
-        letting a client in is one set lookup."""
-        from zmq.utils import z85
-        return frozenset(z85.decode(key) for key in zmq.auth.load_certificates(self.allowed))
+    def allowed_keys(self) -> dict[bytes, str]:
+        """The raw 32-byte public keys in `allowed/` (what a ZAP request carries, so that
+        letting a client in is one lookup), each to the name of its holder."""
+        return allowed_names(self.allowed)
+
+    def client_key(self, name: str) -> Path:
+        return self.directory / "clients" / f"{name}.key_secret"
 
 
 def from_security(security: dict[str, Any] | None) -> Curve | None:
@@ -66,19 +76,49 @@ def from_security(security: dict[str, Any] | None) -> Curve | None:
     return Curve(Path(security["curve"]))
 
 
+ACTORS, MRE = "actors", "mre"   # the names of our own actors' keys (module docstring)
+OWN_KEYS = ("server", ACTORS, MRE)
+
+
+def allowed_names(allowed: Path) -> dict[bytes, str]:
+    """Raw public key -> its name, for each `NAME.key` in an allow-list directory."""
+    from zmq.utils import z85
+    names = {}
+    for path in sorted(allowed.glob("*.key")):
+        public, _ = zmq.auth.load_certificate(path)
+        names[z85.decode(public)] = path.name[:-len(".key")]
+    return names
+
+
 def make_keys(directory: Path) -> None:
-    """The server's and our actors' key pairs, and the allow-list with our actors in it."""
+    """The server's, our actors' and the MRE's key pairs, and the allow-list with our
+    actors and the MRE in it (what is there already is kept)."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     (directory / "allowed").mkdir(exist_ok=True)
-    for name in ("server", "actors"):
+    for name in OWN_KEYS:
         if not (directory / f"{name}.key_secret").exists():
             zmq.auth.create_certificates(str(directory), name)
-    shutil.copy(directory / "actors.key", directory / "allowed" / "actors.key")
+    for name in (ACTORS, MRE):
+        shutil.copy(directory / f"{name}.key", directory / "allowed" / f"{name}.key")
+
+
+def ensure_clients(directory: Path, names: list[str]) -> list[str]:
+    """A client key for each of `names` that has none yet (the simulated Chat Servers'
+    actors): returns the names it made keys for."""
+    made = []
+    for name in names:
+        if not (directory / "clients" / f"{name}.key_secret").exists():
+            add_client(directory, name)
+            made.append(name)
+    return made
 
 
 def add_client(directory: Path, name: str) -> Path:
-    """A key pair for a client, its public key allowed; returns its secret key file."""
+    """A key pair for a client, its public key allowed; returns its secret key file. The
+    names of our own keys are not a client's: such a client would be us."""
+    if name in OWN_KEYS:
+        raise ValueError(f"{name!r} is the name of one of our own keys: choose another for a client")
     clients = directory / "clients"
     clients.mkdir(exist_ok=True)
     zmq.auth.create_certificates(str(clients), name)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import orjson
@@ -32,6 +33,7 @@ from actors.runtime import Actor, log
 from wire import codec, dist, states as S
 from wire.codec import WireError
 from wire.desking import desk_range
+from wire.curve import Curve
 from wire.catalogue import CHAT_EVENTS, GENERAL, HEARTBEAT, HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC
 
 from .customers import Customers
@@ -111,6 +113,11 @@ class ChatServer(Actor):
         self.events.setsockopt(zmq.SUBSCRIBE, codec.topic(HEARTBEAT_TOPIC))
         self.serve(CHAT_EVENTS, self.events, self.handlers(), decode=codec.decode_stream)
         self.probe()
+
+    def curve_key(self, curve: Curve) -> Path:
+        """Our actor's client key: it lets us use our own destinations only (chat.1 under
+        the key `chat`), never our actors' key (wire/curve.py)."""
+        return curve.client_key(self.name.rpartition(".")[0])
 
     @property
     def agents(self) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ from wire import states as S
 from wire.codec import WireError
 
 from .agents import Agents, state_body
-from .state import Presence
+from .state import Presence, Session
 from .tasks import Tasks
 from .voice import VOICE_MRD, VoiceBridge
 
@@ -20,6 +20,14 @@ log = logging.getLogger("mroute.comm")
 
 SESSION_MOVED = "SESSION_MOVED"   # ReasonCode (ours): the agent connected through another desk
 TAKEOVER_POLICIES = ("move", "refuse")
+
+
+def require_session_desk(session: Session, body: dict[str, Any]) -> None:
+    """A desk changes only the agents whose session it holds (protocol.md 1.2, who may ask
+    what): the sender is the request's ReplyTo, which core.request made sure of."""
+    if body.get("ReplyTo") != session.destination:
+        raise WireError(S.AUTHORIZATION_FAILURE, f"{session.agent_id} is connected through another desk: only "
+                                                 f"that desk changes its state", field="ReplyTo")
 
 
 class AgentRequests:
@@ -70,6 +78,7 @@ class AgentRequests:
     def login(self, body: dict[str, Any]) -> None:
         agent_id, mrd = body["AgentId"], body["Mrd"]
         session = self.agents.session(agent_id)
+        require_session_desk(session, body)
         self.agents.check_password(agent_id, body["Password"])
         self.agents.mrd(mrd, "Mrd")
         if mrd == VOICE_MRD and self.voice.send is not None and session.extension:
@@ -89,6 +98,7 @@ class AgentRequests:
         if target not in S.AGENT_REQUESTABLE:
             raise WireError(S.INVALID_STATE, f"an agent may ask for NOT_READY, READY or LOGOUT, not {target}",
                             field="State")
+        require_session_desk(self.agents.session(agent_id), body)
         presence = self.agents.presence(agent_id, mrd)
         reason = body.get("ReasonCode") or ""
         if presence.external:

@@ -22,14 +22,16 @@ class Answers:
         self.tasks = tasks
         self.ledger = ledger
 
-    def current(self, request: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def current(self, request: str, body: dict[str, Any], handled: str | None = None) -> tuple[str, dict[str, Any]]:
+        """The answer to `request` from what is true now (`handled`: the ledger's key of a
+        request handled already, which says which task a Task made)."""
         if request in ("Connect", "Heartbeat"):
             return "Ack", {"Type": request}
         if request in ("Login", "AgentState", "GetAgentState"):
             return "AgentState", self.agent_state(body["AgentId"], body["Mrd"])
         if request == "Resync":
             return "Snapshot", self.desk(body["Destination"], body.get("TaskIds") or [])
-        task_id = self.ledger.task_of(body["MsgId"]) if request == "Task" else body["TaskId"]
+        task_id = self.ledger.task_of(handled or "") if request == "Task" else body["TaskId"]
         task = self.tasks.known(task_id)
         if task is None:
             raise WireError(S.NOT_FOUND, f"no task {task_id}", field="TaskId")

@@ -59,8 +59,35 @@ REQUESTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "Conference": ("TaskConferenced", (("TaskId", "TaskId"), ("ParticipantAgentId", "ConferenceParticipant"))),
     "Resync": ("Snapshot", (("Destination", "Destination"),)),
 }
+RESYNC_SPACING = 0.1  # s: the MRE's Resyncs answered at most this often (on_resync)
 # Asking twice is harmless: these are not remembered (nor journaled), just answered.
 QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync", "Heartbeat"})
+
+
+def sender_of(body: dict[str, Any]) -> str | None:
+    """Who sent a request, as it says (under CURVE the server checked it against the
+    client's key first): its ReplyTo; for Connect, Heartbeat and Resync, which name their
+    desk, its Destination when it gives no ReplyTo. Never the desk of an agent it names: a
+    request with no ReplyTo does not act as that agent's desk."""
+    sender = body.get("ReplyTo")
+    if sender is None:
+        sender = body.get("Destination")
+    return sender if sender.__class__ is str and is_destination(sender) else None
+
+
+def own_destination(body: dict[str, Any]) -> str:
+    """The Destination a Heartbeat or Resync is about, which must be its sender's own: a
+    desk beats for itself and resyncs what it holds, not what another desk holds."""
+    destination = body["Destination"]
+    if body.get("ReplyTo", destination) != destination:
+        raise WireError(S.AUTHORIZATION_FAILURE, f"{body['ReplyTo']} may not speak for {destination}: a desk "
+                                                 f"beats and resyncs for itself only", field="Destination")
+    return destination
+
+
+def ledger_key(sender: str, msg_id: str) -> str:
+    """What the ledger remembers a request by: its sender and its MsgId."""
+    return f"{sender}\x00{msg_id}"
 
 
 class CommCore:
@@ -101,8 +128,8 @@ class CommCore:
         self.appliers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "Connect": ar.connect, "Login": ar.login, "AgentState": ar.agent_state, "Task": tr.task,
             "TaskState": tr.task_state, "Transfer": tr.transfer, "Conference": tr.conference,
-            "Heartbeat": lambda body: self.desks.heard_from(body["Destination"]),
-            "GetAgentState": lambda body: None, "GetTaskState": lambda body: None, "Resync": lambda body: None}
+            "Heartbeat": self.heartbeat, "GetAgentState": lambda body: None, "GetTaskState": lambda body: None,
+            "Resync": own_destination}
         # CommunicationServer: what the MRE reports
         self.reports: dict[str, Callable[[dict[str, Any]], None]] = {
             "TaskAgentSelected": self.decision(self.on_agent_selected),
@@ -110,6 +137,8 @@ class CommCore:
             "TaskConferenced": self.decision(self.on_counted), "Resync": self.on_resync}
         self.mre_reports = 0
         self.voice_missed = False  # GC events were left while nothing could change
+        self.resynced_at = -RESYNC_SPACING   # when the MRE was last sent a snapshot it asked for
+        self.resyncs_spaced = 0              # the MRE's asks left unanswered: one came too soon before
 
     def resume(self) -> None:
         """After a reload from the journal: time again what was timed; agents that were
@@ -126,25 +155,29 @@ class CommCore:
         a `Task` created. A refusal propagates as WireError, after any change it made was
         told as a plain notification."""
         answer_type, key = REQUESTS[type]
-        self.desks.message_from(body.get("ReplyTo"))
-        reply = Reply(type, self.reply_destination(body), body.get("MsgId"), answer_type,
-                      {field: body.get(asked) for field, asked in key})
-        if reply.destination is None and (answer_type != "Ack" or reply.msg_id is not None):
-            # refused before anything changes: a change nobody could be told of is not made
-            raise WireError(S.MISSING_FIELD, f"{type} needs ReplyTo (or an agent with a session): nowhere to "
-                                             f"answer", field="ReplyTo")
-        if type not in QUERIES and self.ledger.handled_already(reply.msg_id):
-            self.out.answer(reply, *self.answers.current(type, body))
+        sender = sender_of(body)
+        if sender is None:
+            # refused before anything changes: a request with nowhere to answer never acts as a desk
+            raise WireError(S.MISSING_FIELD, f"{type} needs ReplyTo: the destination of the desk that sends it",
+                            field="ReplyTo")
+        self.desks.message_from(sender)
+        msg_id = body.get("MsgId")
+        reply = Reply(type, sender, msg_id, answer_type, {field: body.get(asked) for field, asked in key})
+        # a MsgId is its sender's: the same one from another desk is another request
+        handled = ledger_key(sender, msg_id) if msg_id is not None else None
+        if type not in QUERIES and self.ledger.handled_already(handled):
+            self.out.answer(reply, *self.answers.current(type, body, handled))
             return None
         if type not in QUERIES or (type == "Heartbeat" and body["Destination"] not in self.desks.watched):
             self.refuse_if_unavailable()  # (a desk's first beat is a change: it is watched from then on)
-        task_id = self.apply(type, body, reply)
-        self.finish(reply, body)
+        task_id = self.apply(type, body, reply, handled)
+        self.finish(reply, body, handled)
         return task_id
 
-    def apply(self, type: str, body: dict[str, Any], reply: Reply | None = None) -> str | None:
-        """Run the handler while `reply` catches the answer; remember the MsgId. Returns the
-        id of the task a `Task` created."""
+    def apply(self, type: str, body: dict[str, Any], reply: Reply | None = None,
+              handled: str | None = None) -> str | None:
+        """Run the handler while `reply` catches the answer; remember the request (`handled`:
+        its sender's MsgId). Returns the id of the task a `Task` created."""
         self.out.reply = reply
         try:
             task_id = self.appliers[type](body)
@@ -154,19 +187,21 @@ class CommCore:
                 self.out.publish(reply.destination, *reply.answer)  # type: ignore[arg-type]
             raise
         self.out.reply = None
-        msg_id = body.get("MsgId")
-        if msg_id is not None and type not in QUERIES:
-            self.ledger.remember(msg_id, task_id or body.get("TaskId") or "")
+        if handled is not None and type not in QUERIES:
+            self.ledger.remember(handled, task_id or body.get("TaskId") or "")
         return task_id
 
-    def finish(self, reply: Reply, body: dict[str, Any]) -> None:
+    def finish(self, reply: Reply, body: dict[str, Any], handled: str | None = None) -> None:
         """Send the answer caught among what the change published, else one from what is
         true now (a query, a change that published nothing to its sender); `Ack` only to a
         request that can be matched with it (a MsgId)."""
         if reply.answer is not None:
             self.out.answer(reply, *reply.answer)
         elif reply.answer_type != "Ack" or reply.msg_id is not None:
-            self.out.answer(reply, *self.answers.current(reply.request, body))
+            self.out.answer(reply, *self.answers.current(reply.request, body, handled))
+
+    def heartbeat(self, body: dict[str, Any]) -> None:
+        self.desks.heard_from(own_destination(body))
 
     def refuse_if_unavailable(self) -> None:
         reason = self.unavailable()
@@ -174,26 +209,12 @@ class CommCore:
             self.refused_unavailable += 1
             raise WireError(S.UNAVAILABLE, f"{reason}; nothing was changed, try again later")
 
-    def reply_destination(self, body: dict[str, Any]) -> str | None:
-        """Where an answer to `body` goes: its ReplyTo (Connect's, Heartbeat's and Resync's
-        Destination), else its agent's Chat Server."""
-        for key in ("ReplyTo", "Destination"):
-            dest = body.get(key)
-            if dest.__class__ is str and is_destination(dest):
-                return dest
-        for key in ("AgentId", "OwnerAgentId", "ConferenceOwner"):
-            value = body.get(key)
-            dest = self.agents.destination(value) if value.__class__ is str else None
-            if dest:
-                return dest
-        return None
-
     def refuse(self, err: WireError, body: Any) -> None:
         """Tell the sender why (Error, numbered like everything to its destination)."""
         body = body if body.__class__ is dict else {}
         if err.msg_id is None and isinstance(body.get("MsgId"), str):
             err.msg_id = body["MsgId"]
-        dest = err.reply_to or self.reply_destination(body) or UNROUTED_ERRORS
+        dest = err.reply_to or sender_of(body) or UNROUTED_ERRORS
         self.out.publish(dest, "Error", err.body())
 
     # reports from the MRE (decisions numbered by it) ----------------------------------------
@@ -272,18 +293,27 @@ class CommCore:
         return {"agents": agents}
 
     def on_resync(self, body: dict[str, Any]) -> None:
+        """The MRE asks for a snapshot (it asks again every 0.5 s until one comes). At most
+        one is built every RESYNC_SPACING: each costs Comm a pass over every agent and task,
+        and without CURVE anyone who reaches the queue can ask."""
+        now = self.tasks.clock()
+        if now - self.resynced_at < RESYNC_SPACING:
+            self.resyncs_spaced += 1
+            return
+        self.resynced_at = now
         log.info("MRE asked for a snapshot (%s)", body.get("Reason", "no reason given"))
         self.out.to_mre("Snapshot", {**self.snapshot(), "Request": body.get("Request")})
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything the MRE derives its view from: logged-in agents and live tasks."""
+        """Everything the MRE derives its view from: logged-in agents and live tasks, and
+        the stream it numbers its decisions on from then on (decisions.py)."""
         agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
                   for agent_id, session in self.agents.sessions.items()
                   for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
         tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": routing_params(t.params), "State": t.state,
                   "Agents": t.agents(), "ClientUniqueId": t.client_id, "Waited": round(self.tasks.waited(t), 3)}
                  for t in sorted(self.tasks.live.values(), key=lambda t: t.created)]
-        return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks}
+        return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks, "Decisions": self.gate.issue()}
 
     # the journal -----------------------------------------------------------------------------
     def retire(self) -> None:
@@ -340,4 +370,5 @@ class CommCore:
     def stats(self) -> dict[str, Any]:
         return {**self.tasks.stats(), **self.agents.stats(), **self.gate.stats(), "duplicates": self.ledger.duplicates,
                 "overloaded": self.task_requests.overloaded, "mre_reports": self.mre_reports,
-                "refused_unavailable": self.refused_unavailable, "deferred_unavailable": self.deferred}
+                "refused_unavailable": self.refused_unavailable, "deferred_unavailable": self.deferred,
+                "mre_resyncs_spaced": self.resyncs_spaced}

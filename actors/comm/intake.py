@@ -25,11 +25,11 @@ STAMP_EVERY = 64     # Tasks kept between two reads of the clock (a read costs a
 class Intake:
     def __init__(self, wakes: Callable[[], int], stale_after: float,
                  clock: Callable[[], float] = time.thread_time):
-        self.waiting: deque[tuple[float, list[bytes]]] = deque()
+        self.waiting: deque[tuple[float, list[bytes], str | None]] = deque()  # (read at, Task, its sender)
         self.stale_after = stale_after  # CPU seconds after which a waiting Task is refused (admission.py)
         self.wakes = wakes      # the loop's count of wake-ups: one clock read per wake-up's reads
         self.clock = clock      # this thread's CPU time: a machine busy with other work must not count
-        self.take: Callable[[list[bytes]], None] = lambda frames: None  # the runtime's, set once serving
+        self.take: Callable[[list[bytes], str | None], None] = lambda frames, peer: None  # the runtime's, once serving
         self.read_wake = -1
         self.read_at = 0.0
         self.kept = 0
@@ -38,18 +38,18 @@ class Intake:
         self.full = False       # the Task being handled found the door full
         self.door_full = 0      # Tasks that did
 
-    def keep(self, frames: list[bytes]) -> None:
+    def keep(self, frames: list[bytes], peer: str | None = None) -> None:
         wake = self.wakes()
         self.kept += 1
         if wake != self.read_wake or self.kept % STAMP_EVERY == 0:
             self.read_wake, self.read_at = wake, self.clock()
         if len(self.waiting) < MAX_AT_DOOR:
-            self.waiting.append((self.read_at, frames))
+            self.waiting.append((self.read_at, frames, peer))
             return
         self.door_full += 1
         self.full = True
         try:
-            self.take(frames)
+            self.take(frames, peer)
         finally:
             self.full = False
 
@@ -75,6 +75,6 @@ class Intake:
             read_at = waiting[0][0]
             if self.now - read_at < self.stale_after and clock() > over:
                 break
-            self.current, frames = waiting.popleft()
-            self.take(frames)
+            self.current, frames, peer = waiting.popleft()
+            self.take(frames, peer)
         return bool(waiting)

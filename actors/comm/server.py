@@ -28,7 +28,8 @@ from typing import Any
 
 import zmq
 
-from actors.runtime import DRAIN_SLICE, Actor, log, recv_frames
+from actors.frames import recv_frames_with_peer
+from actors.runtime import DRAIN_SLICE, Actor, ids, log
 from wire import codec, states as S
 from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GENERAL, HEARTBEAT,
                             HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, ROUTING_ENGINE)
@@ -36,7 +37,8 @@ from wire.codec import WireError
 from wire.rundir import journal_path
 
 from .admission import ADMISSION_BUDGET, Admission
-from .core import REQUESTS, CommCore
+from .core import REQUESTS, CommCore, ledger_key, sender_of
+from .identity import is_mre, may_hear, stated_elsewhere
 from .intake import Intake
 from .journal import Journal
 from .state import CommState
@@ -69,8 +71,9 @@ class Comm(Actor):
         endpoints, settings, topology = self.config.endpoints, self.config.settings, self.config.topology
         # XPUB with NODROP: a subscriber whose queue is full makes the send fail (EAGAIN),
         # which the runtime counts as dropped, instead of PUB dropping it without a word.
-        self.events = self.socket(zmq.XPUB, bind=endpoints[CHAT_EVENTS], hwm=int(settings.get("events_hwm", EVENTS_HWM)))
-        self.events.setsockopt(zmq.XPUB_NODROP, 1)
+        # Who hears what is ours to say (XPUB_MANUAL, on_subscription), set before it binds.
+        self.events = self.socket(zmq.XPUB, bind=endpoints[CHAT_EVENTS], hwm=int(settings.get("events_hwm", EVENTS_HWM)),
+                                  options={zmq.XPUB_NODROP: 1, zmq.XPUB_MANUAL: 1})
         self.loop.add_reader(self.events, self.on_subscription)
         self.mre = self.socket(zmq.PUSH, connect=endpoints[ROUTING_ENGINE])
         general = self.socket(zmq.PULL, bind=endpoints[GENERAL])
@@ -147,17 +150,43 @@ class Comm(Actor):
 
     # the current core's handlers, looked up at each call: `revert` replaces the core
     def report_handler(self, type: str) -> Any:
-        return lambda body: self.core.reports[type](body)
+        """What the MRE reports, taken only from the MRE (identity.py, decisions.py): anything
+        else on CommunicationServer changes nothing, and is counted and logged."""
+        def report(body: dict[str, Any]) -> None:
+            core = self.core
+            if not is_mre(self.peer):
+                self.not_from_mre(type, body, f"sent with the key {self.peer!r}")
+                return
+            foreign = core.gate.foreign
+            core.reports[type](body)
+            if core.gate.foreign != foreign:
+                self.not_from_mre(type, body, f"on stream {str(body.get('Stream'))[:40]!r}, which Comm never named")
+        return report
+
+    def not_from_mre(self, type: str, body: dict[str, Any], why: str) -> None:
+        self.counters["not_from_mre"] = self.counters.get("not_from_mre", 0) + 1
+        write, unlogged = self.refusal_lines.take()
+        if write:
+            log.warning("%s: ignored a %s that is not the MRE's: %s%s", self.name, type, why,
+                        f" ({unlogged} refusals before this one not logged)" if unlogged else "", extra=ids(body))
 
     def gc_handler(self, type: str) -> Any:
         return lambda body: self.gc_handlers[type](body)
 
     def requester(self, type: str) -> Any:
+        """What Chat Servers ask, once their key is known to allow the destinations they name
+        (identity.py; without CURVE they are taken at their word)."""
         if type != "Task":
-            return lambda body: self.core.request(type, body)
+            def request(body: dict[str, Any]) -> None:
+                if self.peer is not None and (err := stated_elsewhere(self.peer, body)) is not None:
+                    raise err
+                self.core.request(type, body)
+            return request
         trace = self.trace
 
         def create(body: dict[str, Any]) -> None:
+            if self.peer is not None and (err := stated_elsewhere(self.peer, body)) is not None:
+                raise err
             if self.turned_away(body):
                 return
             at = time.time()
@@ -171,7 +200,8 @@ class Comm(Actor):
         (the answer bookkeeping, the handler, an exception): under several times the load
         Comm can take, refusals are most of what it handles. A retry of a Task it
         acknowledged is not new: it is answered with the task's state, the usual way."""
-        if body.get("MsgId") in self.core.ledger.seen or body.get("ReplyTo").__class__ is not str:
+        msg_id, sender = body.get("MsgId"), sender_of(body)
+        if sender is None or (msg_id is not None and ledger_key(sender, msg_id) in self.core.ledger.seen):
             return False
         full = self.core.task_requests.door()
         if not full:
@@ -180,10 +210,29 @@ class Comm(Actor):
         return True
 
     def on_subscription(self) -> None:
-        """XPUB passes subscriptions up: a desk subscribing is logged (debug), never queued up."""
-        while (frames := recv_frames(self.events)) is not None:
-            if frames[0][:1] == b"\x01" and log.isEnabledFor(logging.DEBUG):
-                log.debug("%s: %s subscribed", self.name, frames[0][1:].rstrip(b"\x00").decode(errors="replace"))
+        """Subscriptions are ours to grant (XPUB_MANUAL): one whole destination each, under
+        CURVE one the subscriber's key may use (identity.py). One refused is counted and
+        logged, and its subscriber hears nothing of it."""
+        events = self.events
+        while True:
+            frames, peer = recv_frames_with_peer(events)
+            if frames is None:
+                return
+            flag, topic = frames[0][:1], frames[0][1:]
+            if flag == b"\x00":  # (a subscriber gone: libzmq forgot its subscriptions already)
+                events.setsockopt(zmq.UNSUBSCRIBE, topic)
+            elif flag == b"\x01" and may_hear(peer, topic):
+                events.setsockopt(zmq.SUBSCRIBE, topic)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s: %s subscribed", self.name, topic.rstrip(b"\x00").decode(errors="replace"))
+            elif flag == b"\x01":
+                self.counters["subscriptions_refused"] = self.counters.get("subscriptions_refused", 0) + 1
+                write, unlogged = self.refusal_lines.take()
+                if write:
+                    log.warning("%s: refused a subscription to %r%s: a subscriber hears one whole destination%s%s",
+                                self.name, topic[:60], f" by the key {peer!r}" if peer else "",
+                                " its key may use" if peer else "",
+                                f" ({unlogged} refusals before this one not logged)" if unlogged else "")
 
     def count_drop(self, frames: list[bytes]) -> bool:
         """A message a full subscriber could not take, by destination (the first 100 seen).

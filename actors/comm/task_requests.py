@@ -144,12 +144,14 @@ class TaskRequests:
                             field="State")
 
     def require_desk_of(self, agent_id: Any, body: dict[str, Any]) -> None:
-        """A desk acts only for the agents connected through it. The sender is its ReplyTo;
-        a request without one is answered on (and taken as coming from) the agent's own desk."""
+        """A desk acts only for the agents connected through it; the sender is the request's
+        ReplyTo, which core.request made sure of."""
+        if agent_id is None:
+            raise WireError(S.MISSING_FIELD, "an agent's request names the agent (AgentId)", field="AgentId")
         sender = body.get("ReplyTo")
         desk = self.tasks.agents.destination(agent_id) if agent_id.__class__ is str else None
-        if sender is not None and desk is not None and sender != desk:
-            raise WireError(S.AUTHORIZATION_FAILURE, f"{agent_id} is connected through {desk}, not {sender}",
+        if desk is None or sender != desk:
+            raise WireError(S.AUTHORIZATION_FAILURE, f"{agent_id} is not connected through {sender}",
                             field="ReplyTo")
 
     @staticmethod

@@ -18,7 +18,9 @@ doubles after each resend that brought no confirmation (up to RESEND_MAX) and is
 RESEND_AFTER as soon as a confirmation moves on.
 
 `reset()` is for a snapshot from Comm: the snapshot is Comm's truth, and what it did not
-apply the engine decides again from it. Numbering then starts again on a new stream, at 1:
+apply the engine decides again from it. Numbering then starts again, at 1, on the stream
+the snapshot names (`Decisions`: Comm takes decisions only on streams it named, so that
+nothing a client pushes onto CommunicationServer passes for the MRE's):
 Comm's last applied number of the old stream is not ours to know (a restarted Comm has
 none), and a decision numbered after the forgotten ones would wait forever behind them.
 
@@ -140,12 +142,13 @@ class DecisionOutbox:
         (see the module's docstring)."""
         self.held = True
 
-    def reset(self) -> None:
+    def reset(self, stream: str | None = None) -> None:
         """A snapshot from Comm is being applied: forget what it did not confirm and number
-        afresh on a new stream (see the module's docstring)."""
+        afresh on a new stream, the one the snapshot names (Comm takes decisions only on the
+        streams it named: see the module's docstring)."""
         self.counters["forgotten"] += len(self.unconfirmed)
         self.unconfirmed.clear()
-        self.stream = new_stream(self.stream)
+        self.stream = stream if stream is not None and stream != self.stream else new_stream(self.stream)
         self.seq = 0
         self.wait = self.resend_after
         self.full = False

@@ -9,6 +9,7 @@ import zmq
 from actors.runtime import Actor, log
 from wire import codec
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
+from wire.curve import MRE, Curve
 
 from .decisions import DecisionOutbox
 from .engine import Engine
@@ -56,7 +57,7 @@ class Mre(Actor):
                     return
                 # before the engine rebuilds: the offers it makes from the snapshot are the
                 # first decisions of the outbox's new stream, not forgotten with the old one
-                self.decisions.reset()
+                self.decisions.reset(body.get("Decisions") if body.get("Decisions").__class__ is str else None)
                 handler(body)
                 if first:
                     self.announce_ready()
@@ -92,6 +93,9 @@ class Mre(Actor):
 
     def ready(self) -> bool:
         return False  # READY once Comm's snapshot has been loaded
+
+    def curve_key(self, curve: Curve) -> str:
+        return MRE  # the one key Comm takes decisions from
 
     def emit(self, type: str, body: dict[str, Any]) -> None:
         """Onto the CommunicationServer queue as it is: decisions come here through the outbox."""

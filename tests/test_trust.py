@@ -1,0 +1,185 @@
+"""Trust nothing a message says about itself (issue 24), through real processes: who sent a
+message is its connection's key under CURVE, a subscription names one whole destination,
+and only the MRE's decisions change anything.
+
+Found on main: a SUB on the empty prefix heard every desk (67 messages of chat.1 in 3 s);
+16 TaskAgentSelected pushed on CommunicationServer, each on a new Stream, made Comm forget
+the MRE's stream and routing stopped (tasks_routed stuck at 34 for 60 s with 630 waiting);
+desk B set desk A's agent NOT_READY and logged it out; a Resync naming desk A, sent by desk
+B, returned desk A's agents; a TaskState CLOSED with no ReplyTo was taken as the agent's
+desk's."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import zmq
+import zmq.auth
+
+from launch import client as control_client
+from launch.curvebench import free_ports
+from wire import codec
+from wire.catalogue import ENDPOINT_NAMES
+from wire.curve import add_client, make_keys
+
+from .helpers import ChatClient, base_topology, wait_until
+
+_tasks = itertools.count(1)
+
+
+def comm_stats(running) -> dict:
+    return control_client.ask(running.topology, "stats")["actors"]["comm.1"]
+
+
+def listener(endpoint: str, topics: list[bytes], curve: tuple[bytes, bytes, bytes] | None = None) -> tuple:
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.linger = 0
+    if curve is not None:
+        sub.curve_serverkey, sub.curve_publickey, sub.curve_secretkey = curve
+    sub.connect(endpoint)
+    for topic in topics:
+        sub.setsockopt(zmq.SUBSCRIBE, topic)
+    return ctx, sub
+
+
+def heard(sub: zmq.Socket, timeout_ms: int) -> list[bytes]:
+    """The topics of what `sub` receives within `timeout_ms`."""
+    topics = []
+    while sub.poll(timeout_ms):
+        topics.append(sub.recv_multipart()[0])
+        timeout_ms = 50
+    return topics
+
+
+def new_task(desk: ChatClient) -> str:
+    msg_id = desk.send("Task", {"Mrd": "chat", "ClientUniqueId": f"c{next(_tasks)}"})
+    return desk.expect("TaskState", MsgId=msg_id)["TaskId"]
+
+
+def test_a_subscription_to_a_prefix_hears_nothing(start_topology, chat_client):
+    running = start_topology(base_topology("prefixes"))
+    desk = chat_client(running.endpoints(), "desk-a")
+    desk.handshake()
+    ctx, eavesdropper = listener(running.endpoints()["ChatEvents"], [b"", b"desk", b"desk-a"])
+    try:
+        for _ in range(20):   # news for desk-a, which the eavesdropper's prefixes all match
+            desk.agent_state("alice")
+        assert heard(eavesdropper, 1000) == []
+        assert comm_stats(running)["counters"]["subscriptions_refused"] == 3
+    finally:
+        ctx.destroy(0)
+
+
+def test_pushed_decisions_change_nothing_and_evict_nothing(start_topology, chat_client):
+    running = start_topology(base_topology("forged"))
+    desk = chat_client(running.endpoints(), "desk-a")
+    desk.handshake()
+    desk.login("alice", "pw-alice", ready=False)
+    waiting = new_task(desk)   # alice is NOT_READY: it waits
+    ctx = zmq.Context()
+    forger = ctx.socket(zmq.PUSH)
+    forger.linger = 1000
+    forger.connect(running.endpoints()["CommunicationServer"])
+    try:
+        for n in range(40):   # each on a stream of its own, as in the issue; and one unnumbered
+            forger.send_multipart([b"TaskAgentSelected", orjson.dumps(
+                {"TaskId": waiting, "AgentId": "alice", "Status": "RESERVED", "Seq": 1, "Stream": f"forged-{n}"})])
+        forger.send_multipart([b"TaskAgentSelected", orjson.dumps(
+            {"TaskId": waiting, "AgentId": "alice", "Status": "RESERVED"})])
+        wait_until(lambda: comm_stats(running)["counters"].get("not_from_mre", 0) >= 41, timeout=10,
+                   what="41 forged decisions counted")
+    finally:
+        ctx.destroy(0)
+    assert comm_stats(running)["decisions_foreign"] == 41
+    assert desk.expect("TaskState", MsgId=desk.send("GetTaskState", {"TaskId": waiting}))["State"] == "QUEUED"
+    # and the MRE's own decisions still count: alice goes READY and is offered what waits
+    desk.send("AgentState", {"AgentId": "alice", "State": "READY", "Mrd": "chat"})
+    desk.expect("TaskAgentSelected", TaskId=waiting, AgentId="alice", timeout=10)
+    second = new_task(desk)
+    desk.send("TaskState", {"TaskId": waiting, "AgentId": "alice", "State": "ACTIVE"})
+    desk.expect("TaskAgentSelected", TaskId=second, AgentId="alice", timeout=10)   # max_tasks 2
+
+
+def test_a_desk_changes_reads_and_resyncs_only_what_it_owns(start_topology, chat_client):
+    running = start_topology(base_topology("owners2"))
+    a, b = chat_client(running.endpoints(), "desk-a"), chat_client(running.endpoints(), "desk-b")
+    a.handshake()
+    b.handshake()
+    a.login("alice", "pw-alice")
+    for state in ("NOT_READY", "LOGOUT"):
+        err = b.expect("Error", MsgId=b.send("AgentState", {"AgentId": "alice", "State": state, "Mrd": "chat"}))
+        assert (err["Code"], err["Field"]) == ("AUTHORIZATION_FAILURE", "ReplyTo")
+    err = b.expect("Error", MsgId=b.send("Login", {"AgentId": "alice", "Password": "pw-alice", "Mrd": "voice"}))
+    assert err["Code"] == "AUTHORIZATION_FAILURE"
+    snapshot_of_a = b.send("Resync", {"Destination": "desk-a"})
+    err = b.expect("Error", MsgId=snapshot_of_a)
+    assert (err["Code"], err["Field"]) == ("AUTHORIZATION_FAILURE", "Destination")
+    task = new_task(a)
+    a.expect("TaskAgentSelected", TaskId=task, AgentId="alice")
+    a.send("TaskState", {"TaskId": task, "AgentId": "alice", "State": "ACTIVE"})
+    a.expect("TaskState", TaskId=task, State="ACTIVE")
+    b.send("TaskState", {"TaskId": task, "AgentId": "alice", "State": "CLOSED", "Code": "DONE", "MsgId": "nr"},
+           reply_to=False)
+    assert a.agent_state("alice") == "ACTIVE"
+    assert a.expect("TaskState", MsgId=a.send("GetTaskState", {"TaskId": task}))["State"] == "ACTIVE"
+    refusals = comm_stats(running)["counters"]["refused"]
+    assert refusals >= 5
+
+
+def curve_topology(name: str, keys) -> dict:
+    spec = base_topology(name)
+    spec["transport"] = "tcp"
+    spec["endpoints"] = {name: f"tcp://127.0.0.1:{port}" for name, port in zip(ENDPOINT_NAMES, free_ports(6))}
+    spec["security"] = {"curve": str(keys)}
+    return spec
+
+
+def test_under_curve_a_key_uses_its_own_destinations_only(start_topology, tmp_path):
+    keys = tmp_path / "keys"
+    make_keys(keys)
+    partner_file, other_file = add_client(keys, "partner"), add_client(keys, "other")
+    running = start_topology(curve_topology("keyed", keys))
+    server = zmq.auth.load_certificate(keys / "server.key")[0]
+    partner = (server, *zmq.auth.load_certificate(partner_file))
+    other = (server, *zmq.auth.load_certificate(other_file))
+    endpoints = running.endpoints()
+    mine = ChatClient(endpoints, "partner", curve=partner)   # (test_security uses partner.desk)
+    theirs = ChatClient(endpoints, "other", curve=other)
+    ctx, eavesdropper = listener(endpoints["ChatEvents"], [codec.topic("other"), codec.topic("other.x")],
+                                 curve=partner)
+    try:
+        mine.handshake()
+        theirs.handshake()
+        theirs.login("alice", "pw-alice", ready=False)
+        # the partner's key names another destination: refused, the Error on the key's own
+        # destination (its ReplyTo when that is its own)
+        for body in ({"AgentId": "alice", "State": "READY", "Mrd": "chat", "ReplyTo": "other"},
+                     {"AgentId": "bob", "Password": "pw-bob", "Destination": "other", "ReplyTo": "partner"}):
+            msg_id = mine.send("AgentState" if "State" in body else "Connect", dict(body))
+            err = mine.expect("Error", MsgId=msg_id)
+            assert err["Code"] == "AUTHORIZATION_FAILURE" and err["Field"] in ("ReplyTo", "Destination"), err
+        assert theirs.agent_state("alice") == "NOT_READY"
+        for _ in range(10):   # news for `other`: the partner subscribed to it and hears none of it
+            theirs.agent_state("alice")
+        assert heard(eavesdropper, 1000) == []
+        stats = comm_stats(running)
+        assert stats["counters"]["subscriptions_refused"] >= 2
+        # only the MRE's key may send decisions: ours (the operator's) may not either
+        pusher_ctx = zmq.Context()
+        try:
+            for key in (partner, (server, *zmq.auth.load_certificate(keys / "actors.key_secret"))):
+                push = pusher_ctx.socket(zmq.PUSH)
+                push.linger = 1000
+                push.curve_serverkey, push.curve_publickey, push.curve_secretkey = key
+                push.connect(endpoints["CommunicationServer"])
+                push.send_multipart([b"Resync", orjson.dumps({"Reason": "not the MRE", "Request": "x"})])
+            wait_until(lambda: comm_stats(running)["counters"].get("not_from_mre", 0) >= 2, timeout=10,
+                       what="decisions from keys that are not the MRE's ignored and counted")
+        finally:
+            pusher_ctx.destroy(0)
+    finally:
+        ctx.destroy(0)
+        mine.close()
+        theirs.close()
