@@ -20,6 +20,7 @@ import zmq
 from actors.frames import recv_frames, recv_frames_with_peer, send_frames
 from actors.lograte import LogBudget
 from actors.loop import Loop
+from actors.outflow import BATCH_BYTES, Outflow
 from actors.zap import Door
 from wire import codec, control
 from wire.codec import BATCH, BATCH_MAX, WireError, unbatch
@@ -39,6 +40,8 @@ DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others ge
 # sat waiting for offers (completed/s at twice the peak: 4,550-5,620, median 5,110). With
 # 5 ms slices: 5,070-6,260, median 5,900 (five runs each, same hour).
 DRAIN_SLICE = 0.005
+MAX_FRAME = 4096    # bytes in one frame a bound socket takes, unless said (Actor.socket)
+RETRY_EVERY = 0.01  # s between two tries of what waits for a subscriber's room (outflow.py)
 
 def ids(body: dict[str, Any]) -> dict[str, Any]:
     """The TaskId and AgentId a message names, for a log line's `extra`."""
@@ -83,9 +86,12 @@ class Actor:
         # socket -> whether its frames start with a topic: what a wake-up has for one of its
         # receivers leaves as one batch (codec.batch); other sockets send message by message
         self.batching: dict[zmq.Socket, bool] = {}
-        # socket -> told of each message it could not send (Comm counts drops per desk);
-        # answers whether it is a drop (a message lost to its receiver)
-        self.drop_watch: dict[zmq.Socket, Callable[[list[bytes]], bool]] = {}
+        # socket -> told of the messages to one receiver it could not send (Comm counts drops
+        # per desk): (frames, how many) -> how many of them are drops (lost to the receiver)
+        self.drop_watch: dict[zmq.Socket, Callable[[list[bytes], int], int]] = {}
+        # socket -> what it holds for its receivers, counted in bytes and bounded (outflow.py)
+        self.outflows: dict[zmq.Socket, Outflow] = {}
+        self.retry_armed = False
         loop.before_poll.append(self.flush)
         self.door: Door | None = None  # the ZAP handler and its counts, when the topology asks for CURVE
         # (time, queue, type, TaskId, AgentId, State, Code) of the last messages taken that name
@@ -100,8 +106,15 @@ class Actor:
 
     # sockets -------------------------------------------------------------------------
     def socket(self, kind: int, *, bind: str | None = None, connect: str | None = None,
-               hwm: int = 100_000, options: dict[int, int] | None = None) -> zmq.Socket:
-        """A socket bound or connected as the topology says (`options`: set before either)."""
+               hwm: int = 100_000, options: dict[int, int] | None = None,
+               max_frame: int = MAX_FRAME) -> zmq.Socket:
+        """A socket bound or connected as the topology says (`options`: set before either).
+
+        A socket we bind takes no frame over `max_frame` bytes (ZMQ_MAXMSGSIZE): without it
+        twenty 50 MB frames on General took Comm to 1.09 GB. libzmq drops the connection of
+        a peer that sends one and tells only that it dropped a connection: those are counted
+        (`disconnects` in the stats: every connection our bound sockets lost, these among
+        them)."""
         sock = self.ctx.socket(kind)
         sock.linger = 1000
         sock.sndhwm = hwm
@@ -109,6 +122,8 @@ class Actor:
         sock.setsockopt(zmq.RECONNECT_IVL, 20)
         for option, value in (options or {}).items():
             sock.setsockopt(option, value)
+        if bind:
+            sock.maxmsgsize = max_frame
         curve = from_security(self.config.topology.get("security"))
         if curve is not None and bind:
             if self.door is None:  # lets in only the allowed keys, for every socket we bind
@@ -119,12 +134,24 @@ class Actor:
             self.curve_servers.add(sock)
         elif curve is not None:
             curve.connect_as(sock, self.curve_key(curve))
+        if bind and self.door is None:  # (the door watches its sockets' disconnects itself)
+            self.watch_disconnects(sock)
         if bind:
             sock.bind(bind_address(bind, bool(self.config.topology.get("bind_any"))))
         if connect:
             sock.connect(connect)
         self.sockets.append(sock)
         return sock
+
+    def watch_disconnects(self, sock: zmq.Socket) -> None:
+        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        monitor.linger = 0
+        self.sockets.append(monitor)
+
+        def disconnected() -> None:
+            while (frames := recv_frames(monitor)) is not None:
+                self.counters["disconnects"] = self.counters.get("disconnects", 0) + 1
+        self.loop.add_reader(monitor, disconnected)
 
     def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]], *,
               decode: Decode | None = None, refuse: Callable[[WireError, Any], None] | None = None,
@@ -271,10 +298,20 @@ class Actor:
         """Send what is queued, never blocking: a peer that is gone or stuck must not freeze
         this actor (a PUSH blocks past its high-water mark). What cannot be sent is counted
         and logged; the receiver's resynchronisation, not this sender, recovers it."""
-        if not self.outbox:
-            return
-        outbox, self.outbox = self.outbox, []
-        self.send_all(outbox)
+        for outflow in self.outflows.values():  # what waited for room goes first, in order
+            if outflow.backed_up:
+                outflow.retry()
+        if self.outbox:
+            outbox, self.outbox = self.outbox, []
+            self.send_all(outbox)
+        if not self.retry_armed and any(outflow.backed_up for outflow in self.outflows.values()):
+            # ZeroMQ says nothing when a subscriber's queue has room again: look every RETRY_EVERY
+            self.retry_armed = True
+            self.loop.call_later(RETRY_EVERY, self.retry_outflows)
+
+    def retry_outflows(self) -> None:
+        self.retry_armed = False
+        self.flush()
 
     def send_all(self, outbox: list[tuple[zmq.Socket, list[bytes]]]) -> None:
         if self.batching and len(outbox) > 1:
@@ -286,10 +323,11 @@ class Actor:
 
     def batches(self, outbox: list[tuple[zmq.Socket, list[bytes]]]) -> list[tuple[zmq.Socket, list[bytes], Any]]:
         """The outbox with the messages of each receiver of a batching socket (a topic of a
-        PUB, the peer of a PUSH) in one batch (codec.batch), in their order; (socket,
-        frames, the messages a batch holds or None)."""
+        PUB, the peer of a PUSH) in batches (codec.batch) of at most BATCH_MAX messages and
+        about BATCH_BYTES, in their order; (socket, frames, the messages a batch holds or None)."""
         batching = self.batching
         groups: dict[Any, list[list[bytes]]] = {}
+        sizes: dict[Any, int] = {}  # a batch's bodies, in bytes: cut at BATCH_BYTES (outflow.py)
         order: list[tuple[zmq.Socket, Any, bool | None]] = []
         for sock, frames in outbox:
             topic = batching.get(sock)
@@ -298,10 +336,13 @@ class Actor:
                 continue
             key = (sock, frames[0]) if topic else sock
             group = groups.get(key)
-            if group is None or len(group) >= BATCH_MAX:
+            size = len(frames[-1])
+            if group is None or len(group) >= BATCH_MAX or sizes[key] + size > BATCH_BYTES:
                 group = groups[key] = []
+                sizes[key] = 0
                 order.append((sock, group, topic))
             group.append(frames)
+            sizes[key] += size
         out = []
         for sock, item, topic in order:
             if topic is None or len(item) == 1:
@@ -311,22 +352,18 @@ class Actor:
         return out
 
     def send_now(self, sock: zmq.Socket, frames: list[bytes], messages: list[list[bytes]] | None) -> None:
-        """Send one message or batch (`messages`: what the batch holds), counting each message."""
+        """Send one message or batch (`messages`: what the batch holds), counting each message;
+        through the socket's outflow when it has one (what it holds counted in bytes)."""
         counters = self.counters
+        outflow = self.outflows.get(sock)
+        if outflow is not None:
+            if outflow.send(frames, len(messages) if messages else 1):
+                counters["sent"] += len(messages) if messages else 1
+            return
         try:
             send_frames(sock, frames)
         except zmq.Again:
-            watch = self.drop_watch.get(sock)
-            lost = 0
-            for message in messages or (frames,):
-                if watch is None or watch(message):  # else the watcher accounts for it otherwise
-                    lost += 1
-            if lost:
-                before = counters.get("send_dropped", 0)
-                dropped = counters["send_dropped"] = before + lost
-                # a line at the 1st, 10th, 100th and 1000th drop, then every 10,000th
-                if any(before < n <= dropped for n in (1, 10, 100, 1000)) or dropped // 10000 > before // 10000:
-                    log.warning("%s: peer not taking messages: %d dropped so far", self.name, dropped)
+            self.count_dropped(sock, frames, len(messages) if messages else 1)
             return
         except (zmq.ZMQError, TypeError) as exc:  # one bad message must not take the others with it
             counters["send_failed"] = counters.get("send_failed", 0) + 1
@@ -337,6 +374,19 @@ class Actor:
         else:
             counters["sent"] += len(messages)
             counters["batches"] = counters.get("batches", 0) + 1
+
+    def count_dropped(self, sock: zmq.Socket, frames: list[bytes], count: int) -> None:
+        """`count` messages to one receiver (`frames`: them, or their batch) not sent: counted
+        as drops unless the socket's watcher says they are not (a heartbeat), and logged."""
+        watch = self.drop_watch.get(sock)
+        lost = count if watch is None else watch(frames, count)
+        if lost:
+            counters = self.counters
+            before = counters.get("send_dropped", 0)
+            dropped = counters["send_dropped"] = before + lost
+            # a line at the 1st, 10th, 100th and 1000th drop, then every 10,000th
+            if any(before < n <= dropped for n in (1, 10, 100, 1000)) or dropped // 10000 > before // 10000:
+                log.warning("%s: peer not taking messages: %d dropped so far", self.name, dropped)
 
     def refuse(self, err: WireError, body: dict[str, Any]) -> None:
         """Tell the sender why its message was refused; roles with a way back override."""
@@ -373,8 +423,9 @@ class Actor:
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"counters": dict(self.counters), "tapped": self.tapped}
-        if self.door is not None:  # CURVE handshakes let in and refused
+        if self.door is not None:  # CURVE handshakes let in and refused, connections lost
             stats["auth"] = self.door.stats()
+            stats["counters"]["disconnects"] = self.door.disconnects
         return stats
 
     def traced(self, task_id: str) -> list[dict[str, Any]]:

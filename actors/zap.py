@@ -72,6 +72,7 @@ class Door:
         self.log_every = log_every
         self.accepted = 0
         self.failures = 0
+        self.disconnects = 0  # connections libzmq dropped (runtime.Actor.socket says why they matter)
         self.by_reason = dict.fromkeys(SAID, 0)
         self.pending: dict[tuple[str, bytes], int] = {}  # refused and not logged yet, by (reason, source)
         self.pending_since = 0.0
@@ -104,7 +105,7 @@ class Door:
         sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
         self.watched += 1
         endpoint = f"inproc://mroute-door-{id(self)}-monitor-{self.watched}"
-        sock.monitor(endpoint, PRE_ZAP_EVENTS)
+        sock.monitor(endpoint, PRE_ZAP_EVENTS | zmq.EVENT_DISCONNECTED)
         self.pipe.send_string(endpoint)
 
     def stats(self) -> dict[str, Any]:
@@ -198,6 +199,9 @@ class Door:
         """Every event waiting: [event (16 bits) and value (32 bits), our endpoint]."""
         while (frames := recv_frames(mon)) is not None:
             if len(frames) == 2 and len(frames[0]) == 6:
+                if int.from_bytes(frames[0][:2], "little") == zmq.EVENT_DISCONNECTED:
+                    self.disconnects += 1
+                    continue
                 value = int.from_bytes(frames[0][2:], "little")
                 self._refused(NO_CURVE if value == MECHANISM_MISMATCH else BAD_HANDSHAKE, frames[1])
 

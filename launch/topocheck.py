@@ -264,7 +264,7 @@ def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False)
         elif role == "comm":
             c.known_keys(spec, (*COMMON_KEYS, "journal", "logout_grace", "max_live_tasks", "events_hwm",
                                 "session_takeover", "max_params", "max_params_bytes", "max_live_bytes", "max_waiting",
-                                "admission_budget"), key)
+                                "admission_budget", "receiver_bytes", "receivers_bytes"), key)
             if "admission_budget" in spec:
                 entry["admission_budget"] = c.number(spec["admission_budget"], f"{key}.admission_budget")
             for limit in ("max_params", "max_params_bytes", "max_live_bytes", "max_waiting"):
@@ -274,7 +274,10 @@ def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False)
             if entry["session_takeover"] not in ("move", "refuse"):
                 raise c.fail(f"{key}.session_takeover", f"must be move or refuse, not {entry['session_takeover']!r}")
             entry["max_live_tasks"] = c.integer(spec.get("max_live_tasks", 100_000), f"{key}.max_live_tasks", 1)
-            entry["events_hwm"] = c.integer(spec.get("events_hwm", 100_000), f"{key}.events_hwm", 1)
+            entry["events_hwm"] = c.integer(spec.get("events_hwm", 64), f"{key}.events_hwm", 1)
+            for budget in ("receiver_bytes", "receivers_bytes"):  # what Comm holds for subscribers
+                if budget in spec:
+                    entry[budget] = c.integer(spec[budget], f"{key}.{budget}", 64 * 1024)
             journal = spec.get("journal", True)
             if not isinstance(journal, bool):
                 raise c.fail(f"{key}.journal", f"must be true or false, not {journal!r}")

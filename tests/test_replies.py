@@ -458,6 +458,10 @@ def test_a_slow_subscriber_sees_the_gap_resyncs_and_drops_are_counted(start_topo
     # What one wake-up has for a desk leaves as one batch of up to 256 (codec.batch): queues
     # of one message each way, and the kernel's socket buffers, make a subscriber full soon.
     spec["actors"]["comm"]["events_hwm"] = 1
+    # and past 1.5 MiB (ZeroMQ's queue and what waits in Comm) what Comm holds for it is
+    # dropped: well under the flood's answers (about 2.7 MB: long MsgIds, which the answers
+    # carry, less what the kernel's socket buffers take), over the Snapshot of its tasks (0.9 MB)
+    spec["actors"]["comm"]["receiver_bytes"] = 1536 * 1024
     spec["actors"]["comm"]["admission_budget"] = 600  # every Task of the flood is taken (none refused at the door)
     running = start_topology(spec)
     desk = desks(running.endpoints(), "desk-slow", rcvhwm=1)
@@ -472,7 +476,7 @@ def test_a_slow_subscriber_sees_the_gap_resyncs_and_drops_are_counted(start_topo
 
     # A flood of Task requests, nothing read meanwhile
     n_tasks = 6000
-    flood = {f"desk-slow-t{n}": f"c-{n}" for n in range(n_tasks)}
+    flood = {f"desk-slow-t{n}-{'x' * 200}": f"c-{n}" for n in range(n_tasks)}
     for msg_id, client_id in flood.items():
         desk.send("Task", {"Mrd": "chat", "ClientUniqueId": client_id}, msg_id=msg_id)
     wait_until(lambda: comm_stats(running)["tasks_created"] >= n_tasks, timeout=20,

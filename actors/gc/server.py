@@ -35,7 +35,7 @@ class GenericConnector(Actor):
     def start(self) -> None:
         settings = self.config.settings
         self.events = self.socket(zmq.PUB, bind=self.config.endpoints[GC_EVENTS])
-        commands = self.socket(zmq.PULL, bind=self.config.endpoints[GC])
+        commands = self.socket(zmq.PULL, bind=self.config.endpoints[GC], max_frame=64 * 1024)  # a command and its parameters
         self.voice = VoiceCentre(self.config.topology["agents"], settings, self.emit,
                                  call_later=self.loop.call_later)
         # a client that stopped beating is forgotten within half its timeout, not only when

@@ -19,6 +19,7 @@ from .sync import SnapshotSync
 HANDLERS = {"AgentState": "on_agent_state", "NewTask": "on_new_task", "TaskState": "on_task_state",
             "Transfer": "on_transfer", "Conference": "on_conference", "Snapshot": "on_snapshot"}
 RESYNC_INTERVAL = 0.5
+MAX_SNAPSHOT = 256 * 1024 ** 2  # bytes: the largest frame RoutingEngine takes
 
 
 def routing_directory(topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -36,7 +37,8 @@ class Mre(Actor):
         endpoints = self.config.endpoints
         self.comm = self.socket(zmq.PUSH, connect=endpoints[COMMUNICATION_SERVER])
         self.batching[self.comm] = False
-        intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE])
+        # Comm's snapshot is one frame: about 250 bytes an agent and a task
+        intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE], max_frame=MAX_SNAPSHOT)
         topology = self.config.topology
         self.sync = SnapshotSync(self.name)
         # decisions are numbered and kept until Comm confirms them; Resync goes out as it is

@@ -1,0 +1,194 @@
+"""What a publisher holds for its subscribers, counted in bytes and bounded.
+
+ZeroMQ bounds a subscriber's queue in messages (its high-water mark), and a message may be
+a batch of hundreds: on main, a desk stopped with SIGSTOP while 1,500,000 answers were owed
+to it took Comm from 29 to 611 MB, with no drop counted, and the real ceiling was about
+10 GB. Here, for each destination (a topic) that has a subscriber:
+
+- ZeroMQ holds at most `hwm` messages (the socket's SNDHWM), each at most BATCH_BYTES (the
+  runtime cuts batches there; a single larger message, a Snapshot, counts whole). What it
+  may hold is at most the last `hwm` messages sent there: their sizes are kept in a ring,
+  and their sum is what is counted for ZeroMQ, whether the subscriber read them or not.
+- What ZeroMQ would not take (its queue for that subscriber is full) waits here, in order,
+  counted exactly, and is sent as soon as the queue has room (`retry`, every turn).
+
+A message that would take a destination past `per_receiver` bytes, or all of them past
+`total`, is dropped and counted (the runtime's drop watch: Comm's `dropped_to`,
+`mroute_messages_dropped_total`): its subscriber sees the gap in its numbered stream and
+resyncs. A destination whose subscribers are all gone is forgotten, and what waited for it
+with it. Topics in `skippable` (a heartbeat: the next one says the same) never wait: one
+ZeroMQ cannot take is skipped.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import zmq
+
+from actors.frames import send_frames
+
+BATCH_BYTES = 64 * 1024  # a batch is cut before it passes this many bytes (runtime.batches)
+
+
+class Packed:
+    """A message waiting here, as one block of bytes. Kept as the hundreds of small frames
+    of a batch, a backlog of 15 MB pinned about 90 MB of Python's small-object arenas (each
+    arena holding a few live frames among the freed ones of every turn since): one block a
+    message lives in the system allocator, and goes back with it."""
+
+    __slots__ = ("blob", "ends")
+
+    def __init__(self, frames: list[bytes]):
+        self.blob = b"".join(frames)
+        ends, end = [], 0
+        for frame in frames:
+            end += len(frame)
+            ends.append(end)
+        self.ends = array("L", ends)
+
+    def frames(self) -> list[memoryview]:
+        view, start, out = memoryview(self.blob), 0, []
+        for end in self.ends:
+            out.append(view[start:end])
+            start = end
+        return out
+
+
+@dataclass(slots=True, eq=False)
+class Held:
+    """What one destination may be holding: the sizes of the last messages ZeroMQ took (a
+    ring of `hwm`), and what waits here for room."""
+    ring: list[int]
+    at: int = 0
+    in_zmq: int = 0            # the ring's sum
+    waiting: deque[tuple[Packed, int, int]] = field(default_factory=deque)  # (message, bytes, messages)
+    waiting_bytes: int = 0
+    subscribers: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return self.in_zmq + self.waiting_bytes
+
+
+class Outflow:
+    def __init__(self, sock: zmq.Socket, *, hwm: int, per_receiver: int, total: int,
+                 dropped: Callable[[list[bytes], int], None], skippable: frozenset[bytes] = frozenset()):
+        self.sock = sock
+        self.hwm = hwm
+        self.per_receiver = per_receiver
+        self.total = total
+        self.dropped = dropped          # (frames, messages they hold): a drop, for the actor to count
+        self.skippable = skippable
+        self.held: dict[bytes, Held] = {}      # topic -> what it may hold, for topics with a subscriber
+        self.backed_up: set[bytes] = set()     # topics with messages waiting here
+        self.held_bytes = 0                    # the sum over every topic
+        self.peak_bytes = 0
+        self.freed = 0       # bytes of ours let go (waited here, or a forgotten topic's): see `trim`
+
+    # subscribers -------------------------------------------------------------------------
+    def subscribed(self, topic: bytes) -> None:
+        held = self.held.get(topic)
+        if held is None:
+            held = self.held[topic] = Held([0] * self.hwm)
+        held.subscribers += 1
+
+    def unsubscribed(self, topic: bytes) -> None:
+        held = self.held.get(topic)
+        if held is None:
+            return
+        held.subscribers -= 1
+        if held.subscribers <= 0:   # nobody is there to hold anything for
+            self.forget(topic, held)
+
+    def forget(self, topic: bytes, held: Held) -> None:
+        lost = sum(messages for _, _, messages in held.waiting)
+        if lost:
+            self.dropped([topic], lost)
+        self.held_bytes -= held.bytes
+        self.freed += held.bytes
+        del self.held[topic]
+        self.backed_up.discard(topic)
+
+    # sending -------------------------------------------------------------------------------
+    def send(self, frames: list[bytes], messages: int) -> bool:
+        """Send or keep one message (a batch of `messages`): False when it was dropped, or
+        skipped. A topic nobody subscribes to holds nothing: ZeroMQ discards what goes there."""
+        topic = frames[0]
+        held = self.held.get(topic)
+        if held is None:
+            return self.send_now(frames)
+        size = 0
+        for frame in frames:
+            size += len(frame)
+        if held.waiting:    # behind what waits already: in order
+            return self.keep(topic, held, frames, size, messages)
+        if held.bytes + size > self.per_receiver or self.held_bytes + size > self.total:
+            self.dropped(frames, messages)
+            return False
+        try:
+            send_frames(self.sock, frames)
+        except zmq.Again:
+            if topic in self.skippable:
+                return False
+            return self.keep(topic, held, frames, size, messages)
+        self.took(held, size)
+        return True
+
+    def send_now(self, frames: list[bytes]) -> bool:
+        try:
+            send_frames(self.sock, frames)
+        except zmq.Again:  # a subscriber came since we last read the subscriptions
+            self.dropped(frames, 1)
+            return False
+        return True
+
+    def took(self, held: Held, size: int) -> None:
+        """ZeroMQ took `size` bytes for this topic: the oldest of the last `hwm` goes out of
+        the count, whatever became of it."""
+        ring, at = held.ring, held.at
+        delta = size - ring[at]
+        ring[at] = size
+        held.at = at + 1 if at + 1 < self.hwm else 0
+        held.in_zmq += delta
+        self.held_bytes += delta
+        if self.held_bytes > self.peak_bytes:
+            self.peak_bytes = self.held_bytes
+
+    def keep(self, topic: bytes, held: Held, frames: list[bytes], size: int, messages: int) -> bool:
+        if held.bytes + size > self.per_receiver or self.held_bytes + size > self.total:
+            self.dropped(frames, messages)
+            return False
+        held.waiting.append((Packed(frames), size, messages))
+        held.waiting_bytes += size
+        self.held_bytes += size
+        self.peak_bytes = max(self.peak_bytes, self.held_bytes)
+        self.backed_up.add(topic)
+        return True
+
+    def retry(self) -> None:
+        """Send what waits, oldest first, for as long as ZeroMQ takes it."""
+        for topic in list(self.backed_up):
+            held = self.held[topic]
+            waiting = held.waiting
+            while waiting:
+                packed, size, _ = waiting[0]
+                try:
+                    send_frames(self.sock, packed.frames())
+                except zmq.Again:
+                    break
+                waiting.popleft()
+                held.waiting_bytes -= size
+                self.held_bytes -= size
+                self.freed += size   # our copy: ZeroMQ made its own
+                self.took(held, size)
+            if not waiting:
+                self.backed_up.discard(topic)
+
+    def stats(self) -> dict[str, int]:
+        return {"held_bytes": self.held_bytes, "peak_bytes": self.peak_bytes,
+                "waiting_bytes": sum(h.waiting_bytes for h in self.held.values()),
+                "backed_up": len(self.backed_up), "subscribed_topics": len(self.held)}
