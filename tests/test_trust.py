@@ -301,3 +301,30 @@ def test_a_frame_over_the_limit_is_refused_and_counted(start_topology, chat_clie
         ctx.destroy(0)
     assert desk.agent_state("alice") == "LOGOUT"   # still serving
     assert comm_rss(running) - before < 64 * 1024 ** 2
+
+
+def test_wrong_passwords_are_checked_off_the_loop_and_stall_nobody(start_topology, chat_client):
+    """Issue 24, 8: 300 wrong-password Connects stalled Comm 1.48 s (PBKDF2, about 5 ms a
+    guess, on the loop): every other client waited behind them."""
+    running = start_topology(base_topology("guesses"))
+    guesser, honest = chat_client(running.endpoints(), "guesser"), chat_client(running.endpoints(), "honest")
+    guesser.handshake()
+    honest.handshake()
+    guesses = [guesser.send("Connect", {"AgentId": "alice", "Password": f"guess-{n}", "Destination": "guesser"})
+               for n in range(300)]
+    asked = honest.send("GetAgentState", {"AgentId": "bob", "Mrd": "chat"})
+    assert honest.expect("AgentState", MsgId=asked, timeout=10)["State"] == "LOGOUT"
+    answered = set()
+    while guesser.sub.poll(0):
+        answered |= {body.get("MsgId") for _, body in guesser.take()}
+    assert len(answered & set(guesses)) < len(guesses), "the honest desk waited for every guess"
+    for msg_id in guesses:   # every guess is answered, refused
+        assert guesser.expect("Error", MsgId=msg_id, timeout=30)["Code"] == "AUTHORIZATION_FAILURE"
+    stats = comm_stats(running)
+    assert stats["password_failures"] == 300 and stats["requests_waiting_for_checks"] == 0
+    # alice's passwords are now refused without a check, for a while; bob's are not
+    paused = guesser.send("Connect", {"AgentId": "alice", "Password": "pw-alice", "Destination": "guesser"})
+    assert "too many wrong passwords" in guesser.expect("Error", MsgId=paused)["Reason"]
+    honest.login("bob", "pw-bob", ready=False)
+    log_lines = (running.topology.run_dir / "logs" / "comm.1.log").read_text().count("wrong password for")
+    assert 1 <= log_lines <= 25

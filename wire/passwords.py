@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import os
+from collections import OrderedDict
 from typing import Any
 
 ITERATIONS = 20_000  # about 5 ms: paid once per distinct password, at start and at first login
@@ -38,23 +39,50 @@ def is_hash(value: str) -> bool:
 
 
 # Checked (hash, password) pairs, by a keyed digest of the password: a Chat Server that
-# logs 100,000 agents in pays PBKDF2 once per distinct password, not once per login.
+# logs 100,000 agents in pays PBKDF2 once per distinct password, not once per login; and
+# a wrong guess checked once is not checked again (Comm checks unknown ones off its loop,
+# then answers from here: actors/comm/checks.py).
 _KEY = os.urandom(32)
 _verified: dict[str, set[bytes]] = {}
+_refused: OrderedDict[tuple[str, bytes], None] = OrderedDict()
+REFUSED_KEPT = 10_000
 
 
-def verify(password: str, stored: str) -> bool:
+def _seen(password: str) -> bytes:
+    return hmac.new(_KEY, password.encode(), "sha256").digest()
+
+
+def known(password: Any, stored: str) -> bool | None:
+    """Whether `password` matches `stored`, when that was checked already; None when not."""
     if not isinstance(password, str) or not is_hash(stored):
         return False
-    seen = hmac.new(_KEY, password.encode(), "sha256").digest()
+    seen = _seen(password)
     if seen in _verified.get(stored, ()):
         return True
+    if (stored, seen) in _refused:
+        return False
+    return None
+
+
+def check(password: str, stored: str) -> bool:
+    """PBKDF2 (about 5 ms, the GIL released meanwhile), its verdict remembered for `known`.
+    Safe from another thread: each verdict is one dict or set insertion."""
     _prefix, iterations, salt, digest = stored.split("$")
     ok = hmac.compare_digest(hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt),
                                                  int(iterations)).hex(), digest)
+    seen = _seen(password)
     if ok:
         _verified.setdefault(stored, set()).add(seen)
+    else:
+        _refused[(stored, seen)] = None
+        while len(_refused) > REFUSED_KEPT:
+            _refused.popitem(last=False)
     return ok
+
+
+def verify(password: str, stored: str) -> bool:
+    verdict = known(password, stored)
+    return verdict if verdict is not None else check(password, stored)
 
 
 def hashed_entry(entry: dict[str, Any]) -> dict[str, Any]:

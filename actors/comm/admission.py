@@ -29,10 +29,13 @@ class Admission:
     def __init__(self, intake: Intake):
         self.intake = intake
         self.refused = 0  # Tasks refused
+        self.exempt = False  # the Task being handled is a retry of one Comm could not journal: it is served
 
     def refusal(self) -> str:
         """Why the new Task being handled is refused, or "" when it is admitted."""
         intake = self.intake
+        if self.exempt:
+            return ""
         if intake.full:
             self.refused += 1
             return f"{len(intake.waiting):,} new Tasks wait at Comm's door already; try again later"

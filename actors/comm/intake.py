@@ -53,6 +53,12 @@ class Intake:
         finally:
             self.full = False
 
+    def restamp(self) -> None:
+        """The Tasks waiting start their wait again: what Comm did meanwhile (reloading its
+        journal after a failed write) was not them waiting for their turn."""
+        now = self.clock()
+        self.waiting = deque((now, frames, peer) for _, frames, peer in self.waiting)
+
     def lag(self) -> float:
         """How long the Task being handled has waited here, in Comm's CPU seconds."""
         return self.now - self.current

@@ -24,6 +24,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections import OrderedDict
 from typing import Any
 
 import zmq
@@ -39,6 +40,7 @@ from wire.codec import WireError
 from wire.rundir import journal_path
 
 from .admission import ADMISSION_BUDGET, Admission
+from .checks import PasswordChecks
 from .core import REQUESTS, CommCore, ledger_key, sender_of
 from .identity import is_mre, may_hear, stated_elsewhere
 from .intake import Intake
@@ -56,6 +58,7 @@ EVENTS_HWM = 64
 RECEIVER_BYTES = 64 * 1024 ** 2
 RECEIVERS_BYTES = 256 * 1024 ** 2
 MRE_HWM = 1024
+UNAVAILABLE_KEPT = 100_000  # Tasks refused UNAVAILABLE remembered, their retries served (retry_of_unavailable)
 MAX_TOPICS = 20_000         # destinations subscribed to at once; a subscription past it is refused
 TRIM_EVERY = 5.0            # s between two looks at whether memory should go back (give_back)
 TRIM_AFTER_BYTES = 8 * 1024 ** 2
@@ -120,7 +123,12 @@ class Comm(Actor):
                        decode=codec.decode_stream, refuse=super().refuse)
             self.core.voice.start()
             self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.core.voice.beat())
-        self.intake.take = self.serve(GENERAL, general, {type: self.requester(type) for type in REQUESTS},
+        self.this_turn: list[tuple[str, dict[str, Any], str | None]] = []  # requests since the last commit
+        self.unavailable_tasks: OrderedDict[str, None] = OrderedDict()  # Tasks refused UNAVAILABLE, by ledger key
+        self.requesters = {type: self.requester(type) for type in REQUESTS}
+        self.checks = PasswordChecks(self.ctx, self.directory, self.rerun)
+        self.loop.add_reader(self.checks.wake, self.checks.on_checked)
+        self.intake.take = self.serve(GENERAL, general, self.requesters,
                                       decode=self.decode_general, defer=(b"Task", self.intake.keep), batch=TURN)
         # new Tasks after what came with them, before the commit that journals them
         self.loop.before_poll.insert(0, self.handle_intake)
@@ -205,22 +213,54 @@ class Comm(Actor):
         (identity.py; without CURVE they are taken at their word)."""
         if type != "Task":
             def request(body: dict[str, Any]) -> None:
+                self.this_turn.append((type, body, self.peer))
                 if self.peer is not None and (err := stated_elsewhere(self.peer, body)) is not None:
                     raise err
+                if self.checks.holds(type, body, self.peer):  # a password to check first (checks.py)
+                    return
                 self.core.request(type, body)
             return request
         trace = self.trace
 
         def create(body: dict[str, Any]) -> None:
+            self.this_turn.append((type, body, self.peer))
             if self.peer is not None and (err := stated_elsewhere(self.peer, body)) is not None:
                 raise err
-            if self.turned_away(body):
+            retry = self.retry_of_unavailable(body)
+            if self.checks.holds(type, body, self.peer) or (not retry and self.turned_away(body)):
                 return
             at = time.time()
-            task_id = self.core.request(type, body)
+            self.admission.exempt = retry
+            try:
+                task_id = self.core.request(type, body)
+            finally:
+                self.admission.exempt = False
             if task_id is not None:  # the task's id exists only from now on: `mroute trace` starts here
                 trace.append((at, GENERAL, type, task_id, None, S.QUEUED, None))
         return create
+
+    def rerun(self, type: str, body: dict[str, Any], peer: str | None) -> None:
+        """A request that waited for a password check, handled now as if it had just come
+        (a refusal told to its sender as any other)."""
+        self.peer = peer
+        try:
+            self.requesters[type](body)
+        except WireError as err:
+            err.type = err.type or type
+            self.refuse(err, body)
+        except Exception as exc:  # a bug must not stop the actor serving others
+            log.exception("%s: handler failed on %s", self.name, type)
+            self.refuse(WireError(S.GENERAL_ERROR, f"internal error: {exc}", type=type), body)
+
+    def retry_of_unavailable(self, body: dict[str, Any]) -> bool:
+        """Whether this Task was refused UNAVAILABLE (the journal could not write) and is
+        sent again: it is served, not refused again at the door for having come back with
+        every other retry at once (after a full disk, 596 of them were refused OVERLOADED)."""
+        if not self.unavailable_tasks:
+            return False
+        msg_id, sender = body.get("MsgId"), sender_of(body)
+        return sender is not None and msg_id.__class__ is str and \
+            self.unavailable_tasks.pop(ledger_key(sender, msg_id), False) is None
 
     def turned_away(self, body: dict[str, Any]) -> bool:
         """A new Task refused at the door (TaskRequests.door), before the request machinery
@@ -322,14 +362,20 @@ class Comm(Actor):
             if early:
                 self.outbox = [message for message in self.outbox if message[0] is not mre]
                 self.send_all(early)
-        if not self.storage.write(self.core.take_changes()):
+        if self.storage.write(self.core.take_changes()):
+            self.this_turn.clear()
+        else:
             self.revert()
 
     def revert(self) -> None:
         """Undo the wake-up whose changes the journal could not write (module docstring).
         The sockets, the GC link and the desks' liveness carry on; the MRE gets a snapshot
-        of the journaled state, and Chat Servers, seeing a new Stream, ask for theirs."""
+        of the journaled state, and Chat Servers, seeing a new Stream, ask for theirs. The
+        requests of the wake-up are handled again, by the reloaded Comm: each is answered
+        (a change refused UNAVAILABLE, a query from what is journaled), none left waiting
+        for an answer that was never sent."""
         undone, self.outbox = len(self.outbox), []
+        replay, self.this_turn = self.this_turn, []
         old = self.core
         old.retire()
         try:  # an empty journal: the epoch goes on (nothing of this one was journaled, nor sent)
@@ -351,6 +397,9 @@ class Comm(Actor):
             self.core.voice.start()
         self.to_mre("Snapshot", self.core.snapshot())
         self.heartbeat()
+        for type, body, peer in replay:
+            self.rerun(type, body, peer)
+        self.intake.restamp()
 
     def probe(self) -> None:
         """While degraded: the first write that goes through ends it."""
@@ -374,6 +423,8 @@ class Comm(Actor):
             self.to_mre("Confirm", confirm)
 
     def close(self) -> None:
+        if getattr(self, "checks", None) is not None:
+            self.checks.close()
         if getattr(self, "core", None) is not None and not self.unreadable:  # start() may have failed before it
             if not self.storage.write(self.core.take_changes()):
                 self.outbox = []  # not journaled: not sent, as after a crash
@@ -405,6 +456,12 @@ class Comm(Actor):
     def refuse(self, err: WireError, body: Any) -> None:
         super().refuse(err, body)
         self.core.refuse(err, body)
+        if err.code == S.UNAVAILABLE and err.type == "Task" and body.__class__ is dict:
+            msg_id, sender = body.get("MsgId"), sender_of(body)
+            if msg_id.__class__ is str and sender is not None:  # its retry is served (retry_of_unavailable)
+                self.unavailable_tasks[ledger_key(sender, msg_id)] = None
+                if len(self.unavailable_tasks) > UNAVAILABLE_KEPT:
+                    self.unavailable_tasks.popitem(last=False)
 
     def control_verbs(self) -> dict[str, Any]:
         return {"flush": lambda body: self.core.flush(str(body.get("task", ""))),
@@ -413,4 +470,5 @@ class Comm(Actor):
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.core.stats(), **self.storage.stats(), **self.admission.stats(),
+                **self.checks.stats(),
                 "dropped_to": self.dropped_to, "held_for_receivers": self.outflow.stats(), "rss_bytes": rss_bytes()}
