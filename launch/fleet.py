@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
 
@@ -153,42 +153,79 @@ class RemoteFleet(Fleet):
         return True
 
 
-class AttachedFleet(RemoteFleet):
-    """The chat servers of a topology someone else started (`mroute up`)."""
+STALL_WAIT_S = 30.0   # seconds --attach waits for a supervisor that has stopped answering
 
-    def __init__(self, topology: Any, servers: int | None):
+
+class AttachedFleet(RemoteFleet):
+    """The chat servers of a topology someone else started (`mroute up`). Each request to
+    its supervisor waits up to STALL_WAIT_S, saying so while it waits: the actors go on
+    routing while their supervisor stalls (issue 24: SIGSTOPped for 20 s), so the run does
+    too, and the servers always get their settings back (`close`)."""
+
+    def __init__(self, topology: Any, servers: int | None, say: Callable[[str], None] | None = None):
         from . import client
         self.topology, self.client = topology, client
+        self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.settings: dict[str, dict[str, Any]] = {}
         if servers is not None:
-            self.ask("scale", {"name": "chat", "count": servers}, timeout=60)
-        actors = self.ask("status", {})["actors"]
+            self.ask("scale", {"name": "chat", "count": servers}, timeout=60, what="scaling the Chat Servers")
+        actors = self.ask("status", {}, what="the actors' states")["actors"]
         self.chats = [a["name"] for a in actors if a["role"] == "chat" and a["state"] == "RUNNING"]
         if not self.chats:
             raise RuntimeError(f"topology {topology.name!r} runs no chat server to drive")
         self.status_pids = {a["name"]: a["pid"] for a in actors if a.get("pid")}
         # What each server was doing, to give it back when we are done.
-        self.settings = {name: self.ask("ask", {"name": name, "verb": "load", "body": {}})["actors"][name]
-                         for name in self.chats}
+        for name in self.chats:
+            self.settings[name] = self.ask("ask", {"name": name, "verb": "load", "body": {}},
+                                           what=f"{name}'s settings")["actors"][name]
 
-    def ask(self, verb: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-        return self.client.ask(self.topology, verb, body, timeout=timeout)
+    def ask(self, verb: str, body: dict[str, Any], timeout: float = STALL_WAIT_S, what: str = "") -> dict[str, Any]:
+        began, said = time.monotonic(), []
+
+        def waiting(seconds: float) -> None:
+            said.append(seconds)
+            self.say(f"the supervisor of {self.topology.name!r}{self.client.condition(self.topology)} has not "
+                     f"answered for {seconds:.0f} s ({what or verb}); waiting up to {timeout:.0f} s: the actors "
+                     "go on meanwhile")
+        answer = self.client.ask(self.topology, verb, body, timeout=timeout, command="load", waiting=waiting)
+        if said:
+            self.say(f"the supervisor answered after {time.monotonic() - began:.0f} s: going on")
+        return answer
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return self.ask("stats", {})["actors"]
+        return self.ask("stats", {}, what="the actors' stats")["actors"]
 
     def tell(self, body: dict[str, Any]) -> None:
-        self.ask("ask", {"name": "chat", "verb": "load", "body": body})
+        self.ask("ask", {"name": "chat", "verb": "load", "body": body}, what="telling the Chat Servers the rate")
 
     def pids(self) -> dict[str, int]:
         return {**self.status_pids, "driver": os.getpid()}
 
     def close(self) -> None:
-        for name, settings in self.settings.items():
+        """Give every server the settings it had, however the run ended. Each waits through a
+        stalled supervisor; a Ctrl-C meanwhile is said and the giving back goes on; a second
+        one leaves the servers not yet done as they are, naming them."""
+        left, interrupted = dict(self.settings), False
+        while left:
+            name, settings = next(iter(left.items()))
+            restore = {k: v for k, v in settings.items() if k != "run"}
             try:
-                restore = {k: v for k, v in settings.items() if k != "run"}
-                self.ask("ask", {"name": name, "verb": "load", "body": restore})
+                self.ask("ask", {"name": name, "verb": "load", "body": restore}, what=f"giving {name} its settings "
+                         "back")
+            except KeyboardInterrupt:
+                if interrupted:
+                    theirs = {n: {k: v for k, v in s.items() if k != "run"} for n, s in left.items()}
+                    self.say(f"left {', '.join(left)} with the load's settings (theirs were {theirs})")
+                    raise
+                interrupted = True
+                self.say("giving the Chat Servers their settings back first: Ctrl-C again to leave them as they are")
+                continue   # asked again: the same settings twice change nothing
+            except self.client.NotRunning as exc:
+                self.say(f"could not give {', '.join(left)} their settings back: {exc}")
+                return
             except self.client.NoAnswer as exc:
-                print(f"could not give {name} its settings back: {exc}", file=sys.stderr)
+                self.say(f"could not give {name} its settings back ({restore}): {exc}")
+            del left[name]
 
 
 # Reading the fleet ---------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""Prometheus metrics, served over HTTP by the supervisor and by `mroute actor` (its own).
+"""Prometheus metrics, served over HTTP for the supervisor and by `mroute actor` (its own).
 
-The supervisor asks its actors for their stats once a second (on its own loop) and keeps
-the latest answers; a scrape, on the HTTP server's thread, only reads them. The port is
-the topology's (`metrics: {port, host}`), bound when the supervisor starts (one in use is
-refused then) and served once the first stats are in, so that the first scrape is
+Every scrape is current to within a second: answers older than that are asked for again
+when the scrape comes, waiting a bounded time, and what did not come in time is shown as it
+was last heard, its age said (`mroute_stats_age_seconds`). The supervisor's port is the
+topology's (`metrics: {port, host, names}`), bound when the supervisor starts (one in use
+is refused then) and served, once every actor is READY, by a process of its own
+(launch/metricsd.py) that asks the supervisor as the CLI does: a supervisor that is stopped
+or busy leaves scrapes answered. The first scrape waits for the first answers, so it is
 complete. Every series a topology can have is there from the first scrape, at 0 when
 nothing happened: each queue, each MRD's every agent state, each Chat Server's outcomes.
+A request by a name the port is not served as is refused (launch/httpguard.py).
 Every metric is named `mroute_...`:
 
 - `mroute_build_info{version,python,pyzmq,libzmq}` 1
@@ -13,7 +17,9 @@ Every metric is named `mroute_...`:
   `mroute_actor_degraded{actor,role}` 1 while DEGRADED, else 0, and
   `mroute_actor_degraded_reason{actor,role,reason}` 1 while it is, saying why;
   `mroute_actor_restarts_total{actor,role}`; `mroute_log_dropped_bytes_total{actor,role}`
-  (its output the supervisor could not write to its log file)
+  (its output the supervisor could not write to its log file);
+  `mroute_stats_age_seconds{actor,role}` how old what the scrape shows of the actor is (its
+  stats and its state: over a second when it or the supervisor did not answer in time)
 - `mroute_messages_received_total`, `mroute_messages_sent_total`,
   `mroute_messages_refused_total`, `mroute_messages_dropped_total` `{actor,role}`
 - `mroute_tasks_total{event}` (Comm: created, routed, accepted, closed, requeued, rona,
@@ -32,10 +38,17 @@ Every metric is named `mroute_...`:
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import socket
+import subprocess
+import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+import orjson
 
 from wire.states import AGENT_STATES, LOGOUT
 from wire.stats import Histogram, bucket_low, bucket_mid
@@ -68,13 +81,18 @@ def prometheus_buckets(hist: Histogram) -> tuple[list[tuple[str, float]], float]
 @dataclass(frozen=True)
 class Known:
     """The label values a topology can have, so that each series is there at 0 before
-    anything happens (and while the actor that counts it is down)."""
+    anything happens (and while the actor that counts it is down); for the supervisor's
+    port, where its serving process asks (the supervisor's control socket) and the names
+    it is served as besides its address (`metrics.names`, the addresses of `hosts:`)."""
     queues: tuple[str, ...] = ()
     mrds: tuple[str, ...] = ()
+    control: str | None = None
+    names: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, topology: Any) -> "Known":
-        return cls(tuple(topology.queues), tuple(topology.mrds))
+        return cls(tuple(topology.queues), tuple(topology.mrds), topology.control_endpoint("control"),
+                   tuple(topology.metrics.get("names", ())) + tuple(topology.hosts.values()))
 
 
 AUTH_REASONS = ("unknown_key", "no_curve", "bad_handshake")
@@ -82,16 +100,19 @@ BINDING_ROLES = ("comm", "mre", "gc")
 
 
 class TopologyCollector:
-    """Reads the supervisor's latest view: `view()` returns (actors' status, their stats)."""
+    """Reads a view: `view()` returns (the actors' status, their stats) or, with each
+    actor's age in seconds, (status, stats, ages)."""
 
-    def __init__(self, view: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]], known: Known = Known()):
+    def __init__(self, view: Callable[[], tuple[Any, ...]], known: Known = Known()):
         self.view = view
         self.known = known
 
     def collect(self) -> Any:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-        actors, stats = self.view()
+        actors, stats, *aged = self.view()
         yield build_info()
+        if aged:
+            yield stats_age(actors, aged[0])
         up = GaugeMetricFamily("mroute_actor_up", "1 when the actor is RUNNING or DEGRADED (answering)",
                                labels=["actor", "role"])
         degraded = GaugeMetricFamily("mroute_actor_degraded", "1 while the actor serves only in part, else 0",
@@ -195,6 +216,16 @@ def versions() -> tuple[str, str, str, str]:
     return version(), platform.python_version(), zmq.pyzmq_version(), zmq.zmq_version()
 
 
+def stats_age(actors: list[dict[str, Any]], ages: dict[str, float]) -> Any:
+    from prometheus_client.core import GaugeMetricFamily
+    age = GaugeMetricFamily("mroute_stats_age_seconds", "how old what this scrape shows of the actor is: over a "
+                            "second when it (or the supervisor) did not answer in time; +Inf: never",
+                            labels=["actor", "role"])
+    for actor in actors:
+        age.add_metric([actor["name"], actor["role"]], round(ages.get(actor["name"], float("inf")), 3))
+    return age
+
+
 def build_info() -> Any:
     from prometheus_client.core import GaugeMetricFamily
     info = GaugeMetricFamily("mroute_build_info", "the versions this mroute runs with",
@@ -211,18 +242,96 @@ def exposition(collector: TopologyCollector) -> bytes:
     return generate_latest(registry)
 
 
-def bind(host: str, port: int, collector: TopologyCollector) -> ThreadingHTTPServer:
-    """An HTTP server for /metrics, bound now (a port in use raises OSError here) and
-    serving once `start` is called: a scrape that comes earlier waits for the first view."""
+STOP_WAIT_S = 2.0   # seconds the serving process has to go when the supervisor closes
+
+
+@dataclass
+class Target:
+    """The supervisor's scrape target: the port bound in the supervisor, served by a
+    process of its own (launch/metricsd.py), started again if it dies."""
+    sock: socket.socket
+    host: str
+    known: Known
+    server_port: int
+    proc: subprocess.Popen[bytes] | None = None
+    closing: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)   # no process started once closing
+
+
+def bind(host: str, port: int, known: Known) -> Target:
+    """The port, bound now (a port in use raises OSError here) and served once `start` is
+    called: a scrape that comes earlier waits in its queue for the first answers."""
+    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                backlog=64)
+    return Target(sock, host, known, sock.getsockname()[1])
+
+
+def start(target: Target) -> None:
+    """Serve the port from a process of our own: a thread here starts it, waits for it and
+    starts it again should it die (it dies with that thread: the parent-death signal)."""
+    threading.Thread(target=keep_serving, args=(target,), name="metrics", daemon=True).start()
+
+
+def keep_serving(target: Target) -> None:
+    config = {"fd": target.sock.fileno(), "parent": os.getpid(), "control": target.known.control,
+              "host": target.host, "names": list(target.known.names), "queues": list(target.known.queues),
+              "mrds": list(target.known.mrds)}
+    while True:
+        with target.lock:
+            if target.closing.is_set():
+                return
+            proc = target.proc = subprocess.Popen(
+                [sys.executable, "-m", "launch.metricsd", orjson.dumps(config).decode()],
+                pass_fds=(target.sock.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        for line in proc.stderr:   # its lines where ours go now (a detached supervisor's log, once it has one)
+            try:
+                os.write(2, line)
+            except OSError:
+                pass
+        proc.stderr.close()
+        status = proc.wait()
+        if not target.closing.wait(1.0):   # not asked to go: a bug, said, and served again
+            logging.getLogger("mroute.supervisor").error("the metrics server exited (status %s): starting it "
+                                                          "again", status)
+
+
+def close(target: Target) -> None:
+    with target.lock:
+        target.closing.set()
+        proc = target.proc
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    target.sock.close()
+
+
+def serve_on(sock: socket.socket, collector: TopologyCollector, host: str,
+             names: tuple[str, ...] = ()) -> ThreadingHTTPServer:
+    """An HTTP server for /metrics on a listening socket bound elsewhere (the supervisor)."""
+    from .httpguard import Guard, RefusalLog
+    guard = Guard(host, sock.getsockname()[1], names)
+    refusals = RefusalLog(logging.getLogger("mroute.metrics"))
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            if self.path.split("?")[0] not in ("/metrics", "/"):
+            refusal = guard.host(self.headers, self.connection.getsockname()[0])
+            if refusal is not None:
+                refusals.refused(f"GET {self.path[:100]!r} from {self.client_address[0]}", refusal)
+                self.answer(refusal.status, refusal.reason.encode() + b"\n", "text/plain; charset=utf-8")
+            elif self.path.split("?")[0] not in ("/metrics", "/"):
                 self.send_error(404, "mroute serves /metrics")
-                return
-            data = exposition(collector)
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
+            else:
+                self.answer(200, exposition(collector), CONTENT_TYPE)
+
+        def answer(self, status: int, data: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -230,17 +339,9 @@ def bind(host: str, port: int, collector: TopologyCollector) -> ThreadingHTTPSer
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = ThreadingHTTPServer(sock.getsockname()[:2], Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    server.server_address = sock.getsockname()
     server.daemon_threads = True
     return server
-
-
-def start(server: ThreadingHTTPServer) -> None:
-    server.serving = True  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
-
-
-def close(server: ThreadingHTTPServer) -> None:
-    if getattr(server, "serving", False):   # shutdown() waits for a serve_forever that never began
-        server.shutdown()
-    server.server_close()

@@ -47,6 +47,18 @@ class ActorProcess:
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.port, path, timeout=20)
 
+    def post(self, path: str, body: dict[str, object]) -> tuple[int, str]:
+        """A POST of JSON: the only way the health port takes a change (/drain, /load)."""
+        import urllib.error
+        import urllib.request
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
     def text(self) -> str:
         return self.log.read_text()
 
@@ -144,7 +156,7 @@ def test_drain_ends_new_chats_and_waits_for_those_under_way(tmp_path, run):
         return json.loads(body)["answer"]["created"]
     wait_until(lambda: created() >= 5, timeout=20, what="chats under way")
     started = time.monotonic()
-    code, body = chat.get("/drain")
+    code, body = chat.post("/drain", {})
     assert code == 200 and "drained" in body, body
     assert time.monotonic() - started < 20
     assert chat.get("/readyz")[0] == 503            # draining: no longer ready
@@ -180,6 +192,8 @@ def test_the_control_paths_need_this_host_or_the_token(tmp_path, run):
 
     def call(path: str, token: str | None = None, body: bytes | None = None, host: str = address) -> int:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if body is not None:   # a change: JSON only
+            headers["Content-Type"] = "application/json"
         request = urllib.request.Request(f"http://{host}:{chat.port}{path}", data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
@@ -189,7 +203,7 @@ def test_the_control_paths_need_this_host_or_the_token(tmp_path, run):
     assert call("/healthz") == 200 and call("/metrics") == 200           # probes and scrapes: anyone
     assert call("/stats") == 403 and call("/stats", "wrong") == 403
     assert call("/load", body=b'{"rate": 1e300}') == 403                  # nobody else sets a load
-    assert call("/drain", "s3cret-token") == 403                          # the preStop hook's, from here only
+    assert call("/drain", "s3cret-token", b"{}") == 403                   # the preStop hook's, from here only
     assert call("/stats", "s3cret-token") == 200
     assert call("/load", "s3cret-token", b'{"rate": "fast"}') == 400      # the actor's refusal, with its reason
     assert call("/load", "s3cret-token", b'{"rate": 0}') == 200

@@ -76,6 +76,9 @@ def refusal(topology: Topology, actor: str, index: int) -> str:
               help="serve /healthz, /readyz, /metrics and /drain on this port (0: a free one)")
 @click.option("--health-host", default="127.0.0.1", show_default=True,
               help="the address the health port binds (0.0.0.0 in a pod, for the kubelet's probes)")
+@click.option("--health-name", "health_names", multiple=True, metavar="NAME",
+              help="a name the health port is reached by besides its address (NAME, or NAME:PORT for a port "
+                   "mapped elsewhere); a request by any other Host is refused (repeatable)")
 @click.option("--control-token-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="a file holding the token that lets other hosts read /stats and POST /load")
 @click.option("--bind-any", is_flag=True,
@@ -84,7 +87,8 @@ def refusal(topology: Topology, actor: str, index: int) -> str:
               help="seconds /drain waits for a Chat Server's chats under way to end")
 @click.option("--log-json", is_flag=True, help="log lines as JSON objects (the actor's and the runner's)")
 def actor(name: str, file: str, run_dir: str | None, health_port: int | None, health_host: str,
-          control_token_file: str | None, bind_any: bool, drain_timeout: float, log_json: bool) -> None:
+          health_names: tuple[str, ...], control_token_file: str | None, bind_any: bool, drain_timeout: float,
+          log_json: bool) -> None:
     """Run one actor instance in the foreground, without a supervisor, for an orchestrator
     (Kubernetes, compose, systemd): it restarts the process, this one ends with it.
 
@@ -105,12 +109,13 @@ def actor(name: str, file: str, run_dir: str | None, health_port: int | None, he
     server = None
     if health_port is not None:
         try:
-            server = health.serve(health_host, health_port, runner, lambda: metrics_text(runner), drain_timeout, token)
+            server = health.serve(health_host, health_port, runner, lambda: metrics_text(runner), drain_timeout, token,
+                                  health_names)
         except OSError as exc:
             logging.getLogger("mroute.pod").error("not starting: cannot serve health on %s:%d: %s", health_host,
                                                   health_port, exc.strerror)
             sys.exit(1)
-        logging.getLogger("mroute.pod").info("%s.%d: health on http://%s:%d/ (/healthz /readyz /metrics /drain)",
+        logging.getLogger("mroute.pod").info("%s.%d: health on http://%s:%d/ (/healthz /readyz /metrics, POST /drain)",
                                              actor_name, index, health_host, server.server_port)
     try:
         code = runner.run()

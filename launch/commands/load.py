@@ -35,6 +35,17 @@ def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
         raise click.BadParameter(str(exc))
 
 
+def interrupt_on_term() -> None:
+    """TERM, or HUP (the terminal closed), ends the run as Ctrl-C does: through the fleet's
+    `close`, which gives the Chat Servers their settings back."""
+    import signal
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
+
+
 @click.command("load")
 @topology_option()
 @click.option("--chat-servers", "servers", type=click.IntRange(1), default=None,
@@ -90,6 +101,8 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
                     drain=drain)
     console = Console(stderr=True)
+    if pods or attach:   # servers someone else runs: whatever ends the run, they get their settings back
+        interrupt_on_term()
     try:
         if pods:
             if servers is not None or agents is not None or attach:
@@ -101,13 +114,15 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
             if agents is not None:
                 raise click.UsageError("--agents-per-server is fixed by the running topology's file "
                                        "(actors.chat.agents); it cannot change with --attach")
-            fleet = AttachedFleet(load_or_exit(file), servers)
+            fleet = AttachedFleet(load_or_exit(file), servers,
+                                  say=lambda text: console.print(text, soft_wrap=True, markup=False, highlight=False))
         else:
             load_or_exit(file)   # refused here, with the key and the reason, before anything starts
             with console.status("starting the fleet..."):
                 fleet = SpawnedFleet(Path(file), servers or 2, agents or 10, plan)
     except (client.NoAnswer, RuntimeError, StartError, TopologyError) as exc:
         raise click.ClickException(str(exc))
+    result: dict[str, Any] | None = None
     try:
         if quiet:
             result = run_load(plan, fleet)
@@ -119,7 +134,14 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     except (RuntimeError, client.NoAnswer) as exc:
         raise click.ClickException(f"the load run failed: {exc}")
     finally:
-        fleet.close()
+        # a spawned fleet's logs are kept when a task was lost or the run failed: they say why
+        kept = isinstance(fleet, SpawnedFleet) and (result is None or result.get("lost", 0) > 0)
+        if isinstance(fleet, SpawnedFleet):
+            fleet.close(keep=kept)
+        else:
+            fleet.close()
+        if kept:
+            click.echo(f"the fleet's logs are kept in {fleet.directory}", err=True)
     result["run"] = run_details(shlex.join(["mroute", *sys.argv[1:]]), fleet)
     result["verdict"] = thresholds.judge(result, fail_on, thresholds.LOAD_FIGURES)
     out = Console()

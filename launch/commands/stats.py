@@ -69,8 +69,8 @@ def stats(file: str, host: str | None, name: str | None, as_json: bool) -> None:
     """The actors' stats: counters (messages received, sent, ...) and their role's figures,
     for all, an actor's instances (chat) or one instance (chat.2)."""
     topology = load_or_exit(file, host)
-    actors = chosen(client.ask(topology, "status")["actors"], name)
-    gathered = client.ask(topology, "stats", timeout=5)["actors"]
+    actors = chosen(client.ask(topology, "status", command="stats")["actors"], name)
+    gathered = client.ask(topology, "stats", timeout=5, command="stats")["actors"]
     view = {a["name"]: {"role": a["role"], "state": a["state"],
                         "stats": gathered.get(a["name"], {"error": {"reason": f"{a['name']} is {a['state']}"}})}
             for a in actors}

@@ -30,7 +30,9 @@ UID = 10001   # the image's user (Containerfile)
 # agent); Comm's memory grows with the directory.
 REQUESTS = {"comm": ("500m", 128), "mre": ("250m", 96), "gc": ("100m", 96), "chat": ("100m", 96)}
 JOURNAL_SIZE = "1Gi"
-DRAIN_HOOK = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{HEALTH_PORT}/drain', "
+# A POST of JSON: the health port takes a change only so (no other site's page can send one)
+DRAIN_HOOK = ("import urllib.request; urllib.request.urlopen(urllib.request.Request("
+              f"'http://127.0.0.1:{HEALTH_PORT}/drain', data=b'{{}}', headers={{'Content-Type': 'application/json'}}), "
               f"timeout={DRAIN_TIMEOUT + 5:g})")
 
 
@@ -120,8 +122,8 @@ def pod(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
               {"name": "journal" if workload.role == "comm" else "state", "mountPath": RUN_DIR}]
     if workload.role != "comm":
         volumes.append({"name": "state", "emptyDir": {}})
-    if plan.curve_files:   # a client needs the server's public key and ours, not the server's secret
-        keys = [path for path in plan.curve_files if workload.ports or path != "server.key_secret"]
+    if plan.curve_files:   # each pod its own key and the server's public one (Workload.keys)
+        keys = workload.keys(plan.curve_files)
         volumes.append({"name": "curve", "secret": {"secretName": f"{plan.name}-curve", "defaultMode": 0o400, "items": [
             {"key": path.replace("/", "-"), "path": path} for path in keys]}})
         mounts.append({"name": "curve", "mountPath": f"{CONFIG_DIR}/curve", "readOnly": True})
@@ -143,7 +145,7 @@ def pod(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
                          "failureThreshold": int(plan.topology.supervisor["ready_timeout"]) + 5},
         "livenessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "health"}, "periodSeconds": 2},
-        # /drain answers this host only: the hook runs in the container
+        # /drain answers this host only (a POST of JSON): the hook runs in the container
         "lifecycle": {"preStop": {"exec": {"command": ["python", "-c", DRAIN_HOOK]}}},
         "resources": {"requests": {"cpu": cpu, "memory": f"{memory}Mi"}, "limits": {"memory": f"{memory * 4}Mi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,

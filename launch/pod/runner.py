@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import zmq
@@ -45,8 +45,8 @@ from .health import Health
 
 log = logging.getLogger("mroute.pod")
 
-METRICS_EVERY = 2.0     # seconds between stats requests while somebody scrapes
-METRICS_IDLE_S = 60.0   # ... that is, while a scrape came this recently
+FRESH_S = 1.0           # a scrape shows stats at most this old: older, it asks the actor again ...
+SCRAPE_WAIT_S = 1.0     # ... waiting at most this long for the answer (else the last, its age said)
 DRAIN_POLL = 0.5        # seconds between looks at a draining Chat Server's open chats
 
 
@@ -55,10 +55,14 @@ class Request:
     """A control verb the HTTP thread wants asked of the actor, and its answer."""
     verb: str
     body: dict[str, Any] | None
+    then: Callable[[dict[str, Any]], None] | None = None   # on the loop, with the answer, however late
     answer: dict[str, Any] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
+    asked: float = field(default_factory=time.monotonic)
 
     def finish(self, answer: dict[str, Any]) -> None:
+        if self.then is not None:
+            self.then(answer)
         self.answer = answer
         self.done.set()
 
@@ -75,8 +79,8 @@ class PodRunner:
         self.ctx = zmq.Context()
         self.process = Process(instance, role)
         self.health = Health(stale_after=max(5.0, 3 * self.timings["ping_interval"]))
-        self.stats: dict[str, Any] = {}
-        self.last_scrape = 0.0
+        self.stats: tuple[dict[str, Any], float] = ({}, 0.0)   # the last stats answer, and when it was asked
+        self.stats_request: Request | None = None             # a scrape's, while it is asked
         self.said_ready = False
         self.stopping = False
         self.exit_code = 0
@@ -91,22 +95,38 @@ class PodRunner:
         return self.process.name
 
     # what the health server's thread reads ----------------------------------------------
-    def metrics_view(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        self.last_scrape = time.monotonic()
-        return [self.process.describe()], ({self.name: self.stats} if self.stats else {})
+    def metrics_view(self) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, float]]:
+        """On the HTTP thread, for a scrape: the actor's state, its stats and their age. Stats
+        older than FRESH_S are asked again first, waiting at most SCRAPE_WAIT_S from the
+        question: a hung actor's last answer is shown at once, its age saying how old."""
+        if time.monotonic() - self.stats[1] > FRESH_S and self.process.proc is not None:
+            request = self.stats_request
+            if request is None or request.done.is_set():   # one at a time: scrapes during a hang pile up nothing
+                asked = time.monotonic()
+                request = self.stats_request = self.submit("stats", None, then=self.keep_stats_asked_at(asked))
+            request.done.wait(max(0.0, request.asked + SCRAPE_WAIT_S - time.monotonic()))
+        stats, asked = self.stats
+        age = time.monotonic() - asked if stats else float("inf")
+        return [self.process.describe()], ({self.name: stats} if stats else {}), {self.name: age}
 
     def ask(self, verb: str, body: dict[str, Any] | None = None, timeout: float = STATS_TIMEOUT + 1) -> dict[str, Any]:
         """On the HTTP thread: a control verb to the actor, through the loop (which owns the
         control socket); its answer, or {"error": {"reason": ...}}."""
-        request = Request(verb, body)
+        request = self.submit(verb, body)
+        if not request.done.wait(timeout):
+            return {"error": {"reason": f"{self.name} did not answer {verb} within {timeout:g} s"}}
+        return request.answer
+
+    def submit(self, verb: str, body: dict[str, Any] | None,
+               then: Callable[[dict[str, Any]], None] | None = None) -> Request:
+        """On the HTTP thread: hand a control verb to the loop; its answer comes in the request."""
+        request = Request(verb, body, then)
         self.requests.put(request)
         try:
             self._wake_w.send(b"r")
         except OSError:   # the runner is ending: its loop reads no more
-            return {"error": {"reason": f"{self.name} is stopping"}}
-        if not request.done.wait(timeout):
-            return {"error": {"reason": f"{self.name} did not answer {verb} within {timeout:g} s"}}
-        return request.answer
+            request.finish({"error": {"reason": f"{self.name} is stopping"}})
+        return request
 
     def drain(self, timeout: float) -> str:
         """On the HTTP thread (the preStop hook): not ready from now on; a Chat Server takes
@@ -135,6 +155,8 @@ class PodRunner:
                 write_atomically(self.run_dir / "topology.json", orjson.dumps(
                     {**self.topology.resolved(), "bind_any": self.bind_any,
                      "tap_dir": str(short_socket_dir(self.run_dir))}))
+                if self.process.role == "chat":   # its actor's client key under CURVE (an export ships it made)
+                    self.topology.chat_keys()
             except OSError as exc:
                 log.error("%s: not starting: run directory %s: %s", self.name, self.run_dir, exc.strerror or exc)
                 return 1
@@ -146,7 +168,6 @@ class PodRunner:
             self.loop.add_reader(self._wake_r.fileno(), self.woken)
             self.spawn()
             self.loop.call_every(self.timings["ping_interval"], self.ping)
-            self.loop.call_every(METRICS_EVERY, self.refresh_stats)
             self.loop.run()
             return self.exit_code
         finally:
@@ -196,7 +217,7 @@ class PodRunner:
             return
         if verb == control.READY:
             self.said_ready = True
-            self.refresh_stats(force=True)   # the first scrape after READY has every series
+            self.refresh_stats()   # the first scrape after READY has every series, also if the actor hangs then
         if process.state in (STARTING, RUNNING, DEGRADED, UNRESPONSIVE):
             state = (DEGRADED if process.degraded else RUNNING) if self.said_ready else STARTING
             if (state, process.degraded) != (process.state, process.reason):
@@ -220,14 +241,18 @@ class PodRunner:
             return
         self.channel.send(self.name, "ping")
 
-    def refresh_stats(self, force: bool = False) -> None:
-        if self.process.proc is not None and (force or time.monotonic() - self.last_scrape < METRICS_IDLE_S):
-            self.channel.ask({self.name}, "stats", None, self.keep_stats)
+    def refresh_stats(self) -> None:
+        if self.process.proc is not None:
+            keep = self.keep_stats_asked_at(time.monotonic())
+            self.channel.ask({self.name}, "stats", None, lambda results: keep(results.get(self.name, {})))
 
-    def keep_stats(self, results: dict[str, Any]) -> None:
-        answer = results.get(self.name, {})
-        if "error" not in answer:   # one that did not answer keeps its last: counters never go back
-            self.stats = answer
+    def keep_stats_asked_at(self, asked: float) -> Callable[[dict[str, Any]], None]:
+        def keep(answer: dict[str, Any]) -> None:
+            """On the loop. An actor that did not answer keeps its last answer: counters never
+            go back; an answer older than the one kept is not kept."""
+            if "error" not in answer and asked >= self.stats[1]:
+                self.stats = (answer, asked)   # replaced whole: the HTTP thread reads it
+        return keep
 
     def woken(self) -> None:
         """The HTTP thread has put requests in: ask them of the actor."""

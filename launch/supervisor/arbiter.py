@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import orjson
@@ -28,7 +29,6 @@ from ..topology import SINGLETONS, Topology
 from . import rundir
 from .channel import STATS_TIMEOUT, ActorChannel, Results
 from .controller import CommandError, Controller
-from .metricsview import MetricsView
 from .process import BACKOFF, EXITED, FATAL, RUNNING, SERVING, STARTING, Process, tail
 from .watcher import Watcher
 
@@ -47,6 +47,7 @@ class Arbiter:
     def __init__(self, topology: Topology, echo: Callable[[str, str], None] | None = None, fresh: bool = False):
         self.topology = topology
         self.fresh = fresh   # discard Comm's journal: start with no agents and no tasks
+        self.discarded: Path | None = None   # where `fresh` set the journal aside
         self.echo = echo
         self.run_dir = topology.run_dir
         self.loop = Loop()
@@ -77,7 +78,10 @@ class Arbiter:
         self.lock_fd = rundir.lock(self.run_dir, self.topology.name)
         rundir.clear_leftovers(self.run_dir, self.topology.sock_dir)
         if self.fresh:
-            rundir.discard_journal(self.run_dir)
+            try:
+                self.discarded = rundir.discard_journal(self.run_dir)
+            except rundir.JournalNotDiscarded as exc:
+                raise StartError(str(exc))
         self.files = rundir.RunFiles(self.run_dir, self.loop.call_later)
         if not self.write_topology():  # what the actors read at start: without it none can
             raise StartError(f"cannot write {self.run_dir / 'topology.json'}: {self.files.last_error}")
@@ -87,9 +91,7 @@ class Arbiter:
         self.events.linger = 0
         self.events.bind(self.topology.control_endpoint("events"))
         self.loop.handle_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-        self.metrics = MetricsView(self)
         self.metrics_server = self.bind_metrics()
-        self.loop.call_every(1.0, self.metrics.refresh)
         self.loop.call_every(self.topology.supervisor["ping_interval"], self.ping)
         self.loop.on_signal(signal.SIGCHLD, self.reap)
         for name in self.actor_names():
@@ -101,8 +103,7 @@ class Arbiter:
         start, with the key to change. Served once the first stats are in (start())."""
         where = self.topology.metrics
         try:
-            server = metrics.bind(where["host"], where["port"],
-                                  metrics.TopologyCollector(self.metrics.scraped, metrics.Known.of(self.topology)))
+            server = metrics.bind(where["host"], where["port"], metrics.Known.of(self.topology))
         except OSError as exc:
             raise StartError(f"cannot serve metrics on {where['host']}:{where['port']} (topology key metrics): "
                              f"{exc.strerror}")
@@ -248,6 +249,8 @@ class Arbiter:
     def start(self) -> None:
         """Spawn every actor and wait until all are RUNNING; raise StartError naming the
         first that failed, with its traceback."""
+        for made in self.topology.chat_keys():   # under CURVE a Chat Server has its actor's own key
+            self.echo("supervisor", f"made the client key of the Chat Server actor {made!r} (under CURVE)")
         for watcher in self.watchers.values():
             for process in watcher.processes.values():
                 watcher.spawn(process)
@@ -267,8 +270,7 @@ class Arbiter:
                                        else "did not report READY")
             raise StartError(f"{child.name} ({child.role}) failed to start: {reason}\n"
                              f"log: {child.log_path}\n{tail(child.log_path) if not child.failure else ''}")
-        # the first scrape is complete: it waits for these (the port is bound, not yet served)
-        self.metrics.keep(self.stats_now())
+        # served from now on (bound since the start): its first scrape asks every actor (metricsd)
         metrics.start(self.metrics_server)
 
     def serve(self, duration: float | None = None) -> None:
