@@ -3,6 +3,11 @@
 Sets the parent-death signal, connects the control DEALER to the supervisor, starts the
 role, reports READY (or FAILED with the traceback), runs the loop until SIGTERM or a
 `stop` request, and closes every socket and the context on the way out.
+
+A failure whose exception says `explained = True` (Comm's damaged journal) is one an
+operator acts on from its message alone: it is logged and reported as that message, with
+no traceback to read through (issue 24: 15 lines ending `database disk image is malformed`
+named neither the file nor a way out).
 """
 
 from __future__ import annotations
@@ -116,9 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (KeyboardInterrupt, SystemExit):
         return 0
-    except BaseException:
-        tb = traceback.format_exc()
-        log.error("%s failed:\n%s", args.name, tb)
+    except BaseException as exc:
+        if getattr(exc, "explained", False):
+            tb = str(exc)
+            log.error("%s %s: %s", args.name, "stopped" if started else "cannot start", tb)
+        else:
+            tb = traceback.format_exc()
+            log.error("%s failed:\n%s", args.name, tb)
         if ctl is not None and not started:
             ctl.send_multipart(control.frames("", control.FAILED, {"pid": os.getpid(), "traceback": tb}))
         return 1

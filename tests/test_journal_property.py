@@ -13,7 +13,7 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
-from actors.comm.journal import Journal
+from actors.comm.journal import SCHEMA_VERSION, Journal
 from wire import codec, states as S
 
 from .harness import Harness
@@ -170,6 +170,15 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def on_the_wall(data):
+    """A task row as journals before version 3 kept it: its times on the wall clock."""
+    import orjson
+    task = orjson.loads(data)
+    for key in ("created", "queued_since"):
+        task[key] = None if task[key] is None else BASE_WALL + task[key]
+    return orjson.dumps(task)
+
+
 def test_a_journal_of_the_previous_schema_is_carried_over_whole_and_keeps_taking_writes(tmp_path):
     """An upgrade must not lose what an older Comm journaled: its rows are copied, in their
     order, to the tables of today, and later writes (a MsgId appended again after the ledger
@@ -187,6 +196,8 @@ def test_a_journal_of_the_previous_schema_is_carried_over_whole_and_keeps_taking
                               else f"SELECT * FROM {table}").fetchall()
             for table in ("agents", "tasks", "closed", "seen", "meta")}
     assert rows["closed"] and rows["seen"], rows
+    rows["tasks"] = [(task_id, on_the_wall(data)) for task_id, data in rows["tasks"]]  # as version 0 kept times
+    rows["closed"] = [(task_id, on_the_wall(data)) for task_id, data in rows["closed"]]
     for table in rows:
         db.execute(f"DROP TABLE {table}")
     db.executescript(VERSION_0_SCHEMA + "PRAGMA user_version = 0;")
@@ -196,7 +207,7 @@ def test_a_journal_of_the_previous_schema_is_carried_over_whole_and_keeps_taking
 
     run.journal = Journal(path, clock=run.h.clock, wall=lambda: BASE_WALL + run.h.now)
     run.check()
-    assert run.journal.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert run.journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert run.journal.db.execute("SELECT msg_id, task_id FROM seen ORDER BY rowid").fetchall() == rows["seen"]
     run.journal.save(run.h.comm.take_changes())
     forgotten = rows["seen"][0]  # the ledger dropped it (SEEN_KEPT) and handled it again

@@ -17,6 +17,25 @@ in contention for Python's lock than they saved (throughput 4,400/s against 5,55
 
 A write that fails (disk full, read-only, I/O error) raises JournalError and leaves the
 journal as the last successful save left it; what Comm does then is storage.py's.
+
+Time. A task's time to live runs on Comm's monotonic clock, which no step of the wall clock
+moves (issue 24: with wall-clock times in the journal, a +1 h step then a restart expired
+every queued task at once). The journal keeps those instants as they are, with the boot
+they belong to and the clock's reading, taken at most CLOCK_EVERY seconds apart while Comm
+runs (meta `boot`, `clock`). Loaded on the same boot, the clock is the same: the instants
+hold, and the time Comm was down counts as time waited (it was). On another boot (a
+reboot, another machine) the clock started again and says nothing of the time between:
+the instants are moved so that the last reading is now, as if time had stood still from
+the journal's last write to the restart. Either way nothing expires early. Journals of
+version 2 kept wall-clock times: they are read as they always were, once, when the journal
+is brought to version 3.
+
+Damage. Before anything writes to it, the file is checked (quick_check) and read as found,
+read-only (journal_cli.open_read_only), and opened for writing only once both passed: a
+failed start never writes to a damaged journal or its -wal. Opened read-write, closing the
+last connection would checkpoint the -wal into the file and delete it, the evidence an
+operator needs gone with the only copy of the last transactions. A damaged journal raises
+JournalUnusable, whose message is the whole story (actors/__main__.py shows no traceback).
 """
 
 from __future__ import annotations
@@ -27,9 +46,11 @@ import time
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import quote
 
 import orjson
 
+from .journal_cli import damage, is_corruption, open_read_only, wal_of
 from .ledger import SEEN_KEPT
 from .state import CommState, Presence, Session, Task
 from .tasks import CLOSED_KEPT
@@ -37,6 +58,8 @@ from .tasks import CLOSED_KEPT
 log = logging.getLogger("mroute.comm")
 
 CHECKPOINT_PAGES = 256  # WAL pages between checkpoints (module docstring)
+CLOCK_EVERY = 1.0       # seconds between readings of the clock kept in the journal (module docstring)
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 # Agents and live tasks are found by their id only: WITHOUT ROWID keeps each in one B-tree
 # instead of a table and its key's index (a journal write per lifecycle: 101 -> 89 us).
@@ -52,7 +75,8 @@ CREATE TABLE IF NOT EXISTS closed (task_id TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (msg_id TEXT NOT NULL, task_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = 2  # PRAGMA user_version; 0: a journal whose closed and seen had a key index (1 was never used)
+# PRAGMA user_version; 0: closed and seen had a key index (1 was never used); 2: wall-clock times
+SCHEMA_VERSION = 3
 
 # A journal of version 0 keeps its rows, in their order, in the tables of today.
 MIGRATE_FROM_0 = """
@@ -74,6 +98,31 @@ class JournalError(Exception):
     """A write the journal could not make; its text is SQLite's ("database or disk is full")."""
 
 
+class JournalUnusable(JournalError, sqlite3.DatabaseError):
+    """A journal Comm will not start from, left as it was found. Its message says what to do;
+    `explained`: actors/__main__.py shows it alone, without a traceback. A DatabaseError too:
+    a Comm that reloads its journal while running (server.py) treats it as any read failure."""
+    explained = True
+
+
+def damaged(path: Path, words: str) -> JournalUnusable:
+    return JournalUnusable(
+        f"the journal {path} is damaged ({words}); it was left as it is. Ways out: restore a copy made by "
+        f"`mroute backup` (`mroute down`, copy it over {path.name}, `mroute up`), or `mroute reset`, which "
+        f"starts empty and keeps the damaged file beside it as {path.name}.damaged-<time>")
+
+
+def boot_id() -> str:
+    """This boot of this machine ("" when unknown: never taken for the same boot)."""
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+UNREAD = object()  # Journal.found: nothing read at open that load() may hand out
+
+
 @dataclass
 class Changes:
     """What the journal must write: exactly what the owners marked since it last wrote."""
@@ -89,12 +138,20 @@ class Changes:
 
 class Journal:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time, boot: str | None = None):
         self.path = Path(path)
         self.clock = clock
-        self.wall = wall
-        self.db = self.connect()
-        self.create_or_migrate()
+        self.wall = wall              # read only to bring a version 2 journal's times over
+        self.boot = boot_id() if boot is None else boot
+        self.clock_written: float | None = None  # our clock when the journal last took its reading
+        self.damaged = False          # found damaged while open: closed without a checkpoint
+        self.found: Any = self.read_as_found()   # the state load() hands out first, or UNREAD
+        try:
+            self.db = self.connect()
+        except sqlite3.Error as exc:  # a read-only file system, a file we may not write
+            raise JournalUnusable(f"cannot open the journal {self.path} for writing: {exc}") from exc
+        if self.create_or_migrate():
+            self.found = UNREAD       # rewritten: read again from what it holds now
         self.seen_rows = self.db.execute("SELECT count(*) FROM seen").fetchone()[0]
         self.closed_rows = self.db.execute("SELECT count(*) FROM closed").fetchone()[0]
 
@@ -105,70 +162,177 @@ class Journal:
         db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
         return db
 
-    def create_or_migrate(self) -> None:
+    def read_as_found(self) -> Any:
+        """The state an earlier Comm left, checked and read without writing to the file or
+        its -wal (module docstring); UNREAD when there is no file. Raises JournalUnusable."""
+        path = self.path
+        if not path.exists():
+            return UNREAD
+        wal = wal_of(path)
+        if path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+            log.warning("journal: %s is empty (0 bytes): starting with no agents and no tasks", path)
+            return UNREAD
+        try:
+            db = open_read_only(path)
+        except sqlite3.Error as exc:
+            raise JournalUnusable(f"cannot read the journal {path}: {exc}") from exc
+        try:
+            words = damage(db)
+            if words:
+                raise damaged(path, words)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise JournalUnusable(f"{path} was written by a newer mroute (journal version {version}, this "
+                                      f"one reads {SCHEMA_VERSION}); it was left as it is")
+            return self.read(db, version)
+        except JournalUnusable:
+            raise
+        except sqlite3.Error as exc:
+            raise (damaged(path, str(exc)) if is_corruption(exc) else
+                   JournalUnusable(f"cannot read the journal {path}: {exc}")) from exc
+        finally:
+            db.close()
+
+    def create_or_migrate(self) -> bool:
+        """Bring the journal to SCHEMA_VERSION; whether anything was written."""
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version == SCHEMA_VERSION:
-            return
+            return False
         if version > SCHEMA_VERSION:
-            raise JournalError(f"{self.path} was written by a newer mroute (journal version {version}, "
-                               f"this one reads {SCHEMA_VERSION})")
+            raise JournalUnusable(f"{self.path} was written by a newer mroute (journal version {version}, "
+                                  f"this one reads {SCHEMA_VERSION})")
         exists = self.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'seen'").fetchone()[0]
         try:
-            if exists:
-                log.info("journal: %s: moving closed tasks and MsgIds to unindexed tables (version %d -> %d)",
-                         self.path, version, SCHEMA_VERSION)
+            if exists and version == 0:
+                log.info("journal: %s: moving closed tasks and MsgIds to unindexed tables (version 0 -> 2)",
+                         self.path)
                 self.db.executescript(MIGRATE_FROM_0)
+            if exists:
+                self.migrate_times()
             self.db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-        except sqlite3.Error as exc:  # the journal stays as it was: SQLite rolls the copy back
+        except (sqlite3.Error, ValueError, KeyError, TypeError) as exc:  # SQLite rolls a copy back
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
-            raise JournalError(f"{self.path}: cannot bring the journal from version {version} to "
-                               f"{SCHEMA_VERSION}: {exc}") from exc
+            raise JournalUnusable(f"{self.path}: cannot bring the journal from version {version} to "
+                                  f"{SCHEMA_VERSION}: {exc}") from exc
+        return True
 
-    # monotonic times mean nothing to another process: they are kept as wall-clock times
-    def to_wall(self, monotonic: float | None) -> float | None:
-        return None if monotonic is None else self.wall() - (self.clock() - monotonic)
+    def migrate_times(self) -> None:
+        """Version 2 kept wall-clock times: each is read as it always was (so long ago, by
+        the wall clock now) and kept as an instant of our clock, with its reading."""
+        log.info("journal: %s: keeping task times on the monotonic clock (version 2 -> 3)", self.path)
+        db = self.db
+        db.execute("BEGIN")
+        for table, key in (("tasks", "task_id"), ("closed", "rowid")):
+            rows = db.execute(f"SELECT {key}, data FROM {table}").fetchall()
+            db.executemany(f"UPDATE {table} SET data = ? WHERE {key} = ?", [(self.from_v2(d), k) for k, d in rows])
+        now = self.clock()
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self.reading(now))
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+        self.clock_written = now
+
+    def from_v2(self, data: bytes) -> bytes:
+        t = orjson.loads(data)
+        created = self.from_wall(t["created"])
+        t["created"] = created if created is not None else self.clock()
+        t["queued_since"] = self.from_wall(t["queued_since"])
+        return orjson.dumps(t)
 
     def from_wall(self, wall: float | None) -> float | None:
+        """A version 2 time, as version 2 read it: so long ago by the wall clock now."""
         return None if wall is None else self.clock() - (self.wall() - wall)
 
+    def reading(self, now: float) -> list[tuple[str, str]]:
+        return [("boot", self.boot), ("clock", repr(now))]
+
+    def clock_due(self) -> bool:
+        """Whether the journal's reading of the clock is CLOCK_EVERY old (storage.py writes
+        one when nothing else is written)."""
+        return self.clock_written is None or self.clock() - self.clock_written >= CLOCK_EVERY
+
+    def shift(self, meta: dict[str, str]) -> float:
+        """What makes the journal's instants ours (module docstring): nothing on the same
+        boot; on another, the time from its last reading to now."""
+        try:
+            written = float(meta["clock"])
+        except (KeyError, ValueError):
+            return 0.0  # never read the clock: it never wrote a task either
+        now = self.clock()
+        if self.boot and meta.get("boot") == self.boot and written <= now:
+            return 0.0
+        log.warning("journal: %s was written on another boot: its tasks' waits go on from its last write, "
+                    "the time since does not count", self.path)
+        return now - written
+
     def load(self) -> CommState | None:
-        """The state journaled by an earlier Comm, or None when there is none."""
-        meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        """The state journaled by an earlier Comm, or None when there is none. Raises
+        JournalUnusable (a DatabaseError) on a damaged journal."""
+        if self.found is not UNREAD:
+            state, self.found = self.found, UNREAD
+            return state
+        try:
+            return self.read(self.db, SCHEMA_VERSION)
+        except JournalUnusable:
+            self.damaged = True
+            raise
+
+    def read(self, db: sqlite3.Connection, version: int) -> CommState | None:
+        try:
+            return self.read_rows(db, version)
+        except sqlite3.Error as exc:
+            if is_corruption(exc):
+                raise damaged(self.path, str(exc)) from exc
+            raise
+        except (ValueError, KeyError, TypeError) as exc:  # a row that does not decode: damaged too
+            raise damaged(self.path, f"a row does not decode: {exc!r}") from exc
+
+    def read_rows(self, db: sqlite3.Connection, version: int) -> CommState | None:
+        if not db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0]:
+            return None  # created, never written
+        meta = dict(db.execute("SELECT key, value FROM meta"))
         if "task_prefix" not in meta:
             return None
+        if version < 3:
+            ours = self.from_wall
+        else:
+            shift = self.shift(meta)
+            ours = lambda at: None if at is None else at + shift  # noqa: E731
         state = CommState(task_prefix=meta["task_prefix"], task_number=int(meta.get("task_number", "0")),
                           watched=set(orjson.loads(meta.get("watched", "[]"))),
                           decisions=orjson.loads(meta.get("decisions", "{}")))
-        for agent_id, data in self.db.execute("SELECT agent_id, data FROM agents"):
+        for agent_id, data in db.execute("SELECT agent_id, data FROM agents"):
             raw = orjson.loads(data)
             session = Session(agent_id, raw["destination"], raw.get("extension", ""))
             for mrd, p in raw["mrds"].items():
                 session.mrds[mrd] = Presence(mrd, agent_id, p["state"], p["reason"], p["changed"], p["wants"],
                                              set(p["tasks"]), p["offer"], p["external"], p["on_call"])
             state.sessions[agent_id] = session
-        for task_id, data in self.db.execute("SELECT task_id, data FROM closed ORDER BY rowid"):
-            state.closed[task_id] = self.task_of(task_id, orjson.loads(data))
-        live = [(task_id, orjson.loads(data)) for task_id, data in self.db.execute("SELECT task_id, data FROM tasks")]
+        for task_id, data in db.execute("SELECT task_id, data FROM closed ORDER BY rowid"):
+            state.closed[task_id] = self.task_of(task_id, orjson.loads(data), ours)
+        live = [(task_id, orjson.loads(data)) for task_id, data in db.execute("SELECT task_id, data FROM tasks")]
         for task_id, data in sorted(live, key=lambda row: row[1]["created"]):  # in the order they came
-            state.tasks[task_id] = self.task_of(task_id, data)
-        for msg_id, task_id in self.db.execute("SELECT msg_id, task_id FROM seen ORDER BY rowid"):
+            state.tasks[task_id] = self.task_of(task_id, data, ours)
+        for msg_id, task_id in db.execute("SELECT msg_id, task_id FROM seen ORDER BY rowid"):
             state.seen.pop(msg_id, None)  # seen again after the ledger forgot it: where the ledger put it
             state.seen[msg_id] = task_id
         return state
 
-    def task_of(self, task_id: str, t: dict[str, Any]) -> Task:
-        created = self.from_wall(t["created"])
+    def task_of(self, task_id: str, t: dict[str, Any], ours: Callable[[float | None], float | None]) -> Task:
+        created = ours(t["created"])
         return Task(task_id, t["mrd"], t["client_id"], t["name"], t["params"], t["origin"], t["state"], t["owner"],
                     t["participants"], t["code"], t["queue"], created if created is not None else self.clock(),
-                    self.from_wall(t["queued_since"]), t["waited"])
+                    ours(t["queued_since"]), t["waited"])
 
     def save(self, changes: Changes) -> None:
         """Write what the owners marked as changed, in one transaction. A write that fails
         (disk full, read-only, I/O error) raises JournalError and leaves the journal as the
         last save left it."""
         db = self.db
+        self.found = UNREAD  # what was read at open is not what the journal holds any more
         closed_rows, seen_rows = self.closed_rows, self.seen_rows  # counted as written only once committed
+        now = self.clock()
+        read_clock = self.clock_written is None or now - self.clock_written >= CLOCK_EVERY
         try:
             db.execute("BEGIN")
             # one statement per table and kind of change: a call per row was a third of the commit
@@ -194,6 +358,8 @@ class Journal:
                     seen_rows = SEEN_KEPT
             if changes.meta:  # the keys that changed, encoded (core.take_changes)
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", changes.meta.items())
+            if read_clock:
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self.reading(now))
             db.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             self.abandon()
@@ -202,10 +368,13 @@ class Journal:
             self.abandon()
             raise
         self.closed_rows, self.seen_rows = closed_rows, seen_rows
+        if read_clock:
+            self.clock_written = now
 
     def probe(self, size: int) -> None:
         """Write `size` bytes and take them back: whether a commit of about that size can be
         made now (a degraded Comm asks before it takes changes again). Raises JournalError."""
+        self.found = UNREAD
         try:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('probe', ?)", (bytes(size),))
             self.db.execute("DELETE FROM meta WHERE key = 'probe'")
@@ -238,16 +407,38 @@ class Journal:
                   "tasks": sorted(p.tasks), "offer": p.offer, "external": p.external, "on_call": p.on_call}
             for mrd, p in session.mrds.items()}})
 
-    def task_blob(self, task: Task) -> bytes:
+    @staticmethod
+    def task_blob(task: Task) -> bytes:
         return orjson.dumps({"mrd": task.mrd, "client_id": task.client_id, "name": task.name, "params": task.params,
                              "origin": task.origin, "state": task.state, "owner": task.owner,
                              "participants": task.participants, "code": task.code, "queue": task.queue,
-                             "created": self.to_wall(task.created), "queued_since": self.to_wall(task.queued_since),
-                             "waited": task.waited})
+                             "created": task.created, "queued_since": task.queued_since, "waited": task.waited})
 
     def close(self) -> None:
+        if self.damaged:
+            self.close_as_found()
+            return
+        try:
+            if self.clock_due():
+                self.save(Changes())  # the clock's last reading
+        except JournalError as exc:
+            log.warning("journal: no last reading of the clock on close: %s", exc)
         try:  # a checkpoint needs room; without it the WAL stays, and is read at the next start
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             log.warning("journal: no checkpoint on close: %s", exc)
         self.db.close()
+
+    def close_as_found(self) -> None:
+        """Close a journal found damaged without the checkpoint that closing the last
+        connection makes (module docstring): a read-only connection held meanwhile makes
+        ours not the last, and a read-only one never checkpoints."""
+        try:
+            guard = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True)
+            guard.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            log.error("journal: %s: cannot hold it open read-only while closing: %s", self.path, exc)
+            guard = None
+        self.db.close()
+        if guard is not None:
+            guard.close()

@@ -48,7 +48,11 @@ class Storage:
     def write(self, changes: Changes) -> bool:
         """Journal `changes`: True when written (or nothing to write), False when the write
         failed (then Comm is degraded, and the journal is as it was)."""
-        if self.journal is None or not changes:
+        if self.journal is None:
+            return True
+        if not changes:
+            if not self.failure and self.journal.clock_due():
+                self.read_clock()
             return True
         try:
             self.journal.save(changes)
@@ -61,6 +65,15 @@ class Storage:
             self.failure = str(exc)
             return False
         return True
+
+    def read_clock(self) -> None:
+        """The journal's reading of the clock, kept fresh while nothing else is written: after
+        a reboot, time stands still from it (journal.py). Its failure degrades nothing: the
+        next change will find out, and say so."""
+        try:
+            self.journal.save(Changes())  # type: ignore[union-attr]
+        except JournalError as exc:
+            log.debug("journal: no reading of the clock: %s", exc)
 
     def probe(self) -> bool:
         """While degraded: True when a write went through and Comm is degraded no more."""

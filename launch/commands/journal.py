@@ -1,21 +1,27 @@
-"""Comm's journal as an operator handles it: `mroute reset` (start empty next time),
-`mroute backup FILE` (a consistent copy, also while running), and the question `up --fresh`
-and `reset` ask on a terminal before they throw live tasks away."""
+"""Comm's journal as an operator handles it: `mroute reset` (start empty next time; the
+journal is set aside, never deleted), `mroute backup FILE` (a consistent copy, also while
+running, refused when the journal cannot be read whole), and the question `up --fresh` and
+`reset` ask on a terminal before they set live tasks aside."""
 
 from __future__ import annotations
 
 import sqlite3
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import click
 
 from wire.rundir import journal_path
 
 from ..supervisor import is_locked
-from ..supervisor.rundir import discard_journal, journal_summary
+from ..supervisor.rundir import JournalNotDiscarded, discard_journal, journal_summary
 from ..topology import Topology
 from .common import host_option, load_or_exit, topology_option
+
+
+def set_aside(kept: Path) -> str:
+    return f"the journal was set aside as {kept}"
 
 
 def what_it_holds(summary: dict) -> str:
@@ -40,7 +46,8 @@ def confirm_discard(topology: Topology, yes: bool) -> None:
 @host_option
 @click.option("--yes", is_flag=True, help="do not ask, even on a terminal")
 def reset(file: str, host: str | None, yes: bool) -> None:
-    """Discard Comm's journal, so that the next `up` starts with no agents and no tasks."""
+    """Set Comm's journal aside (renamed beside itself, never deleted), so that the next `up`
+    starts with no agents and no tasks."""
     topology = load_or_exit(file, host)
     if is_locked(topology.run_dir):
         raise click.ClickException(f"topology {topology.name!r} is running: `mroute down` first")
@@ -49,8 +56,45 @@ def reset(file: str, host: str | None, yes: bool) -> None:
         click.echo(f"{topology.name}: no journal to discard")
         return
     confirm_discard(topology, yes)
-    discard_journal(topology.run_dir)
-    click.echo(f"{topology.name}: journal discarded ({what_it_holds(summary)})")
+    try:
+        kept = discard_journal(topology.run_dir)
+    except JournalNotDiscarded as exc:
+        raise click.ClickException(str(exc))
+    if kept is None:
+        click.echo(f"{topology.name}: no journal to discard")
+        return
+    click.echo(f"{topology.name}: journal discarded ({what_it_holds(summary)}); {set_aside(kept)}; "
+               "the next `up` starts empty")
+
+
+class Damaged(Exception):
+    """SQLite's words for a journal that cannot be read whole."""
+
+
+def copy_journal(source: Path, copy_path: Path, running: bool) -> None:
+    """SQLite's online backup of `source`, then checked: the backup copies pages as they
+    are, and a damaged journal made a damaged copy said to be good (issue 24). The copy is
+    one consistent moment of the journal: its quick_check is the journal's. A backup never
+    creates or changes the journal: read-only while Comm may write (WAL), immutable when
+    nothing runs and no -wal holds anything (read-only mode would create an empty one)."""
+    wal = Path(f"{source}-wal")
+    mode = "mode=ro" if running or (wal.exists() and wal.stat().st_size > 0) else "immutable=1"
+    copy = sqlite3.connect(copy_path)
+    try:
+        live = sqlite3.connect(f"file:{quote(str(source))}?{mode}", uri=True)
+        try:
+            live.backup(copy)
+            words = [row[0] for row in copy.execute("PRAGMA quick_check(5)")]
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise Damaged(str(exc)) from exc
+            raise
+        finally:
+            live.close()
+        if words != ["ok"]:
+            raise Damaged(" ".join("; ".join(words).split()))
+    finally:
+        copy.close()
 
 
 @click.command()
@@ -70,10 +114,12 @@ def backup(file: str, host: str | None, destination: str) -> None:
         raise click.ClickException("the backup must go elsewhere than the journal itself")
     partial = target.with_name(target.name + ".partial")
     try:
-        # read-only: a backup never creates or changes the journal; Comm may go on writing (WAL)
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as live, sqlite3.connect(partial) as copy:
-            live.backup(copy)
+        copy_journal(source, partial, running=is_locked(topology.run_dir))
         partial.replace(target)   # a backup that stopped half-way never looks like a whole one
+    except Damaged as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"backup failed: the journal {source} is damaged ({exc}); nothing was "
+                                   f"written to {target}")
     except (sqlite3.Error, OSError) as exc:
         partial.unlink(missing_ok=True)
         raise click.ClickException(f"backup failed: {exc}")

@@ -38,7 +38,7 @@ def status(file: str, as_json: bool, host: str | None) -> None:
         for column in ("name", "role", "pid", "state", "uptime", "restarts"):
             table.add_column(column)
         reasons = any(a.get("reason") for a in state["actors"])
-        if reasons:  # why an actor is DEGRADED or UNRESPONSIVE
+        if reasons:  # why an actor is DEGRADED, UNRESPONSIVE or FATAL (its last start failure)
             table.add_column("reason", overflow="fold")
         for a in state["actors"]:
             colour = {"RUNNING": "green", "DEGRADED": "yellow"}.get(a["state"], "red")

@@ -17,7 +17,7 @@ from .. import report
 from ..supervisor import AlreadyRunning, StartError, Supervisor, is_locked
 from ..topology import Topology
 from .common import host_option, load_or_exit, prefixer, topology_option
-from .journal import confirm_discard
+from .journal import confirm_discard, set_aside
 
 
 @click.command()
@@ -56,6 +56,8 @@ def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bo
     started = time.monotonic()
     try:
         supervisor.claim()
+        if supervisor.discarded is not None:
+            click.echo(f"mroute: {set_aside(supervisor.discarded)}", err=True)
         supervisor.start()
         click.secho(f"mroute: {topology.name} is up ({len(supervisor.children)} actors, "
                     f"{time.monotonic() - started:.2f} s); Ctrl-C stops it", fg="green", err=True)
@@ -94,6 +96,7 @@ def spawn_detached(file: str, topology: Topology, fresh: bool) -> int:
         return 0
     rest = proc.stdout.read().decode(errors="replace")
     proc.wait(timeout=30)
+    first = first.removeprefix("FAILED ")
     click.secho(f"mroute: {topology.name} did not start:\n{first}\n{rest}".rstrip(), fg="red", err=True)
     return 1
 
@@ -109,7 +112,8 @@ def run_daemon(topology: Topology, fresh: bool) -> int:
         except (AlreadyRunning, StartError) as exc:
             print(f"FAILED {exc}", flush=True)
             return 1
-        print(f"READY {len(supervisor.children)} actors in {time.monotonic() - started:.2f} s", flush=True)
+        kept = f"; {set_aside(supervisor.discarded)}" if supervisor.discarded is not None else ""
+        print(f"READY {len(supervisor.children)} actors in {time.monotonic() - started:.2f} s{kept}", flush=True)
         log = os.open(topology.run_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)

@@ -32,6 +32,7 @@ class Process:
     state: str = STOPPED
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0           # time.time() of the last spawn
+    spawned: float = 0.0           # time.monotonic() of the last spawn: how long it ran, whatever the wall clock did
     restarts: int = 0
     exit_status: int | None = None
     failure: str = ""              # traceback or reason of the last failure
@@ -57,13 +58,21 @@ class Process:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "role": self.role, "pid": self.pid, "state": self.state,
-                "reason": self.reason if self.state in (DEGRADED, UNRESPONSIVE) else "",
+                "reason": self.reason if self.state in (DEGRADED, UNRESPONSIVE) else self.why_fatal(),
                 "uptime": round(time.time() - self.started, 3) if self.state in UP else 0.0,
                 "restarts": self.restarts, "exit_status": self.exit_status,
                 "log_dropped_bytes": self.log.dropped_bytes if self.log is not None else 0}
 
     def last_failure(self) -> str:
-        return self.failure.strip().splitlines()[-1][:300] if self.failure.strip() else ""
+        """One line: the message of an explained failure, a traceback's last line."""
+        return self.failure.strip().splitlines()[-1][:600] if self.failure.strip() else ""
+
+    def why_fatal(self) -> str:
+        """Why it gave up: the last start failure, as the process said it, else how it ended."""
+        if self.state != FATAL:
+            return ""
+        return self.last_failure() or (f"exited with status {self.exit_status}" if self.exit_status is not None
+                                       else "")
 
 
 Child = Process  # its name before the split

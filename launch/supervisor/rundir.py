@@ -16,12 +16,13 @@ from typing import Any, Callable
 
 import orjson
 
-from wire.rundir import journal_files
+from wire.rundir import JOURNAL_COMPANIONS, journal_files
 
 log = logging.getLogger("mroute.supervisor")
 
 RETRY_EVERY = 1.0        # seconds between attempts at a file that could not be written
 LOG_AGAIN_AFTER = 60.0   # seconds between lines about files still not written
+KEEP_DISCARDED = 3       # journals set aside whole by `reset` and `up --fresh` that are kept
 
 
 class AlreadyRunning(Exception):
@@ -53,9 +54,62 @@ def clear_leftovers(run_dir: Path, sock_dir: Path) -> None:
         stale.unlink()
 
 
-def discard_journal(run_dir: Path) -> None:
-    for path in journal_files(run_dir):
-        path.unlink(missing_ok=True)
+class JournalNotDiscarded(Exception):
+    """The journal could not be set aside: the message names the file and why; the journal
+    is where it was."""
+
+
+def discard_journal(run_dir: Path) -> Path | None:
+    """Set Comm's journal aside (`reset`, `up --fresh`): renamed with its -wal and -shm,
+    never deleted, beside itself as comm.sqlite.damaged-<time> when it cannot be read, else
+    comm.sqlite.discarded-<time>, of which the newest KEEP_DISCARDED are kept. Returns the
+    copy (None: there was no journal). Raises JournalNotDiscarded."""
+    path, *companions = journal_files(run_dir)
+    if not any(f.exists() for f in (path, *companions)):
+        return None
+    kind = "damaged" if "unreadable" in journal_summary(path) else "discarded"
+    kept = path.with_name(f"{path.name}.{kind}-{time.strftime('%Y%m%dT%H%M%S')}")
+    n = 1
+    while any(Path(f"{kept}{suffix}").exists() for suffix in ("", *JOURNAL_COMPANIONS)):
+        n += 1
+        kept = kept.with_name(f"{path.name}.{kind}-{time.strftime('%Y%m%dT%H%M%S')}.{n}")
+    moved: list[tuple[Path, Path]] = []
+    # The companions first: a -wal left beside a new, empty journal would be replayed into it.
+    for source in (*companions, path):
+        if not source.exists():
+            continue
+        target = Path(f"{kept}{source.name[len(path.name):]}")
+        try:
+            source.rename(target)
+        except OSError as exc:
+            for back, there in reversed(moved):
+                try:
+                    there.rename(back)
+                except OSError:
+                    log.error("cannot put %s back as %s", there, back)
+            raise JournalNotDiscarded(f"cannot set the journal aside: {source}: {exc.strerror or exc}; "
+                                      "nothing was discarded") from exc
+        moved.append((source, target))
+    prune_discarded(path)
+    return kept
+
+
+def prune_discarded(path: Path) -> None:
+    """The journals set aside whole are kept, KEEP_DISCARDED of them, the newest (their
+    names sort by time); damaged ones are evidence, all kept."""
+    prefix = f"{path.name}.discarded-"
+
+    def when(copy: Path) -> tuple[str, int]:  # <time>, or <time>.<n> for the n-th in one second
+        stamp, _, n = copy.name[len(prefix):].partition(".")
+        return stamp, int(n) if n.isdigit() else 1
+    copies = sorted((c for c in path.parent.glob(f"{prefix}*") if not c.name.endswith(JOURNAL_COMPANIONS)),
+                    key=when)
+    for old in copies[:-KEEP_DISCARDED]:
+        for suffix in ("", *JOURNAL_COMPANIONS):
+            try:
+                Path(f"{old}{suffix}").unlink(missing_ok=True)
+            except OSError as exc:  # a copy too many is no reason to refuse a reset
+                log.warning("cannot remove %s%s: %s", old, suffix, exc.strerror or exc)
 
 
 def journal_summary(path: Path) -> dict[str, Any]:

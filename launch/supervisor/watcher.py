@@ -98,6 +98,7 @@ class Watcher:
         os.set_blocking(fd, False)
         self.loop.add_reader(fd, lambda p=process: self.on_output(p))
         process.started, process.exit_status, process.failure, process.liveness = time.time(), None, "", None
+        process.spawned = time.monotonic()
         process.degraded = ""
         process.ready_timer = self.loop.call_later(self.timings["ready_timeout"], self.ready_timeout, process)
         self.set_state(process, STARTING)
@@ -191,7 +192,7 @@ class Watcher:
             self.set_state(process, STOPPED)
             return
         was_up = process.state in UP
-        verdict = process.flapping.exited(time.time() - process.started, was_up)
+        verdict = process.flapping.exited(time.monotonic() - process.spawned, was_up)
         if was_up:
             self.set_state(process, EXITED)
         if verdict.fatal:
