@@ -6,14 +6,18 @@ to it took Comm from 29 to 611 MB, with no drop counted, and the real ceiling wa
 10 GB. Here, for each destination (a topic) that has a subscriber:
 
 - ZeroMQ holds at most `hwm` messages (the socket's SNDHWM), each at most BATCH_BYTES (the
-  runtime cuts batches there; a single larger message, a Snapshot, counts whole). What it
-  may hold is at most the last `hwm` messages sent there: their sizes are kept in a ring,
-  and their sum is what is counted for ZeroMQ, whether the subscriber read them or not.
+  runtime cuts batches there; a single larger message, a Snapshot, is what it is).
 - What ZeroMQ would not take (its queue for that subscriber is full) waits here, in order,
   counted exactly, and is sent as soon as the queue has room (`retry`, every turn).
 
-A message that would take a destination past `per_receiver` bytes, or all of them past
-`total`, is dropped and counted (the runtime's drop watch: Comm's `dropped_to`,
+While messages wait here for a destination, ZeroMQ's queue for it is full, and holds at
+most the last `hwm` messages sent there: a ring of their sizes says how much, and that
+counts too. A destination with nothing waiting had room at its last send: what ZeroMQ
+holds for it is below `hwm` messages and is not counted (it drains; counting it forever,
+as a ring that never empties would, once starved a reader that was reading again).
+
+A message that would take a waiting destination past `per_receiver` bytes, or all of them
+past `total`, is dropped and counted (the runtime's drop watch: Comm's `dropped_to`,
 `mroute_messages_dropped_total`): its subscriber sees the gap in its numbered stream and
 resyncs. A destination whose subscribers are all gone is forgotten, and what waited for it
 with it. Topics in `skippable` (a heartbeat: the next one says the same) never wait: one
@@ -25,7 +29,7 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import zmq
 
@@ -60,24 +64,27 @@ class Packed:
 
 @dataclass(slots=True, eq=False)
 class Held:
-    """What one destination may be holding: the sizes of the last messages ZeroMQ took (a
-    ring of `hwm`), and what waits here for room."""
+    """One destination: the sizes of the last messages ZeroMQ took (a ring of `hwm`), and
+    what waits here for room."""
     ring: list[int]
     at: int = 0
-    in_zmq: int = 0            # the ring's sum
+    in_zmq: int = 0            # the ring's sum: what ZeroMQ holds when its queue is full
     waiting: deque[tuple[Packed, int, int]] = field(default_factory=deque)  # (message, bytes, messages)
     waiting_bytes: int = 0
     subscribers: int = 0
 
     @property
     def bytes(self) -> int:
-        return self.in_zmq + self.waiting_bytes
+        """What it is counted as holding: nothing while ZeroMQ had room at its last send."""
+        return self.in_zmq + self.waiting_bytes if self.waiting else 0
 
 
 class Outflow:
     def __init__(self, sock: zmq.Socket, *, hwm: int, per_receiver: int, total: int,
-                 dropped: Callable[[list[bytes], int], None], skippable: frozenset[bytes] = frozenset()):
+                 dropped: Callable[[list[bytes], int], None], skippable: frozenset[bytes] = frozenset(),
+                 send: Callable[[Any, list[Any]], None] = send_frames):
         self.sock = sock
+        self.send_frames = send   # one message, without blocking: raises zmq.Again when there is no room
         self.hwm = hwm
         self.per_receiver = per_receiver
         self.total = total
@@ -85,9 +92,9 @@ class Outflow:
         self.skippable = skippable
         self.held: dict[bytes, Held] = {}      # topic -> what it may hold, for topics with a subscriber
         self.backed_up: set[bytes] = set()     # topics with messages waiting here
-        self.held_bytes = 0                    # the sum over every topic
+        self.held_bytes = 0                    # what the backed-up topics hold, together
         self.peak_bytes = 0
-        self.freed = 0       # bytes of ours let go (waited here, or a forgotten topic's): see `trim`
+        self.freed = 0       # bytes of ours let go (waited here, or a forgotten topic's): see Comm's give_back
 
     # subscribers -------------------------------------------------------------------------
     def subscribed(self, topic: bytes) -> None:
@@ -108,8 +115,8 @@ class Outflow:
         lost = sum(messages for _, _, messages in held.waiting)
         if lost:
             self.dropped([topic], lost)
+        self.freed += held.waiting_bytes
         self.held_bytes -= held.bytes
-        self.freed += held.bytes
         del self.held[topic]
         self.backed_up.discard(topic)
 
@@ -121,26 +128,20 @@ class Outflow:
         held = self.held.get(topic)
         if held is None:
             return self.send_now(frames)
-        size = 0
-        for frame in frames:
-            size += len(frame)
-        if held.waiting:    # behind what waits already: in order
-            return self.keep(topic, held, frames, size, messages)
-        if held.bytes + size > self.per_receiver or self.held_bytes + size > self.total:
-            self.dropped(frames, messages)
-            return False
-        try:
-            send_frames(self.sock, frames)
-        except zmq.Again:
-            if topic in self.skippable:
-                return False
-            return self.keep(topic, held, frames, size, messages)
-        self.took(held, size)
-        return True
+        if not held.waiting:
+            try:
+                self.send_frames(self.sock, frames)
+            except zmq.Again:
+                if topic in self.skippable:
+                    return False
+            else:
+                self.took(held, sum(map(len, frames)))
+                return True
+        return self.keep(topic, held, frames, messages)
 
     def send_now(self, frames: list[bytes]) -> bool:
         try:
-            send_frames(self.sock, frames)
+            self.send_frames(self.sock, frames)
         except zmq.Again:  # a subscriber came since we last read the subscriptions
             self.dropped(frames, 1)
             return False
@@ -148,43 +149,53 @@ class Outflow:
 
     def took(self, held: Held, size: int) -> None:
         """ZeroMQ took `size` bytes for this topic: the oldest of the last `hwm` goes out of
-        the count, whatever became of it."""
+        its ring, whatever became of it."""
         ring, at = held.ring, held.at
         delta = size - ring[at]
         ring[at] = size
         held.at = at + 1 if at + 1 < self.hwm else 0
         held.in_zmq += delta
-        self.held_bytes += delta
-        if self.held_bytes > self.peak_bytes:
-            self.peak_bytes = self.held_bytes
+        if held.waiting:
+            self.held_bytes += delta
 
-    def keep(self, topic: bytes, held: Held, frames: list[bytes], size: int, messages: int) -> bool:
-        if held.bytes + size > self.per_receiver or self.held_bytes + size > self.total:
+    def keep(self, topic: bytes, held: Held, frames: list[bytes], messages: int) -> bool:
+        """Keep a message ZeroMQ has no room for, within the budgets: ZeroMQ's full queue for
+        this topic (its ring) counts from the first message that waits."""
+        size = sum(map(len, frames))
+        before = held.bytes
+        after = (held.in_zmq if not held.waiting else before) + size
+        if after > self.per_receiver or self.held_bytes - before + after > self.total:
             self.dropped(frames, messages)
             return False
         held.waiting.append((Packed(frames), size, messages))
         held.waiting_bytes += size
-        self.held_bytes += size
-        self.peak_bytes = max(self.peak_bytes, self.held_bytes)
+        self.held_bytes += after - before
+        if self.held_bytes > self.peak_bytes:
+            self.peak_bytes = self.held_bytes
         self.backed_up.add(topic)
         return True
 
     def retry(self) -> None:
-        """Send what waits, oldest first, for as long as ZeroMQ takes it."""
+        """Send what waits, oldest first, for as long as ZeroMQ takes it; a topic with
+        nothing left waiting has room in ZeroMQ again and is counted no more."""
         for topic in list(self.backed_up):
             held = self.held[topic]
             waiting = held.waiting
             while waiting:
                 packed, size, _ = waiting[0]
                 try:
-                    send_frames(self.sock, packed.frames())
+                    self.send_frames(self.sock, packed.frames())
                 except zmq.Again:
                     break
                 waiting.popleft()
                 held.waiting_bytes -= size
                 self.held_bytes -= size
                 self.freed += size   # our copy: ZeroMQ made its own
-                self.took(held, size)
+                if waiting:
+                    self.took(held, size)
+                else:
+                    self.held_bytes -= held.in_zmq
+                    self.took(held, size)
             if not waiting:
                 self.backed_up.discard(topic)
 

@@ -277,7 +277,7 @@ def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False)
             entry["events_hwm"] = c.integer(spec.get("events_hwm", 64), f"{key}.events_hwm", 1)
             for budget in ("receiver_bytes", "receivers_bytes"):  # what Comm holds for subscribers
                 if budget in spec:
-                    entry[budget] = c.integer(spec[budget], f"{key}.{budget}", 64 * 1024)
+                    entry[budget] = c.integer(spec[budget], f"{key}.{budget}", 4096)
             journal = spec.get("journal", True)
             if not isinstance(journal, bool):
                 raise c.fail(f"{key}.journal", f"must be true or false, not {journal!r}")
