@@ -5,6 +5,7 @@ them here, in a process of their own (so tracemalloc sees only them):
     python -m actors.bench routing AGENTS DECISIONS    -> one JSON object
     python -m actors.bench comm-memory AGENTS          -> {"comm_bytes_per_agent": N}
     python -m actors.bench task-memory TASKS           -> Comm's and the MRE's bytes per live task
+    python -m actors.bench identity MESSAGES           -> us a message to know its sender under CURVE
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def comm_bytes_per_agent(agents: int) -> int:
     core = CommCore(directory, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE})
     for agent in directory:
         core.request("Connect", {"AgentId": agent, "Password": "secret", "Destination": "chat.1"})
-        core.request("Login", {"AgentId": agent, "Password": "secret", "Mrd": "chat"})
-        core.request("AgentState", {"AgentId": agent, "State": "READY", "Mrd": "chat"})
+        core.request("Login", {"AgentId": agent, "Password": "secret", "Mrd": "chat", "ReplyTo": "chat.1"})
+        core.request("AgentState", {"AgentId": agent, "State": "READY", "Mrd": "chat", "ReplyTo": "chat.1"})
     core.take_changes()  # what the journal would have written by now
     memory, _peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -118,6 +119,75 @@ def bytes_per_live_task(tasks: int) -> dict[str, int]:
     return {"live_tasks": tasks, "comm_bytes_per_task": round(comm / tasks), "mre_bytes_per_task": round(mre / tasks)}
 
 
+def identity_cost(messages: int = 50_000, rounds: int = 5) -> dict[str, Any]:
+    """What knowing who sent each message costs under CURVE (issue 24): GetAgentState
+    bodies through a CURVE PUSH/PULL pair over ipc with our ZAP handler, taken as Comm takes
+    them when the sender's key matters (the first frame as a Frame, its User-Id, the check of
+    the destinations it names) and as a receiver that does not ask; the two alternate, the
+    medians of `rounds` each."""
+    import os
+    import tempfile
+
+    import zmq
+    from zmq.utils import z85
+
+    from actors.comm.identity import stated_elsewhere
+    from actors.frames import recv_frames, recv_frames_with_peer
+    from actors.zap import Door
+    ctx = zmq.Context()
+    server_public, server_secret = zmq.curve_keypair()
+    client_public, client_secret = zmq.curve_keypair()
+    door = Door(ctx, "bench", {z85.decode(client_public): "bench"})
+    door.start()
+    endpoint = f"ipc://{tempfile.gettempdir()}/mroute-identity-{os.getpid()}.ipc"
+    pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
+    pull.rcvhwm = push.sndhwm = 0  # every message of a round queued before it is taken
+    pull.curve_server, pull.curve_publickey, pull.curve_secretkey = True, server_public, server_secret
+    door.watch(pull)
+    pull.bind(endpoint)
+    push.curve_serverkey, push.curve_publickey, push.curve_secretkey = server_public, client_public, client_secret
+    push.connect(endpoint)
+    frames = [b"GetAgentState", orjson.dumps({"AgentId": "agent1", "Mrd": "chat", "MsgId": "bench.desk-123",
+                                              "ReplyTo": "bench.desk"})]
+
+    def take(with_peer: bool) -> float:
+        for _ in range(messages):
+            push.send_multipart(frames)
+        started = time.perf_counter()
+        taken = 0
+        while taken < messages:
+            pull.poll(1000)
+            while True:
+                if with_peer:
+                    got, peer = recv_frames_with_peer(pull)
+                    if got is None:
+                        break
+                    if stated_elsewhere(peer, orjson.loads(got[1])) is not None:
+                        raise RuntimeError("the bench key was refused its own destination")
+                else:
+                    got = recv_frames(pull)
+                    if got is None:
+                        break
+                    orjson.loads(got[1])
+                taken += 1
+        return (time.perf_counter() - started) / messages * 1e6
+
+    try:
+        take(False)  # warm up: the handshake, the pipes
+        plain, keyed = [], []
+        for _ in range(rounds):
+            plain.append(take(False))
+            keyed.append(take(True))
+    finally:
+        push.close(0)
+        pull.close(0)
+        door.stop()
+        ctx.term()
+    plain_us, keyed_us = statistics.median(plain), statistics.median(keyed)
+    return {"messages": messages, "rounds": rounds, "plain_us": round(plain_us, 3), "with_sender_us": round(keyed_us, 3),
+            "identity_us": round(keyed_us - plain_us, 3)}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "routing":
         figures = routing_cost(int(argv[1]), int(argv[2]))
@@ -125,6 +195,8 @@ def main(argv: list[str]) -> int:
         figures = {"comm_bytes_per_agent": comm_bytes_per_agent(int(argv[1]))}
     elif len(argv) == 2 and argv[0] == "task-memory":
         figures = bytes_per_live_task(int(argv[1]))
+    elif len(argv) == 2 and argv[0] == "identity":
+        figures = identity_cost(int(argv[1]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -134,7 +134,7 @@ class Honest:
             sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = server_public, public, secret
         self.push.connect(endpoints["General"])
         self.sub.connect(endpoints["ChatEvents"])
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"bench-desk\x00")
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"bench.desk\x00")
         self.agent = agent
         self.n = 0
 
@@ -142,7 +142,7 @@ class Honest:
         """One GetAgentState round trip in ms, or None when no answer came within `timeout`."""
         self.n += 1
         msg_id = f"bench-{self.n}"
-        body = {"AgentId": self.agent, "Mrd": "chat", "MsgId": msg_id, "ReplyTo": "bench-desk"}
+        body = {"AgentId": self.agent, "Mrd": "chat", "MsgId": msg_id, "ReplyTo": "bench.desk"}
         sent = time.perf_counter()
         self.push.send_multipart([b"GetAgentState", orjson.dumps(body)])
         deadline = sent + timeout

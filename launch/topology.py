@@ -105,13 +105,17 @@ class Topology:
         return f"ipc://{self.sock_dir}/{tap_file(instance)}"
 
     def chat_keys(self) -> list[str]:
-        """Under CURVE, make the client key of each simulated Chat Server actor that has
-        none yet (wire/curve.py: a Chat Server never gets our actors' key); returns the
-        names of the keys made. Called where a topology starts or is exported."""
-        from wire.curve import ensure_clients, from_security
+        """Under CURVE, make what the key directory lacks: the MRE's key (a directory made
+        before it had one), and the client key of each simulated Chat Server actor (wire/
+        curve.py: a Chat Server never gets our actors' key); returns the names of the client
+        keys made. Called where a topology starts or is exported; writes nothing when all
+        are there (a pod's keys are mounted read-only)."""
+        from wire.curve import MRE, ensure_clients, from_security, make_keys
         curve = from_security(self.security)
         if curve is None:
             return []
+        if not (curve.directory / f"{MRE}.key_secret").exists() and (curve.directory / "actors.key_secret").exists():
+            make_keys(curve.directory)
         return ensure_clients(curve.directory, sorted(n for n, s in self.actors.items() if s["role"] == "chat"))
 
     def data_socket(self, ctx: Any, kind: int, endpoint: str) -> Any:
@@ -178,9 +182,13 @@ def parse(data: Any, path: Path) -> Topology:
             if endpoint not in given and binder is not None:
                 endpoints[endpoint] = f"tcp://{hosts[binder['host']]}:{port_base + i}"
     metrics = c.mapping(data.get("metrics") or {}, "metrics")
-    c.known_keys(metrics, ("port", "host"), "metrics")
+    c.known_keys(metrics, ("port", "host", "names"), "metrics")
+    names = metrics.get("names", [])   # what a scrape's Host may say besides the address (launch/httpguard.py)
+    if not isinstance(names, list):
+        raise c.fail("metrics.names", f"must be a list of names (host or host:port), not {names!r}")
     scrape = {"host": c.string(metrics.get("host", "127.0.0.1"), "metrics.host"),
-              "port": c.integer(metrics.get("port", 0), "metrics.port", 0, 65535)}
+              "port": c.integer(metrics.get("port", 0), "metrics.port", 0, 65535),
+              "names": [c.string(name, f"metrics.names[{i}]") for i, name in enumerate(names)]}
     return Topology(path, name, transport, run_dir, sock_dir, endpoints, mrds, queues, agents, actors, timings,
                     security, hosts, metrics=scrape)
 
@@ -208,9 +216,10 @@ def _security(c: _Checker, raw: Any, base: Path) -> dict[str, Any]:
         return {}
     directory = Path(c.string(raw["curve"], "security.curve"))
     directory = directory if directory.is_absolute() else base / directory
-    # what every actor needs; the server's secret key only where a socket binds (Curve.serve),
-    # so that a Chat Server's pod is never given it
-    for needed in ("server.key", "actors.key_secret", "mre.key_secret", "allowed"):
+    # what every actor needs: the server's public key. The rest each actor reads where it
+    # needs it (wire/curve.py), so that a pod is given its own key only: never the server's
+    # secret one where nothing binds, nor our actors' key to a Chat Server.
+    for needed in ("server.key",):
         if not (directory / needed).exists():
             raise c.fail("security.curve", f"{directory} has no {needed}: make the keys with `mroute keys {directory}`")
     return {"curve": str(directory)}

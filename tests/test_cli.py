@@ -137,6 +137,7 @@ def test_bench_curve_prints_the_honest_round_trip_at_rest_and_in_a_wrong_key_sto
     for phase in ("rest_ms", "storm_ms"):
         assert figures[phase]["n"] > 0 and 0 < figures[phase]["p50"] <= figures[phase]["p99"], phase
     assert figures["auth_failures"] > 0  # the storm's knocks, as Comm counted them
+    assert figures["identity"]["messages"] == 50_000 and figures["identity"]["with_sender_us"] > 0  # it was measured
     assert figures["comm_cpu_s"] >= 0 and set(figures["comm_cpu_by_thread_s"]) == {"main", "zmq", "other"}
     assert tagged_processes(str(tmp_path)) == []  # the topology and the storm are gone with the command
 

@@ -26,7 +26,7 @@ def served():
         ctx = zmq.Context()
         server_public, server_secret = zmq.curve_keypair()
         allowed = zmq.curve_keypair()
-        door = Door(ctx, "t.1", frozenset([z85.decode(allowed[0])]), log_every=log_every)
+        door = Door(ctx, "t.1", {z85.decode(allowed[0]): "allowed"}, log_every=log_every)
         door.start()
         pull = ctx.socket(zmq.PULL)
         pull.linger = 0

@@ -80,12 +80,15 @@ def test_manifests_have_the_shape_the_topology_asks_for(curve_topology):
         assert container["resources"]["requests"]["cpu"] and container["resources"]["requests"]["memory"]
         assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-        # a client holds the server's public key, never its secret one
+        # a client holds the server's public key, never its secret one; each pod its own key:
+        # the MRE's, a Chat Server actor's client key, or our actors' (never to a Chat Server)
         curve = next(v for v in pod["spec"]["volumes"] if v["name"] == "curve")
         paths = {item["path"] for item in curve["secret"]["items"]}
         binds = any(p["name"] != "health" for p in container["ports"])
         assert ("server.key_secret" in paths) == binds, workload["metadata"]["name"]
-        assert "allowed/actors.key" in paths and "allowed/ops.key" in paths
+        assert ("allowed/actors.key" in paths and "allowed/ops.key" in paths) == binds
+        own = {"mre": "mre.key_secret", "chat": "clients/chat.key_secret"}.get(container["name"], "actors.key_secret")
+        assert {p for p in paths if p.endswith(".key_secret") and p != "server.key_secret"} == {own}
 
     # every port a Service offers is one its pods serve, and every endpoint names a Service
     topology = yaml.safe_load(objects[("ConfigMap", "secure-topology")]["data"]["topology.yaml"])
@@ -101,9 +104,9 @@ def test_no_password_outside_a_secret(curve_topology):
     text = export("kubernetes", "-f", str(curve_topology)).stdout
     objects = objects_of(text)
     keys = curve_topology.parent / "keys"
-    secret_keys = [line.split('"')[1] for path in keys.glob("*.key_secret") for line in path.read_text().splitlines()
+    secret_keys = [line.split('"')[1] for path in keys.rglob("*.key_secret") for line in path.read_text().splitlines()
                    if line.strip().startswith("secret-key")]
-    assert len(secret_keys) == 2
+    assert len(secret_keys) == 5   # the server's, our actors', the MRE's, the client ops's, the actor chat's
     for (kind, name), obj in objects.items():
         if kind != "Secret":
             text = yaml.safe_dump(obj)

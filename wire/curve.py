@@ -37,7 +37,14 @@ class Curve:
         return self.directory / "allowed"
 
     def keypair(self, name: str) -> tuple[bytes, bytes]:
-        public, secret = zmq.auth.load_certificate(self.directory / f"{name}.key_secret")
+        return self.load(self.directory / f"{name}.key_secret")
+
+    def load(self, path: Path) -> tuple[bytes, bytes]:
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: make the keys with `mroute keys {self.directory}`"
+                                    + (" (a Chat Server actor's key is made when its topology starts)"
+                                       if path.parent.name == "clients" else ""))
+        public, secret = zmq.auth.load_certificate(path)
         assert secret is not None
         return public, secret
 
@@ -56,7 +63,7 @@ class Curve:
         # the server's public key only: a client never needs (nor gets, from an export) its secret
         sock.curve_serverkey = zmq.auth.load_certificate(self.directory / "server.key")[0]
         if isinstance(client, Path):
-            public, secret = zmq.auth.load_certificate(client)
+            public, secret = self.load(client)
         else:
             public, secret = self.keypair(client)
         sock.curve_publickey, sock.curve_secretkey = public, secret
@@ -93,14 +100,17 @@ def allowed_names(allowed: Path) -> dict[bytes, str]:
 def make_keys(directory: Path) -> None:
     """The server's, our actors' and the MRE's key pairs, and the allow-list with our
     actors and the MRE in it (what is there already is kept)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
+    if not directory.exists():
+        directory.mkdir(parents=True)
+    if directory.stat().st_mode & 0o077:
+        directory.chmod(0o700)
     (directory / "allowed").mkdir(exist_ok=True)
     for name in OWN_KEYS:
         if not (directory / f"{name}.key_secret").exists():
             zmq.auth.create_certificates(str(directory), name)
     for name in (ACTORS, MRE):
-        shutil.copy(directory / f"{name}.key", directory / "allowed" / f"{name}.key")
+        if not (directory / "allowed" / f"{name}.key").exists():
+            shutil.copy(directory / f"{name}.key", directory / "allowed" / f"{name}.key")
 
 
 def ensure_clients(directory: Path, names: list[str]) -> list[str]:

@@ -31,8 +31,7 @@ def files(plan: Plan, image: str, user: str) -> dict[str, str]:
     for workload, instance, name in services(plan):
         agents = "desk-agents.yaml" if workload.desks else "agents.yaml"
         volumes = [f"./topology:{CONFIG_DIR}/topology:ro", f"./agents/{agents}:{CONFIG_DIR}/agents/agents.yaml:ro"]
-        if plan.curve_files:
-            volumes.append(f"./curve:{CONFIG_DIR}/curve:ro")
+        volumes += [f"./curve/{path}:{CONFIG_DIR}/curve/{path}:ro" for path in workload.keys(plan.curve_files)]
         volumes.append(f"./state/{name}:{RUN_DIR}")   # Comm's journal among them
         services_[name] = {
             "image": image, "restart": "unless-stopped", "user": user,

@@ -53,6 +53,17 @@ class Workload:
     def instances(self) -> list[str]:
         return [f"{self.actor}.{i}" for i in range(1, self.count + 1)]
 
+    def keys(self, curve_files: dict[str, bytes]) -> list[str]:
+        """The key files its pods are given (wire/curve.py says who holds which): the
+        server's public key; where it binds, the server's secret and the allow-list; and
+        its own key: the MRE's, a Chat Server actor's client key, or our actors' (never to
+        a Chat Server)."""
+        own = {"mre": ("mre.key", "mre.key_secret"),
+               "chat": (f"clients/{self.actor}.key", f"clients/{self.actor}.key_secret")}.get(
+            self.role, ("actors.key", "actors.key_secret"))
+        return [path for path in curve_files if path == "server.key" or path in own
+                or (self.ports and (path == "server.key_secret" or path.startswith("allowed/")))]
+
 
 @dataclass
 class Plan:
@@ -99,7 +110,9 @@ def make_plan(path: str | Path, host_of: Callable[[Workload], str] | None = None
     curve_files = {}
     if topology.security.get("curve"):
         exported["security"] = {"curve": "../curve"}
-        curve_files = key_files(Path(topology.security["curve"]))
+        topology.chat_keys()   # a simulated Chat Server actor's client key, made if it has none yet
+        curve_files = key_files(Path(topology.security["curve"]),
+                                [w.actor for w in workloads if w.role == "chat"])
     entries = agent_entries(raw.get("agents") or [], Path(path).absolute().parent)
     header = (f"# The topology {topology.name!r} as its pods read it: written by `mroute export` from "
               f"{Path(path).name}.\n# Endpoints name Services; the agents are in a Secret (../agents).\n")
@@ -120,9 +133,11 @@ def agent_entries(entries: list[Any], base: Path) -> list[dict[str, Any]]:
     return out
 
 
-def key_files(directory: Path) -> dict[str, bytes]:
-    """The CURVE key directory's files an actor reads (clients' secret keys stay out)."""
-    names = ["server.key", "server.key_secret", "actors.key", "actors.key_secret"]
+def key_files(directory: Path, chat_actors: list[str]) -> dict[str, bytes]:
+    """The CURVE key directory's files some actor reads (other clients' secret keys stay
+    out); each pod is given its own share (Workload.keys)."""
+    names = ["server.key", "server.key_secret", "actors.key", "actors.key_secret", "mre.key", "mre.key_secret",
+             *(f"clients/{actor}.{ext}" for actor in chat_actors for ext in ("key", "key_secret"))]
     files = {name: (directory / name).read_bytes() for name in names}
     files.update({f"allowed/{p.name}": p.read_bytes() for p in sorted((directory / "allowed").glob("*.key"))})
     return files
