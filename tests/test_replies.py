@@ -91,8 +91,10 @@ class Desk:
                               [destination.encode() + b"\x00", *(a.encode() + b"\x00" for a in also)], rcvhwm)
         # Comm grants no subscription to a prefix (the empty one would hear every desk): the
         # wiretap subscribes to every destination a test's Comm publishes to, one by one
+        # (and it takes all that comes, rcvhwm 0: a second subscriber of our topic that reads
+        # only at the end would otherwise hold up what Comm sends us, a topic being one queue)
         self.wiretap = Listener(self.ctx, endpoints["ChatEvents"], [codec.topic(d) for d in (
-            destination, *also, codec.UNROUTED_ERRORS, HEARTBEAT_TOPIC)]) if wiretap else None
+            destination, *also, codec.UNROUTED_ERRORS, HEARTBEAT_TOPIC)], rcvhwm=0) if wiretap else None
         self.sent: dict[str, list[str]] = {}       # MsgId -> the answer type expected, once per send
         self.consumed: set[int] = set()            # indexes of inbox.log taken by `expect`
         self.base = 0                              # index in inbox.log of the handshake's last answer

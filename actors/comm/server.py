@@ -20,7 +20,6 @@ lost either way: what was acknowledged was journaled first. Comm then stays degr
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import time
@@ -29,8 +28,6 @@ from typing import Any
 
 import zmq
 
-from actors.frames import recv_frames_with_peer
-from actors.memory import rss_bytes, trim_memory
 from actors.outflow import Outflow
 from actors.runtime import DRAIN_SLICE, Actor, ids, log
 from wire import codec, states as S
@@ -42,14 +39,14 @@ from wire.rundir import journal_path
 from .admission import ADMISSION_BUDGET, Admission
 from .checks import PasswordChecks
 from .core import REQUESTS, CommCore, ledger_key, sender_of
-from .identity import is_mre, may_hear, stated_elsewhere
+from .identity import is_mre, stated_elsewhere
 from .intake import Intake
 from .journal import Journal
 from .state import CommState
 from .storage import PROBE_EVERY, Storage
+from .subscribers import HEARTBEAT_FRAME, TRIM_EVERY, Subscribers
 from .task_requests import LIMIT_KEYS, TaskLimits, oversized_task
 
-HEARTBEAT_FRAME = codec.topic(HEARTBEAT_TOPIC)
 # What Comm holds for the Chat Servers (outflow.py): ZeroMQ queues at most EVENTS_HWM messages
 # (batches of at most 64 KB) for a subscriber; past that it waits in Comm, counted in bytes:
 # at most RECEIVER_BYTES a destination and RECEIVERS_BYTES in all (comm.receiver_bytes,
@@ -59,10 +56,6 @@ RECEIVER_BYTES = 64 * 1024 ** 2
 RECEIVERS_BYTES = 256 * 1024 ** 2
 MRE_HWM = 1024
 UNAVAILABLE_KEPT = 100_000  # Tasks refused UNAVAILABLE remembered, their retries served (retry_of_unavailable)
-MAX_TOPICS = 20_000         # destinations subscribed to at once; a subscription past it is refused
-TRIM_EVERY = 5.0            # s between two looks at whether memory should go back (give_back)
-TRIM_AFTER_BYTES = 8 * 1024 ** 2
-TRIM_AFTER_DESKS = 100
 CONFIRM_EVERY = 0.05  # s between confirmations of the MRE's decisions
 # Messages taken from General (or from the MRE) in one read, at most (and for at most the
 # runtime's DRAIN_SLICE). New Tasks wait in the intake (intake.py): an agent's acceptance or
@@ -92,7 +85,12 @@ class Comm(Actor):
         events_hwm = int(settings.get("events_hwm", EVENTS_HWM))
         self.events = self.socket(zmq.XPUB, bind=endpoints[CHAT_EVENTS], hwm=events_hwm,
                                   options={zmq.XPUB_NODROP: 1, zmq.XPUB_MANUAL: 1})
-        self.loop.add_reader(self.events, self.on_subscription)
+        self.subscribers = Subscribers(self.name, self.events, Outflow(
+            self.events, hwm=events_hwm, per_receiver=int(settings.get("receiver_bytes", RECEIVER_BYTES)),
+            total=int(settings.get("receivers_bytes", RECEIVERS_BYTES)),
+            dropped=lambda frames, count: self.count_dropped(self.events, frames, count),
+            skippable=frozenset({HEARTBEAT_FRAME})), self.counters, self.refusal_lines)
+        self.loop.add_reader(self.events, self.subscribers.on_subscription)
         # a stuck MRE holds at most MRE_HWM batches (BATCH_BYTES each) here; past them it
         # misses updates, sees the gap and asks for a snapshot
         self.mre = self.socket(zmq.PUSH, connect=endpoints[ROUTING_ENGINE], hwm=MRE_HWM)
@@ -141,17 +139,9 @@ class Comm(Actor):
         self.loop.call_every(HEARTBEAT_INTERVAL, self.check_desks)
         self.loop.call_every(CONFIRM_EVERY, self.confirm_decisions)
         self.loop.call_every(PROBE_EVERY, self.probe)
-        self.dropped_to: dict[str, int] = {}
-        self.drop_watch[self.events] = self.count_drop
-        self.outflow = self.outflows[self.events] = Outflow(
-            self.events, hwm=events_hwm, per_receiver=int(settings.get("receiver_bytes", RECEIVER_BYTES)),
-            total=int(settings.get("receivers_bytes", RECEIVERS_BYTES)),
-            dropped=lambda frames, count: self.count_dropped(self.events, frames, count),
-            skippable=frozenset({HEARTBEAT_FRAME}))
-        self.refused_topics: dict[bytes, int] = {}  # refused subscriptions still open, by topic
-        self.subscriptions_gone = 0                 # since memory was last given back
-        self.trimmed_rss = rss_bytes()
-        self.loop.call_every(TRIM_EVERY, self.give_back)
+        self.outflows[self.events] = self.subscribers.outflow
+        self.drop_watch[self.events] = self.subscribers.count_drop
+        self.loop.call_every(TRIM_EVERY, self.subscribers.give_back)
         self.batching.update({self.events: True, self.mre: False})
 
     def handle_intake(self) -> None:
@@ -275,77 +265,6 @@ class Comm(Actor):
             return False
         self.refuse(WireError(S.OVERLOADED, full, type="Task"), body)
         return True
-
-    def on_subscription(self) -> None:
-        """Subscriptions are ours to grant (XPUB_MANUAL): one whole destination each, under
-        CURVE one the subscriber's key may use (identity.py). One refused is counted and
-        logged, and its subscriber hears nothing of it."""
-        events = self.events
-        while True:
-            frames, peer = recv_frames_with_peer(events)
-            if frames is None:
-                return
-            flag, topic = frames[0][:1], frames[0][1:]
-            if flag == b"\x00":
-                self.unsubscribed(topic, peer)
-            elif flag == b"\x01" and may_hear(peer, topic) and (
-                    topic in self.outflow.held or len(self.outflow.held) < MAX_TOPICS):
-                events.setsockopt(zmq.SUBSCRIBE, topic)
-                self.outflow.subscribed(topic)
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("%s: %s subscribed", self.name, topic.rstrip(b"\x00").decode(errors="replace"))
-            elif flag == b"\x01":
-                if len(self.refused_topics) < MAX_TOPICS or topic in self.refused_topics:
-                    self.refused_topics[topic] = self.refused_topics.get(topic, 0) + 1
-                self.counters["subscriptions_refused"] = self.counters.get("subscriptions_refused", 0) + 1
-                write, unlogged = self.refusal_lines.take()
-                if write:
-                    log.warning("%s: refused a subscription to %r%s: a subscriber hears one whole destination%s%s",
-                                self.name, topic[:60], f" by the key {peer!r}" if peer else "",
-                                " its key may use" if peer else "",
-                                f" ({unlogged} refusals before this one not logged)" if unlogged else "")
-
-    def unsubscribed(self, topic: bytes, peer: str | None) -> None:
-        """A subscriber unsubscribed, or is gone (then libzmq forgot its subscriptions
-        already, and the message carries no key). libzmq reports the subscriptions we
-        refused as well when their subscriber goes: those are taken off first, so that a
-        destination still heard is never taken for one nobody hears (what it holds would go
-        uncounted); the other way round only counts a little too much for a while."""
-        self.events.setsockopt(zmq.UNSUBSCRIBE, topic)
-        refused = self.refused_topics.get(topic, 0)
-        if refused and (peer is None or not may_hear(peer, topic)):
-            if refused == 1:
-                del self.refused_topics[topic]
-            else:
-                self.refused_topics[topic] = refused - 1
-            return
-        self.outflow.unsubscribed(topic)
-        self.subscriptions_gone += 1
-
-    def give_back(self) -> None:
-        """Memory the allocator kept after a burst goes back to the system: glibc keeps what
-        a process freed (on main 611 MB stayed after a stalled desk drained, 556 MB after
-        three storms of desks). Asked when Comm grew since it last gave back, or let go of a
-        backlog or of many desks since (measured: a backlog of 15 MB held for a stalled desk
-        left Comm at 93 MB, 48 MB once trimmed)."""
-        if (rss_bytes() > self.trimmed_rss + TRIM_AFTER_BYTES or self.outflow.freed >= TRIM_AFTER_BYTES
-                or self.subscriptions_gone >= TRIM_AFTER_DESKS):
-            self.outflow.freed = self.subscriptions_gone = 0
-            self.counters["trims"] = self.counters.get("trims", 0) + 1
-            trim_memory()
-            self.trimmed_rss = rss_bytes()
-
-    def count_drop(self, frames: list[bytes], count: int) -> int:
-        """Messages to a subscriber it could not take, or past what Comm holds for it
-        (outflow.py), by destination (the first 100 seen). A heartbeat is not a drop:
-        unnumbered, the next one says the same."""
-        if frames[0] == HEARTBEAT_FRAME:
-            self.counters["heartbeats_skipped"] = self.counters.get("heartbeats_skipped", 0) + count
-            return 0
-        dest = frames[0].rstrip(b"\x00").decode(errors="replace")
-        if dest in self.dropped_to or len(self.dropped_to) < 100:
-            self.dropped_to[dest] = self.dropped_to.get(dest, 0) + count
-        return count
 
     def commit(self) -> None:
         """Journal what this wake-up changed, before the flush sends what it caused."""
@@ -471,4 +390,4 @@ class Comm(Actor):
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.core.stats(), **self.storage.stats(), **self.admission.stats(),
                 **self.checks.stats(),
-                "dropped_to": self.dropped_to, "held_for_receivers": self.outflow.stats(), "rss_bytes": rss_bytes()}
+                **self.subscribers.stats()}
