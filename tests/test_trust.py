@@ -18,12 +18,11 @@ import zmq
 import zmq.auth
 
 from launch import client as control_client
-from launch.curvebench import free_ports
 from wire import codec
-from wire.catalogue import ENDPOINT_NAMES
 from wire.curve import add_client, make_keys
 
 from .helpers import ChatClient, base_topology, wait_until
+from .test_security import curve_topology
 
 _tasks = itertools.count(1)
 
@@ -126,14 +125,6 @@ def test_a_desk_changes_reads_and_resyncs_only_what_it_owns(start_topology, chat
     assert a.expect("TaskState", MsgId=a.send("GetTaskState", {"TaskId": task}))["State"] == "ACTIVE"
     refusals = comm_stats(running)["counters"]["refused"]
     assert refusals >= 5
-
-
-def curve_topology(name: str, keys) -> dict:
-    spec = base_topology(name)
-    spec["transport"] = "tcp"
-    spec["endpoints"] = {name: f"tcp://127.0.0.1:{port}" for name, port in zip(ENDPOINT_NAMES, free_ports(6))}
-    spec["security"] = {"curve": str(keys)}
-    return spec
 
 
 def test_under_curve_a_key_uses_its_own_destinations_only(start_topology, tmp_path):
@@ -310,10 +301,16 @@ def test_wrong_passwords_are_checked_off_the_loop_and_stall_nobody(start_topolog
     guesser, honest = chat_client(running.endpoints(), "guesser"), chat_client(running.endpoints(), "honest")
     guesser.handshake()
     honest.handshake()
-    guesses = [guesser.send("Connect", {"AgentId": "alice", "Password": f"guess-{n}", "Destination": "guesser"})
-               for n in range(300)]
-    asked = honest.send("GetAgentState", {"AgentId": "bob", "Mrd": "chat"})
-    assert honest.expect("AgentState", MsgId=asked, timeout=10)["State"] == "LOGOUT"
+    # as one batch (what a batching client sends): Comm takes a batch whole, in one turn
+    guesses = [f"guess-{n}" for n in range(300)]
+    batch = [b"Batch"]
+    for n, msg_id in enumerate(guesses):
+        batch += [b"Connect", orjson.dumps({"AgentId": "alice", "Password": f"guess-{n}", "Destination": "guesser",
+                                            "ReplyTo": "guesser", "MsgId": msg_id})]
+    guesser.send_raw(*batch)
+    for _ in range(5):   # (the first may be read before the batch; the next ones come after it)
+        asked = honest.send("GetAgentState", {"AgentId": "bob", "Mrd": "chat"})
+        assert honest.expect("AgentState", MsgId=asked, timeout=10)["State"] == "LOGOUT"
     while guesser.sub.poll(0):   # what came for the guesser so far (kept for `expect` below)
         guesser.inbox += guesser.take()
     answered = {body.get("MsgId") for _, body in guesser.inbox}
