@@ -9,7 +9,7 @@ SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by 
                 ("refused", "refused by Comm (OVERLOADED)"),
                 ("routed", "routed (agent chosen)"),
                 ("routed_unmeasured", "routed, selection not seen (no latency sample)"),
-                ("accepted", "accepted by agents"),
+                ("accepted", "accepted by an agent (each task once)"),
                 ("closed", "closed (DONE)"), ("abandoned", "abandoned (customer gave up)"),
                 ("expired", "expired (time to live)"), ("closed_other", "closed otherwise"),
                 ("unfinished", "unfinished when the drain ended"), ("unacknowledged", "never acknowledged"),

@@ -413,11 +413,11 @@ def test_the_journal_is_given_only_the_meta_keys_that_changed():
     for n in range(3):
         h.send("Heartbeat", {"Destination": f"desk-{n}"})
     first = h.comm.take_changes().meta
-    assert set(first) == {"task_prefix", "task_number", "watched", "decisions"}
+    assert set(first) == {"task_prefix", "task_number", "watched", "decisions", "counters"}
     h.login("a0", ready=False)
     h.comm.take_changes()
     h.task(client="c1")
-    assert set(h.comm.take_changes().meta) == {"task_prefix", "task_number"}
+    assert set(h.comm.take_changes().meta) == {"task_prefix", "task_number", "counters"}  # what became of tasks
     h.send("Heartbeat", {"Destination": "desk-new"})
     assert set(h.comm.take_changes().meta) == {"watched"}
     assert h.comm.take_changes().meta == {}

@@ -93,3 +93,51 @@ def test_a_comm_restarted_from_its_journal_knows_the_decisions_it_applied(tmp_pa
     assert not [f for f in h.to_mre if f[0] == b"Snapshot"]  # nothing looked like drift
     # confirmed once by the first Comm (the message was lost with it), again by the restarted one
     assert h.confirms == [{"Decisions": h.outbox.stream, "Through": 1}] * 2
+
+
+def test_an_offer_in_flight_across_a_logout_and_login_is_not_forgotten_by_the_mre():
+    """Issue 25, 2: after a restart the simulated Chat Servers log their agents out and in
+    again (Connect Reset). The MRE had offered a task to an agent just before; Comm, which
+    had the agent logged in again by then, made the offer; the MRE, told of the logout,
+    forgot the agent's offer with the agent and offered it the next task, which Comm refused
+    ("has ... on offer"), again and again: 1,688-1,947 refusals within 5 s."""
+    h = Harness(agents=2)
+    h.login("a0")
+    first = "Task"
+    h.comm.request(first, {"Mrd": "chat", "ClientUniqueId": "c1", "ReplyTo": "web", "MsgId": "t1"})
+    while h.to_mre:  # the MRE hears of the task and decides: its decision is on its way to Comm
+        type, body = codec.decode(h.to_mre.popleft(), "RoutingEngine")
+        h.mre_handlers[type](body)
+    in_flight = list(h.to_comm)
+    h.to_comm.clear()
+    assert [codec.decode(f, "CommunicationServer")[0] for f in in_flight] == ["TaskAgentSelected"]
+    # meanwhile the desk starts again: its agent out and in again, READY
+    for type, body in (("Connect", {"AgentId": "a0", "Password": "pw", "Destination": "desk-a0", "Reset": True}),
+                       ("Login", {"AgentId": "a0", "Password": "pw", "Mrd": "chat"}),
+                       ("AgentState", {"AgentId": "a0", "State": "READY", "Mrd": "chat"})):
+        h.comm.request(type, h.from_desk(body))
+    h.to_comm.extend(in_flight)   # Comm takes the decision after all that: the agent is READY, it offers
+    h.pump()
+    task = next(t for t in h.comm.tasks.live.values() if t.client_id == "c1")
+    assert h.offer_of("a0") == task.task_id
+    h.task(client="c2")          # the next task is not offered to a0, who has an offer already
+    assert h.comm.tasks.counters["offers_refused"] == 0
+    h.send("TaskState", {"TaskId": task.task_id, "AgentId": "a0", "State": "ACTIVE"})
+    assert h.comm.tasks.counters["offers_refused"] == 0
+
+
+def test_a_drift_comm_sees_in_a_refused_offer_is_mended_by_one_snapshot():
+    """Whatever made the MRE lose track of an agent's offer, the first offer Comm refuses
+    for it sends the MRE Comm's view whole (at most once a second), not the task back to be
+    offered to the same agent again and again."""
+    h = Harness(agents=2)
+    h.login("a0")
+    offered = h.task(client="c1")
+    assert h.offer_of("a0") == offered
+    router = h.mre.routers["chat"]
+    router.agents["a0"].offer = None   # the MRE forgets it, however that happens
+    h.mre.reindex(router, router.agents["a0"])
+    h.task(client="c2")
+    # (the MRE offers it once more before the snapshot reaches it: that one is refused too)
+    assert h.comm.tasks.counters["offers_refused"] <= 2 and h.comm.tasks.counters["snapshots_sent"] == 1
+    assert router is not h.mre.routers["chat"] and h.mre.routers["chat"].agents["a0"].offer == offered

@@ -30,6 +30,7 @@ class Customers:
         self.waiting: dict[str, float] = {}  # TaskId -> when its Task was sent, until an agent is chosen
         self.patience_timers: dict[str, Timer] = {}
         self.open: set[str] = set()          # our TaskIds not closed yet (`waiting` is a part of it)
+        self.accepted: set[str] = set()      # those of `open` an agent accepted (counted once, whatever follows)
         # TaskId -> when a TaskAgentSelected came for a task we could not name yet: the answer
         # to one of our Tasks was lost or slow, and the agent was chosen before it reached us.
         self.selected_early: dict[str, float] = {}
@@ -43,6 +44,7 @@ class Customers:
         for tasks in (self.sent_at, self.waiting, self.patience_timers, self.selected_early):
             tasks.clear()
         self.open.clear()
+        self.accepted.clear()
         self.latency = Histogram()
         return unended
 
@@ -110,6 +112,9 @@ class Customers:
     def on_task_state(self, body: dict[str, Any]) -> None:
         """A notification (or the answer to our cancel) about a task: only its end matters here."""
         task_id = body.get("TaskId")
+        if body.get("State") == S.ACTIVE and task_id in self.open and task_id not in self.accepted:
+            self.accepted.add(task_id)   # our task accepted: once, however often it is offered again
+            self.host.counts["accepted"] += 1
         if body.get("State") == S.CLOSED and body.get("Scope") != "PARTICIPANT" and task_id in self.open:
             if body.get("Code") == S.DONE and task_id in self.waiting:  # its selection never reached us
                 self.count_routed(task_id, self.forget_waiting(task_id))
@@ -143,7 +148,10 @@ class Customers:
             self.host.counts["routed_unmeasured"] += 1
 
     def closed(self, task_id: str, code: Any) -> None:
+        if code == S.DONE and task_id in self.open and task_id not in self.accepted:
+            self.host.counts["accepted"] += 1   # its acceptance's news was lost: an agent closed it
         self.open.discard(task_id)
+        self.accepted.discard(task_id)
         self.forget_waiting(task_id)
         self.selected_early.pop(task_id, None)
         self.host.counts[OUTCOMES.get(code, "closed_other")] += 1

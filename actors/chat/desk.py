@@ -90,7 +90,7 @@ class Desk:
         if state == S.ACTIVE and body.get("AgentId") == agent_id and not body.get("Code"):
             if task_id not in self.accepted:
                 self.accepted.add(task_id)
-                self.host.counts["accepted"] += 1
+                self.host.counts["acceptances"] += 1   # by our agents (a task offered again counts again)
                 self.host.loop.call_later(self.host.handle.sample(self.host.rng), self.finish, agent_id, task_id)
         elif state == S.CLOSED and body.get("Scope") != "PARTICIPANT":
             self.drop(task_id)

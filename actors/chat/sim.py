@@ -44,7 +44,7 @@ PROBE_INTERVAL = 0.05
 RESEND_AFTER = 1.0     # seconds without an answer before a request is sent again
 GIVE_UP_AFTER = 60.0   # seconds after which an unanswered request is abandoned (and counted)
 COUNTS = ("created", "queued", "routed", "routed_unmeasured", "abandoned", "closed", "expired", "closed_other",
-          "lost", "refused", "resent", "gave_up", "offered", "accepted", "handled", "errors", "resyncs",
+          "lost", "refused", "resent", "gave_up", "offered", "accepted", "acceptances", "handled", "errors", "resyncs",
           "stale_answers", "unavailable")
 
 
@@ -162,6 +162,7 @@ class ChatServer(Actor):
         self.loop.call_every(HEARTBEAT_INTERVAL, lambda: self.send("Heartbeat", {"Destination": self.name}))
         self.loop.call_every(RESEND_AFTER / 2, self.resend)
         self.desk.log_all_in(reset=True)
+        self.resync(reset=True)   # and our earlier process's customers are gone with it
         self.set_rate(self.rate)
 
     def set_rate(self, rate: float) -> None:
@@ -321,16 +322,20 @@ class ChatServer(Actor):
                         f" ({unlogged} errors before this one not logged)" if unlogged else "")
 
     # after lost news: Resync -> Snapshot ------------------------------------------------
-    def resync(self) -> None:
+    def resync(self, reset: bool = False) -> None:
         """Ask Comm what we should hold: our agents and every task we hold, wait for or have
         open. One at a time: news lost while one is on its way is asked about after its answer
-        (a task we learnt of meanwhile is not named in it)."""
+        (a task we learnt of meanwhile is not named in it). `reset`: once, when this process
+        starts: the tasks we created and do not name (an earlier process's) are to be closed."""
         if self.resync_asked is not None and self.resync_asked in self.unacked:
             self.resync_again = True
             return
         self.resync_again = False
-        self.counts["resyncs"] += 1
         task_ids = sorted(set(self.desk.held) | self.customers.tracked())
+        if reset:
+            self.resync_asked = self.request("Resync", {"Destination": self.name, "TaskIds": task_ids, "Reset": True})
+            return
+        self.counts["resyncs"] += 1
         log.info("%s: news from Comm lost: resynchronising %d tasks", self.name, len(task_ids))
         self.resync_asked = self.request("Resync", {"Destination": self.name, "TaskIds": task_ids})
 

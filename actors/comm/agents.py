@@ -95,6 +95,19 @@ class Agents:
         limit = self.mrds[presence.mrd]["max_tasks"]
         return presence.state in S.ROUTABLE and len(presence.tasks) + (presence.offer is not None) < limit
 
+    def cannot_take(self, presence: Presence | None, agent_id: str, mrd: str) -> tuple[str, str]:
+        """Why an agent cannot be offered a task now, as (kind, words); ("", "") when it can."""
+        if presence is None:
+            return "not_logged_in", f"{agent_id} is not logged in on {mrd}"
+        if presence.offer is not None:
+            return "offer_pending", f"{agent_id} has {presence.offer} on offer"
+        if presence.state not in S.ROUTABLE:
+            return "not_routable", f"{agent_id} is {presence.state}"
+        limit = self.mrds[mrd]["max_tasks"]
+        if len(presence.tasks) >= limit:
+            return "at_limit", f"{agent_id} holds {len(presence.tasks)} tasks, its limit"
+        return "", ""
+
     # changes: each marks the agent for the journal ------------------------------------
     def connect(self, agent_id: str, destination: str, extension: str) -> Session:
         session = self.sessions.get(agent_id)

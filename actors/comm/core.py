@@ -60,6 +60,8 @@ REQUESTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "Resync": ("Snapshot", (("Destination", "Destination"),)),
 }
 RESYNC_SPACING = 0.1  # s: the MRE's Resyncs answered at most this often (on_resync)
+DRIFT_SPACING = 1.0   # s: snapshots sent for the MRE's drift at most this often (drifted)
+DRIFT = frozenset({"offer_pending", "at_limit"})  # offers refused for what the MRE should have known
 # Asking twice is harmless: these are not remembered (nor journaled), just answered.
 QUERIES = frozenset({"GetAgentState", "GetTaskState", "Resync", "Heartbeat"})
 
@@ -104,7 +106,7 @@ class CommCore:
         self.out = Outbox(send_event, to_mre, stream)
         self.agents = Agents(directory, mrds, self.out, sessions=saved.sessions)
         self.tasks = Tasks(self.agents, self.out, queues or {}, clock=clock, call_later=call_later,
-                           prefix=saved.task_prefix, number=saved.task_number)
+                           prefix=saved.task_prefix, number=saved.task_number, counters=saved.counters)
         self.tasks.adopt(saved.tasks, saved.closed)
         self.ledger = Ledger(saved.seen)
         self.voice = VoiceBridge(self.agents, gc_send, gc_destination, call_later)
@@ -121,6 +123,8 @@ class CommCore:
         # Chat Server a desk, 10,000 at most) and the MRE streams at every new task
         self.meta_written = saved.task_prefix is not None
         self.number_written = saved.task_number
+        # the tasks' counters as last journaled (a Comm loaded from the journal: as it holds them)
+        self.counts_written: Any = self.tasks.counts() if self.meta_written else None
         self.refused_unavailable = 0   # changes refused while the journal could not write
         self.deferred = 0              # MRE decisions and GC events left for later, the same
         ar, tr = self.agent_requests, self.task_requests
@@ -129,7 +133,7 @@ class CommCore:
             "Connect": ar.connect, "Login": ar.login, "AgentState": ar.agent_state, "Task": tr.task,
             "TaskState": tr.task_state, "Transfer": tr.transfer, "Conference": tr.conference,
             "Heartbeat": self.heartbeat, "GetAgentState": lambda body: None, "GetTaskState": lambda body: None,
-            "Resync": own_destination}
+            "Resync": self.resync}
         # CommunicationServer: what the MRE reports
         self.reports: dict[str, Callable[[dict[str, Any]], None]] = {
             "TaskAgentSelected": self.decision(self.on_agent_selected),
@@ -139,6 +143,7 @@ class CommCore:
         self.voice_missed = False  # GC events were left while nothing could change
         self.resynced_at = -RESYNC_SPACING   # when the MRE was last sent a snapshot it asked for
         self.resyncs_spaced = 0              # the MRE's asks left unanswered: one came too soon before
+        self.drift_snapshot_at = -DRIFT_SPACING  # when the MRE was last sent a snapshot for a drift
 
     def resume(self) -> None:
         """After a reload from the journal: time again what was timed; agents that were
@@ -168,8 +173,9 @@ class CommCore:
         if type not in QUERIES and self.ledger.handled_already(handled):
             self.out.answer(reply, *self.answers.current(type, body, handled))
             return None
-        if type not in QUERIES or (type == "Heartbeat" and body["Destination"] not in self.desks.watched):
-            self.refuse_if_unavailable()  # (a desk's first beat is a change: it is watched from then on)
+        if type not in QUERIES or (type == "Heartbeat" and body["Destination"] not in self.desks.watched) or \
+                body.get("Reset") is True:  # (a desk's first beat is a change: it is watched from then on)
+            self.refuse_if_unavailable()
         task_id = self.apply(type, body, reply, handled)
         self.finish(reply, body, handled)
         return task_id
@@ -202,6 +208,22 @@ class CommCore:
 
     def heartbeat(self, body: dict[str, Any]) -> None:
         self.desks.heard_from(own_destination(body))
+
+    def resync(self, body: dict[str, Any]) -> None:
+        """A desk asks what it should hold (answered with a Snapshot). With `Reset: true` it
+        has started afresh and names every task it still has: the tasks it created that it
+        does not name have lost their customer with its earlier process, and close as a
+        customer's cancel does (CANCELLED), rather than wait for an agent to talk to nobody."""
+        destination = own_destination(body)
+        if body.get("Reset") is not True:
+            return
+        still = set(body.get("TaskIds") or ())
+        gone = [task for task in self.tasks.live.values() if task.origin == destination and task.task_id not in still]
+        for task in gone:
+            self.tasks.close(task, S.CANCELLED)
+        if gone:
+            self.tasks.counters["tasks_left_by_desks"] = self.tasks.counters.get("tasks_left_by_desks", 0) + len(gone)
+            log.info("%s started afresh without %d of the tasks it created: cancelled", destination, len(gone))
 
     def refuse_if_unavailable(self) -> None:
         reason = self.unavailable()
@@ -252,13 +274,25 @@ class CommCore:
                             extra={"TaskId": task_id, "AgentId": agent_id})
             return
         if task.state != S.QUEUED:
-            # The MRE's view has drifted from ours: give it ours, whole.
-            log.warning("MRE selected %s for task %s, which is %s with %s: sending it a snapshot", agent_id,
-                        task_id, task.state, task.owner, extra={"TaskId": task_id, "AgentId": agent_id})
-            self.tasks.counters["snapshots_sent"] = self.tasks.counters.get("snapshots_sent", 0) + 1
-            self.out.to_mre("Snapshot", self.snapshot())
+            self.drifted(f"MRE selected {agent_id} for task {task_id}, which is {task.state} with {task.owner}")
             return
-        self.tasks.select(task, agent_id)
+        refused = self.tasks.select(task, agent_id)
+        if refused in DRIFT:   # the MRE does not know of an offer or a task the agent holds
+            self.drifted(f"MRE selected {agent_id} for task {task_id}, which it cannot take ({refused})")
+
+    def drifted(self, why: str) -> None:
+        """The MRE's view has drifted from ours: give it ours, whole, at most once every
+        DRIFT_SPACING (a snapshot walks every agent and task; what the MRE decides before
+        it has the snapshot is refused and sent back, one by one)."""
+        now = self.tasks.clock()
+        counters = self.tasks.counters
+        if now - self.drift_snapshot_at < DRIFT_SPACING:
+            counters["snapshots_spaced"] = counters.get("snapshots_spaced", 0) + 1
+            return
+        self.drift_snapshot_at = now
+        log.warning("%s: sending the MRE a snapshot", why)
+        counters["snapshots_sent"] = counters.get("snapshots_sent", 0) + 1
+        self.out.to_mre("Snapshot", self.snapshot())
 
     def on_counted(self, body: dict[str, Any]) -> None:
         """The MRE counted a transfer or conference: Comm told the desks when it made it."""
@@ -324,13 +358,15 @@ class CommCore:
 
     def take_over(self, old: "CommCore") -> None:
         """Replacing `old` (reloaded from the journal): what was never journaled and is still
-        true comes from it: the GC link, the passwords agents gave, and the counters, which
-        never go back."""
+        true comes from it: the GC link, the passwords agents gave, the waits measured since
+        this start, and the counters that are not the tasks' (those are journaled, and count
+        what the journal holds)."""
         voice, was = self.voice, old.voice
         voice.passwords, voice.live, voice.epoch, voice.status = was.passwords, was.live, was.epoch, was.status
         voice.backlog = was.backlog  # what waits for the GC's answer to our Hello
-        self.tasks.counters, self.tasks.queue_wait = old.tasks.counters, old.tasks.queue_wait
-        self.tasks.by_queue = old.tasks.by_queue
+        self.tasks.queue_wait = old.tasks.queue_wait
+        for name, figures in old.tasks.by_queue.items():
+            self.tasks.figures(name).wait = figures.wait
         self.gate.repeated, self.gate.early, self.ledger.duplicates = old.gate.repeated, old.gate.early, \
             old.ledger.duplicates
         self.task_requests.overloaded, self.mre_reports = old.task_requests.overloaded, old.mre_reports
@@ -363,6 +399,10 @@ class CommCore:
             meta["watched"] = orjson.dumps(sorted(self.desks.watched)).decode()
         if not self.meta_written or self.gate.dirty:
             meta["decisions"] = orjson.dumps(self.gate.applied).decode()
+        counts = tasks.counts()
+        if counts != self.counts_written:
+            meta["counters"] = orjson.dumps({"tasks": tasks.counters, "queues": {q: c for q, c in counts[1]}}).decode()
+            self.counts_written = counts
         self.meta_written = True
         agents.dirty, tasks.dirty, ledger.new, self.desks.dirty, self.gate.dirty = set(), set(), [], False, False
         return changes

@@ -300,7 +300,8 @@ class Journal:
             ours = lambda at: None if at is None else at + shift  # noqa: E731
         state = CommState(task_prefix=meta["task_prefix"], task_number=int(meta.get("task_number", "0")),
                           watched=set(orjson.loads(meta.get("watched", "[]"))),
-                          decisions=orjson.loads(meta.get("decisions", "{}")))
+                          decisions=orjson.loads(meta.get("decisions", "{}")),
+                          counters=orjson.loads(meta.get("counters", "{}")))
         for agent_id, data in db.execute("SELECT agent_id, data FROM agents"):
             raw = orjson.loads(data)
             session = Session(agent_id, raw["destination"], raw.get("extension", ""))
@@ -322,7 +323,7 @@ class Journal:
         created = ours(t["created"])
         return Task(task_id, t["mrd"], t["client_id"], t["name"], t["params"], t["origin"], t["state"], t["owner"],
                     t["participants"], t["code"], t["queue"], created if created is not None else self.clock(),
-                    ours(t["queued_since"]), t["waited"])
+                    ours(t["queued_since"]), t["waited"], t.get("routed", False), t.get("accepted", False))
 
     def save(self, changes: Changes) -> None:
         """Write what the owners marked as changed, in one transaction. A write that fails
@@ -412,7 +413,8 @@ class Journal:
         return orjson.dumps({"mrd": task.mrd, "client_id": task.client_id, "name": task.name, "params": task.params,
                              "origin": task.origin, "state": task.state, "owner": task.owner,
                              "participants": task.participants, "code": task.code, "queue": task.queue,
-                             "created": task.created, "queued_since": task.queued_since, "waited": task.waited})
+                             "created": task.created, "queued_since": task.queued_since, "waited": task.waited,
+                             "routed": task.routed, "accepted": task.accepted})
 
     def close(self) -> None:
         if self.damaged:

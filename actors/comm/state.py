@@ -55,6 +55,8 @@ class Task:
     created: float = field(default_factory=time.monotonic)
     queued_since: float | None = None   # when it last started waiting for an agent (None: held)
     waited: float = 0.0                 # time spent waiting before that (its time to live counts both)
+    routed: bool = False                # offered to an agent at least once (counted once: tasks.py)
+    accepted: bool = False              # accepted at least once
 
     def agents(self) -> list[str]:
         return ([self.owner] if self.owner else []) + self.participants
@@ -71,3 +73,4 @@ class CommState:
     task_number: int = 0                 # the last task id given out
     watched: set[str] = field(default_factory=set)  # Chat Servers that heartbeat: their silence matters
     decisions: dict[str, int] = field(default_factory=dict)  # MRE stream -> the last decision applied
+    counters: dict[str, Any] = field(default_factory=dict)   # the tasks' counters over the journal's life

@@ -20,6 +20,7 @@ import orjson
 from wire import states as S
 from wire.codec import WireError, routing_params
 from wire.stats import Histogram
+from actors.lograte import LogBudget
 
 from .agents import Agents
 from .outbox import Outbox
@@ -29,6 +30,8 @@ from .timers import TaskTimers
 log = logging.getLogger("mroute.comm")
 
 CLOSED_KEPT = 20_000  # closed tasks remembered, to answer late questions about them
+COUNTERS = ("tasks_created", "tasks_routed", "tasks_accepted", "tasks_closed", "tasks_requeued", "offers",
+            "offers_refused", "rona", "expired")
 
 
 def params_size(params: dict[str, Any]) -> int:
@@ -41,10 +44,16 @@ def new_prefix() -> str:
 
 @dataclass
 class QueueFigures:
+    """A queue's tasks over the journal's life: created, accepted (at least once), left
+    (closed while waiting, never accepted: cancelled, expired); and their waits for an
+    agent since this process started."""
     created: int = 0
     accepted: int = 0
     left: int = 0
     wait: Histogram = field(default_factory=Histogram)
+
+    def counts(self) -> list[int]:
+        return [self.created, self.accepted, self.left]
 
     def to_json(self) -> dict[str, Any]:
         return {"created": self.created, "accepted": self.accepted, "left": self.left, "wait": self.wait.to_json()}
@@ -53,7 +62,7 @@ class QueueFigures:
 class Tasks:
     def __init__(self, agents: Agents, out: Outbox, queues: dict[str, dict[str, Any]], *,
                  clock: Callable[[], float], call_later: Callable[..., Any] | None,
-                 prefix: str | None = None, number: int = 0):
+                 prefix: str | None = None, number: int = 0, counters: dict[str, Any] | None = None):
         self.agents = agents
         self.out = out
         self.queues = queues
@@ -64,14 +73,25 @@ class Tasks:
         self.number = number                    # the last task id given out
         self.dirty: set[str] = set()
         self.timers = TaskTimers(call_later, on_ttl=self.expire, on_offer=self.rona)
-        self.counters = {"tasks_created": 0, "tasks_routed": 0, "tasks_accepted": 0, "tasks_closed": 0,
-                         "tasks_requeued": 0, "offers_refused": 0, "rona": 0, "expired": 0}
-        self.queue_wait = Histogram()  # waits for an agent: until accepted, or until the task left
-        # queue -> its tasks since Comm started: created, accepted, left (closed before an
-        # agent took them: cancelled, expired) and their waits: a load report's row per queue
-        self.by_queue: dict[str, QueueFigures] = {}
+        # What became of the tasks, over the journal's life (journaled with every change, so
+        # that a restart, or a write undone, never leaves them counting other than the tasks
+        # do: created = closed + live). tasks_routed and tasks_accepted count tasks, each
+        # once, however often it was offered or accepted again; offers counts every offer,
+        # tasks_requeued every return to a queue.
+        saved = counters or {}
+        self.counters = {**dict.fromkeys(COUNTERS, 0), **saved.get("tasks", {})}
+        self.queue_wait = Histogram()  # waits for an agent since this start: until accepted, or until the task left
+        # queue -> its tasks (created, accepted, left) and their waits: a load report's row per queue
+        self.by_queue: dict[str, QueueFigures] = {name: QueueFigures(*counts)
+                                                  for name, counts in saved.get("queues", {}).items()}
         self.params_bytes = 0          # what the live tasks' params take, encoded (the budget's measure)
+        self.refusal_lines = LogBudget()  # offers refused: a line each, up to a budget
+        self.refused_because: dict[str, int] = {}  # offers refused, by why (Agents.cannot_take)
         self.waiting = 0               # live tasks waiting for an agent (queued or on offer: queued_since set)
+
+    def counts(self) -> tuple[Any, ...]:
+        """The counters the journal keeps, as a value that compares."""
+        return tuple(self.counters.values()), [(q, f.counts()) for q, f in self.by_queue.items()]
 
     def figures(self, queue: str) -> "QueueFigures":
         figures = self.by_queue.get(queue)
@@ -190,24 +210,35 @@ class Tasks:
                                     "ClientUniqueId": client_id})
         return task
 
-    def select(self, task: Task, agent_id: str) -> bool:
-        """The MRE chose `agent_id`: offer the task, unless the agent moved meanwhile."""
+    def select(self, task: Task, agent_id: str) -> str:
+        """The MRE chose `agent_id`: offer the task, unless the agent moved meanwhile.
+        Returns why it was not offered (Agents.cannot_take's kind), or ""."""
         presence = self.agents.find(agent_id, task.mrd)
-        if presence is None or presence.offer is not None or not self.agents.can_take(presence):
+        kind, why = self.agents.cannot_take(presence, agent_id, task.mrd)
+        if kind:
             # The MRE's view was behind ours (the agent moved meanwhile): the task goes back.
             self.counters["offers_refused"] += 1
+            self.refused_because[kind] = self.refused_because.get(kind, 0) + 1
+            write, unlogged = self.refusal_lines.take()
+            if write:
+                log.warning("offer of %s to %s refused: %s%s", task.task_id, agent_id, why,
+                            f" ({unlogged} refusals before this one not logged)" if unlogged else "",
+                            extra={"TaskId": task.task_id, "AgentId": agent_id})
             self.out.to_mre("TaskState", {"TaskId": task.task_id, "AgentId": agent_id, "State": S.QUEUED,
                                           "MRD": task.mrd, "Code": S.RONA})
-            return False
+            return kind
         task.state, task.owner, task.code = S.RESERVED, agent_id, ""
         self.dirty.add(task.task_id)
         self.agents.offer(presence, task.task_id)
-        self.counters["tasks_routed"] += 1
+        self.counters["offers"] += 1
+        if not task.routed:
+            task.routed = True
+            self.counters["tasks_routed"] += 1
         self.arm_offer(task)
         self.out.fan_out(self.destinations(task), "TaskAgentSelected",
                          {"TaskId": task.task_id, "AgentId": agent_id, "Status": S.SELECTED_RESERVED, "MRD": task.mrd})
         self.agents.refresh(agent_id, task.mrd)
-        return True
+        return ""
 
     def accept(self, task: Task, agent_id: str) -> None:
         presence = self.agents.presence(agent_id, task.mrd)
@@ -216,12 +247,14 @@ class Tasks:
         task.waited, task.queued_since = self.waited(task), None
         self.waiting -= 1
         self.dirty.add(task.task_id)
-        self.queue_wait.record(task.waited)
-        figures = self.figures(task.queue)
-        figures.accepted += 1
-        figures.wait.record(task.waited)
         self.timers.disarm(task.task_id)
-        self.counters["tasks_accepted"] += 1
+        if not task.accepted:  # a task's wait, and its acceptance, count once: it is one task
+            task.accepted = True
+            self.counters["tasks_accepted"] += 1
+            self.queue_wait.record(task.waited)
+            figures = self.figures(task.queue)
+            figures.accepted += 1
+            figures.wait.record(task.waited)
         self.agents.refresh(agent_id, task.mrd)
         self.changed(task, agent_id)
 
@@ -271,13 +304,14 @@ class Tasks:
         self.timers.disarm(task.task_id)
         owner = task.owner
         agents = self.detach(task)
-        if task.queued_since is not None:  # it left (cancelled, expired) without being accepted
-            waited = self.waited(task)
-            self.queue_wait.record(waited)
-            figures = self.figures(task.queue)
-            figures.left += 1
-            figures.wait.record(waited)
+        if task.queued_since is not None:  # it left while it waited (cancelled, expired)
             self.waiting -= 1
+            if not task.accepted:  # ... without ever being accepted
+                waited = self.waited(task)
+                self.queue_wait.record(waited)
+                figures = self.figures(task.queue)
+                figures.left += 1
+                figures.wait.record(waited)
         task.state, task.code = S.CLOSED, code
         self.counters["tasks_closed"] += 1
         del self.live[task.task_id]
@@ -372,6 +406,6 @@ class Tasks:
                 queue = queues.setdefault(task.queue, {"waiting": 0, "oldest_wait_s": 0.0})
                 queue["waiting"] += 1
                 queue["oldest_wait_s"] = max(queue["oldest_wait_s"], round(self.waited(task), 3))
-        return {**self.counters, "tasks_live": len(self.live), "queues": queues,
+        return {**self.counters, "offers_refused_because": self.refused_because, "tasks_live": len(self.live), "queues": queues,
                 "tasks_waiting": sum(q["waiting"] for q in queues.values()), "epoch": self.prefix,
                 "task_number": self.number, "queue_wait": self.queue_wait.to_json()}

@@ -126,6 +126,9 @@ class MrdRouter:
         self.agents: dict[str, AgentSlot] = {}
         self.queues: dict[str, QueueRouter] = {}
         self.default_queue = spec.get("default_queue")
+        # agent -> the task we offered it before it logged out, while Comm has not said what
+        # became of that offer: our decision may reach Comm after the agent is back, and be made
+        self.offered_before_logout: dict[str, str] = {}
 
     def eligible(self, agent: AgentSlot) -> bool:
         return agent.state in S.ROUTABLE and agent.offer is None and len(agent.active) < self.max_tasks
@@ -175,6 +178,14 @@ class Engine:
         if agent is None:
             attributes = self.directory.get(agent_id, {}).get("attributes", {})
             agent = router.agents[agent_id] = AgentSlot(agent_id, attributes, since=self.clock())
+            # Back from a logout before Comm said what became of our last offer to it: Comm
+            # may have made it (the decision reached it after the agent was back), so the
+            # agent holds it until Comm accepts or sends it back (on main, forgetting it meant
+            # offering the agent task after task, each refused: thousands within seconds).
+            offered = router.offered_before_logout.pop(agent_id, None)
+            task = self.tasks.get(offered) if offered is not None else None
+            if task is not None and task.offered_to == agent_id:
+                agent.offer = offered
             for queue in router.queues.values():
                 for step, expr in enumerate(queue.exprs):
                     if expr(attributes):
@@ -205,6 +216,8 @@ class Engine:
             if agent is not None:
                 for queue, step in agent.steps:
                     queue.indexes[step].remove(agent_id)
+                if agent.offer is not None:
+                    router.offered_before_logout[agent_id] = agent.offer
             return
         agent = self.agent(router, agent_id)
         if state == S.READY and agent.state not in S.ROUTABLE:
@@ -401,6 +414,8 @@ class Engine:
         if task.offered_to == agent_id:
             task.offered_to = None
         if agent is None:
+            if router.offered_before_logout.get(agent_id) == task.task_id:
+                del router.offered_before_logout[agent_id]
             return []
         if agent.offer == task.task_id:
             agent.offer = None
