@@ -63,7 +63,8 @@ BOUNDS_S = tuple((1 << k) / 1e6 for k in range(9, 27))
 CHAT_OUTCOMES = ("created", "routed", "accepted", "closed", "abandoned", "expired", "lost", "refused", "errors",
                  "gave_up")
 COMM_EVENTS = {"tasks_created": "created", "tasks_routed": "routed", "tasks_accepted": "accepted",
-               "tasks_closed": "closed", "tasks_requeued": "requeued", "rona": "rona", "expired": "expired"}
+               "tasks_closed": "closed", "tasks_requeued": "requeued", "rona": "rona", "expired": "expired",
+               "offers": "offered"}
 
 
 def prometheus_buckets(hist: Histogram) -> tuple[list[tuple[str, float]], float]:

@@ -421,3 +421,13 @@ def test_the_journal_is_given_only_the_meta_keys_that_changed():
     h.send("Heartbeat", {"Destination": "desk-new"})
     assert set(h.comm.take_changes().meta) == {"watched"}
     assert h.comm.take_changes().meta == {}
+
+
+def test_an_agent_never_logged_in_has_a_state_change_time_in_iso_8601():
+    """Issue 25, 9: a logged-out agent's StateChangeTime was "" where protocol.md says ISO 8601."""
+    import re
+    h = Harness()
+    h.send("GetAgentState", {"AgentId": "a1", "Mrd": "chat", "ReplyTo": "desk", "MsgId": "q"})
+    (answer,) = h.published_of("AgentState", MsgId="q")
+    assert answer["State"] == S.LOGOUT
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", answer["StateChangeTime"]), answer

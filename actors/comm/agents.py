@@ -30,6 +30,9 @@ def utc_now() -> str:
     return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
 
 
+STARTED = utc_now()  # when this Comm started: the earliest state change it can speak of
+
+
 def password_matches(password: Any, entry: dict[str, Any]) -> bool:
     """Against the directory's hash (what a topology.json holds) or, in tests, a plain one."""
     if "password_hash" in entry:
@@ -38,9 +41,11 @@ def password_matches(password: Any, entry: dict[str, Any]) -> bool:
 
 
 def state_body(presence: Presence) -> dict[str, Any]:
-    """An agent's state on one MRD as the Chat Servers hear it (AgentState, #3 + time)."""
+    """An agent's state on one MRD as the Chat Servers hear it (AgentState, #3 + time). An
+    agent never logged in on it has been LOGOUT at least since this Comm started: that is
+    its StateChangeTime (ISO 8601 as protocol.md says, never "")."""
     return {"AgentId": presence.agent_id, "State": presence.state, "Mrd": presence.mrd,
-            "ReasonCode": presence.reason, "StateChangeTime": presence.changed}
+            "ReasonCode": presence.reason, "StateChangeTime": presence.changed or STARTED}
 
 
 class Agents:
