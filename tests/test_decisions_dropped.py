@@ -141,3 +141,24 @@ def test_a_drift_comm_sees_in_a_refused_offer_is_mended_by_one_snapshot():
     # (the MRE offers it once more before the snapshot reaches it: that one is refused too)
     assert h.comm.tasks.counters["offers_refused"] <= 2 and h.comm.tasks.counters["snapshots_sent"] == 1
     assert router is not h.mre.routers["chat"] and h.mre.routers["chat"].agents["a0"].offer == offered
+
+
+def test_a_decision_made_before_a_snapshot_comm_sent_unasked_is_not_applied_after_it():
+    """The MRE forgets what it decided before a snapshot it is sent unasked (Comm's start, an
+    undone write, a drift): such a decision reaching Comm after the snapshot was built would
+    be in neither view. Comm refuses it (`decisions_late`); the MRE decides again."""
+    h = Harness(agents=2)
+    h.login("a0")
+    h.comm.request("Task", {"Mrd": "chat", "ClientUniqueId": "c1", "ReplyTo": "web", "MsgId": "t1"})
+    while h.to_mre:   # the MRE decides: its decision is on its way
+        type, body = codec.decode(h.to_mre.popleft(), "RoutingEngine")
+        h.mre_handlers[type](body)
+    in_flight = list(h.to_comm)
+    h.to_comm.clear()
+    h.comm.drifted("a drift, for the test")     # a snapshot, unasked, built before the decision arrives
+    h.to_comm.extend(in_flight)
+    h.pump()
+    task = next(t for t in h.comm.tasks.live.values() if t.client_id == "c1")
+    assert h.comm.gate.late == 1                   # the decision from before the snapshot: refused
+    assert h.offer_of("a0") == task.task_id        # decided again from the snapshot, and made
+    assert h.comm.tasks.counters["offers_refused"] == 0

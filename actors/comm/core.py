@@ -336,18 +336,19 @@ class CommCore:
             return
         self.resynced_at = now
         log.info("MRE asked for a snapshot (%s)", body.get("Reason", "no reason given"))
-        self.out.to_mre("Snapshot", {**self.snapshot(), "Request": body.get("Request")})
+        self.out.to_mre("Snapshot", {**self.snapshot(unasked=False), "Request": body.get("Request")})
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, unasked: bool = True) -> dict[str, Any]:
         """Everything the MRE derives its view from: logged-in agents and live tasks, and
-        the stream it numbers its decisions on from then on (decisions.py)."""
+        the stream it numbers its decisions on from then on (decisions.py; `unasked`: one
+        the MRE did not ask for, which retires the streams before it)."""
         agents = [{"AgentId": agent_id, "MRD": mrd, "State": p.state, "Tasks": sorted(p.tasks), "Offer": p.offer}
                   for agent_id, session in self.agents.sessions.items()
                   for mrd, p in session.mrds.items() if p.state != S.LOGOUT]
         tasks = [{"TaskId": t.task_id, "MRD": t.mrd, "params": routing_params(t.params), "State": t.state,
                   "Agents": t.agents(), "ClientUniqueId": t.client_id, "Waited": round(self.tasks.waited(t), 3)}
                  for t in sorted(self.tasks.live.values(), key=lambda t: t.created)]
-        return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks, "Decisions": self.gate.issue()}
+        return {"Epoch": self.tasks.prefix, "Agents": agents, "Tasks": tasks, "Decisions": self.gate.issue(unasked)}
 
     # the journal -----------------------------------------------------------------------------
     def retire(self) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 STREAMS_KEPT = 16    # streams decisions were applied on: the one in use, and those it followed
 ISSUED_KEPT = 64     # streams named in snapshots and not used yet: the MRE takes the latest it applied
+RETIRED_KEPT = 128   # streams retired (issue), remembered as such
 
 
 class DecisionGate:
@@ -34,15 +35,29 @@ class DecisionGate:
         self.issued: OrderedDict[str, None] = OrderedDict()  # named in a snapshot, no decision on it yet
         self.due: set[str] = set()           # streams whose confirmation has not gone out
         self.dirty = False                   # `applied` changed since the journal last took it
+        self.retired: OrderedDict[str, None] = OrderedDict()  # streams that may only repeat (issue)
         self.repeated = 0
         self.early = 0
         self.foreign = 0                     # decisions on a stream Comm never named: not the MRE's
+        self.late = 0                        # new decisions on a retired stream: made before a snapshot
 
-    def issue(self) -> str:
+    def issue(self, unasked: bool = False) -> str:
         """A stream for the MRE to number its decisions on, for a snapshot to name. Only Comm
         makes these, so none can be pushed out by what a client sends; a snapshot the MRE
-        ignored leaves one unused, the oldest of which go first."""
+        ignored leaves one unused, the oldest of which go first.
+
+        A snapshot Comm sends `unasked` (at its start, after an undone write, for a drift)
+        the MRE always applies, and forgets what it decided before: a new decision on an
+        earlier stream reaching Comm after it was built is not in it, and is refused (those
+        streams are retired: they may only repeat what Comm applied, which it confirms). One
+        the MRE asked for comes after everything it decided before asking (it sends nothing
+        more until the snapshot comes: actors/mre/decisions.py `hold`)."""
         stream = secrets.token_hex(8)
+        if unasked:
+            self.retired.update(dict.fromkeys([*self.applied, *self.issued]))
+            self.issued.clear()
+            while len(self.retired) > RETIRED_KEPT:
+                self.retired.popitem(last=False)
         self.issued[stream] = None
         if len(self.issued) > ISSUED_KEPT:
             self.issued.popitem(last=False)
@@ -52,6 +67,9 @@ class DecisionGate:
         stream, seq = body.get("Stream"), body.get("Seq")
         last = self.applied.get(stream) if stream.__class__ is str else None  # type: ignore[call-overload]
         if last is None:
+            if seq.__class__ is int and stream in self.retired:   # named once, never used, retired since
+                self.late += 1
+                return False
             if seq.__class__ is not int or stream not in self.issued:
                 self.foreign += 1
                 return False
@@ -63,6 +81,9 @@ class DecisionGate:
         if seq <= last:  # type: ignore[operator]
             self.repeated += 1
             self.due.add(stream)  # type: ignore[arg-type]  # our confirmation was lost: say it again
+            return False
+        if stream in self.retired:
+            self.late += 1
             return False
         if seq != last + 1:
             self.early += 1
@@ -90,4 +111,4 @@ class DecisionGate:
 
     def stats(self) -> dict[str, Any]:
         return {"decisions_repeated": self.repeated, "decisions_early": self.early,
-                "decisions_foreign": self.foreign}
+                "decisions_foreign": self.foreign, "decisions_late": self.late}
