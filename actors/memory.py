@@ -21,6 +21,21 @@ except (OSError, AttributeError):
     _trim = None
 
 
+M_MMAP_THRESHOLD = -3
+
+
+def map_large_blocks(threshold: int) -> None:
+    """Blocks of `threshold` bytes or more come from pages of their own (mmap), which go
+    back to the system the moment they are freed, rather than from the heap, where a block
+    freed among live ones stays with the process (glibc's default threshold, 128 KB at
+    first, grows with the blocks freed; fixing it keeps it where it is set)."""
+    if _libc is not None:
+        try:
+            _libc.mallopt(M_MMAP_THRESHOLD, threshold)
+        except AttributeError:
+            pass
+
+
 def trim_memory() -> bool:
     """Return free heap memory to the system; whether there was any to return."""
     return bool(_trim(0)) if _trim is not None else False

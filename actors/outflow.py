@@ -36,30 +36,60 @@ import zmq
 from actors.frames import send_frames
 
 BATCH_BYTES = 64 * 1024  # a batch is cut before it passes this many bytes (runtime.batches)
+WAITING_OVERHEAD = 16     # bytes a waiting message costs besides its own (its offsets in a Chunk)
+CHUNK_BYTES = 64 * 1024   # messages waiting for one destination are packed in blocks of about this
 
 
-class Packed:
-    """A message waiting here, as one block of bytes. Kept as the hundreds of small frames
-    of a batch, a backlog of 15 MB pinned about 90 MB of Python's small-object arenas (each
-    arena holding a few live frames among the freed ones of every turn since): one block a
-    message lives in the system allocator, and goes back with it."""
+class Chunk:
+    """Messages waiting here for one destination, packed in one block of bytes with the
+    offsets of their frames. Kept as Python objects, a frame each, a backlog pinned several
+    times its size in Python's small-object arenas (they hold a few live frames among the
+    freed ones of every turn since) and was never given back: 15 MB of batches held 90 MB;
+    15 MB of single messages (a receiver that takes no batches) held 60. A block of many
+    lives in the system allocator, and goes back with its last message."""
 
-    __slots__ = ("blob", "ends")
+    __slots__ = ("buf", "fill", "frame_ends", "message_ends", "sizes", "counts", "next")
 
-    def __init__(self, frames: list[bytes]):
-        self.blob = b"".join(frames)
-        ends, end = [], 0
+    def __init__(self, capacity: int) -> None:
+        # allocated whole, at once: a block this size comes from the system's own pages
+        # (memory.py sets the allocator's threshold) and goes straight back to it
+        self.buf = bytearray(capacity)
+        self.fill = 0
+        self.frame_ends = array("L")    # where each frame ends in buf
+        self.message_ends = array("L")  # how many frames there are up to the end of each message
+        self.sizes = array("L")         # each message's counted size
+        self.counts = array("L")        # the messages each holds (a batch holds many)
+        self.next = 0                   # the first message not sent yet
+
+    def add(self, frames: list[bytes], size: int, count: int) -> None:
+        fill = self.fill
         for frame in frames:
-            end += len(frame)
-            ends.append(end)
-        self.ends = array("L", ends)
+            end = fill + len(frame)
+            self.buf[fill:end] = frame
+            self.frame_ends.append(end)
+            fill = end
+        self.fill = fill
+        self.message_ends.append(len(self.frame_ends))
+        self.sizes.append(size)
+        self.counts.append(count)
 
-    def frames(self) -> list[memoryview]:
-        view, start, out = memoryview(self.blob), 0, []
-        for end in self.ends:
-            out.append(view[start:end])
-            start = end
+    def head(self) -> list[memoryview]:
+        """The frames of the first message not sent yet."""
+        i, ends, view = self.next, self.frame_ends, memoryview(self.buf)
+        first = self.message_ends[i - 1] if i else 0
+        start = ends[first - 1] if first else 0
+        out = []
+        for frame in range(first, self.message_ends[i]):
+            out.append(view[start:ends[frame]])
+            start = ends[frame]
         return out
+
+    def left(self) -> int:
+        return len(self.message_ends) - self.next
+
+    def unsent(self) -> int:
+        """The messages not sent yet (a batch counts as what it holds)."""
+        return sum(self.counts[self.next:])
 
 
 @dataclass(slots=True, eq=False)
@@ -69,7 +99,7 @@ class Held:
     ring: list[int]
     at: int = 0
     in_zmq: int = 0            # the ring's sum: what ZeroMQ holds when its queue is full
-    waiting: deque[tuple[Packed, int, int]] = field(default_factory=deque)  # (message, bytes, messages)
+    waiting: deque[Chunk] = field(default_factory=deque)   # what waits for room, in order
     waiting_bytes: int = 0
     subscribers: int = 0
 
@@ -112,7 +142,7 @@ class Outflow:
             self.forget(topic, held)
 
     def forget(self, topic: bytes, held: Held) -> None:
-        lost = sum(messages for _, _, messages in held.waiting)
+        lost = sum(chunk.unsent() for chunk in held.waiting)
         if lost:
             self.dropped([topic], lost)
         self.freed += held.waiting_bytes
@@ -161,13 +191,16 @@ class Outflow:
     def keep(self, topic: bytes, held: Held, frames: list[bytes], messages: int) -> bool:
         """Keep a message ZeroMQ has no room for, within the budgets: ZeroMQ's full queue for
         this topic (its ring) counts from the first message that waits."""
-        size = sum(map(len, frames))
+        size = sum(map(len, frames)) + WAITING_OVERHEAD
         before = held.bytes
         after = (held.in_zmq if not held.waiting else before) + size
         if after > self.per_receiver or self.held_bytes - before + after > self.total:
             self.dropped(frames, messages)
             return False
-        held.waiting.append((Packed(frames), size, messages))
+        waiting = held.waiting
+        if not waiting or waiting[-1].fill + size > len(waiting[-1].buf):
+            waiting.append(Chunk(max(CHUNK_BYTES, size)))
+        waiting[-1].add(frames, size, messages)
         held.waiting_bytes += size
         self.held_bytes += after - before
         if self.held_bytes > self.peak_bytes:
@@ -175,29 +208,34 @@ class Outflow:
         self.backed_up.add(topic)
         return True
 
-    def retry(self) -> None:
+    def retry(self) -> int:
         """Send what waits, oldest first, for as long as ZeroMQ takes it; a topic with
-        nothing left waiting has room in ZeroMQ again and is counted no more."""
+        nothing left waiting has room in ZeroMQ again and is counted no more. Returns how
+        many messages left."""
+        sent = 0
         for topic in list(self.backed_up):
             held = self.held[topic]
             waiting = held.waiting
             while waiting:
-                packed, size, _ = waiting[0]
+                chunk = waiting[0]
                 try:
-                    self.send_frames(self.sock, packed.frames())
+                    self.send_frames(self.sock, chunk.head())
                 except zmq.Again:
                     break
-                waiting.popleft()
+                size = chunk.sizes[chunk.next]
+                chunk.next += 1
+                sent += 1
+                if not chunk.left():
+                    waiting.popleft()
                 held.waiting_bytes -= size
                 self.held_bytes -= size
                 self.freed += size   # our copy: ZeroMQ made its own
-                if waiting:
-                    self.took(held, size)
-                else:
+                if not waiting:
                     self.held_bytes -= held.in_zmq
-                    self.took(held, size)
+                self.took(held, size - WAITING_OVERHEAD)
             if not waiting:
                 self.backed_up.discard(topic)
+        return sent
 
     def stats(self) -> dict[str, int]:
         return {"held_bytes": self.held_bytes, "peak_bytes": self.peak_bytes,

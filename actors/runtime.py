@@ -42,6 +42,7 @@ DRAIN_BATCH = 512  # messages taken from one socket per wake-up before others ge
 DRAIN_SLICE = 0.005
 MAX_FRAME = 4096    # bytes in one frame a bound socket takes, unless said (Actor.socket)
 RETRY_EVERY = 0.01  # s between two tries of what waits for a subscriber's room (outflow.py)
+RETRY_SOON = 0.001  # ... while the subscriber reads
 
 def ids(body: dict[str, Any]) -> dict[str, Any]:
     """The TaskId and AgentId a message names, for a log line's `extra`."""
@@ -86,6 +87,9 @@ class Actor:
         # socket -> whether its frames start with a topic: what a wake-up has for one of its
         # receivers leaves as one batch (codec.batch); other sockets send message by message
         self.batching: dict[zmq.Socket, bool] = {}
+        # socket -> how a topic's batch goes out: (one message per ZeroMQ message?, the topic of
+        # the batch, or None), for the sockets whose receivers choose (Comm's ChatEvents)
+        self.batch_forms: dict[zmq.Socket, Callable[[bytes], tuple[bool, bytes | None]]] = {}
         # socket -> told of the messages to one receiver it could not send (Comm counts drops
         # per desk): (frames, how many) -> how many of them are drops (lost to the receiver)
         self.drop_watch: dict[zmq.Socket, Callable[[list[bytes], int], int]] = {}
@@ -298,23 +302,26 @@ class Actor:
         """Send what is queued, never blocking: a peer that is gone or stuck must not freeze
         this actor (a PUSH blocks past its high-water mark). What cannot be sent is counted
         and logged; the receiver's resynchronisation, not this sender, recovers it."""
+        moving = False
         for outflow in self.outflows.values():  # what waited for room goes first, in order
             if outflow.backed_up:
-                outflow.retry()
+                moving = outflow.retry() > 0 or moving
         if self.outbox:
             outbox, self.outbox = self.outbox, []
             self.send_all(outbox)
         if not self.retry_armed and any(outflow.backed_up for outflow in self.outflows.values()):
-            # ZeroMQ says nothing when a subscriber's queue has room again: look every RETRY_EVERY
+            # ZeroMQ says nothing when a subscriber's queue has room again: look again soon
+            # while its subscriber reads (what waits drains), every RETRY_EVERY while it does not
             self.retry_armed = True
-            self.loop.call_later(RETRY_EVERY, self.retry_outflows)
+            self.loop.call_later(RETRY_SOON if moving else RETRY_EVERY, self.retry_outflows)
 
     def retry_outflows(self) -> None:
         self.retry_armed = False
         self.flush()
 
     def send_all(self, outbox: list[tuple[zmq.Socket, list[bytes]]]) -> None:
-        if self.batching and len(outbox) > 1:
+        # (a socket whose receivers choose their form goes through `batches` even alone)
+        if self.batching and (len(outbox) > 1 or self.batch_forms):
             for sock, frames, messages in self.batches(outbox):
                 self.send_now(sock, frames, messages)
         else:
@@ -344,8 +351,16 @@ class Actor:
             group.append(frames)
             sizes[key] += size
         out = []
+        forms = self.batch_forms
         for sock, item, topic in order:
-            if topic is None or len(item) == 1:
+            if topic and sock in forms:   # the receivers say how they take it (Comm's subscribers)
+                plain, batched = forms[sock](item[0][0])
+                if batched is not None:
+                    out.append((sock, codec.batch(item, topic, batched) if len(item) > 1 else
+                                [batched, *item[0][1:]], item))
+                if plain:
+                    out.extend((sock, message, None) for message in item)
+            elif topic is None or len(item) == 1:
                 out.append((sock, item if topic is None else item[0], None))
             else:
                 out.append((sock, codec.batch(item, topic), item))

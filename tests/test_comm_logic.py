@@ -431,3 +431,17 @@ def test_an_agent_never_logged_in_has_a_state_change_time_in_iso_8601():
     (answer,) = h.published_of("AgentState", MsgId="q")
     assert answer["State"] == S.LOGOUT
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", answer["StateChangeTime"]), answer
+
+
+def test_a_desk_started_afresh_has_the_tasks_it_lost_closed_once_and_a_retry_closes_nothing_more():
+    """Issue 25, 2: the previous run's tasks, whose customers were gone, were served. A desk
+    that starts afresh names the tasks it still has (Resync Reset): the others it created
+    close CANCELLED. Its retry of that Resync (same MsgId) must not close what it created since."""
+    h = Harness(agents=2)
+    lost = h.task(client="c-old")    # created through `web` by an earlier process
+    h.send("Resync", {"Destination": "web", "ReplyTo": "web", "TaskIds": [], "Reset": True, "MsgId": "reset-1"})
+    assert lost not in h.comm.tasks.live and h.comm.tasks.closed[lost].code == S.CANCELLED
+    kept = h.task(client="c-new")    # this process's first customer
+    h.send("Resync", {"Destination": "web", "ReplyTo": "web", "TaskIds": [], "Reset": True, "MsgId": "reset-1"})
+    assert kept in h.comm.tasks.live
+    assert len(h.published_of("Snapshot", MsgId="reset-1")) == 2    # each answered

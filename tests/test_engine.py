@@ -237,7 +237,7 @@ def test_only_the_snapshot_answering_the_latest_resync_is_applied():
     h = Harness(agents=2)
     h.login("a0")
     h.login("a1")
-    stale = {**h.comm.snapshot(), "Request": "mre-1"}
+    stale = {**h.comm.snapshot(unasked=False), "Request": "mre-1"}   # (answers to Resyncs)
     task = h.task()
     owner = h.comm.tasks.live[task].owner
     sync = SnapshotSync("mre")
@@ -245,7 +245,7 @@ def test_only_the_snapshot_answering_the_latest_resync_is_applied():
     sync.request(), sync.request()  # asked twice: only mre-2's answer counts
     assert not sync.take_snapshot(stale)
     assert h.mre.tasks[task].offered_to == owner
-    latest = {**h.comm.snapshot(), "Request": "mre-2"}
+    latest = {**h.comm.snapshot(unasked=False), "Request": "mre-2"}
     assert sync.take_snapshot(latest) and sync.synced and sync.awaiting is None
     h.mre.on_snapshot(latest)
     assert h.mre.tasks[task].offered_to == owner

@@ -211,15 +211,21 @@ def test_what_comm_holds_for_a_desk_that_does_not_read_is_bounded_in_bytes_and_g
         held = stats["held_for_receivers"]
         assert held["peak_bytes"] <= 16 * 1024 ** 2
         assert stats["dropped_to"].get("desk-stalled", 0) > 0 and stats["counters"]["send_dropped"] > 0
-        # the 16 MiB it holds, and what it allocated to do so given back (within 5 s)
-        wait_until(lambda: comm_rss(running) - before < 40 * 1024 ** 2, timeout=15,
-                   what=f"Comm within 40 MB of its {before >> 20} MB before the flood")
+        # the 16 MiB it holds, and what it allocated to do so given back (within 5 s): the
+        # budget and at most twice it again for the allocator's and libzmq's own (the flood's
+        # 300,000 requests pass through libzmq's queue too); on main it grew about 110 MB
+        wait_until(lambda: comm_rss(running) - before < 48 * 1024 ** 2, timeout=15,
+                   what=f"Comm within 48 MB of its {before >> 20} MB before the flood")
         peak = comm_rss(running)
-        # what it read has gaps in its Seq: it would resync
+        # it reads again: what Comm kept, then (asked once more) what came after the drops,
+        # across a gap in its Seq: it would resync
         seqs = []
         while stalled.poll(500):
             for _topic, _type, raw in codec.unbatch(stalled.recv_multipart()):
                 seqs.append(orjson.loads(raw)["Seq"])
+        asker.send_multipart([b"GetAgentState", body])
+        assert stalled.poll(5000)
+        seqs.append(orjson.loads(stalled.recv_multipart()[-1])["Seq"])
         assert seqs and any(b != a + 1 for a, b in zip(seqs, seqs[1:])), "no gap seen"
         stalled.close(0)   # the desk goes: what Comm held for it goes back to the system
         wait_until(lambda: comm_stats(running)["held_for_receivers"]["subscribed_topics"] == 0, timeout=10,

@@ -23,6 +23,10 @@ from . import states
 from .catalogue import BY_QUEUE, ENVELOPE, ERROR, INT, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
 
 TOPIC_END = b"\x00"
+# A receiver that asks for batches subscribes to its destination followed by this byte
+# instead: what Comm has for it in one turn then comes as one ZeroMQ message (`batch`). One
+# that never asked gets one message per ZeroMQ message, always (protocol.md's frames).
+BATCHES_END = b"\x01"
 # Errors whose sender cannot be told from the message (not JSON, no ReplyTo, unknown agent)
 # are published on this topic, so a developer's probe or a tap still sees them.
 UNROUTED_ERRORS = "mroute.errors"
@@ -56,6 +60,11 @@ def topic(destination: str) -> bytes:
     return destination.encode() + TOPIC_END
 
 
+def batch_topic(destination: str) -> bytes:
+    """The subscription (and topic) of a receiver that asks for batches."""
+    return destination.encode() + BATCHES_END
+
+
 @functools.lru_cache(maxsize=4096)
 def _cached_topic(destination: str) -> bytes:
     return topic(destination)
@@ -83,10 +92,11 @@ BATCH = b"Batch"
 BATCH_MAX = 256  # messages in one batch
 
 
-def batch(messages: list[list[bytes]], topic: bool) -> list[bytes]:
-    """Several messages to one receiver (the same topic, when `topic`) as one."""
+def batch(messages: list[list[bytes]], topic: bool, as_topic: bytes | None = None) -> list[bytes]:
+    """Several messages to one receiver (the same topic, when `topic`: theirs, or `as_topic`)
+    as one."""
     if topic:
-        frames = [messages[0][0], BATCH]
+        frames = [as_topic or messages[0][0], BATCH]
         for message in messages:
             frames += message[1:]
     else:

@@ -109,7 +109,7 @@ class ChatServer(Actor):
 
         self.general = self.socket(zmq.PUSH, connect=self.config.endpoints[GENERAL])
         self.events = self.socket(zmq.SUB, connect=self.config.endpoints[CHAT_EVENTS])
-        self.events.setsockopt(zmq.SUBSCRIBE, codec.topic(self.name))
+        self.events.setsockopt(zmq.SUBSCRIBE, codec.batch_topic(self.name))   # what a turn has for us, at once
         self.events.setsockopt(zmq.SUBSCRIBE, codec.topic(HEARTBEAT_TOPIC))
         self.serve(CHAT_EVENTS, self.events, self.handlers(), decode=codec.decode_stream)
         self.probe()

@@ -170,13 +170,13 @@ class CommCore:
         reply = Reply(type, sender, msg_id, answer_type, {field: body.get(asked) for field, asked in key})
         # a MsgId is its sender's: the same one from another desk is another request
         handled = ledger_key(sender, msg_id) if msg_id is not None else None
-        if type not in QUERIES and self.ledger.handled_already(handled):
+        change = type not in QUERIES or body.get("Reset") is True   # (a Resync that closes what its desk lost)
+        if change and self.ledger.handled_already(handled):
             self.out.answer(reply, *self.answers.current(type, body, handled))
             return None
-        if type not in QUERIES or (type == "Heartbeat" and body["Destination"] not in self.desks.watched) or \
-                body.get("Reset") is True:  # (a desk's first beat is a change: it is watched from then on)
-            self.refuse_if_unavailable()
-        task_id = self.apply(type, body, reply, handled)
+        if change or (type == "Heartbeat" and body["Destination"] not in self.desks.watched):
+            self.refuse_if_unavailable()  # (a desk's first beat is a change: it is watched from then on)
+        task_id = self.apply(type, body, reply, handled if change else None)
         self.finish(reply, body, handled)
         return task_id
 
@@ -193,7 +193,7 @@ class CommCore:
                 self.out.publish(reply.destination, *reply.answer)  # type: ignore[arg-type]
             raise
         self.out.reply = None
-        if handled is not None and type not in QUERIES:
+        if handled is not None:   # (None for a query: asking twice is harmless)
             self.ledger.remember(handled, task_id or body.get("TaskId") or "")
         return task_id
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from wire import states as S
 from wire.catalogue import HEARTBEAT_TOPIC
-from wire.codec import TOPIC_END, UNROUTED_ERRORS, WireError
+from wire.codec import BATCHES_END, TOPIC_END, UNROUTED_ERRORS, WireError
 from wire.curve import ACTORS, MRE
 
 # topics every subscriber may hear: Comm's heartbeat, and the errors nobody could be told of
@@ -35,8 +35,11 @@ def may_use(peer: str | None, destination: str) -> bool:
 
 def may_hear(peer: str | None, topic: bytes) -> bool:
     """Whether a subscription to `topic` is let through: one whole destination (the name
-    and a NUL, no other NUL), the key's own or a public one."""
-    if not topic.endswith(TOPIC_END) or topic.count(TOPIC_END) != 1 or len(topic) < 2:
+    and a NUL, or a 0x01 for batches; neither inside the name), the key's own or a public
+    one."""
+    end = topic[-1:]
+    if (end != TOPIC_END and end != BATCHES_END) or len(topic) < 2 or TOPIC_END in topic[:-1] \
+            or BATCHES_END in topic[:-1]:
         return False
     try:
         name = topic[:-1].decode()

@@ -140,6 +140,7 @@ class Comm(Actor):
         self.loop.call_every(CONFIRM_EVERY, self.confirm_decisions)
         self.loop.call_every(PROBE_EVERY, self.probe)
         self.outflows[self.events] = self.subscribers.outflow
+        self.batch_forms[self.events] = self.subscribers.forms
         self.drop_watch[self.events] = self.subscribers.count_drop
         self.loop.call_every(TRIM_EVERY, self.subscribers.give_back)
         self.batching.update({self.events: True, self.mre: False})

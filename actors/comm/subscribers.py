@@ -16,9 +16,10 @@ import zmq
 
 from actors.frames import recv_frames_with_peer
 from actors.lograte import LogBudget
-from actors.memory import rss_bytes, trim_memory
-from actors.outflow import Outflow
+from actors.memory import map_large_blocks, rss_bytes, trim_memory
+from actors.outflow import CHUNK_BYTES, Outflow
 from wire import codec
+from wire.codec import BATCHES_END
 from wire.catalogue import HEARTBEAT_TOPIC
 
 from .identity import may_hear
@@ -36,6 +37,7 @@ TRIM_AFTER_DESKS = 100
 class Subscribers:
     def __init__(self, name: str, events: zmq.Socket, outflow: Outflow, counters: dict[str, int],
                  lines: LogBudget):
+        map_large_blocks(CHUNK_BYTES)   # what waits for a subscriber goes back to the system with it
         self.name = name
         self.events = events
         self.outflow = outflow
@@ -94,6 +96,14 @@ class Subscribers:
         self.outflow.unsubscribed(topic)
         self.gone += 1
 
+    def forms(self, topic: bytes) -> tuple[bool, bytes | None]:
+        """How what a turn has for the destination of `topic` (its plain topic) goes out:
+        one message per ZeroMQ message if anyone subscribed so, and as one batch on its
+        batch topic if anyone asked for batches (wire/codec.py); neither when nobody hears."""
+        held = self.outflow.held
+        batches = topic[:-1] + BATCHES_END
+        return topic in held, batches if batches in held else None
+
     def count_drop(self, frames: list[bytes], count: int) -> int:
         """Messages to a subscriber it could not take, or past what Comm holds for it, by
         destination; returns how many are drops. A heartbeat is not one: unnumbered, the
@@ -101,7 +111,7 @@ class Subscribers:
         if frames[0] == HEARTBEAT_FRAME:
             self.counters["heartbeats_skipped"] = self.counters.get("heartbeats_skipped", 0) + count
             return 0
-        dest = frames[0].rstrip(b"\x00").decode(errors="replace")
+        dest = frames[0][:-1].decode(errors="replace")
         if dest in self.dropped_to or len(self.dropped_to) < DROPS_BY_DESTINATION:
             self.dropped_to[dest] = self.dropped_to.get(dest, 0) + count
         return count
