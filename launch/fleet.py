@@ -62,9 +62,12 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
                                     "password_hash": passwords.hash_password(LOAD_PASSWORD)}})
     spec = {**raw, "name": f"load-{os.getpid()}", "run_dir": str(directory / "run"), "agents": agents,
             "actors": actors}
-    spec.pop("endpoints", None)      # ipc in our own run directory: nothing shared with a running topology
-    spec.pop("transport", None)
-    spec.pop("metrics", None)        # a free port: the topology's own scrape target may be serving
+    # ipc in our own run directory, on this machine: nothing shared with a running topology
+    for key in ("endpoints", "transport", "port_base", "hosts"):
+        spec.pop(key, None)
+    for actor in actors.values():
+        actor.pop("host", None)
+    spec.pop("metrics", None)        # the topology's own scrape target may be serving (and a fleet serves none)
     spec.pop("security", None)
     if base.security:  # the same keys, wherever the fleet's file is written
         spec["security"] = base.security
@@ -92,7 +95,9 @@ class SpawnedFleet(Fleet):
             plain = {a["id"]: a["password"] for a in load(base_file).agents if "password" in a}
             for agent in self.topology.agents:
                 agent.setdefault("password", plain.get(agent["id"], LOAD_PASSWORD))
-            self.supervisor = Supervisor(self.topology, fresh=True)
+            # no metrics port: it would be a free one no scraper knows, and a process of its
+            # own beside the fleet being measured; the run's figures are in its report
+            self.supervisor = Supervisor(self.topology, fresh=True, serve_metrics=False)
             self.supervisor.claim()
             self.supervisor.start()
             self.chats = [name for name, role in self.topology.instances() if role == "chat"]

@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Group
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -94,39 +96,106 @@ STATE_STYLES = {"RUNNING": "green", "STARTING": "cyan", "STOPPING": "cyan", "BAC
 KEY_HINTS = "q quit   Ctrl-C quit"
 
 
-def render(view: dict[str, Any], interval: float | None = None) -> Group:
+def render(view: dict[str, Any], interval: float | None = None) -> "Frame":
+    return Frame(view, interval)
+
+
+# (column, minimum width): each wide enough for the widest value it usually holds
+# (UNRESPONSIVE, a 7-digit pid, 123,456/s), so that its columns never move between frames.
+PROCESS_COLUMNS = (("process", 7), ("state", 12), ("pid", 7), ("restarts", 8), ("CPU %", 5), ("RSS MB", 6),
+                   ("in/s", 7), ("out/s", 7))
+QUEUE_COLUMNS = (("queue", 16), ("MRD", 8), ("waiting", 8), ("oldest wait", 11))
+GAP = 2   # columns between the agents and the queues when they stand side by side
+
+
+class Frame:
     """Three tables whose columns never change between frames (widths fixed, every state and
-    queue listed), a summary line, and the keys."""
-    procs = Table(title=f"mroute top: {view['topology']}", expand=False)
-    for column, width in (("process", 12), ("state", 12), ("pid", 7), ("restarts", 8), ("CPU %", 6), ("RSS MB", 7),
-                          ("in/s", 8), ("out/s", 8)):
-        procs.add_column(column, justify="left" if column in ("process", "state") else "right", min_width=width)
-    for p in view["processes"]:
-        procs.add_row(p["name"], Text(p["state"], style=STATE_STYLES.get(p["state"], "")), str(p["pid"] or "-"),
-                      str(p["restarts"]), "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}",
-                      "-" if p["rss_mb"] is None else f"{p['rss_mb']:.1f}", f"{p['in_per_s']:,.0f}",
-                      f"{p['out_per_s']:,.0f}")
-    # why a process is DEGRADED or UNRESPONSIVE, under the table: its columns stay put
-    notes = [f"{p['name']} {p['state']}: {p['reason']}" for p in view["processes"] if p.get("reason")]
-    if notes:
-        procs.caption, procs.caption_justify = "\n".join(notes), "left"
-    # states down, MRDs across: every state is a row, so the table is as narrow as the MRDs
-    agents = Table(title="agents by state")
-    agents.add_column("state", min_width=17)
-    mrds = sorted(view["agents_by_state"])
-    for mrd in mrds:
-        agents.add_column(mrd, justify="right", min_width=6)
-    for state in S.AGENT_STATES:
-        agents.add_row(state, *(str(view["agents_by_state"][mrd].get(state, 0)) for mrd in mrds))
-    queues = Table(title="queues")
-    for column, width in (("queue", 16), ("MRD", 8), ("waiting", 8), ("oldest wait", 11)):
-        queues.add_column(column, justify="left" if column in ("queue", "MRD") else "right", min_width=width)
-    for name, q in sorted(view["queues"].items()):
-        queues.add_row(name, q.get("mrd", "?"), str(q["waiting"]),
-                       f"{q['oldest_wait_s']:.1f} s" if q["waiting"] else "-")
-    sl = view["service_level"]
-    summary = (f"routed {view['routed_per_s']:,.1f}/s   routing latency p50 {ms(view['route_p50_us'])}, "
-               f"p99 {ms(view['route_p99_us'])}   service level (accepted within {SERVICE_LEVEL_S:.0f} s) "
-               + ("-" if sl is None else f"{100 * sl:.1f} %"))
-    hints = Text(KEY_HINTS + (f"   refresh every {interval:g} s" if interval else ""), style="reverse")
-    return Group(procs, agents, queues, summary, hints)
+    queue listed), a summary line, and the keys, laid out for the console's width when it is
+    drawn (a live view follows a resized terminal): boxed when the boxes fit, else without
+    the outer edges, which keeps every column within 80; the agents and the queues side by
+    side when both fit, and the summary on one line when it does."""
+
+    def __init__(self, view: dict[str, Any], interval: float | None = None):
+        self.view, self.interval = view, interval
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        boxed = natural_width(console, self.processes(boxed=True)) <= width
+        agents, queues = self.agents(boxed), self.queues(boxed)
+        yield self.processes(boxed)
+        if natural_width(console, agents) + GAP + natural_width(console, queues) <= width:
+            grid = Table.grid(padding=(0, GAP, 0, 0))
+            grid.add_row(agents, queues)
+            yield grid
+        else:
+            yield agents
+            yield queues
+        yield Text(pack(self.summary(), width))
+        yield Text(KEY_HINTS + (f"   refresh every {self.interval:g} s" if self.interval else ""), style="reverse")
+
+    def processes(self, boxed: bool) -> Table:
+        view = self.view
+        procs = table(f"mroute top: {view['topology']}", boxed)
+        for column, width in PROCESS_COLUMNS:
+            procs.add_column(column, justify="left" if column in ("process", "state") else "right", min_width=width)
+        for p in view["processes"]:
+            procs.add_row(p["name"], Text(p["state"], style=STATE_STYLES.get(p["state"], "")), str(p["pid"] or "-"),
+                          str(p["restarts"]), "-" if p["cpu_percent"] is None else f"{p['cpu_percent']:.1f}",
+                          "-" if p["rss_mb"] is None else f"{p['rss_mb']:.1f}", f"{p['in_per_s']:,.0f}",
+                          f"{p['out_per_s']:,.0f}")
+        # why a process is DEGRADED or UNRESPONSIVE, under the table: its columns stay put
+        notes = [f"{p['name']} {p['state']}: {p['reason']}" for p in view["processes"] if p.get("reason")]
+        if notes:
+            procs.caption, procs.caption_justify = "\n".join(notes), "left"
+        return procs
+
+    def agents(self, boxed: bool) -> Table:
+        """States down, MRDs across: every state is a row, so the table is as narrow as the MRDs."""
+        by_state = self.view["agents_by_state"]
+        agents = table("agents by state", boxed)
+        agents.add_column("state", min_width=17)
+        mrds = sorted(by_state)
+        for mrd in mrds:
+            agents.add_column(mrd, justify="right", min_width=6)
+        for state in S.AGENT_STATES:
+            agents.add_row(state, *(str(by_state[mrd].get(state, 0)) for mrd in mrds))
+        return agents
+
+    def queues(self, boxed: bool) -> Table:
+        queues = table("queues", boxed)
+        for column, width in QUEUE_COLUMNS:
+            queues.add_column(column, justify="left" if column in ("queue", "MRD") else "right", min_width=width)
+        for name, q in sorted(self.view["queues"].items()):
+            queues.add_row(name, q.get("mrd", "?"), str(q["waiting"]),
+                           f"{q['oldest_wait_s']:.1f} s" if q["waiting"] else "-")
+        return queues
+
+    def summary(self) -> list[str]:
+        view, sl = self.view, self.view["service_level"]
+        return [f"routed {view['routed_per_s']:,.1f}/s",
+                f"routing latency p50 {ms(view['route_p50_us'])}, p99 {ms(view['route_p99_us'])}",
+                f"service level (accepted within {SERVICE_LEVEL_S:.0f} s) "
+                + ("-" if sl is None else f"{100 * sl:.1f} %")]
+
+
+def natural_width(console: Console, renderable: Any) -> int:
+    """Its width with room to spare (a measure within the console's width is capped at it)."""
+    return Measurement.get(console, console.options.update_width(10_000), renderable).maximum
+
+
+def pack(parts: list[str], width: int, sep: str = "   ") -> str:
+    """The parts on as few lines as fit `width`, never breaking one."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(sep) + len(part) <= width:
+            lines[-1] += sep + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+def table(title: str, boxed: bool) -> Table:
+    """Boxed, or (narrow) with inner lines only: the outer edges and padding cost 4 columns."""
+    if boxed:
+        return Table(title=title)
+    return Table(title=title, box=box.MINIMAL_HEAVY_HEAD, show_edge=False, pad_edge=False)

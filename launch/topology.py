@@ -167,15 +167,15 @@ def parse(data: Any, path: Path) -> Topology:
     agents = _agents(c, data.get("agents"), base)
     security = _security(c, data.get("security"), base)
     actors = _actors(c, data.get("actors"), len(agents), curve=bool(security))
-    endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir)
+    hosts = _hosts(c, data.get("hosts"), transport, actors)   # before port_base: hosts need tcp, said first
+    port_base = _port_base(c, data, transport)
+    endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir, port_base)
     supervisor = c.mapping(data.get("supervisor") or {}, "supervisor")
     c.known_keys(supervisor, tuple(SUPERVISOR_DEFAULTS), "supervisor")
     timings = {key: c.integer(supervisor.get(key, default), f"supervisor.{key}", SUPERVISOR_INTEGERS[key])
                if key in SUPERVISOR_INTEGERS else c.number(supervisor.get(key, default), f"supervisor.{key}")
                for key, default in SUPERVISOR_DEFAULTS.items()}
-    hosts = _hosts(c, data.get("hosts"), transport, actors)
     if hosts:  # an endpoint not given is on the host of the actor that binds it
-        port_base = c.integer(data.get("port_base", 5550), "port_base", 1)
         given = c.mapping(data.get("endpoints") or {}, "endpoints")
         for i, endpoint in enumerate(endpoints):
             binder = next((s for s in actors.values() if s["role"] == BINDERS[endpoint]), None)
@@ -235,7 +235,16 @@ def short_socket_dir(run_dir: Path) -> Path:
     return Path(f"/tmp/mroute-{os.getuid()}-{digest}")
 
 
-def _endpoints(c: _Checker, raw: Any, transport: str, sock_dir: Path) -> dict[str, str]:
+def _port_base(c: _Checker, data: dict[str, Any], transport: str) -> int:
+    """The first port of the tcp endpoints not given (each endpoint its index above it). On
+    ipc it would mean nothing: refused rather than silently ignored (issue 25)."""
+    if "port_base" in data and transport != "tcp":
+        raise c.fail("port_base", f"sets the ports of tcp endpoints, but transport is {transport} (unix sockets in "
+                                  "the run directory): set transport: tcp, or remove port_base")
+    return c.integer(data.get("port_base", 5550), "port_base", 1, 65535 - (len(ENDPOINT_NAMES) - 1))
+
+
+def _endpoints(c: _Checker, raw: Any, transport: str, sock_dir: Path, port_base: int) -> dict[str, str]:
     raw = c.mapping(raw if raw is not None else {}, "endpoints")
     c.known_keys(raw, ENDPOINT_NAMES, "endpoints")
     endpoints = {}
@@ -248,5 +257,5 @@ def _endpoints(c: _Checker, raw: Any, transport: str, sock_dir: Path) -> dict[st
         elif transport == "ipc":
             endpoints[name] = f"ipc://{sock_dir}/{name}.ipc"
         else:
-            endpoints[name] = f"tcp://127.0.0.1:{5550 + i}"
+            endpoints[name] = f"tcp://127.0.0.1:{port_base + i}"
     return endpoints

@@ -72,6 +72,19 @@ def control(file: str, verb: str, body: dict[str, Any], timeout: float | None = 
     return client.ask(topology, verb, body, timeout=timeout)
 
 
+def human_seconds(seconds: float | None) -> str:
+    """A duration as the web console shows one (app.js `seconds`): "42 s", "5 min", "1.5 h",
+    rounded half up as JavaScript's toFixed does; "-" for none (an actor not up)."""
+    import math
+    if not seconds:
+        return "-"
+    if seconds < 60:
+        return f"{math.floor(seconds + 0.5)} s"
+    if seconds < 3600:
+        return f"{math.floor(seconds / 60 + 0.5)} min"
+    return f"{math.floor(seconds / 360 + 0.5) / 10:.1f} h"
+
+
 def print_actors(answer: dict[str, Any]) -> None:
     for actor in answer.get("actors", []):
         click.echo(f"{actor['name']:<12} {actor['state']:<9} pid {actor['pid'] or '-'}")

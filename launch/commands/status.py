@@ -8,7 +8,7 @@ import click
 import orjson
 
 from .. import client
-from .common import host_option, load_or_exit, topology_option
+from .common import host_option, human_seconds, load_or_exit, topology_option
 
 
 @click.command()
@@ -43,7 +43,7 @@ def status(file: str, as_json: bool, host: str | None) -> None:
         for a in state["actors"]:
             colour = {"RUNNING": "green", "DEGRADED": "yellow"}.get(a["state"], "red")
             table.add_row(a["name"], a["role"], str(a["pid"] or "-"), f"[{colour}]{a['state']}[/{colour}]",
-                          f"{a['uptime']:.0f} s", str(a["restarts"]), *([a.get("reason", "")] if reasons else []))
+                          human_seconds(a["uptime"]), str(a["restarts"]), *([a.get("reason", "")] if reasons else []))
         dropped = state["supervisor"].get("log_dropped_bytes", 0)
         unwritten = state["supervisor"].get("files_unwritten", [])
         if dropped or unwritten:

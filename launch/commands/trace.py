@@ -18,7 +18,6 @@ def trace(file: str, host: str | None, task_id: str, as_json: bool) -> None:
     """A task's path through the processes: every message naming it that an actor took,
     in time order, with the time from each hop to the next (from the actors' memory of
     their last 20,000 such messages)."""
-    from datetime import datetime
     topology = load_or_exit(file, host)
     answers = client.ask(topology, "ask", {"name": "all", "verb": "trace", "body": {"task": task_id}})["actors"]
     hops = sorted(({**event, "actor": name} for name, answer in answers.items() for event in answer.get("events", [])),
@@ -32,12 +31,6 @@ def trace(file: str, host: str | None, task_id: str, as_json: bool) -> None:
                                  "total_ms": round((hops[-1]["at"] - hops[0]["at"]) * 1000, 3)}).decode())
         return
     from rich.console import Console
-    from rich.table import Table
-    table = Table(title=f"task {task_id}: {len(hops)} hops in {(hops[-1]['at'] - hops[0]['at']) * 1000:.2f} ms")
-    for column in ("time", "+ms", "taken by", "from queue", "message", "state", "code", "agent"):
-        table.add_column(column, justify="right" if column == "+ms" else "left")
-    for hop in hops:
-        table.add_row(datetime.fromtimestamp(hop["at"]).strftime("%H:%M:%S.%f")[:-3], f"{hop['after_ms']:.3f}",
-                      hop["actor"], hop["queue"], hop["type"], str(hop.get("state") or ""),
-                      str(hop.get("code") or ""), hop["agent"] or "")
-    Console().print(table)
+
+    from ..traceview import HopTable
+    Console().print(HopTable(task_id, hops))

@@ -14,7 +14,7 @@ import orjson
 from actors.loop import die_with_parent
 
 from .. import report
-from ..supervisor import AlreadyRunning, StartError, Supervisor, is_locked
+from ..supervisor import AlreadyRunning, StartError, Supervisor, is_locked, running_already
 from ..topology import Topology
 from .common import host_option, load_or_exit, prefixer, topology_option
 from .journal import confirm_discard, set_aside
@@ -40,7 +40,7 @@ def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bo
     topology = load_or_exit(file, host)
     if fresh and not daemon:
         if is_locked(topology.run_dir):
-            raise click.ClickException(f"topology {topology.name!r} is running already: `mroute down` first")
+            raise click.ClickException(running_already(topology.run_dir, topology.name))
         confirm_discard(topology, yes)
     if log_json:
         os.environ["MROUTE_LOG_FORMAT"] = "json"  # the actors inherit it
@@ -84,7 +84,7 @@ def up(file: str, detach: bool, duration: float | None, quiet: bool, as_json: bo
 def spawn_detached(file: str, topology: Topology, fresh: bool) -> int:
     """Start a supervisor in its own session and wait for its word: READY or why not."""
     if is_locked(topology.run_dir):
-        raise click.ClickException(f"topology {topology.name!r} is running already: `mroute down` first")
+        raise click.ClickException(running_already(topology.run_dir, topology.name))
     proc = subprocess.Popen([sys.executable, "-m", "launch.cli", "up", "-f", file, "--daemon",
                              *(["--fresh"] if fresh else [])],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -20,10 +20,10 @@ from .controller import CommandError
 from .flapping import BACKOFF_CAP, BACKOFF_FIRST, MAX_QUICK_FAILURES, STARTED_AFTER
 from .process import (BACKOFF, DEGRADED, EXITED, FATAL, RUNNING, STARTING, STOPPED, STOPPING, UNRESPONSIVE, Child,
                       Process, tail)
-from .rundir import AlreadyRunning, is_locked, kill_survivors, read_state
+from .rundir import AlreadyRunning, is_locked, kill_survivors, read_state, running_already
 
 __all__ = ["AlreadyRunning", "Arbiter", "BACKOFF", "BACKOFF_CAP", "BACKOFF_FIRST", "Child", "CommandError", "DEGRADED",
            "EXITED",
            "FATAL", "MAX_QUICK_FAILURES", "Process", "RUNNING", "STARTED_AFTER", "STARTING", "STATS_TIMEOUT",
            "STOPPED", "STOPPING", "StartError", "Supervisor", "UNRESPONSIVE", "is_locked", "kill_survivors",
-           "read_state", "tail"]
+           "read_state", "running_already", "tail"]

@@ -44,9 +44,12 @@ class Waiter:
 
 
 class Arbiter:
-    def __init__(self, topology: Topology, echo: Callable[[str, str], None] | None = None, fresh: bool = False):
+    def __init__(self, topology: Topology, echo: Callable[[str, str], None] | None = None, fresh: bool = False,
+                 serve_metrics: bool = True):
         self.topology = topology
         self.fresh = fresh   # discard Comm's journal: start with no agents and no tasks
+        self.serve_metrics = serve_metrics   # a load's own fleet does not: its report holds the figures
+        self.metrics_server: Any = None
         self.discarded: Path | None = None   # where `fresh` set the journal aside
         self.echo = echo
         self.run_dir = topology.run_dir
@@ -91,7 +94,8 @@ class Arbiter:
         self.events.linger = 0
         self.events.bind(self.topology.control_endpoint("events"))
         self.loop.handle_signals(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-        self.metrics_server = self.bind_metrics()
+        if self.serve_metrics:
+            self.metrics_server = self.bind_metrics()
         self.loop.call_every(self.topology.supervisor["ping_interval"], self.ping)
         self.loop.on_signal(signal.SIGCHLD, self.reap)
         for name in self.actor_names():
@@ -271,7 +275,8 @@ class Arbiter:
             raise StartError(f"{child.name} ({child.role}) failed to start: {reason}\n"
                              f"log: {child.log_path}\n{tail(child.log_path) if not child.failure else ''}")
         # served from now on (bound since the start): its first scrape asks every actor (metricsd)
-        metrics.start(self.metrics_server)
+        if self.metrics_server is not None:
+            metrics.start(self.metrics_server)
 
     def serve(self, duration: float | None = None) -> None:
         """Run until stopped (signal or `down`), or for `duration` seconds."""
@@ -298,7 +303,7 @@ class Arbiter:
         self.reap()
 
     def close(self) -> None:
-        if getattr(self, "metrics_server", None) is not None:
+        if self.metrics_server is not None:
             metrics.close(self.metrics_server)
         for child in self.children.values():
             if child.log is not None:

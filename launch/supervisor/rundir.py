@@ -29,20 +29,90 @@ class AlreadyRunning(Exception):
     pass
 
 
+PROBE_WAIT = 0.5   # seconds a start waits for the lock: is_locked() (any CLI verb) holds it a moment
+
+
 def lock(run_dir: Path, name: str) -> int:
     """Own the run directory: an exclusive lock held for the supervisor's life. Raises
-    AlreadyRunning when a live supervisor owns it (a second bind of the same ipc path
-    would silently steal its sockets)."""
+    AlreadyRunning, naming who holds it, when another process does (a second bind of the
+    same ipc path would silently steal a live supervisor's sockets)."""
     fd = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        owner = read_state(run_dir).get("supervisor", {}).get("pid")
-        raise AlreadyRunning(f"topology {name!r} is running already "
-                             f"(supervisor pid {owner}, run directory {run_dir}): `mroute down` first")
+    deadline = time.monotonic() + PROBE_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise AlreadyRunning(running_already(run_dir, name))
+            time.sleep(0.01)   # a probe's hold lasts microseconds; a supervisor's, its life
     os.set_inheritable(fd, False)
     return fd
+
+
+def running_already(run_dir: Path, name: str) -> str:
+    """Why a topology cannot start here: who holds the lock, from the kernel's own list of
+    locks (state.json may not be written yet, or be a dead supervisor's: issue 25 saw
+    "supervisor pid None"). A flock dies with its holder, so a held lock is never stale."""
+    where = f"run directory {run_dir}"
+    holders = lock_holders(run_dir / "lock")
+    if not holders:   # let go since, or /proc/locks unreadable
+        owner = read_state(run_dir).get("supervisor", {}).get("pid")
+        if owner:
+            return f"topology {name!r} is running already (supervisor pid {owner}, {where}): `mroute down` first"
+        return f"topology {name!r}: another process held its lock ({run_dir / 'lock'}) and has let go: start again"
+    pid = holders[0]
+    command = command_line(pid)
+    if is_supervisor(command):
+        return f"topology {name!r} is running already (supervisor pid {pid}: {command}; {where}): `mroute down` first"
+    return (f"topology {name!r} cannot start: its lock {run_dir / 'lock'} is held by pid {pid} "
+            f"({command or 'command line unknown'}), which is not an mroute supervisor: end that process "
+            f"(kill {pid}), then start again")
+
+
+def lock_holders(path: Path) -> list[int]:
+    """The pids holding a flock on `path`, from /proc/locks (Linux): lines such as
+    `2: FLOCK  ADVISORY  WRITE 8262 fe:00:2230530 0 EOF` (device:inode; a process waiting
+    for the lock has `->` there). Matched by inode, then kept if the process has the file
+    open (the device numbers there are not always those stat() gives)."""
+    try:
+        st = os.stat(path)
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    pids = [int(f[4]) for f in (line.split() for line in lines)
+            if len(f) > 5 and f[1] == "FLOCK" and f[4].isdigit() and f[5].rpartition(":")[2] == str(st.st_ino)]
+    return [pid for pid in pids if has_open(pid, st)] or pids
+
+
+def has_open(pid: int, st: os.stat_result) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if (target.st_dev, target.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    return False
+
+
+def command_line(pid: int) -> str:
+    try:
+        return " ".join(part.decode(errors="replace") for part in
+                        Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if part)
+    except OSError:
+        return ""
+
+
+def is_supervisor(command: str) -> bool:
+    """`mroute up ...`, `python -m launch.cli up ...` (a detached supervisor, a test's)."""
+    words = command.split()
+    return any(w.endswith(("mroute", "launch.cli")) for w in words) and "up" in words
 
 
 def clear_leftovers(run_dir: Path, sock_dir: Path) -> None:
