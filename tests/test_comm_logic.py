@@ -445,3 +445,20 @@ def test_a_desk_started_afresh_has_the_tasks_it_lost_closed_once_and_a_retry_clo
     h.send("Resync", {"Destination": "web", "ReplyTo": "web", "TaskIds": [], "Reset": True, "MsgId": "reset-1"})
     assert kept in h.comm.tasks.live
     assert len(h.published_of("Snapshot", MsgId="reset-1")) == 2    # each answered
+
+
+def test_an_operator_sees_every_logged_in_agent_with_its_tasks():
+    """Issue 25, 6: no list of agents anywhere, only counts by state (the web console's team
+    view asks Comm this over the control channel)."""
+    h = Harness(agents=3)
+    h.login("a0")
+    h.login("a2", ready=False)
+    task = h.task()
+    h.send("TaskState", {"TaskId": task, "AgentId": "a0", "State": S.ACTIVE})
+    team = h.comm.agents.team(limit=10)
+    assert team["total"] == 2 and not team["truncated"]
+    assert [row["AgentId"] for row in team["agents"]] == ["a0", "a2"]
+    a0 = team["agents"][0]
+    assert a0["Destination"] == "desk-a0" and a0["Mrds"]["chat"]["Tasks"] == 1 and a0["Mrds"]["chat"]["State"] == S.ACTIVE
+    assert team["agents"][1]["Mrds"]["chat"]["State"] == S.NOT_READY
+    assert h.comm.agents.team(limit=1)["truncated"]

@@ -6,11 +6,6 @@ customer and an agent route a real chat through Comm and the MRE on two pages.""
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import signal
-import subprocess
 import urllib.error
 import urllib.request
 
@@ -19,104 +14,10 @@ import pytest
 from launch import client as control_client
 from selenium.webdriver.common.keys import Keys
 
-from .helpers import MROUTE, base_topology, end, tagged_processes, wait_until
+from .helpers import base_topology, wait_until
+from .webdrive import NEEDS_CHROMIUM, browser, console, css, on, status_of, until  # noqa: F401 (fixtures)
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = [pytest.mark.timeout(120),
-              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium and chromedriver on this machine "
-                                 "(Debian packages chromium and chromium-driver; .ci/run installs them as root)")]
-
-
-class Console:
-    """`mroute web` on a free port, for the topology `running` runs; stopped afterwards."""
-
-    def __init__(self, running, tag: str):
-        self.proc = subprocess.Popen([*MROUTE, "web", "-f", str(running.file), "--port", "0"], cwd=running.directory,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     env=dict(os.environ, MROUTE_TEST_TAG=tag))
-        said = ""
-        while (found := re.search(r"(http://\S+)/\?token=(\S+)", said)) is None:   # the URL, once it serves
-            line = self.proc.stderr.readline()
-            assert line, f"mroute web ended before serving: {said}"
-            said += line
-        self.base, self.token = found.group(1), found.group(2)
-
-    def stop(self) -> int:
-        code = end(self.proc)
-        self.proc.stderr.close()
-        return code
-
-
-@pytest.fixture
-def console(start_topology):
-    tag = f"web-{os.getpid()}-{os.urandom(3).hex()}"
-    started = []
-
-    def start(spec):
-        running = start_topology(spec)
-        started.append(Console(running, tag))
-        return running, started[-1]
-    yield start
-    for web in started:
-        if web.proc.poll() is None:
-            web.stop()
-    left = tagged_processes(tag)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"left behind: {left}"
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opened = []
-
-    def open_one():
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
-                         "--disable-dev-shm-usage"):
-            options.add_argument(argument)
-        opened.append(webdriver.Chrome(options=options, service=Service(DRIVER)))
-        return opened[-1]
-    yield open_one
-    for driver in opened:
-        driver.quit()
-
-
-def until(driver, condition, timeout=30):
-    """Wait for `condition(driver)`: the pages redraw as news comes, so an element found a
-    moment ago may be gone (stale): look again."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
-                         ).until(lambda d: condition(d))
-
-
-def on(driver, selector, action, timeout=30):
-    """Do `action(element)` on the first element `selector` finds, found again if a redraw
-    replaced it meanwhile."""
-    def done(d):
-        found = css(d, selector)
-        if not found:
-            return False
-        action(found[0])
-        return True
-    until(driver, done, timeout)
-
-
-def css(driver, selector):
-    from selenium.webdriver.common.by import By
-    return driver.find_elements(By.CSS_SELECTOR, selector)
-
-
-def status_of(url: str, body: bytes | None = None, **headers: str) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as err:
-        return err.code
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_every_page_and_action_needs_the_token_and_no_other_site_may_act(console):
@@ -191,7 +92,9 @@ def test_a_customer_and_an_agent_route_a_real_chat(console, browser):
     on(agent, ".chat .send", lambda e: e.click())
     until(customer, lambda d: "let me look" in css(d, "#transcript")[0].text)
 
-    on(agent, ".chat .close", lambda e: e.click())
+    on(agent, ".chat .end", lambda e: e.click())            # the customer is told; alice wraps up
+    until(customer, lambda d: css(d, "#state")[0].text == "ENDED")
+    on(agent, ".chat.wrapup .done", lambda e: e.click())
     until(customer, lambda d: css(d, "#state")[0].text == "CLOSED")
     until(agent, lambda d: css(d, "#chats")[0].text == "none")
     comm = control_client.ask(running.topology, "stats")["actors"]["comm.1"]   # CLOSED in Comm, DONE by alice

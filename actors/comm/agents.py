@@ -252,6 +252,24 @@ class Agents:
         for session in self.at_desk(destination):
             self.refresh_all(session.agent_id)
 
+    def team(self, limit: int) -> dict[str, Any]:
+        """For an operator (the web console's team view, over the control channel): every
+        logged-in agent, in directory order, at most `limit`: where it is connected, and on
+        each MRD it is logged in on its state, reason code, since when, tasks in hand and
+        the task on offer. A walk of the directory: asked a second, not per message."""
+        rows, total = [], 0
+        for agent_id in self.directory:
+            session = self.sessions.get(agent_id)
+            if session is None or all(p.state == S.LOGOUT for p in session.mrds.values()):
+                continue
+            total += 1
+            if len(rows) < limit:
+                rows.append({"AgentId": agent_id, "Destination": session.destination, "Mrds": {
+                    mrd: {"State": p.state, "ReasonCode": p.reason, "StateChangeTime": p.changed or STARTED,
+                          "Tasks": len(p.tasks), "Offer": p.offer}
+                    for mrd, p in session.mrds.items() if p.state != S.LOGOUT}})
+        return {"agents": rows, "total": total, "truncated": total > len(rows)}
+
     def stats(self) -> dict[str, Any]:
         # MRD -> agent state -> how many: every MRD and state, zero included
         by_state = {mrd: dict.fromkeys(S.AGENT_STATES, 0) for mrd in self.mrds}

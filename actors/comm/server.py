@@ -55,6 +55,7 @@ EVENTS_HWM = 64
 RECEIVER_BYTES = 64 * 1024 ** 2
 RECEIVERS_BYTES = 256 * 1024 ** 2
 MRE_HWM = 1024
+TEAM_LIMIT = 1_000   # agents an operator's `agents` answer lists at most (the web console's team view)
 UNAVAILABLE_KEPT = 100_000  # Tasks refused UNAVAILABLE remembered, their retries served (retry_of_unavailable)
 CONFIRM_EVERY = 0.05  # s between confirmations of the MRE's decisions
 # Messages taken from General (or from the MRE) in one read, at most (and for at most the
@@ -386,7 +387,8 @@ class Comm(Actor):
     def control_verbs(self) -> dict[str, Any]:
         return {"flush": lambda body: self.core.flush(str(body.get("task", ""))),
                 "desks_closed": lambda body: self.core.desks_closed([str(d) for d in body.get("desks") or []]),
-                "account": lambda body: self.core.account(int(body.get("count", 0)))}
+                "account": lambda body: self.core.account(int(body.get("count", 0))),
+                "agents": lambda body: self.core.agents.team(int(body.get("limit", TEAM_LIMIT)))}
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), **self.core.stats(), **self.storage.stats(), **self.admission.stats(),

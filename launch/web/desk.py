@@ -1,56 +1,51 @@
 """The web console's Chat Server: real desks and real customers on the documented queues.
 
 A person on the agent page connects and logs in as a directory agent, goes READY, is
-offered tasks, accepts, chats, transfers and closes them; a person on the customer page
-starts a chat (a Task on a queue) and talks with whoever accepts it. Routing goes through
-Comm and the MRE like any task's; the conversation itself stays here, between the two
-pages (a Chat Server carries the media, Comm routes the work). What the pages should know
-goes to `publish(channel, event)`: `agent:ID` and `chat:ID`. When news from Comm may have
-been lost (link.py), a Snapshot of what this desk holds sets it right."""
+offered tasks, accepts or declines them, chats, transfers, ends (wrap-up) and closes them;
+a person on the customer page starts a chat (customers.py). Routing goes through Comm and
+the MRE like any task's. What the pages should know goes to `publish(channel, event)`:
+`agent:ID` and `chat:ID`. When news from Comm may have been lost (link.py), a Snapshot of
+what this desk holds sets it right.
+
+An agent at this desk may be offered a task of another Chat Server (a person logged in as
+a simulated Chat Server's agent takes its customers): the page says whose customer it is
+(GetTaskState gives its ClientUniqueId) and that no conversation is carried here."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Coroutine
 
 import zmq.asyncio
 
 from wire import states as S
 
 from ..topology import Topology
+from .customers import Customers
+from .hub import VERSIONS
 from .link import DeskError, Link
 
 log = logging.getLogger("mroute.web")
-
-
-@dataclass
-class Chat:
-    chat_id: str                      # the customer page's handle; the Task's ClientUniqueId
-    customer: str
-    queue: str
-    task_id: str | None = None
-    agent: str | None = None
-    state: str = "REQUESTED"          # REQUESTED, QUEUED, OFFERED, CONNECTED, CLOSED
-    code: str = ""
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-
-    def view(self) -> dict[str, Any]:
-        return {"chat": self.chat_id, "customer": self.customer, "queue": self.queue, "task": self.task_id,
-                "agent": self.agent, "state": self.state, "code": self.code, "transcript": self.transcript}
+DECLINED = "DECLINED"   # the reason code of an agent who declined an offer
 
 
 @dataclass
 class Session:
     agent_id: str
+    password: str = ""    # kept in memory only: the console's voice client connects with it (phone.py)
     state: str = S.LOGOUT
-    offers: set[str] = field(default_factory=set)   # task ids offered, not yet accepted
-    tasks: set[str] = field(default_factory=set)    # task ids accepted
+    reason: str = ""
+    offers: dict[str, float] = field(default_factory=dict)   # task id -> when offered (time.monotonic())
+    tasks: dict[str, str] = field(default_factory=dict)      # task id -> ACTIVE or WRAP_UP
+
+    def has(self, task_id: str) -> bool:
+        return task_id in self.offers or task_id in self.tasks
 
 
 class WebDesk:
@@ -59,10 +54,13 @@ class WebDesk:
         self.publish = publish
         self.destination = f"web-{socket.gethostname()}-{os.getpid()}"
         self.link = Link(topology, ctx, self.destination, self.on_message, self.resync)
-        self.numbers = itertools.count(1)
         self.sessions: dict[str, Session] = {}
-        self.chats: dict[str, Chat] = {}          # by chat id
-        self.by_task: dict[str, Chat] = {}        # our customers' chats by TaskId
+        self.customers = Customers(self.destination, topology.queues, self.request, publish, self.tell_agent)
+        self.others: dict[str, dict[str, Any]] = {}   # tasks of other Chat Servers at our desks: ClientUniqueId, MRD
+        # a simulated Chat Server's customers are `<actor>.<n>-c<number>` (actors/chat/customers.py)
+        chat_actors = [re.escape(name) for name, spec in topology.actors.items() if spec.get("role") == "chat"]
+        self.simulated = re.compile(rf"^((?:{'|'.join(chat_actors)})\.\d+)-c\d+$") if chat_actors else None
+        self.pending: set[asyncio.Future[Any]] = set()
         self.resyncing = False
 
     def start(self) -> None:
@@ -70,10 +68,18 @@ class WebDesk:
 
     async def close(self) -> None:
         for session in list(self.sessions.values()):   # our agents leave with us: their tasks go back
-            if session.state != S.LOGOUT:
-                self.link.send("AgentState", {"AgentId": session.agent_id, "State": S.LOGOUT,
-                                              "Mrd": self.default_mrd()})
+            if session.state != S.LOGOUT:   # (voice too: the Voice page may have made them ready for calls)
+                for mrd in [self.default_mrd(), *(["voice"] if self.voice_agent(session.agent_id) else [])]:
+                    self.link.send("AgentState", {"AgentId": session.agent_id, "State": S.LOGOUT, "Mrd": mrd})
+        for future in self.pending:
+            future.cancel()
+        await asyncio.gather(*self.pending, return_exceptions=True)
         await self.link.close()
+
+    def voice_agent(self, agent_id: str) -> bool:
+        """Comm logs an agent with an extension into voice when it connects, if a GC runs."""
+        return ("voice" in self.topology.mrds and any(s["role"] == "gc" for s in self.topology.actors.values())
+                and any(a["id"] == agent_id and a.get("extension") for a in self.topology.agents))
 
     def default_mrd(self) -> str:
         return "chat" if "chat" in self.topology.mrds else next(iter(self.topology.mrds))
@@ -81,13 +87,20 @@ class WebDesk:
     async def request(self, type: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.link.request(type, body)
 
+    def later(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run in the background, cancelled when the desk closes."""
+        future = asyncio.ensure_future(coroutine)
+        self.pending.add(future)
+        future.add_done_callback(self.pending.discard)
+
     # news lost: what this desk holds, from Comm ------------------------------------------
     def resync(self) -> None:
         """Ask for a Snapshot (one at a time); it says which agents are still ours."""
         if self.resyncing:
             return
         self.resyncing = True
-        tasks = sorted({t for s in self.sessions.values() for t in s.offers | s.tasks} | set(self.by_task))
+        tasks = sorted({t for s in self.sessions.values() for t in [*s.offers, *s.tasks]}
+                       | set(self.customers.by_task))
         log.info("web desk: news from Comm may be lost: resynchronising %d agents, %d tasks", len(self.sessions),
                  len(tasks))
 
@@ -98,29 +111,34 @@ class WebDesk:
                 log.warning("web desk: resync refused: %s", err)
             finally:
                 self.resyncing = False
-        self.link.tasks.append(asyncio.ensure_future(ask()))
+        self.later(ask())
 
     def on_snapshot(self, body: dict[str, Any]) -> None:
         agents = {row["AgentId"]: row for row in body.get("Agents") or []   # (one row per MRD: ours)
                   if isinstance(row, dict) and (row.get("MRD") or row.get("Mrd")) in (None, self.default_mrd())}
         rows = {row["TaskId"]: row for row in body.get("Tasks") or [] if isinstance(row, dict)}
         unknown = {t for t in body.get("Unknown") or [] if isinstance(t, str)}
+        now = time.monotonic()
         for agent_id, session in self.sessions.items():
             row = agents.get(agent_id)
             if row is None and session.state == S.LOGOUT:
                 continue   # logged out already: nothing to tell its page
             session.state = str(row["State"]) if row else S.LOGOUT   # not at this desk any more: moved, or gone
-            session.offers = {t for t, r in rows.items() if r.get("AgentId") == agent_id and r.get("State") == S.RESERVED}
-            session.tasks = {t for t, r in rows.items() if r.get("AgentId") == agent_id
+            session.reason = str(row.get("ReasonCode") or "") if row else "no longer at this desk"
+            session.offers = {t: session.offers.get(t, now) for t, r in rows.items()
+                              if r.get("AgentId") == agent_id and r.get("State") == S.RESERVED}
+            session.tasks = {t: str(r["State"]) for t, r in rows.items() if r.get("AgentId") == agent_id
                              and r.get("State") in (S.ACTIVE, S.WRAP_UP)}
-            self.publish(f"agent:{agent_id}", {"kind": "state", **self.agent_view(agent_id),
-                                               "reason": "" if row else "no longer at this desk"})
-        for task_id, chat in list(self.by_task.items()):
+            for task_id in [*session.offers, *session.tasks]:
+                if task_id not in self.customers.by_task:
+                    row = rows[task_id]
+                    self.others[task_id] = {"mrd": row.get("MRD"), "client": row.get("ClientUniqueId")}
+            self.tell_agent(agent_id, "state")
+        for task_id in list(self.customers.by_task):
             if task_id in rows:
-                self.on_task_state(rows[task_id])
-            elif task_id in unknown and chat.state != "CLOSED":
-                chat.state, chat.code = "CLOSED", "UNKNOWN"
-                self.tell_customer(chat, "the chat was lost with a Comm that restarted")
+                self.customers.on_task_state(rows[task_id])
+            elif task_id in unknown:
+                self.customers.on_unknown(task_id)
 
     # what Comm says ------------------------------------------------------------------------
     def on_message(self, type: str, body: dict[str, Any]) -> None:
@@ -133,82 +151,104 @@ class WebDesk:
         session = self.sessions.get(str(body.get("AgentId")))
         mrd = body.get("MRD") or body.get("Mrd")
         if session is None or (mrd is not None and mrd != self.default_mrd()):
-            return   # (an agent with an extension is in voice too: its voice states are the GC's page's)
-        session.state = str(body.get("State"))
+            return   # (an agent with an extension is in voice too: the voice page shows that)
+        session.state, session.reason = str(body.get("State")), str(body.get("ReasonCode") or "")
         if session.state == S.LOGOUT:
             session.offers.clear()
             session.tasks.clear()
-        self.publish(f"agent:{session.agent_id}", {"kind": "state", **self.agent_view(session.agent_id),
-                                                   "reason": body.get("ReasonCode") or ""})
+        self.tell_agent(session.agent_id, "state")
 
     def on_selected(self, body: dict[str, Any]) -> None:
         task_id, agent_id = str(body.get("TaskId")), str(body.get("AgentId"))
-        chat = self.by_task.get(task_id)
-        if chat is not None and chat.state != S.CLOSED:
-            chat.state, chat.agent = "OFFERED", agent_id
-            self.tell_customer(chat, f"{agent_id} has been chosen for you")
+        self.customers.on_selected(task_id, agent_id)
         session = self.sessions.get(agent_id)
         if session is not None:
-            session.offers.add(task_id)
-            self.publish(f"agent:{agent_id}", {"kind": "offer", **self.agent_view(agent_id)})
+            session.offers[task_id] = time.monotonic()
+            if task_id not in self.customers.by_task and task_id not in self.others:
+                # another Chat Server's customer: whose, its GetTaskState says (ClientUniqueId)
+                self.others[task_id] = {"mrd": body.get("MRD") or body.get("Mrd") or self.default_mrd()}
+                self.later(self.ask_task(task_id, agent_id))
+            self.tell_agent(agent_id, "offer")
+
+    async def ask_task(self, task_id: str, agent_id: str) -> None:
+        try:   # (its answer is news like any TaskState: on_task_state notes the ClientUniqueId)
+            await self.request("GetTaskState", {"TaskId": task_id, "AgentId": agent_id})
+        except DeskError as err:
+            log.info("web desk: GetTaskState %s: %s", task_id, err)
 
     def on_task_state(self, body: dict[str, Any]) -> None:
-        task_id, state, code = str(body.get("TaskId")), body.get("State"), body.get("Code") or ""
-        agent_id = body.get("AgentId")
-        chat = self.by_task.get(task_id)
-        if chat is None and body.get("ClientUniqueId") in self.chats:
-            # the answer to our customer's Task: known here, at once, because the offer may
-            # follow in the same batch, before start_chat has its answer back
-            chat = self.chats[body["ClientUniqueId"]]
-            chat.task_id, chat.state = task_id, "QUEUED"
-            self.by_task[task_id] = chat
-            self.tell_customer(chat, f"waiting in {chat.queue} for an agent")
-        if chat is not None and chat.state != "CLOSED":
-            if state == S.ACTIVE and agent_id:
-                chat.state, chat.agent = "CONNECTED", str(agent_id)
-                self.tell_customer(chat, f"{agent_id} has joined the chat")
-            elif state == S.QUEUED and code:
-                chat.state, chat.agent = "QUEUED", None
-                self.tell_customer(chat, f"back in the queue ({code})")
-            elif state == S.CLOSED and body.get("Scope") != "PARTICIPANT":
-                chat.state, chat.code = "CLOSED", code
-                self.tell_customer(chat, f"the chat is closed ({code})")
+        task_id, state, agent_id = str(body.get("TaskId")), body.get("State"), body.get("AgentId")
+        self.customers.on_task_state(body)
+        if task_id in self.others and body.get("ClientUniqueId"):
+            self.others[task_id]["client"] = str(body["ClientUniqueId"])
         for session in self.sessions.values():
-            if task_id not in session.offers and task_id not in session.tasks:
+            if not session.has(task_id):
                 continue
-            if state == S.ACTIVE and agent_id == session.agent_id:
-                session.offers.discard(task_id)
-                session.tasks.add(task_id)
+            if state in (S.ACTIVE, S.WRAP_UP) and agent_id == session.agent_id:
+                session.offers.pop(task_id, None)
+                session.tasks[task_id] = str(state)
             elif state in (S.CLOSED, S.QUEUED) or (state == S.ACTIVE and agent_id != session.agent_id):
-                session.offers.discard(task_id)
-                session.tasks.discard(task_id)
-            self.publish(f"agent:{session.agent_id}", {"kind": "tasks", **self.agent_view(session.agent_id)})
+                session.offers.pop(task_id, None)
+                session.tasks.pop(task_id, None)
+            self.tell_agent(session.agent_id, "tasks")
+        self.forget_others()
 
     def on_transferred(self, body: dict[str, Any]) -> None:
         task_id, agent_id, previous = str(body.get("TaskId")), str(body.get("AgentId")), body.get("PreviousAgentId")
-        chat = self.by_task.get(task_id)
-        if chat is not None:
-            chat.agent = agent_id
-            self.tell_customer(chat, f"transferred to {agent_id}")
+        self.customers.on_transferred(task_id, agent_id)
         for name in (previous, agent_id):
             session = self.sessions.get(str(name))
             if session is not None:
-                session.offers.discard(task_id)
-                (session.tasks.add if name == agent_id else session.tasks.discard)(task_id)
-                self.publish(f"agent:{name}", {"kind": "tasks", **self.agent_view(str(name))})
+                session.offers.pop(task_id, None)
+                if name == agent_id:
+                    session.tasks[task_id] = S.ACTIVE
+                    if task_id not in self.customers.by_task:
+                        self.others.setdefault(task_id, {"mrd": self.default_mrd()})
+                        self.later(self.ask_task(task_id, agent_id))
+                else:
+                    session.tasks.pop(task_id, None)
+                self.tell_agent(str(name), "tasks")
+        self.forget_others()
+
+    def forget_others(self) -> None:
+        held = {t for s in self.sessions.values() for t in [*s.offers, *s.tasks]}
+        for task_id in [t for t in self.others if t not in held]:
+            del self.others[task_id]
 
     # agents --------------------------------------------------------------------------------
+    def tell_agent(self, agent_id: str, kind: str = "tasks") -> None:
+        if agent_id in self.sessions:
+            self.publish(f"agent:{agent_id}", {"kind": kind, **self.agent_view(agent_id)})
+
     def agent_view(self, agent_id: str, check: bool = False) -> dict[str, Any]:
         if check and agent_id not in self.sessions:
             raise DeskError("NOT_FOUND", f"{agent_id} has not logged in here")
         session = self.sessions[agent_id]
-        return {"agent": agent_id, "state": session.state,
-                "offers": [self.task_view(t) for t in sorted(session.offers)],
-                "tasks": [self.task_view(t) for t in sorted(session.tasks)]}
+        return {"agent": agent_id, "state": session.state, "reason": session.reason, "mrd": self.default_mrd(),
+                "v": next(VERSIONS),
+                "offers": [self.task_view(t, offered) for t, offered in sorted(session.offers.items())],
+                "tasks": [{**self.task_view(t), "state": s} for t, s in sorted(session.tasks.items())]}
 
-    def task_view(self, task_id: str) -> dict[str, Any]:
-        chat = self.by_task.get(task_id)
-        return {"task": task_id, "chat": chat.view() if chat else None}
+    def task_view(self, task_id: str, offered: float | None = None) -> dict[str, Any]:
+        """What a person needs to decide: whose customer, which queue, how long the offer
+        stands (`left`, seconds before RONA: the queue's offer_timeout)."""
+        chat = self.customers.by_task.get(task_id)
+        view: dict[str, Any] = {"task": task_id, "chat": chat.view() if chat else None, "kind": "console",
+                                "customer": chat.customer if chat else None, "queue": chat.queue if chat else None,
+                                "mrd": self.topology.queues[chat.queue]["mrd"] if chat else None}
+        if chat is None:
+            other = self.others.get(task_id, {})
+            client = other.get("client")
+            found = self.simulated.match(client) if self.simulated and client else None
+            mrd = other.get("mrd") or self.default_mrd()
+            # a simulated customer names no queue: it waits in its MRD's default queue
+            view.update(kind="simulated" if found else "other", server=found.group(1) if found else None,
+                        customer=client, mrd=mrd,
+                        queue=self.topology.mrds.get(mrd, {}).get("default_queue") if found else None)
+        if offered is not None:
+            timeout = self.topology.queues.get(view["queue"] or "", {}).get("offer_timeout")
+            view["left"] = None if timeout is None else max(0.0, round(offered + timeout - time.monotonic(), 1))
+        return view
 
     async def login(self, agent_id: str, password: str) -> dict[str, Any]:
         agent = next((a for a in self.topology.agents if a["id"] == agent_id), None)
@@ -216,90 +256,45 @@ class WebDesk:
             raise DeskError("NOT_FOUND", f"no agent {agent_id!r} in the directory")
         await self.request("Connect", {"AgentId": agent_id, "Password": password, "Destination": self.destination,
                                        "Extension": agent.get("extension", "")})
-        self.sessions.setdefault(agent_id, Session(agent_id))   # connected: its news is ours from now on
+        session = self.sessions.setdefault(agent_id, Session(agent_id))   # connected: its news is ours from now on
+        session.password = password
         # the answer was handled as news when it came (on_message): the session is up to date
         await self.request("Login", {"AgentId": agent_id, "Password": password, "Mrd": self.default_mrd()})
+        self.resync()   # a session moved from another desk brings its tasks: which, a Snapshot says
         return self.agent_view(agent_id)
 
-    async def set_state(self, agent_id: str, state: str) -> dict[str, Any]:
+    async def set_state(self, agent_id: str, state: str, mrd: str = "") -> dict[str, Any]:
         self.session(agent_id)
-        await self.request("AgentState", {"AgentId": agent_id, "State": state, "Mrd": self.default_mrd()})
+        await self.request("AgentState", {"AgentId": agent_id, "State": state, "Mrd": mrd or self.default_mrd()})
         return self.agent_view(agent_id)
 
     async def task_action(self, agent_id: str, task_id: str, action: str, recipient: str = "") -> dict[str, Any]:
-        """accept, close (DONE) or transfer (to `recipient`) a task the agent is offered or holds."""
+        """accept or decline an offer; end (wrap-up), close (DONE) or transfer (to
+        `recipient`) a task the agent holds."""
         session = self.session(agent_id)
-        if task_id not in session.offers | session.tasks:
+        if not session.has(task_id):
             raise DeskError("NOT_FOUND", f"{agent_id} is offered or holds no task {task_id}")
         requests = {"accept": ("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE}),
+                    # NOT_READY while an offer rings sends it back to the head of its queue (RONA);
+                    # the reason code says why the agent is not ready
+                    "decline": ("AgentState", {"AgentId": agent_id, "State": S.NOT_READY, "Mrd": self.default_mrd(),
+                                               "ReasonCode": DECLINED}),
+                    "end": ("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.WRAP_UP}),
                     "close": ("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.CLOSED,
                                             "Code": S.DONE}),
                     "transfer": ("Transfer", {"TaskId": task_id, "OwnerAgentId": agent_id,
                                               "RecipientAgentId": recipient})}
         if action not in requests:
-            raise DeskError("BAD_FIELD", f"no task action {action!r} (accept, close, transfer)")
+            raise DeskError("BAD_FIELD", f"no task action {action!r} ({', '.join(requests)})")
         await self.request(*requests[action])   # its answer was handled as news when it came
         return self.agent_view(agent_id)
+
+    def logged_in(self, agent_id: str) -> bool:
+        session = self.sessions.get(agent_id)
+        return session is not None and session.state != S.LOGOUT
 
     def session(self, agent_id: str) -> Session:
         session = self.sessions.get(agent_id)
         if session is None or session.state == S.LOGOUT:
             raise DeskError("INVALID_STATE", f"{agent_id} is not logged in here")
         return session
-
-    # customers -----------------------------------------------------------------------------
-    async def start_chat(self, customer: str, queue: str) -> dict[str, Any]:
-        spec = self.topology.queues.get(queue)
-        if spec is None:
-            raise DeskError("NOT_FOUND", f"no queue {queue!r} (queues: {', '.join(self.topology.queues)})")
-        chat = Chat(f"{self.destination}-c{next(self.numbers)}", customer or "a customer", queue)
-        self.chats[chat.chat_id] = chat
-        try:
-            answer = await self.request("Task", {"Mrd": spec["mrd"], "ClientUniqueId": chat.chat_id,
-                                                 "name": chat.customer, "params": [["queue", queue], ["channel", "web"]]})
-        except DeskError:
-            if chat.task_id is None:   # never made: no page will follow it
-                del self.chats[chat.chat_id]
-            raise
-        if chat.task_id is None:   # (on_task_state registers it as the answer comes)
-            chat.task_id = str(answer["TaskId"])
-            self.by_task[chat.task_id] = chat
-        return chat.view()
-
-    async def leave(self, chat_id: str) -> dict[str, Any]:
-        chat = self.chat(chat_id)
-        if chat.state != "CLOSED" and chat.task_id:
-            self.tell_customer(chat, f"{chat.customer} has left")
-            try:
-                await self.request("TaskState", {"TaskId": chat.task_id, "State": S.CLOSED, "Code": S.CANCELLED})
-            except DeskError as err:
-                if err.code != S.INVALID_STATE:   # accepted already: the agent closes it
-                    raise
-        return chat.view()
-
-    def say(self, chat_id: str, sender: str, text: str) -> dict[str, Any]:
-        """A line of the conversation: from the customer, or from the agent who holds it."""
-        chat = self.chat(chat_id)
-        if sender != "customer" and (chat.agent != sender or chat.state != "CONNECTED"):
-            raise DeskError("AUTHORIZATION_FAILURE", f"{sender} does not hold this chat")
-        if chat.state == "CLOSED":
-            raise DeskError("INVALID_STATE", "the chat is closed")
-        line = {"from": chat.customer if sender == "customer" else sender, "by": sender, "text": text[:2000],
-                "at": time.time()}
-        chat.transcript.append(line)
-        self.publish(f"chat:{chat.chat_id}", {"kind": "line", **chat.view()})
-        if chat.agent in self.sessions:
-            self.publish(f"agent:{chat.agent}", {"kind": "line", **self.agent_view(chat.agent)})
-        return chat.view()
-
-    def chat(self, chat_id: str) -> Chat:
-        chat = self.chats.get(chat_id)
-        if chat is None:
-            raise DeskError("NOT_FOUND", f"no chat {chat_id}")
-        return chat
-
-    def tell_customer(self, chat: Chat, note: str) -> None:
-        chat.transcript.append({"from": "", "by": "system", "text": note, "at": time.time()})
-        self.publish(f"chat:{chat.chat_id}", {"kind": "chat", **chat.view()})
-        if chat.agent in self.sessions:
-            self.publish(f"agent:{chat.agent}", {"kind": "tasks", **self.agent_view(str(chat.agent))})

@@ -24,9 +24,12 @@ from .. import client
 from ..top import frame, look
 from ..topology import Topology
 from .desk import WebDesk
+from .directory import console_agents, console_queues, free_agents
 from .hub import CLOSING, Hub
 from .link import DeskError
 from .loadrun import LoadRun
+from .phone import Phone
+from .team import Team
 
 log = logging.getLogger("mroute.web")
 STATIC = Path(__file__).parent / "static"
@@ -52,6 +55,12 @@ class Console:
         self.hub = Hub()
         self.ctx = zmq.asyncio.Context()
         self.desk = WebDesk(topology, self.ctx, self.hub.publish)
+        self.team = Team(topology, self.desk, self.hub, self.ask)
+        self.phone = Phone(topology, self.ctx, self.desk.destination, self.hub.publish, self.desk.logged_in)
+        # what the pages are told of the directory (read once: with a large one it is not free)
+        self.directory = {"console_queues": console_queues(topology), "free_agents": free_agents(topology)[:1000],
+                          "console_agents": console_agents(topology)[:20],
+                          "voice_agents": [a["id"] for a in topology.agents if a.get("extension")][:20]}
         self.view: dict[str, Any] = {}
         self.events: list[dict[str, Any]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -105,7 +114,9 @@ class Console:
     async def on_startup(self, app: web.Application) -> None:
         self.loop = asyncio.get_running_loop()
         self.desk.start()   # in the background: the pages serve while it waits for Comm
-        self.background = [asyncio.create_task(self.watch()), asyncio.create_task(self.lifecycle())]
+        self.phone.start()
+        self.background = [asyncio.create_task(self.watch()), asyncio.create_task(self.lifecycle()),
+                           asyncio.create_task(self.team.run())]
 
     async def on_shutdown(self, _app: web.Application) -> None:
         """Before the server waits for its requests: every event stream ends now, a load
@@ -118,6 +129,7 @@ class Console:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.phone.close()
         await self.desk.close()
         self.ctx.term()
 
@@ -137,7 +149,7 @@ class Console:
             origin = request.headers.get("Origin")
             if origin is not None and origin.split("://", 1)[-1] != request.host:
                 return web.json_response({"error": f"a request from {origin} is refused"}, status=403)
-        if self.token is None or request.path.startswith("/static/"):
+        if self.token is None or request.path.startswith("/static/") or request.path == "/favicon.ico":
             return await handler(request)
         given = request.query.get("token")
         if given is not None and same(given, self.token):   # the URL printed at start
@@ -156,6 +168,9 @@ class Console:
     # pages and the stream ------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC / PAGES[request.path])
+
+    async def icon(self, _request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(STATIC / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         channels = set(request.query.getall("ch", []))
@@ -183,10 +198,9 @@ class Console:
         topology = self.topology
         return web.json_response({
             "name": topology.name, "view": self.view, "events": self.events, "desk": self.desk.destination,
-            "desk_mrd": self.desk.default_mrd(),
+            "desk_mrd": self.desk.default_mrd(), **self.directory,
             "queues": {name: q["mrd"] for name, q in topology.queues.items()}, "mrds": list(topology.mrds),
             "actors": {name: spec["role"] for name, spec in topology.actors.items()},
-            "agents": [a["id"] for a in topology.agents][:1000], "free_agents": free_agents(topology)[:1000],
             "voice_queues": sorted(next((s.get("queues", {}) for s in topology.actors.values() if s["role"] == "gc"),
                                         {})),
             "load": {"running": self.load.running, "form": self.load.form, "error": self.load.error,
@@ -218,17 +232,20 @@ class Console:
     async def desk_call(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         action, desk = request.match_info["action"], self.desk
+        customers = desk.customers
         calls: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
-            "login": lambda: desk.login(str(body.get("agent", "")), str(body.get("password", ""))),
-            "state": lambda: desk.set_state(str(body.get("agent", "")), str(body.get("state", ""))),
+            "login": lambda: self.login(str(body.get("agent", "")), str(body.get("password", ""))),
+            "state": lambda: desk.set_state(str(body.get("agent", "")), str(body.get("state", "")),
+                                            str(body.get("mrd", ""))),
             "task": lambda: desk.task_action(str(body.get("agent", "")), str(body.get("task", "")),
                                              str(body.get("action", "")), str(body.get("recipient", ""))),
-            "start": lambda: desk.start_chat(str(body.get("customer", "")), str(body.get("queue", ""))),
-            "leave": lambda: desk.leave(str(body.get("chat", "")))}
+            "start": lambda: customers.start(str(body.get("customer", "")), str(body.get("queue", ""))),
+            "leave": lambda: customers.leave(str(body.get("chat", "")))}
         now: dict[str, Callable[[], dict[str, Any]]] = {   # what the desk knows already
             "agent": lambda: desk.agent_view(str(body.get("agent", "")), check=True),
-            "chat": lambda: desk.chat(str(body.get("chat", ""))).view(),
-            "say": lambda: desk.say(str(body.get("chat", "")), str(body.get("sender", "")), str(body.get("text", "")))}
+            "chat": lambda: customers.chat(str(body.get("chat", ""))).view(),
+            "say": lambda: customers.say(str(body.get("chat", "")), str(body.get("sender", "")),
+                                         str(body.get("text", "")))}
         try:
             if action in calls:
                 return web.json_response(await calls[action]())
@@ -238,6 +255,11 @@ class Console:
             return web.json_response({"error": err.reason, "code": err.code},
                                      status=503 if err.code in ("UNAVAILABLE", "NO_ANSWER") else 400)
         raise web.HTTPNotFound()
+
+    async def login(self, agent_id: str, password: str) -> dict[str, Any]:
+        view = await self.desk.login(agent_id, password)
+        self.phone.connect(agent_id, password)   # (an agent with an extension: its calls on the Voice page)
+        return view
 
     async def load_call(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
@@ -265,6 +287,21 @@ class Console:
         return await self.answer(self.ask("ask", {"role": "gc", "verb": "call",
                                                   "body": {"queue": str(body.get("queue", "")), "ani": ""}}, timeout=5))
 
+    async def team_view(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.team.now())
+
+    async def voice_view(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.phone.view())
+
+    async def voice_action(self, request: web.Request) -> web.Response:
+        """answer or hang up (`action`) a call (`dialog`) of an agent logged in here."""
+        body = await json_body(request)
+        try:
+            return web.json_response(self.phone.call_action(str(body.get("agent", "")), str(body.get("dialog", "")),
+                                                            str(body.get("action", ""))))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+
     async def answer(self, asked: Awaitable[dict[str, Any]]) -> web.Response:
         try:
             return web.json_response(await asked)
@@ -280,7 +317,10 @@ class Console:
         app.on_cleanup.append(self.on_cleanup)
         for path in PAGES:
             app.router.add_get(path, self.page)
+        app.router.add_get("/favicon.ico", self.icon)
         app.router.add_get("/api/state", self.state)
+        app.router.add_get("/api/team", self.team_view)
+        app.router.add_get("/api/voice", self.voice_view)
         app.router.add_get("/api/stream", self.stream)
         app.router.add_post("/api/actors/{verb}", self.control)
         app.router.add_get("/api/task/{task}", self.task)
@@ -288,6 +328,7 @@ class Console:
         app.router.add_post("/api/load/{action}", self.load_call)
         app.router.add_get("/api/load/{file}", self.load_report)
         app.router.add_post("/api/voice/call", self.voice_call)
+        app.router.add_post("/api/voice/action", self.voice_action)
         app.router.add_static("/static/", STATIC)
         return app
 
@@ -304,11 +345,3 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 def same(given: str, token: str) -> bool:
     return hmac.compare_digest(given.encode(errors="replace"), token.encode())
-
-
-def free_agents(topology: Topology) -> list[str]:
-    """The directory agents no simulated Chat Server desks: the ones to log in as on the
-    desk page (logging in as another moves it from its Chat Server)."""
-    from wire.desking import desked
-    taken = {i for span in desked(topology.actors).values() for i in span}
-    return [a["id"] for i, a in enumerate(topology.agents) if i not in taken]
