@@ -19,7 +19,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from actors.comm.journal import CLOCK_EVERY, SCHEMA_VERSION, Journal
+from actors.comm.journal import SCHEMA_VERSION, Journal
+from actors.comm.journal_time import CLOCK_EVERY
 from actors.comm.storage import Storage
 from launch import client as control_client
 from wire import states as S

@@ -7,11 +7,12 @@ old 5 s limit here (the tool's own words say how long it has waited), and always
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -61,24 +62,39 @@ def topology(start_topology: Any) -> Any:
                                                          "think": [0, 0]}))
 
 
-def test_load_attach_waits_through_a_stalled_supervisor_and_gives_the_settings_back(topology):
-    load, before = attached_load(topology)
-    supervisor = topology.status()["supervisor"]["pid"]
+@contextlib.contextmanager
+def supervisor_stopped(running: Any) -> Iterator[int]:
+    """The topology's supervisor SIGSTOPped for the block, and always continued."""
+    supervisor = running.status()["supervisor"]["pid"]
+    os.kill(supervisor, signal.SIGSTOP)
     try:
-        os.kill(supervisor, signal.SIGSTOP)
-        try:
-            lines = read_until(load, lambda line: waited(line) > OLD_LIMIT_S, timeout=40)
-            assert any(waited(line) > OLD_LIMIT_S for line in lines), "".join(lines)
-            assert "stopped" in lines[-1], lines[-1]   # it says what it knows of the supervisor
-        finally:
-            os.kill(supervisor, signal.SIGCONT)
+        yield supervisor
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+
+
+def said_to_the_end(load: subprocess.Popen[bytes], lines: list[str]) -> str:
+    """What the load said, once it has ended (it is killed if it does not)."""
+    try:
         load.wait(timeout=90)
-        assert load.stderr is not None
-        said = "".join(lines) + load.stderr.read().decode()
     finally:
         if load.poll() is None:
             load.kill()
             load.wait()
+    assert load.stderr is not None
+    return "".join(lines) + load.stderr.read().decode()
+
+
+def test_load_attach_waits_through_a_stalled_supervisor_and_gives_the_settings_back(topology):
+    load, before = attached_load(topology)
+    lines: list[str] = []
+    try:
+        with supervisor_stopped(topology):
+            lines = read_until(load, lambda line: waited(line) > OLD_LIMIT_S, timeout=40)
+            assert any(waited(line) > OLD_LIMIT_S for line in lines), "".join(lines)
+            assert "stopped" in lines[-1], lines[-1]   # it says what it knows of the supervisor
+    finally:
+        said = said_to_the_end(load, lines)
     assert load.returncode == 0, said
     assert "the supervisor answered after" in said
     assert not unchanged(before, settings(topology))   # chat.1 has its own settings back
@@ -86,36 +102,24 @@ def test_load_attach_waits_through_a_stalled_supervisor_and_gives_the_settings_b
 
 def test_an_interrupted_load_gives_the_settings_back_once_the_supervisor_answers(topology):
     load, before = attached_load(topology)
-    supervisor = topology.status()["supervisor"]["pid"]
+    lines: list[str] = []
     try:
-        os.kill(supervisor, signal.SIGSTOP)
-        try:
+        with supervisor_stopped(topology):
             lines = read_until(load, lambda line: waited(line) > 0, timeout=30)
             assert any(waited(line) for line in lines), "".join(lines)
             load.send_signal(signal.SIGINT)   # Ctrl-C while the supervisor does not answer
             lines += read_until(load, lambda line: waited(line) > OLD_LIMIT_S, timeout=40)
             assert waited(lines[-1]) > OLD_LIMIT_S, "".join(lines)   # still there, waiting to stop the load
-        finally:
-            os.kill(supervisor, signal.SIGCONT)
-        load.wait(timeout=90)
-        assert load.stderr is not None
-        said = "".join(lines) + load.stderr.read().decode()
     finally:
-        if load.poll() is None:
-            load.kill()
-            load.wait()
+        said = said_to_the_end(load, lines)
     assert load.returncode == 1, said   # interrupted: not a run to trust
     assert "could not give" not in said, said
     assert not unchanged(before, settings(topology))
 
 
 def test_stats_names_itself_when_the_supervisor_does_not_answer(topology):
-    supervisor = topology.status()["supervisor"]["pid"]
-    os.kill(supervisor, signal.SIGSTOP)
-    try:
+    with supervisor_stopped(topology) as supervisor:
         done = topology.cli("stats", timeout=30)
-    finally:
-        os.kill(supervisor, signal.SIGCONT)
     assert done.returncode == 1
     assert "mroute stats: the supervisor of 'stalled'" in done.stderr, done.stderr
     assert "'status'" not in done.stderr and f"kill -CONT {supervisor}" in done.stderr, done.stderr

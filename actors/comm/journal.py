@@ -18,17 +18,7 @@ in contention for Python's lock than they saved (throughput 4,400/s against 5,55
 A write that fails (disk full, read-only, I/O error) raises JournalError and leaves the
 journal as the last successful save left it; what Comm does then is storage.py's.
 
-Time. A task's time to live runs on Comm's monotonic clock, which no step of the wall clock
-moves (issue 24: with wall-clock times in the journal, a +1 h step then a restart expired
-every queued task at once). The journal keeps those instants as they are, with the boot
-they belong to and the clock's reading, taken at most CLOCK_EVERY seconds apart while Comm
-runs (meta `boot`, `clock`). Loaded on the same boot, the clock is the same: the instants
-hold, and the time Comm was down counts as time waited (it was). On another boot (a
-reboot, another machine) the clock started again and says nothing of the time between:
-the instants are moved so that the last reading is now, as if time had stood still from
-the journal's last write to the restart. Either way nothing expires early. Journals of
-version 2 kept wall-clock times: they are read as they always were, once, when the journal
-is brought to version 3.
+Time: journal_time.py (no step of the wall clock, no reboot, expires a task early).
 
 Damage. Before anything writes to it, the file is checked (quick_check) and read as found,
 read-only (journal_cli.open_read_only), and opened for writing only once both passed: a
@@ -51,6 +41,7 @@ from urllib.parse import quote
 import orjson
 
 from .journal_cli import damage, is_corruption, open_read_only, wal_of
+from .journal_time import JournalTime
 from .ledger import SEEN_KEPT
 from .state import CommState, Presence, Session, Task
 from .tasks import CLOSED_KEPT
@@ -58,8 +49,6 @@ from .tasks import CLOSED_KEPT
 log = logging.getLogger("mroute.comm")
 
 CHECKPOINT_PAGES = 256  # WAL pages between checkpoints (module docstring)
-CLOCK_EVERY = 1.0       # seconds between readings of the clock kept in the journal (module docstring)
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 # Agents and live tasks are found by their id only: WITHOUT ROWID keeps each in one B-tree
 # instead of a table and its key's index (a journal write per lifecycle: 101 -> 89 us).
@@ -112,14 +101,6 @@ def damaged(path: Path, words: str) -> JournalUnusable:
         f"starts empty and keeps the damaged file beside it as {path.name}.damaged-<time>")
 
 
-def boot_id() -> str:
-    """This boot of this machine ("" when unknown: never taken for the same boot)."""
-    try:
-        return BOOT_ID.read_text().strip()
-    except OSError:
-        return ""
-
-
 UNREAD = object()  # Journal.found: nothing read at open that load() may hand out
 
 
@@ -141,9 +122,7 @@ class Journal:
                  wall: Callable[[], float] = time.time, boot: str | None = None):
         self.path = Path(path)
         self.clock = clock
-        self.wall = wall              # read only to bring a version 2 journal's times over
-        self.boot = boot_id() if boot is None else boot
-        self.clock_written: float | None = None  # our clock when the journal last took its reading
+        self.time = JournalTime(clock, wall, boot)
         self.damaged = False          # found damaged while open: closed without a checkpoint
         self.found: Any = self.read_as_found()   # the state load() hands out first, or UNREAD
         try:
@@ -225,45 +204,13 @@ class Journal:
         db.execute("BEGIN")
         for table, key in (("tasks", "task_id"), ("closed", "rowid")):
             rows = db.execute(f"SELECT {key}, data FROM {table}").fetchall()
-            db.executemany(f"UPDATE {table} SET data = ? WHERE {key} = ?", [(self.from_v2(d), k) for k, d in rows])
+            db.executemany(f"UPDATE {table} SET data = ? WHERE {key} = ?",
+                           [(self.time.from_v2(d), k) for k, d in rows])
         now = self.clock()
-        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self.reading(now))
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self.time.reading(now))
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
-        self.clock_written = now
-
-    def from_v2(self, data: bytes) -> bytes:
-        t = orjson.loads(data)
-        created = self.from_wall(t["created"])
-        t["created"] = created if created is not None else self.clock()
-        t["queued_since"] = self.from_wall(t["queued_since"])
-        return orjson.dumps(t)
-
-    def from_wall(self, wall: float | None) -> float | None:
-        """A version 2 time, as version 2 read it: so long ago by the wall clock now."""
-        return None if wall is None else self.clock() - (self.wall() - wall)
-
-    def reading(self, now: float) -> list[tuple[str, str]]:
-        return [("boot", self.boot), ("clock", repr(now))]
-
-    def clock_due(self) -> bool:
-        """Whether the journal's reading of the clock is CLOCK_EVERY old (storage.py writes
-        one when nothing else is written)."""
-        return self.clock_written is None or self.clock() - self.clock_written >= CLOCK_EVERY
-
-    def shift(self, meta: dict[str, str]) -> float:
-        """What makes the journal's instants ours (module docstring): nothing on the same
-        boot; on another, the time from its last reading to now."""
-        try:
-            written = float(meta["clock"])
-        except (KeyError, ValueError):
-            return 0.0  # never read the clock: it never wrote a task either
-        now = self.clock()
-        if self.boot and meta.get("boot") == self.boot and written <= now:
-            return 0.0
-        log.warning("journal: %s was written on another boot: its tasks' waits go on from its last write, "
-                    "the time since does not count", self.path)
-        return now - written
+        self.time.taken(now)
 
     def load(self) -> CommState | None:
         """The state journaled by an earlier Comm, or None when there is none. Raises
@@ -293,11 +240,7 @@ class Journal:
         meta = dict(db.execute("SELECT key, value FROM meta"))
         if "task_prefix" not in meta:
             return None
-        if version < 3:
-            ours = self.from_wall
-        else:
-            shift = self.shift(meta)
-            ours = lambda at: None if at is None else at + shift  # noqa: E731
+        ours = self.time.instants(meta, version, self.path)
         state = CommState(task_prefix=meta["task_prefix"], task_number=int(meta.get("task_number", "0")),
                           watched=set(orjson.loads(meta.get("watched", "[]"))),
                           decisions=orjson.loads(meta.get("decisions", "{}")),
@@ -333,7 +276,7 @@ class Journal:
         self.found = UNREAD  # what was read at open is not what the journal holds any more
         closed_rows, seen_rows = self.closed_rows, self.seen_rows  # counted as written only once committed
         now = self.clock()
-        read_clock = self.clock_written is None or now - self.clock_written >= CLOCK_EVERY
+        read_clock = self.time.due(now)
         try:
             db.execute("BEGIN")
             # one statement per table and kind of change: a call per row was a third of the commit
@@ -360,7 +303,7 @@ class Journal:
             if changes.meta:  # the keys that changed, encoded (core.take_changes)
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", changes.meta.items())
             if read_clock:
-                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self.reading(now))
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", self.time.reading(now))
             db.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             self.abandon()
@@ -370,7 +313,7 @@ class Journal:
             raise
         self.closed_rows, self.seen_rows = closed_rows, seen_rows
         if read_clock:
-            self.clock_written = now
+            self.time.taken(now)
 
     def probe(self, size: int) -> None:
         """Write `size` bytes and take them back: whether a commit of about that size can be
@@ -421,7 +364,7 @@ class Journal:
             self.close_as_found()
             return
         try:
-            if self.clock_due():
+            if self.time.due():
                 self.save(Changes())  # the clock's last reading
         except JournalError as exc:
             log.warning("journal: no last reading of the clock on close: %s", exc)

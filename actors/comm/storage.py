@@ -51,7 +51,7 @@ class Storage:
         if self.journal is None:
             return True
         if not changes:
-            if not self.failure and self.journal.clock_due():
+            if not self.failure and self.journal.time.due():
                 self.read_clock()
             return True
         try:
