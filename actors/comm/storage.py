@@ -68,7 +68,7 @@ class Storage:
 
     def read_clock(self) -> None:
         """The journal's reading of the clock, kept fresh while nothing else is written: after
-        a reboot, time stands still from it (journal.py). Its failure degrades nothing: the
+        a reboot, time stands still from it (journal_time.py). Its failure degrades nothing: the
         next change will find out, and say so."""
         try:
             self.journal.save(Changes())  # type: ignore[union-attr]
