@@ -47,8 +47,8 @@ class Desk:
 
     # what the server sent ---------------------------------------------------------------
     def sent(self) -> list[tuple[str, dict[str, Any]]]:
-        out = [(frames[0].decode(), orjson.loads(frames[1])) for _sock, frames in self.server.outbox]
-        self.server.outbox.clear()
+        out = [(frames[0].decode(), orjson.loads(frames[1])) for _sock, frames in self.server.sender.outbox]
+        self.server.sender.outbox.clear()
         return out
 
     def requests(self, type: str) -> list[dict[str, Any]]:
@@ -128,7 +128,7 @@ def started(directory: str) -> Iterator[Desk]:
         server.start()
         yield Desk(server)
     finally:
-        server.outbox.clear()
+        server.sender.outbox.clear()
         for sock in server.sockets:
             sock.close(0)
         ctx.term()

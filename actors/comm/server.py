@@ -89,7 +89,7 @@ class Comm(Actor):
         self.subscribers = Subscribers(self.name, self.events, Outflow(
             self.events, hwm=events_hwm, per_receiver=int(settings.get("receiver_bytes", RECEIVER_BYTES)),
             total=int(settings.get("receivers_bytes", RECEIVERS_BYTES)),
-            dropped=lambda frames, count: self.count_dropped(self.events, frames, count),
+            dropped=lambda frames, count: self.sender.count_dropped(self.events, frames, count),
             skippable=frozenset({HEARTBEAT_FRAME})), self.counters, self.refusal_lines)
         self.loop.add_reader(self.events, self.subscribers.on_subscription)
         # a stuck MRE holds at most MRE_HWM batches (BATCH_BYTES each) here; past them it
@@ -140,11 +140,12 @@ class Comm(Actor):
         self.loop.call_every(HEARTBEAT_INTERVAL, self.check_desks)
         self.loop.call_every(CONFIRM_EVERY, self.confirm_decisions)
         self.loop.call_every(PROBE_EVERY, self.probe)
-        self.outflows[self.events] = self.subscribers.outflow
-        self.batch_forms[self.events] = self.subscribers.forms
-        self.drop_watch[self.events] = self.subscribers.count_drop
+        sender = self.sender
+        sender.outflows[self.events] = self.subscribers.outflow
+        sender.batch_forms[self.events] = self.subscribers.forms
+        sender.drop_watch[self.events] = self.subscribers.count_drop
         self.loop.call_every(TRIM_EVERY, self.subscribers.give_back)
-        self.batching.update({self.events: True, self.mre: False})
+        sender.batching.update({self.events: True, self.mre: False})
 
     def handle_intake(self) -> None:
         if self.intake.handle(DRAIN_SLICE):
@@ -271,18 +272,19 @@ class Comm(Actor):
     def commit(self) -> None:
         """Journal what this wake-up changed, before the flush sends what it caused."""
         if self.unreadable:  # on our way out: nothing more leaves
-            self.outbox.clear()
+            self.sender.outbox.clear()
             return
         # What goes to the MRE leaves before the commit, so that it decides while Comm writes:
         # the MRE is never told what a client has not (its decisions come back through Comm,
         # which journals before telling a desk), and a Comm that reverts a turn, or dies and
         # starts again, sends it a snapshot of what is journaled, which replaces its view.
-        if self.outbox:
+        sender = self.sender
+        if sender.outbox:
             mre = self.mre
-            early = [message for message in self.outbox if message[0] is mre]
+            early = [message for message in sender.outbox if message[0] is mre]
             if early:
-                self.outbox = [message for message in self.outbox if message[0] is not mre]
-                self.send_all(early)
+                sender.outbox = [message for message in sender.outbox if message[0] is not mre]
+                sender.send_all(early)
         if self.storage.write(self.core.take_changes()):
             self.this_turn.clear()
         else:
@@ -295,7 +297,7 @@ class Comm(Actor):
         requests of the wake-up are handled again, by the reloaded Comm: each is answered
         (a change refused UNAVAILABLE, a query from what is journaled), none left waiting
         for an answer that was never sent."""
-        undone, self.outbox = len(self.outbox), []
+        undone, self.sender.outbox = len(self.sender.outbox), []
         replay, self.this_turn = self.this_turn, []
         old = self.core
         old.retire()
@@ -348,7 +350,7 @@ class Comm(Actor):
             self.checks.close()
         if getattr(self, "core", None) is not None and not self.unreadable:  # start() may have failed before it
             if not self.storage.write(self.core.take_changes()):
-                self.outbox = []  # not journaled: not sent, as after a crash
+                self.sender.outbox = []  # not journaled: not sent, as after a crash
         super().close()
         if getattr(self, "storage", None) is not None and self.storage.journal is not None:
             self.storage.journal.close()

@@ -36,7 +36,7 @@ class Mre(Actor):
     def start(self) -> None:
         endpoints = self.config.endpoints
         self.comm = self.socket(zmq.PUSH, connect=endpoints[COMMUNICATION_SERVER])
-        self.batching[self.comm] = False
+        self.sender.batching[self.comm] = False
         # Comm's snapshot is one frame: about 250 bytes an agent and a task
         intake = self.socket(zmq.PULL, bind=endpoints[ROUTING_ENGINE], max_frame=MAX_SNAPSHOT)
         topology = self.config.topology
