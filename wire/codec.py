@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from . import states
-from .catalogue import BY_QUEUE, ENVELOPE, ERROR, INT, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
+from .catalogue import BOOL, BY_QUEUE, ENVELOPE, ERROR, INT, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
 
 TOPIC_END = b"\x00"
 # A receiver that asks for batches subscribes to its destination followed by this byte
@@ -180,6 +180,14 @@ def decode(frames: list[bytes], queue: str) -> tuple[str, dict[str, Any]]:
     return type, body
 
 
+def check(spec: Spec, body: dict[str, Any]) -> None:
+    """`body` has what `spec` requires, each field of its kind (the MRD key spelt as the spec
+    spells it); WireError says what is wrong. For what a client receives (wire/session.py)."""
+    msg_id = body.get("MsgId")
+    _validate(spec, body, {"type": spec.type, "msg_id": msg_id if msg_id.__class__ is str else None,
+                           "reply_to": None})
+
+
 def is_destination(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 256 and "\x00" not in value
 
@@ -226,6 +234,9 @@ def _check_kind(spec: Spec, name: str, value: Any, salvage: dict[str, Any], requ
     elif kind == LIST:
         if not isinstance(value, list):
             raise WireError(states.BAD_FIELD, f"{name} must be a JSON array", field=name, **salvage)
+    elif kind == BOOL:
+        if value.__class__ is not bool:
+            raise WireError(states.BAD_FIELD, f"{name} must be true or false", field=name, **salvage)
     elif kind == PARAMS:
         if isinstance(value, dict):
             return

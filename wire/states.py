@@ -14,6 +14,8 @@ OVERLOADED = "OVERLOADED"  # ours: Comm holds as many live tasks as it is allowe
 # ours: Comm cannot make a change durable now (its journal cannot be written: disk full,
 # read-only, I/O error); nothing was changed, queries are still answered: try again later
 UNAVAILABLE = "UNAVAILABLE"
+ERROR_CODES = (BAD_MESSAGE, MISSING_FIELD, BAD_FIELD, AUTHORIZATION_FAILURE, NOT_FOUND, INVALID_STATE, GENERAL_ERROR,
+               OVERLOADED, UNAVAILABLE)
 
 # Agent states per MRD (1.3).
 LOGIN = "LOGIN"
