@@ -183,11 +183,12 @@ class Actor:
             type = ""
             try:
                 type, message = decode(frames)
-                if message.__class__ is dict:
-                    task_id = message.get("TaskId")
+                body = message if message.__class__ is dict else getattr(message, "body", None)  # (a client's)
+                if body.__class__ is dict:
+                    task_id = body.get("TaskId")
                     if task_id.__class__ is str and len(task_id) <= 256:
-                        trace.append((time.time(), queue, type, task_id, message.get("AgentId"),
-                                      message.get("State"), message.get("Code")))
+                        trace.append((time.time(), queue, type, task_id, body.get("AgentId"),
+                                      body.get("State"), body.get("Code")))
                 handler = handlers.get(type)
                 if handler is None:
                     raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}", type=type,

@@ -91,60 +91,51 @@ def queue_of(type: str, queue: str | None) -> str:
 
 def send_and_listen(topology: Topology, type: str, body: dict[str, Any], queue: str | None, timeout: float,
                     linger: float = 0.0) -> dict[str, Any] | None:
-    """Send `[type, body]` to its queue with ReplyTo set to a topic of our own, confirm the
-    subscription first (a GetAgentState answered on it), then print what arrives.
+    """Send `[type, body]` once, as it is, to its queue with ReplyTo set to a destination of our
+    own, through the one client (wire/client.py: our subscription confirmed first), then print
+    what arrives for us and the errors Comm could not address.
 
     A request on General is answered by exactly one message carrying its MsgId: return that
     answer (`{"type", "body"}`) as soon as it arrives, or after `linger` more seconds of
     printing what else comes back; None if none came within `timeout` seconds. What goes
     to another queue (RoutingEngine, CommunicationServer) is not answered to us: print what
     comes back for `linger` seconds and return None."""
+    from wire.client import Client, NoAnswer
     queue = queue_of(type, queue)
     me = f"mroute.send.{os.getpid()}"
     body.setdefault("ReplyTo", me)
     body.setdefault("MsgId", f"{me}.1")
     me, msg_id = body["ReplyTo"], body["MsgId"]
     answered = queue == catalogue.GENERAL
-    ctx = zmq.Context()
-    sub = topology.data_socket(ctx, zmq.SUB, catalogue.CHAT_EVENTS)
-    general = topology.data_socket(ctx, zmq.PUSH, catalogue.GENERAL)
-    push = topology.data_socket(ctx, zmq.PUSH, queue)
+    frames = [type.encode(), orjson.dumps(body)]
+    probe = (topology.agents[0]["id"], next(iter(topology.mrds)))
     answer = None
     try:
-        sub.setsockopt(zmq.SUBSCRIBE, codec.topic(me))
-        sub.setsockopt(zmq.SUBSCRIBE, codec.topic(codec.UNROUTED_ERRORS))
-        confirm_subscription(general, sub, topology, me)
-        push.send_multipart([type.encode(), orjson.dumps(body)])
+        client = Client(topology.data_socket, me, probe=probe, also=[codec.UNROUTED_ERRORS]).connect(3.0)
+    except NoAnswer:
+        raise click.ClickException("Comm did not answer on our topic: is it running?")
+    try:
+        if answered:
+            client.send_raw(*frames)
+        else:
+            push_once(topology, queue, frames)
         click.echo(f"-> {queue} {type} {orjson.dumps(body).decode()}")
         deadline = time.monotonic() + (timeout if answered else linger)
-        while (left := deadline - time.monotonic()) > 0 and sub.poll(left * 1000):
-            for frames in codec.unbatch(sub.recv_multipart()):  # what one wake-up of Comm had for us
-                dest, got_type, got = codec.decode_event(frames)
-                if str(got.get("MsgId", "")).startswith(f"{me}.probe"):
-                    continue
-                click.echo(f"<- {dest} {got_type} {orjson.dumps(got).decode()}")
-                if answered and answer is None and got.get("MsgId") == msg_id:
-                    answer = {"type": got_type, "body": got}
-                    deadline = time.monotonic() + linger
+        while (left := deadline - time.monotonic()) > 0 and (got := client.receive(left)) is not None:
+            click.echo(f"<- {me} {got.type} {orjson.dumps(got.body).decode()}")
+            if answered and answer is None and got.MsgId == msg_id:
+                answer = {"type": got.type, "body": got.body}
+                deadline = time.monotonic() + linger
     finally:
-        for sock in (sub, push, general):
-            sock.close()
-        ctx.term()
+        client.close()
     return answer
 
 
-def confirm_subscription(general: zmq.Socket, sub: zmq.Socket, topology: Topology, me: str,
-                         timeout: float = 3.0) -> None:
-    agent = topology.agents[0]["id"]
-    mrd = next(iter(topology.mrds))
-    deadline = time.monotonic() + timeout
-    n = 0
-    while time.monotonic() < deadline:
-        n += 1
-        general.send_multipart([b"GetAgentState", orjson.dumps({"AgentId": agent, "Mrd": mrd, "ReplyTo": me,
-                                                                "MsgId": f"{me}.probe{n}"})])
-        if sub.poll(50):
-            while sub.poll(20):  # drain the probe answers
-                sub.recv_multipart()
-            return
-    raise click.ClickException("Comm did not answer on our topic: is it running?")
+def push_once(topology: Topology, queue: str, frames: list[bytes]) -> None:
+    ctx = zmq.Context()
+    try:
+        push = topology.data_socket(ctx, zmq.PUSH, queue)
+        push.send_multipart(frames)
+        push.close()   # (linger: delivered before we go)
+    finally:
+        ctx.term()

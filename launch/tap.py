@@ -18,6 +18,8 @@ import zmq
 
 from wire.catalogue import CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GENERAL, ROUTING_ENGINE
 
+from wire.client import published
+
 from . import client
 from .topology import Topology
 
@@ -27,6 +29,27 @@ PUBLISHED = (CHAT_EVENTS, GC_EVENTS)  # frames [topic, type, body]
 STREAMS = (GC_EVENTS,)                # subscribed to directly
 QUEUES = (GENERAL, ROUTING_ENGINE, COMMUNICATION_SERVER, GC, *PUBLISHED)
 AGENT_FIELDS = ("AgentId", "agentId", "OwnerAgentId", "RecipientAgentId", "ParticipantAgentId", "PreviousAgentId")
+
+
+def decoded(queue: str, frames: list[bytes]) -> list[dict[str, Any]]:
+    """What one ZeroMQ message carries, a line each: ChatEvents read as the one client reads
+    it (wire/client.py: a batch is its messages), the rest by queue."""
+    if queue == CHAT_EVENTS:
+        try:
+            return [message_line(queue, to, message.type, message.body) for to, message in published(frames)]
+        except ValueError:  # (not JSON, not three frames): shown raw below
+            pass
+    return [decode(queue, frames)]
+
+
+def message_line(queue: str, to: str | None, type: str, body: Any) -> dict[str, Any]:
+    if isinstance(body, dict):
+        if "Password" in body:
+            body = {**body, "Password": "(hidden)"}
+        agent = next((body[k] for k in AGENT_FIELDS if isinstance(body.get(k), str)), None)
+    else:
+        agent = None
+    return {"queue": queue, "to": to, "type": type, "agent": agent, "body": body}
 
 
 def decode(queue: str, frames: list[bytes]) -> dict[str, Any]:
@@ -48,10 +71,7 @@ def decode(queue: str, frames: list[bytes]) -> dict[str, Any]:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:  # not shown: it may hold a password
             body = {"undecodable": f"{len(raw)} bytes"}
-        if isinstance(body, dict):
-            if "Password" in body:
-                body = {**body, "Password": "(hidden)"}
-            agent = next((body[k] for k in AGENT_FIELDS if isinstance(body.get(k), str)), None)
+        return message_line(queue, to, kind, body)
     return {"queue": queue, "to": to, "type": kind, "agent": agent, "body": body}
 
 
@@ -101,11 +121,13 @@ def tap(topology: Topology, queues: tuple[str, ...], type_filter: str | None, ag
                 queue = socks[sock]
                 if not queue:  # a mirror: [queue, ...the frames as taken]
                     queue, frames = frames[0].decode(errors="replace"), frames[1:]
-                message = decode(queue, frames)
-                if (type_filter and message["type"] != type_filter) or (agent and message["agent"] != agent):
-                    continue
-                echo(line(message))
-                shown += 1
+                for message in decoded(queue, frames):
+                    if (type_filter and message["type"] != type_filter) or (agent and message["agent"] != agent):
+                        continue
+                    echo(line(message))
+                    shown += 1
+                    if count is not None and shown >= count:
+                        break
                 if count is not None and shown >= count:
                     break
         return shown

@@ -1,5 +1,5 @@
 """Test helpers: condition waits (never sleeps), a started topology that kills everything
-it started, and a raw pyzmq Chat Server that knows only protocol.md."""
+it started, a desk on the one client, and a Generic Connector client."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import zmq
 
 from launch import client as control_client
 from launch.topology import load
-from wire import codec
+from wire.client import Client, NoAnswer, connector
 
 MROUTE = [sys.executable, "-m", "launch.cli"]
 
@@ -165,79 +165,52 @@ def read_until(proc: subprocess.Popen[bytes], done: Callable[[str], bool], timeo
     return lines
 
 
-class ChatClient:
-    """A Chat Server written from protocol.md alone: PUSH to General, SUB to its topic."""
+class ChatClient(Client):
+    """A desk for the tests, on the one client (wire/client.py): what it sends goes once, as
+    the test wrote it (the test decides what is retried), with a MsgId of the test's."""
 
     _ids = itertools.count(1)
 
     def __init__(self, endpoints: dict[str, str], destination: str = "desk",
                  curve: tuple[bytes, bytes, bytes] | None = None):
         """`curve`: (server public key, our public key, our secret key) for a CURVE topology."""
-        self.destination = destination
-        self.ctx = zmq.Context()
-        self.push = self.ctx.socket(zmq.PUSH)
-        self.sub = self.ctx.socket(zmq.SUB)
-        for sock in (self.push, self.sub):
-            sock.linger = 0
-            if curve is not None:
-                sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve
-        self.push.connect(endpoints["General"])
-        self.sub.connect(endpoints["ChatEvents"])
-        self.sub.setsockopt(zmq.SUBSCRIBE, destination.encode() + b"\x00")
-        self.inbox: list[tuple[str, dict[str, Any]]] = []
+        super().__init__(connector(endpoints, curve), destination, probe=("alice", "chat"))
 
-    def close(self) -> None:
-        self.push.close()
-        self.sub.close()
-        self.ctx.term()
-
-    def take(self) -> list[tuple[str, dict[str, Any]]]:
-        """The messages of the next ZeroMQ message on our topic: one, or a batch's (protocol:
-        Comm sends what one wake-up has for us as one batch)."""
-        return [(t.decode(), orjson.loads(b)) for _topic, t, b in codec.unbatch(self.sub.recv_multipart())]
-
-    def send_raw(self, *frames: bytes) -> None:
-        self.push.send_multipart(list(frames))
-
-    def send(self, type: str, body: dict[str, Any], reply_to: bool = True) -> str:
-        msg_id = body.setdefault("MsgId", f"{self.destination}-{next(self._ids)}")
+    def send(self, type: str, body: dict[str, Any], reply_to: bool = True) -> str:  # type: ignore[override]
+        msg_id = body.setdefault("MsgId", f"{self.destination}-t{next(self._ids)}")
         if reply_to:
             body.setdefault("ReplyTo", self.destination)
-        self.push.send_multipart([type.encode(), orjson.dumps(body)])
+        self.send_raw(type.encode(), orjson.dumps(body))
         return msg_id
 
     def handshake(self, agent_id: str = "alice", timeout: float = 10) -> None:
-        """Repeat a harmless query until its answer arrives: the subscription is live."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg_id = self.send("GetAgentState", {"AgentId": agent_id, "Mrd": "chat"})
-            if self.sub.poll(50):
-                self.expect("AgentState", MsgId=msg_id, timeout=1)
-                self.inbox.clear()
-                return
-        raise AssertionError("no answer on our topic: subscription never went live")
+        """Probe (a GetAgentState about `agent_id`) until the answer comes on our topic."""
+        self.session.probe_about["AgentId"] = agent_id
+        self.session.probe_again()
+        try:
+            self.connect(timeout)
+        except NoAnswer:
+            raise AssertionError("no answer on our topic: subscription never went live") from None
+        self.inbox.clear()
 
-    def expect(self, type: str, timeout: float = 5, **fields: Any) -> dict[str, Any]:
-        """The first message of `type` whose body has `fields`, from what arrived or arrives."""
-        def match(t: str, body: dict[str, Any]) -> bool:
-            return t == type and all(body.get(k) == v for k, v in fields.items())
-        for i, (t, body) in enumerate(self.inbox):
-            if match(t, body):
-                return self.inbox.pop(i)[1]
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if not self.sub.poll(left * 1000):
-                break
-            found = None
-            for t, body in self.take():
-                if found is None and match(t, body):
-                    found = body
-                else:
-                    self.inbox.append((t, body))
-            if found is not None:
-                return found
-        seen = "\n  ".join(f"{t} {b}" for t, b in self.inbox[-15:])
-        raise AssertionError(f"no {type} with {fields} within {timeout} s; got:\n  {seen}")
+    def expect(self, type: str | None, timeout: float = 5, **fields: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The body of the first message of `type` whose body has `fields`."""
+        try:
+            return super().expect(type, timeout, **fields).body
+        except NoAnswer as exc:
+            raise AssertionError(str(exc)) from None
+
+    @property
+    def sub(self) -> Any:
+        return self.sockets.sub
+
+    def answer(self, msg_id: str, timeout: float) -> tuple[str, dict[str, Any]] | None:
+        """(type, body) of the message that answers `msg_id`, whatever its type, or None."""
+        try:
+            found = Client.expect(self, None, timeout, MsgId=msg_id)
+        except NoAnswer:
+            return None
+        return found.type, found.body
 
     def agent_state(self, agent_id: str, mrd: str = "chat") -> str:
         """Ask Comm (GetAgentState) and return the answer's State."""

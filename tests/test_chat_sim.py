@@ -16,8 +16,13 @@ from hypothesis import example, given, settings, strategies as st
 from actors.chat import sim
 from actors.chat.sim import ChatServer
 from actors.runtime import ActorConfig, Loop
+from wire import codec, session as client_session
+from wire.catalogue import HEARTBEAT_TOPIC
 
 AGENTS = ["a1", "a2"]
+# what Comm always puts in these (the catalogue requires it), when a test does not say
+ALWAYS = {"AgentState": {"StateChangeTime": "2026-12-06T10:00:00.000Z"}, "TaskState": {"MRD": "chat"},
+          "Error": {"Reason": "a test's"}}
 
 
 class Desk:
@@ -25,19 +30,20 @@ class Desk:
 
     def __init__(self, server: ChatServer):
         self.server = server
-        self.handlers = server.handlers()
         self.seqs: dict[str, int] = {}
         self.stream = "s1"
 
     # what Comm would publish ------------------------------------------------------------
     def publish(self, type: str, body: dict[str, Any], *, skip: int = 0, numbered: bool = True) -> None:
+        body = {**ALWAYS.get(type, {}), **body}
         if type == "Heartbeat":  # not numbered: it names the Comm process only
             body = {**body, "Stream": self.stream} if numbered else body
         elif numbered:
             line = self.server.name
             self.seqs[line] = self.seqs.get(line, 0) + 1 + skip
             body = {**body, "Seq": self.seqs[line], "Stream": self.stream}
-        self.handlers[type](body)
+        topic = HEARTBEAT_TOPIC if type == "Heartbeat" else self.server.name
+        self.server.take(codec.encode_pub(topic, type, body))   # (its receive path, as Comm's frames come)
 
     def restart_comm(self, stream: str) -> None:
         self.stream, self.seqs = stream, {}
@@ -98,7 +104,11 @@ class Desk:
         for type, body in self.sent():
             state = {"AgentId": body["AgentId"], "State": "READY", "Mrd": "chat"}
             self.answer(body["MsgId"], *(("Ack", {"Type": "Connect"}) if type == "Connect" else ("AgentState", state)))
-        assert not self.server.unacked and not self.sent()
+        assert not self.server.session.pending and not self.sent()
+
+    def overdue(self, msg_id: str) -> None:
+        """As if RESEND_AFTER had passed since the request was last sent."""
+        self.server.session.pending[msg_id].last -= client_session.RESEND_AFTER
 
     def new_task(self) -> str:
         self.server.numbers += 1
@@ -144,31 +154,33 @@ def desk(tmp_path, monkeypatch) -> Any:
 # the receive path -------------------------------------------------------------------------
 
 def test_the_first_answer_makes_it_live_and_its_agents_log_in_and_go_ready(desk):
-    assert not desk.server.live
+    assert not desk.server.session.live
     desk.go_live()
-    assert desk.server.live
+    assert desk.server.session.live
     assert desk.server.desk.states == {"a1": "READY", "a2": "READY"}
     assert desk.counts["agents_ready"] == 2 and desk.counts["stale_answers"] == 0  # a probe's answer is not stale
 
 
 def test_the_handler_table_covers_the_contract(desk):
-    assert set(desk.handlers) == {"TaskState", "TaskAgentSelected", "AgentState", "Error", "Ack",
-                                  "TaskAgentTransferred", "TaskConferenced", "Heartbeat", "Snapshot"}
+    """Every type Comm publishes to a Chat Server (the catalogue's) but its beat, which the
+    session takes for itself, has a handler."""
+    from wire.catalogue import PUBLISHED
+    assert set(desk.server.handlers()) == (set(PUBLISHED) - {"Heartbeat"}) | {client_session.CONSUMED}
 
 
 def test_an_answer_takes_its_request_off_the_resend_list(desk):
     desk.go_live()
     msg_id = desk.new_task()
-    assert msg_id in desk.server.unacked
+    assert msg_id in desk.server.session.pending
     desk.answer(msg_id, "TaskState", {"TaskId": "e1-1", "State": "QUEUED"})
-    assert msg_id not in desk.server.unacked and desk.counts["unacked"] == 0
+    assert msg_id not in desk.server.session.pending and desk.counts["unacked"] == 0
 
 
 def test_an_unanswered_request_is_sent_again_with_the_same_msgid(desk):
     desk.go_live()
     msg_id = desk.new_task()
-    desk.server.unacked[msg_id][3] -= sim.RESEND_AFTER
-    desk.server.resend()
+    desk.overdue(msg_id)
+    desk.server.tick()
     again = desk.requests("Task")
     assert [body["MsgId"] for body in again] == [msg_id] and desk.counts["resent"] == 1
 
@@ -224,7 +236,7 @@ def test_early_selections_that_cannot_be_ours_are_forgotten(desk):
     desk.offered("other-9", "zed")
     assert "other-9" in desk.server.customers.selected_early
     desk.server.customers.sent_at.clear()
-    desk.server.resend()
+    desk.server.tick()
     assert not desk.server.customers.selected_early
 
 
@@ -323,8 +335,8 @@ def test_one_resync_at_a_time_and_again_after_its_answer_when_more_was_lost(desk
     first = desk.requests("Resync")
     assert len(first) == 1
     desk.publish("Ack", {"Type": "Heartbeat"}, skip=1)  # lost again while the Resync is on its way
-    desk.server.unacked[first[0]["MsgId"]][3] -= sim.RESEND_AFTER
-    desk.server.resend()  # resent (same MsgId), never a second one
+    desk.overdue(first[0]["MsgId"])
+    desk.server.tick()  # resent (same MsgId), never a second one
     assert [b["MsgId"] for b in desk.requests("Resync")] == [first[0]["MsgId"]]
     desk.answer(first[0]["MsgId"], "Snapshot", {"Destination": "chat.1", "Agents": [], "Tasks": [], "Unknown": []})
     second = desk.requests("Resync")
@@ -519,9 +531,10 @@ def test_any_messages_from_comm_are_handled_without_error_and_the_counts_stay_sa
         desk.queued("e1-1")
         desk.offered("e1-2", "a1")
         for type, body, answers in messages:
-            if answers and desk.server.unacked:  # made the answer to something we asked
-                body = {**body, "MsgId": next(iter(desk.server.unacked))}
-            desk.handlers[type](body)
+            if answers and desk.server.session.pending:  # made the answer to something we asked
+                body = {**body, "MsgId": next(iter(desk.server.session.pending))}
+            topic = HEARTBEAT_TOPIC if type == "Heartbeat" else desk.server.name
+            desk.server.take(codec.encode_pub(topic, type, body))  # as it is: what does not read is refused
             for timer in ("accept", "finish", "give_up"):  # time passes between messages
                 desk.fire(timer)
         c = desk.counts

@@ -53,20 +53,7 @@ def top_up(filler: Any) -> None:
 
 def answer(desk: ChatClient, msg_id: str, timeout: float) -> tuple[str, dict[str, Any]] | None:
     """The message that answers `msg_id`, whatever its type (the answer or an Error)."""
-    for i, (type, body) in enumerate(desk.inbox):
-        if body.get("MsgId") == msg_id:
-            return desk.inbox.pop(i)
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0 and desk.sub.poll(left * 1000):
-        found = None
-        for type, body in desk.take():
-            if found is None and body.get("MsgId") == msg_id:
-                found = (type, body)
-            else:
-                desk.inbox.append((type, body))
-        if found is not None:
-            return found
-    return None
+    return desk.answer(msg_id, timeout)
 
 
 def ask(desk: ChatClient, type: str, body: dict[str, Any], attempts: int = 10) -> tuple[str, dict[str, Any]]:

@@ -3,9 +3,9 @@ over real sockets: every request answered by exactly one message of its own kind
 stream (Seq, Stream) to every destination, and a slow subscriber that sees its gaps, finds
 them counted by Comm and recovers with Resync.
 
-The client here is written from that document alone: a PUSH to General, a SUB to
-ChatEvents subscribed to its destination and a NUL, and it keeps every message it receives
-so that a test can say what did NOT arrive. Nothing waits by sleeping: each wait is on a
+The desk here reads with the one client's reader (wire/client.py `published`) but sends
+and keeps on its own: a contract test must see every copy of an answer and say what did NOT
+arrive, which the client by design hides (it hands each answer back once). Nothing waits by sleeping: each wait is on a
 condition (a poll with a deadline, or a round trip through Comm); the only deliberate delay
 is the slow reader's pacing in the third test, which is what that test is about."""
 
@@ -22,6 +22,7 @@ import zmq
 from launch import client as control_client
 from wire import codec
 from wire.catalogue import HEARTBEAT_TOPIC
+from wire.client import published
 
 from .helpers import base_topology, wait_until
 
@@ -54,8 +55,7 @@ class Listener:
         if not self.pending:
             if not self.sub.poll(max(0, int(timeout * 1000))):
                 return None
-            self.pending = [(topic.rstrip(b"\x00").decode(), type_raw.decode(), orjson.loads(body_raw))
-                            for topic, type_raw, body_raw in codec.unbatch(self.sub.recv_multipart())]
+            self.pending = [(to, message.type, message.body) for to, message in published(self.sub.recv_multipart())]
         message = self.pending.pop(0)
         self.log.append(message)
         return message

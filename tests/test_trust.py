@@ -317,9 +317,7 @@ def test_wrong_passwords_are_checked_off_the_loop_and_stall_nobody(start_topolog
     for _ in range(5):   # (the first may be read before the batch; the next ones come after it)
         asked = honest.send("GetAgentState", {"AgentId": "bob", "Mrd": "chat"})
         assert honest.expect("AgentState", MsgId=asked, timeout=10)["State"] == "LOGOUT"
-    while guesser.sub.poll(0):   # what came for the guesser so far (kept for `expect` below)
-        guesser.inbox += guesser.take()
-    answered = {body.get("MsgId") for _, body in guesser.inbox}
+    answered = {message.MsgId for message in guesser.arrived()}   # what came for the guesser so far
     assert len(answered & set(guesses)) < len(guesses), "the honest desk waited for every guess"
     for msg_id in guesses:   # every guess is answered, refused
         assert guesser.expect("Error", MsgId=msg_id, timeout=30)["Code"] == "AUTHORIZATION_FAILURE"

@@ -37,12 +37,22 @@ gets what one turn of Comm has for it as one ZeroMQ message, `[destination 0x01,
 ...]`, to be read as if each pair had come alone, in order. One that never asked gets one message per ZeroMQ
 message, always.
 
-A client: (1) subscribes to its destination and to `mroute.comm` (Comm's beat); (2) sends a harmless GetAgentState,
-about one of its own agents, with its ReplyTo, until the answer arrives on its topic: from then on nothing published
-to it is missed; (3) sends every request with a MsgId (unique per sender) and its ReplyTo, and sends it again, with the
-same MsgId, until it is answered: Comm applies it once and answers every copy; (4) follows `Seq` on its topic: a gap,
-or a new `Stream`, means news was lost: it sends Resync and takes the Snapshot as what it holds; (5) beats
-(Heartbeat) every second, if it wants Comm to log its agents out when it dies. `wire/client.py` does all of it.
+A client: (1) subscribes to its destination and to `mroute.comm` (Comm's beat); (2) sends a harmless GetAgentState
+(about the agent it is about to connect: any agent will do) with its ReplyTo and a new MsgId each time, every 50 ms,
+until a message carrying one of those MsgIds arrives on its topic (an AgentState, or an Error NOT_FOUND for an agent
+nobody has: either proves it): from then on nothing published to it is missed; (3) sends every request with a MsgId
+(unique per sender) and its ReplyTo, and sends it again, with the same MsgId, until it is answered: Comm applies it
+once and answers every copy; (4) follows `Seq` on its topic from the first message it hears (the numbering belongs
+to the destination, not to one subscriber: a new subscriber may start at any number, and probes' answers take
+numbers too): a gap, or a new `Stream`, means news was lost: it sends Resync and takes the Snapshot as what it
+holds; (5) beats (Heartbeat) every second, if it wants Comm to log its agents out when it dies. An answer may come
+after news it caused (the AgentState of an agent who accepted a task before the TaskState answering the acceptance):
+match answers by MsgId, never by order. In Python, `wire/client.py` does all of it.
+
+Sockets: every channel is a socket in the topology's run directory, `ipc://<run dir>/<queue>.ipc` (General.ipc,
+ChatEvents.ipc, ...; tcp:// when the topology names hosts). The three ChatEvents channels (a destination, Comm's
+beat, unrouted errors) are topics of one PUB socket, ChatEvents; GCEvents is the Generic Connector's PUB socket, whose
+topics are its clients' destinations (`x-socket` on each channel).
 
 Under CURVE (security: curve) a client's key decides what it may do: a key made for client NAME may use the
 destinations NAME and NAME.* as ReplyTo, Destination and subscription, and nothing else."""
@@ -77,7 +87,8 @@ def payload(spec: Spec) -> dict[str, Any]:
         if name in spec.required and schema.get("type") == "string":
             schema["minLength"] = 1
         properties[name] = schema
-    envelope = PUBLISHED_ENVELOPE if spec.queue == CHAT_EVENTS else ENVELOPE if spec.queue == GENERAL else ()
+    envelope = (() if spec.type == "Heartbeat" else PUBLISHED_ENVELOPE) if spec.queue == CHAT_EVENTS \
+        else ENVELOPE if spec.queue == GENERAL else ()   # (Comm's beat is not numbered: Stream only)
     for name in envelope:
         properties.setdefault(name, ENVELOPE_SCHEMAS[name])
     required = list(spec.required) + (["ReplyTo"] if spec.queue == GENERAL else [])
@@ -177,6 +188,13 @@ def document() -> dict[str, Any]:
                     "messages": {"Event": ref("messages", "GCEvents.Event")},
                     "description": "The Generic Connector's events to one voice client."},
     }
+    sockets = {GENERAL: f"{GENERAL}: PULL bound by the {COMM}, PUSH from the {CHAT_SERVER}s",
+               ROUTING_ENGINE: f"{ROUTING_ENGINE}: PULL bound by the {MRE}, PUSH from the {COMM}",
+               COMMUNICATION_SERVER: f"{COMMUNICATION_SERVER}: PULL bound by the {COMM}, PUSH from the {MRE}",
+               GC: f"{GC}: PULL bound by the {GC_ROLE}, PUSH from {VOICE_CLIENT}s",
+               GC_EVENTS: f"{GC_EVENTS}: PUB bound by the {GC_ROLE}, SUB from {VOICE_CLIENT}s"}
+    for key, channel in channels.items():
+        channel["x-socket"] = sockets.get(key, f"{CHAT_EVENTS}: PUB bound by the {COMM}, SUB from the {CHAT_SERVER}s")
     operations: dict[str, Any] = {}
     for spec in by_queue[GENERAL]:
         operation: dict[str, Any] = {"action": "send", "channel": {"$ref": f"#/channels/{GENERAL}"},
@@ -213,9 +231,11 @@ def document() -> dict[str, Any]:
         "info": {"title": "mroute media routing", "version": VERSION, "description": DESCRIPTION,
                  "license": {"name": "see the repository"}},
         "defaultContentType": "application/json",
-        "servers": {"local": {"host": "localhost", "protocol": "zmq", "pathname": "/run/{topology}",
-                              "description": "ipc:// sockets in the topology's run directory (tcp:// with `hosts:`)",
-                              "variables": {"topology": {"description": "the topology's name"}}}},
+        "servers": {"local": {"host": "localhost", "protocol": "zmq", "pathname": "/{runDirectory}",
+                              "description": "ipc:// sockets, one per channel's x-socket: ipc://<run directory>/"
+                                             "<socket>.ipc (tcp:// host:port when the topology names hosts)",
+                              "variables": {"runDirectory": {"description": "the topology's run directory "
+                                                                            "(`mroute status` shows it)"}}}},
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages},

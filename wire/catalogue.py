@@ -102,7 +102,7 @@ PUBLISHED_ENVELOPE = ("MsgId", "Seq", "Stream")
 _AUTH = S.AUTHORIZATION_FAILURE
 _WRITE = (S.UNAVAILABLE,)  # a request that changes something, while the journal cannot be written
 _AGENT_STATE = {"State": S.AGENT_STATES}
-_TASK_STATE = {"State": S.TASK_STATES, "Code": S.TASK_CODES}
+_TASK_STATE = {"State": S.TASK_STATES, "Code": ("", *S.TASK_CODES)}   # "": no code (not ended, nor moved)
 
 SPECS: tuple[Spec, ...] = (
     Spec(1, "Connect", GENERAL, AGENT_STATE, ("AgentId", "Password", "Destination"), ("Extension",),
@@ -130,8 +130,9 @@ SPECS: tuple[Spec, ...] = (
     # AgentId is optional here: a customer who leaves a queued task has no agent.
     Spec(11, "TaskState", GENERAL, TASK_STATE, ("TaskId", "State"), ("AgentId", "Code"), answer="TaskState",
          errors=(_AUTH, S.NOT_FOUND, S.INVALID_STATE, *_WRITE), values=_TASK_STATE,
-         doc="An agent accepts (ACTIVE), wraps up (WRAP_UP) or closes (CLOSED, Code DONE) a task it holds; a "
-             "customer leaves (CLOSED, Code CANCELLED, no AgentId) from the destination that created it."),
+         doc="An agent accepts (ACTIVE), wraps up (WRAP_UP) or closes (CLOSED, Code DONE) a task it holds, naming "
+             "itself in AgentId (required for an agent: MISSING_FIELD without it); a customer leaves (CLOSED, "
+             "Code CANCELLED, no AgentId) from the destination that created it."),
     Spec(12, "TaskState", ROUTING_ENGINE, TASK_STATE, ("TaskId", "MRD", "State"), ("AgentId", "Code"),
          values=_TASK_STATE),
     Spec(13, "Task", GENERAL, NEW_TASK, ("Mrd", "ClientUniqueId"), ("name", "params"), {"params": PARAMS},
@@ -192,7 +193,8 @@ SPECS: tuple[Spec, ...] = (
          doc="A task moved to AgentId; the answer to Transfer."),
     Spec(205, "TaskConferenced", CHAT_EVENTS, AGENT_STATE, ("TaskId", "OwnerAgentId", "ParticipantAgentId"),
          doc="A participant joined a task; the answer to Conference."),
-    Spec(206, "Ack", CHAT_EVENTS, AGENT_STATE, ("Type",), doc="The answer to Connect and Heartbeat."),
+    Spec(206, "Ack", CHAT_EVENTS, AGENT_STATE, ("Type",),
+         doc="The answer to Connect and Heartbeat; Type: the request's type (Connect or Heartbeat)."),
     Spec(207, "Error", CHAT_EVENTS, AGENT_STATE, ("Code", "Reason"), ("Type", "Field"),
          values={"Code": S.ERROR_CODES},
          doc="A request refused: nothing changed. Type: the request's type; Field: the field at fault."),

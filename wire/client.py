@@ -33,13 +33,14 @@ import zmq.asyncio
 
 from . import codec
 from .catalogue import CHAT_EVENTS, GENERAL
-from .messages import Message
+from .messages import Message, typed
 from .session import Incoming, Request, Session
 
 log = logging.getLogger("mroute.client")
 
 Connect = Callable[[Any, int, str], zmq.Socket]   # (context, socket kind, queue) -> a connected socket
 INBOX = 100_000   # messages kept for a reader that has not read them; older ones are dropped and counted
+SEND_WITHIN = 5.0  # seconds a blocking client waits for room to push a message, before dropping it (counted)
 
 
 class Refused(Exception):
@@ -70,20 +71,33 @@ def connector(endpoints: Mapping[str, str], curve: tuple[bytes, bytes, bytes] | 
     return connect
 
 
+def published(frames: list[bytes]) -> list[tuple[str, Message]]:
+    """What one ZeroMQ message published on ChatEvents carries, as (destination, message):
+    itself, or a batch's messages (for a reader of everything, as `mroute tap`)."""
+    found = []
+    for one in codec.unbatch(frames):
+        destination, type, body = codec.decode_event(one)
+        found.append((destination.rstrip("\x01"), typed(type, body)))
+    return found
+
+
 def refusal(message: Message) -> Refused:
     return Refused(str(message.get("Code")), str(message.get("Reason")), message.get("Field"))
 
 
 class _Sockets:
-    """PUSH to General (never blocking: what cannot go now is not queued behind a dead Comm,
-    and a request is sent again anyway) and SUB to our topics."""
+    """PUSH to General and SUB to our topics. Blocking code waits (at most SEND_WITHIN) while
+    Comm has not taken what was pushed before: its sender slows to Comm's pace. Asyncio code
+    never waits: what cannot go now is dropped and counted (a request is sent again anyway)."""
 
-    def __init__(self, connect: Connect, session: Session, ctx: Any, immediate: bool):
+    def __init__(self, connect: Connect, session: Session, ctx: Any, immediate: bool, block: bool = False):
         self.session = session
         self.own_ctx = zmq.Context()
         self.push = connect(self.own_ctx, zmq.PUSH, GENERAL)
         if immediate:   # refuse rather than queue while no connection to Comm is up
             self.push.setsockopt(zmq.IMMEDIATE, 1)
+        self.flags = 0 if block else zmq.NOBLOCK
+        self.push.sndtimeo = int(SEND_WITHIN * 1000)
         self.sub = connect(ctx or self.own_ctx, zmq.SUB, CHAT_EVENTS)
         for topic in session.subscriptions:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic)
@@ -91,11 +105,12 @@ class _Sockets:
 
     def flush(self) -> bool:
         """Push what the session has to send; False when some could not go now (dropped)."""
-        outgoing, self.session.outgoing = self.session.outgoing, []
+        outgoing = self.session.outgoing[:]
+        self.session.outgoing.clear()   # (the list itself stays: it is the session's sink)
         sent_all = True
         for frames in outgoing:
             try:
-                self.push.send_multipart(frames, zmq.NOBLOCK)
+                self.push.send_multipart(frames, self.flags)
             except zmq.Again:
                 self.unsent += 1
                 sent_all = False
@@ -115,10 +130,15 @@ class Client:
     beats (`beat=True`) calls `receive` at least once a second."""
 
     def __init__(self, connect: Connect, destination: str, *, probe: tuple[str, str], batches: bool = False,
-                 beat: bool = False, held: Callable[[], Iterable[str]] = tuple, ids: str | None = None):
+                 beat: bool = False, held: Callable[[], Iterable[str]] = tuple, ids: str | None = None,
+                 also: Iterable[str] = ()):
+        """`also`: other destinations to hear (`mroute.errors`: errors whose sender Comm could
+        not tell), their messages given as ours but not numbered."""
         self.destination = destination
         self.session = Session(destination, probe, batches=batches, beat=beat, held=held, ids=ids)
-        self.sockets = _Sockets(connect, self.session, None, immediate=False)
+        self.sockets = _Sockets(connect, self.session, None, immediate=False, block=True)
+        for other in also:
+            self.sockets.sub.setsockopt(zmq.SUBSCRIBE, codec.topic(other))
         self.inbox: collections.deque[Incoming] = collections.deque()
         self.dropped = 0
 
@@ -167,13 +187,13 @@ class Client:
             self._pump_until(lambda: bool(self.inbox), timeout, "", quiet=True)
         return self.inbox.popleft().message if self.inbox else None
 
-    def expect(self, type: str, timeout: float = 5.0, **fields: Any) -> Message:
-        """The first message of `type` with `fields`, from what came or comes; the others stay
-        to be received."""
+    def expect(self, type: str | None, timeout: float = 5.0, **fields: Any) -> Message:
+        """The first message of `type` (any, if None) with `fields`, from what came or comes;
+        the others stay to be received."""
         def found() -> Message | None:
             for i, incoming in enumerate(self.inbox):
                 message = incoming.message
-                if message.type == type and all(message.body.get(k) == v for k, v in fields.items()):
+                if type in (None, message.type) and all(message.body.get(k) == v for k, v in fields.items()):
                     del self.inbox[i]
                     return message
             return None
@@ -184,6 +204,12 @@ class Client:
             if incoming.answers is request:
                 return incoming.message
         return None
+
+    def arrived(self) -> list[Message]:
+        """What has arrived and is not received yet, without waiting or taking it."""
+        if self.sockets.sub.poll(0):
+            self._take()
+        return [incoming.message for incoming in self.inbox]
 
     def _pump_until(self, condition: Callable[[], Any], timeout: float | None, what: str,
                     quiet: bool = False) -> Any:
@@ -196,15 +222,16 @@ class Client:
             due = self.session.tick()
             self.sockets.flush()
             now = time.monotonic()
-            if deadline is not None and now >= deadline:
+            wait = max(0.0, min(due - self.session.clock(), (deadline if deadline is not None else now + 1.0) - now))
+            if self.sockets.sub.poll(wait * 1000):
+                self._take()
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
                 if quiet:
                     return None
                 seen = "\n  ".join(repr(i.message) for i in list(self.inbox)[-10:])
                 raise NoAnswer(f"{self.destination}: no {what} within {timeout:g} s" + (f"; got:\n  {seen}"
                                                                                         if seen else ""))
-            wait = max(0.0, min(due - self.session.clock(), (deadline or now + 1.0) - now))
-            if self.sockets.sub.poll(wait * 1000):
-                self._take()
 
     def _take(self) -> None:
         while True:
@@ -254,6 +281,11 @@ class AsyncClient:
         request = self.session.request(type, body)
         self.sockets.flush()
         return request
+
+    def resync(self) -> None:
+        """Ask Comm what we should hold now: its Snapshot comes to `on_message`."""
+        self.session.resync()
+        self.sockets.flush()
 
     async def request(self, type: str, body: dict[str, Any]) -> Message:
         """Comm's answer; Refused for an Error, or when Comm cannot be asked now (UNAVAILABLE)

@@ -61,7 +61,7 @@ class Other(Message):
 
 
 class Ack(Message):
-    """#206. The answer to Connect and Heartbeat."""
+    """#206. The answer to Connect and Heartbeat; Type: the request's type (Connect or Heartbeat)."""
 
     __slots__ = ()
     type = "Ack"

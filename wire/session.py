@@ -61,6 +61,10 @@ class Incoming:
     message: Message
     answers: Request | None = None
 
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.message.body
+
 
 COUNTS = ("probes", "resent", "gave_up", "stale_answers", "unavailable", "resyncs", "bad_messages", "comm_restarts")
 
@@ -68,11 +72,12 @@ COUNTS = ("probes", "resent", "gave_up", "stale_answers", "unavailable", "resync
 class Session:
     def __init__(self, destination: str, probe: tuple[str, str], *, batches: bool = False, beat: bool = True,
                  held: Callable[[], Iterable[str]] = tuple, ids: str | None = None,
-                 clock: Callable[[], float] = time.monotonic,
+                 sink: Callable[[list[bytes]], None] | None = None, clock: Callable[[], float] = time.monotonic,
                  resend_after: float = RESEND_AFTER, give_up_after: float = GIVE_UP_AFTER):
         """`probe`: (agent, MRD) the subscription probe asks about (one of ours: Comm answers
         it on our topic either way); `ids`: what our MsgIds start with, unique to this process
-        (default: the destination and the time)."""
+        (default: the destination and the time); `sink(frames)`: where what is to be pushed on
+        General goes (default: `outgoing`, for the caller to take)."""
         self.destination = destination
         self.probe_about = {"AgentId": probe[0], "Mrd": probe[1]}
         self.batches = batches
@@ -84,6 +89,7 @@ class Session:
         self.ids = ids or f"{destination}-{time.time_ns() // 1_000_000:x}-"
         self.numbers = 0
         self.outgoing: list[list[bytes]] = []        # [type, body] frames for General, in order
+        self.sink = sink or self.outgoing.append
         self.pending: dict[str, Request] = {}        # MsgId -> a request not answered yet
         self.follower = StreamFollower()
         self.live = False                            # our subscription is confirmed
@@ -102,11 +108,16 @@ class Session:
         mine = codec.batch_topic(self.destination) if self.batches else codec.topic(self.destination)
         return [mine, BEAT_TOPIC]
 
+    def probe_again(self) -> None:
+        """Confirm our subscription again before going on (say, after Comm was restarted)."""
+        self.live = False
+        self.next_probe = 0.0
+
     # sending -----------------------------------------------------------------------------
     def send(self, type: str, body: dict[str, Any]) -> None:
         """Once, as it is (a ReplyTo added if it has none)."""
         body.setdefault("ReplyTo", self.destination)
-        self.outgoing.append(codec.encode(type, body))
+        self.sink(codec.encode(type, body))
 
     def request(self, type: str, body: dict[str, Any], context: Any = None) -> Request:
         """Sent until answered (a MsgId of ours added if it has none)."""
@@ -170,9 +181,10 @@ class Session:
         if spec is not None:
             codec.check(spec, body)
         if frames[0] == BEAT_TOPIC:
-            self.follower.observe(body, HEARTBEAT_TOPIC)  # another Comm process: heard at once
             if type == "Heartbeat":
                 self.comm_beat(body)
+            if self.follower.observe(body, HEARTBEAT_TOPIC).lost_track and self.live:
+                self.resync()   # another Comm process, heard at once: what it sent us may be lost
             return CONSUMED, None
         if not self.live:
             self.live = True

@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 from wire import states as S
 
 from .hub import VERSIONS
-from .link import DeskError
+from wire.client import Refused
 
 # A chat as its customer sees it: REQUESTED, QUEUED, OFFERED, CONNECTED, ENDED (the agent
 # ended it and wraps up: nothing more is said), CLOSED.
@@ -55,14 +55,14 @@ class Customers:
     async def start(self, customer: str, queue: str) -> dict[str, Any]:
         spec = self.queues.get(queue)
         if spec is None:
-            raise DeskError("NOT_FOUND", f"no queue {queue!r} (queues: {', '.join(self.queues)})")
+            raise Refused("NOT_FOUND", f"no queue {queue!r} (queues: {', '.join(self.queues)})")
         chat = Chat(f"{self.destination}-c{next(self.numbers)}", customer or "a customer", queue)
         self.chats[chat.chat_id] = chat
         try:
             answer = await self.request("Task", {"Mrd": spec["mrd"], "ClientUniqueId": chat.chat_id,
                                                  "name": chat.customer,
                                                  "params": [["queue", queue], ["channel", "web"]]})
-        except DeskError:
+        except Refused:
             if chat.task_id is None:   # never made: no page will follow it
                 del self.chats[chat.chat_id]
             raise
@@ -77,7 +77,7 @@ class Customers:
             self.tell(chat, f"{chat.customer} has left")
             try:
                 await self.request("TaskState", {"TaskId": chat.task_id, "State": S.CLOSED, "Code": S.CANCELLED})
-            except DeskError as err:
+            except Refused as err:
                 if err.code != S.INVALID_STATE:   # accepted already: the agent closes it
                     raise
         return chat.view()
@@ -86,9 +86,9 @@ class Customers:
         """A line of the conversation: from the customer, or from the agent who holds it."""
         chat = self.chat(chat_id)
         if chat.state in OVER:
-            raise DeskError("INVALID_STATE", "the chat has ended")
+            raise Refused("INVALID_STATE", "the chat has ended")
         if sender != "customer" and (chat.agent != sender or chat.state != "CONNECTED"):
-            raise DeskError("AUTHORIZATION_FAILURE", f"{sender} does not hold this chat")
+            raise Refused("AUTHORIZATION_FAILURE", f"{sender} does not hold this chat")
         line = {"from": chat.customer if sender == "customer" else sender, "by": sender, "text": text[:2000],
                 "at": time.time()}
         chat.transcript.append(line)
@@ -100,7 +100,7 @@ class Customers:
     def chat(self, chat_id: str) -> Chat:
         chat = self.chats.get(chat_id)
         if chat is None:
-            raise DeskError("NOT_FOUND", f"no chat {chat_id}")
+            raise Refused("NOT_FOUND", f"no chat {chat_id}")
         return chat
 
     def tell(self, chat: Chat, note: str) -> None:

@@ -4,8 +4,9 @@ A person on the agent page connects and logs in as a directory agent, goes READY
 offered tasks, accepts or declines them, chats, transfers, ends (wrap-up) and closes them;
 a person on the customer page starts a chat (customers.py). Routing goes through Comm and
 the MRE like any task's. What the pages should know goes to `publish(channel, event)`:
-`agent:ID` and `chat:ID`. When news from Comm may have been lost (link.py), a Snapshot of
-what this desk holds sets it right.
+`agent:ID` and `chat:ID`. It talks to Comm through the one client (wire/client.py): when
+news from Comm may have been lost, the client asks for a Snapshot of what this desk holds
+and it sets the desk right.
 
 An agent at this desk may be offered a task of another Chat Server (a person logged in as
 a simulated Chat Server's agent takes its customers): the page says whose customer it is
@@ -29,7 +30,9 @@ from wire import states as S
 from ..topology import Topology
 from .customers import Customers
 from .hub import VERSIONS
-from .link import DeskError, Link
+from wire.client import AsyncClient, Refused
+from wire.messages import Message
+from wire.session import Request
 
 log = logging.getLogger("mroute.web")
 DECLINED = "DECLINED"   # the reason code of an agent who declined an offer
@@ -53,7 +56,9 @@ class WebDesk:
         self.topology = topology
         self.publish = publish
         self.destination = f"web-{socket.gethostname()}-{os.getpid()}"
-        self.link = Link(topology, ctx, self.destination, self.on_message, self.resync)
+        # the probe asks about an agent nobody has: Comm's Error (NOT_FOUND) on our topic is proof enough
+        self.link = AsyncClient(topology.data_socket, self.destination, probe=("mroute-web-probe", self.default_mrd()),
+                                on_message=self.on_message, ctx=ctx, held=self.held_tasks)
         self.sessions: dict[str, Session] = {}
         self.customers = Customers(self.destination, topology.queues, self.request, publish, self.tell_agent)
         self.others: dict[str, dict[str, Any]] = {}   # tasks of other Chat Servers at our desks: ClientUniqueId, MRD
@@ -61,7 +66,6 @@ class WebDesk:
         chat_actors = [re.escape(name) for name, spec in topology.actors.items() if spec.get("role") == "chat"]
         self.simulated = re.compile(rf"^((?:{'|'.join(chat_actors)})\.\d+)-c\d+$") if chat_actors else None
         self.pending: set[asyncio.Future[Any]] = set()
-        self.resyncing = False
 
     def start(self) -> None:
         self.link.start()
@@ -85,7 +89,7 @@ class WebDesk:
         return "chat" if "chat" in self.topology.mrds else next(iter(self.topology.mrds))
 
     async def request(self, type: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.link.request(type, body)
+        return (await self.link.request(type, body)).body
 
     def later(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run in the background, cancelled when the desk closes."""
@@ -94,24 +98,13 @@ class WebDesk:
         future.add_done_callback(self.pending.discard)
 
     # news lost: what this desk holds, from Comm ------------------------------------------
-    def resync(self) -> None:
-        """Ask for a Snapshot (one at a time); it says which agents are still ours."""
-        if self.resyncing:
-            return
-        self.resyncing = True
-        tasks = sorted({t for s in self.sessions.values() for t in [*s.offers, *s.tasks]}
-                       | set(self.customers.by_task))
-        log.info("web desk: news from Comm may be lost: resynchronising %d agents, %d tasks", len(self.sessions),
-                 len(tasks))
+    def held_tasks(self) -> set[str]:
+        """What a Resync names: the tasks our agents are offered or hold, and our customers'."""
+        return {t for s in self.sessions.values() for t in [*s.offers, *s.tasks]} | set(self.customers.by_task)
 
-        async def ask() -> None:
-            try:
-                self.on_snapshot(await self.request("Resync", {"Destination": self.destination, "TaskIds": tasks}))
-            except DeskError as err:
-                log.warning("web desk: resync refused: %s", err)
-            finally:
-                self.resyncing = False
-        self.later(ask())
+    def resync(self) -> None:
+        """Ask for a Snapshot (the client asks one at a time); it says which agents are still ours."""
+        self.link.resync()
 
     def on_snapshot(self, body: dict[str, Any]) -> None:
         agents = {row["AgentId"]: row for row in body.get("Agents") or []   # (one row per MRD: ours)
@@ -141,11 +134,12 @@ class WebDesk:
                 self.customers.on_unknown(task_id)
 
     # what Comm says ------------------------------------------------------------------------
-    def on_message(self, type: str, body: dict[str, Any]) -> None:
+    def on_message(self, message: Message, answers: Request | None) -> None:
         handler = {"AgentState": self.on_agent_state, "TaskAgentSelected": self.on_selected,
-                   "TaskState": self.on_task_state, "TaskAgentTransferred": self.on_transferred}.get(type)
+                   "TaskState": self.on_task_state, "TaskAgentTransferred": self.on_transferred,
+                   "Snapshot": self.on_snapshot}.get(message.type)
         if handler is not None:
-            handler(body)
+            handler(message.body)
 
     def on_agent_state(self, body: dict[str, Any]) -> None:
         session = self.sessions.get(str(body.get("AgentId")))
@@ -173,7 +167,7 @@ class WebDesk:
     async def ask_task(self, task_id: str, agent_id: str) -> None:
         try:   # (its answer is news like any TaskState: on_task_state notes the ClientUniqueId)
             await self.request("GetTaskState", {"TaskId": task_id, "AgentId": agent_id})
-        except DeskError as err:
+        except Refused as err:
             log.info("web desk: GetTaskState %s: %s", task_id, err)
 
     def on_task_state(self, body: dict[str, Any]) -> None:
@@ -222,7 +216,7 @@ class WebDesk:
 
     def agent_view(self, agent_id: str, check: bool = False) -> dict[str, Any]:
         if check and agent_id not in self.sessions:
-            raise DeskError("NOT_FOUND", f"{agent_id} has not logged in here")
+            raise Refused("NOT_FOUND", f"{agent_id} has not logged in here")
         session = self.sessions[agent_id]
         return {"agent": agent_id, "state": session.state, "reason": session.reason, "mrd": self.default_mrd(),
                 "v": next(VERSIONS),
@@ -253,7 +247,7 @@ class WebDesk:
     async def login(self, agent_id: str, password: str) -> dict[str, Any]:
         agent = next((a for a in self.topology.agents if a["id"] == agent_id), None)
         if agent is None:
-            raise DeskError("NOT_FOUND", f"no agent {agent_id!r} in the directory")
+            raise Refused("NOT_FOUND", f"no agent {agent_id!r} in the directory")
         await self.request("Connect", {"AgentId": agent_id, "Password": password, "Destination": self.destination,
                                        "Extension": agent.get("extension", "")})
         session = self.sessions.setdefault(agent_id, Session(agent_id))   # connected: its news is ours from now on
@@ -273,7 +267,7 @@ class WebDesk:
         `recipient`) a task the agent holds."""
         session = self.session(agent_id)
         if not session.has(task_id):
-            raise DeskError("NOT_FOUND", f"{agent_id} is offered or holds no task {task_id}")
+            raise Refused("NOT_FOUND", f"{agent_id} is offered or holds no task {task_id}")
         requests = {"accept": ("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE}),
                     # NOT_READY while an offer rings sends it back to the head of its queue (RONA);
                     # the reason code says why the agent is not ready
@@ -285,7 +279,7 @@ class WebDesk:
                     "transfer": ("Transfer", {"TaskId": task_id, "OwnerAgentId": agent_id,
                                               "RecipientAgentId": recipient})}
         if action not in requests:
-            raise DeskError("BAD_FIELD", f"no task action {action!r} ({', '.join(requests)})")
+            raise Refused("BAD_FIELD", f"no task action {action!r} ({', '.join(requests)})")
         await self.request(*requests[action])   # its answer was handled as news when it came
         return self.agent_view(agent_id)
 
@@ -296,5 +290,5 @@ class WebDesk:
     def session(self, agent_id: str) -> Session:
         session = self.sessions.get(agent_id)
         if session is None or session.state == S.LOGOUT:
-            raise DeskError("INVALID_STATE", f"{agent_id} is not logged in here")
+            raise Refused("INVALID_STATE", f"{agent_id} is not logged in here")
         return session

@@ -46,7 +46,7 @@ class Phone:
         self.epoch: str | None = None
         self.live = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
-        if self.enabled:   # (a plain socket sends at once or not at all, as link.py's)
+        if self.enabled:   # (a plain socket sends at once or not at all, as the one client's)
             self.sync_ctx = zmq.Context()
             self.push = topology.data_socket(self.sync_ctx, zmq.PUSH, GC)
             self.push.setsockopt(zmq.IMMEDIATE, 1)

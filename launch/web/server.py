@@ -26,7 +26,7 @@ from ..topology import Topology
 from .desk import WebDesk
 from .directory import console_agents, console_queues, free_agents
 from .hub import CLOSING, Hub
-from .link import DeskError
+from wire.client import Refused
 from .loadrun import LoadRun
 from .phone import Phone
 from .team import Team
@@ -251,7 +251,7 @@ class Console:
                 return web.json_response(await calls[action]())
             if action in now:
                 return web.json_response(now[action]())
-        except DeskError as err:
+        except Refused as err:
             return web.json_response({"error": err.reason, "code": err.code},
                                      status=503 if err.code in ("UNAVAILABLE", "NO_ANSWER") else 400)
         raise web.HTTPNotFound()
