@@ -18,10 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import yaml
-import zmq
 
 from wire.catalogue import SPECS
 
@@ -188,58 +186,6 @@ class LineReader:
         return line
 
 
-class Customer:
-    """The customer's Chat Server, as raw as the node desk: a PUSH to General and a SUB to its
-    topic with NUL (one message per ZeroMQ message, never batches)."""
-
-    def __init__(self, endpoints: dict[str, str], destination: str):
-        self.destination = destination
-        self.ctx = zmq.Context()
-        self.push = self.ctx.socket(zmq.PUSH)
-        self.sub = self.ctx.socket(zmq.SUB)
-        for sock in (self.push, self.sub):
-            sock.linger = 0
-        self.push.connect(endpoints["General"])
-        self.sub.connect(endpoints["ChatEvents"])
-        self.sub.setsockopt(zmq.SUBSCRIBE, destination.encode() + b"\0")
-        self.count = 0
-
-    def close(self) -> None:
-        self.push.close()
-        self.sub.close()
-        self.ctx.term()
-
-    def send(self, kind: str, body: dict[str, Any]) -> str:
-        self.count += 1
-        msg_id = f"{self.destination}-{self.count}"
-        self.push.send_multipart([kind.encode(), orjson.dumps({**body, "MsgId": msg_id, "ReplyTo": self.destination})])
-        return msg_id
-
-    def expect(self, timeout: float, **fields: Any) -> dict[str, Any]:
-        """The next message on our topic that has `fields`: its body, with its `type` added."""
-        deadline = time.monotonic() + timeout
-        seen = []
-        while (left := deadline - time.monotonic()) > 0 and self.sub.poll(left * 1000):
-            _topic, kind, body = self.sub.recv_multipart()
-            message = {"type": kind.decode(), **orjson.loads(body)}
-            seen.append(message)
-            if all(message.get(k) == v for k, v in fields.items()):
-                return message
-        raise AssertionError(f"no message with {fields} within {timeout} s; got {seen}")
-
-    def probe(self, agent: str, mrd: str, timeout: float = 10) -> None:
-        """GetAgentState every 50 ms until one is answered: the subscription is live."""
-        deadline = time.monotonic() + timeout
-        sent = []
-        while time.monotonic() < deadline:
-            sent.append(self.send("GetAgentState", {"AgentId": agent, "Mrd": mrd}))
-            if self.sub.poll(50):
-                _topic, _type, body = self.sub.recv_multipart()
-                if orjson.loads(body).get("MsgId") in sent:
-                    return
-        raise AssertionError("no answer on the customer's topic: its subscription never went live")
-
-
 def test_a_node_desk_written_from_the_document_logs_in_takes_a_chat_and_checks_seq(start_topology, tmp_path):
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
@@ -247,7 +193,7 @@ def test_a_node_desk_written_from_the_document_logs_in_takes_a_chat_and_checks_s
     deps = install_node_desk()
     running = start_topology(base_topology("nodedesk"))
     endpoints = running.endpoints()
-    customer = Customer(endpoints, "cust")
+    customer = ChatClient(endpoints, "cust")
     stderr_file = tmp_path / "node-desk.stderr"
     proc: subprocess.Popen[bytes] | None = None
     reader: LineReader | None = None
@@ -259,7 +205,7 @@ def test_a_node_desk_written_from_the_document_logs_in_takes_a_chat_and_checks_s
                  "--password", "pw-alice", "--mrd", "chat", "--deps", str(deps)],
                 stdout=subprocess.PIPE, stderr=stderr, cwd=tmp_path)
         reader = LineReader(proc)
-        customer.probe("alice", "chat")
+        customer.handshake("alice")
 
         def told() -> str:
             assert reader is not None
@@ -272,8 +218,8 @@ def test_a_node_desk_written_from_the_document_logs_in_takes_a_chat_and_checks_s
         assert line is not None, f"the node desk never said READY\n{told()}"
 
         msg_id = customer.send("Task", {"Mrd": "chat", "ClientUniqueId": "c1"})
-        queued = customer.expect(5, MsgId=msg_id)
-        assert queued["type"] == "TaskState" and queued["State"] == "QUEUED", queued
+        queued = customer.expect("TaskState", 5, MsgId=msg_id)
+        assert queued["State"] == "QUEUED", queued
         task_id = queued["TaskId"]
 
         deadline = time.monotonic() + 35  # the desk gives up after 30 s by itself
@@ -290,7 +236,7 @@ def test_a_node_desk_written_from_the_document_logs_in_takes_a_chat_and_checks_s
         assert len(seqs) == result["messages"] >= 6, told()
         assert all(b == a + 1 for a, b in zip(seqs, seqs[1:])), f"Seq not consecutive: {seqs}"
         # What the desk did, Comm applied: the customer's Chat Server hears the task closed.
-        customer.expect(5, type="TaskState", TaskId=task_id, State="CLOSED", Code="DONE")
+        customer.expect("TaskState", 5, TaskId=task_id, State="CLOSED", Code="DONE")
     finally:
         if reader is not None:
             reader.close()
