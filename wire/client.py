@@ -34,7 +34,10 @@ import zmq.asyncio
 from . import codec
 from .catalogue import CHAT_EVENTS, GENERAL
 from .messages import Message, typed
-from .session import Incoming, Request, Session
+from .session import CONSUMED, COUNTS, Incoming, Request, Session
+
+__all__ = ["AsyncClient", "Client", "CONSUMED", "COUNTS", "Incoming", "NoAnswer", "Refused", "Request", "Session",
+           "connector", "published"]
 
 log = logging.getLogger("mroute.client")
 

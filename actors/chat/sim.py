@@ -36,7 +36,7 @@ from wire.catalogue import CHAT_EVENTS, GENERAL
 from wire.codec import WireError
 from wire.curve import Curve
 from wire.desking import desk_range
-from wire.session import CONSUMED, COUNTS as SESSION_COUNTS, Incoming, Session
+from wire.client import CONSUMED, COUNTS as SESSION_COUNTS, Incoming, Session   # the one client's session
 
 from .customers import Customers
 from .desk import Desk

@@ -30,9 +30,8 @@ from wire import states as S
 from ..topology import Topology
 from .customers import Customers
 from .hub import VERSIONS
-from wire.client import AsyncClient, Refused
+from wire.client import AsyncClient, Refused, Request
 from wire.messages import Message
-from wire.session import Request
 
 log = logging.getLogger("mroute.web")
 DECLINED = "DECLINED"   # the reason code of an agent who declined an offer
