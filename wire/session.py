@@ -166,7 +166,9 @@ class Session:
                 type, incoming = self.decode(one)
             except WireError as err:
                 self.counts["bad_messages"] += 1
-                log.warning("%s: a message it cannot read: %s", self.destination, err)
+                bad = self.counts["bad_messages"]
+                if bad <= 10 or bad % 1000 == 0:   # a sender of garbage must not fill the log: all are counted
+                    log.warning("%s: a message it cannot read (%d so far): %s", self.destination, bad, err)
                 continue
             if incoming is not None:
                 taken.append(incoming)
