@@ -27,6 +27,7 @@ from typing import Any, Callable
 from wire.dist import parse
 
 from .fleet import SpawnedFleet
+from .supervisor.process import SERVING
 from .load import LoadPlan
 
 KILLABLE_AFTER = 1.5        # seconds up before an actor may be killed (a quicker death counts as a failed start)
@@ -148,18 +149,37 @@ def run_chaos(base_file: Path, duration: float, rate: float, servers: int = 2, a
     }
 
 
-def stop_offering(fleet: SpawnedFleet) -> None:
-    """No more customers: a server restarting now (killed a moment ago) reads rate 0 from
-    the topology file as it starts, so only the running ones must answer: one killed before
-    it did is not a failure (as it was when the end of the load met a kill)."""
+def stop_offering(fleet: SpawnedFleet, timeout: float = 15.0) -> None:
+    """No more customers, from every server that runs from now on. A server started after
+    the topology file says rate 0 reads it as it starts; one running before must say it
+    took rate 0. So each server is asked until the process running it has answered (its
+    pid unchanged across the question): a server killed a moment ago (CI saw a kill at
+    8.00 s of an 8 s load) cannot answer, and neither its silence nor its successor's
+    start is a refusal. Bounded: a running process that will not take it is an error."""
     supervisor = fleet.supervisor
     supervisor.topology.actors["chat"]["rate"] = 0.0
     supervisor.write_topology()
-    answers = supervisor.ask_now(set(fleet.chats), "load", {"rate": 0.0})
-    running = supervisor.running()
-    refused = {name: a["error"] for name, a in answers.items() if "error" in a and name in running}
-    if refused:
-        raise RuntimeError(f"chat servers refused rate 0: {refused}")
+    confirmed: dict[str, int | None] = {}   # server -> the pid that said rate 0
+    last: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        children = {name: supervisor.children[name] for name in fleet.chats}
+        asking = {name: child.pid for name, child in children.items()
+                  if child.state in SERVING and confirmed.get(name) != child.pid}
+        if not asking and all(c.state in SERVING for c in children.values()):
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"chat servers did not take rate 0 within {timeout:g} s: "
+                               f"{ {name: last.get(name, children[name].state) for name in asking or children} }")
+        answers = supervisor.ask_now(set(asking), "load", {"rate": 0.0}) if asking else {}
+        for name, pid in asking.items():
+            answer = answers.get(name, {"error": {"reason": "no answer"}})
+            if "error" not in answer and children[name].pid == pid:
+                confirmed[name] = pid
+            else:
+                last[name] = answer.get("error", answer)
+        if not asking and not fleet.wait(0.1):   # one restarting: wait for it to run
+            raise RuntimeError(f"the supervisor stopped while the load was being stopped: {supervisor.loop.stop_reason}")
 
 
 def note_recoveries(supervisor: Any, kills: list[dict[str, Any]]) -> None:

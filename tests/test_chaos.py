@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 
 import yaml
 
@@ -51,3 +53,34 @@ def test_the_stream_tally_counts_across_restarted_chat_servers():
     # a restart seen only in the messages received (its figures already back where they were)
     tally.note({"chat.1": stats(2, 5, 5, streams=1), "chat.2": stats(1, 3, 20)})
     assert tally.totals() == {"gaps": 5, "missed": 13, "resyncs": 0, "streams": 2}
+
+
+def test_stopping_the_load_right_after_a_kill_is_no_failure_and_leaves_every_server_at_rate_0(tmp_path):
+    """CI saw a kill at the last moment of the load (8.00 s of 8) fail the run: the killed
+    server could not answer `load rate 0`, and its successor was RUNNING by the time the
+    answers were read. What must hold: every server that runs afterwards, restarted or not,
+    offers no more customers; a dead one's silence is not a refusal."""
+    from launch.chaos import stop_offering
+    from launch.fleet import SpawnedFleet
+    from launch.load import LoadPlan
+    from wire.dist import parse
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("stopkill")))
+    plan = LoadPlan(rate=5, duration=30, handle=parse("fixed:0.2"), think=parse("fixed:0"), patience=None)
+    fleet = SpawnedFleet(tmp_path / "topology.yaml", 2, 2, plan, rate_per_server=5)
+    try:
+        victim = fleet.supervisor.children["chat.1"]
+        old_pid = victim.pid
+        os.kill(old_pid, signal.SIGKILL)
+        stop_offering(fleet)       # at once: the supervisor has not even seen the death yet
+        wait_for(fleet, lambda: victim.pid not in (None, old_pid) and victim.state == "RUNNING")
+        rates = {name: s.get("rate") for name, s in fleet.stats().items() if name in fleet.chats}
+        assert rates == {"chat.1": 0.0, "chat.2": 0.0}
+    finally:
+        fleet.close()
+
+
+def wait_for(fleet, condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the killed chat server was not restarted"
+        fleet.wait(0.05)
