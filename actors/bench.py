@@ -188,6 +188,66 @@ def identity_cost(messages: int = 50_000, rounds: int = 5) -> dict[str, Any]:
             "identity_us": round(keyed_us - plain_us, 3)}
 
 
+def batch_check_cost(turns: int = 20_000, rounds: int = 5) -> dict[str, Any]:
+    """What asking each receiver how it takes its messages costs Comm (issue 26: batches only
+    for who asks). One turn of ChatEvents, 16 messages to 4 destinations, is cut into what
+    leaves (Sender.batches) three ways, alternating, medians of `rounds`: as before the
+    check (every receiver batched, no question asked), with the check and receivers that
+    asked for batches (the same output: the difference is the check), and with the check
+    and plain receivers (one ZeroMQ message each). Nanoseconds per message."""
+    import zmq
+
+    from actors.comm.subscribers import Subscribers
+    from actors.lograte import LogBudget
+    from actors.loop import Loop
+    from actors.outflow import Outflow
+    from actors.sending import Sender
+    from wire import codec
+    ctx = zmq.Context()
+    xpub = ctx.socket(zmq.XPUB)
+    destinations = ["chat.1", "chat.1.desk", "chat.2", "chat.2.desk"]
+    body = orjson.dumps({"TaskId": "mroute-1a2b3c-000123-4f5e6d7c", "State": "CLOSED", "Code": "DONE",
+                         "Seq": 1234, "Stream": "8c1d5e2f", "MsgId": "chat.1-000042"})
+    outbox = [(xpub, [codec.topic(d), b"TaskState", body]) for _ in range(4) for d in destinations]
+
+    def sender(topics: list[bytes] | None) -> Sender:
+        made = Sender("bench", Loop(), {"sent": 0})
+        made.batching[xpub] = True
+        if topics is not None:
+            outflow = Outflow(xpub, hwm=1000, per_receiver=1 << 20, total=1 << 24, dropped=lambda f, c: None)
+            for topic in topics:
+                outflow.subscribed(topic)
+            made.batch_forms[xpub] = Subscribers("bench", xpub, outflow, {}, LogBudget()).forms
+        return made
+
+    ways = {"unchecked": sender(None),
+            "checked_batches": sender([codec.batch_topic(d) for d in destinations]),
+            "checked_plain": sender([codec.topic(d) for d in destinations])}
+    if len(ways["checked_batches"].batches(outbox)) != len(destinations):
+        raise RuntimeError("receivers that asked for batches were not sent one batch each")
+    if len(ways["checked_plain"].batches(outbox)) != len(outbox):
+        raise RuntimeError("plain receivers were not sent one message per ZeroMQ message")
+
+    def take(way: Sender) -> float:
+        started = time.perf_counter()
+        for _ in range(turns):
+            way.batches(outbox)
+        return (time.perf_counter() - started) / (turns * len(outbox)) * 1e9
+
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    try:
+        for _ in range(rounds):
+            for name, way in ways.items():
+                times[name].append(take(way))
+    finally:
+        xpub.close(0)
+        ctx.term()
+    ns = {name: statistics.median(t) for name, t in times.items()}
+    return {"batch_messages_per_turn": len(outbox), "batch_destinations": len(destinations),
+            **{f"batch_{name}_ns": round(value, 1) for name, value in ns.items()},
+            "batch_check_ns": round(ns["checked_batches"] - ns["unchecked"], 1)}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "routing":
         figures = routing_cost(int(argv[1]), int(argv[2]))
@@ -197,6 +257,8 @@ def main(argv: list[str]) -> int:
         figures = bytes_per_live_task(int(argv[1]))
     elif len(argv) == 2 and argv[0] == "identity":
         figures = identity_cost(int(argv[1]))
+    elif len(argv) == 2 and argv[0] == "batch-check":
+        figures = batch_check_cost(int(argv[1]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

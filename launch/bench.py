@@ -37,6 +37,11 @@ def bytes_per_live_task(tasks: int = 20_000) -> dict[str, Any]:
     return in_actors("task-memory", str(tasks))
 
 
+def batch_check_cost(turns: int = 20_000) -> dict[str, Any]:
+    """Comm's cost of asking each receiver whether it took batches (actors/bench.py)."""
+    return in_actors("batch-check", str(turns))
+
+
 def raw_push_pull_us(messages: int = 50_000) -> float:
     """Microseconds per message: orjson encode, PUSH, PULL, decode, over ipc in one process."""
     ctx = zmq.Context()

@@ -120,8 +120,10 @@ def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("raw_msgs_per_s", "raw_rtt_p50_us", "tasks_per_s", "route_p50_us", "route_p99_us", "agents",
                 "duration_s", "comm_bytes_per_agent", "mre_bytes_per_agent", "comm_bytes_per_task",
-                "mre_bytes_per_task"):
+                "mre_bytes_per_task", "batch_unchecked_ns", "batch_checked_batches_ns", "batch_checked_plain_ns"):
         assert figures[key] > 0, key
+    # the cost of batches only for who asks: a difference, which noise may make negative
+    assert isinstance(figures["batch_check_ns"], float)
     assert figures["steps"][0]["completed_per_s"] > 0
     assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(figures["steps"][-1]["cpu_percent"])
     assert tagged_processes(str(tmp_path)) == []  # the bench topology is gone with the command
