@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from wire import codec, messages, states as S
-from wire.catalogue import HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC
+from wire.catalogue import HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, PUBLISHED
 from wire.session import PROBE_EVERY, RESEND_AFTER, Incoming, Request, Session
 
 DEST = "desk.1"
@@ -547,3 +547,65 @@ def test_each_request_is_handed_back_at_most_once(n, data):
         assert times == (1 if answered else 0), (i, deliveries)
         assert (request.msg_id in session.pending) == (not answered)
     assert session.counts["bad_messages"] == 0
+
+
+# the generated quick check (messages.X.valid) against codec.check, the reference ------------
+ABSENT = object()
+# what a field may be set to (each as likely as the others): the classes JSON has, and strings
+# on each side of the lines codec.check draws (empty, NUL, past 256 characters)
+FIELD_VALUES = st.sampled_from([ABSENT, None, "", "x", "chat", "a\x00b", "d" * 257, -1, 0, 1, True, False, [],
+                                [["k", "v"]], {}, {"k": 1}])
+
+
+GOOD = {"string": "x", "list": [], "object": {}, "boolean": True, "integer": 1}
+
+
+def bodies_for(spec):
+    """A body that passes (each required field of its kind), with up to three fields set to
+    anything or taken away: most draws sit next to the line between valid and not."""
+    from wire.catalogue import ENVELOPE, MRD_SPELLINGS
+    good = {name: GOOD.get(spec.kind(name), "x") for name in spec.required}
+    names = sorted({*spec.required, *spec.optional, *ENVELOPE, *MRD_SPELLINGS, "Seq"})
+    change = st.tuples(st.sampled_from(names), FIELD_VALUES)
+
+    def changed(changes):
+        body = dict(good)
+        for name, value in changes:
+            if value is ABSENT:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        return body
+    return st.lists(change, max_size=3).map(changed)
+
+
+@pytest.mark.parametrize("type", sorted(PUBLISHED))
+@settings(max_examples=400)   # a few ms each: the draws that matter are a few of a field's changes
+@given(data=st.data())
+def test_a_messages_quick_check_passes_exactly_what_codec_check_passes_unchanged(type, data):
+    """wire/messages.py's `valid` (generated, one expression) spares the receive path codec.check's
+    walk: it must say True exactly when codec.check passes the body and changes nothing
+    (False: codec.check runs and says what is wrong, or mends the MRD's spelling)."""
+    spec = PUBLISHED[type]
+    body = data.draw(bodies_for(spec))
+    checked = dict(body)
+    try:
+        codec.check(spec, checked)
+        passes_unchanged = checked == body
+    except codec.WireError:
+        passes_unchanged = False
+    assert messages.BY_TYPE[type].valid(body) is passes_unchanged, body
+
+
+def test_every_message_comm_publishes_in_its_usual_form_is_passed_by_the_quick_check():
+    usual = {
+        "TaskState": {"TaskId": "t1", "State": "CLOSED", "MRD": "chat", "Code": "", "Seq": 3, "Stream": "s"},
+        "AgentState": {"AgentId": "a", "State": "READY", "Mrd": "chat", "StateChangeTime": "2026-12-06T00:00:00Z",
+                       "MsgId": "m1", "Seq": 1, "Stream": "s"},
+        "TaskAgentSelected": {"TaskId": "t1", "AgentId": "a", "Status": "RESERVED", "MRD": "chat", "Seq": 2},
+        "Heartbeat": {"Epoch": "e", "Stream": "s"},
+        "Snapshot": {"Destination": "chat.1", "Agents": [], "Tasks": [], "Unknown": [], "MsgId": "m2"},
+        "Error": {"Code": "NOT_FOUND", "Reason": "no such task", "Type": "TaskState", "MsgId": "m3"},
+    }
+    for type, body in usual.items():
+        assert messages.BY_TYPE[type].valid(body), type

@@ -13,6 +13,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+# the classes a field's value may have (a JSON body's values are exactly these classes)
+TEXT_OR_NONE = frozenset({str, type(None)})
+LIST_OR_NONE = frozenset({list, type(None)})
+OBJECT_OR_NONE = frozenset({dict, type(None)})
+BOOL_OR_NONE = frozenset({bool, type(None)})
+
+
+def is_destination(value: Any) -> bool:
+    """As codec.is_destination: 1-256 characters, no NUL."""
+    return value.__class__ is str and 0 < len(value) <= 256 and "\x00" not in value
+
 
 class Message:
     """A message received on ChatEvents: its `type` and its `body`."""
@@ -33,6 +44,13 @@ class Message:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.body.get(name, default)
+
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        """True when `body` reads as the catalogue says, as it is: exactly when codec.check
+        passes it and changes nothing. The common case, checked in one expression; False:
+        let codec.check say what is wrong (or mend the MRD's spelling)."""
+        return True
 
     @property
     def MsgId(self) -> str | None:
@@ -66,6 +84,13 @@ class Ack(Message):
     __slots__ = ()
     type = "Ack"
 
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("Type") or None).__class__ is str)
+
     @property
     def Type(self) -> str:
         return self.body["Type"]  # type: ignore[no-any-return]
@@ -77,6 +102,17 @@ class AgentState(Message):
 
     __slots__ = ()
     type = "AgentState"
+
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("AgentId") or None).__class__ is str
+                and (get("State") or None).__class__ is str
+                and (get("Mrd") or None).__class__ is str
+                and (get("StateChangeTime") or None).__class__ is str
+                and get("ReasonCode").__class__ in TEXT_OR_NONE)
 
     @property
     def AgentId(self) -> str:
@@ -105,6 +141,16 @@ class Error(Message):
     __slots__ = ()
     type = "Error"
 
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("Code") or None).__class__ is str
+                and (get("Reason") or None).__class__ is str
+                and get("Type").__class__ in TEXT_OR_NONE
+                and get("Field").__class__ in TEXT_OR_NONE)
+
     @property
     def Code(self) -> str:
         return self.body["Code"]  # type: ignore[no-any-return]
@@ -130,6 +176,14 @@ class Heartbeat(Message):
     __slots__ = ()
     type = "Heartbeat"
 
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("Epoch") or None).__class__ is str
+                and (get("Stream") or None).__class__ is str)
+
     @property
     def Epoch(self) -> str:
         return self.body["Epoch"]  # type: ignore[no-any-return]
@@ -145,6 +199,16 @@ class Snapshot(Message):
 
     __slots__ = ()
     type = "Snapshot"
+
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and is_destination(get("Destination"))
+                and get("Agents").__class__ is list
+                and get("Tasks").__class__ is list
+                and get("Unknown").__class__ is list)
 
     @property
     def Destination(self) -> str:
@@ -170,6 +234,17 @@ class TaskAgentSelected(Message):
     __slots__ = ()
     type = "TaskAgentSelected"
 
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("MRD") is not None or get("Mrd") is None)
+                and (get("TaskId") or None).__class__ is str
+                and (get("AgentId") or None).__class__ is str
+                and (get("Status") or None).__class__ is str
+                and get("MRD").__class__ in TEXT_OR_NONE)
+
     @property
     def TaskId(self) -> str:
         return self.body["TaskId"]  # type: ignore[no-any-return]
@@ -193,6 +268,15 @@ class TaskAgentTransferred(Message):
     __slots__ = ()
     type = "TaskAgentTransferred"
 
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("TaskId") or None).__class__ is str
+                and (get("AgentId") or None).__class__ is str
+                and (get("PreviousAgentId") or None).__class__ is str)
+
     @property
     def TaskId(self) -> str:
         return self.body["TaskId"]  # type: ignore[no-any-return]
@@ -212,6 +296,15 @@ class TaskConferenced(Message):
     __slots__ = ()
     type = "TaskConferenced"
 
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("TaskId") or None).__class__ is str
+                and (get("OwnerAgentId") or None).__class__ is str
+                and (get("ParticipantAgentId") or None).__class__ is str)
+
     @property
     def TaskId(self) -> str:
         return self.body["TaskId"]  # type: ignore[no-any-return]
@@ -230,6 +323,19 @@ class TaskState(Message):
 
     __slots__ = ()
     type = "TaskState"
+
+    @staticmethod
+    def valid(body: dict[str, Any]) -> bool:
+        get = body.get
+        return (get("MsgId").__class__ in TEXT_OR_NONE
+                and (get("ReplyTo") is None or is_destination(get("ReplyTo")))
+                and (get("TaskId") or None).__class__ is str
+                and (get("State") or None).__class__ is str
+                and (get("MRD") or None).__class__ is str
+                and get("AgentId").__class__ in TEXT_OR_NONE
+                and get("Code").__class__ in TEXT_OR_NONE
+                and get("ClientUniqueId").__class__ in TEXT_OR_NONE
+                and get("Participants").__class__ in LIST_OR_NONE)
 
     @property
     def TaskId(self) -> str:

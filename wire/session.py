@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 from . import codec, states as S
 from .catalogue import HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, PUBLISHED
 from .codec import WireError
-from .messages import Message, typed
+from .messages import BY_TYPE, Message, Other
 from .stream import StreamFollower
 
 log = logging.getLogger("mroute.client")
@@ -179,9 +179,13 @@ class Session:
         (CONSUMED, None) when it was the session's own business; WireError when it does not
         read as the catalogue says."""
         type, body = codec.decode_stream(frames)
-        spec = PUBLISHED.get(type)
-        if spec is not None:
-            codec.check(spec, body)
+        cls = BY_TYPE.get(type)
+        if cls is None:
+            message: Message = Other(type, body)
+        else:
+            if not cls.valid(body):         # codec.check says what is wrong, or mends a spelling
+                codec.check(PUBLISHED[type], body)
+            message = cls(body)
         if frames[0] == BEAT_TOPIC:
             if type == "Heartbeat":
                 self.comm_beat(body)
@@ -213,7 +217,7 @@ class Session:
                     self.resync_again = False
                 elif self.resync_again:
                     self.resync()
-        return type, Incoming(typed(type, body), answers)
+        return type, Incoming(message, answers)
 
     def comm_beat(self, body: dict[str, Any]) -> None:
         epoch = body["Epoch"]
