@@ -26,8 +26,10 @@ from typing import Any, Callable
 import orjson
 import zmq
 
-from actors import ROLES
-from actors.loop import Loop, die_with_parent
+from wire.kernel.roles import ROLES
+from wire.kernel.rundir import TOPOLOGY
+from wire.kernel.settings import from_json
+from wire.kernel.loop import Loop, die_with_parent
 from actors.runtime import Actor, ActorConfig, log
 from wire.jsonlog import JsonLines
 from wire import control
@@ -65,7 +67,15 @@ def serve_control(actor: Actor, sock: zmq.Socket, loop: Loop) -> None:
         sock.send_multipart(control.frames(request_id, control.OK, reply))
 
 
+# The actors' tools the launcher runs in a process of their own (it never imports them):
+# `python -m actors bench ...` (micro-benchmarks), `python -m actors journal summary PATH`.
+TOOLS = {"bench": "actors.bench", "journal": "actors.comm.journal_cli"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        return int(importlib.import_module(TOOLS[argv[0]]).main(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m actors")
     parser.add_argument("role", choices=sorted(ROLES))
     parser.add_argument("--name", required=True, help="instance name, e.g. chat.1")
@@ -83,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     run_dir = Path(args.run_dir)
-    resolved = orjson.loads((run_dir / "topology.json").read_bytes())
+    resolved = orjson.loads((run_dir / TOPOLOGY).read_bytes())
     base, _, number = args.name.rpartition(".")
-    settings = resolved["actors"].get(base or args.name, {})
-    ctx = zmq.Context(io_threads=settings.get("io_threads", 1))
+    settings = from_json(args.role, resolved["actors"].get(base or args.name, {}))
+    ctx = zmq.Context(io_threads=settings.io_threads)
     ctl = None
     actor: Actor | None = None
     loop = Loop()

@@ -2,10 +2,11 @@
 routing decision and its bytes per agent, Comm's bytes per agent. `mroute bench` runs
 them here, in a process of their own (so tracemalloc sees only them):
 
-    python -m actors.bench routing AGENTS DECISIONS    -> one JSON object
-    python -m actors.bench comm-memory AGENTS          -> {"comm_bytes_per_agent": N}
-    python -m actors.bench task-memory TASKS           -> Comm's and the MRE's bytes per live task
-    python -m actors.bench identity MESSAGES           -> us a message to know its sender under CURVE
+    python -m actors bench routing AGENTS DECISIONS    -> one JSON object
+    python -m actors bench comm-memory AGENTS          -> {"comm_bytes_per_agent": N}
+    python -m actors bench task-memory TASKS           -> Comm's and the MRE's bytes per live task
+    python -m actors bench identity MESSAGES           -> us a message to know its sender under CURVE
+    python -m actors bench batch-check TURNS           -> ns a message to ask each receiver for its form
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ def batch_check_cost(turns: int = 20_000, rounds: int = 5) -> dict[str, Any]:
 
     from actors.comm.subscribers import Subscribers
     from actors.lograte import LogBudget
-    from actors.loop import Loop
+    from wire.kernel.loop import Loop
     from actors.outflow import Outflow
     from actors.sending import Sender
     from wire import codec

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -19,12 +19,13 @@ import zmq
 
 from actors.frames import recv_frames, recv_frames_with_peer, send_frames
 from actors.lograte import LogBudget
-from actors.loop import Loop
 from actors.sending import Sender
 from actors.zap import Door
 from wire import codec, control
 from wire.codec import BATCH, WireError, unbatch
 from wire.curve import ACTORS, Curve, from_security
+from wire.kernel.loop import Loop
+from wire.kernel.settings import SETTINGS, ActorSettings
 from wire.states import GENERAL_ERROR
 
 log = logging.getLogger("mroute")
@@ -64,7 +65,11 @@ class ActorConfig:
     run_dir: str
     endpoints: dict[str, str]
     topology: dict[str, Any]  # the resolved topology (mrds, queues, agents, actors)
-    settings: dict[str, Any] = field(default_factory=dict)  # this actor's entry
+    settings: ActorSettings = None  # type: ignore[assignment]  # this actor's entry; None: its role's defaults
+
+    def __post_init__(self) -> None:
+        if self.settings is None:
+            self.settings = SETTINGS.get(self.role, ActorSettings)(role=self.role)
 
 
 class Actor:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import zmq
 
 from actors.frames import send_frames
-from actors.loop import Loop
+from wire.kernel.loop import Loop
 from actors.outflow import BATCH_BYTES, Outflow
 from wire import codec
 from wire.codec import BATCH_MAX

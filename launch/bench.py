@@ -19,9 +19,9 @@ import zmq
 
 def in_actors(*args: str) -> dict[str, Any]:
     """Run one of the actors' micro-benchmarks (actors/bench.py) in a process of its own."""
-    done = subprocess.run([sys.executable, "-m", "actors.bench", *args], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "actors", "bench", *args], capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"actors.bench {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"python -m actors bench {' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
     return orjson.loads(done.stdout.splitlines()[-1])
 
 
@@ -67,7 +67,7 @@ def raw_push_pull_us(messages: int = 50_000) -> float:
 # The raw ZeroMQ ceiling on this machine (design.md 7): what any figure of ours compares to.
 
 def _sender(endpoint: str, count: int, encode: bool, parent: int) -> None:
-    from actors.loop import die_with_parent
+    from wire.kernel.loop import die_with_parent
     die_with_parent(parent)
     ctx = zmq.Context()
     push = ctx.socket(zmq.PUSH)
@@ -85,7 +85,7 @@ def _sender(endpoint: str, count: int, encode: bool, parent: int) -> None:
 
 def _relay(pull_endpoints: list[str], push_endpoints: list[str], parent: int) -> None:
     """Forward each queue to its pair, decoding and re-encoding every body as an actor would."""
-    from actors.loop import die_with_parent
+    from wire.kernel.loop import die_with_parent
     die_with_parent(parent)
     ctx = zmq.Context()
     pulls = [ctx.socket(zmq.PULL) for _ in pull_endpoints]

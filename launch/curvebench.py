@@ -77,7 +77,7 @@ def _storm(endpoint: str, server_public: bytes, count: int, seconds: float, peri
     retries a handshake that failed at HELLO); one with an unknown client key is told ERROR
     and gives up (libzmq 4.3 takes it as final), so the storm replaces it every `period_ms`,
     as a client that retries would."""
-    from actors.loop import die_with_parent
+    from wire.kernel.loop import die_with_parent
     die_with_parent(parent)
     os.nice(nice)  # a storm's CPU is someone else's: here it takes what Comm and the honest client leave
     ctx = zmq.Context()

@@ -18,7 +18,7 @@ import yaml
 from wire import passwords
 
 if TYPE_CHECKING:
-    from .load import LoadPlan
+    from .loadplan import LoadPlan
 
 
 class Fleet:

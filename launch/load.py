@@ -12,110 +12,18 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from wire.dist import Distribution
 from wire.stats import Histogram, bucket_low
 
 from . import loadrows
 from .fleet import Fleet
+from .loadplan import CHAT_COUNTS, PROFILES, STREAM_COUNTS, LoadPlan, Profile, Reading, parse_profile  # noqa: F401
 
 
 TICK = 0.25          # seconds between rate updates
 SAMPLE_EVERY = 1.0   # seconds between samples of the time series
-PROFILES = ("constant", "ramp", "steps")
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How the offered rate moves over the run: flat, a straight ramp from 0 to the rate,
-    or `steps` equal stairs up to it."""
-    kind: str = "constant"
-    steps: int = 4
-
-    def rate_at(self, t: float, duration: float, peak: float) -> float:
-        if self.kind == "ramp":
-            return peak * min(1.0, t / duration) if duration > 0 else peak
-        if self.kind == "steps":
-            stair = min(self.steps, int(t / duration * self.steps) + 1) if duration > 0 else self.steps
-            return peak * stair / self.steps
-        return peak
-
-    def __str__(self) -> str:
-        return f"steps:{self.steps}" if self.kind == "steps" else self.kind
-
-
-def parse_profile(spec: str) -> Profile:
-    kind, _, count = spec.partition(":")
-    if kind not in PROFILES:
-        raise ValueError(f"{spec!r} is not an arrival profile (known: constant, ramp, steps[:N])")
-    if kind != "steps":
-        if count:
-            raise ValueError(f"{spec!r}: only steps takes a number")
-        return Profile(kind)
-    if count and (not count.isdigit() or int(count) < 1):
-        raise ValueError(f"{spec!r}: the number of steps must be an integer >= 1")
-    return Profile("steps", int(count) if count else 4)
-
-
-@dataclass
-class LoadPlan:
-    rate: float                      # tasks/s offered at the profile's peak, over the whole fleet
-    duration: float                  # seconds of arrivals
-    handle: Distribution
-    think: Distribution
-    patience: Distribution | None
-    profile: Profile = field(default_factory=Profile)
-    drain: float = 10.0              # seconds allowed after arrivals stop for tasks to finish
-
-    def settings(self) -> dict[str, Any]:
-        return {"handle": str(self.handle), "think": str(self.think),
-                "patience": str(self.patience) if self.patience else None}
-
-
-CHAT_COUNTS = ("created", "queued", "refused", "routed", "routed_unmeasured", "abandoned", "closed", "expired",
-               "closed_other", "lost", "accepted", "handled", "errors")
-# What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
-# is recovered by a Resync, so it is no failure, but a run with some must say so.
-STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")
-
-
-@dataclass
-class Reading:
-    """One look at every actor: the chat servers' counts summed, their latency histograms
-    merged, and Comm's view of what waits."""
-    at: float
-    counts: dict[str, int]
-    latency: Histogram
-    queue_wait: Histogram
-    open: int
-    unacknowledged: int
-    waiting: int
-    comm_live: int
-    servers: dict[str, dict[str, Any]] = field(default_factory=dict)   # each Chat Server's stats as read
-    comm: dict[str, Any] = field(default_factory=dict)                 # Comm's, when it is among them
-
-    @classmethod
-    def of(cls, stats: dict[str, dict[str, Any]], chats: list[str]) -> "Reading":
-        counts = dict.fromkeys(CHAT_COUNTS + STREAM_COUNTS, 0)
-        latency, open_, unacked = Histogram(), 0, 0
-        for name in chats:
-            s = stats.get(name, {})
-            if "created" not in s:  # counting it as zero would make the figures wrong, not missing
-                raise RuntimeError(f"{name} did not report its counts: {s.get('error', 'no answer')}")
-            for key in CHAT_COUNTS + STREAM_COUNTS:
-                counts[key] += int(s.get(key, 0))
-            latency.merge(Histogram.from_json(s.get("latency", {})))
-            open_ += int(s.get("open", 0))
-            unacked += int(s.get("unacknowledged", 0))
-        comm = next((s for s in stats.values() if "tasks_live" in s), {})
-        return cls(time.monotonic(), counts, latency, Histogram.from_json(comm.get("queue_wait", {})), open_,
-                   unacked, int(comm.get("tasks_waiting", 0)), int(comm.get("tasks_live", 0)),
-                   {name: stats[name] for name in chats}, comm)
-
-
 def cpu_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

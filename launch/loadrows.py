@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wire.stats import Histogram
 
-if TYPE_CHECKING:
-    from .load import Reading
+from .loadplan import Reading
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
@@ -47,7 +46,7 @@ def server_failures(before: dict[str, Any], after: dict[str, Any]) -> int:
     return sum(int(after.get(k, 0)) - int(before.get(k, 0)) for k in ("abandoned", "expired", "errors", "lost"))
 
 
-def stats_rows(first: "Reading", last: "Reading", seconds: float, lost: int) -> list[dict[str, Any]]:
+def stats_rows(first: Reading, last: Reading, seconds: float, lost: int) -> list[dict[str, Any]]:
     """A row per Chat Server, a row per queue Comm knows, and the aggregated row."""
     rows = []
     for name, after in sorted(last.servers.items()):
@@ -68,7 +67,7 @@ def stats_rows(first: "Reading", last: "Reading", seconds: float, lost: int) -> 
     return rows
 
 
-def failure_rows(first: "Reading", last: "Reading", counts: dict[str, int], lost: int,
+def failure_rows(first: Reading, last: Reading, counts: dict[str, int], lost: int,
                  unfinished: int) -> list[dict[str, Any]]:
     """What did not end well, by kind and, for Errors, by the Type they answered and Code."""
     rows = [{"kind": kind, "type": "", "code": "", "count": n} for kind, n in

@@ -10,16 +10,18 @@ from typing import Callable
 
 import click
 
+from wire.kernel.rundir import LOGS
+
 from .topology import Topology
 
 
 def log_files(topology: Topology, name: str | None) -> dict[str, Path]:
-    files = {p.stem: p for p in sorted((topology.run_dir / "logs").glob("*.log"))}
+    files = {p.stem: p for p in sorted((topology.run_dir / LOGS).glob("*.log"))}
     if name is None:
         return files
     chosen = {n: p for n, p in files.items() if n == name or n.rpartition(".")[0] == name}
     if not chosen:
-        raise click.ClickException(f"no log for {name!r} in {topology.run_dir / 'logs'} "
+        raise click.ClickException(f"no log for {name!r} in {topology.run_dir / LOGS} "
                                    f"(have: {', '.join(files) or 'none'})")
     return chosen
 

@@ -172,7 +172,7 @@ class Source:
 
 
 def serve(config: dict[str, Any]) -> None:
-    from actors.loop import die_with_parent
+    from wire.kernel.loop import die_with_parent
 
     from .metrics import Known, TopologyCollector, serve_on
     die_with_parent(config["parent"], signal.SIGTERM)

@@ -10,11 +10,18 @@ from typing import Any
 
 import yaml
 
-from actors import ROLES
-from wire import dist as durations, passwords
+from wire import passwords
 from wire.expr import ExprError, compile_expr
+from wire.kernel import settings
+from wire.kernel.roles import ROLES, SINGLETONS
 
-from . import topology  # NAME, SINGLETONS, TopologyError, read when a check runs
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class TopologyError(Exception):
+    def __init__(self, file: str, key: str, reason: str):
+        super().__init__(f"{file}: {key}: {reason}" if key else f"{file}: {reason}")
+        self.file, self.key, self.reason = file, key, reason
 
 POLICIES = ("LONGEST_AVAILABLE", "LEAST_BUSY", "ROUND_ROBIN", "MOST_SKILLED", "LEAST_SKILLED")
 
@@ -23,8 +30,8 @@ class Checker:
     def __init__(self, file: str):
         self.file = file
 
-    def fail(self, key: str, reason: str) -> topology.TopologyError:
-        return topology.TopologyError(self.file, key, reason)
+    def fail(self, key: str, reason: str) -> TopologyError:
+        return TopologyError(self.file, key, reason)
 
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -65,7 +72,7 @@ def check_mrds(c: Checker, raw: Any) -> dict[str, dict[str, Any]]:
     mrds = {}
     for name, spec in raw.items():
         key = f"mrds.{name}"
-        c.string(name, key, topology.NAME)
+        c.string(name, key, NAME)
         spec = c.mapping(spec if spec is not None else {}, key)
         c.known_keys(spec, ("max_tasks", "interruptible"), key)
         interruptible = spec.get("interruptible", True)
@@ -81,7 +88,7 @@ def check_queues(c: Checker, raw: Any, mrds: dict[str, Any]) -> dict[str, dict[s
     queues = {}
     for name, spec in raw.items():
         key = f"queues.{name}"
-        c.string(name, key, topology.NAME)
+        c.string(name, key, NAME)
         spec = c.mapping(spec, key)
         c.known_keys(spec, ("mrd", "policy", "offer_timeout", "ttl", "steps", "ageing"), key)
         mrd = spec.get("mrd")
@@ -203,8 +210,6 @@ def _agents_file(c: Checker, path: Path, base: Path, key: str) -> list[dict[str,
     return agents
 
 
-# Every role takes these; `io_threads` sizes the actor's ZeroMQ context (see CURVE_IO_THREADS).
-COMMON_KEYS = ("role", "count", "host", "io_threads")
 # With CURVE, Comm binds the queues every client reaches, so a storm of handshakes (a
 # wrong-key storm: `mroute bench curve`) lands on its I/O threads. With two, the storm's
 # connections spread over both and an established client's messages wait behind half of it:
@@ -212,12 +217,11 @@ COMMON_KEYS = ("role", "count", "host", "io_threads")
 # Without CURVE a handshake costs next to nothing, and one thread is woken once a turn
 # instead of two: routing p50 at 1,000 tasks/s 0.88 ms with one, 0.91-1.01 ms with two.
 CURVE_IO_THREADS = {"comm": 2}
-CHAT_KEYS = (*COMMON_KEYS, "agents", "rate", "handle", "think", "patience", "mrd")
-GC_KEYS = (*COMMON_KEYS, "queues", "wrap_up", "answer_delay", "licenses", "reason_codes", "phonebooks",
-           "client_timeout")
 
 
 def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False) -> dict[str, dict[str, Any]]:
+    """Each entry validated into its role's settings (wire/kernel/settings.py), kept as the
+    JSON the actors read back."""
     raw = c.mapping(raw, "actors") if raw is not None else None
     if not raw:
         raise c.fail("actors", "is required: which processes to run")
@@ -225,67 +229,23 @@ def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False)
     desked = 0
     for name, spec in raw.items():
         key = f"actors.{name}"
-        c.string(name, key, topology.NAME)
+        c.string(name, key, NAME)
         spec = c.mapping(spec, key)
         role = spec.get("role")
         if role not in ROLES:
             raise c.fail(f"{key}.role", f"{role!r} is not a role (known: {', '.join(sorted(ROLES))})")
-        count = c.integer(spec.get("count", 1), f"{key}.count", 0)
-        if role in topology.SINGLETONS and count > 1:
+        defaults = {"io_threads": CURVE_IO_THREADS.get(role, 1)} if curve else None
+        entry = settings.validate(role, {k: v for k, v in spec.items() if k != "role"},
+                                  lambda at, reason, key=key: c.fail(f"{key}.{at}", reason), defaults)
+        if role in SINGLETONS and entry.count > 1:
             raise c.fail(f"{key}.count", f"a {role} binds the documented queues: run at most one")
-        entry = {"role": role, "count": count}
-        if spec.get("host") is not None:
-            entry["host"] = c.string(spec["host"], f"{key}.host")
-        threads = CURVE_IO_THREADS.get(role, 1) if curve else 1
-        entry["io_threads"] = c.integer(spec.get("io_threads", threads), f"{key}.io_threads", 1, 16)
-        if role == "chat":
-            c.known_keys(spec, CHAT_KEYS, key)
-            entry["agents"] = c.integer(spec.get("agents", 0), f"{key}.agents", 0)
-            entry["rate"] = c.number(spec.get("rate", 0), f"{key}.rate", positive=False)
-            for dist_key, default in (("handle", "uniform:2,6"), ("think", "uniform:0.05,0.3"), ("patience", None)):
-                try:
-                    reader = durations.parse_optional if dist_key == "patience" else durations.parse
-                    dist = reader(spec.get(dist_key, default))
-                except ValueError as exc:
-                    raise c.fail(f"{key}.{dist_key}", str(exc)) from None
-                entry[dist_key] = str(dist) if dist is not None else None
-            entry["mrd"] = spec.get("mrd", "chat")
-            desked += count * entry["agents"]
-        elif role == "gc":
-            c.known_keys(spec, GC_KEYS, key)
-            entry.update({k: spec[k] for k in GC_KEYS[len(COMMON_KEYS):] if k in spec})
-            queues = c.mapping(spec.get("queues") or {}, f"{key}.queues")
-            for qname, qspec in queues.items():
+        if isinstance(entry, settings.GcSettings):
+            for qname, qspec in entry.queues.items():
                 c.number(c.mapping(qspec or {}, f"{key}.queues.{qname}").get("rate", 0),
                          f"{key}.queues.{qname}.rate", positive=False)
-            for number_key in ("wrap_up", "answer_delay", "client_timeout"):
-                if number_key in spec:
-                    c.number(spec[number_key], f"{key}.{number_key}", positive=number_key == "client_timeout")
-        elif role == "comm":
-            c.known_keys(spec, (*COMMON_KEYS, "journal", "logout_grace", "max_live_tasks", "events_hwm",
-                                "session_takeover", "max_params", "max_params_bytes", "max_live_bytes", "max_waiting",
-                                "admission_budget", "receiver_bytes", "receivers_bytes"), key)
-            if "admission_budget" in spec:
-                entry["admission_budget"] = c.number(spec["admission_budget"], f"{key}.admission_budget")
-            for limit in ("max_params", "max_params_bytes", "max_live_bytes", "max_waiting"):
-                if limit in spec:
-                    entry[limit] = c.integer(spec[limit], f"{key}.{limit}", 1)
-            entry["session_takeover"] = spec.get("session_takeover", "move")
-            if entry["session_takeover"] not in ("move", "refuse"):
-                raise c.fail(f"{key}.session_takeover", f"must be move or refuse, not {entry['session_takeover']!r}")
-            entry["max_live_tasks"] = c.integer(spec.get("max_live_tasks", 100_000), f"{key}.max_live_tasks", 1)
-            entry["events_hwm"] = c.integer(spec.get("events_hwm", 64), f"{key}.events_hwm", 1)
-            for budget in ("receiver_bytes", "receivers_bytes"):  # what Comm holds for subscribers
-                if budget in spec:
-                    entry[budget] = c.integer(spec[budget], f"{key}.{budget}", 4096)
-            journal = spec.get("journal", True)
-            if not isinstance(journal, bool):
-                raise c.fail(f"{key}.journal", f"must be true or false, not {journal!r}")
-            entry["journal"] = journal
-            entry["logout_grace"] = c.number(spec.get("logout_grace", 10), f"{key}.logout_grace", positive=False)
-        else:
-            c.known_keys(spec, COMMON_KEYS, key)
-        actors[name] = entry
+        if isinstance(entry, settings.ChatSettings):
+            desked += entry.count * entry.agents
+        actors[name] = settings.as_json(entry)
     roles = [spec["role"] for spec in actors.values()]
     for role in ("comm", "mre"):
         if roles.count(role) > 1:

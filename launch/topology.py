@@ -18,7 +18,9 @@ import yaml
 from wire.catalogue import ENDPOINT_NAMES
 from wire import passwords
 
-from .topocheck import Checker as _Checker, check_actors as _actors, check_agents as _agents
+from wire.kernel.roles import SINGLETONS
+
+from .topocheck import NAME, TopologyError, Checker as _Checker, check_actors as _actors, check_agents as _agents
 from .topocheck import check_mrds as _mrds, check_queues as _queues
 
 TOP_KEYS = ("name", "transport", "endpoints", "run_dir", "mrds", "queues", "agents", "actors", "supervisor",
@@ -36,15 +38,7 @@ SUPERVISOR_DEFAULTS = {"stop_grace": 3.0, "ready_timeout": 15.0, "ping_interval"
                        "unresponsive_grace": 10.0, "log_max_bytes": 5 * 1024 * 1024, "log_keep": 3}
 # The integer keys, with their least value (a log smaller than 4 KB would rotate every few lines).
 SUPERVISOR_INTEGERS = {"ping_misses": 1, "log_max_bytes": 4096, "log_keep": 0}
-NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 IPC_PATH_MAX = 107  # bytes in a unix socket path (zeromq-rules 5)
-SINGLETONS = ("comm", "mre", "gc")  # roles that bind the documented queues: one instance each
-
-
-class TopologyError(Exception):
-    def __init__(self, file: str, key: str, reason: str):
-        super().__init__(f"{file}: {key}: {reason}" if key else f"{file}: {reason}")
-        self.file, self.key, self.reason = file, key, reason
 
 
 @dataclass

@@ -18,6 +18,7 @@ from actors.chat.sim import ChatServer
 from actors.runtime import ActorConfig, Loop
 from wire import codec, session as client_session
 from wire.catalogue import HEARTBEAT_TOPIC
+from wire.kernel.settings import ChatSettings
 
 AGENTS = ["a1", "a2"]
 # what Comm always puts in these (the catalogue requires it), when a test does not say
@@ -131,8 +132,8 @@ def started(directory: str) -> Iterator[Desk]:
     config = ActorConfig(name="chat.1", role="chat", index=1, run_dir=directory,
                          endpoints={"General": f"ipc://{directory}/g", "ChatEvents": f"ipc://{directory}/e"},
                          topology={"agents": [{"id": a} for a in AGENTS]},
-                         settings={"agents": len(AGENTS), "rate": 0, "handle": "fixed:1", "think": "fixed:0.1",
-                                   "patience": "fixed:30", "mrd": "chat"})
+                         settings=ChatSettings("chat", agents=len(AGENTS), rate=0, handle="fixed:1", think="fixed:0.1",
+                                               patience="fixed:30", mrd="chat"))
     server = ChatServer(ctx, config, Loop())
     try:
         server.start()

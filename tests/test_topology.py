@@ -162,3 +162,41 @@ def test_a_bad_agents_file_is_refused_naming_the_file(tmp_path, content, where):
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(TopologyError, match=re.escape(where)):
         load(tmp_path / "topology.yaml")
+
+
+def test_each_roles_entry_is_its_typed_settings_with_the_defaults_defined_once(tmp_path):
+    """topocheck validates an actors: entry into its role's dataclass (wire/kernel/settings.py);
+    what topology.json carries reads back as the same settings, and an entry that names
+    nothing has exactly the dataclass's defaults (defined there once, not in the checker)."""
+    from wire.kernel.settings import SETTINGS, from_json
+    spec = base_topology("typed")
+    spec["actors"]["gc"] = {"role": "gc"}
+    spec["actors"]["comm"] = {"role": "comm", "logout_grace": 3, "max_waiting": 7}
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    actors = load(path).actors
+    for name, entry in actors.items():
+        settings = from_json(entry["role"], entry)
+        assert isinstance(settings, SETTINGS[entry["role"]])
+        if name in ("mre", "gc"):
+            assert settings == SETTINGS[entry["role"]](entry["role"])
+    comm = from_json("comm", actors["comm"])
+    assert (comm.logout_grace, comm.max_waiting, comm.events_hwm) == (3.0, 7, 64)
+
+
+@pytest.mark.parametrize("role,key,value,reason", [
+    ("comm", "max_waiting", 0, "must be an integer >= 1"),
+    ("comm", "session_takeover", "steal", "must be move or refuse"),
+    ("gc", "licenses", "many", "must be an integer >= 0"),
+    ("gc", "client_timeout", 0, "must be a number > 0"),
+    ("chat", "handle", "sometimes", ""),
+    ("mre", "colour", "red", "unknown key"),
+])
+def test_a_bad_setting_is_refused_naming_its_key(tmp_path, role, key, value, reason):
+    spec = base_topology("badsetting")
+    spec["actors"]["extra" if role in ("gc", "chat") else role] = {"role": role, key: value}
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(TopologyError) as refused:
+        load(path)
+    assert refused.value.key.endswith(f".{key}") and reason in refused.value.reason, str(refused.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actors.gc.voice import VoiceCentre
+from wire.kernel.settings import GcSettings
 from wire import gc as G
 
 from .harness import Timer
@@ -23,7 +24,7 @@ class Voice:
         self.now = 0.0
         self.timers: list[Timer] = []
         self.events: list[tuple[str, dict]] = []
-        self.centre = VoiceCentre(DIRECTORY, {"queues": {"sales": {}}, "answer_delay": 1.0, **settings},
+        self.centre = VoiceCentre(DIRECTORY, GcSettings("gc", **{"queues": {"sales": {}}, "answer_delay": 1.0, **settings}),
                                   lambda dest, ev: self.events.append((dest, ev)), clock=lambda: self.now,
                                   call_later=self.call_later)
 

@@ -37,6 +37,7 @@ from wire.codec import WireError
 from wire.curve import Curve
 from wire.desking import desk_range
 from wire.client import CONSUMED, COUNTS as SESSION_COUNTS, Incoming, Session   # the one client's session
+from wire.kernel.settings import ChatSettings, as_json
 
 from .customers import Customers
 from .desk import Desk
@@ -60,21 +61,21 @@ class ChatServer(Actor):
     role = "chat"
 
     def start(self) -> None:
-        settings = self.config.settings
-        per_server = int(settings.get("agents", 0))
+        settings: ChatSettings = self.config.settings  # type: ignore[assignment]
+        per_server = settings.agents
         directory = self.config.topology["agents"]
         actor = self.name.rpartition(".")[0]
-        actors = self.config.topology.get("actors") or {actor: {**settings, "role": "chat"}}
+        actors = self.config.topology.get("actors") or {actor: as_json(settings)}
         span = desk_range(actors, actor, self.config.index)
         agents = {a["id"]: a for a in directory[span.start:span.stop]}
         if len(agents) < per_server:
             log.warning("%s wants %d agents but the directory has only %d from #%d", self.name, per_server,
                         len(agents), span.start + 1)
-        self.mrd = settings.get("mrd", "chat")
-        self.rate = float(settings.get("rate", 0))
-        self.handle = dist.parse(settings.get("handle", "uniform:2,6"))
-        self.think = dist.parse(settings.get("think", "uniform:0.05,0.3"))
-        self.patience = dist.parse_optional(settings.get("patience"))
+        self.mrd = settings.mrd
+        self.rate = settings.rate
+        self.handle = dist.parse(settings.handle)
+        self.think = dist.parse(settings.think)
+        self.patience = dist.parse_optional(settings.patience)
         self.rng = random.Random(f"{self.name}-{time.time()}")
         probe_agent = next(iter(agents), directory[0]["id"] if directory else "")
 

@@ -22,8 +22,6 @@ from typing import Any
 
 from .intake import Intake
 
-ADMISSION_BUDGET = 0.025  # s of Comm's CPU a new Task may wait at the door (topology comm.admission_budget)
-
 
 class Admission:
     def __init__(self, intake: Intake):

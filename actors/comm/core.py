@@ -28,6 +28,7 @@ import orjson
 
 from wire import states as S
 from wire.codec import UNROUTED_ERRORS, WireError, is_destination, routing_params
+from wire.kernel.settings import COMM_DEFAULTS
 
 from .agent_requests import AgentRequests
 from .agents import Agents
@@ -97,7 +98,7 @@ class CommCore:
                  send_event: SendEvent, to_mre: ToMre, stream: str, queues: dict[str, dict[str, Any]] | None = None,
                  call_later: Callable[..., Any] | None = None, clock: Callable[[], float] = time.monotonic,
                  saved: CommState | None = None, gc_send: Callable[[list[bytes]], None] | None = None,
-                 gc_destination: str = "comm", logout_grace: float = 10.0, limits: TaskLimits | None = None,
+                 gc_destination: str = "comm", logout_grace: float = COMM_DEFAULTS.logout_grace, limits: TaskLimits | None = None,
                  session_takeover: str = "move", unavailable: Callable[[], str] = lambda: "",
                  no_room: Callable[[], str] = lambda: ""):
         saved = saved or CommState()

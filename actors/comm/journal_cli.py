@@ -1,7 +1,7 @@
 """What an operator may learn of a journal file with no Comm running, asked by `mroute`
 in a process of its own (launch/ never imports Comm's internals):
 
-    python -m actors.comm.journal_cli summary PATH
+    python -m actors journal summary PATH
     -> {"exists": true, "epoch": "...", "agents_logged_in": 3, "live_tasks": 10}
 
 It opens the file read-only, so it never creates or changes a journal, and says a damaged

@@ -34,9 +34,10 @@ from wire import codec, states as S
 from wire.catalogue import (CHAT_EVENTS, COMMUNICATION_SERVER, GC, GC_EVENTS, GENERAL, HEARTBEAT,
                             HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, ROUTING_ENGINE)
 from wire.codec import WireError
-from wire.rundir import journal_path
+from wire.kernel.rundir import journal_path
+from wire.kernel.settings import CommSettings
 
-from .admission import ADMISSION_BUDGET, Admission
+from .admission import Admission
 from .checks import PasswordChecks
 from .core import REQUESTS, CommCore, ledger_key, sender_of
 from .identity import is_mre, stated_elsewhere
@@ -45,15 +46,12 @@ from .journal import Journal
 from .state import CommState
 from .storage import PROBE_EVERY, Storage
 from .subscribers import HEARTBEAT_FRAME, TRIM_EVERY, Subscribers
-from .task_requests import LIMIT_KEYS, TaskLimits, oversized_task
+from .task_requests import TaskLimits, oversized_task
 
-# What Comm holds for the Chat Servers (outflow.py): ZeroMQ queues at most EVENTS_HWM messages
-# (batches of at most 64 KB) for a subscriber; past that it waits in Comm, counted in bytes:
-# at most RECEIVER_BYTES a destination and RECEIVERS_BYTES in all (comm.receiver_bytes,
-# comm.receivers_bytes), then dropped and counted; the receiver sees the gap and resyncs.
-EVENTS_HWM = 64
-RECEIVER_BYTES = 64 * 1024 ** 2
-RECEIVERS_BYTES = 256 * 1024 ** 2
+# What Comm holds for the Chat Servers (outflow.py): ZeroMQ queues at most comm.events_hwm
+# messages (batches of at most 64 KB) for a subscriber; past that it waits in Comm, counted in
+# bytes: at most comm.receiver_bytes a destination and comm.receivers_bytes in all (their
+# defaults: wire/kernel/settings.py), then dropped and counted; the receiver sees the gap and resyncs.
 MRE_HWM = 1024
 TEAM_LIMIT = 1_000   # agents an operator's `agents` answer lists at most (the web console's team view)
 UNAVAILABLE_KEPT = 100_000  # Tasks refused UNAVAILABLE remembered, their retries served (retry_of_unavailable)
@@ -78,17 +76,16 @@ class Comm(Actor):
     role = "comm"
 
     def start(self) -> None:
-        endpoints, settings, topology = self.config.endpoints, self.config.settings, self.config.topology
+        endpoints, topology = self.config.endpoints, self.config.topology
+        settings: CommSettings = self.config.settings  # type: ignore[assignment]
         # XPUB with NODROP: a subscriber whose queue is full makes the send fail (EAGAIN),
         # which the runtime counts as dropped, instead of PUB dropping it without a word.
         # Who hears what is ours to say (XPUB_MANUAL, on_subscription), set before it binds.
         # What a subscriber's queue holds is counted and bounded in bytes (outflow.py).
-        events_hwm = int(settings.get("events_hwm", EVENTS_HWM))
-        self.events = self.socket(zmq.XPUB, bind=endpoints[CHAT_EVENTS], hwm=events_hwm,
+        self.events = self.socket(zmq.XPUB, bind=endpoints[CHAT_EVENTS], hwm=settings.events_hwm,
                                   options={zmq.XPUB_NODROP: 1, zmq.XPUB_MANUAL: 1})
         self.subscribers = Subscribers(self.name, self.events, Outflow(
-            self.events, hwm=events_hwm, per_receiver=int(settings.get("receiver_bytes", RECEIVER_BYTES)),
-            total=int(settings.get("receivers_bytes", RECEIVERS_BYTES)),
+            self.events, hwm=settings.events_hwm, per_receiver=settings.receiver_bytes, total=settings.receivers_bytes,
             dropped=lambda frames, count: self.sender.count_dropped(self.events, frames, count),
             skippable=frozenset({HEARTBEAT_FRAME})), self.counters, self.refusal_lines)
         self.loop.add_reader(self.events, self.subscribers.on_subscription)
@@ -102,9 +99,9 @@ class Comm(Actor):
         self.has_gc = any(spec["role"] == "gc" and spec.get("count", 1) > 0 for spec in topology["actors"].values())
         self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if self.has_gc else None
         self.directory = agent_directory(topology)
-        self.intake = Intake(lambda: self.loop.wakes, float(settings.get("admission_budget", ADMISSION_BUDGET)))
+        self.intake = Intake(lambda: self.loop.wakes, settings.admission_budget)
         self.admission = Admission(self.intake)
-        self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.get("journal", True) else None)
+        self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.journal else None)
         saved = self.storage.load()
         self.core = self.new_core(saved)
         if saved is not None:
@@ -161,7 +158,8 @@ class Comm(Actor):
     def new_core(self, saved: CommState | None) -> CommCore:
         """A core over `saved` (None: afresh), numbering on a stream of its own: a receiver
         that sees a new Stream knows that what it was told before may be incomplete."""
-        settings, topology = self.config.settings, self.config.topology
+        settings: CommSettings = self.config.settings  # type: ignore[assignment]
+        topology = self.config.topology
         stream = f"{os.getpid()}-{time.time_ns()}"
         self.mre_stream, self.mre_seq = stream, 0
         core = CommCore(self.directory, topology["mrds"], send_event=self.to_events,
@@ -169,9 +167,8 @@ class Comm(Actor):
                         call_later=self.loop.call_later, clock=time.monotonic, saved=saved,
                         gc_send=(lambda frames: self.send(self.gc, frames)) if self.has_gc else None,
                         gc_destination=self.name,
-                        logout_grace=float(settings.get("logout_grace", 10.0)),
-                        limits=TaskLimits(**{key: int(settings[key]) for key in LIMIT_KEYS if key in settings}),
-                        session_takeover=settings.get("session_takeover", "move"),
+                        logout_grace=settings.logout_grace, limits=TaskLimits.of(settings),
+                        session_takeover=settings.session_takeover,
                         unavailable=lambda: self.storage.reason, no_room=self.admission.refusal)
         self.gc_handlers = core.gc_handlers()
         return core

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from wire import states as S
 from wire.codec import WireError, is_destination, params_dict
+from wire.kernel.settings import COMM_DEFAULTS, CommSettings
 
 from .state import Task
 from .tasks import Tasks, params_size
@@ -17,15 +18,17 @@ from .tasks import Tasks, params_size
 
 @dataclass(frozen=True)
 class TaskLimits:
-    """What one client's Task may cost Comm (topology keys under comm:)."""
-    max_live_tasks: int = 100_000         # beyond it a new Task is refused OVERLOADED
-    max_params: int = 64                  # pairs in a Task's params, else BAD_FIELD
-    max_params_bytes: int = 16_384        # a Task's params, encoded, else BAD_FIELD
-    max_live_bytes: int = 64 * 1024 ** 2  # every live task's params together, else OVERLOADED
-    max_waiting: int = 10_000             # tasks waiting for an agent, beyond it a new Task is refused OVERLOADED
+    """What one client's Task may cost Comm (topology keys under comm:, said in CommSettings)."""
+    max_live_tasks: int = COMM_DEFAULTS.max_live_tasks
+    max_params: int = COMM_DEFAULTS.max_params
+    max_params_bytes: int = COMM_DEFAULTS.max_params_bytes
+    max_live_bytes: int = COMM_DEFAULTS.max_live_bytes
+    max_waiting: int = COMM_DEFAULTS.max_waiting
 
+    @classmethod
+    def of(cls, settings: CommSettings) -> TaskLimits:
+        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
-LIMIT_KEYS = tuple(TaskLimits.__dataclass_fields__)
 TASK_ENVELOPE = 4096   # bytes a Task carries besides its params (ids, names): its body may be this much more
 SNIFFED = {key: re.compile(rb'"' + key + rb'"\s*:\s*"([^"\\]{1,256})"') for key in (b"ReplyTo", b"MsgId")}
 

@@ -13,6 +13,7 @@ from actors.runtime import Actor
 from wire import codec, gc as G
 from wire.catalogue import GC, GC_EVENTS
 from wire.codec import WireError
+from wire.kernel.settings import GcSettings
 
 from .voice import VoiceCentre
 
@@ -33,7 +34,7 @@ class GenericConnector(Actor):
     role = "gc"
 
     def start(self) -> None:
-        settings = self.config.settings
+        settings: GcSettings = self.config.settings  # type: ignore[assignment]
         self.events = self.socket(zmq.PUB, bind=self.config.endpoints[GC_EVENTS])
         commands = self.socket(zmq.PULL, bind=self.config.endpoints[GC], max_frame=64 * 1024)  # a command and its parameters
         self.voice = VoiceCentre(self.config.topology["agents"], settings, self.emit,
@@ -43,7 +44,7 @@ class GenericConnector(Actor):
         self.loop.call_every(self.voice.client_timeout / 2, self.voice.forget_silent_clients)
         self.rng = random.Random()
         self.callers = 0
-        for queue, spec in (settings.get("queues") or {}).items():
+        for queue, spec in settings.queues.items():
             if float((spec or {}).get("rate", 0)) > 0:
                 self.loop.call_later(self.rng.expovariate(float(spec["rate"])), self.arrival, queue,
                                      float(spec["rate"]))

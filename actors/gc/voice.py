@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from wire import gc as G, passwords
 from wire.gc import Command, CommandError
+from wire.kernel.settings import GcSettings
 
 # Voice agent states (2.4)
 LOGOUT, NOT_READY, READY, RESERVED, TALKING, HOLD = "LOGOUT", "NOT_READY", "READY", "RESERVED", "TALKING", "HOLD"
@@ -94,7 +95,7 @@ class Dialog:
 
 EVENT_NAMES = {"ACD_IN": "InboundCall", "CONSULT": "ConsultCall", "TRANSFER": "TransferCall",
                "CONFERENCE": "ConferenceCall"}
-CLIENT_TIMEOUT = 10.0   # seconds a client destination lives without Hello, Beat or Connect (default)
+
 DIALOG_KEPT = 300.0     # seconds an ended dialog is kept (wrap-up data is set after the call)
 
 
@@ -107,7 +108,7 @@ def stamp() -> str:
 
 
 class VoiceCentre:
-    def __init__(self, directory: list[dict[str, Any]], settings: dict[str, Any],
+    def __init__(self, directory: list[dict[str, Any]], settings: GcSettings,
                  emit: Callable[[str, dict[str, Any]], None], *, clock: Callable[[], float] = time.monotonic,
                  call_later: Callable[..., Any] | None = None):
         self.emit = emit                                   # (client destination, event)
@@ -124,13 +125,13 @@ class VoiceCentre:
                                entry.get("team") or "default", bool(entry.get("supervisor")))
             self.agents[agent.agent_id] = agent
             self.by_extension[agent.extension] = agent
-        self.wrap_up = float(settings.get("wrap_up", 0))             # seconds of WORK after a call; 0: none
-        self.answer_delay = float(settings.get("answer_delay", 1.0))  # an outside number answers after this
-        self.licenses = int(settings.get("licenses", 10_000))
-        self.client_timeout = float(settings.get("client_timeout", CLIENT_TIMEOUT))
-        self.reasons = settings.get("reason_codes") or DEFAULT_REASONS
-        self.phonebooks = settings.get("phonebooks") or DEFAULT_PHONEBOOKS
-        self.queues: dict[str, deque[str]] = {name: deque() for name in (settings.get("queues") or {"default": {}})}
+        self.wrap_up = settings.wrap_up
+        self.answer_delay = settings.answer_delay
+        self.licenses = settings.licenses
+        self.client_timeout = settings.client_timeout
+        self.reasons = settings.reason_codes or DEFAULT_REASONS
+        self.phonebooks = settings.phonebooks or DEFAULT_PHONEBOOKS
+        self.queues: dict[str, deque[str]] = {name: deque() for name in (settings.queues or {"default": {}})}
         self.dialogs: dict[str, Dialog] = {}
         self.ids = itertools.count(1)
         self.in_service = True

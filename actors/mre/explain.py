@@ -9,14 +9,15 @@ they are now (a scan run only when asked)."""
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from wire import states as S
 
-if TYPE_CHECKING:
-    from .engine import AgentSlot, Engine, QueueRouter, TaskSlot
+from .slots import AgentSlot, QueueRouter, TaskSlot
 
+DECISIONS_KEPT = 20_000   # tasks whose routing decisions `explain` can still show
 FIELD_SCAN = 32     # agents on an MRD up to which each decision records why the others were not chosen
 FIELDS_KEPT = 2000  # decisions whose field is kept (a field is up to FIELD_SCAN rows)
 
@@ -51,7 +52,7 @@ POLICY_IN_WORDS = {
 }
 
 
-def why_not(queue: "QueueRouter", agent: "AgentSlot", level: int) -> tuple[int | None, str, Any]:
+def why_not(queue: QueueRouter, agent: AgentSlot, level: int) -> tuple[int | None, str, Any]:
     """(the first step of the queue it matches, why it cannot take a task at `level`, its
     key when it could)."""
     steps = [step for q, step in agent.steps if q is queue]
@@ -74,11 +75,21 @@ def why_not(queue: "QueueRouter", agent: "AgentSlot", level: int) -> tuple[int |
 class Explainer:
     """The engine's memory of its decisions' fields, and `explain` itself."""
 
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
+    def __init__(self, clock: Callable[[], float], task: Callable[[str], TaskSlot | None]):
+        self.decisions: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()  # task -> its decisions, in order
+        self.clock = clock
+        self.task = task             # a live task, by id
         self.fields: OrderedDict[str, list[list[Any]]] = OrderedDict()   # task -> rows at its last offer
 
-    def offered(self, queue: "QueueRouter", task: "TaskSlot", chosen: str, returning: bool) -> None:
+    def record(self, task_id: str, event: str, details: dict[str, Any]) -> None:
+        history = self.decisions.get(task_id)
+        if history is None:
+            history = self.decisions[task_id] = []
+            if len(self.decisions) > DECISIONS_KEPT:
+                self.decisions.popitem(last=False)
+        history.append({"time": time.time(), "event": event, **details})
+
+    def offered(self, queue: QueueRouter, task: TaskSlot, chosen: str, returning: bool) -> None:
         """At an offer: why each other agent of a small MRD was not chosen."""
         agents = queue.mrd.agents
         if len(agents) > FIELD_SCAN:
@@ -97,9 +108,8 @@ class Explainer:
             self.fields.popitem(last=False)
 
     def explain(self, task_id: str) -> dict[str, Any]:
-        engine = self.engine
-        history = engine.decisions.get(task_id)
-        now = engine.clock()
+        history = self.decisions.get(task_id)
+        now = self.clock()
         decisions = [{**d, "candidates": [{**c, "words": key_in_words(d["policy"], c["key"], d["clock"])}
                                           for c in d["candidates"]]} if d["event"] == "offered" else d
                      for d in history or []]
@@ -113,7 +123,7 @@ class Explainer:
                 {"agent": agent, "step": step, "why": why,
                  **({"key": key, "words": key_in_words(last["policy"], key, last["clock"])} if key else {})}
                 for agent, step, why, key in rows]
-        task = engine.tasks.get(task_id)
+        task = self.task(task_id)
         if task is None:
             return out
         queue = task.queue

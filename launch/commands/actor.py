@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from actors.loop import die_with_parent
+from wire.kernel.loop import die_with_parent
 from wire.desking import desk_range
 from wire.jsonlog import JsonLines
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import click
 
-from wire.rundir import journal_path
+from wire.kernel.rundir import journal_path
 
 from ..supervisor import is_locked
 from ..supervisor.rundir import JournalNotDiscarded, discard_journal, journal_summary

@@ -11,7 +11,7 @@ import time
 import click
 import orjson
 
-from actors.loop import die_with_parent
+from wire.kernel.loop import die_with_parent
 
 from .. import report
 from ..supervisor import AlreadyRunning, StartError, Supervisor, is_locked, running_already

@@ -7,7 +7,7 @@ import signal
 
 import click
 
-from actors.loop import die_with_parent
+from wire.kernel.loop import die_with_parent
 
 from .common import running_topology, topology_option
 

@@ -32,7 +32,8 @@ from typing import Any, Callable
 import orjson
 import zmq
 
-from actors.loop import Loop
+from wire.kernel.loop import Loop
+from wire.kernel.rundir import TOPOLOGY
 from wire import control
 
 from ..supervisor.channel import STATS_TIMEOUT, ActorChannel
@@ -152,7 +153,7 @@ class PodRunner:
             try:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 os.chmod(self.run_dir, 0o700)   # the journal, and the password hashes topology.json holds
-                write_atomically(self.run_dir / "topology.json", orjson.dumps(
+                write_atomically(self.run_dir / TOPOLOGY, orjson.dumps(
                     {**self.topology.resolved(), "bind_any": self.bind_any,
                      "tap_dir": str(short_socket_dir(self.run_dir))}))
                 if self.process.role == "chat":   # its actor's client key under CURVE (an export ships it made)

@@ -20,7 +20,8 @@ from typing import Any, Callable
 import orjson
 import zmq
 
-from actors.loop import Loop, Timer
+from wire.kernel.loop import Loop, Timer
+from wire.kernel.rundir import LOGS, STATE, TOPOLOGY
 
 from .. import metrics
 from wire.desking import desked, short_of_agents
@@ -77,7 +78,7 @@ class Arbiter:
         for directory in {self.run_dir, self.topology.sock_dir}:
             directory.mkdir(parents=True, exist_ok=True)
             os.chmod(directory, 0o700)
-        (self.run_dir / "logs").mkdir(exist_ok=True)
+        (self.run_dir / LOGS).mkdir(exist_ok=True)
         self.lock_fd = rundir.lock(self.run_dir, self.topology.name)
         rundir.clear_leftovers(self.run_dir, self.topology.sock_dir)
         if self.fresh:
@@ -87,7 +88,7 @@ class Arbiter:
                 raise StartError(str(exc))
         self.files = rundir.RunFiles(self.run_dir, self.loop.call_later)
         if not self.write_topology():  # what the actors read at start: without it none can
-            raise StartError(f"cannot write {self.run_dir / 'topology.json'}: {self.files.last_error}")
+            raise StartError(f"cannot write {self.run_dir / TOPOLOGY}: {self.files.last_error}")
         self.channel = ActorChannel(self.ctx, self.loop, self.topology.control_endpoint("actors"), self.heard)
         self.controller = Controller(self, self.ctx.socket(zmq.ROUTER))
         self.events = self.ctx.socket(zmq.PUB)         # lifecycle events
@@ -124,7 +125,7 @@ class Arbiter:
     def write_topology(self) -> bool:
         """What the actors read at start (written again later if the disk is full: an actor
         started meanwhile reads the one before, which differs only in instance counts)."""
-        return self.files.write("topology.json", lambda: orjson.dumps(self.topology.resolved()))
+        return self.files.write(TOPOLOGY, lambda: orjson.dumps(self.topology.resolved()))
 
     def changed(self, process: Process) -> None:
         """The one place a change of a process's state is told: the state file, the event
@@ -160,7 +161,7 @@ class Arbiter:
     def write_state(self) -> None:
         """state.json: who runs (for `down` when we are gone); when a write fails, the state
         of the moment is written at the next attempt."""
-        self.files.write("state.json", lambda: orjson.dumps({
+        self.files.write(STATE, lambda: orjson.dumps({
             "name": self.topology.name, "supervisor": {"pid": os.getpid()}, "endpoints": self.topology.endpoints,
             "control": self.topology.control_endpoint("control"), "events": self.topology.control_endpoint("events"),
             "actors": [process.describe() for process in self.children.values()]}, option=orjson.OPT_INDENT_2))
@@ -316,7 +317,7 @@ class Arbiter:
         self.loop.close()
         self.ctx.term()
         if self.lock_fd is not None:  # only the owner of the run directory clears its state
-            (self.run_dir / "state.json").unlink(missing_ok=True)
+            (self.run_dir / STATE).unlink(missing_ok=True)
             os.close(self.lock_fd)
 
     # asking the actors -------------------------------------------------------------------------

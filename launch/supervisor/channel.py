@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import zmq
 
-from actors.loop import Loop, Timer
+from wire.kernel.loop import Loop, Timer
 from wire import control
 
 STATS_TIMEOUT = 2.0

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actors.loop import Timer
+from wire.kernel.loop import Timer
 
 from .flapping import Flapping
 from .liveness import Liveness

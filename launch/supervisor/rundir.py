@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import orjson
 
-from wire.rundir import JOURNAL_COMPANIONS, journal_files
+from wire.kernel.rundir import JOURNAL_COMPANIONS, LOCK, STATE, journal_files
 
 log = logging.getLogger("mroute.supervisor")
 
@@ -36,7 +36,7 @@ def lock(run_dir: Path, name: str) -> int:
     """Own the run directory: an exclusive lock held for the supervisor's life. Raises
     AlreadyRunning, naming who holds it, when another process does (a second bind of the
     same ipc path would silently steal a live supervisor's sockets)."""
-    fd = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + PROBE_WAIT
     while True:
         try:
@@ -56,7 +56,7 @@ def running_already(run_dir: Path, name: str) -> str:
     locks (state.json may not be written yet, or be a dead supervisor's: issue 25 saw
     "supervisor pid None"). A flock dies with its holder, so a held lock is never stale."""
     where = f"run directory {run_dir}"
-    holders = lock_holders(run_dir / "lock")
+    holders = lock_holders(run_dir / LOCK)
     if not holders:   # let go since, or /proc/locks unreadable
         owner = read_state(run_dir).get("supervisor", {}).get("pid")
         if owner:
@@ -187,7 +187,7 @@ def journal_summary(path: Path) -> dict[str, Any]:
     code in a process of its own; {"exists": True, "unreadable": reason} when it cannot be."""
     if not path.exists():
         return {"exists": False, "agents_logged_in": 0, "live_tasks": 0}
-    done = subprocess.run([sys.executable, "-m", "actors.comm.journal_cli", "summary", str(path)],
+    done = subprocess.run([sys.executable, "-m", "actors", "journal", "summary", str(path)],
                           capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
         return {"exists": True, "unreadable": done.stderr.strip() or f"exit status {done.returncode}"}
@@ -255,7 +255,7 @@ class RunFiles:
 
 def read_state(run_dir: Path) -> dict[str, Any]:
     try:
-        return orjson.loads((run_dir / "state.json").read_bytes())
+        return orjson.loads((run_dir / STATE).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return {}
 
@@ -263,7 +263,7 @@ def read_state(run_dir: Path) -> dict[str, Any]:
 def is_locked(run_dir: Path) -> bool:
     """Whether a live supervisor holds the run directory."""
     try:
-        fd = os.open(run_dir / "lock", os.O_RDWR)
+        fd = os.open(run_dir / LOCK, os.O_RDWR)
     except OSError:
         return False
     try:

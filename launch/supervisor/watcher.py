@@ -18,6 +18,7 @@ import orjson
 
 from wire import control
 from wire.desking import desk_range
+from wire.kernel.rundir import log_path
 
 from .liveness import KILL, SILENT, Liveness
 from .logfile import LogFile
@@ -58,7 +59,7 @@ class Watcher:
         for index in range(1, self.wanted + 1):
             instance = f"{self.name}.{index}"
             if instance not in self.processes:
-                process = Process(instance, self.role, log_path=self.arbiter.run_dir / "logs" / f"{instance}.log")
+                process = Process(instance, self.role, log_path=log_path(self.arbiter.run_dir, instance))
                 self.processes[instance] = process
                 added.append(process)
                 if spawn:
