@@ -200,10 +200,10 @@ def batch_check_cost(turns: int = 20_000, rounds: int = 5) -> dict[str, Any]:
 
     from actors.comm.subscribers import Subscribers
     from actors.lograte import LogBudget
-    from wire.kernel.loop import Loop
     from actors.outflow import Outflow
     from actors.sending import Sender
     from wire import codec
+    from wire.kernel.loop import Loop
     ctx = zmq.Context()
     xpub = ctx.socket(zmq.XPUB)
     destinations = ["chat.1", "chat.1.desk", "chat.2", "chat.2.desk"]

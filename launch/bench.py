@@ -184,7 +184,8 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
     from wire.dist import parse
 
     from .fleet import SpawnedFleet
-    from .load import LoadPlan, Reading, cpu_seconds
+    from .load import cpu_seconds
+    from .loadplan import LoadPlan, Reading
 
     plan = LoadPlan(rate=0, duration=0, handle=parse("fixed:0.01"), think=parse("fixed:0"), patience=None)
     started = time.perf_counter()

@@ -19,7 +19,7 @@ from wire.stats import Histogram, bucket_low
 
 from . import loadrows
 from .fleet import Fleet
-from .loadplan import CHAT_COUNTS, PROFILES, STREAM_COUNTS, LoadPlan, Profile, Reading, parse_profile  # noqa: F401
+from .loadplan import CHAT_COUNTS, STREAM_COUNTS, LoadPlan, Reading
 
 
 TICK = 0.25          # seconds between rate updates

@@ -62,7 +62,7 @@ def test_stopping_the_load_right_after_a_kill_is_no_failure_and_leaves_every_ser
     offers no more customers; a dead one's silence is not a refusal."""
     from launch.chaos import stop_offering
     from launch.fleet import SpawnedFleet
-    from launch.load import LoadPlan
+    from launch.loadplan import LoadPlan
     from wire.dist import parse
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("stopkill")))
     plan = LoadPlan(rate=5, duration=30, handle=parse("fixed:0.2"), think=parse("fixed:0"), patience=None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launch.load import Profile, parse_profile
+from launch.loadplan import Profile, parse_profile
 from launch.topology import load as load_topology
 from launch.loadreport import progress_line, stream_note
 from wire.stats import Histogram
@@ -301,7 +301,7 @@ def test_a_fleet_never_takes_the_topologys_metrics_port(tmp_path):
     """`mroute load`, `bench` and `chaos` spawn a fleet beside a topology that may be
     running: its scrape target (topology.yaml: 9464) stays that topology's."""
     from launch.fleet import fleet_topology
-    from launch.load import LoadPlan
+    from launch.loadplan import LoadPlan
     from launch.topology import load
     spec = base_topology("metered")
     spec["metrics"] = {"port": 9464, "host": "127.0.0.1"}

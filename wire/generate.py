@@ -37,16 +37,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .codec import is_destination
+
 # the classes a field's value may have (a JSON body's values are exactly these classes)
 TEXT_OR_NONE = frozenset({str, type(None)})
 LIST_OR_NONE = frozenset({list, type(None)})
 OBJECT_OR_NONE = frozenset({dict, type(None)})
 BOOL_OR_NONE = frozenset({bool, type(None)})
-
-
-def is_destination(value: Any) -> bool:
-    """As codec.is_destination: 1-256 characters, no NUL."""
-    return value.__class__ is str and 0 < len(value) <= 256 and "\\x00" not in value
 
 
 class Message:

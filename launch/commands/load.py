@@ -28,7 +28,7 @@ def duration_option(name: str, default: str | None, help: str) -> Any:
 
 
 def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
-    from ..load import parse_profile
+    from ..loadplan import parse_profile
     try:
         return parse_profile(value)
     except ValueError as exc:
@@ -97,7 +97,8 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     import shlex
     import sys
 
-    from ..load import LoadPlan, accounted, run_details, run_load
+    from ..load import accounted, run_details, run_load
+    from ..loadplan import LoadPlan
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
                     drain=drain)
     console = Console(stderr=True)

@@ -12,7 +12,8 @@ from wire.dist import parse, parse_optional
 
 from .. import loadpage, loadrows, thresholds
 from ..fleet import AttachedFleet
-from ..load import LoadPlan, parse_profile, run_details, run_load
+from ..load import run_details, run_load
+from ..loadplan import LoadPlan, parse_profile
 from ..topology import Topology
 
 

@@ -86,16 +86,6 @@ SETTINGS: dict[str, type[ActorSettings]] = {"comm": CommSettings, "mre": MreSett
                                             "gc": GcSettings}
 
 
-def keys(role: str) -> tuple[str, ...]:
-    """The keys an entry of `role` may have."""
-    return tuple(f.name for f in fields(SETTINGS[role]))
-
-
-def default(role: str, key: str) -> Any:
-    f = next(f for f in fields(SETTINGS[role]) if f.name == key)
-    return f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
-
-
 def validate(role: str, entry: dict[str, Any], refuse: Callable[[str, str], Exception],
              defaults: dict[str, Any] | None = None) -> ActorSettings:
     """`entry` as `role`'s settings, every key checked; `refuse(key, reason)` makes the error
