@@ -77,7 +77,7 @@ def comm_bytes_per_agent(agents: int) -> int:
     tracemalloc.start()
     secret = hash_password("secret")  # as topology.json has it: the hash, one per distinct password
     directory = agent_directory({"agents": [{"id": f"agent{i}", "password_hash": secret} for i in range(agents)]})
-    core = CommCore(directory, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE})
+    core = CommCore(directory, mrds, send_event=noop, send_mre=noop, stream="bench", queues={"q": QUEUE})
     for agent in directory:
         core.request("Connect", {"AgentId": agent, "Password": "secret", "Destination": "chat.1"})
         core.request("Login", {"AgentId": agent, "Password": "secret", "Mrd": "chat", "ReplyTo": "chat.1"})
@@ -96,10 +96,10 @@ TYPICAL_PARAMS = [["queue", "q"], ["customer", "Jane Doe"], ["email", "jane.doe@
 def bytes_per_live_task(tasks: int) -> dict[str, int]:
     """Bytes Comm and the MRE each hold per live (queued) task with eight typical params."""
     from actors.comm.core import CommCore
-    from actors.comm.task_requests import TaskLimits
+    from actors.comm.admission import TaskLimits
     noop = lambda *args: None  # noqa: E731
     mrds = {"chat": {"max_tasks": 3, "interruptible": True, "default_queue": "q"}}
-    core = CommCore({}, mrds, send_event=noop, to_mre=noop, stream="bench", queues={"q": QUEUE},
+    core = CommCore({}, mrds, send_event=noop, send_mre=noop, stream="bench", queues={"q": QUEUE},
                     limits=TaskLimits(max_waiting=tasks))  # every one of them waits
     gc.collect()
     tracemalloc.start()

@@ -1,7 +1,7 @@
 """The runtime every actor shares: sockets from the topology, the one receive path (decode,
 validate, dispatch by message type, refuse), the way out (sending.py), the tap,
 and the lifecycle the supervisor drives (READY handshake, stats, stop). The loop itself is
-actors/loop.py (zeromq-rules 1-3, 9, 10, 12-14, 17).
+wire/kernel/loop.py (zeromq-rules 1-3, 9, 10, 12-14, 17).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Actor:
         self.counters: dict[str, int] = {"received": 0, "sent": 0, "refused": 0}
         self.control: zmq.Socket | None = None  # the DEALER to the supervisor, set by main
         self.sender = Sender(self.name, loop, self.counters)   # the way out: outbox, batches, outflows
-        loop.before_poll.append(self.sender.flush)
+        loop.before_poll.append(self.end_turn)
         self.door: Door | None = None  # the ZAP handler and its counts, when the topology asks for CURVE
         # (time, queue, type, TaskId, AgentId, State, Code) of the last messages taken that name
         # a task: `mroute trace` puts every actor's together into a task's path
@@ -148,7 +148,12 @@ class Actor:
                 self.counters["disconnects"] = self.counters.get("disconnects", 0) + 1
         self.loop.add_reader(monitor, disconnected)
 
-    def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]], *,
+    def end_turn(self) -> None:
+        """What ends a turn of the loop, once what it read was handled: what it caused leaves."""
+        self.sender.flush()
+
+    def serve(self, queue: str, sock: zmq.Socket, handlers: Mapping[str, Callable[[Any], None]] | None = None, *,
+              dispatch: Callable[[str, Any, str | None], None] | None = None,
               decode: Decode | None = None, refuse: Callable[[WireError, Any], None] | None = None,
               refusals: tuple[type[Exception], ...] = (),
               defer: tuple[bytes, Callable[[list[bytes], str | None], None]] | None = None,
@@ -158,6 +163,8 @@ class Actor:
         call the handler of its type (a table: adding a message is adding an entry) and
         refuse what cannot be accepted, without ever stopping the loop.
 
+        `dispatch(type, message, peer)`, when given instead of `handlers`, takes every
+        message the codec lets through (a role with a registry of its own: Comm's turn.py).
         `decode(frames) -> (type, message)` is the queue's codec (default: the catalogue's,
         for `queue`); `refuse(err, message)` tells the sender (default: a counted log line);
         `refusals` are a codec's own refusal exceptions, turned into WireError by
@@ -178,6 +185,7 @@ class Actor:
         decode = decode or partial(codec.decode, queue=queue)
         refuse = refuse or self.refuse
         errors = (WireError, *refusals)
+        table = handlers or {}
 
         def take(frames: list[bytes], peer: str | None = None) -> None:
             counters["received"] += 1
@@ -194,7 +202,10 @@ class Actor:
                     if task_id.__class__ is str and len(task_id) <= 256:
                         trace.append((time.time(), queue, type, task_id, body.get("AgentId"),
                                       body.get("State"), body.get("Code")))
-                handler = handlers.get(type)
+                if dispatch is not None:
+                    dispatch(type, message, peer)
+                    return
+                handler = table.get(type)
                 if handler is None:
                     raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}", type=type,
                                     msg_id=message.get("MsgId") if message.__class__ is dict else None)

@@ -54,6 +54,7 @@ class Harness:
         self.to_mre: deque[list[bytes]] = deque()
         self.to_comm: deque[list[bytes]] = deque()
         self.published: list[tuple[str, str, dict[str, Any]]] = []
+        self.journal_fault = ""  # why the journal cannot write, as Comm's storage says it: "" when it can
         self.comm = self.new_comm()
         # the MRE's decisions are numbered and kept until confirmed, as the MRE process does
         self.outbox = DecisionOutbox(lambda t, b: self.to_comm.append(codec.encode(t, b)), self.call_later,
@@ -80,9 +81,9 @@ class Harness:
         """A Comm (e.g. one restarted from its journal's `saved` state); `gc_send` takes
         the commands it pushes to a Generic Connector, when there is one."""
         return CommCore(self.directory, self.mrds, send_event=self.on_event,
-                        to_mre=lambda t, b: self.to_mre.append(codec.encode(t, b)), stream=stream, queues=self.queues,
+                        send_mre=self.to_mre.append, stream=stream, queues=self.queues,
                         call_later=self.call_later, clock=self.clock, saved=saved, gc_send=gc_send,
-                        gc_destination="comm.1")
+                        gc_destination="comm.1", unavailable=lambda: self.journal_fault)
 
     def on_event(self, frames: list[bytes]) -> None:
         topic, type, raw = frames
@@ -144,7 +145,7 @@ class Harness:
 
     def apply(self, type: str, body: dict[str, Any]) -> None:
         """Apply a request directly: a refusal raises WireError."""
-        self.comm.apply(type, self.from_desk(body))
+        self.comm.requests[type].apply(self.from_desk(body))  # type: ignore[misc]
         self.pump()
 
     def login(self, agent: str, ready: bool = True, mrd: str = "chat") -> None:

@@ -8,20 +8,31 @@ import time
 
 import orjson
 
-from actors.comm.admission import Admission
+from actors.comm.core import CommCore
 from actors.comm.intake import Intake
+from wire.codec import WireError
+from wire.states import OVERLOADED
 
 from .helpers import base_topology
 
 
 def door_with_a_budget_of(budget: float):
-    """Comm's intake and admission on a CPU clock and wake-up count the test moves; each
-    Task taken adds the admission's answer ("" when admitted) to `answers`."""
+    """Comm's intake and its door on a CPU clock and wake-up count the test moves; each
+    Task taken adds the door's answer ("" when admitted) to `answers`."""
     cpu, wake = [100.0], [1]
     intake = Intake(lambda: wake[0], stale_after=budget, clock=lambda: cpu[0])
-    admission = Admission(intake)
+    admission = CommCore({}, {"chat": {"max_tasks": 1, "interruptible": True}}, send_event=print, send_mre=print,
+                         stream="s", intake=intake).admission
     answers: list[str] = []
-    intake.take = lambda frames, peer: answers.append(admission.refusal())
+
+    def take(frames: list[bytes], peer: str | None) -> None:
+        try:
+            admission.admit(None)
+            answers.append("")
+        except WireError as refused:
+            assert refused.code == OVERLOADED
+            answers.append(refused.reason)
+    intake.take = take
     return cpu, wake, intake, admission, answers
 
 

@@ -375,7 +375,7 @@ def test_a_closed_desk_logs_its_agents_out_at_once_and_requeues_their_tasks():
     task = h.task()
     owner = h.published_of("TaskAgentSelected", TaskId=task)[-1]["AgentId"]
     h.send("TaskState", {"AgentId": owner, "TaskId": task, "State": S.ACTIVE})
-    answer = h.comm.desks_closed([f"desk-{owner}"])
+    answer = h.comm.operator.desks_closed({"desks": [f"desk-{owner}"]})
     h.pump()
     assert answer == {"agents": [owner]}
     assert h.state(owner) == S.LOGOUT                       # no grace period, no UNKNOWN first

@@ -155,7 +155,7 @@ def test_a_decision_made_before_a_snapshot_comm_sent_unasked_is_not_applied_afte
         h.mre_handlers[type](body)
     in_flight = list(h.to_comm)
     h.to_comm.clear()
-    h.comm.drifted("a drift, for the test")     # a snapshot, unasked, built before the decision arrives
+    h.comm.mre.drifted("a drift, for the test")     # a snapshot, unasked, built before the decision arrives
     h.to_comm.extend(in_flight)
     h.pump()
     task = next(t for t in h.comm.tasks.live.values() if t.client_id == "c1")

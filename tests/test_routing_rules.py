@@ -179,7 +179,7 @@ def test_flush_closes_force_closed_in_any_state():
     h.login("a0")
     offered = h.offer_of("a0")
     for task in (offered, h.task(client="x")):
-        h.comm.flush(task)
+        h.comm.operator.flush({"task": task})
         h.pump()
         assert h.comm.tasks.closed[task].code == S.FORCE_CLOSED
     assert h.state("a0") in (S.READY, S.RESERVED)

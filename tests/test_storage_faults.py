@@ -148,7 +148,7 @@ def test_a_read_only_journal_degrades_like_a_full_one_and_recovers_by_itself(tmp
 
 
 def degraded(h: Harness) -> Harness:
-    h.comm.unavailable = lambda: FULL
+    h.journal_fault = FULL
     return h
 
 
@@ -183,19 +183,19 @@ def test_while_the_journal_cannot_write_changes_are_refused_unavailable_and_quer
     # the MRE's decisions and the operator's verbs wait too
     h.comm.reports["TaskAgentSelected"]({"TaskId": task, "AgentId": "a0", "MRD": "chat", "Seq": 1, "Stream": "x"})
     with pytest.raises(WireError) as refused:
-        h.comm.flush(task)
+        h.comm.operator.flush({"task": task})
     assert refused.value.code == S.UNAVAILABLE
     assert (without_decisions(h.comm.snapshot()), dict(h.comm.ledger.seen), set(h.comm.desks.watched)) == before
     assert not h.comm.take_changes()  # nothing to journal: nothing changed
     assert (h.comm.stats()["refused_unavailable"], h.comm.stats()["deferred_unavailable"]) == (4, 1)
-    h.comm.unavailable = lambda: ""  # it writes again: the same request goes through
+    h.journal_fault = ""  # it writes again: the same request goes through
     h.send("Task", {"Mrd": "chat", "ClientUniqueId": "c", "ReplyTo": "web", "MsgId": "t1"})
     assert h.published_of("TaskState", MsgId="t1")[0]["State"] == S.QUEUED
 
 
 def test_a_core_reloaded_from_the_journal_holds_what_was_journaled_and_nothing_after(tmp_path):
-    """What server.py's `revert` does when a commit fails: the wake-up's changes are gone,
-    the memory is the journal, and what is true and never journaled carries over."""
+    """What turn.py's `revert` does when a commit fails: the turn's changes are gone, the
+    journaled state is the journal's, and what lives as long as the process stays."""
     h = Harness(agents=3)
     storage = Storage(Journal(tmp_path / "comm.sqlite", clock=h.clock), clock=h.clock)
     h.login("a0", ready=False)
@@ -205,10 +205,11 @@ def test_a_core_reloaded_from_the_journal_holds_what_was_journaled_and_nothing_a
     h.send("AgentState", {"AgentId": "a0", "State": S.READY, "Mrd": "chat", "MsgId": "undone"})
     h.task(client="undone", filler="y" * 15000)
     assert not storage.write(h.comm.take_changes())
-    old, counted = h.comm, h.comm.stats()["tasks_created"]
-    old.retire()
-    h.comm = h.new_comm(saved=storage.load(), stream="s2")
-    h.comm.take_over(old)
+    counted, duplicates = h.comm.stats()["tasks_created"], h.comm.ledger.duplicates
+    waits = h.comm.tasks.queue_wait.to_json()
+    h.comm.reload(storage.load(), "s2")
+    assert h.comm.out.stream == "s2" and not h.comm.out.seqs   # numbered afresh
+    assert h.comm.ledger.duplicates == duplicates and h.comm.tasks.queue_wait.to_json() == waits  # the process's
     assert list(h.comm.tasks.live) == [kept] and h.state("a0") == S.NOT_READY
     assert "undone" not in h.comm.ledger.seen
     assert not h.comm.take_changes()  # the meta row too is as the journal has it

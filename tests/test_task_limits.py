@@ -55,10 +55,10 @@ def test_the_mre_keeps_and_is_sent_only_the_params_it_reads():
 
 
 def test_no_more_than_max_waiting_tasks_wait_for_an_agent_and_a_retry_is_still_answered():
-    from actors.comm.task_requests import TaskLimits
+    from actors.comm.admission import TaskLimits
     h = Harness(agents=3)
     h.login("a0", ready=False)  # nobody to route to: tasks wait
-    h.comm.task_requests.limits = TaskLimits(max_waiting=2)
+    h.comm.admission.limits = TaskLimits(max_waiting=2)
     first = h.task(client="c1")
     h.task(client="c2")
     assert h.comm.tasks.waiting == 2

@@ -79,6 +79,11 @@ def encode(type: str, body: dict[str, Any]) -> list[bytes]:
     return [_type_frame(type), orjson.dumps(body)]
 
 
+def encode_raw(type: str, raw: bytes) -> list[bytes]:
+    """A message around a body encoded already."""
+    return [_type_frame(type), raw]
+
+
 def encode_pub(destination: str, type: str, body: dict[str, Any]) -> list[bytes]:
     return [_cached_topic(destination), _type_frame(type), orjson.dumps(body)]
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from wire import passwords, states as S
 from wire.codec import WireError
 
-from .outbox import Outbox
+from .streams import Streams
 from .state import Presence, Session
 
 _second: list[Any] = [None, ""]  # the last whole second formatted, and its text
@@ -49,15 +49,18 @@ def state_body(presence: Presence) -> dict[str, Any]:
 
 
 class Agents:
-    def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]], out: Outbox,
-                 *, sessions: dict[str, Session] | None = None):
+    def __init__(self, directory: dict[str, dict[str, Any]], mrds: dict[str, dict[str, Any]], out: Streams):
         self.directory = directory
         self.mrds = mrds
         self.out = out
-        self.sessions: dict[str, Session] = sessions if sessions is not None else {}
         # set by whoever puts the owners together: what only the tasks and the desks know
         self.wrapping_up: Callable[[str], bool] = lambda task_id: False   # task id -> in WRAP_UP?
         self.desk_lost: Callable[[str], bool] = lambda destination: False  # destination -> gone silent?
+        self.load({})
+
+    def load(self, sessions: dict[str, Session]) -> None:
+        """What the journal holds (at the start, and again after a write was undone)."""
+        self.sessions = sessions
         self.dirty: set[str] = set()        # agents changed since the journal last wrote
 
     # lookups ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from wire.codec import WireError
 
 from .agents import Agents, state_body
 from .ledger import Ledger
-from .state import Presence
+from .state import Presence, Task
 from .tasks import Tasks
 
 MAX_RESYNC_TASKS = 100_000
@@ -22,26 +22,36 @@ class Answers:
         self.tasks = tasks
         self.ledger = ledger
 
-    def current(self, request: str, body: dict[str, Any], handled: str | None = None) -> tuple[str, dict[str, Any]]:
-        """The answer to `request` from what is true now (`handled`: the ledger's key of a
-        request handled already, which says which task a Task made)."""
-        if request in ("Connect", "Heartbeat"):
-            return "Ack", {"Type": request}
-        if request in ("Login", "AgentState", "GetAgentState"):
-            return "AgentState", self.agent_state(body["AgentId"], body["Mrd"])
-        if request == "Resync":
-            return "Snapshot", self.desk(body["Destination"], body.get("TaskIds") or [])
-        task_id = self.ledger.task_of(handled or "") if request == "Task" else body["TaskId"]
+    # Each takes the request and the ledger's key of it (`handled`, or None), and returns the
+    # answer's type and body (requests.py names which answers which request).
+    def agent(self, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
+        return "AgentState", self.agent_state(body["AgentId"], body["Mrd"])
+
+    def made_task(self, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
+        """The task a Task made, as it is now."""
+        return "TaskState", self.tasks.state_body(self.known(self.ledger.task_of(handled or "")))
+
+    def task(self, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
+        return "TaskState", self.tasks.state_body(self.known(body["TaskId"]))
+
+    def transferred(self, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
+        task = self.known(body["TaskId"])
+        return "TaskAgentTransferred", {"TaskId": task.task_id, "AgentId": task.owner,
+                                        "PreviousAgentId": body["OwnerAgentId"]}
+
+    def conferenced(self, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
+        task = self.known(body["TaskId"])
+        return "TaskConferenced", {"TaskId": task.task_id, "OwnerAgentId": body["ConferenceOwner"],
+                                   "ParticipantAgentId": body["ConferenceParticipant"]}
+
+    def snapshot(self, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
+        return "Snapshot", self.desk(body["Destination"], body.get("TaskIds") or [])
+
+    def known(self, task_id: str) -> Task:
         task = self.tasks.known(task_id)
         if task is None:
             raise WireError(S.NOT_FOUND, f"no task {task_id}", field="TaskId")
-        if request == "Transfer":
-            return "TaskAgentTransferred", {"TaskId": task_id, "AgentId": task.owner,
-                                            "PreviousAgentId": body["OwnerAgentId"]}
-        if request == "Conference":
-            return "TaskConferenced", {"TaskId": task_id, "OwnerAgentId": body["ConferenceOwner"],
-                                       "ParticipantAgentId": body["ConferenceParticipant"]}
-        return "TaskState", self.tasks.state_body(task)
+        return task
 
     def agent_state(self, agent_id: str, mrd: str) -> dict[str, Any]:
         if agent_id not in self.agents.directory:

@@ -28,18 +28,23 @@ RETIRED_KEPT = 128   # streams retired (issue), remembered as such
 
 
 class DecisionGate:
-    def __init__(self, applied: dict[str, int] | None = None) -> None:
-        # MRE stream -> the last decision applied; journaled, so that a restarted Comm knows a
-        # resend of what it applied before it died (and confirms it, without applying it again)
-        self.applied: dict[str, int] = dict(applied or {})
+    def __init__(self) -> None:
+        self.load({})
         self.issued: OrderedDict[str, None] = OrderedDict()  # named in a snapshot, no decision on it yet
         self.due: set[str] = set()           # streams whose confirmation has not gone out
-        self.dirty = False                   # `applied` changed since the journal last took it
         self.retired: OrderedDict[str, None] = OrderedDict()  # streams that may only repeat (issue)
         self.repeated = 0
         self.early = 0
         self.foreign = 0                     # decisions on a stream Comm never named: not the MRE's
         self.late = 0                        # new decisions on a retired stream: made before a snapshot
+
+    def load(self, applied: dict[str, int]) -> None:
+        """What the journal holds (at the start, and again after a write was undone): MRE
+        stream -> the last decision applied, so that a restarted Comm knows a resend of what
+        it applied before it died (and confirms it, without applying it again). What was
+        issued and retired is this process's: a snapshot sent unasked retires it all."""
+        self.applied: dict[str, int] = dict(applied)
+        self.dirty = False                   # `applied` changed since the journal last took it
 
     def issue(self, unasked: bool = False) -> str:
         """A stream for the MRE to number its decisions on, for a snapshot to name. Only Comm

@@ -9,13 +9,14 @@ they are logged out and their tasks go back to their queues (AGENT_LOGOUT).
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 from wire import states as S
 from wire.catalogue import HEARTBEAT_INTERVAL, SESSION_TIMEOUT
 from wire.codec import WireError
 
 from .agents import Agents
+from .identity import own_destination
 
 log = logging.getLogger("mroute.comm")
 
@@ -24,17 +25,26 @@ MAX_WATCHED = 10_000  # desks watched at once: each is a journaled name and a ti
 
 class Desks:
     def __init__(self, agents: Agents, log_out_desk: Callable[[str], None], *, clock: Callable[[], float],
-                 logout_grace: float, watched: set[str] | None = None):
+                 logout_grace: float):
         self.agents = agents
         self.log_out_desk = log_out_desk    # logs out every agent of a desk, their tasks back to the queues
         self.clock = clock
         self.logout_grace = logout_grace
-        self.watched: set[str] = watched if watched is not None else set()  # journaled
-        now = clock()
-        self.heard: dict[str, float] = dict.fromkeys(self.watched, now)  # a reloaded desk gets a fresh timeout
+        self.load(set())
+
+    def load(self, watched: set[str]) -> None:
+        """What the journal holds (at the start, and again after a write was undone): the
+        desks watched, each given a fresh timeout."""
+        self.watched = watched
+        now = self.clock()
+        self.heard: dict[str, float] = dict.fromkeys(self.watched, now)
         self.lost: dict[str, float] = {}        # silent desk -> since when
         self.last_check = now
         self.dirty = False                      # `watched` changed since the journal last wrote
+
+    def heartbeat(self, body: dict[str, Any]) -> None:
+        """A desk's Heartbeat (its first makes it watched)."""
+        self.heard_from(own_destination(body))
 
     def is_lost(self, destination: str) -> bool:
         return destination in self.lost if self.lost else False

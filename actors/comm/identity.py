@@ -18,7 +18,7 @@ from typing import Any
 
 from wire import states as S
 from wire.catalogue import HEARTBEAT_TOPIC
-from wire.codec import BATCHES_END, TOPIC_END, UNROUTED_ERRORS, WireError
+from wire.codec import BATCHES_END, TOPIC_END, UNROUTED_ERRORS, WireError, is_destination
 from wire.curve import ACTORS, MRE
 
 # topics every subscriber may hear: Comm's heartbeat, and the errors nobody could be told of
@@ -68,3 +68,24 @@ def is_mre(peer: str | None) -> bool:
     """Whether a message on CommunicationServer may be the MRE's: under CURVE its key says
     so; without, the stream its decisions are numbered on does (decisions.py)."""
     return peer is None or peer == MRE
+
+
+def sender_of(body: dict[str, Any]) -> str | None:
+    """Who sent a request, as it says (under CURVE the server checked it against the
+    client's key first): its ReplyTo; for Connect, Heartbeat and Resync, which name their
+    desk, its Destination when it gives no ReplyTo. Never the desk of an agent it names: a
+    request with no ReplyTo does not act as that agent's desk."""
+    sender = body.get("ReplyTo")
+    if sender is None:
+        sender = body.get("Destination")
+    return sender if sender.__class__ is str and is_destination(sender) else None
+
+
+def own_destination(body: dict[str, Any]) -> str:
+    """The Destination a Heartbeat or Resync is about, which must be its sender's own: a
+    desk beats for itself and resyncs what it holds, not what another desk holds."""
+    destination = body["Destination"]
+    if body.get("ReplyTo", destination) != destination:
+        raise WireError(S.AUTHORIZATION_FAILURE, f"{body['ReplyTo']} may not speak for {destination}: a desk "
+                                                 f"beats and resyncs for itself only", field="Destination")
+    return destination

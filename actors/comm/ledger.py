@@ -9,11 +9,21 @@ from collections import OrderedDict
 SEEN_KEPT = 200_000      # handled MsgIds remembered: a retry later than that is applied again
 
 
+def ledger_key(sender: str, msg_id: str) -> str:
+    """What the ledger remembers a request by: its sender and its MsgId (a MsgId is its
+    sender's: the same one from another desk is another request)."""
+    return f"{sender}\x00{msg_id}"
+
+
 class Ledger:
-    def __init__(self, seen: OrderedDict[str, str] | None = None):
-        self.seen: OrderedDict[str, str] = seen if seen is not None else OrderedDict()  # MsgId -> TaskId or ""
+    def __init__(self) -> None:
+        self.duplicates = 0   # retries answered, since this process started
+        self.load(OrderedDict())
+
+    def load(self, seen: OrderedDict[str, str]) -> None:
+        """What the journal holds (at the start, and again after a write was undone)."""
+        self.seen = seen                          # sender and MsgId -> TaskId or ""
         self.new: list[tuple[str, str]] = []      # handled since the journal last wrote
-        self.duplicates = 0
 
     def handled_already(self, msg_id: object) -> bool:
         if msg_id is not None and msg_id in self.seen:

@@ -1,33 +1,24 @@
 """What a Chat Server asks of tasks: Task, TaskState, Transfer and Conference (protocol.md
-1.1 #4, #7, #11, #13; states and codes 1.4). Validation first, then the change through the
-tasks' owner; the answer is the message the change caused (see core.py)."""
+1.1 #4, #7, #11, #13; states and codes 1.4), and the Resync of a desk that started afresh.
+Validation first, then the change through the tasks' owner; the answer is the message the
+change caused (see core.py)."""
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from wire import states as S
 from wire.codec import WireError, is_destination, params_dict
-from wire.kernel.settings import COMM_DEFAULTS, CommSettings
 
+from .admission import Admission, TaskLimits
+from .identity import own_destination
 from .state import Task
 from .tasks import Tasks, params_size
 
+log = logging.getLogger("mroute.comm")
 
-@dataclass(frozen=True)
-class TaskLimits:
-    """What one client's Task may cost Comm (topology keys under comm:, said in CommSettings)."""
-    max_live_tasks: int = COMM_DEFAULTS.max_live_tasks
-    max_params: int = COMM_DEFAULTS.max_params
-    max_params_bytes: int = COMM_DEFAULTS.max_params_bytes
-    max_live_bytes: int = COMM_DEFAULTS.max_live_bytes
-    max_waiting: int = COMM_DEFAULTS.max_waiting
-
-    @classmethod
-    def of(cls, settings: CommSettings) -> TaskLimits:
-        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
 TASK_ENVELOPE = 4096   # bytes a Task carries besides its params (ids, names): its body may be this much more
 SNIFFED = {key: re.compile(rb'"' + key + rb'"\s*:\s*"([^"\\]{1,256})"') for key in (b"ReplyTo", b"MsgId")}
@@ -50,37 +41,19 @@ def oversized_task(body: bytes, limits: TaskLimits) -> WireError | None:
 
 
 class TaskRequests:
-    def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], limits: TaskLimits,
-                 no_room: Callable[[], str] = lambda: ""):
+    def __init__(self, tasks: Tasks, mrds: dict[str, dict[str, Any]], admission: Admission):
         self.tasks = tasks
         self.mrds = mrds
-        self.limits = limits
-        self.no_room = no_room  # why the Task being handled waited too long at the door (admission.py), or ""
-        self.overloaded = 0
-
-    def door(self) -> str:
-        """Why no new task is taken now (OVERLOADED), or "": too many wait for an agent
-        (comm.max_waiting), or it waited at Comm's door past its budget (admission.py)."""
-        if self.tasks.waiting >= self.limits.max_waiting:
-            self.overloaded += 1
-            return (f"{self.tasks.waiting} tasks wait for an agent, the most Comm lets wait (comm.max_waiting): "
-                    f"try again later")
-        return self.no_room()
+        self.admission = admission
 
     def task(self, body: dict[str, Any]) -> str:
+        """A new task (the door admitted it: core.request), once its params pass."""
         mrd = body["Mrd"]
         self.tasks.agents.mrd(mrd, "Mrd")
         origin = body.get("ReplyTo")
         if origin is None:
             raise WireError(S.MISSING_FIELD, "Task needs ReplyTo: the Chat Server's destination", field="ReplyTo")
-        limits = self.limits
-        if len(self.tasks.live) >= limits.max_live_tasks:
-            self.overloaded += 1
-            raise WireError(S.OVERLOADED, f"{len(self.tasks.live)} live tasks, the most Comm holds "
-                                          f"(comm.max_live_tasks): try again later")
-        full = self.door()
-        if full:
-            raise WireError(S.OVERLOADED, full)
+        limits = self.admission.limits
         raw = body.get("params")
         if raw is not None and len(raw) > limits.max_params:   # counted before it is copied
             raise WireError(S.BAD_FIELD, f"params has {len(raw)} pairs, at most {limits.max_params} "
@@ -91,10 +64,7 @@ class TaskRequests:
         if size > limits.max_params_bytes:
             raise WireError(S.BAD_FIELD, f"params take {size:,} bytes, at most {limits.max_params_bytes:,} "
                                          f"(comm.max_params_bytes)", field="params")
-        if self.tasks.params_bytes + size > limits.max_live_bytes:
-            self.overloaded += 1
-            raise WireError(S.OVERLOADED, f"the live tasks' params take {self.tasks.params_bytes:,} bytes, the most "
-                                          f"Comm holds (comm.max_live_bytes): try again later")
+        self.admission.admit_params(size)
         priority = params.get("priority", 0)
         if isinstance(priority, bool) or not isinstance(priority, (int, float)):
             raise WireError(S.BAD_FIELD, f"params priority must be a number, not {priority!r}", field="params")
@@ -184,3 +154,20 @@ class TaskRequests:
         if body["Mrd"] != task.mrd:
             raise WireError(S.BAD_FIELD, f"task {task.task_id} is on MRD {task.mrd}, not {body['Mrd']}", field="Mrd")
         self.tasks.conference(task, body["ConferenceOwner"], body["ConferenceParticipant"])
+
+    def resync(self, body: dict[str, Any]) -> None:
+        """A desk asks what it should hold (answered with a Snapshot). With `Reset: true` it
+        has started afresh and names every task it still has: the tasks it created that it
+        does not name have lost their customer with its earlier process, and close as a
+        customer's cancel does (CANCELLED), rather than wait for an agent to talk to nobody."""
+        destination = own_destination(body)
+        if body.get("Reset") is not True:
+            return
+        tasks = self.tasks
+        still = set(body.get("TaskIds") or ())
+        gone = [task for task in tasks.live.values() if task.origin == destination and task.task_id not in still]
+        for task in gone:
+            tasks.close(task, S.CANCELLED)
+        if gone:
+            tasks.counters["tasks_left_by_desks"] = tasks.counters.get("tasks_left_by_desks", 0) + len(gone)
+            log.info("%s started afresh without %d of the tasks it created: cancelled", destination, len(gone))

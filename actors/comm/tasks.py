@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import orjson
@@ -23,8 +22,9 @@ from wire.stats import Histogram
 from actors.lograte import LogBudget
 
 from .agents import Agents
-from .outbox import Outbox
-from .state import Task
+from .figures import QueueFigures, queue_rows
+from .streams import Streams
+from .state import CommState, Task
 from .timers import TaskTimers
 
 log = logging.getLogger("mroute.comm")
@@ -42,52 +42,44 @@ def new_prefix() -> str:
     return format(int(time.time() * 1000), "x")
 
 
-@dataclass
-class QueueFigures:
-    """A queue's tasks over the journal's life: created, accepted (at least once), left
-    (closed while waiting, never accepted: cancelled, expired); and their waits for an
-    agent since this process started."""
-    created: int = 0
-    accepted: int = 0
-    left: int = 0
-    wait: Histogram = field(default_factory=Histogram)
-
-    def counts(self) -> list[int]:
-        return [self.created, self.accepted, self.left]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"created": self.created, "accepted": self.accepted, "left": self.left, "wait": self.wait.to_json()}
-
-
 class Tasks:
-    def __init__(self, agents: Agents, out: Outbox, queues: dict[str, dict[str, Any]], *,
-                 clock: Callable[[], float], call_later: Callable[..., Any] | None,
-                 prefix: str | None = None, number: int = 0, counters: dict[str, Any] | None = None):
+    def __init__(self, agents: Agents, out: Streams, queues: dict[str, dict[str, Any]], *,
+                 clock: Callable[[], float], call_later: Callable[..., Any] | None):
         self.agents = agents
         self.out = out
         self.queues = queues
         self.clock = clock
-        self.live: dict[str, Task] = {}
-        self.closed: OrderedDict[str, Task] = OrderedDict()
-        self.prefix = prefix or new_prefix()   # the epoch: task ids never repeat across restarts
-        self.number = number                    # the last task id given out
-        self.dirty: set[str] = set()
         self.timers = TaskTimers(call_later, on_ttl=self.expire, on_offer=self.rona)
-        # What became of the tasks, over the journal's life (journaled with every change, so
-        # that a restart, or a write undone, never leaves them counting other than the tasks
-        # do: created = closed + live). tasks_routed and tasks_accepted count tasks, each
-        # once, however often it was offered or accepted again; offers counts every offer,
-        # tasks_requeued every return to a queue.
-        saved = counters or {}
-        self.counters = {**dict.fromkeys(COUNTERS, 0), **saved.get("tasks", {})}
-        self.queue_wait = Histogram()  # waits for an agent since this start: until accepted, or until the task left
-        # queue -> its tasks (created, accepted, left) and their waits: a load report's row per queue
-        self.by_queue: dict[str, QueueFigures] = {name: QueueFigures(*counts)
-                                                  for name, counts in saved.get("queues", {}).items()}
-        self.params_bytes = 0          # what the live tasks' params take, encoded (the budget's measure)
+        # this process's: waits for an agent since this start (until accepted, or until the
+        # task left), and offers refused
+        self.queue_wait = Histogram()
+        self.by_queue: dict[str, QueueFigures] = {}  # queue -> its tasks and their waits: a load report's row
         self.refusal_lines = LogBudget()  # offers refused: a line each, up to a budget
         self.refused_because: dict[str, int] = {}  # offers refused, by why (Agents.cannot_take)
-        self.waiting = 0               # live tasks waiting for an agent (queued or on offer: queued_since set)
+        self.load(CommState())
+
+    def load(self, saved: CommState) -> None:
+        """What the journal holds (at the start, and again after a write was undone): the
+        tasks, their numbering and what became of them over the journal's life (journaled
+        with every change, so that a restart, or a write undone, never leaves them counting
+        other than the tasks do: created = closed + live). tasks_routed and tasks_accepted
+        count tasks, each once, however often it was offered or accepted again; offers
+        counts every offer, tasks_requeued every return to a queue. The timers of the
+        tasks before are cancelled (resume_timers arms the loaded ones')."""
+        self.timers.cancel_all()
+        self.live: dict[str, Task] = dict(saved.tasks)
+        self.closed: OrderedDict[str, Task] = OrderedDict(saved.closed)
+        self.prefix = saved.task_prefix or new_prefix()   # the epoch: task ids never repeat across restarts
+        self.number = saved.task_number                     # the last task id given out
+        self.dirty: set[str] = set()
+        counters = saved.counters
+        self.counters = {**dict.fromkeys(COUNTERS, 0), **counters.get("tasks", {})}
+        queues = counters.get("queues", {})
+        for name in [*queues, *(name for name in self.by_queue if name not in queues)]:  # this process's waits stay
+            figures = self.figures(name)
+            figures.created, figures.accepted, figures.left = queues.get(name, (0, 0, 0))
+        self.params_bytes = sum(params_size(task.params) for task in self.live.values())  # the budget's measure
+        self.waiting = sum(task.queued_since is not None for task in self.live.values())  # queued or on offer
 
     def counts(self) -> tuple[Any, ...]:
         """The counters the journal keeps, as a value that compares."""
@@ -98,13 +90,6 @@ class Tasks:
         if figures is None:
             figures = self.by_queue[queue] = QueueFigures()
         return figures
-
-    def adopt(self, live: dict[str, Task], closed: dict[str, Task]) -> None:
-        """Tasks carried on from the journal."""
-        self.live.update(live)
-        self.closed.update(closed)
-        self.params_bytes = sum(params_size(task.params) for task in live.values())
-        self.waiting = sum(task.queued_since is not None for task in self.live.values())
 
     # lookups ----------------------------------------------------------------------------
     def task(self, task_id: str) -> Task:
@@ -396,16 +381,7 @@ class Tasks:
                          {"TaskId": task.task_id, "OwnerAgentId": owner, "ParticipantAgentId": participant})
 
     def stats(self) -> dict[str, Any]:
-        # queue -> waiting, oldest wait (s); every queue, an empty one too (it reads 0, it
-        # does not vanish from top and the metrics)
-        queues = {name: {"waiting": 0, "oldest_wait_s": 0.0} for name in self.queues}
-        for name, figures in self.by_queue.items():
-            queues.setdefault(name, {"waiting": 0, "oldest_wait_s": 0.0}).update(figures.to_json())
-        for task in self.live.values():
-            if task.state == S.QUEUED:
-                queue = queues.setdefault(task.queue, {"waiting": 0, "oldest_wait_s": 0.0})
-                queue["waiting"] += 1
-                queue["oldest_wait_s"] = max(queue["oldest_wait_s"], round(self.waited(task), 3))
-        return {**self.counters, "offers_refused_because": self.refused_because, "tasks_live": len(self.live), "queues": queues,
-                "tasks_waiting": sum(q["waiting"] for q in queues.values()), "epoch": self.prefix,
+        queues = queue_rows(self.queues, self.by_queue, self.live.values(), self.waited)
+        return {**self.counters, "offers_refused_because": self.refused_because, "tasks_live": len(self.live),
+                "queues": queues, "tasks_waiting": sum(q["waiting"] for q in queues.values()), "epoch": self.prefix,
                 "task_number": self.number, "queue_wait": self.queue_wait.to_json()}

@@ -33,8 +33,11 @@ HELLO_EVERY = 0.05
 
 class VoiceBridge:
     def __init__(self, agents: Agents, send: Callable[[list[bytes]], None] | None, destination: str,
-                 call_later: Callable[..., Any] | None):
+                 call_later: Callable[..., Any] | None, unavailable: Callable[[], str] = lambda: ""):
         self.agents = agents
+        self.unavailable = unavailable    # why nothing may change now (the journal cannot write), or ""
+        self.missed = False               # events were left meanwhile: `caught_up` asks for them again
+        self.deferred = 0                 # events left so
         self.send = send                  # pushes a command to the GC; None: no GC runs
         self.destination = destination    # our topic on the GC's event stream
         self.call_later = call_later
@@ -78,18 +81,32 @@ class VoiceBridge:
         self.backlog.clear()
 
     # events from the GC (its `GCEvents` stream, our topic) ----------------------------------
-    def handlers(self) -> dict[str, Callable[[dict[str, Any]], None]]:
-        """Every event the GC may send us; we act on State, System and Error (the others,
-        AgentInfo, Dialog, ..., are for an agent's own desk, not for routing)."""
-        acted_on = {"State": self.on_state, "System": self.on_system, "Error": self.on_error}
-        return {type: self.on_event(acted_on.get(type, lambda event: None)) for type in gc_wire.EVENT_TYPES}
+    def event(self, type: str, event: dict[str, Any]) -> None:
+        """An event of the GC's on our topic. We act on State, System and Error (the others,
+        AgentInfo, Dialog, ..., are for an agent's own desk, not for routing). While nothing
+        may change it is counted and left: `caught_up` asks the GC again for every voice
+        agent's state."""
+        if type not in gc_wire.EVENT_TYPES:
+            raise WireError(S.BAD_MESSAGE, f"comm does not handle {type} on GCEvents", type=type)
+        if self.unavailable():
+            self.deferred += 1
+            self.missed = True
+            return
+        if not self.live:  # anything on our topic confirms the subscription
+            self.went_live()
+        if type == "State":
+            self.on_state(event)
+        elif type == "System":
+            self.on_system(event)
+        elif type == "Error":
+            self.on_error(event)
 
-    def on_event(self, handler: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-        def handle(event: dict[str, Any]) -> None:
-            if not self.live:  # anything on our topic confirms the subscription
-                self.went_live()
-            handler(event)
-        return handle
+    def caught_up(self) -> None:
+        """The journal writes again: ask the GC again for the voice states of the events left
+        meanwhile (a Login of a logged-in agent answers its State)."""
+        if self.missed:
+            self.missed = False
+            self.login_all()
 
     def on_system(self, event: dict[str, Any]) -> None:
         """A GC that restarted knows none of our agents: log the voice agents in again."""

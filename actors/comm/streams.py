@@ -1,10 +1,13 @@
-"""What leaves Comm: a numbered stream to every destination, and the answer to the request
-being handled.
+"""What leaves Comm: a numbered stream to every destination and to the MRE, and the answer
+to the request being handled. The one place Comm numbers anything it sends.
 
 Every message to a destination carries `Seq` (1, 2, 3, ... for that destination) and
-`Stream` (one per Comm process), so a receiver that misses one sees the gap and resyncs
-(design.md 6, zeromq-rules 7 and 15). A body is encoded once, however many destinations it
-goes to: the numbering is spliced onto the encoded bytes.
+`Stream` (one per Comm process, and a new one when a write is undone: server.py), so a
+receiver that misses one sees the gap and resyncs (design.md 6, zeromq-rules 7 and 15). A
+body is encoded once, however many destinations it goes to: the numbering is spliced onto
+the encoded bytes. The MRE's messages are numbered the same way on the same Stream; a
+Snapshot carries the number of the last update it includes (the MRE applies updates in
+order from its snapshot on, and asks for a new snapshot when one is missing).
 
 While a request is handled, its `Reply` says which message answers it (type, destination
 and the fields that must match, e.g. the TaskState of that TaskId to the sender): such a
@@ -22,8 +25,7 @@ import orjson
 
 from wire import codec
 
-SendEvent = Callable[[list[bytes]], None]
-ToMre = Callable[[str, dict[str, Any]], None]
+Send = Callable[[list[bytes]], None]
 
 MAX_DESTINATIONS = 100_000  # numbered destinations kept; one forgotten starts again at 1 (a gap to it)
 
@@ -48,14 +50,27 @@ class Reply:
         return True
 
 
-class Outbox:
-    def __init__(self, send_event: SendEvent, to_mre: ToMre, stream: str):
-        self.send_event = send_event
-        self.to_mre = to_mre
+class Streams:
+    def __init__(self, send_event: Send, send_mre: Send, stream: str):
+        self.send_event = send_event   # onto ChatEvents (frames with their topic)
+        self.send_mre = send_mre       # onto the MRE's RoutingEngine
+        self.reply: Reply | None = None
+        self.restart(stream)
+
+    def restart(self, stream: str) -> None:
+        """Number afresh on a new stream: a receiver that sees a new Stream knows that what
+        it was told before may be incomplete."""
         self.stream = stream
         self.seqs: dict[str, int] = {}
-        self.reply: Reply | None = None
+        self.mre_seq = 0
         self._tail = b',"Stream":' + orjson.dumps(stream) + b"}"
+
+    def to_mre(self, type: str, body: dict[str, Any]) -> None:
+        """Number a message to the MRE (a Snapshot takes the number of the last update it
+        includes) and send it."""
+        if type != "Snapshot":
+            self.mre_seq += 1
+        self.send_mre(codec.encode_raw(type, self.numbered(orjson.dumps(body), self.mre_seq)))
 
     def publish(self, destination: str, type: str, body: dict[str, Any]) -> None:
         reply = self.reply
@@ -83,11 +98,14 @@ class Outbox:
         if seq == 1 and len(seqs) >= MAX_DESTINATIONS:
             del seqs[next(iter(seqs))]
         seqs[destination] = seq
-        # `{...}` -> `{...,"Seq":N,"Stream":"..."}`: one formatting of bytes, no second encoding
+        self.send_event(codec.encode_raw_pub(destination, type, self.numbered(raw, seq, msg_id)))
+
+    def numbered(self, raw: bytes, seq: int, msg_id: str | None = None) -> bytes:
+        """`{...}` -> `{...,"Seq":N,"Stream":"..."}`: one formatting of bytes, no second encoding."""
         head = raw[:-1] + b"," if len(raw) > 2 else b"{"
         if msg_id is not None:
             head += b'"MsgId":%b,' % orjson.dumps(msg_id)
-        self.send_event(codec.encode_raw_pub(destination, type, b'%b"Seq":%d%b' % (head, seq, self._tail)))
+        return b'%b"Seq":%d%b' % (head, seq, self._tail)
 
     def answer(self, reply: Reply, type: str, body: dict[str, Any]) -> None:
         """Send the answer to `reply`'s sender, with its MsgId when it gave one."""
