@@ -19,7 +19,7 @@ from wire import states as S
 from wire.stats import Histogram
 
 from . import client
-from .load import cpu_seconds, memory_kb
+from .procstat import cpu_seconds, memory_kb
 from .topology import Topology
 
 SERVICE_LEVEL_S = 20.0  # the usual contact-centre target: answered within 20 s

@@ -10,7 +10,7 @@ import time
 
 import yaml
 
-from launch.chaos import StreamTally
+from launch.load.chaos import StreamTally
 
 from .helpers import MROUTE, base_topology, tagged_processes
 
@@ -60,9 +60,9 @@ def test_stopping_the_load_right_after_a_kill_is_no_failure_and_leaves_every_ser
     server could not answer `load rate 0`, and its successor was RUNNING by the time the
     answers were read. What must hold: every server that runs afterwards, restarted or not,
     offers no more customers; a dead one's silence is not a refusal."""
-    from launch.chaos import stop_offering
-    from launch.fleet import SpawnedFleet
-    from launch.loadplan import LoadPlan
+    from launch.load.chaos import stop_offering
+    from launch.load.fleet import SpawnedFleet
+    from launch.load.plan import LoadPlan
     from wire.dist import parse
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("stopkill")))
     plan = LoadPlan(rate=5, duration=30, handle=parse("fixed:0.2"), think=parse("fixed:0"), patience=None)

@@ -59,8 +59,8 @@ def test_the_readmes_gc_example_names_an_agent_of_the_default_topology():
 def test_a_standalone_load_serves_no_metrics_port(tmp_path):
     """Its fleet's supervisor binds no port (one no scraper knows) and starts no metrics
     process: the run's figures are in its report."""
-    from launch.fleet import SpawnedFleet
-    from launch.loadplan import LoadPlan
+    from launch.load.fleet import SpawnedFleet
+    from launch.load.plan import LoadPlan
     from wire.dist import parse
     (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("fleetbase")))
     plan = LoadPlan(rate=1, duration=1, handle=parse("fixed:1"), think=parse("fixed:0"), patience=None)

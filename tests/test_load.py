@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from launch.loadplan import Profile, parse_profile
+from launch.load.plan import Profile, parse_profile
 from launch.topology import load as load_topology
-from launch.loadreport import progress_line, stream_note
+from launch.load.report import progress_line, stream_note
 from wire.stats import Histogram
 from wire.dist import parse, parse_optional
 
@@ -300,8 +300,8 @@ def test_messages_comm_cannot_deliver_are_seen_as_gaps_and_every_task_is_still_a
 def test_a_fleet_never_takes_the_topologys_metrics_port(tmp_path):
     """`mroute load`, `bench` and `chaos` spawn a fleet beside a topology that may be
     running: its scrape target (topology.yaml: 9464) stays that topology's."""
-    from launch.fleet import fleet_topology
-    from launch.loadplan import LoadPlan
+    from launch.load.fleet import fleet_topology
+    from launch.load.plan import LoadPlan
     from launch.topology import load
     spec = base_topology("metered")
     spec["metrics"] = {"port": 9464, "host": "127.0.0.1"}

@@ -13,7 +13,7 @@ from wire.catalogue import ENDPOINT_NAMES
 from wire.curve import add_client, make_keys
 from wire.passwords import hash_password
 
-from launch.curvebench import free_ports
+from launch.bench.curve import free_ports
 
 from .helpers import ChatClient, base_topology, wait_until
 

@@ -30,7 +30,7 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
         return
     from pathlib import Path
 
-    from ..bench import (batch_check_cost, bytes_per_live_task, comm_bytes_per_agent, raw_ceiling, routing_cost,
+    from ..bench.run import (batch_check_cost, bytes_per_live_task, comm_bytes_per_agent, raw_ceiling, routing_cost,
                          system_figures)
     load_or_exit(file)
     started = time.monotonic()
@@ -74,7 +74,7 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 def bench_raw(as_json: bool) -> None:
     """The raw ZeroMQ ceiling on this machine: messages/s and the three-process round trip."""
-    from ..bench import raw_ceiling
+    from ..bench.run import raw_ceiling
     figures = raw_ceiling()
     if as_json:
         click.echo(orjson.dumps(figures).decode())
@@ -92,7 +92,7 @@ def bench_raw(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line, the last a summary")
 def bench_routing(sizes: str, decisions: int, as_json: bool) -> None:
     """Cost of one routing decision as the logged-in agents grow, next to raw ZeroMQ."""
-    from ..bench import raw_push_pull_us, routing_cost
+    from ..bench.run import raw_push_pull_us, routing_cost
     raw = raw_push_pull_us()
     rows = [routing_cost(int(n), decisions) for n in sizes.split(",")]
     if as_json:
@@ -131,9 +131,9 @@ def bench_curve(file: str, sockets: int, seconds: float, kind: str, period: int,
     what knowing the sender of each message costs under CURVE."""
     from pathlib import Path
 
-    from ..curvebench import curve_storm
+    from ..bench.curve import curve_storm
     load_or_exit(file)
-    from ..bench import in_actors
+    from ..bench.run import in_actors
     try:
         f = curve_storm(Path(file), sockets=sockets, seconds=seconds, period_ms=period, kind=kind, nice=nice)
         f["identity"] = in_actors("identity", "50000")   # what knowing each message's sender costs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import orjson
 
-from .. import thresholds
+from ..load import thresholds
 from ..supervisor import StartError
 from .common import load_or_exit, topology_option
 
@@ -27,7 +27,7 @@ def chaos(file: str, duration: float, rate: float, servers: int, agents: int, se
     --fail-on threshold was missed."""
     from pathlib import Path
 
-    from ..chaos import run_chaos
+    from ..load.chaos import run_chaos
     load_or_exit(file)
     try:
         account = run_chaos(Path(file), duration, rate, servers, agents, seed,

@@ -9,7 +9,8 @@ from typing import Any
 import click
 import orjson
 
-from .. import client, loadrows, thresholds
+from .. import client
+from ..load import rows as loadrows, thresholds
 from ..supervisor import StartError
 from ..topology import TopologyError
 from .common import load_or_exit, topology_option
@@ -28,7 +29,7 @@ def duration_option(name: str, default: str | None, help: str) -> Any:
 
 
 def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
-    from ..loadplan import parse_profile
+    from ..load.plan import parse_profile
     try:
         return parse_profile(value)
     except ValueError as exc:
@@ -92,13 +93,13 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     from rich.console import Console
     from rich.live import Live
 
-    from .. import loadpage, loadreport
-    from ..fleet import AttachedFleet, PodsFleet, SpawnedFleet
+    from ..load import page as loadpage, report as loadreport
+    from ..load.fleet import AttachedFleet, PodsFleet, SpawnedFleet
     import shlex
     import sys
 
-    from ..load import accounted, run_details, run_load
-    from ..loadplan import LoadPlan
+    from ..load.plan import LoadPlan
+    from ..load.run import accounted, run_details, run_load
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
                     drain=drain)
     console = Console(stderr=True)

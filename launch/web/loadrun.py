@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 from wire.dist import parse, parse_optional
 
-from .. import loadpage, loadrows, thresholds
-from ..fleet import AttachedFleet
-from ..load import run_details, run_load
-from ..loadplan import LoadPlan, parse_profile
+from ..load import page as loadpage, rows as loadrows, thresholds
+from ..load.fleet import AttachedFleet
+from ..load.run import run_details, run_load
+from ..load.plan import LoadPlan, parse_profile
 from ..topology import Topology
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from wire.stats import Histogram, bucket_low
 
-from .loadreport import STREAM_ROWS, SUMMARY_ROWS, stream_note
+from .report import STREAM_ROWS, SUMMARY_ROWS, stream_note
 from .svgchart import Chart, Marker, density, esc
 
 STATE_ORDER = ("READY", "RESERVED", "ACTIVE", "BUSY", "WORK_READY", "NOT_READY", "PENDING_NOT_READY", "INTERRUPTED",

@@ -27,8 +27,8 @@ from typing import Any, Callable
 from wire.dist import parse
 
 from .fleet import SpawnedFleet
-from .loadplan import LoadPlan
-from .supervisor.process import SERVING
+from .plan import LoadPlan
+from ..supervisor.process import SERVING
 
 KILLABLE_AFTER = 1.5        # seconds up before an actor may be killed (a quicker death counts as a failed start)
 

@@ -18,7 +18,7 @@ import yaml
 from wire import passwords
 
 if TYPE_CHECKING:
-    from .loadplan import LoadPlan
+    from .plan import LoadPlan
 
 
 class Fleet:
@@ -47,7 +47,7 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
     """The base topology's MRDs, queues, agents and non-chat actors, with one chat actor of
     `servers` x `agents_per_server` (directory agents added when it has too few), in a run
     directory of its own so that it never meets a topology already running."""
-    from .topology import load
+    from ..topology import load
     raw = yaml.safe_load(base_file.read_text()) or {}
     base = load(base_file)
     have = len(base.agents)
@@ -85,8 +85,8 @@ class SpawnedFleet(Fleet):
     def __init__(self, base_file: Path, servers: int, agents_per_server: int, plan: LoadPlan,
                  rate_per_server: float = 0.0):
         """`rate_per_server` is what a server starts with, also when it is restarted."""
-        from .supervisor import Supervisor
-        from .topology import load
+        from ..supervisor import Supervisor
+        from ..topology import load
         self.directory = Path(tempfile.mkdtemp(prefix="mroute-load-"))
         try:
             self.topology = load(fleet_topology(base_file, self.directory, servers, agents_per_server, plan,
@@ -168,7 +168,7 @@ class AttachedFleet(RemoteFleet):
     too, and the servers always get their settings back (`close`)."""
 
     def __init__(self, topology: Any, servers: int | None, say: Callable[[str], None] | None = None):
-        from . import client
+        from .. import client
         self.topology, self.client = topology, client
         self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self.settings: dict[str, dict[str, Any]] = {}

@@ -215,8 +215,8 @@ def curve_storm(base_file: Path, sockets: int = 1500, seconds: float = 3.0, peri
     """Honest GetAgentState round trips at rest and under a wrong-key storm (see above)."""
     import multiprocessing
 
-    from . import client
-    from .topology import load
+    from .. import client
+    from ..topology import load
     directory = Path(tempfile.mkdtemp(prefix="mroute-curve-"))
     keys = directory / "keys"
     make_keys(keys)

@@ -16,7 +16,7 @@ from typing import Any
 
 from wire.stats import Histogram
 
-from .loadplan import Reading
+from .plan import Reading
 
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",

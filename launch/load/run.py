@@ -12,39 +12,18 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from wire.stats import Histogram, bucket_low
 
-from . import loadrows
+from ..procstat import cpu_seconds, memory_kb
+from . import rows as loadrows
 from .fleet import Fleet
-from .loadplan import CHAT_COUNTS, STREAM_COUNTS, LoadPlan, Reading
+from .plan import CHAT_COUNTS, STREAM_COUNTS, LoadPlan, Reading
 
 
 TICK = 0.25          # seconds between rate updates
 SAMPLE_EVERY = 1.0   # seconds between samples of the time series
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    """Resident memory now and at its peak (VmRSS, VmHWM), in kB."""
-    out = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0])
-    except OSError:
-        pass
-    return out
-
-
 def window_max(window: Histogram) -> float | None:
     """The largest sample of a one-second window, to its bucket's upper edge: the max a
     histogram difference knows (its max_us is the whole run's)."""
@@ -170,7 +149,7 @@ def run_details(command: str, fleet: Fleet) -> dict[str, Any]:
     """What a report says of its run: when, which mroute, the command, the servers."""
     import datetime
 
-    from . import version
+    from .. import version
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "version": version(), "command": command, "chat_servers": len(fleet.chats)}
 

@@ -183,9 +183,9 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
     accepted -> closed) is the throughput, and the last step says whether overload collapses it."""
     from wire.dist import parse
 
-    from .fleet import SpawnedFleet
-    from .load import cpu_seconds
-    from .loadplan import LoadPlan, Reading
+    from ..load.fleet import SpawnedFleet
+    from ..load.plan import LoadPlan, Reading
+    from ..procstat import cpu_seconds
 
     plan = LoadPlan(rate=0, duration=0, handle=parse("fixed:0.01"), think=parse("fixed:0"), patience=None)
     started = time.perf_counter()
