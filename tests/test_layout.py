@@ -101,7 +101,7 @@ def circles() -> list[list[str]]:
 # go with the one process runner; the GC's and Comm's with the GC split and Comm's turn.
 CIRCLES_LEFT = [["launch.pod.health", "launch.pod.runner"],
                 ["launch.supervisor.arbiter", "launch.supervisor.controller", "launch.supervisor.watcher"]]
-LONG_LEFT = {"actors/comm/core.py", "actors/comm/tasks.py", "actors/gc/voice.py", "actors/gc/voice.py:VoiceCentre"}
+LONG_LEFT = {"actors/comm/core.py", "actors/comm/tasks.py"}
 
 
 def test_no_import_circle_type_only_ones_included():
