@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.gc.voice import VoiceCentre
+from actors.comm.voice import VOICE_STATES
+from actors.gc.centre import CLIENT_COMMANDS, VoiceCentre
 from wire.kernel.settings import GcSettings
-from wire import gc as G
+from wire import gc as G, voice as V
 
 from .harness import Timer
 
@@ -53,12 +54,12 @@ class Voice:
     def login(self, who, ready=True):
         password = {"alice": "pa", "bob": "pb", "carol": "pc", "sue": "ps"}[who]
         self.do(who, "Connect", f"desk-{who}", password)
-        self.do(who, "Login", password, self.centre.agents[who].extension)
+        self.do(who, "Login", password, self.centre.agents.by_id[who].extension)
         if ready:
             self.do(who, "MakeReady")
 
     def state(self, who):
-        return self.centre.agents[who].state
+        return self.centre.agents.by_id[who].state
 
     def last(self, who, type, **fields):
         for dest, ev in reversed(self.events):
@@ -83,9 +84,14 @@ def test_parse_is_case_insensitive_and_refuses_bad_commands():
         assert info.value.code == G.BAD_COMMAND
 
 
+def test_every_command_has_one_handler_and_every_voice_state_an_mrd_state():
+    assert set(Voice().centre.commands) | CLIENT_COMMANDS == {spec.name for spec in G.COMMANDS.values()}
+    assert set(VOICE_STATES) == set(V.AGENT_STATES)
+
+
 def test_hello_and_beat_answer_system_and_outage_is_announced():
     v = Voice()
-    epoch = v.centre.epoch
+    epoch = v.centre.clients.epoch
     v.do("client-1", "Hello")
     assert v.events[-1] == ("client-1", {"type": "System", "status": "IN_SERVICE", "epoch": epoch,
                                          "clientTimeout": 10.0})
@@ -143,7 +149,7 @@ def test_a_full_inbound_call_ring_answer_hold_retrieve_consult_transfer():
     v = Voice()
     v.login("alice")
     v.login("bob", ready=False)
-    dialog_id = v.centre.inbound("sales", "5551234")
+    dialog_id = v.centre.acd.inbound("sales", "5551234")
     assert v.state("alice") == "RESERVED"
     assert v.party("alice", "1001")["actions"] == ["ANSWER"] and v.dialog("alice")["callType"] == "ACD_IN"
     v.do("alice", "AnswerCall", dialog_id)
@@ -175,7 +181,7 @@ def test_conference_and_blind_transfer():
     v = Voice()
     for who in ("alice", "bob", "carol"):
         v.login(who, ready=who == "alice")
-    call = v.centre.inbound("sales", "5550001")
+    call = v.centre.acd.inbound("sales", "5550001")
     v.do("alice", "AnswerCall", call)
     assert v.refused("alice", "Conferencecall", "1002", call) == G.INVALID_STATE  # no consult yet
     v.do("alice", "ConsultCall", "1002", call)
@@ -198,7 +204,7 @@ def test_supervisor_monitor_barge_and_drop():
     v.login("alice")
     v.login("sue", ready=False)
     v.login("bob", ready=False)
-    call = v.centre.inbound("sales", "5550002")
+    call = v.centre.acd.inbound("sales", "5550002")
     v.do("alice", "AnswerCall", call)
     assert v.refused("bob", "SilentMonitor", "1001") == G.AUTHORIZATION_FAILURE
     assert v.refused("sue", "SilentMonitor", "1002") == G.NOT_FOUND
@@ -222,7 +228,7 @@ def test_supervisor_monitor_barge_and_drop():
 def test_wrap_up_with_reason_then_ready_after_the_timer():
     v = Voice(wrap_up=5)
     v.login("alice")
-    call = v.centre.inbound("sales", "5550003")
+    call = v.centre.acd.inbound("sales", "5550003")
     v.do("alice", "AnswerCall", call)
     v.do("alice", "UpdateCallVariable", call, "account", "42")
     assert v.dialog("alice")["callVariables"] == {"account": "42"}
@@ -230,7 +236,7 @@ def test_wrap_up_with_reason_then_ready_after_the_timer():
     assert v.state("alice") == "WORK_READY"
     assert v.refused("alice", "UpdateWrapUp", call, "nonsense") == G.NOT_FOUND
     v.do("alice", "UpdateWrapUp", call, "20")
-    assert v.centre.dialogs[call].wrap_up_reason == "20"
+    assert v.centre.dialogs.by_id[call].wrap_up_reason == "20"
     v.advance(4.9)
     assert v.state("alice") == "WORK_READY"
     v.advance(0.2)
@@ -277,7 +283,7 @@ def test_agent_to_agent_call_and_refresh():
 def test_outbound_preview_accept_reject_close():
     v = Voice()
     v.login("alice")
-    dialog = v.centre.offer_preview("alice", "5557777")
+    dialog = v.centre.preview.offer("alice", "5557777")
     assert v.state("alice") == "RESERVED_OUTBOUND_PREVIEW"
     assert v.refused("alice", "AcceptOutboundPreview", dialog, "REJECT") == G.BAD_COMMAND
     v.do("alice", "AcceptOutboundPreview", dialog, "ACCEPT")
@@ -286,9 +292,9 @@ def test_outbound_preview_accept_reject_close():
     assert v.state("alice") == "TALKING"
     v.do("alice", "ReleaseCall", dialog)
     for action, command in (("REJECT", "RejectOutboundPreview"), ("CLOSE", "CloseOutboundPreview")):
-        offered = v.centre.offer_preview("alice", "5558888")
+        offered = v.centre.preview.offer("alice", "5558888")
         v.do("alice", command, offered, action)
-        assert v.centre.dialogs[offered].state == "DROPPED" and v.state("alice") == "READY"
+        assert v.centre.dialogs.by_id[offered].state == "DROPPED" and v.state("alice") == "READY"
 
 
 def test_phonebooks_and_contacts_with_defaults():
@@ -306,15 +312,15 @@ def test_queue_calls_wait_for_a_ready_agent_longest_ready_first():
     v = Voice()
     v.login("alice", ready=False)
     v.login("bob", ready=False)
-    call = v.centre.inbound("sales", "5550004")
-    assert v.centre.dialogs[call].state != "ALERTING"
+    call = v.centre.acd.inbound("sales", "5550004")
+    assert v.centre.dialogs.by_id[call].state != "ALERTING"
     v.do("sue", "Connect", "desk-sue", "ps")
     v.do("bob", "MakeReady")
     v.now += 1
     v.do("alice", "MakeReady")
     assert v.state("bob") == "RESERVED" and v.state("alice") == "READY"
     with pytest.raises(G.CommandError):
-        v.centre.inbound("nope", "1")
+        v.centre.acd.inbound("nope", "1")
 
 
 def test_the_remaining_commands_and_their_refusals():
@@ -325,7 +331,7 @@ def test_the_remaining_commands_and_their_refusals():
     assert v.refused("alice", "MobileAgentLogin", "pa", "1001", "5551111", "maybe") == G.BAD_COMMAND
     v.do("alice", "MobileAgentLogin", "pa", "1001", "5551111", "true")
     v.do("alice", "MakeReady")
-    call = v.centre.inbound("sales", "5550005")
+    call = v.centre.acd.inbound("sales", "5550005")
     v.do("alice", "AnswerCall", call)
     v.do("alice", "MakeWorkReady")  # during the call: wrap-up after it
     v.do("alice", "GetDialogParticipants", call)
@@ -338,17 +344,17 @@ def test_the_remaining_commands_and_their_refusals():
     v.login("bob", ready=False)
     assert v.refused("bob", "ReleaseCall", call) == G.NOT_FOUND  # not bob's call
     v.login("sue", ready=False)
-    second = v.centre.inbound("sales", "5550006")
+    second = v.centre.acd.inbound("sales", "5550006")
     v.do("alice", "AnswerCall", second)
     v.do("sue", "SilentMonitor", "1001")
     v.do("sue", "EndSilentMonitor", second)
-    assert next(p for p in v.centre.dialogs[second].participants if p.address == "1009").state == "DROPPED"
+    assert next(p for p in v.centre.dialogs.by_id[second].participants if p.address == "1009").state == "DROPPED"
     assert v.refused("sue", "EndSilentMonitor", second) == G.NOT_FOUND
     v.do("sue", "getteamphonebooks", "sales")
     assert v.last("sue", "PhoneBooks")["phonebooks"] == [{"id": "t1", "name": "Sales book", "type": "TEAM"}]
     v.do("alice", "MakeWorkNotReady")
     v.do("alice", "AbruptDisconnect")  # from any state: drops the call, logs out
-    assert v.state("alice") == "LOGOUT" and v.centre.dialogs[second].state == "DROPPED"
+    assert v.state("alice") == "LOGOUT" and v.centre.dialogs.by_id[second].state == "DROPPED"
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
@@ -360,8 +366,8 @@ words = st.sampled_from(["alice", "bob", "sue", "1001", "1002", "1009", "d1", "d
 
 def check_consistency(v: Voice) -> None:
     """An agent's state agrees with its calls."""
-    for agent in v.centre.agents.values():
-        parties = {p.state for d in v.centre.dialogs.values() if d.state not in ("DROPPED", "FAILED")
+    for agent in v.centre.agents.by_id.values():
+        parties = {p.state for d in v.centre.dialogs.by_id.values() if d.state not in ("DROPPED", "FAILED")
                    for p in d.participants if p.address == agent.extension and not p.silent
                    and p.state not in ("DROPPED", "FAILED")}
         state = agent.state
@@ -405,12 +411,12 @@ def test_any_command_sequence_keeps_agent_states_true_to_their_calls(commands):
     v = Voice(wrap_up=3)
     for who in AGENT_NAMES:
         v.login(who)
-    v.centre.inbound("sales", "5551234")
+    v.centre.acd.inbound("sales", "5551234")
     for name, who, params in commands:
         if name == "advance":
             v.advance(who)
         elif name == "inbound":
-            v.centre.inbound("sales", "5550000")
+            v.centre.acd.inbound("sales", "5550000")
         elif name == "relogin":
             if v.state(who) == "LOGOUT":
                 v.login(who)

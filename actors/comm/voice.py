@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from wire import gc as gc_wire, states as S
+from wire import gc as gc_wire, states as S, voice as V
 from wire.codec import WireError
 
 from .agents import Agents
@@ -23,10 +23,9 @@ log = logging.getLogger("mroute.comm")
 
 VOICE_MRD = "voice"
 # The voice side's agent states (protocol.md 2.4) as states of the voice MRD (1.3).
-VOICE_STATES = {"LOGOUT": S.LOGOUT, "NOT_READY": S.NOT_READY, "READY": S.READY, "RESERVED": S.RESERVED,
-                "RESERVED_OUTBOUND": S.RESERVED, "RESERVED_OUTBOUND_PREVIEW": S.RESERVED, "TALKING": S.BUSY,
-                "HOLD": S.BUSY, "WORK": S.WORK_READY, "WORK_READY": S.WORK_READY, "UNKNOWN": S.UNKNOWN}
-VOICE_ON_CALL = frozenset({"RESERVED", "RESERVED_OUTBOUND", "RESERVED_OUTBOUND_PREVIEW", "TALKING", "HOLD"})
+VOICE_STATES = {V.LOGOUT: S.LOGOUT, V.NOT_READY: S.NOT_READY, V.READY: S.READY, V.RESERVED: S.RESERVED,
+                V.RESERVED_OUTBOUND: S.RESERVED, V.RESERVED_OUTBOUND_PREVIEW: S.RESERVED, V.TALKING: S.BUSY,
+                V.HOLD: S.BUSY, V.WORK: S.WORK_READY, V.WORK_READY: S.WORK_READY, V.UNKNOWN: S.UNKNOWN}
 BACKLOG = 10_000       # voice commands kept while the GC has not answered Hello yet
 HELLO_EVERY = 0.05
 
@@ -114,7 +113,7 @@ class VoiceBridge:
         if self.epoch is not None and epoch != self.epoch:
             log.warning("the GC restarted (epoch %s -> %s): logging voice agents in again", self.epoch, epoch)
             self.login_all()
-        elif self.status == "OUT_OF_SERVICE" and status == "IN_SERVICE":
+        elif self.status == V.OUT_OF_SERVICE and status == V.IN_SERVICE:
             log.info("the voice side is back: logging voice agents in again")
             self.login_all()
         self.epoch, self.status = epoch, status
@@ -129,7 +128,7 @@ class VoiceBridge:
         if session is None or state is None or VOICE_MRD not in self.agents.mrds:
             return
         presence = self.agents.join(session.agent_id, VOICE_MRD, external=True)
-        on_call = voice_state in VOICE_ON_CALL
+        on_call = voice_state in V.ON_CALL
         changed = on_call != presence.on_call
         if changed or not presence.external:
             self.agents.set_voice(presence, on_call)

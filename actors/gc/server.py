@@ -15,7 +15,7 @@ from wire.catalogue import GC, GC_EVENTS
 from wire.codec import WireError
 from wire.kernel.settings import GcSettings
 
-from .voice import VoiceCentre
+from .centre import VoiceCentre
 
 
 UNPARSED = "?"   # the type under which a command that did not parse reaches its handler
@@ -41,7 +41,7 @@ class GenericConnector(Actor):
                                  call_later=self.loop.call_later)
         # a client that stopped beating is forgotten within half its timeout, not only when
         # another one connects
-        self.loop.call_every(self.voice.client_timeout / 2, self.voice.forget_silent_clients)
+        self.loop.call_every(self.voice.clients.client_timeout / 2, self.voice.clients.forget_silent)
         self.rng = random.Random()
         self.callers = 0
         for queue, spec in settings.queues.items():
@@ -80,12 +80,12 @@ class GenericConnector(Actor):
         """To the clients of the agent the command named (even one that did not parse), else
         the destination a Connect named, else a client destination (Hello, Beat), else the
         unrouted topic."""
-        agent = self.voice.agents.get(who) if who else None
+        agent = self.voice.agents.by_id.get(who) if who else None
         if agent is not None and agent.destinations:
-            self.voice.tell(agent, err.event())
+            self.voice.agents.tell(agent, err.event())
         elif reply_to:
             self.emit(reply_to, err.event())
-        elif who is not None and who in self.voice.clients:
+        elif who is not None and who in self.voice.clients.last_heard:
             self.emit(who, err.event())
         else:
             self.emit(codec.UNROUTED_ERRORS, err.event())
@@ -96,7 +96,7 @@ class GenericConnector(Actor):
 
     def place_call(self, queue: str, ani: str) -> str:
         self.callers += 1
-        return self.voice.inbound(queue, ani or f"555{self.callers:04d}")
+        return self.voice.acd.inbound(queue, ani or f"555{self.callers:04d}")
 
     def control_verbs(self) -> dict[str, Any]:
         def guarded(fn: Any) -> Any:
@@ -108,14 +108,14 @@ class GenericConnector(Actor):
             return run
         return {
             "call": guarded(lambda b: {"dialog": self.place_call(str(b.get("queue", "")), str(b.get("ani") or ""))}),
-            "preview": guarded(lambda b: {"dialog": self.voice.offer_preview(str(b.get("agent")),
-                                                                              str(b.get("number")))}),
+            "preview": guarded(lambda b: {"dialog": self.voice.preview.offer(str(b.get("agent")),
+                                                                             str(b.get("number")))}),
             "service": guarded(lambda b: self.voice.set_in_service(bool(b.get("up"))) or
-                               {"status": self.voice.system()["status"]}),
+                               {"status": self.voice.clients.system()["status"]}),
         }
 
     def stats(self) -> dict[str, Any]:
-        from .voice import LOGOUT
-        return {**super().stats(), "agents_logged_in": sum(1 for a in self.voice.agents.values() if a.state != LOGOUT),
-                "dialogs": len(self.voice.dialogs), "in_service": self.voice.in_service,
-                "clients": len(self.voice.clients), "clients_forgotten": self.voice.clients_forgotten}
+        voice = self.voice
+        return {**super().stats(), "agents_logged_in": len(voice.agents.logged_in()),
+                "dialogs": len(voice.dialogs.by_id), "in_service": voice.clients.in_service,
+                "clients": len(voice.clients.last_heard), "clients_forgotten": voice.clients.forgotten}

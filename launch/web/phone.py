@@ -18,7 +18,7 @@ import orjson
 import zmq
 import zmq.asyncio
 
-from wire import gc as gc_wire
+from wire import gc as gc_wire, voice as V
 from wire.catalogue import GC, GC_EVENTS
 
 from ..topology import Topology
@@ -27,7 +27,6 @@ from .hub import VERSIONS
 log = logging.getLogger("mroute.web")
 HELLO_EVERY = 0.2     # seconds between Hellos until the GC answers
 BEAT_EVERY = 2.0      # the GC forgets a client silent for its clientTimeout (10 s by default)
-GONE = ("DROPPED", "FAILED")
 
 
 class Phone:
@@ -143,7 +142,7 @@ class Phone:
                          if p.get("mediaAddress") == self.extensions.get(agent_id)), None)
             if mine is None:
                 continue
-            if dialog.get("state") in GONE or mine.get("state") in GONE:
+            if str(dialog.get("state")) in V.ENDED or str(mine.get("state")) in V.ENDED:  # (a list is no state)
                 agent["calls"].pop(dialog["id"], None)
             else:
                 agent["calls"][dialog["id"]] = {"id": dialog["id"], "from": dialog.get("fromAddress"),
