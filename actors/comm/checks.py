@@ -32,7 +32,7 @@ from actors.lograte import LogBudget
 from wire import passwords, states as S
 from wire.codec import WireError
 
-from .core import sender_of
+from .identity import sender_of
 
 log = logging.getLogger("mroute.comm")
 
