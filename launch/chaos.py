@@ -28,7 +28,7 @@ from wire.dist import parse
 
 from .fleet import SpawnedFleet
 from .loadplan import LoadPlan
-from .supervisor.process import SERVING
+from .process.states import SERVING
 
 KILLABLE_AFTER = 1.5        # seconds up before an actor may be killed (a quicker death counts as a failed start)
 
