@@ -117,7 +117,7 @@ class RefusalLog:
         self.log = log
         self.every = every
         self.clock = clock
-        self.lock = threading.Lock()   # the HTTP servers answer on a thread per request
+        self.lock = threading.Lock()   # a port may answer on more than one thread
         self.last = -float("inf")
         self.unsaid = 0
 

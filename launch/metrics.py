@@ -45,7 +45,6 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 import orjson
@@ -311,38 +310,3 @@ def close(target: Target) -> None:
             proc.wait()
     target.sock.close()
 
-
-def serve_on(sock: socket.socket, collector: TopologyCollector, host: str,
-             names: tuple[str, ...] = ()) -> ThreadingHTTPServer:
-    """An HTTP server for /metrics on a listening socket bound elsewhere (the supervisor)."""
-    from .httpguard import Guard, RefusalLog
-    guard = Guard(host, sock.getsockname()[1], names)
-    refusals = RefusalLog(logging.getLogger("mroute.metrics"))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-            refusal = guard.host(self.headers, self.connection.getsockname()[0])
-            if refusal is not None:
-                refusals.refused(f"GET {self.path[:100]!r} from {self.client_address[0]}", refusal)
-                self.answer(refusal.status, refusal.reason.encode() + b"\n", "text/plain; charset=utf-8")
-            elif self.path.split("?")[0] not in ("/metrics", "/"):
-                self.send_error(404, "mroute serves /metrics")
-            else:
-                self.answer(200, exposition(collector), CONTENT_TYPE)
-
-        def answer(self, status: int, data: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(sock.getsockname()[:2], Handler, bind_and_activate=False)
-    server.socket.close()
-    server.socket = sock
-    server.server_address = sock.getsockname()
-    server.daemon_threads = True
-    return server

@@ -11,10 +11,15 @@ and waits for it at most SCRAPE_WAIT_S (counted from the round's start: while th
 stalls, every later scrape is answered at once), then shows what it has, with each
 actor's `mroute_stats_age_seconds` saying how old. An actor that did not answer keeps its
 last answer: counters never go back.
+
+The port is served on aiohttp (launch/httpport.py), on this process's main thread; the
+answers are asked by a thread of its own (the ZeroMQ socket's owner), and a scrape waits
+for them on a thread of a bounded pool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import math
@@ -23,18 +28,26 @@ import socket
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import orjson
 import zmq
 
 from wire import control
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .httpguard import Guard
+    from .metrics import TopologyCollector
+
 FRESH_S = 1.0          # a scrape shows answers at most this old ...
 SCRAPE_WAIT_S = 1.0    # ... or waits at most this long for a round of questions
 ASK_AGAIN_S = 30.0     # a round the supervisor has not finished in this long is given up
 SERVING = ("RUNNING", "DEGRADED")   # the actors the supervisor asks for stats
+SCRAPE_THREADS = 16    # scrapes waiting at once for the supervisor's answers; more wait their turn
 
 log = logging.getLogger("mroute.metrics")
 View = tuple[list[dict[str, Any]], dict[str, Any], dict[str, float]]
@@ -171,19 +184,45 @@ class Source:
             self.cond.notify_all()
 
 
+def scrapes(collector: "TopologyCollector", guard: "Guard") -> Callable[["web.BaseRequest"], Awaitable["web.Response"]]:
+    """The port's handler: a GET of /metrics (or /) by a name the port is served as. A
+    scrape waits for the supervisor's answers (Source.view: at most SCRAPE_WAIT_S) on a
+    thread of SCRAPE_THREADS, never on the loop that serves the others."""
+    from .httpguard import RefusalLog
+    from .httpport import answer, local_address, unsupported
+    from .metrics import CONTENT_TYPE, exposition
+    refusals = RefusalLog(log)
+    threads = ThreadPoolExecutor(SCRAPE_THREADS, thread_name_prefix="scrape")
+
+    async def scrape(request: "web.BaseRequest") -> "web.Response":
+        if request.method != "GET":
+            return unsupported(request)
+        refusal = guard.host(request.headers, local_address(request))
+        if refusal is not None:
+            refusals.refused(f"GET {request.raw_path[:100]!r} from {request.remote}", refusal)
+            return answer(refusal.status, refusal.reason)
+        if request.raw_path.split("?")[0] not in ("/metrics", "/"):
+            return answer(404, "mroute serves /metrics")
+        return answer(200, await asyncio.get_running_loop().run_in_executor(threads, exposition, collector),
+                      CONTENT_TYPE)
+    return scrape
+
+
 def serve(config: dict[str, Any]) -> None:
     from wire.kernel.loop import die_with_parent
 
-    from .metrics import Known, TopologyCollector, serve_on
+    from .httpguard import Guard
+    from .httpport import serve_forever
+    from .metrics import Known, TopologyCollector
     die_with_parent(config["parent"], signal.SIGTERM)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s mroute metrics: %(message)s", datefmt="%H:%M:%S")
     source = Source(config["control"])
     source.first()   # until then a scrape waits in the listening socket's queue
     known = Known(tuple(config["queues"]), tuple(config["mrds"]))
-    server = serve_on(socket.socket(fileno=config["fd"]), TopologyCollector(source.view, known), config["host"],
-                      tuple(config["names"]))
-    server.serve_forever()
+    sock = socket.socket(fileno=config["fd"])
+    guard = Guard(config["host"], sock.getsockname()[1], tuple(config["names"]))
+    serve_forever(scrapes(TopologyCollector(source.view, known), guard), sock)
 
 
 if __name__ == "__main__":

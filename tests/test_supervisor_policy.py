@@ -1,6 +1,7 @@
 """The supervisor's pieces that are pure logic, without processes: the restart policy
-(backoff, FATAL after a crash loop), liveness (pings missed -> UNRESPONSIVE -> kill) and
-the controller's promise that every request is answered, even when a verb has a bug."""
+(backoff, FATAL after a crash loop), liveness (pings missed -> UNRESPONSIVE -> kill), the
+table a process's state moves by, and the controller's promise that every request is
+answered, even when a verb has a bug."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from launch.process import states
+from launch.process.liveness import FINE, KILL, SILENT, Liveness
 from launch.supervisor.controller import CommandError, Controller, Request
 from launch.supervisor.flapping import Flapping
-from launch.supervisor.liveness import FINE, KILL, SILENT, Liveness
 
 
 def test_quick_failures_back_off_doubling_to_the_cap_then_fatal():
@@ -72,6 +74,35 @@ def test_an_answer_ends_the_silence_and_the_count():
     assert live.tick(4.0) == FINE            # one miss of two allowed
     assert live.tick(5.0) == SILENT          # the count started again from zero
     assert live.tick(9.0) == FINE and live.tick(10.0) == KILL  # and so did the grace
+
+
+def test_a_process_state_moves_only_as_the_table_says():
+    assert set(states.PROCESS_MOVES) == set(states.PROCESS_STATES)
+    assert all(targets <= set(states.PROCESS_STATES) for targets in states.PROCESS_MOVES.values())
+    states.check_move("chat.1", states.STARTING, states.RUNNING)
+    states.check_move("comm.1", states.DEGRADED, states.DEGRADED)     # another reason to serve in part
+    for current, target in ((states.STOPPED, states.RUNNING),         # never without a start
+                            (states.FATAL, states.RUNNING),
+                            (states.STOPPING, states.RUNNING),         # asked to stop: it does not come back
+                            (states.EXITED, states.STARTING),          # what follows an exit is decided first
+                            (states.RUNNING, states.RUNNING)):
+        assert not states.move_allowed(current, target)
+        with pytest.raises(states.IllegalMove, match=f"chat.2: {current} -> {target} is not a move"):
+            states.check_move("chat.2", current, target)
+
+
+def test_an_illegal_move_is_refused_and_leaves_the_state_as_it_was():
+    from launch.process.record import Process
+    from launch.process.runner import ProcessRunner
+    told: list[str] = []
+    runner = ProcessRunner.__new__(ProcessRunner)   # no loop, no channel, no process: the check alone
+    runner.moved, runner.illegal_moves = lambda process: told.append(process.state), 0
+    process = Process("mre.1", "mre", state=states.STOPPING, reason="SIGTERM")
+    # refused and counted, not raised: raised in the supervisor's loop it would end the loop
+    assert not runner.move(process, states.RUNNING, "answering again")
+    assert (process.state, process.reason, told, runner.illegal_moves) == (states.STOPPING, "SIGTERM", [], 1)
+    assert runner.move(process, states.STOPPED)
+    assert told == [states.STOPPED] and runner.illegal_moves == 1
 
 
 def dispatch(controller: Controller, verb: str, body: dict[str, Any] | None = None) -> list[tuple[bool, Any]]:

@@ -19,7 +19,6 @@ from wire.desking import desk_range
 from wire.jsonlog import JsonLines
 
 from ..export.plan import object_name
-from ..pod import health
 from ..pod.runner import PodRunner
 from ..topology import SINGLETONS, Topology
 from .common import load_or_exit, topology_option
@@ -108,9 +107,9 @@ def actor(name: str, file: str, run_dir: str | None, health_port: int | None, he
     token = Path(control_token_file).read_text().strip() if control_token_file else None
     server = None
     if health_port is not None:
+        from ..pod import healthport   # aiohttp: imported by who serves the port, not by every mroute verb
         try:
-            server = health.serve(health_host, health_port, runner, lambda: metrics_text(runner), drain_timeout, token,
-                                  health_names)
+            server = healthport.serve(health_host, health_port, runner, drain_timeout, token, health_names)
         except OSError as exc:
             logging.getLogger("mroute.pod").error("not starting: cannot serve health on %s:%d: %s", health_host,
                                                   health_port, exc.strerror)
@@ -121,15 +120,8 @@ def actor(name: str, file: str, run_dir: str | None, health_port: int | None, he
         code = runner.run()
     finally:
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.close()
     sys.exit(code)
-
-
-def metrics_text(runner: PodRunner) -> bytes:
-    from .. import metrics
-    known = metrics.Known.of(runner.topology) if runner.process.role == "comm" else metrics.Known()
-    return metrics.exposition(metrics.TopologyCollector(runner.metrics_view, known))
 
 
 def setup_logging(name: str, log_json: bool) -> None:

@@ -26,9 +26,9 @@ from typing import Any, Callable
 
 from wire.dist import parse
 
+from ..process.states import SERVING
 from .fleet import SpawnedFleet
 from .plan import LoadPlan
-from ..supervisor.process import SERVING
 
 KILLABLE_AFTER = 1.5        # seconds up before an actor may be killed (a quicker death counts as a failed start)
 

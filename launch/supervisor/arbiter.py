@@ -20,18 +20,20 @@ from typing import Any, Callable
 import orjson
 import zmq
 
+from wire.desking import desked, short_of_agents
 from wire.kernel.loop import Loop, Timer
 from wire.kernel.rundir import LOGS, STATE, TOPOLOGY
 
 from .. import metrics
-from wire.desking import desked, short_of_agents
-
+from ..process.channel import STATS_TIMEOUT, ActorChannel, Results
+from ..process.record import Process
+from ..process.states import BACKOFF, EXITED, FATAL, RUNNING, SERVING, STARTING
 from ..topology import SINGLETONS, Topology
 from . import rundir
-from .channel import STATS_TIMEOUT, ActorChannel, Results
 from .controller import CommandError, Controller
-from .process import BACKOFF, EXITED, FATAL, RUNNING, SERVING, STARTING, Process, tail
-from .watcher import Watcher
+from .logfile import tail
+from .watcher import Watched, Watcher
+
 
 class StartError(Exception):
     pass
@@ -59,12 +61,11 @@ class Arbiter:
         self.watchers: dict[str, Watcher] = {}
         self.lock_fd: int | None = None
         self.waiters: list[Waiter] = []
-        self.stopping = False
         self.ready_timeout_s = topology.supervisor["ready_timeout"]   # seconds a child has to report READY
         self.stop_grace = topology.supervisor["stop_grace"]           # seconds between TERM and KILL
 
     @property
-    def children(self) -> dict[str, Process]:
+    def children(self) -> dict[str, Watched]:
         """Every process, by instance name, in the topology's order."""
         return {name: process for watcher in self.watchers.values() for name, process in watcher.processes.items()}
 
@@ -90,7 +91,7 @@ class Arbiter:
         if not self.write_topology():  # what the actors read at start: without it none can
             raise StartError(f"cannot write {self.run_dir / TOPOLOGY}: {self.files.last_error}")
         self.channel = ActorChannel(self.ctx, self.loop, self.topology.control_endpoint("actors"), self.heard)
-        self.controller = Controller(self, self.ctx.socket(zmq.ROUTER))
+        self.controller = Controller(self, self.ctx.socket(zmq.ROUTER), self.topology.control_endpoint("control"))
         self.events = self.ctx.socket(zmq.PUB)         # lifecycle events
         self.events.linger = 0
         self.events.bind(self.topology.control_endpoint("events"))
@@ -100,7 +101,7 @@ class Arbiter:
         self.loop.call_every(self.topology.supervisor["ping_interval"], self.ping)
         self.loop.on_signal(signal.SIGCHLD, self.reap)
         for name in self.actor_names():
-            self.watchers[name] = Watcher(self, name, self.topology.actors[name]["role"])
+            self.watchers[name] = Watcher(self.topology, name, self.loop, self.channel, self.changed, self.emit_line)
         self.write_state()
 
     def bind_metrics(self) -> Any:
@@ -188,7 +189,7 @@ class Arbiter:
             watcher.ping(now)
 
     # what should run ------------------------------------------------------------------------
-    def select(self, name: Any) -> list[Process]:
+    def select(self, name: Any) -> list[Watched]:
         """`all`, an instance (`chat.2`) or an actor (`chat`: every instance of it)."""
         children = self.children
         if name == "all":
@@ -202,13 +203,13 @@ class Arbiter:
             raise CommandError(f"no actor or instance named {name!r} (running: {', '.join(children)})")
         return chosen
 
-    def stop_child(self, child: Process, grace: float | None = None) -> None:
+    def stop_child(self, child: Watched, grace: float | None = None) -> None:
         self.watcher_of(child.name).stop(child, grace)  # type: ignore[union-attr]
 
-    def start_child(self, child: Process) -> None:
+    def start_child(self, child: Watched) -> None:
         self.watcher_of(child.name).start(child)  # type: ignore[union-attr]
 
-    def scale(self, name: Any, count: Any, force: bool = False) -> tuple[list[Process], list[Process]]:
+    def scale(self, name: Any, count: Any, force: bool = False) -> tuple[list[Watched], list[Watched]]:
         """Want `count` instances of actor `name`: (the processes added, those going away).
         Chat Servers that would desk fewer agents than they should are refused (unless
         `force`), and so is a change that would move running servers' agents."""
@@ -285,7 +286,8 @@ class Arbiter:
 
     def stop(self) -> None:
         """TERM every process group, KILL what is left after the grace period, reap everything."""
-        self.stopping = True
+        for watcher in self.watchers.values():   # an exit from now on is no reason to restart
+            watcher.stopping = True
         for waiter in self.waiters:  # every CLI request still waiting gets its answer now
             if waiter.timer:
                 waiter.timer.cancel()
@@ -297,10 +299,8 @@ class Arbiter:
             self.stop_child(child)
         gone = lambda: all(c.proc is None for c in self.children.values())  # noqa: E731
         self.loop.run(until=gone, timeout=self.stop_grace + 2.0, after_stop=True)
-        for child in self.children.values():  # never leave one behind
-            if child.proc is not None:
-                self.watcher_of(child.name).signal(child, signal.SIGKILL)  # type: ignore[union-attr]
-                child.proc.wait()
+        for watcher in self.watchers.values():  # never leave one behind
+            watcher.end()
         self.reap()
 
     def close(self) -> None:

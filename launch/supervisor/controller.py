@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 import orjson
 import zmq
 
 from wire import control
+from wire.kernel.loop import Loop
 
-from .process import FATAL, RUNNING, SERVING, STOPPED, Process
-
-if TYPE_CHECKING:
-    from .arbiter import Arbiter
+from ..process.channel import Results
+from ..process.record import Process
+from ..process.states import FATAL, RUNNING, SERVING, STOPPED
 
 log = logging.getLogger("mroute.supervisor")
 
@@ -67,12 +67,35 @@ class Request:
 Verb = Callable[[dict[str, Any], Request], None]
 
 
+class Supervised(Protocol):
+    """What the verbs ask of the supervisor (arbiter.py, which makes the controller: named
+    here, it is not imported back)."""
+    loop: Loop
+    events: zmq.Socket
+    stop_grace: float
+    ready_timeout_s: float
+
+    @property
+    def children(self) -> dict[str, Process]: ...
+    def status(self) -> dict[str, Any]: ...
+    def request_stats(self, done: Callable[[Results], None]) -> None: ...
+    def select(self, name: Any) -> list[Process]: ...
+    def ask_children(self, names: set[str], verb: str, body: dict[str, Any] | None,
+                     done: Callable[[Results], None]) -> None: ...
+    def when(self, condition: Callable[[], bool], done: Callable[[bool], None], timeout: float) -> None: ...
+    def stop_child(self, child: Process) -> None: ...
+    def start_child(self, child: Process) -> None: ...
+    def scale(self, name: Any, count: Any, force: bool = False) -> tuple[list[Process], list[Process]]: ...
+    def reap(self) -> None: ...
+    def write_state(self) -> None: ...
+
+
 class Controller:
-    def __init__(self, arbiter: "Arbiter", sock: zmq.Socket):
+    def __init__(self, arbiter: Supervised, sock: zmq.Socket, endpoint: str):
         self.arbiter = arbiter
         self.sock = sock
         sock.linger = 0
-        sock.bind(arbiter.topology.control_endpoint("control"))
+        sock.bind(endpoint)
         arbiter.loop.add_reader(sock, self.on_request)
         self.verbs: dict[str, Verb] = {
             "status": self.status, "stats": self.stats, "down": self.down, "stop": self.stop,

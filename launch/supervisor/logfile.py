@@ -84,3 +84,10 @@ class LogFile:
     def stats(self) -> dict[str, int]:
         return {"log_dropped_bytes": self.dropped_bytes, "log_write_failures": self.failures,
                 "log_rotations": self.rotations}
+
+
+def tail(path: Path | None, lines: int = 20) -> str:
+    """The last lines of a log file: what a process that failed to start said last."""
+    if path is None or not path.exists():
+        return ""
+    return b"\n".join(path.read_bytes().splitlines()[-lines:]).decode(errors="replace")

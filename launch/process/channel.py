@@ -1,6 +1,7 @@
-"""The supervisor's end of the actors' control channel (wire/control.py): a ROUTER to which
-every actor connects a DEALER named after its instance. It sends requests with ids, matches
-the answers, and answers for those that did not within the deadline (zeromq-rules 10)."""
+"""The runner's end of the actors' control channel (wire/control.py): a ROUTER to which every
+actor connects a DEALER named after its instance; the supervisor has one for all its
+actors, a pod's runner one for its own. It sends requests with ids, matches the answers,
+and answers for those that did not within the deadline (zeromq-rules 10)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any, Callable
 
 import zmq
 
-from wire.kernel.loop import Loop, Timer
 from wire import control
+from wire.kernel.loop import Loop, Timer
 
 STATS_TIMEOUT = 2.0
 Results = dict[str, Any]

@@ -1,9 +1,10 @@
 """Whether a running actor still answers (zeromq-rules 11; the Guide's Paranoid Pirate).
 
-The supervisor pings every running actor each interval on its control channel; anything
-the actor sends counts as an answer. `misses` intervals in a row without one make it
-UNRESPONSIVE; still so after `grace` seconds, it is killed and restarted like a crashed
-one. Pure logic: the caller brings the clock.
+Whoever runs the actor (launch/process/runner.py: the supervisor, or a pod's runner) pings
+it each interval on its control channel; anything the actor sends counts as an answer.
+`misses` intervals in a row without one make it UNRESPONSIVE; still so after `grace`
+seconds, it is killed (and restarted like a crashed one, by the supervisor or the
+orchestrator). Pure logic: the caller brings the clock.
 """
 
 from __future__ import annotations
