@@ -27,8 +27,9 @@ from .plan import CONFIG_DIR, DRAIN_TIMEOUT, HEALTH_PORT, PORT_NAMES, RUN_DIR, P
 
 UID = 10001   # the image's user (Containerfile)
 # CPU and memory requests by role: measured at the demo's scale (issue 15: Comm ~1 KB per
-# agent); Comm's memory grows with the directory.
-REQUESTS = {"comm": ("500m", 128), "mre": ("250m", 96), "gc": ("100m", 96), "chat": ("100m", 96)}
+# agent); Comm's memory grows with the directory. A pod holds the actor and its runner
+# (`mroute actor`), whose health port on aiohttp took the runner from 37 to 49 MB (issue 27).
+REQUESTS = {"comm": ("500m", 144), "mre": ("250m", 112), "gc": ("100m", 112), "chat": ("100m", 112)}
 JOURNAL_SIZE = "1Gi"
 # A POST of JSON: the health port takes a change only so (no other site's page can send one)
 DRAIN_HOOK = ("import urllib.request; urllib.request.urlopen(urllib.request.Request("
