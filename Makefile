@@ -1,12 +1,13 @@
 # The README's two commands. Both build .venv from nothing with the machine's python3.
 # `make run` installs what running needs; `make test` adds the test extras (pytest,
-# hypothesis, selenium, kubernetes-validate), which running never imports.
+# hypothesis, selenium, kubernetes-validate), which running never imports. `make quick`
+# runs only the in-process tests (tests/inprocess: no process started), in well under a minute.
 PYTHON ?= python3
 VENV := .venv
 RUN_STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test clean
+.PHONY: run test quick clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ run: $(RUN_STAMP)
 
 test: $(TEST_STAMP)
 	$(VENV)/bin/python -m pytest -n auto --timeout 120
+
+quick: $(TEST_STAMP)
+	$(VENV)/bin/python -m pytest -m inprocess tests/inprocess -n auto --timeout 60
 
 clean:
 	rm -rf $(VENV) .mroute

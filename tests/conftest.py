@@ -17,6 +17,24 @@ settings.register_profile("mroute", deadline=None, derandomize=False, print_blob
                                                  HealthCheck.function_scoped_fixture])
 settings.load_profile("mroute")
 
+# Each test is of the kind its folder says (pyproject.toml's markers say what each holds):
+# `pytest -m inprocess` (what `make quick` runs), `-m processes`, `-m browser`.
+KINDS = ("inprocess", "processes", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        kind = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else None
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not any(item.get_closest_marker(kind) for kind in KINDS):
+        pytest.fail(f"{item.path.name} is of no kind: it belongs in tests/inprocess, tests/processes or tests/browser",
+                    pytrace=False)
+
 
 @pytest.fixture
 def start_topology(tmp_path: Path) -> Iterator[Callable[..., Running]]:

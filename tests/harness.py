@@ -5,7 +5,6 @@ Chat Server would receive."""
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from typing import Any
 
@@ -19,6 +18,8 @@ from wire import codec
 from wire.codec import WireError
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 
+from .fakeclock import FakeClock
+
 # the fields that name the agent a desk acts for
 AGENT_KEYS = ("AgentId", "OwnerAgentId", "ConferenceOwner")
 MRDS = {"chat": {"max_tasks": 2, "interruptible": True, "default_queue": "chat-default"},
@@ -29,24 +30,13 @@ QUEUES = {"chat-default": {"mrd": "chat", "policy": "LONGEST_AVAILABLE", "offer_
                             "steps": [{"expr": "true", "timeout": 0.0}], "ageing": 60.0}}
 
 
-class Timer:
-    def __init__(self, when: float, fn: Any, args: tuple[Any, ...]):
-        self.when, self.fn, self.args, self.cancelled = when, fn, args, False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def __lt__(self, other: "Timer") -> bool:
-        return self.when < other.when
-
-
-class Harness:
-    """Time is virtual: `advance(seconds)` runs the timers that fall due, in order."""
+class Harness(FakeClock):
+    """Time is virtual (a FakeClock): `advance(seconds)` runs the timers that fall due, in
+    order, each followed by the messages it caused."""
 
     def __init__(self, agents: int = 4, mrds: dict[str, Any] | None = None, queues: dict[str, Any] | None = None,
                  attributes: dict[str, dict[str, Any]] | None = None):
-        self.now = 0.0
-        self.timers: list[Timer] = []
+        super().__init__()
         self.mrds = mrds or MRDS
         self.queues = queues or QUEUES
         self.directory = {f"a{i}": {"id": f"a{i}", "password": "pw", "extension": "",
@@ -89,25 +79,8 @@ class Harness:
         topic, type, raw = frames
         self.published.append((topic.rstrip(b"\0").decode(), type.decode(), orjson.loads(raw)))
 
-    def clock(self) -> float:
-        return self.now
-
-    def call_later(self, delay: float, fn: Any, *args: Any) -> Timer:
-        timer = Timer(self.now + delay, fn, args)
-        heapq.heappush(self.timers, timer)
-        return timer
-
-    def advance(self, seconds: float) -> None:
-        """Move time on, running due timers in time order (and what they cause)."""
-        end = self.now + seconds
-        while self.timers and self.timers[0].when <= end:
-            timer = heapq.heappop(self.timers)
-            if timer.cancelled:
-                continue
-            self.now = max(self.now, timer.when)
-            timer.fn(*timer.args)
-            self.pump()
-        self.now = end
+    def after_timer(self) -> None:
+        self.pump()   # what a timer sent is delivered before the next one runs
 
     def pump(self) -> None:
         """Deliver messages both ways until both queues are empty (a livelock fails)."""

@@ -7,5 +7,5 @@ must agree on, and nothing either owns alone.
 - settings.py: each role's settings as a typed dataclass with its defaults, defined once;
   topocheck validates a topology file into them and actors read them.
 
-actors/ and launch/ import this; it imports neither (tests/test_layout.py).
+actors/ and launch/ import this; it imports neither (tests/inprocess/test_layout.py).
 """

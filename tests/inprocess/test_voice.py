@@ -1,0 +1,415 @@
+"""The simulated voice contact centre behind the GC, as a plain object (protocol.md 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.comm.voice import VOICE_STATES
+from actors.gc.centre import CLIENT_COMMANDS, VoiceCentre
+from wire.kernel.settings import GcSettings
+from wire import gc as G, voice as V
+
+from ..fakeclock import FakeClock
+
+DIRECTORY = [
+    {"id": "alice", "password": "pa", "name": "Alice Smith", "extension": "1001", "team": "sales"},
+    {"id": "bob", "password": "pb", "name": "Bob Jones", "extension": "1002", "team": "sales"},
+    {"id": "carol", "password": "pc", "name": "Carol King", "extension": "1003", "team": "sales"},
+    {"id": "sue", "password": "ps", "name": "Sue Boss", "extension": "1009", "team": "sales", "supervisor": True},
+    {"id": "chatonly", "password": "px", "name": "Chat Only", "extension": ""},
+]
+
+
+class Voice(FakeClock):
+    def __init__(self, **settings):
+        super().__init__()
+        self.events: list[tuple[str, dict]] = []
+        self.centre = VoiceCentre(DIRECTORY, GcSettings("gc", **{"queues": {"sales": {}}, "answer_delay": 1.0, **settings}),
+                                  lambda dest, ev: self.events.append((dest, ev)), clock=self.clock,
+                                  call_later=self.call_later)
+
+    def do(self, who, command, *params):
+        self.centre.handle(G.parse(G.frames(command, who, *params)))
+
+    def refused(self, who, command, *params) -> str:
+        with pytest.raises(G.CommandError) as info:
+            self.do(who, command, *params)
+        return info.value.code
+
+    def login(self, who, ready=True):
+        password = {"alice": "pa", "bob": "pb", "carol": "pc", "sue": "ps"}[who]
+        self.do(who, "Connect", f"desk-{who}", password)
+        self.do(who, "Login", password, self.centre.agents.by_id[who].extension)
+        if ready:
+            self.do(who, "MakeReady")
+
+    def state(self, who):
+        return self.centre.agents.by_id[who].state
+
+    def last(self, who, type, **fields):
+        for dest, ev in reversed(self.events):
+            if dest == f"desk-{who}" and ev["type"] == type and all(ev.get(k) == v for k, v in fields.items()):
+                return ev
+        raise AssertionError(f"no {type} {fields} for {who}")
+
+    def dialog(self, who):
+        return self.last(who, "Dialog")["dialog"]
+
+    def party(self, who, address):
+        return next(p for p in self.dialog(who)["participants"] if p["mediaAddress"] == address)
+
+
+def test_parse_is_case_insensitive_and_refuses_bad_commands():
+    assert G.parse([b"makeready#alice", b""]).spec.name == "MakeReady"
+    assert G.parse([b"LOGIN#alice", b"pa,1001"]).args == {"password": "pa", "extension": "1001"}
+    for frames in ([b"Teleport#alice", b""], [b"MakeReady", b""], [b"Login#alice", b"pa"], [b"\xff#a", b""],
+                   [b"MakeReady#alice", b"extra"], [b"a", b"b", b"c"]):
+        with pytest.raises(G.CommandError) as info:
+            G.parse(frames)
+        assert info.value.code == G.BAD_COMMAND
+
+
+def test_every_command_has_one_handler_and_every_voice_state_an_mrd_state():
+    assert set(Voice().centre.commands) | CLIENT_COMMANDS == {spec.name for spec in G.COMMANDS.values()}
+    assert set(VOICE_STATES) == set(V.AGENT_STATES)
+
+
+def test_hello_and_beat_answer_system_and_outage_is_announced():
+    v = Voice()
+    epoch = v.centre.clients.epoch
+    v.do("client-1", "Hello")
+    assert v.events[-1] == ("client-1", {"type": "System", "status": "IN_SERVICE", "epoch": epoch,
+                                         "clientTimeout": 10.0})
+    v.do("client-1", "Beat")
+    v.login("alice", ready=False)
+    v.centre.set_in_service(False)
+    down = {"type": "System", "status": "OUT_OF_SERVICE", "epoch": epoch, "clientTimeout": 10.0}
+    assert ("client-1", down) in v.events and ("desk-alice", down) in v.events
+    assert v.refused("alice", "GetState") == G.GENERAL_ERROR
+    v.centre.set_in_service(True)
+    assert v.events[-1][1]["status"] == "IN_SERVICE"
+
+
+def test_login_errors_and_login():
+    v = Voice()
+    v.do("alice", "Connect", "desk-alice", "pa")
+    assert v.refused("nobody", "Login", "x", "1") == G.USER_NOT_FOUND
+    assert v.refused("alice", "Login", "", "1001") == G.MISSING_PASSWORD
+    assert v.refused("alice", "Login", "pa", "") == G.MISSING_EXTENSION
+    assert v.refused("alice", "Login", "pa", "9999") == G.WRONG_EXTENSION
+    assert v.refused("alice", "Login", "bad", "1001") == G.AUTHORIZATION_FAILURE
+    assert v.refused("alice", "MakeReady") == G.INVALID_STATE  # not logged in
+    v.do("alice", "Login", "pa", "1001")
+    assert v.state("alice") == "NOT_READY"
+    info = v.last("alice", "AgentInfo")
+    assert (info["firstName"], info["lastName"], info["team"]) == ("Alice", "Smith", {"id": "sales", "name": "sales"})
+    assert v.last("alice", "State")["stateChangeTime"]
+    limited = Voice(licenses=1)
+    limited.login("alice")
+    limited.do("bob", "Connect", "desk-bob", "pb")
+    assert limited.refused("bob", "Login", "pb", "1002") == G.LICENSES_EXCEEDED
+    assert limited.refused("chatonly", "Login", "px", "1") == G.USER_NOT_FOUND  # no extension, no voice
+
+
+def test_state_moves_and_reason_codes():
+    v = Voice()
+    v.login("alice", ready=False)
+    assert v.refused("alice", "MakeNotReadyWithReason", "999") == G.NOT_FOUND
+    v.do("alice", "MakeNotReadyWithReason", "2")
+    assert (v.state("alice"), v.last("alice", "State")["reasonCode"]) == ("NOT_READY", "2")
+    v.do("alice", "MakeReady")
+    assert v.refused("alice", "Logout") == G.INVALID_STATE  # only from NOT_READY
+    assert v.refused("alice", "MakeWorkReady") == G.INVALID_STATE
+    v.do("alice", "reasoncodenotready")
+    assert v.last("alice", "ReasonCodes")["category"] == "NOT_READY"
+    v.do("alice", "wrapupreasoncode")
+    v.do("alice", "reasoncodelogout")
+    assert v.last("alice", "ReasonCodes", category="LOGOUT")["codes"]
+    v.do("alice", "MakeNotReady")
+    v.do("alice", "LogoutWithReason", "10")
+    assert (v.state("alice"), v.last("alice", "State")["reasonCode"]) == ("LOGOUT", "10")
+
+
+def test_a_full_inbound_call_ring_answer_hold_retrieve_consult_transfer():
+    v = Voice()
+    v.login("alice")
+    v.login("bob", ready=False)
+    dialog_id = v.centre.acd.inbound("sales", "5551234")
+    assert v.state("alice") == "RESERVED"
+    assert v.party("alice", "1001")["actions"] == ["ANSWER"] and v.dialog("alice")["callType"] == "ACD_IN"
+    v.do("alice", "AnswerCall", dialog_id)
+    assert v.state("alice") == "TALKING" and v.dialog("alice")["state"] == "ACTIVE"
+    assert v.party("alice", "1001")["actions"] == ["HOLD", "DROP", "UPDATE_CALL_DATA", "CONSULT_CALL"]
+    v.do("alice", "HoldCall", dialog_id)
+    assert v.state("alice") == "HOLD"
+    assert v.refused("alice", "HoldCall", dialog_id) == G.INVALID_STATE
+    v.do("alice", "RetrieveCall", dialog_id)
+    assert v.state("alice") == "TALKING"
+    v.do("alice", "MakeReady")  # asked during the call: kept as pendingState
+    assert v.last("alice", "State")["pendingState"] == "READY"
+    v.do("alice", "ConsultCall", "1002", dialog_id)
+    assert v.state("bob") == "RESERVED"
+    consult = v.last("bob", "Dialog")["dialog"]
+    assert consult["callType"] == "CONSULT" and consult["associatedDialogId"] == dialog_id
+    v.do("bob", "AnswerCall", consult["id"])
+    v.do("alice", "GetDialogControls", dialog_id)
+    assert set(v.last("alice", "DialogControls")["actions"]) >= {"TRANSFER", "CONFERENCE", "RETRIEVE"}
+    v.do("alice", "TransferCall", "1002", dialog_id)
+    assert v.last("bob", "Dialog", event="TransferCall")["dialog"]["id"] == dialog_id
+    assert v.state("alice") == "READY"  # the pending state, no wrap-up configured
+    assert v.state("bob") == "TALKING"
+    assert {p["mediaAddress"] for p in v.dialog("bob")["participants"] if p["state"] == "ACTIVE"} == {"5551234", "1002"}
+    assert v.refused("alice", "AnswerCall", "d999") == G.NOT_FOUND
+
+
+def test_conference_and_blind_transfer():
+    v = Voice()
+    for who in ("alice", "bob", "carol"):
+        v.login(who, ready=who == "alice")
+    call = v.centre.acd.inbound("sales", "5550001")
+    v.do("alice", "AnswerCall", call)
+    assert v.refused("alice", "Conferencecall", "1002", call) == G.INVALID_STATE  # no consult yet
+    v.do("alice", "ConsultCall", "1002", call)
+    v.do("bob", "AnswerCall", v.last("bob", "Dialog")["dialog"]["id"])
+    v.do("alice", "Conferencecall", "1002", call)
+    conf = v.last("alice", "Dialog", event="ConferenceCall")["dialog"]
+    assert conf["callType"] == "CONFERENCE"
+    assert {p["mediaAddress"] for p in conf["participants"] if p["state"] == "ACTIVE"} == {"5550001", "1001", "1002"}
+    v.do("alice", "ReleaseCall", call)
+    assert v.state("bob") == "TALKING"  # the customer stays with bob
+    v.do("bob", "BlindTransfer", "1003", call)
+    assert v.state("carol") == "RESERVED" and v.state("bob") == "NOT_READY"
+    v.do("carol", "AnswerCall", call)
+    assert v.state("carol") == "TALKING"
+    assert v.refused("carol", "BlindTransfer", "42", call) == G.INVALID_STATE  # no such destination
+
+
+def test_supervisor_monitor_barge_and_drop():
+    v = Voice()
+    v.login("alice")
+    v.login("sue", ready=False)
+    v.login("bob", ready=False)
+    call = v.centre.acd.inbound("sales", "5550002")
+    v.do("alice", "AnswerCall", call)
+    assert v.refused("bob", "SilentMonitor", "1001") == G.AUTHORIZATION_FAILURE
+    assert v.refused("sue", "SilentMonitor", "1002") == G.NOT_FOUND
+    v.do("sue", "SilentMonitor", "1001")
+    assert v.last("sue", "Dialog")["event"] == "Monitor"
+    v.do("sue", "BargeCall", "1001", call)
+    assert v.last("alice", "Dialog")["event"] == "Barge" and v.state("sue") == "TALKING"
+    v.do("sue", "DropParticipant", call, "1001")
+    assert v.state("alice") == "READY"  # back where it was before the call
+    assert v.party("sue", "1001")["state"] == "DROPPED"
+    v.do("sue", "getteamusers", "sales", "true")
+    assert {u["agentId"] for u in v.last("sue", "TeamInfo")["users"]} >= {"alice", "bob", "sue"}
+    v.do("alice", "MakeNotReady")  # sue watches the team now
+    assert v.last("sue", "State", agentId="alice")["state"] == "NOT_READY"
+    v.do("sue", "getteamusersstate", "sales")
+    v.do("sue", "getqueuelist")
+    assert v.last("sue", "QueueList")["queues"][0]["id"] == "sales"
+    v.do("sue", "getteamphonebooks", "sales")
+
+
+def test_wrap_up_with_reason_then_ready_after_the_timer():
+    v = Voice(wrap_up=5)
+    v.login("alice")
+    call = v.centre.acd.inbound("sales", "5550003")
+    v.do("alice", "AnswerCall", call)
+    v.do("alice", "UpdateCallVariable", call, "account", "42")
+    assert v.dialog("alice")["callVariables"] == {"account": "42"}
+    v.do("alice", "ReleaseCall", call)
+    assert v.state("alice") == "WORK_READY"
+    assert v.refused("alice", "UpdateWrapUp", call, "nonsense") == G.NOT_FOUND
+    v.do("alice", "UpdateWrapUp", call, "20")
+    assert v.centre.dialogs.by_id[call].wrap_up_reason == "20"
+    v.advance(4.9)
+    assert v.state("alice") == "WORK_READY"
+    v.advance(0.2)
+    assert v.state("alice") == "READY"
+
+
+def test_outside_calls_answer_after_a_delay_and_bad_numbers_fail():
+    v = Voice()
+    v.login("alice", ready=False)
+    v.do("alice", "MakeCall", "5559876")
+    out = v.dialog("alice")
+    assert out["callType"] == "OUT" and out["state"] == "ALERTING"
+    v.advance(1.1)
+    assert v.dialog("alice")["state"] == "ACTIVE" and v.state("alice") == "TALKING"
+    v.do("alice", "ZOOMPauseRecording")
+    assert v.last("alice", "Recording")["status"] == "PAUSED"
+    v.do("alice", "ZOOMResumeRecording")
+    v.do("alice", "ReleaseCall", out["id"])
+    assert v.state("alice") == "NOT_READY"
+    assert v.refused("alice", "ZOOMPauseRecording") == G.INVALID_STATE
+    v.do("alice", "MakeCall", "42")
+    failed = v.dialog("alice")
+    assert failed["state"] == "FAILED" and any(p["stateCause"] == "BAD_DESTINATION" for p in failed["participants"])
+
+
+def test_agent_to_agent_call_and_refresh():
+    v = Voice()
+    v.login("alice", ready=False)
+    v.login("bob", ready=False)
+    v.do("alice", "MakeCall", "1002")
+    call = v.dialog("bob")
+    assert call["callType"] == "AGENT_INSIDE" and v.state("bob") == "RESERVED"
+    v.do("bob", "AnswerCall", call["id"])
+    v.do("bob", "refresh")
+    assert v.last("bob", "Dialog")["dialog"]["id"] == call["id"]
+    v.do("bob", "GetLoggedInAgents")
+    assert {a["agentId"] for a in v.last("bob", "LoggedInAgents")["agents"]} == {"alice", "bob"}
+    v.do("carol", "Connect", "desk-carol", "pc")
+    v.do("carol", "Login", "pc", "1003")
+    v.do("carol", "MakeCall", "1002")  # bob is talking
+    assert any(p["stateCause"] == "BUSY" for p in v.dialog("carol")["participants"])
+
+
+def test_outbound_preview_accept_reject_close():
+    v = Voice()
+    v.login("alice")
+    dialog = v.centre.preview.offer("alice", "5557777")
+    assert v.state("alice") == "RESERVED_OUTBOUND_PREVIEW"
+    assert v.refused("alice", "AcceptOutboundPreview", dialog, "REJECT") == G.BAD_COMMAND
+    v.do("alice", "AcceptOutboundPreview", dialog, "ACCEPT")
+    assert v.dialog("alice")["state"] == "ACCEPTED"
+    v.advance(1.1)
+    assert v.state("alice") == "TALKING"
+    v.do("alice", "ReleaseCall", dialog)
+    for action, command in (("REJECT", "RejectOutboundPreview"), ("CLOSE", "CloseOutboundPreview")):
+        offered = v.centre.preview.offer("alice", "5558888")
+        v.do("alice", command, offered, action)
+        assert v.centre.dialogs.by_id[offered].state == "DROPPED" and v.state("alice") == "READY"
+
+
+def test_phonebooks_and_contacts_with_defaults():
+    v = Voice()
+    v.login("alice", ready=False)
+    v.do("alice", "getphonebooks")
+    books = v.last("alice", "PhoneBooks")["phonebooks"]
+    assert books and books[0]["type"] == "GLOBAL"
+    v.do("alice", "getcontacts", books[0]["id"])
+    assert v.last("alice", "Contacts")["contacts"][0]["phoneNumber"]
+    assert v.refused("alice", "getcontacts", "nope") == G.NOT_FOUND
+
+
+def test_queue_calls_wait_for_a_ready_agent_longest_ready_first():
+    v = Voice()
+    v.login("alice", ready=False)
+    v.login("bob", ready=False)
+    call = v.centre.acd.inbound("sales", "5550004")
+    assert v.centre.dialogs.by_id[call].state != "ALERTING"
+    v.do("sue", "Connect", "desk-sue", "ps")
+    v.do("bob", "MakeReady")
+    v.now += 1
+    v.do("alice", "MakeReady")
+    assert v.state("bob") == "RESERVED" and v.state("alice") == "READY"
+    with pytest.raises(G.CommandError):
+        v.centre.acd.inbound("nope", "1")
+
+
+def test_the_remaining_commands_and_their_refusals():
+    v = Voice(phonebooks=[{"id": "t1", "name": "Sales book", "type": "TEAM", "team": "sales",
+                           "contacts": [{"firstName": "A", "lastName": "B", "phoneNumber": "5550000",
+                                         "description": ""}]}])
+    v.do("alice", "Connect", "desk-alice", "pa")
+    assert v.refused("alice", "MobileAgentLogin", "pa", "1001", "5551111", "maybe") == G.BAD_COMMAND
+    v.do("alice", "MobileAgentLogin", "pa", "1001", "5551111", "true")
+    v.do("alice", "MakeReady")
+    call = v.centre.acd.inbound("sales", "5550005")
+    v.do("alice", "AnswerCall", call)
+    v.do("alice", "MakeWorkReady")  # during the call: wrap-up after it
+    v.do("alice", "GetDialogParticipants", call)
+    assert {p["mediaAddress"] for p in v.dialog("alice")["participants"]} == {"5550005", "1001"}
+    v.do("alice", "ReleaseCall", call)
+    assert v.state("alice") == "WORK_READY"
+    v.do("alice", "MakeReady")  # wrap-up done
+    assert v.state("alice") == "READY"
+    assert v.refused("alice", "UpdateWrapUp", "d404", "20") == G.NOT_FOUND
+    v.login("bob", ready=False)
+    assert v.refused("bob", "ReleaseCall", call) == G.NOT_FOUND  # not bob's call
+    v.login("sue", ready=False)
+    second = v.centre.acd.inbound("sales", "5550006")
+    v.do("alice", "AnswerCall", second)
+    v.do("sue", "SilentMonitor", "1001")
+    v.do("sue", "EndSilentMonitor", second)
+    assert next(p for p in v.centre.dialogs.by_id[second].participants if p.address == "1009").state == "DROPPED"
+    assert v.refused("sue", "EndSilentMonitor", second) == G.NOT_FOUND
+    v.do("sue", "getteamphonebooks", "sales")
+    assert v.last("sue", "PhoneBooks")["phonebooks"] == [{"id": "t1", "name": "Sales book", "type": "TEAM"}]
+    v.do("alice", "MakeWorkNotReady")
+    v.do("alice", "AbruptDisconnect")  # from any state: drops the call, logs out
+    assert v.state("alice") == "LOGOUT" and v.centre.dialogs.by_id[second].state == "DROPPED"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+names = st.sampled_from(sorted(G.COMMANDS) + ["Teleport", ""])
+words = st.sampled_from(["alice", "bob", "sue", "1001", "1002", "1009", "d1", "d2", "d3", "pa", "5551234", "",
+                         "true", "ACCEPT"])
+
+
+def check_consistency(v: Voice) -> None:
+    """An agent's state agrees with its calls."""
+    for agent in v.centre.agents.by_id.values():
+        parties = {p.state for d in v.centre.dialogs.by_id.values() if d.state not in ("DROPPED", "FAILED")
+                   for p in d.participants if p.address == agent.extension and not p.silent
+                   and p.state not in ("DROPPED", "FAILED")}
+        state = agent.state
+        if state == "TALKING":
+            assert parties & {"ACTIVE", "INITIATED"}, (agent.agent_id, state, parties)
+        elif state == "RESERVED":
+            assert "ALERTING" in parties and not parties & {"ACTIVE", "INITIATED"}, (agent.agent_id, parties)
+        elif state == "HOLD":
+            assert parties == {"HELD"}, (agent.agent_id, parties)
+        elif state in ("READY", "NOT_READY", "LOGOUT", "WORK", "WORK_READY"):
+            assert not parties, (agent.agent_id, state, parties)
+        if state in ("WORK", "WORK_READY"):
+            assert agent.wrap_timer is not None and not agent.wrap_timer.cancelled, agent.agent_id
+
+
+AGENT_NAMES = ["alice", "bob", "carol", "sue"]
+TARGETS = st.sampled_from(["1001", "1002", "1003", "1009", "5551234", "42"])
+DIALOGS = st.sampled_from([f"d{n}" for n in range(1, 7)])
+AGENTS_ = st.sampled_from(AGENT_NAMES)
+call_commands = st.one_of(
+    st.tuples(st.sampled_from(["AnswerCall", "HoldCall", "RetrieveCall", "ReleaseCall", "EndSilentMonitor"]),
+              AGENTS_, st.tuples(DIALOGS)),
+    st.tuples(st.sampled_from(["ConsultCall", "TransferCall", "Conferencecall", "BlindTransfer"]), AGENTS_,
+              st.tuples(TARGETS, DIALOGS)),
+    st.tuples(st.sampled_from(["MakeReady", "MakeNotReady", "MakeWorkReady", "MakeWorkNotReady", "Logout",
+                               "AbruptDisconnect"]), AGENTS_, st.just(())),
+    st.tuples(st.sampled_from(["MakeCall", "SilentMonitor"]), AGENTS_, st.tuples(TARGETS)),
+    st.tuples(st.just("BargeCall"), AGENTS_, st.tuples(TARGETS, DIALOGS)),
+    st.tuples(st.just("DropParticipant"), AGENTS_, st.tuples(DIALOGS, TARGETS)),
+    st.tuples(st.sampled_from(list(G.COMMANDS) + ["Teleport"]), st.sampled_from(AGENT_NAMES + ["", "x"]),
+              st.lists(st.sampled_from(["", "pa", "1001", "d1", "true"]), max_size=4)),
+    st.tuples(st.just("advance"), st.floats(0, 4), st.just(())),
+    st.tuples(st.just("inbound"), st.just(""), st.just(())),
+    st.tuples(st.just("relogin"), AGENTS_, st.just(())),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(call_commands, min_size=20, max_size=60))
+def test_any_command_sequence_keeps_agent_states_true_to_their_calls(commands):
+    v = Voice(wrap_up=3)
+    for who in AGENT_NAMES:
+        v.login(who)
+    v.centre.acd.inbound("sales", "5551234")
+    for name, who, params in commands:
+        if name == "advance":
+            v.advance(who)
+        elif name == "inbound":
+            v.centre.acd.inbound("sales", "5550000")
+        elif name == "relogin":
+            if v.state(who) == "LOGOUT":
+                v.login(who)
+        else:
+            try:
+                v.centre.handle(G.parse([f"{name}#{who}".encode(), ",".join(params).encode()]))
+            except G.CommandError as err:
+                assert err.code in (G.BAD_COMMAND, G.NOT_FOUND, G.INVALID_STATE, G.AUTHORIZATION_FAILURE,
+                                    G.USER_NOT_FOUND, G.GENERAL_ERROR, G.MISSING_PASSWORD, G.MISSING_EXTENSION,
+                                    G.WRONG_EXTENSION, G.LICENSES_EXCEEDED)
+        check_consistency(v)

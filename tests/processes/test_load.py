@@ -1,0 +1,259 @@
+"""`mroute load`: small real runs whose counts must add up (its distributions, profiles and
+report lines alone: tests/inprocess/test_load.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from launch.topology import load as load_topology
+from wire.stats import Histogram
+
+from launch import client as control_client
+
+from ..helpers import MROUTE, base_topology, pid_alive, tagged_processes, wait_until
+
+
+class Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.links += [value for name, value in attrs if name in ("src", "href")]
+
+
+def load_run(directory, *args, timeout=90):
+    (directory / "topology.yaml").write_text(yaml.safe_dump(base_topology("loadtest", agents=10)))
+    return subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--html", "report.html", *args],
+                          cwd=directory, capture_output=True, text=True, timeout=timeout)
+
+
+def outcomes(report):
+    return sum(report[k] for k in ("refused", "closed", "abandoned", "expired", "closed_other", "unfinished",
+                                   "unacknowledged"))
+
+
+def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
+    result = load_run(tmp_path, "--chat-servers", "2", "--agents-per-server", "4", "--rate", "30",
+                      "--duration", "3", "--handle", "fixed:0.2", "--think", "fixed:0.01",
+                      "--fail-on", "lost==0", "--fail-on", "errors == 0", "--csv", "run")
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["created"] > 30
+    assert report["lost"] == 0 and report["unfinished"] == 0 and report["unacknowledged"] == 0
+    assert report["created"] == report["acknowledged"] == report["routed"] == report["accepted"] == report["closed"]
+    assert outcomes(report) == report["created"]
+    # every routed task is timed, unless the servers only learnt it was routed after a lost message
+    assert Histogram.from_json(report["latency_histogram"]).count + report["routed_unmeasured"] == report["routed"]
+    # nothing is lost on Comm's numbered streams at this rate, and Comm did not restart
+    assert report["gaps"] == report["missed"] == report["streams"] == 0 and report["resyncs"] == 0
+    assert 0 < report["route_p50_us"] <= report["route_p90_us"] <= report["route_p99_us"] <= report["route_max_us"]
+    assert report["plan"]["chat_servers"] == 2 and report["plan"]["handle"] == "fixed:0.2"
+    assert sum(row["phase"] == "load" for row in report["series"]) >= 2
+    assert report["series"][-1]["closed"] == report["closed"]
+    assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(report["processes"])
+    assert all(p["peak_rss_mb"] > 0 and p["cpu_s"] is not None for p in report["processes"].values())
+    assert "tasks created" in result.stdout and "lost" in result.stdout
+    assert "messages missed in those gaps" in result.stdout
+
+    page = (tmp_path / "report.html").read_text()
+    parser = Page()
+    parser.feed(page)
+    assert parser.tags.count("svg") == 5 and "script" not in parser.tags and parser.links == []
+    for svg in page.split("<svg")[1:]:  # each chart is well-formed XML on its own
+        ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
+    assert f"<td>tasks created</td><td>{report['created']:,}</td>" in page
+    assert "<h2>Comm's numbered streams</h2>" in page and "<td>messages missed in those gaps</td><td>0</td>" in page
+    # the thresholds met: the verdict says so, with each figure
+    assert report["verdict"] == {"passed": True, "thresholds": [
+        {"threshold": "lost == 0", "figure": "lost", "actual": 0.0, "passed": True},
+        {"threshold": "errors == 0", "figure": "errors", "actual": 0.0, "passed": True}]}
+    assert '<span class="verdict pass">PASSED</span>' in page and report["run"]["command"].startswith("mroute load")
+    # the time axis is as long as the run, not rounded up to a round number of seconds
+    end = report["load_s"] + report["drain_s"]
+    throughput = page.split("<svg")[1].split("</svg>")[0]
+    seconds = [float(t) for t in re.findall(r'text-anchor="middle" class="tick">([0-9.]+)</text>', throughput)]
+    assert seconds and max(seconds) <= end
+    # Locust's three CSV files, with the columns testers read
+    stats = list(csv.DictReader((tmp_path / "run_stats.csv").open()))
+    assert [r["name"] for r in stats] == ["chat.1", "chat.2", "chat-default", "voice-default", "Aggregated"]
+    for column in ("count", "failures", "median_ms", "average_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms",
+                   "p99_ms", "p99.9_ms", "rate_per_s"):
+        assert column in stats[0], column
+    total = stats[-1]
+    assert int(total["count"]) == report["created"] and int(total["failures"]) == 0
+    assert int(stats[2]["count"]) == report["created"]              # every task went through chat-default
+    assert float(total["p50_ms"]) <= float(total["p99_ms"]) <= float(total["max_ms"])
+    history = list(csv.DictReader((tmp_path / "run_stats_history.csv").open()))
+    assert len(history) == len(report["series"]) and "agents_ACTIVE" in history[0] and "route_p99_ms" in history[0]
+    assert int(history[-1]["closed"]) == report["closed"]
+    assert (tmp_path / "run_failures.csv").read_text().splitlines() == ["kind,type,code,count"]
+    # the fleet died with the command
+    assert not [p["pid"] for p in report["processes"].values() if pid_alive(p["pid"])]
+
+
+def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
+    # One agent handling one task a second cannot keep up with ten customers a second. Arrivals
+    # are Poisson: nobody gives up only if every customer comes at least 0.7 s after the one
+    # before (at most 4 in 3 s, where 30 are expected): about 1 run in 10^10. At 4 a second
+    # (12 expected) it was 1 run in 1,500: a run of 2 or 3 well-spaced customers, all served.
+    spec = base_topology("loadtest", agents=2)
+    spec["mrds"]["chat"]["max_tasks"] = 1
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
+                             "--agents-per-server", "1", "--rate", "10", "--duration", "3", "--handle", "fixed:1",
+                             "--think", "fixed:0", "--patience", "fixed:0.3", "--csv", "run",
+                             "--fail-on", "abandoned_pct<1", "--fail-on", "lost==0"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    # a missed threshold fails the run, and the last line says which and by how much
+    assert result.returncode == 1, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["abandoned"] > 0 and report["closed"] > 0, report
+    assert report["lost"] == 0 and outcomes(report) == report["created"]
+    assert report["queue_wait_p99_us"] is not None
+    percent = 100 * report["abandoned"] / report["created"]
+    assert f"thresholds missed: abandoned_pct < 1 (was {round(percent, 3):g})" in result.stderr
+    assert "lost == 0" not in result.stderr.splitlines()[-1]
+    failures = list(csv.DictReader((tmp_path / "run_failures.csv").open()))
+    assert {"kind": "abandoned", "type": "", "code": "", "count": str(report["abandoned"])} in failures
+    server = next(r for r in csv.DictReader((tmp_path / "run_stats.csv").open()) if r["name"] == "chat.1")
+    assert int(server["failures"]) == report["abandoned"]
+
+
+@pytest.mark.parametrize("expr, why", [("routing_p99 < 5", "no figure of this run"),
+                                       ("lost = 0", "not FIGURE OP NUMBER"), ("lost == none", "not FIGURE OP NUMBER")])
+def test_a_malformed_threshold_is_a_usage_error(tmp_path, expr, why):
+    for verb in ("load", "chaos"):
+        result = subprocess.run([*MROUTE, verb, "--fail-on", expr], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode == 2 and why in result.stderr, (verb, result.stderr)
+
+
+def test_a_flood_beyond_what_comm_holds_is_refused_with_an_error_never_dropped(tmp_path):
+    spec = base_topology("flood", agents=2)
+    spec["mrds"]["chat"]["max_tasks"] = 1
+    spec["actors"]["comm"]["max_live_tasks"] = 5
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
+                             "--agents-per-server", "1", "--rate", "30", "--duration", "2", "--handle", "fixed:0.5",
+                             "--think", "fixed:0"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["refused"] > 10 and report["closed"] >= 5  # one agent, half a second a task
+    assert report["lost"] == 0 and outcomes(report) == report["created"]
+    assert report["acknowledged"] + report["refused"] == report["created"]
+
+
+def test_attach_counts_only_its_own_tasks_and_gives_the_servers_their_settings_back(start_topology):
+    # the topology already serves customers of its own: the run must not count them
+    running = start_topology(base_topology("attached", chat={"count": 2, "agents": 3, "rate": 4,
+                                                            "handle": "uniform:0.5,1", "think": [0, 0.01]}))
+    result = running.cli("load", "--attach", "--quiet", "--json", "report.json", "--rate", "20", "--duration", "2",
+                         "--handle", "fixed:0.1", timeout=60)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((running.directory / "report.json").read_text())
+    assert report["plan"]["chat_servers"] == 2 and report["created"] > 10
+    assert report["lost"] == 0 and outcomes(report) == report["created"]
+    assert report["routed"] <= report["created"] and report["closed"] <= report["created"]
+    settings = control_client.ask(running.topology, "ask", {"name": "chat", "verb": "load", "body": {}})["actors"]
+    assert {s["rate"] for s in settings.values()} == {4.0}  # as before the run
+    assert {s["handle"] for s in settings.values()} == {"uniform:0.5,1"}
+    refused = running.cli("load", "--attach", "--agents-per-server", "5", "--duration", "1")
+    assert refused.returncode != 0 and "--agents-per-server" in refused.stderr
+
+
+def test_tasks_that_die_with_a_restarted_comm_are_reported_lost(start_topology):
+    # a Comm run without its journal forgets what it held when it restarts: load must say so
+    spec = base_topology("lossy", chat={"count": 1, "agents": 2, "rate": 0, "handle": 5, "think": [0, 0]})
+    spec["actors"]["comm"]["journal"] = False
+    running = start_topology(spec)
+    # a Chat Server tells a new Comm by its heartbeat's epoch: it must have heard the old one
+    stats = lambda: control_client.ask(running.topology, "stats")["actors"]  # noqa: E731
+    wait_until(lambda: stats().get("chat.1", {}).get("comm_epoch"), timeout=10, what="a heartbeat heard")
+    load = subprocess.Popen([*MROUTE, "load", "--attach", "--quiet", "--json", "report.json", "--rate", "10",
+                             "--duration", "4", "--handle", "fixed:30", "--drain", "1"], cwd=running.directory,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: stats().get("comm.1", {}).get("tasks_live", 0) >= 3, timeout=15, what="tasks in Comm")
+        assert running.cli("restart", "comm").returncode == 0
+        out, err = load.communicate(timeout=60)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    assert load.returncode == 1 and "lost" in err, out + err
+    report = json.loads((running.directory / "report.json").read_text())
+    assert report["lost_with_comm"] >= 3 and report["lost"] >= report["lost_with_comm"]
+    assert report["streams"] >= 1  # the servers heard the new Comm's stream
+    assert outcomes(report) + report["lost_with_comm"] == report["created"]
+    running.remember_pids()
+
+
+def test_load_refuses_a_bad_duration_naming_the_option(tmp_path):
+    result = load_run(tmp_path, "--handle", "gamma:2")
+    assert result.returncode == 2 and "--handle" in result.stderr and "gamma" in result.stderr
+
+
+def flood_of_answers(general: str, destination: str, answers: int) -> None:
+    """Make Comm owe `destination` that many answers at once (queries: they change nothing)."""
+    import zmq
+    ctx = zmq.Context()
+    try:
+        push = ctx.socket(zmq.PUSH)
+        push.linger = 5000
+        push.connect(general)
+        body = json.dumps({"AgentId": "alice", "Mrd": "chat", "ReplyTo": destination}).encode()
+        for _ in range(answers):
+            push.send_multipart([b"GetAgentState", body])
+        push.close()
+    finally:
+        ctx.term()
+
+
+def test_messages_comm_cannot_deliver_are_seen_as_gaps_and_every_task_is_still_accounted_for(tmp_path):
+    # Comm holds little for each Chat Server: ZeroMQ one batch, and at most 4 KB waiting
+    # in Comm (comm.receiver_bytes). A flood of answers owed to chat.1 passes that, and what
+    # does not fit is dropped. The servers see the gaps in their numbered streams, resync,
+    # and lose track of nothing.
+    spec = base_topology("gappy", agents=20)
+    spec["actors"]["comm"]["events_hwm"] = 1  # (a wake-up's messages for a server leave as one batch)
+    spec["actors"]["comm"]["receiver_bytes"] = 4096
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    tag = f"gappy-{tmp_path.name}"
+    load = subprocess.Popen([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "2",
+                             "--agents-per-server", "10", "--rate", "500", "--duration", "3", "--handle", "fixed:0.01",
+                             "--think", "fixed:0", "--drain", "40"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "MROUTE_TEST_TAG": tag})
+    try:
+        chat = wait_until(lambda: next((pid for pid in tagged_processes(tag) if b"chat.1" in
+                                        Path(f"/proc/{pid}/cmdline").read_bytes()), None), timeout=30,
+                          what="the load's chat.1")
+        argv = Path(f"/proc/{chat}/cmdline").read_bytes().split(b"\0")
+        fleet = load_topology(Path(argv[argv.index(b"--run-dir") + 1].decode()).parent / "topology.yaml")
+        wait_until(lambda: control_client.ask(fleet, "stats")["actors"].get("chat.1", {}).get("created", 0) > 100,
+                   timeout=30, what="the load under way")
+        flood_of_answers(fleet.endpoints["General"], "chat.1", 20_000)
+        stdout, stderr = load.communicate(timeout=110)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+    assert load.returncode == 0, stderr + stdout  # gaps alone are no failure
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["gaps"] > 0 and report["missed"] >= report["gaps"] and report["resyncs"] > 0, report
+    assert report["lost"] == 0 and report["unfinished"] == 0 and report["unacknowledged"] == 0
+    assert report["created"] == report["acknowledged"] == report["routed"] == report["accepted"] == report["closed"]
+    assert Histogram.from_json(report["latency_histogram"]).count + report["routed_unmeasured"] == report["routed"]
+    assert "messages missed in those gaps" in stdout
