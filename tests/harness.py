@@ -10,7 +10,7 @@ from typing import Any
 
 from actors.comm.core import CommCore
 from actors.comm.state import CommState
-from actors.mre.decisions import DecisionOutbox
+from actors.mre.decisions import DecisionStream
 from actors.mre.engine import Engine
 import orjson
 
@@ -47,14 +47,14 @@ class Harness(FakeClock):
         self.journal_fault = ""  # why the journal cannot write, as Comm's storage says it: "" when it can
         self.comm = self.new_comm()
         # the MRE's decisions are numbered and kept until confirmed, as the MRE process does
-        self.outbox = DecisionOutbox(lambda t, b: self.to_comm.append(codec.encode(t, b)), self.call_later,
+        self.decisions = DecisionStream(lambda t, b: self.to_comm.append(codec.encode(t, b)), self.call_later,
                                      clock=self.clock)
-        self.mre = Engine(self.mrds, self.outbox.emit, queues=self.queues,
+        self.mre = Engine(self.mrds, self.decisions.emit, queues=self.queues,
                           directory=self.directory, clock=self.clock, call_later=self.call_later)
         self.mre_handlers = {"AgentState": self.mre.on_agent_state, "NewTask": self.mre.on_new_task,
                              "TaskState": self.mre.on_task_state, "Transfer": self.mre.on_transfer,
                              "Conference": self.mre.on_conference, "Snapshot": self.on_snapshot,
-                             "Confirm": lambda body: self.outbox.confirm(body["Decisions"], body["Through"])}
+                             "Confirm": lambda body: self.decisions.confirm(body["Decisions"], body["Through"])}
         self.sync()
 
     def sync(self) -> None:
@@ -64,7 +64,7 @@ class Harness(FakeClock):
         self.pump()
 
     def on_snapshot(self, body: dict[str, Any]) -> None:
-        self.outbox.reset(body.get("Decisions"))
+        self.decisions.reset(body.get("Decisions"))
         self.mre.on_snapshot(body)
 
     def new_comm(self, saved: CommState | None = None, gc_send: Any = None, stream: str = "s1") -> CommCore:

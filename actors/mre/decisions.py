@@ -69,7 +69,10 @@ class Unconfirmed:
     sent_at: float  # when it last left, first time or resent
 
 
-class DecisionOutbox:
+class DecisionStream:
+    """The MRE's decisions to Comm: numbered on a stream of their own, kept until Comm
+    confirms them, and resent go-back-N (module docstring)."""
+
     def __init__(self, send: Send, call_later: CallLater, *, clock: Callable[[], float] = time.monotonic,
                  on_full: Callable[[str], None] | None = None, kept_max: int = KEPT_MAX,
                  resend_after: float = RESEND_AFTER, resend_max: float = RESEND_MAX):
@@ -91,7 +94,7 @@ class DecisionOutbox:
                          "foreign": 0, "held": 0}
 
     def emit(self, type: str, body: dict[str, Any]) -> None:
-        """Number the decision, keep it and send it. `body` becomes the outbox's (it is
+        """Number the decision, keep it and send it. `body` becomes the stream's (it is
         stamped in place and sent again as it is): callers build a fresh one each time."""
         if self.held:
             self.counters["held"] += 1

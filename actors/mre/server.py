@@ -11,11 +11,11 @@ from wire import codec
 from wire.catalogue import COMMUNICATION_SERVER, ROUTING_ENGINE
 from wire.curve import MRE, Curve
 
-from .decisions import DecisionOutbox
+from .decisions import DecisionStream
 from .engine import Engine
 from .sync import SnapshotSync
 
-# message type on RoutingEngine -> the Engine method that handles it (Confirm: the outbox's)
+# message type on RoutingEngine -> the Engine method that handles it (Confirm: the decision stream's)
 HANDLERS = {"AgentState": "on_agent_state", "NewTask": "on_new_task", "TaskState": "on_task_state",
             "Transfer": "on_transfer", "Conference": "on_conference", "Snapshot": "on_snapshot"}
 RESYNC_INTERVAL = 0.5
@@ -42,7 +42,7 @@ class Mre(Actor):
         topology = self.config.topology
         self.sync = SnapshotSync(self.name)
         # decisions are numbered and kept until Comm confirms them; Resync goes out as it is
-        self.decisions = DecisionOutbox(self.emit, self.loop.call_later, on_full=self.snapshot_unless_asked)
+        self.decisions = DecisionStream(self.emit, self.loop.call_later, on_full=self.snapshot_unless_asked)
         self.engine = Engine(topology["mrds"], self.decisions.emit, queues=topology.get("queues", {}),
                              directory=routing_directory(topology), call_later=self.loop.call_later,
                              resync=self.ask_for_snapshot)
@@ -58,7 +58,7 @@ class Mre(Actor):
                 if not self.sync.take_snapshot(body):
                     return
                 # before the engine rebuilds: the offers it makes from the snapshot are the
-                # first decisions of the outbox's new stream, not forgotten with the old one
+                # first decisions of the decision stream's new stream, not forgotten with the old one
                 self.decisions.reset(body.get("Decisions") if body.get("Decisions").__class__ is str else None)
                 handler(body)
                 if first:
@@ -85,7 +85,7 @@ class Mre(Actor):
             self.ask_for_snapshot(reason)
 
     def snapshot_unless_asked(self, reason: str) -> None:
-        """The outbox is full. A snapshot already asked for will do: asking again would make
+        """The decision stream is full. A snapshot already asked for will do: asking again would make
         the answer on its way stale."""
         if self.sync.awaiting is None:
             self.ask_for_snapshot(reason)
@@ -100,7 +100,7 @@ class Mre(Actor):
         return MRE  # the one key Comm takes decisions from
 
     def emit(self, type: str, body: dict[str, Any]) -> None:
-        """Onto the CommunicationServer queue as it is: decisions come here through the outbox."""
+        """Onto the CommunicationServer queue as it is: decisions come here through the decision stream."""
         self.send(self.comm, codec.encode(type, body))
 
     def control_verbs(self) -> dict[str, Any]:

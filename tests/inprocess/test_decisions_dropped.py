@@ -2,7 +2,7 @@
 decisions and sends again what Comm has not confirmed; Comm applies each once, in order.
 
 Comm and the MRE run here as plain objects (tests/harness.py) with the MRE's real
-DecisionOutbox and Comm's real DecisionGate between them; the wire drops what the test says.
+DecisionStream and Comm's real DecisionGate between them; the wire drops what the test says.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..harness import Harness
 
 
 def lossy_harness(drop, confirm=True):
-    """A harness whose MRE decisions pass through the outbox, `drop(type, body)` deciding
+    """A harness whose MRE decisions pass through its decision stream, `drop(type, body)` deciding
     which are lost on the wire; Comm's confirmations go back as a real Comm sends them
     (unless not `confirm`: a Comm that dies before it sends them)."""
     h = Harness(agents=2)
@@ -25,7 +25,7 @@ def lossy_harness(drop, confirm=True):
             h.lost.append((type, dict(body)))
         else:
             h.to_comm.append(codec.encode(type, body))
-    h.outbox.send = wire
+    h.decisions.send = wire
     h.confirms = []
     if not confirm:  # what Comm confirms is kept here, not given to the MRE
         h.mre_handlers["Confirm"] = h.confirms.append
@@ -49,7 +49,7 @@ def test_a_dropped_selection_is_sent_again_and_the_task_offered():
     h.pump()
     assert h.comm.tasks.live[task].state == S.RESERVED and h.offer_of("a0") == task
     assert h.published_of("TaskAgentSelected", TaskId=task, AgentId="a0")
-    assert not h.outbox.unconfirmed  # Comm confirmed it
+    assert not h.decisions.unconfirmed  # Comm confirmed it
 
 
 def test_decisions_after_a_lost_one_wait_for_it_and_each_is_applied_once():
@@ -71,7 +71,7 @@ def test_decisions_after_a_lost_one_wait_for_it_and_each_is_applied_once():
     assert len(h.published_of("TaskAgentSelected", TaskId=first)) == 2   # to the creator and to the agent's desk
     h.advance(5.0)  # nothing unconfirmed is left to send: no decision applied twice
     h.pump()
-    assert len(h.published_of("TaskAgentSelected", TaskId=first)) == 2 and not h.outbox.unconfirmed
+    assert len(h.published_of("TaskAgentSelected", TaskId=first)) == 2 and not h.decisions.unconfirmed
 
 
 def test_a_comm_restarted_from_its_journal_knows_the_decisions_it_applied(tmp_path):
@@ -80,7 +80,7 @@ def test_a_comm_restarted_from_its_journal_knows_the_decisions_it_applied(tmp_pa
     h = lossy_harness(lambda type, body: False, confirm=False)
     h.login("a0")
     task = h.task()
-    assert h.comm.tasks.live[task].owner == "a0" and h.outbox.unconfirmed
+    assert h.comm.tasks.live[task].owner == "a0" and h.decisions.unconfirmed
     journal = Journal(tmp_path / "comm.sqlite", clock=h.clock)
     journal.save(h.comm.take_changes())  # what the decision changed is on disk; the Confirm never left
     h.comm.tasks.timers.cancel_all()
@@ -92,7 +92,7 @@ def test_a_comm_restarted_from_its_journal_knows_the_decisions_it_applied(tmp_pa
     assert h.comm.gate.repeated == 1 and h.comm.tasks.live[task].owner == "a0"
     assert not [f for f in h.to_mre if f[0] == b"Snapshot"]  # nothing looked like drift
     # confirmed once by the first Comm (the message was lost with it), again by the restarted one
-    assert h.confirms == [{"Decisions": h.outbox.stream, "Through": 1}] * 2
+    assert h.confirms == [{"Decisions": h.decisions.stream, "Through": 1}] * 2
 
 
 def test_an_offer_in_flight_across_a_logout_and_login_is_not_forgotten_by_the_mre():

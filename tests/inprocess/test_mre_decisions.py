@@ -1,4 +1,4 @@
-"""The MRE's decision outbox (spec 105): numbering, confirmation, go-back-N resend, reset
+"""The MRE's decision stream (spec 105): numbering, confirmation, go-back-N resend, reset
 and bound, with a fake clock and timers and a list as the wire."""
 
 from __future__ import annotations
@@ -7,15 +7,15 @@ from typing import Any
 
 from hypothesis import given, settings, strategies as st
 
-from actors.mre.decisions import RESEND_AFTER, RESEND_MAX, DecisionOutbox
+from actors.mre.decisions import RESEND_AFTER, RESEND_MAX, DecisionStream
 
 from ..fakeclock import FakeClock
 
 
-def outbox(**kwargs: Any) -> tuple[DecisionOutbox, FakeClock, list[tuple[str, dict]]]:
+def decision_stream(**kwargs: Any) -> tuple[DecisionStream, FakeClock, list[tuple[str, dict]]]:
     time = FakeClock()
     wire: list[tuple[str, dict]] = []
-    box = DecisionOutbox(lambda type, body: wire.append((type, dict(body))), time.call_later, clock=time.clock,
+    box = DecisionStream(lambda type, body: wire.append((type, dict(body))), time.call_later, clock=time.clock,
                          **kwargs)
     return box, time, wire
 
@@ -29,7 +29,7 @@ def seqs(wire: list[tuple[str, dict]]) -> list[int]:
 
 
 def test_decisions_are_numbered_in_one_stream_and_kept_until_confirmed():
-    box, _, wire = outbox()
+    box, _, wire = decision_stream()
     box.emit("TaskAgentSelected", selected("t1"))
     box.emit("TaskAgentTransferred", {"TaskId": "t2", "AgentId": "a2", "PreviousAgentId": "a1"})
     box.emit("TaskConferenced", {"TaskId": "t3", "OwnerAgentId": "a1", "ParticipantAgentId": "a2"})
@@ -47,7 +47,7 @@ def test_decisions_are_numbered_in_one_stream_and_kept_until_confirmed():
 
 
 def test_confirmed_decisions_are_not_sent_again():
-    box, time, wire = outbox()
+    box, time, wire = decision_stream()
     box.emit("TaskAgentSelected", selected("t1"))
     box.confirm(box.stream, 1)
     time.advance(10 * RESEND_MAX)
@@ -56,7 +56,7 @@ def test_confirmed_decisions_are_not_sent_again():
 
 
 def test_resend_is_go_back_n_of_only_the_unconfirmed_in_order():
-    box, time, wire = outbox()
+    box, time, wire = decision_stream()
     for n in range(1, 6):
         box.emit("TaskAgentSelected", selected(f"t{n}"))
         time.advance(0.05)
@@ -72,7 +72,7 @@ def test_resend_is_go_back_n_of_only_the_unconfirmed_in_order():
 
 
 def test_a_decision_made_after_a_resend_follows_it_and_waits_its_own_turn():
-    box, time, wire = outbox()
+    box, time, wire = decision_stream()
     box.emit("TaskAgentSelected", selected("t1"))
     time.advance(RESEND_AFTER)
     box.emit("TaskAgentSelected", selected("t2"))
@@ -86,7 +86,7 @@ def test_a_decision_made_after_a_resend_follows_it_and_waits_its_own_turn():
 def test_resends_back_off_while_nothing_is_confirmed_and_recover_when_something_is():
     time = FakeClock()
     sent_at: list[float] = []
-    box = DecisionOutbox(lambda type, body: sent_at.append(time.now), time.call_later, clock=time.clock)
+    box = DecisionStream(lambda type, body: sent_at.append(time.now), time.call_later, clock=time.clock)
     box.emit("TaskAgentSelected", selected("t1"))
     time.advance(30.0)
     gaps = [round(b - a, 6) for a, b in zip(sent_at, sent_at[1:])]
@@ -97,7 +97,7 @@ def test_resends_back_off_while_nothing_is_confirmed_and_recover_when_something_
 
 
 def test_confirms_of_another_stream_are_ignored():
-    box, _, _ = outbox()
+    box, _, _ = decision_stream()
     box.emit("TaskAgentSelected", selected("t1"))
     old = box.stream
     assert box.confirm("some-other-mre", 1) == 0
@@ -108,7 +108,7 @@ def test_confirms_of_another_stream_are_ignored():
 
 
 def test_reset_forgets_the_unconfirmed_and_numbers_afresh_on_a_new_stream():
-    box, time, wire = outbox()
+    box, time, wire = decision_stream()
     for n in range(3):
         box.emit("TaskAgentSelected", selected(f"t{n}"))
     old = box.stream
@@ -125,7 +125,7 @@ def test_reset_forgets_the_unconfirmed_and_numbers_afresh_on_a_new_stream():
 def test_once_a_snapshot_is_asked_for_nothing_is_sent_until_it_is_applied():
     """Comm builds the snapshot when the request arrives: a decision arriving after it would
     be applied there and missing from the snapshot the engine then decides from."""
-    box, time, wire = outbox()
+    box, time, wire = decision_stream()
     box.emit("TaskAgentSelected", selected("t1"))
     box.hold()
     box.emit("TaskAgentSelected", selected("t2"))
@@ -141,7 +141,7 @@ def test_once_a_snapshot_is_asked_for_nothing_is_sent_until_it_is_applied():
 
 def test_past_the_bound_decisions_are_counted_not_kept_and_a_snapshot_is_asked_once():
     asked: list[str] = []
-    box, _, wire = outbox(kept_max=3, on_full=asked.append)
+    box, _, wire = decision_stream(kept_max=3, on_full=asked.append)
     for n in range(6):
         box.emit("TaskAgentSelected", selected(f"t{n}"))
     assert seqs(wire) == [1, 2, 3]  # nothing numbered past the bound: no gap in the stream
@@ -188,7 +188,7 @@ def test_any_pattern_of_losses_ends_with_every_decision_applied_once_in_order(de
     time = FakeClock()
     to_comm: list[dict] = []
     to_mre: list[tuple[str, int]] = []
-    box = DecisionOutbox(lambda type, body: to_comm.append(dict(body)), time.call_later, clock=time.clock)
+    box = DecisionStream(lambda type, body: to_comm.append(dict(body)), time.call_later, clock=time.clock)
     comm = InOrderReceiver()
     lost = iter(losses)
     made = 0
