@@ -193,11 +193,6 @@ class CommCore:
         """What changed since the journal last wrote (unwritten.py)."""
         return self.unwritten.take()
 
-    def retire(self) -> None:
-        """Comm stops: none of its timers may run again, nor its GC handshake."""
-        self.tasks.timers.cancel_all()
-        self.voice.send = None
-
     def stats(self) -> dict[str, Any]:
         return {**self.tasks.stats(), **self.agents.stats(), **self.mre.stats(), **self.admission.stats(),
                 "duplicates": self.ledger.duplicates, "refused_unavailable": self.refused_unavailable,

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import zmq
 
 from actors.lograte import LogBudget
-from actors.runtime import DRAIN_SLICE
+from actors.runtime import DRAIN_SLICE, ids
 from actors.sending import Sender
 from wire import states as S
 from wire.catalogue import GENERAL
@@ -113,7 +113,7 @@ class Turn:
         if write:
             log.warning("%s: ignored a %s that is not the MRE's: %s%s", self.name, type, why,
                         f" ({unlogged} refusals before this one not logged)" if unlogged else "",
-                        extra={k: body[k] for k in ("TaskId", "AgentId") if isinstance(body.get(k), str)})
+                        extra=ids(body))
 
     def gc_event(self, type: str, body: dict[str, Any], peer: str | None) -> None:
         self.core.voice.event(type, body)
