@@ -174,13 +174,23 @@ def raw_ceiling(messages: int = 200_000, round_trips: int = 3_000) -> dict[str, 
 
 # The system: full task lifecycles through a real topology --------------------------------------
 
+def cpu_per_lifecycle(cpu_percent: dict[str, float], completed_per_s: float) -> dict[str, int]:
+    """Microseconds of CPU each process spent per lifecycle completed, and their total."""
+    if completed_per_s <= 0:
+        return {}
+    each = {name: round(pct * 1e4 / completed_per_s) for name, pct in cpu_percent.items() if pct >= 0}
+    return {**each, "total": sum(each.values())}
+
+
 def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 250, step_s: float = 3.0,
-                   latency_rate: float = 1000.0) -> dict[str, Any]:
+                   latency_rate: float = 1000.0, hold_s: float = 0.0) -> dict[str, Any]:
     """The topology file's Comm, MRE and GC with `servers` simulated Chat Servers whose
     agents accept at once and close after 10 ms. First routing latency at `latency_rate`
     tasks/s; then offer twice as many tasks/s a step until fewer than 90 % complete and the
     offer is at least twice the best: the most lifecycles/s completed (Task -> routed ->
-    accepted -> closed) is the throughput, and the last step says whether overload collapses it."""
+    accepted -> closed) is the throughput, and the last step says whether overload collapses
+    it. `hold_s`: then twice the best is offered that long, every second of it measured
+    (`overload_hold`): a 3 s step can end before a collapse begins."""
     from wire.dist import parse
 
     from ..load.fleet import SpawnedFleet
@@ -220,6 +230,34 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
             if not (reading.open or reading.unacknowledged) or not fleet.wait(0.1):
                 return
 
+    def hold(rate: float, seconds: float, peak: float) -> dict[str, Any]:
+        """Offer `rate` for `seconds`: lifecycles completed each second, against the peak,
+        and the most tasks Comm held waiting and live meanwhile (what overload is bounded by)."""
+        fleet.tell({"rate": rate / len(chats)})
+        if not fleet.wait(0.5):
+            raise KeyboardInterrupt
+        start = last = Reading.of(fleet.stats(), chats)
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        per_second, waiting, live = [], last.waiting, last.comm_live
+        for _ in range(max(1, round(seconds))):
+            if not fleet.wait(1.0):
+                raise KeyboardInterrupt
+            now = Reading.of(fleet.stats(), chats)
+            per_second.append((now.counts["closed"] - last.counts["closed"]) / (now.at - last.at))
+            waiting, live, last = max(waiting, now.waiting), max(live, now.comm_live), now
+        elapsed = last.at - start.at
+        completed = (last.counts["closed"] - start.counts["closed"]) / elapsed
+        cpu = {name: round(100 * (cpu_seconds(pid) - cpu_before[name]) / elapsed, 1)  # type: ignore[operator]
+               for name, pid in pids.items() if cpu_before[name] is not None}
+        refused = sum(int(s.get("refused", 0)) for s in last.servers.values()) - \
+            sum(int(s.get("refused", 0)) for s in start.servers.values())
+        return {"offered_per_s": round(rate), "seconds": round(elapsed, 1), "completed_per_s": round(completed),
+                "vs_peak": round(completed / peak, 3) if peak else None,
+                "worst_second_per_s": round(min(per_second)), "worst_second_vs_peak": round(min(per_second) / peak, 3)
+                if peak else None, "per_second": [round(x) for x in per_second], "waiting_max": waiting,
+                "live_max": live, "refused_per_s": round(refused / elapsed), "cpu_percent": cpu,
+                "cpu_us_per_lifecycle": cpu_per_lifecycle(cpu, completed)}
+
     try:
         _, before, after = offer(latency_rate, step_s)
         latency = after.latency.minus(before.latency)
@@ -229,15 +267,22 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
         rate = 500.0
         while rate <= 64_000:
             achieved, _, _ = offer(rate, step_s)
-            steps.append({"offered_per_s": rate, "completed_per_s": round(achieved), "cpu_percent": dict(busy)})
+            steps.append({"offered_per_s": rate, "completed_per_s": round(achieved), "cpu_percent": dict(busy),
+                          "cpu_us_per_lifecycle": cpu_per_lifecycle(busy, achieved)})
             best = max(best, achieved)
             if achieved < 0.9 * rate and rate >= 2 * best:  # saturated, and offered twice the peak: no collapse?
                 break
             rate *= 2
         drain()
-        return {"tasks_per_s": round(best), "route_p50_us": latency.percentile(50),
-                "route_p99_us": latency.percentile(99), "latency_rate_per_s": latency_rate,
-                "agents": servers * agents_per_server, "chat_servers": servers, "steps": steps,
-                "system_duration_s": round(time.perf_counter() - started, 1)}
+        peak = max(steps, key=lambda step: step["completed_per_s"])
+        figures = {"tasks_per_s": round(best), "route_p50_us": round(latency.percentile(50), 1),
+                   "route_p99_us": round(latency.percentile(99), 1), "latency_rate_per_s": latency_rate,
+                   "agents": servers * agents_per_server, "chat_servers": servers, "steps": steps,
+                   "cpu_us_per_lifecycle": peak["cpu_us_per_lifecycle"]}
+        if hold_s > 0:
+            figures["overload_hold"] = hold(2 * best, hold_s, best)
+            drain()
+        figures["system_duration_s"] = round(time.perf_counter() - started, 1)
+        return figures
     finally:
         fleet.close()

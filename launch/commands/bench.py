@@ -22,20 +22,25 @@ from .common import load_or_exit, topology_option
               help="simulated Chat Servers offering the load (250 agents each)")
 @click.option("--memory-agents", type=click.IntRange(0), default=100_000, show_default=True,
               help="logged-in agents at which to measure Comm's and the MRE's bytes per agent (0: skip)")
+@click.option("--hold", type=click.FloatRange(0), default=0.0, show_default=True, metavar="SECONDS",
+              help="then offer twice the peak this long, every second measured (0: skip)")
 @click.pass_context
-def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: int, memory_agents: int) -> None:
+def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: int, memory_agents: int,
+          hold: float) -> None:
     """Benchmarks: print figures (never pass/fail). Without a subcommand: the raw ZeroMQ
     ceiling and the system's throughput and routing latency, measured in the same run."""
     if ctx.invoked_subcommand is not None:
         return
     from pathlib import Path
 
+    from ..bench.floor import lifecycle_floor
     from ..bench.run import (batch_check_cost, bytes_per_live_task, comm_bytes_per_agent, raw_ceiling, routing_cost,
-                         system_figures)
+                             system_figures)
     load_or_exit(file)
     started = time.monotonic()
     try:
-        figures = {**raw_ceiling(), **system_figures(Path(file), servers=servers, step_s=step)}
+        figures = {**raw_ceiling(), **lifecycle_floor(),
+                   **system_figures(Path(file), servers=servers, step_s=step, hold_s=hold)}
     except (StartError, TopologyError, RuntimeError) as exc:
         raise click.ClickException(str(exc))
     if memory_agents:
@@ -48,6 +53,7 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
     if not as_json:
         click.echo(f"raw ZeroMQ: {figures['raw_msgs_per_s']:,} msgs/s one way; round trip through three "
                    f"processes p50 {figures['raw_rtt_p50_us']} us")
+        echo_floor(figures)
         for step_row in figures["steps"]:
             click.echo(f"offered {step_row['offered_per_s']:>8,.0f} tasks/s -> completed "
                        f"{step_row['completed_per_s']:>8,} lifecycles/s")
@@ -61,6 +67,16 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
                    f"{1e9 / figures['raw_msgs_per_s']:,.0f} ns)")
         busiest = figures["steps"][-1]["cpu_percent"]
         click.echo("CPU % per process at the last step: " + ", ".join(f"{n} {p}" for n, p in busiest.items()))
+        click.echo("CPU us per lifecycle at the peak: " + ", ".join(
+            f"{n} {us}" for n, us in figures["cpu_us_per_lifecycle"].items())
+            + f" (the floor: {figures['floor_cpu_us_per_lifecycle']['total']})")
+        held = figures.get("overload_hold")
+        if held:
+            click.echo(f"overload held {held['seconds']} s at {held['offered_per_s']:,}/s offered (twice the peak): "
+                       f"{held['completed_per_s']:,} lifecycles/s completed ({held['vs_peak']:.0%} of the peak), "
+                       f"worst second {held['worst_second_per_s']:,} ({held['worst_second_vs_peak']:.0%}); "
+                       f"at most {held['waiting_max']:,} tasks waiting, {held['live_max']:,} live; "
+                       f"{held['refused_per_s']:,} Tasks refused a second")
         if memory_agents:
             click.echo(f"state per logged-in agent at {memory_agents:,} agents: "
                        f"Comm {figures['comm_bytes_per_agent']:,} "
@@ -70,12 +86,22 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
     click.echo(orjson.dumps(figures).decode())
 
 
+def echo_floor(figures: dict) -> None:
+    cpu = figures["floor_cpu_us_per_lifecycle"]
+    click.echo(f"the floor (a lifecycle's {figures['floor_messages_per_lifecycle']} messages relayed through Chat "
+               f"Server, Comm and MRE processes, decoded and encoded, no logic): "
+               f"{figures['floor_lifecycles_per_s']:,} lifecycles/s, CPU us per lifecycle "
+               + ", ".join(f"{n} {us}" for n, us in cpu.items()))
+
+
 @bench.command("raw")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object")
 def bench_raw(as_json: bool) -> None:
-    """The raw ZeroMQ ceiling on this machine: messages/s and the three-process round trip."""
+    """The raw ZeroMQ ceiling on this machine: messages/s and the three-process round trip;
+    and the floor under a lifecycle (bench/floor.py)."""
+    from ..bench.floor import lifecycle_floor
     from ..bench.run import raw_ceiling
-    figures = raw_ceiling()
+    figures = {**raw_ceiling(), **lifecycle_floor()}
     if as_json:
         click.echo(orjson.dumps(figures).decode())
         return
@@ -83,6 +109,41 @@ def bench_raw(as_json: bool) -> None:
                f"({figures['raw_codec_msgs_per_s']:,}/s with orjson encode + decode per message)")
     click.echo(f"raw round trip chat -> comm -> mre -> comm -> chat, three processes: "
                f"p50 {figures['raw_rtt_p50_us']} us, p99 {figures['raw_rtt_p99_us']} us")
+    echo_floor(figures)
+
+
+@bench.command("profile")
+@topology_option()
+@click.option("--rate", type=click.FloatRange(min=1), default=3000.0, show_default=True,
+              help="lifecycles/s offered by two simulated Chat Servers")
+@click.option("--seconds", type=click.FloatRange(min=1), default=10.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+def bench_profile(file: str, rate: float, seconds: float, as_json: bool) -> None:
+    """Where each process's CPU goes per lifecycle at a fixed rate: /proc's total, split by
+    py-spy's samples into journal, poll, handle, send, decode, recv, encode and other."""
+    from pathlib import Path
+
+    from ..bench.profile import PARTS, profile, profiles_dir
+    load_or_exit(file)
+    try:
+        figures = profile(Path(file), rate, seconds, profiles_dir(Path.cwd()))
+    except (StartError, TopologyError, RuntimeError) as exc:
+        raise click.ClickException(str(exc))
+    if as_json:
+        click.echo(orjson.dumps(figures).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+    parts = [part for part, _ in PARTS] + ["other"]
+    table = Table(title=f"CPU us per lifecycle at {figures['completed_per_s']:,} lifecycles/s "
+                        f"({figures['rate_per_s']:,.0f} offered, {seconds:g} s)", box=None, padding=(0, 1),
+                  pad_edge=False)
+    for column in ("process", "total", *parts):
+        table.add_column(column, justify="right", no_wrap=True)
+    for name, row in figures["cpu_us_per_lifecycle"].items():
+        table.add_row(name, str(row["total"]), *(str(row.get(part, "-")) for part in parts))
+    Console().print(table)
+    click.echo(f"py-spy's folded stacks: {figures['profiles']}")
 
 
 @bench.command("routing")

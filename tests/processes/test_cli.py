@@ -107,13 +107,19 @@ def test_bench_raw_prints_the_ceiling_and_leaves_no_process(tmp_path):
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["raw_msgs_per_s"] > 0 and figures["raw_codec_msgs_per_s"] > 0
     assert 0 < figures["raw_rtt_p50_us"] <= figures["raw_rtt_p99_us"]
+    # the floor under a lifecycle: its three processes' CPU, each and in all
+    assert figures["floor_lifecycles_per_s"] > 0 and figures["floor_messages_per_lifecycle"] == 16
+    floor = figures["floor_cpu_us_per_lifecycle"]
+    assert set(floor) == {"comm", "mre", "chat", "total"}
+    assert floor["total"] == floor["comm"] + floor["mre"] + floor["chat"]
     # its sender and relays are spawned processes: none may outlive the command
     assert tagged_processes(str(tmp_path)) == []
 
 
 def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     write(tmp_path, base_topology("bench"))
-    result = subprocess.run([*MROUTE, "bench", "--json", "--step", "1", "--memory-agents", "1000"], cwd=tmp_path,
+    result = subprocess.run([*MROUTE, "bench", "--json", "--step", "1", "--memory-agents", "1000", "--hold", "2"],
+                            cwd=tmp_path,
                             capture_output=True, text=True, timeout=170,
                             env={**os.environ, "MROUTE_TEST_TAG": str(tmp_path)})
     assert result.returncode == 0, result.stderr
@@ -126,6 +132,16 @@ def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     assert isinstance(figures["batch_check_ns"], float)
     assert figures["steps"][0]["completed_per_s"] > 0
     assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(figures["steps"][-1]["cpu_percent"])
+    # CPU per lifecycle at the peak, each process's and their total (issue 28's measure), beside the floor's
+    cpu = figures["cpu_us_per_lifecycle"]
+    assert {"comm.1", "mre.1", "chat.1", "chat.2"} <= set(cpu) and cpu["comm.1"] > 0
+    assert cpu["total"] == sum(us for name, us in cpu.items() if name != "total")
+    assert figures["floor_cpu_us_per_lifecycle"]["total"] > 0
+    # twice the peak held, every second of it measured
+    held = figures["overload_hold"]
+    assert abs(held["offered_per_s"] - 2 * figures["tasks_per_s"]) <= 1 and len(held["per_second"]) == 2
+    assert held["completed_per_s"] > 0 and held["worst_second_per_s"] == min(held["per_second"])
+    assert held["waiting_max"] >= 0 and held["live_max"] >= held["waiting_max"]
     assert tagged_processes(str(tmp_path)) == []  # the bench topology is gone with the command
 
 

@@ -1,0 +1,175 @@
+"""The floor under a lifecycle (issue 28): the messages of one task's life moved through the
+same three kinds of process over the same queues with the same codec, and nothing else: no
+state, no journal, no routing, no timers. What it costs is what no change to our handling
+can take away; what the system costs above it is ours to cut.
+
+A lifecycle here is 16 messages, as the system's 15.5: a Chat Server sends Task, TaskState
+ACTIVE and TaskState CLOSED (3); Comm answers and tells (9: the Task's QUEUED, the offer to
+desk and creator and the desk's AgentState, the ACTIVE to both, the CLOSED to both and the
+desk's AgentState) and tells the MRE (3: NewTask and both TaskStates); the MRE decides once
+(1). Every message is decoded and validated as its receiver does (codec.decode against the
+catalogue; a Chat Server takes what is published with decode_stream) and encoded with
+orjson. The Chat Server keeps `window` lifecycles going: each ends as the next begins.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import time
+from typing import Any
+
+import zmq
+
+from wire import codec
+from wire.catalogue import COMMUNICATION_SERVER, GENERAL, ROUTING_ENGINE
+
+ORIGIN, DESK = "chat.1", "chat.1.desk"
+
+
+def _sockets(ctx: zmq.Context, kind: int, endpoints: list[str], bind: bool) -> zmq.Socket:
+    sock = ctx.socket(kind)
+    sock.sndhwm = sock.rcvhwm = 100_000
+    sock.linger = 0
+    for endpoint in endpoints:
+        (sock.bind if bind else sock.connect)(endpoint)
+    return sock
+
+
+def _comm(general: str, reports: str, events: str, routing: str, parent: int) -> None:
+    from wire.kernel.loop import die_with_parent
+    die_with_parent(parent)
+    ctx = zmq.Context()
+    pull, back = _sockets(ctx, zmq.PULL, [general], True), _sockets(ctx, zmq.PULL, [reports], True)
+    pub, mre = _sockets(ctx, zmq.PUB, [events], True), _sockets(ctx, zmq.PUSH, [routing], False)
+    seqs = {ORIGIN: 0, DESK: 0}
+    number = 0
+
+    def publish(destination: str, type: str, body: dict[str, Any]) -> None:
+        seqs[destination] += 1
+        pub.send_multipart(codec.encode_pub(destination, type, {**body, "Seq": seqs[destination], "Stream": "floor"}))
+
+    poller = zmq.Poller()
+    poller.register(pull, zmq.POLLIN)
+    poller.register(back, zmq.POLLIN)
+    while True:
+        for sock, _ in poller.poll():
+            if sock is back:
+                _, body = codec.decode(back.recv_multipart(), COMMUNICATION_SERVER)
+                task, agent = body["TaskId"], body["AgentId"]
+                selected = {"TaskId": task, "AgentId": agent, "Status": "RESERVED", "MRD": "chat"}
+                publish(DESK, "TaskAgentSelected", selected)
+                publish(ORIGIN, "TaskAgentSelected", selected)
+                publish(DESK, "AgentState", {"AgentId": agent, "State": "RESERVED", "MRD": "chat"})
+                continue
+            type, body = codec.decode(pull.recv_multipart(), GENERAL)
+            if type == "Task":
+                number += 1
+                task = f"floor-{number}"
+                publish(ORIGIN, "TaskState", {"TaskId": task, "State": "QUEUED", "MRD": "chat", "MsgId": body["MsgId"]})
+                mre.send_multipart(codec.encode("NewTask", {"MRD": "chat", "TaskId": task, "params": {"queue": "q"},
+                                                            "ClientUniqueId": body["ClientUniqueId"]}))
+                continue
+            state = {"TaskId": body["TaskId"], "AgentId": body["AgentId"], "State": body["State"], "MRD": "chat"}
+            publish(DESK, "TaskState", {**state, "MsgId": body["MsgId"]})
+            publish(ORIGIN, "TaskState", state)
+            if body["State"] == "CLOSED":
+                publish(DESK, "AgentState", {"AgentId": body["AgentId"], "State": "READY", "MRD": "chat"})
+            mre.send_multipart(codec.encode("TaskState", state))
+
+
+def _mre(routing: str, reports: str, parent: int) -> None:
+    from wire.kernel.loop import die_with_parent
+    die_with_parent(parent)
+    ctx = zmq.Context()
+    pull, push = _sockets(ctx, zmq.PULL, [routing], True), _sockets(ctx, zmq.PUSH, [reports], False)
+    agents = 0
+    while True:
+        type, body = codec.decode(pull.recv_multipart(), ROUTING_ENGINE)
+        if type == "NewTask":
+            agents += 1
+            push.send_multipart(codec.encode("TaskAgentSelected", {
+                "TaskId": body["TaskId"], "AgentId": f"a{agents % 500}", "Status": "RESERVED", "MRD": "chat"}))
+
+
+def _chat(general: str, events: str, window: int, warmup: float, seconds: float, report: Any, parent: int) -> None:
+    from wire.kernel.loop import die_with_parent
+    die_with_parent(parent)
+    ctx = zmq.Context()
+    push, sub = _sockets(ctx, zmq.PUSH, [general], False), _sockets(ctx, zmq.SUB, [events], False)
+    for destination in (ORIGIN, DESK):
+        sub.setsockopt(zmq.SUBSCRIBE, codec.topic(destination))
+    sent = 0
+
+    def send(type: str, body: dict[str, Any]) -> None:
+        nonlocal sent
+        sent += 1
+        push.send_multipart(codec.encode(type, {**body, "MsgId": f"m{sent}"}))
+
+    def new_task() -> None:
+        send("Task", {"Mrd": "chat", "ClientUniqueId": f"c{sent}", "ReplyTo": ORIGIN})
+
+    time.sleep(0.3)   # the subscription reaches Comm before the first answer leaves it
+    for _ in range(window):
+        new_task()
+    done, start, started, end = 0, time.monotonic() + warmup, None, None
+    while end is None:
+        topic, type, raw = sub.recv_multipart()
+        _, body = codec.decode_stream([topic, type, raw])
+        if topic != codec.topic(DESK):
+            continue
+        if type == b"TaskAgentSelected":
+            send("TaskState", {"TaskId": body["TaskId"], "State": "ACTIVE", "AgentId": body["AgentId"],
+                               "ReplyTo": DESK})
+        elif type == b"TaskState" and body["State"] == "ACTIVE":
+            send("TaskState", {"TaskId": body["TaskId"], "State": "CLOSED", "Code": "DONE", "AgentId": body["AgentId"],
+                               "ReplyTo": DESK})
+        elif type == b"TaskState" and body["State"] == "CLOSED":
+            done += 1
+            now = time.monotonic()
+            if started is None and now >= start:
+                started = (now, done)
+                report.put(("measuring", None))
+            elif started is not None and now >= started[0] + seconds:
+                end = (now, done)
+            new_task()
+    report.put(("done", (end[1] - started[1]) / (end[0] - started[0])))  # type: ignore[index]
+
+
+def lifecycle_floor(seconds: float = 3.0, window: int = 200, warmup: float = 1.0) -> dict[str, Any]:
+    """Lifecycles/s through the floor, and each process's CPU microseconds per lifecycle."""
+    from ..procstat import cpu_seconds
+    from .run import cpu_per_lifecycle
+    spawn = multiprocessing.get_context("spawn")
+    directory = tempfile.mkdtemp(prefix="mroute-floor-", dir="/tmp")  # ipc paths must stay short
+    general, reports, events, routing = (f"ipc://{directory}/{name}.ipc" for name in ("g", "c", "e", "r"))
+    report = spawn.Queue()
+    parent = os.getpid()
+    procs = {"comm": spawn.Process(target=_comm, args=(general, reports, events, routing, parent), daemon=True),
+             "mre": spawn.Process(target=_mre, args=(routing, reports, parent), daemon=True),
+             "chat": spawn.Process(target=_chat, args=(general, events, window, warmup, seconds, report, parent),
+                                   daemon=True)}
+    try:
+        for proc in procs.values():
+            proc.start()
+        what, _ = report.get(timeout=60)
+        cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}  # type: ignore[arg-type]
+        started = time.monotonic()
+        what, rate = report.get(timeout=60 + seconds)
+        elapsed = time.monotonic() - started
+        cpu_after = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}  # type: ignore[arg-type]
+        cpu = {name: round(100 * (cpu_after[name] - cpu_before[name]) / elapsed, 1)  # type: ignore[operator]
+               for name in procs}
+        return {"floor_lifecycles_per_s": round(rate), "floor_messages_per_lifecycle": 16,
+                "floor_cpu_percent": cpu, "floor_cpu_us_per_lifecycle": cpu_per_lifecycle(cpu, rate)}
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
