@@ -87,6 +87,9 @@ class ChatServer(Actor):
         self.customers = Customers(self)
         boot = format(time.time_ns() // 1_000_000, "x")  # MsgIds of a restarted us must not repeat
         self.general = self.socket(zmq.PUSH, connect=self.config.endpoints[GENERAL])
+        # what a turn has for Comm leaves as one batch (a PUSH: its one peer, no topic): its
+        # customers' and agents' timers that fall due together are one send, not one each
+        self.sender.batching[self.general] = False
         self.session = Session(self.name, (probe_agent, self.mrd), batches=True, ids=f"{self.name}-{boot}-m",
                                held=lambda: [*self.desk.held, *self.customers.tracked()],
                                sink=lambda frames: self.send(self.general, frames))
