@@ -134,6 +134,14 @@ class Running:
         return [pid for pid in self.pids if pid_alive(pid)]
 
 
+def at_a_terminal() -> None:
+    """For Popen's preexec_fn: the process takes Ctrl-C (SIGINT) as it does at a terminal. A
+    suite started in the background (`make test &`, a CI runner's job) hands its children
+    SIGINT ignored, and Python then never raises KeyboardInterrupt: a test that stops a
+    verb with SIGINT would wait on it for nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def end(proc: subprocess.Popen[Any], signum: int = signal.SIGTERM, timeout: float = 15) -> int:
     """Ask a process to stop with `signum`; KILL it if it has not within `timeout`; reap it."""
     if proc.poll() is None:

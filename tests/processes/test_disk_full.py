@@ -18,7 +18,8 @@ import pytest
 
 from launch import client as control_client
 
-from ..helpers import MROUTE, ChatClient, Running, base_topology, pid_alive, read_until, wait_until
+from ..helpers import (MROUTE, ChatClient, Running, at_a_terminal, base_topology, pid_alive, read_until,
+                       wait_until)
 
 DISK = "16m"
 
@@ -94,7 +95,8 @@ def test_a_full_disk_degrades_comm_and_never_kills_and_it_serves_again_by_itself
         assert (type, body["State"]) == ("TaskState", "QUEUED")
         acknowledged.append(body["TaskId"])
     events = subprocess.Popen([*MROUTE, "events", "-f", str(running.file), "--json", "--timeout", "100"],
-                              cwd=running.directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              cwd=running.directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=at_a_terminal)   # it is stopped with Ctrl-C
     # its subscription confirmed before the disk fills: on a busy machine that takes a while,
     # and an event published before it is not seen
     assert any("# listening" in line for line in read_until(events, lambda line: "# listening" in line, 15))

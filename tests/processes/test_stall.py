@@ -18,7 +18,7 @@ import pytest
 
 from launch import client as control_client
 
-from ..helpers import MROUTE, base_topology, read_until, wait_until
+from ..helpers import MROUTE, at_a_terminal, base_topology, read_until, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 WAITED = re.compile(r"has not answered for (\d+) s")
@@ -42,7 +42,7 @@ def attached_load(running: Any) -> tuple[subprocess.Popen[bytes], dict[str, Any]
     before = settings(running)
     load = subprocess.Popen([*MROUTE, "load", "--attach", "--quiet", "--rate", "10", "--duration", "3", "--handle",
                              "fixed:0.2", "--think", "fixed:0", "--drain", "10"], cwd=running.directory,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=at_a_terminal)
     try:
         wait_until(lambda: settings(running).get("run") != before.get("run"), timeout=30, what="the load's run")
     except BaseException:
