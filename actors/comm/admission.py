@@ -59,6 +59,7 @@ class Admission:
         self.unavailable: OrderedDict[str, None] = OrderedDict()  # Tasks refused UNAVAILABLE, by ledger key
         self.overloaded = 0       # Tasks refused for what Comm holds (the limits)
         self.refused = 0          # Tasks refused for their wait at the intake
+        self.unread = 0           # ... of which refused from their bytes, undecoded (server.py refuse_unread)
 
     def admit(self, handled: str | None) -> None:
         """Refuse (WireError OVERLOADED) the new Task the ledger knows as `handled`, unless
@@ -81,12 +82,15 @@ class Admission:
             self.refused += 1
             raise WireError(S.OVERLOADED, f"{len(intake.waiting):,} new Tasks wait at Comm's door already; "
                                           f"try again later")
-        waited, budget = intake.lag(), intake.stale_after
-        if waited >= budget:
-            self.refused += 1
-            raise WireError(S.OVERLOADED, f"Comm is over its load: this Task waited {waited * 1000:.0f} ms of "
-                                          f"Comm's CPU at its door, past comm.admission_budget "
-                                          f"({budget * 1000:.0f} ms); try again later")
+        if intake.lag() >= intake.stale_after:
+            raise self.waited_too_long(intake)
+
+    def waited_too_long(self, intake: Intake, **salvage: str) -> WireError:
+        """The refusal of a Task that waited at the intake past its budget (counted)."""
+        self.refused += 1
+        return WireError(S.OVERLOADED, f"Comm is over its load: this Task waited {intake.lag() * 1000:.0f} ms of "
+                                       f"Comm's CPU at its door, past comm.admission_budget "
+                                       f"({intake.stale_after * 1000:.0f} ms); try again later", **salvage)
 
     def admit_params(self, size: int) -> None:
         """Refuse a Task whose params (`size` bytes, encoded) would take the live tasks' past
@@ -105,6 +109,7 @@ class Admission:
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {"overloaded": self.overloaded}
         if self.intake is not None:
-            stats["admission"] = {"refused": self.refused, "budget_ms": round(self.intake.stale_after * 1000, 1),
+            stats["admission"] = {"refused": self.refused, "refused_unread": self.unread,
+                                  "budget_ms": round(self.intake.stale_after * 1000, 1),
                                   "at_door": len(self.intake.waiting), "door_full": self.intake.door_full}
         return stats

@@ -30,6 +30,9 @@ class Intake:
         self.wakes = wakes      # the loop's count of wake-ups: one clock read per wake-up's reads
         self.clock = clock      # this thread's CPU time: a machine busy with other work must not count
         self.take: Callable[[list[bytes], str | None], None] = lambda frames, peer: None  # the runtime's, once serving
+        # a Task that waited past its budget, refused from its bytes if they say plainly who
+        # sent it (server.py): True when it was; else it is taken the whole way
+        self.refuse_unread: Callable[[list[bytes], str | None], bool] = lambda frames, peer: False
         self.read_wake = -1
         self.read_at = 0.0
         self.kept = 0
@@ -79,8 +82,10 @@ class Intake:
                 self.now = self.clock()
             taken += 1
             read_at = waiting[0][0]
-            if self.now - read_at < self.stale_after and clock() > over:
+            stale = self.now - read_at >= self.stale_after
+            if not stale and clock() > over:
                 break
             self.current, frames, peer = waiting.popleft()
-            self.take(frames, peer)
+            if not (stale and self.refuse_unread(frames, peer)):
+                self.take(frames, peer)
         return bool(waiting)

@@ -24,11 +24,13 @@ from wire.kernel.settings import CommSettings
 from .admission import TaskLimits
 from .checks import PasswordChecks
 from .core import CommCore
+from .identity import may_use
 from .intake import Intake
 from .journal import Journal
+from .ledger import ledger_key
 from .storage import PROBE_EVERY, Storage
 from .subscribers import HEARTBEAT_FRAME, TRIM_EVERY, Subscribers
-from .task_requests import oversized_task
+from .task_requests import oversized_task, stated_sender
 from .turn import Turn, new_stream
 
 # What Comm holds for the Chat Servers (outflow.py): ZeroMQ queues at most comm.events_hwm
@@ -108,6 +110,7 @@ class Comm(Actor):
             self.loop.call_every(HEARTBEAT_INTERVAL, self.core.voice.beat)
         self.intake.take = self.serve(GENERAL, general, dispatch=self.turn.request, decode=self.decode_general,
                                       defer=(b"Task", self.intake.keep), batch=TURN)
+        self.intake.refuse_unread = self.refuse_unread
         self.serve(COMMUNICATION_SERVER, reports, dispatch=self.turn.report, batch=TURN)
         # A new Comm knows nothing: an MRE still holding the old one's view must drop it.
         self.core.out.to_mre("Snapshot", self.core.snapshot())
@@ -125,6 +128,30 @@ class Comm(Actor):
 
     def end_turn(self) -> None:
         self.turn.end()
+
+    def refuse_unread(self, frames: list[bytes], peer: str | None) -> bool:
+        """Refuse a Task that waited at the door past its budget without decoding it: at
+        twice the peak, decoding the Tasks refused so was a twentieth of Comm's time, which
+        its acceptances and closes then lacked. Only when its bytes say plainly who sent it
+        and it cannot be anything but new: not a retry the ledger answers, nor one refused
+        UNAVAILABLE (the door serves those), nor from a desk whose requests wait for a
+        password check (they keep their order), nor a name its key may not use, nor while
+        `mroute tap` listens. Else it goes the whole way, to the same refusal. A Task that
+        is malformed besides is told OVERLOADED, and what is wrong with it when it comes back."""
+        stated = stated_sender(frames[1]) if len(frames) == 2 and not self.tapped else None
+        if stated is None:
+            return False
+        reply_to, msg_id = stated
+        core, handled = self.core, ledger_key(reply_to, msg_id)
+        if handled in core.ledger.seen or handled in core.admission.unavailable or reply_to in self.checks.desks \
+                or not may_use(peer, reply_to):
+            return False
+        self.counters["received"] += 1
+        core.admission.unread += 1
+        core.desks.message_from(reply_to)
+        body = {"MsgId": msg_id, "ReplyTo": reply_to}
+        self.refuse(core.admission.waited_too_long(self.intake, type="Task", msg_id=msg_id, reply_to=reply_to), body)
+        return True
 
     def decode_general(self, frames: list[bytes]) -> tuple[str, Any]:
         if len(frames) == 2 and frames[0] == b"Task":

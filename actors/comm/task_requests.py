@@ -24,6 +24,18 @@ TASK_ENVELOPE = 4096   # bytes a Task carries besides its params (ids, names): i
 SNIFFED = {key: re.compile(rb'"' + key + rb'"\s*:\s*"([^"\\]{1,256})"') for key in (b"ReplyTo", b"MsgId")}
 
 
+def stated_sender(body: bytes) -> tuple[str, str] | None:
+    """(ReplyTo, MsgId) of an encoded request that states each plainly and once (no escape
+    in either, neither key anywhere else in it, a ReplyTo that is a destination); else None."""
+    found = []
+    for key, rx in SNIFFED.items():
+        if body.count(b'"' + key + b'"') != 1 or (m := rx.search(body)) is None:
+            return None
+        found.append(m.group(1).decode(errors="replace"))
+    reply_to, msg_id = found
+    return (reply_to, msg_id) if is_destination(reply_to) else None
+
+
 def oversized_task(body: bytes, limits: TaskLimits) -> WireError | None:
     """A Task body too big for its params to fit the limit, refused before it is decoded:
     decoding a 900 KB body of small pairs takes about 20 ms of every client's time. The

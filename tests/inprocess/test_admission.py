@@ -44,7 +44,8 @@ def test_a_new_task_is_refused_once_it_has_waited_at_the_door_past_the_budget():
     cpu.advance(0.030)
     intake.handle(slice_s=60.0)
     assert "waited 30 ms of Comm's CPU at its door" in answers[-1] and "comm.admission_budget (25 ms)" in answers[-1]
-    assert admission.stats()["admission"] == {"refused": 1, "budget_ms": 25.0, "at_door": 0, "door_full": 0}
+    assert admission.stats()["admission"] == {"refused": 1, "refused_unread": 0, "budget_ms": 25.0, "at_door": 0,
+                                              "door_full": 0}
 
 
 def test_a_backlog_of_tasks_past_their_budget_is_refused_at_once_and_fresh_ones_still_come_in():

@@ -38,3 +38,5 @@ def test_a_burst_comm_cannot_keep_up_with_is_refused_overloaded_and_every_task_i
     assert stats.returncode == 0, stats.stderr
     comm = orjson.loads(stats.stdout)["actors"]["comm.1"]["stats"]
     assert comm["admission"]["refused"] == len(refused) and comm["tasks_live"] == len(queued)
+    # most were refused from their bytes, undecoded (what they said of their sender was enough)
+    assert 0 < comm["admission"]["refused_unread"] <= comm["admission"]["refused"]
