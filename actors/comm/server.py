@@ -146,6 +146,7 @@ class Comm(Actor):
         if handled in core.ledger.seen or handled in core.admission.unavailable or reply_to in self.checks.desks \
                 or not may_use(peer, reply_to):
             return False
+        self.turn.unread.append((frames, peer))   # answered again if the turn is undone
         self.counters["received"] += 1
         core.admission.unread += 1
         core.desks.message_from(reply_to)

@@ -25,8 +25,11 @@ SNIFFED = {key: re.compile(rb'"' + key + rb'"\s*:\s*"([^"\\]{1,256})"') for key 
 
 
 def stated_sender(body: bytes) -> tuple[str, str] | None:
-    """(ReplyTo, MsgId) of an encoded request that states each plainly and once (no escape
-    in either, neither key anywhere else in it, a ReplyTo that is a destination); else None."""
+    """(ReplyTo, MsgId) of an encoded request that states each plainly and once, at its top
+    (no escape in either, neither key anywhere else, no object inside it where one could
+    hide, a ReplyTo that is a destination), and names no Destination; else None."""
+    if body.count(b"{") != 1 or b'"Destination"' in body:
+        return None
     found = []
     for key, rx in SNIFFED.items():
         if body.count(b'"' + key + b'"') != 1 or (m := rx.search(body)) is None:

@@ -67,6 +67,7 @@ class Turn:
         self.after_revert = after_revert  # what the actor says afresh once a turn was undone
         self.counters, self.refusal_lines, self.trace = counters, refusal_lines, trace
         self.requests: list[tuple[str, dict[str, Any], str | None]] = []  # this turn's, replayed by `revert`
+        self.unread: list[tuple[list[bytes], str | None]] = []  # new Tasks it refused unread (server.py), the same
         self.unreadable = ""  # the journal could be neither written nor read: this process ends
 
     # 1. apply -------------------------------------------------------------------------------
@@ -144,6 +145,7 @@ class Turn:
                 sender.send_all(early)
         if self.storage.write(self.core.take_changes()):
             self.requests.clear()
+            self.unread.clear()
         else:
             self.revert()
 
@@ -156,6 +158,7 @@ class Turn:
         answer that was never sent."""
         undone, self.sender.outbox = len(self.sender.outbox), []
         replay, self.requests = self.requests, []
+        unread, self.unread = self.unread, []
         core = self.core
         try:  # an empty journal: the epoch goes on (nothing of this one was journaled, nor sent)
             saved = self.storage.load() or CommState(task_prefix=core.tasks.prefix)
@@ -175,5 +178,7 @@ class Turn:
         self.after_revert()
         for type, body, peer in replay:
             self.rerun(type, body, peer)
+        for frames, peer in unread:   # their refusals were dropped with the rest: read now, the whole way
+            self.intake.take(frames, peer)
         self.intake.restamp()
 

@@ -4,11 +4,23 @@ was a twentieth of Comm's time). What they must say, and what sends it the whole
 
 from __future__ import annotations
 
-import orjson
+from collections import deque
 
+import orjson
+import zmq
+
+from actors.comm.checks import PasswordChecks
 from actors.comm.core import CommCore
 from actors.comm.intake import Intake
+from actors.comm.journal import Journal
+from actors.comm.storage import Storage
 from actors.comm.task_requests import stated_sender
+from actors.comm.turn import Turn
+from actors.lograte import LogBudget
+from actors.sending import Sender
+from wire.kernel.loop import Loop
+
+from .test_storage_faults import limit_pages
 
 
 def task(**fields: object) -> bytes:
@@ -28,6 +40,9 @@ def test_a_sender_not_stated_plainly_once_sends_the_task_the_whole_way():
     # the key elsewhere too (in params): which one is the sender's is the decoder's to say
     assert stated_sender(task(ReplyTo="chat.1", MsgId="m", params={"ReplyTo": "chat.9"})) is None
     assert stated_sender(task(ReplyTo="chat.1", MsgId="m", params=[["MsgId", "x"]])) is None
+    # a key only inside an object within it is not the sender's; nor one that names a Destination
+    assert stated_sender(task(MsgId="m", params={"ReplyTo": "chat.9"})) is None
+    assert stated_sender(task(ReplyTo="chat.1", MsgId="m", Destination="chat.9")) is None
 
 
 def test_the_refusal_unread_is_the_doors_own_and_counted_once():
@@ -49,3 +64,37 @@ def test_the_refusal_unread_is_the_doors_own_and_counted_once():
     error = core.admission.waited_too_long(intake, type="Task", msg_id="old", reply_to="chat.1")
     assert (error.code, error.msg_id, error.reply_to, core.admission.refused) == ("OVERLOADED", "old", "chat.1", 1)
     assert "waited" in error.reason and "comm.admission_budget (25 ms)" in error.reason
+
+
+def test_a_task_refused_unread_in_a_turn_that_is_undone_is_read_again_and_answered(tmp_path):
+    """The turn's commit fails: what it would have sent is dropped, the refusal unread with it.
+    The Task is then read the whole way (answered UNAVAILABLE, or as the reloaded Comm
+    sees it), never left without an answer."""
+    ctx, loop = zmq.Context(), Loop()
+    storage = Storage(Journal(tmp_path / "comm.sqlite"))
+    storage.load()
+    intake = Intake(lambda: 1, stale_after=0.025)
+    published: list[list[bytes]] = []
+    core = CommCore({"a0": {"password_hash": "", "extension": ""}}, {"chat": {"max_tasks": 1, "interruptible": True}},
+                    send_event=published.append, send_mre=published.append, stream="s", intake=intake,
+                    unavailable=lambda: storage.reason)
+    sender, mre, checks = Sender("comm.1", loop, {}), ctx.socket(zmq.PUSH), PasswordChecks(ctx, {}, print)
+    try:
+        turn = Turn("comm.1", core, storage, sender, mre, intake, checks, loop, refuse=core.refuse,
+                    after_revert=lambda: None, counters={}, refusal_lines=LogBudget(), trace=deque())
+        taken: list[tuple[list[bytes], str | None]] = []
+        intake.take = lambda frames, peer: taken.append((frames, peer))
+        stale = [b"Task", task(ReplyTo="chat.1", MsgId="late")]
+        turn.unread.append((stale, None))                              # refused unread this turn ...
+        sender.outbox.append((mre, [b"Error", b"{}"]))                 # ... its Error waiting for the flush
+        for n in range(2000):                                          # and changes to journal ...
+            core.request("Heartbeat", {"Destination": f"desk-{n}"})    # (2,000 desks watched from now on)
+        limit_pages(storage.journal, 0)                                # ... which cannot be written
+        turn.commit()
+        assert storage.failure and sender.outbox == [] and turn.unread == []
+        assert taken == [(stale, None)]    # read again, the whole way: its answer is the full path's
+    finally:
+        checks.close()
+        mre.close(0)
+        storage.journal.close()
+        ctx.term()
