@@ -42,7 +42,7 @@ def _comm(general: str, reports: str, events: str, routing: str, parent: int) ->
     die_with_parent(parent)
     ctx = zmq.Context()
     pull, back = _sockets(ctx, zmq.PULL, [general], True), _sockets(ctx, zmq.PULL, [reports], True)
-    pub, mre = _sockets(ctx, zmq.PUB, [events], True), _sockets(ctx, zmq.PUSH, [routing], False)
+    pub, mre = _sockets(ctx, zmq.XPUB, [events], True), _sockets(ctx, zmq.PUSH, [routing], False)
     seqs = {ORIGIN: 0, DESK: 0}
     number = 0
 
@@ -51,10 +51,17 @@ def _comm(general: str, reports: str, events: str, routing: str, parent: int) ->
         pub.send_multipart(codec.encode_pub(destination, type, {**body, "Seq": seqs[destination], "Stream": "floor"}))
 
     poller = zmq.Poller()
-    poller.register(pull, zmq.POLLIN)
-    poller.register(back, zmq.POLLIN)
+    for sock in (pull, back, pub):
+        poller.register(sock, zmq.POLLIN)
+    waiting_for = {codec.topic(ORIGIN), codec.topic(DESK)}
     while True:
         for sock, _ in poller.poll():
+            if sock is pub:   # a subscription: once both of the Chat Server's are in, it may begin
+                subscription = pub.recv()
+                waiting_for.discard(subscription[1:])
+                if subscription[:1] == b"\x01" and not waiting_for:
+                    publish(ORIGIN, "Heartbeat", {})
+                continue
             if sock is back:
                 _, body = codec.decode(back.recv_multipart(), COMMUNICATION_SERVER)
                 task, agent = body["TaskId"], body["AgentId"]
@@ -110,7 +117,7 @@ def _chat(general: str, events: str, window: int, warmup: float, seconds: float,
     def new_task() -> None:
         send("Task", {"Mrd": "chat", "ClientUniqueId": f"c{sent}", "ReplyTo": ORIGIN})
 
-    time.sleep(0.3)   # the subscription reaches Comm before the first answer leaves it
+    sub.recv_multipart()   # Comm has both our subscriptions (it says so): no answer of its is lost
     for _ in range(window):
         new_task()
     done, start, started, end = 0, time.monotonic() + warmup, None, None
