@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from . import states
-from .catalogue import BOOL, BY_QUEUE, ENVELOPE, ERROR, INT, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
+from .catalogue import BOOL, BY_QUEUE, ENVELOPE, INT, LIST, MRD_SPELLINGS, OBJECT, PARAMS, STR, Spec
 
 TOPIC_END = b"\x00"
 # A receiver that asks for batches subscribes to its destination followed by this byte
@@ -267,6 +267,3 @@ def params_dict(params: Any) -> dict[str, Any]:
         return params
     return {key: value for key, value in params}
 
-
-def error_frames(err: WireError, destination: str) -> list[bytes]:
-    return encode_pub(destination, ERROR, err.body())

@@ -46,7 +46,7 @@ from .journal import Changes
 from .ledger import Ledger, ledger_key
 from .mre_link import MreLink
 from .operator import Operator
-from .requests import requests
+from .requests import Request, requests
 from .state import CommState
 from .streams import Reply, Send, Streams
 from .task_requests import TaskRequests
@@ -134,7 +134,7 @@ class CommCore:
         change = not kind.query or body.get("Reset") is True   # (a Resync that closes what its desk lost)
         reply = Reply(type, sender, msg_id, kind.answer, {field: body.get(asked) for field, asked in kind.key})
         if change and self.ledger.handled_already(handled):
-            self.out.answer(reply, *self.answer_now(type, body, handled))
+            self.out.answer(reply, *self.answer_now(kind, type, body, handled))
             return None
         if type == "Task":
             self.admission.admit(handled)
@@ -144,7 +144,7 @@ class CommCore:
         if reply.answer is not None:
             self.out.answer(reply, *reply.answer)
         elif kind.answer != "Ack" or msg_id is not None:  # an Ack only to a request it can be matched with
-            self.out.answer(reply, *self.answer_now(type, body, handled))
+            self.out.answer(reply, *self.answer_now(kind, type, body, handled))
         return task_id
 
     def apply(self, change: Callable[[dict[str, Any]], str | None], body: dict[str, Any], reply: Reply,
@@ -164,9 +164,9 @@ class CommCore:
             self.ledger.remember(handled, task_id or body.get("TaskId") or "")
         return task_id
 
-    def answer_now(self, type: str, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
-        now = self.requests[type].now
-        return now(body, handled) if now is not None else ("Ack", {"Type": type})
+    @staticmethod
+    def answer_now(kind: Request, type: str, body: dict[str, Any], handled: str | None) -> tuple[str, dict[str, Any]]:
+        return kind.now(body, handled) if kind.now is not None else ("Ack", {"Type": type})
 
     def refuse_if_unavailable(self) -> None:
         reason = self.unavailable()

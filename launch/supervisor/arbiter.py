@@ -336,9 +336,6 @@ class Arbiter:
         self.loop.run(until=lambda: "results" in box, timeout=timeout + 0.5, after_stop=True)
         return box.get("results", {})
 
-    def ask_actor(self, name: str, verb: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.ask_now({name}, verb, body).get(name, {"error": {"reason": "no answer"}})
-
     def request_stats(self, done: Callable[[Results], None], timeout: float = STATS_TIMEOUT) -> None:
         self.ask_children(self.running(), "stats", None, done, timeout)
 
