@@ -80,7 +80,10 @@ def test_killing_the_supervisor_takes_every_actor_with_it(tmp_path):
 
 
 def test_bounded_run_routes_tasks_and_prints_a_summary(tmp_path):
-    write(tmp_path, base_topology("demo", chat={"count": 2, "agents": 4, "rate": 10, "handle": 0.3}))
+    # 8 agents handling 0.05 s each take 20 tasks/s with room to spare: a task waits only while
+    # it is on its way (at 0.3 s, beside two busy loops, 8 agents fell behind 20/s and 19 of 71
+    # tasks were still waiting for one when the run ended)
+    write(tmp_path, base_topology("demo", chat={"count": 2, "agents": 4, "rate": 10, "handle": 0.05}))
     result = run(tmp_path, "up", "--for", "3", "--quiet", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
