@@ -10,14 +10,21 @@ desk's AgentState) and tells the MRE (3: NewTask and both TaskStates); the MRE d
 (1). Every message is decoded and validated as its receiver does (codec.decode against the
 catalogue; a Chat Server takes what is published with decode_stream) and encoded with
 orjson. The Chat Server keeps `window` lifecycles going: each ends as the next begins.
+
+The floor under a route (`route_floor`): the same relay with customers paced at a rate, as
+`mroute bench` measures routing latency (Task sent -> TaskAgentSelected heard by its
+creator): four hops and three processes' decoding and encoding, and nothing of ours between.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import multiprocessing
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zmq
@@ -100,54 +107,130 @@ def _mre(routing: str, reports: str, parent: int) -> None:
                 "TaskId": body["TaskId"], "AgentId": f"a{agents % 500}", "Status": "RESERVED", "MRD": "chat"}))
 
 
+class _ChatServer:
+    """The floor's Chat Server: sends Tasks, and plays the desk (accept at once, close at once)."""
+
+    def __init__(self, general: str, events: str):
+        self.ctx = zmq.Context()
+        self.push, self.sub = _sockets(self.ctx, zmq.PUSH, [general], False), _sockets(self.ctx, zmq.SUB, [events], False)
+        for destination in (ORIGIN, DESK):
+            self.sub.setsockopt(zmq.SUBSCRIBE, codec.topic(destination))
+        self.sent = 0
+        self.sub.recv_multipart()   # Comm has both our subscriptions (it says so): no answer of its is lost
+
+    def send(self, type: str, body: dict[str, Any]) -> str:
+        self.sent += 1
+        msg_id = f"m{self.sent}"
+        self.push.send_multipart(codec.encode(type, {**body, "MsgId": msg_id}))
+        return msg_id
+
+    def new_task(self) -> str:
+        return self.send("Task", {"Mrd": "chat", "ClientUniqueId": f"c{self.sent}", "ReplyTo": ORIGIN})
+
+    def take(self) -> tuple[bytes, bytes, dict[str, Any], bool]:
+        """The next message published to us; whether it closed a lifecycle (the desk's
+        answers are sent on the way)."""
+        topic, type, raw = frames = self.sub.recv_multipart()
+        _, body = codec.decode_stream(frames)
+        closed = False
+        if topic == codec.topic(DESK):
+            if type == b"TaskAgentSelected":
+                self.send("TaskState", {"TaskId": body["TaskId"], "State": "ACTIVE", "AgentId": body["AgentId"],
+                                        "ReplyTo": DESK})
+            elif type == b"TaskState" and body["State"] == "ACTIVE":
+                self.send("TaskState", {"TaskId": body["TaskId"], "State": "CLOSED", "Code": "DONE",
+                                        "AgentId": body["AgentId"], "ReplyTo": DESK})
+            elif type == b"TaskState" and body["State"] == "CLOSED":
+                closed = True
+        return topic, type, body, closed
+
+
 def _chat(general: str, events: str, window: int, warmup: float, seconds: float, report: Any, parent: int) -> None:
     from wire.kernel.loop import die_with_parent
     die_with_parent(parent)
-    ctx = zmq.Context()
-    push, sub = _sockets(ctx, zmq.PUSH, [general], False), _sockets(ctx, zmq.SUB, [events], False)
-    for destination in (ORIGIN, DESK):
-        sub.setsockopt(zmq.SUBSCRIBE, codec.topic(destination))
-    sent = 0
-
-    def send(type: str, body: dict[str, Any]) -> None:
-        nonlocal sent
-        sent += 1
-        push.send_multipart(codec.encode(type, {**body, "MsgId": f"m{sent}"}))
-
-    def new_task() -> None:
-        send("Task", {"Mrd": "chat", "ClientUniqueId": f"c{sent}", "ReplyTo": ORIGIN})
-
-    sub.recv_multipart()   # Comm has both our subscriptions (it says so): no answer of its is lost
+    chat = _ChatServer(general, events)
     for _ in range(window):
-        new_task()
+        chat.new_task()
     done, start, started, end = 0, time.monotonic() + warmup, None, None
     while end is None:
-        topic, type, raw = sub.recv_multipart()
-        _, body = codec.decode_stream([topic, type, raw])
-        if topic != codec.topic(DESK):
+        *_, closed = chat.take()
+        if not closed:
             continue
-        if type == b"TaskAgentSelected":
-            send("TaskState", {"TaskId": body["TaskId"], "State": "ACTIVE", "AgentId": body["AgentId"],
-                               "ReplyTo": DESK})
-        elif type == b"TaskState" and body["State"] == "ACTIVE":
-            send("TaskState", {"TaskId": body["TaskId"], "State": "CLOSED", "Code": "DONE", "AgentId": body["AgentId"],
-                               "ReplyTo": DESK})
-        elif type == b"TaskState" and body["State"] == "CLOSED":
-            done += 1
-            now = time.monotonic()
-            if started is None and now >= start:
-                started = (now, done)
-                report.put(("measuring", None))
-            elif started is not None and now >= started[0] + seconds:
-                end = (now, done)
-            new_task()
+        done += 1
+        now = time.monotonic()
+        if started is None and now >= start:
+            started = (now, done)
+            report.put(("measuring", None))
+        elif started is not None and now >= started[0] + seconds:
+            end = (now, done)
+        chat.new_task()
     report.put(("done", (end[1] - started[1]) / (end[0] - started[0])))  # type: ignore[index]
+
+
+def _paced_chat(general: str, events: str, rate: float, warmup: float, seconds: float, report: Any,
+                parent: int) -> None:
+    """Customers at `rate` a second; each route timed from its Task's sending to its
+    creator hearing TaskAgentSelected (the QUEUED answer names the TaskId of our MsgId)."""
+    from wire.kernel.loop import die_with_parent
+    die_with_parent(parent)
+    chat = _ChatServer(general, events)
+    sent_at: dict[str, float] = {}     # MsgId -> when
+    task_sent_at: dict[str, float] = {}
+    routes: list[float] = []
+    begin = time.monotonic()
+    measure_from, end = begin + warmup, begin + warmup + seconds
+    next_at = begin
+    while (now := time.monotonic()) < end:
+        if now >= next_at:
+            sent_at[chat.new_task()] = time.monotonic()
+            next_at += 1 / rate
+            continue
+        if not chat.sub.poll(math.ceil((next_at - now) * 1000)):
+            continue
+        topic, type, body, _ = chat.take()
+        if topic != codec.topic(ORIGIN):
+            continue
+        if type == b"TaskState" and body["State"] == "QUEUED":
+            task_sent_at[body["TaskId"]] = sent_at.pop(body["MsgId"])
+        elif type == b"TaskAgentSelected":
+            at = task_sent_at.pop(body["TaskId"])
+            if at >= measure_from:
+                routes.append(time.monotonic() - at)
+    report.put(("done", sorted(routes)))
 
 
 def lifecycle_floor(seconds: float = 3.0, window: int = 200, warmup: float = 1.0) -> dict[str, Any]:
     """Lifecycles/s through the floor, and each process's CPU microseconds per lifecycle."""
     from ..procstat import cpu_seconds
     from .run import cpu_per_lifecycle
+    with _relay(_chat, (window, warmup, seconds)) as (procs, report):
+        what, _ = report.get(timeout=60)
+        cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
+        started = time.monotonic()
+        what, rate = report.get(timeout=60 + seconds)
+        elapsed = time.monotonic() - started
+        cpu_after = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
+    cpu = {name: round(100 * (cpu_after[name] - cpu_before[name]) / elapsed, 1)  # type: ignore[operator]
+           for name in procs}
+    return {"floor_lifecycles_per_s": round(rate), "floor_messages_per_lifecycle": 16,
+            "floor_cpu_percent": cpu, "floor_cpu_us_per_lifecycle": cpu_per_lifecycle(cpu, rate)}
+
+
+def route_floor(rate: float = 1000.0, seconds: float = 3.0, warmup: float = 0.5) -> dict[str, Any]:
+    """Routing latency through the floor at `rate` customers a second, in microseconds:
+    what `mroute bench`'s route_p50_us would be if Comm and the MRE did nothing."""
+    with _relay(_paced_chat, (rate, warmup, seconds)) as (_, report):
+        _, routes = report.get(timeout=60 + warmup + seconds)
+    if not routes:
+        raise RuntimeError("the floor routed nothing")
+    return {"floor_route_p50_us": round(routes[len(routes) // 2] * 1e6, 1),
+            "floor_route_p99_us": round(routes[min(len(routes) - 1, int(len(routes) * 0.99))] * 1e6, 1)}
+
+
+@contextlib.contextmanager
+def _relay(chat: Callable[..., None], chat_args: tuple) -> Iterator[tuple[dict[str, Any], Any]]:
+    """The floor's three processes, the Chat Server `chat(general, events, *chat_args,
+    report, parent)`; none outlives the block, and neither do their sockets' files."""
     spawn = multiprocessing.get_context("spawn")
     directory = tempfile.mkdtemp(prefix="mroute-floor-", dir="/tmp")  # ipc paths must stay short
     general, reports, events, routing = (f"ipc://{directory}/{name}.ipc" for name in ("g", "c", "e", "r"))
@@ -155,21 +238,11 @@ def lifecycle_floor(seconds: float = 3.0, window: int = 200, warmup: float = 1.0
     parent = os.getpid()
     procs = {"comm": spawn.Process(target=_comm, args=(general, reports, events, routing, parent), daemon=True),
              "mre": spawn.Process(target=_mre, args=(routing, reports, parent), daemon=True),
-             "chat": spawn.Process(target=_chat, args=(general, events, window, warmup, seconds, report, parent),
-                                   daemon=True)}
+             "chat": spawn.Process(target=chat, args=(general, events, *chat_args, report, parent), daemon=True)}
     try:
         for proc in procs.values():
             proc.start()
-        what, _ = report.get(timeout=60)
-        cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}  # type: ignore[arg-type]
-        started = time.monotonic()
-        what, rate = report.get(timeout=60 + seconds)
-        elapsed = time.monotonic() - started
-        cpu_after = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}  # type: ignore[arg-type]
-        cpu = {name: round(100 * (cpu_after[name] - cpu_before[name]) / elapsed, 1)  # type: ignore[operator]
-               for name in procs}
-        return {"floor_lifecycles_per_s": round(rate), "floor_messages_per_lifecycle": 16,
-                "floor_cpu_percent": cpu, "floor_cpu_us_per_lifecycle": cpu_per_lifecycle(cpu, rate)}
+        yield procs, report
     finally:
         for proc in procs.values():
             proc.terminate()

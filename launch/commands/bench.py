@@ -33,13 +33,13 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
         return
     from pathlib import Path
 
-    from ..bench.floor import lifecycle_floor
+    from ..bench.floor import lifecycle_floor, route_floor
     from ..bench.run import (batch_check_cost, bytes_per_live_task, comm_bytes_per_agent, raw_ceiling, routing_cost,
                              system_figures)
     load_or_exit(file)
     started = time.monotonic()
     try:
-        figures = {**raw_ceiling(), **lifecycle_floor(),
+        figures = {**raw_ceiling(), **lifecycle_floor(), **route_floor(),
                    **system_figures(Path(file), servers=servers, step_s=step, hold_s=hold)}
     except (StartError, TopologyError, RuntimeError) as exc:
         raise click.ClickException(str(exc))
@@ -92,6 +92,8 @@ def echo_floor(figures: dict) -> None:
                f"Server, Comm and MRE processes, decoded and encoded, no logic): "
                f"{figures['floor_lifecycles_per_s']:,} lifecycles/s, CPU us per lifecycle "
                + ", ".join(f"{n} {us}" for n, us in cpu.items()))
+    click.echo(f"the floor's routing latency at 1000 customers/s (Task sent -> TaskAgentSelected heard): "
+               f"p50 {figures['floor_route_p50_us']} us, p99 {figures['floor_route_p99_us']} us")
 
 
 @bench.command("raw")
@@ -99,9 +101,9 @@ def echo_floor(figures: dict) -> None:
 def bench_raw(as_json: bool) -> None:
     """The raw ZeroMQ ceiling on this machine: messages/s and the three-process round trip;
     and the floor under a lifecycle (bench/floor.py)."""
-    from ..bench.floor import lifecycle_floor
+    from ..bench.floor import lifecycle_floor, route_floor
     from ..bench.run import raw_ceiling
-    figures = {**raw_ceiling(), **lifecycle_floor()}
+    figures = {**raw_ceiling(), **lifecycle_floor(), **route_floor()}
     if as_json:
         click.echo(orjson.dumps(figures).decode())
         return

@@ -115,6 +115,8 @@ def test_bench_raw_prints_the_ceiling_and_leaves_no_process(tmp_path):
     floor = figures["floor_cpu_us_per_lifecycle"]
     assert set(floor) == {"comm", "mre", "chat", "total"}
     assert floor["total"] == floor["comm"] + floor["mre"] + floor["chat"]
+    # and its routing latency, paced as the system's is measured
+    assert 0 < figures["floor_route_p50_us"] <= figures["floor_route_p99_us"]
     # its sender and relays are spawned processes: none may outlive the command
     assert tagged_processes(str(tmp_path)) == []
 
