@@ -47,22 +47,26 @@ def export() -> None:
 @export.command("kubernetes")
 @topology_option()
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False), default=None,
-              help="write one file per object into this directory  [default: one stream on stdout]")
+              help="write one file per object, and a kustomization.yaml, into this directory  "
+                   "[default: one stream on stdout]")
 @click.option("--image", default=None, help="the image the pods run  [default: mroute:VERSION, as the README builds it]")
-@click.option("--namespace", default=None, help="the namespace of every object  [default: kubectl's]")
-def kubernetes(file: str, output: str | None, image: str | None, namespace: str | None) -> None:
-    """Manifests: Comm as a StatefulSet with a journal volume, the MRE and the GC as
-    Deployments, each chat actor as a StatefulSet of `count` replicas, Services, a ConfigMap
-    with the topology and Secrets with the directory and the keys."""
+@click.option("--namespace", default="mroute", show_default=True,
+              help="the namespace of every object (its manifest is among them)")
+def kubernetes(file: str, output: str | None, image: str | None, namespace: str) -> None:
+    """Manifests: the namespace, Comm as a StatefulSet with a journal volume, the MRE and
+    the GC as Deployments, each chat actor as a StatefulSet of `count` replicas, Services, a
+    ConfigMap with the topology, Secrets with the directory and the keys, NetworkPolicies
+    and PodDisruptionBudgets."""
     plan = plan_or_exit(file)
     objects = kube_export.manifests(plan, image or f"mroute:{version()}", namespace)
     if output is None:
         sys.stdout.write("".join(f"---\n{dump(obj, flow=False)}" for obj in objects))
         return
-    write_files(output, {f"{i:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml": dump(obj, flow=False)
-                         for i, obj in enumerate(objects, 1)},
-                private=frozenset({f"{i:02d}-secret-{obj['metadata']['name']}.yaml" for i, obj in enumerate(objects, 1)
-                         if obj["kind"] == "Secret"}))
+    manifests = {f"{i:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml": obj
+                 for i, obj in enumerate(objects, 1)}
+    write_files(output, {**{name: dump(obj, flow=False) for name, obj in manifests.items()},
+                         "kustomization.yaml": dump(kube_export.kustomization(list(manifests)), flow=False)},
+                private=frozenset(name for name, obj in manifests.items() if obj["kind"] == "Secret"))
 
 
 @export.command("compose")

@@ -15,6 +15,9 @@
   keys and one with the control token (what lets `mroute load --attach-pods` read /stats
   and set a Chat Server's load from another pod); probes on the health port, a preStop
   that drains, resources, and the Prometheus scrape annotations.
+- The Namespace, the NetworkPolicies and a PodDisruptionBudget per workload
+  (kubernetes_policy.py); every pod meets the "restricted" Pod Security Standard and is
+  given no service-account token (it never talks to the API server).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ import base64
 import secrets as random_secrets
 from typing import Any
 
-from .plan import CONFIG_DIR, DRAIN_TIMEOUT, HEALTH_PORT, PORT_NAMES, RUN_DIR, Plan, Workload
+from .kubernetes_policy import disruption_budget, labels, namespace, network_policies
+from .plan import CONFIG_DIR, DRAIN_TIMEOUT, HEALTH_PORT, IMAGE_UID, PORT_NAMES, RUN_DIR, Plan, Workload
 
-UID = 10001   # the image's user (Containerfile)
 # CPU and memory requests by role: measured at the demo's scale (issue 15: Comm ~1 KB per
 # agent); Comm's memory grows with the directory. A pod holds the actor and its runner
 # (`mroute actor`), whose health port on aiohttp took the runner from 37 to 49 MB (issue 27).
@@ -37,28 +40,28 @@ DRAIN_HOOK = ("import urllib.request; urllib.request.urlopen(urllib.request.Requ
               f"timeout={DRAIN_TIMEOUT + 5:g})")
 
 
-def manifests(plan: Plan, image: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    """Every object, in the order `kubectl apply` wants them (what is mounted first)."""
+def manifests(plan: Plan, image: str, namespace_name: str) -> list[dict[str, Any]]:
+    """Every object, in the order `kubectl apply` wants them: the namespace, what is mounted,
+    the policies before the pods they let talk."""
     objects = [config_map(plan), agents_secret(plan),
                secret(plan, f"{plan.name}-control", {"token": random_secrets.token_hex(24).encode()})]
     if plan.curve_files:
         objects.append(secret(plan, f"{plan.name}-curve", {path.replace("/", "-"): data
                                                            for path, data in plan.curve_files.items()}))
+    objects += network_policies(plan)
     for workload in plan.workloads:
         objects.append(service(plan, workload))
         objects.append(statefulset(plan, workload, image) if workload.stateful else deployment(plan, workload, image))
+        objects.append(disruption_budget(plan, workload))
     for obj in objects:
         obj["metadata"]["labels"] = labels(plan)
-        if namespace:
-            obj["metadata"]["namespace"] = namespace
-    return objects
+        obj["metadata"]["namespace"] = namespace_name
+    return [namespace(namespace_name), *objects]
 
 
-def labels(plan: Plan, workload: Workload | None = None) -> dict[str, str]:
-    out = {"app.kubernetes.io/name": "mroute", "app.kubernetes.io/instance": plan.name}
-    if workload is not None:
-        out["app.kubernetes.io/component"] = workload.object_name
-    return out
+def kustomization(files: list[str]) -> dict[str, Any]:
+    """What `kubectl apply -k` and `kubectl kustomize` read: every manifest, in apply order."""
+    return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": files}
 
 
 def config_map(plan: Plan) -> dict[str, Any]:
@@ -156,5 +159,7 @@ def pod(plan: Plan, workload: Workload, image: str) -> dict[str, Any]:
                          "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(HEALTH_PORT),
                                          "prometheus.io/path": "/metrics"}},
             "spec": {"terminationGracePeriodSeconds": int(grace), "containers": [container],
-                     "securityContext": {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID},
+                     "automountServiceAccountToken": False,
+                     "securityContext": {"runAsNonRoot": True, "runAsUser": IMAGE_UID, "runAsGroup": IMAGE_UID,
+                                         "fsGroup": IMAGE_UID, "seccompProfile": {"type": "RuntimeDefault"}},
                      "volumes": volumes}}

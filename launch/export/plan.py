@@ -26,6 +26,7 @@ HEALTH_PORT = 8080
 DRAIN_TIMEOUT = 20.0          # seconds a Chat Server's preStop drain may take
 CONFIG_DIR = "/etc/mroute"    # where a pod finds the topology, its agents and its keys
 RUN_DIR = "/var/lib/mroute"   # where it keeps its state (Comm: the journal's volume)
+IMAGE_UID = 10001             # the image's user (Containerfile): never root
 # Port names a Service and a probe refer to (IANA service names: at most 15 characters).
 PORT_NAMES = {"General": "general", "RoutingEngine": "routing-engine", "CommunicationServer": "comm-server",
               "ChatEvents": "chat-events", "GC": "gc", "GCEvents": "gc-events"}
