@@ -25,8 +25,10 @@ def plan_or_exit(file: str, host_of: Callable[[Workload], str] | None = None) ->
         raise click.ClickException(str(exc))
 
 
-def write_files(directory: str, files: dict[str, str], private: frozenset[str] = frozenset()) -> None:
-    """Each file under `directory`; the private ones (passwords, keys) readable by us only."""
+def write_files(directory: str, files: dict[str, str], private: frozenset[str] = frozenset(),
+                owner: tuple[int, int] | None = None) -> None:
+    """Each file under `directory`; the private ones (passwords, keys) readable by us only,
+    or by `owner` (uid, gid), given them with the directories made for them."""
     root = Path(directory)
     for path, text in files.items():
         target = root / path
@@ -34,9 +36,23 @@ def write_files(directory: str, files: dict[str, str], private: frozenset[str] =
         mode = 0o600 if path in private or path.startswith(("agents/", "curve/")) else 0o644
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)   # never readable by others, not even briefly
         os.fchmod(fd, mode)   # a file there before keeps its mode otherwise
+        if owner is not None:
+            os.fchown(fd, *owner)
         with os.fdopen(fd, "w") as out:
             out.write(text)
         click.echo(f"wrote {target}", err=True)
+    if owner is not None:
+        give_directories(root, [Path(path).parent for path in files], owner)
+
+
+def give_directories(root: Path, paths: list[Path], owner: tuple[int, int]) -> None:
+    """chown the directories under `root` that lead to `paths` (relative), not `root`: it
+    may be anyone's (/srv), and its mode lets the owner in."""
+    for path in paths:
+        for part in [path, *path.parents][:-1]:
+            os.chown(root / part, *owner)
+
+
 
 
 @click.group("export")
@@ -74,14 +90,23 @@ def kubernetes(file: str, output: str | None, image: str | None, namespace: str)
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False), default="mroute-compose",
               show_default=True, help="the project's directory")
 @click.option("--image", default=None, help="the image the services run  [default: mroute:VERSION]")
-def compose(file: str, output: str, image: str | None) -> None:
-    """A docker compose project: a service per actor instance, run as you, the topology and
-    directory mounted read-only, each service's state (Comm's journal) in state/NAME."""
+@click.option("--health-port-base", type=click.IntRange(1, 65000), default=9100, show_default=True,
+              help="the host port (on 127.0.0.1) of the first service's health port; the others count up from it")
+def compose(file: str, output: str, image: str | None, health_port_base: int) -> None:
+    """A docker compose project: a service per actor instance, run as you (exported by
+    root: as the image's user, 10001, given the files), the topology and directory mounted
+    read-only, each service's state (Comm's journal) in state/NAME, its health port
+    published on 127.0.0.1."""
     plan = plan_or_exit(file, host_of=lambda workload: workload.actor)
-    files = compose_export.files(plan, image or f"mroute:{version()}", f"{os.getuid()}:{os.getgid()}")
-    write_files(output, files)
-    for _workload, _instance, name in compose_export.services(plan):   # owned by the user the services run as
-        (Path(output) / "state" / name).mkdir(parents=True, exist_ok=True, mode=0o700)
+    user = compose_export.service_user(os.getuid(), os.getgid())
+    owner = user if user != (os.getuid(), os.getgid()) else None
+    write_files(output, compose_export.files(plan, image or f"mroute:{version()}", user, health_port_base),
+                owner=owner)
+    states = [Path("state") / name for _workload, _instance, name in compose_export.services(plan)]
+    for state in states:   # owned by the user the services run as
+        (Path(output) / state).mkdir(parents=True, exist_ok=True, mode=0o700)
+    if owner is not None:
+        give_directories(Path(output), states, owner)
 
 
 @export.command("systemd")

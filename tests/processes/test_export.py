@@ -152,8 +152,10 @@ def test_compose_project_has_a_service_per_instance(tmp_path, curve_topology):
     assert project["services"]["chat-2"]["command"][:2] == ["actor", "chat.2"]
     assert "./state/comm:/var/lib/mroute" in project["services"]["comm"]["volumes"]
     assert (tmp_path / "c" / "state" / "comm").is_dir()
-    # the services run as the user who exported: the files only that user reads are theirs
-    assert {s["user"] for s in project["services"].values()} == {f"{os.getuid()}:{os.getgid()}"}
+    # the services run as the user who exported, or the image's if that was root: the files
+    # only that user reads are theirs
+    user = f"{os.getuid()}:{os.getgid()}" if os.getuid() else "10001:10001"
+    assert {s["user"] for s in project["services"].values()} == {user}
     topology = yaml.safe_load((tmp_path / "c" / "topology" / "topology.yaml").read_text())
     assert topology["endpoints"]["General"] == "tcp://comm:5550"
     assert (tmp_path / "c" / "agents" / "desk-agents.yaml").stat().st_mode & 0o077 == 0
