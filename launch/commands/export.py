@@ -4,6 +4,7 @@ topology, written from the topology file (launch/export/)."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import sys
 from pathlib import Path
@@ -53,6 +54,11 @@ def give_directories(root: Path, paths: list[Path], owner: tuple[int, int]) -> N
             os.chown(root / part, *owner)
 
 
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:   # a uid with no name (a container's): systemd takes the number
+        return str(uid)
 
 
 @click.group("export")
@@ -112,17 +118,27 @@ def compose(file: str, output: str, image: str | None, health_port_base: int) ->
 @export.command("systemd")
 @topology_option()
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False), default="mroute-systemd",
-              show_default=True, help="where to write the units (then copy them to /etc/systemd/system)")
+              show_default=True, help="where to write the units (then copy them to /etc/systemd/system) and the "
+                                      "topology they read (it stays here)")
 @click.option("--exec", "executable", default=None,
               help="the mroute the units run  [default: this one, by its absolute path]")
 @click.option("--health-port-base", type=click.IntRange(1, 65000), default=9100, show_default=True,
               help="the first instance's health port; the others count up from it")
-@click.option("--user", default=None, help="the user the units run as")
+@click.option("--user", default=None,
+              help="the user the units run as, never root  [default: you; exported by root: a dynamic user]")
 def systemd(file: str, output: str, executable: str | None, health_port_base: int, user: str | None) -> None:
-    """A unit per actor instance and a target that starts them all, on this host."""
+    """A unit per actor instance and a target that starts them all, on this host, each in
+    a sandbox (`systemd-analyze security` rates each 1.1)."""
     plan = plan_or_exit(file)
     if plan.topology.hosts:
         raise click.ClickException("this topology places actors on hosts: export systemd units from each host's "
                                    "share, or give the units a topology without hosts")
+    if user in ("root", "0"):
+        raise click.BadParameter("the units never run as root", param_hint="--user")
+    user = user or (None if os.getuid() == 0 else user_name(os.getuid()))
+    if user is None and plan.topology.security.get("curve"):
+        raise click.ClickException("a dynamic user cannot read the CURVE keys (their owner's only): give --user, "
+                                   "the keys' owner")
     mroute = executable or shutil.which("mroute") or str(Path(sys.executable).with_name("mroute"))
-    write_files(output, systemd_export.files(plan, str(Path(mroute).absolute()), health_port_base, user))
+    write_files(output, systemd_export.files(plan, str(Path(mroute).absolute()), Path(output), user, health_port_base),
+                private=frozenset({systemd_export.TOPOLOGY}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -166,9 +167,12 @@ def test_compose_project_has_a_service_per_instance(tmp_path, curve_topology):
         assert done.returncode == 0, done.stderr
 
 
-def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
-    export("systemd", "-f", str(DEFAULT), "-o", str(tmp_path / "units"), "--exec", str(Path(sys.executable).with_name("mroute")))
-    units = sorted((tmp_path / "units").iterdir())
+@pytest.mark.parametrize("user", [None, "mroute"])   # exported by root: a dynamic user
+def test_systemd_units_pass_systemd_analyze_verify_and_security(tmp_path, user):
+    """verify wants ExecStart's program to exist: the units run this venv's mroute."""
+    export("systemd", "-f", str(DEFAULT), "-o", str(tmp_path / "units"), "--exec", str(Path(sys.executable).with_name("mroute")),
+           *(["--user", user] if user else []))
+    units = sorted(p for p in (tmp_path / "units").iterdir() if p.suffix in (".service", ".target"))
     names = [u.name for u in units]
     assert "local.target" in names and "local-comm-1.service" in names and "local-chat-2.service" in names
     target = (tmp_path / "units" / "local.target").read_text()
@@ -182,3 +186,9 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path):
     done = subprocess.run([analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=60)
     problems = [line for line in (done.stdout + done.stderr).splitlines() if str(tmp_path) in line or "local" in line]
     assert done.returncode == 0 and not problems, done.stdout + done.stderr
+    for unit in (u for u in units if u.suffix == ".service"):   # the target runs nothing
+        done = subprocess.run([analyze, "security", "--offline=true", str(unit)], capture_output=True, text=True,
+                              timeout=60)
+        found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
+        assert found, done.stdout + done.stderr
+        assert float(found[1]) <= 4.0, done.stdout   # issue 29: 9.6 UNSAFE before
