@@ -19,7 +19,9 @@ is to be pushed on General in `outgoing`, and hands back each message once, type
   when another one speaks (one without the old one's journal: our agents and tasks are
   gone with it);
 - a Heartbeat a second once live, if `beat`;
-- batches are asked for if `batches` and taken apart.
+- batches are asked for if `batches` and taken apart;
+- new Tasks are refused here (WireError OVERLOADED, never sent) while Comm refuses them
+  OVERLOADED, if a `throttle` (throttle.py) is given.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .catalogue import HEARTBEAT_INTERVAL, HEARTBEAT_TOPIC, PUBLISHED
 from .codec import WireError
 from .messages import BY_TYPE, Message, Other
 from .stream import StreamFollower
+from .throttle import Throttle
 
 log = logging.getLogger("mroute.client")
 
@@ -66,14 +69,16 @@ class Incoming:
         return self.message.body
 
 
-COUNTS = ("probes", "resent", "gave_up", "stale_answers", "unavailable", "resyncs", "bad_messages", "comm_restarts")
+COUNTS = ("probes", "resent", "gave_up", "stale_answers", "unavailable", "resyncs", "bad_messages", "comm_restarts",
+          "throttled")
 
 
 class Session:
     def __init__(self, destination: str, probe: tuple[str, str], *, batches: bool = False, beat: bool = True,
                  held: Callable[[], Iterable[str]] = tuple, ids: str | None = None,
                  sink: Callable[[list[bytes]], None] | None = None, clock: Callable[[], float] = time.monotonic,
-                 resend_after: float = RESEND_AFTER, give_up_after: float = GIVE_UP_AFTER):
+                 resend_after: float = RESEND_AFTER, give_up_after: float = GIVE_UP_AFTER,
+                 throttle: Throttle | None = None):
         """`probe`: (agent, MRD) the subscription probe asks about (one of ours: Comm answers
         it on our topic either way); `ids`: what our MsgIds start with, unique to this process
         (default: the destination and the time); `sink(frames)`: where what is to be pushed on
@@ -86,6 +91,7 @@ class Session:
         self.clock = clock
         self.resend_after = resend_after
         self.give_up_after = give_up_after
+        self.throttle = throttle
         self.ids = ids or f"{destination}-{time.time_ns() // 1_000_000:x}-"
         self.numbers = 0
         self.outgoing: list[list[bytes]] = []        # [type, body] frames for General, in order
@@ -120,10 +126,15 @@ class Session:
         self.sink(codec.encode(type, body))
 
     def request(self, type: str, body: dict[str, Any], context: Any = None) -> Request:
-        """Sent until answered (a MsgId of ours added if it has none)."""
+        """Sent until answered (a MsgId of ours added if it has none). A new Task the
+        throttle refuses raises WireError OVERLOADED and is not sent."""
+        now = self.clock()
+        if type == "Task" and self.throttle is not None and not self.throttle.allow(now):
+            self.counts["throttled"] += 1
+            raise WireError(S.OVERLOADED, "refused by this client: Comm is refusing Tasks OVERLOADED "
+                            f"(client-side throttling, k={self.throttle.k:g})", type=type)
         self.numbers += 1
         msg_id = body.setdefault("MsgId", f"{self.ids}{self.numbers}")
-        now = self.clock()
         request = self.pending[msg_id] = Request(type, body, msg_id, now, now, context)
         self.send(type, body)
         return request
@@ -205,6 +216,8 @@ class Session:
                 self.counts["unavailable"] += 1   # nothing changed: sent again, as if this were lost
                 return CONSUMED, None
             answers = self.pending.pop(msg_id, None)
+            if answers is not None and answers.type == "Task" and self.throttle is not None:
+                self.throttle.answered(self.clock(), type == "Error" and body.get("Code") == S.OVERLOADED)
             if answers is None and msg_id.startswith(self.ids):
                 # a probe's answer, or a second answer (our retry crossed the first): the
                 # first said all it says, and what changed since came in between

@@ -13,9 +13,12 @@ import time
 from typing import Any
 
 from wire import states as S
+from wire.codec import WireError
 from wire.stats import Histogram
 
 from .host import Host, Timer
+
+THROTTLED = "Task THROTTLED"  # error_codes' key of the Tasks our throttle refused (never sent)
 
 # How our customers' tasks end, by the Code of their CLOSED state.
 OUTCOMES = {S.DONE: "closed", S.CANCELLED: "abandoned", S.NO_AGENT_AVAILABLE: "expired"}
@@ -56,11 +59,18 @@ class Customers:
         return unended
 
     # what our customers do ------------------------------------------------------------
-    def new_task(self, number: int) -> str:
+    def new_task(self, number: int) -> str | None:
+        """Our customer's Task, sent; None when our throttle refused it (Comm is refusing
+        Tasks: the customer is told to come back later, as if Comm had said so)."""
         host = self.host
         host.counts["created"] += 1
-        msg_id = host.request("Task", {"Mrd": host.mrd, "ClientUniqueId": f"{host.name}-c{number}",
-                                       "name": f"Customer {number}", "params": [["channel", "web"]]})
+        try:
+            msg_id = host.request("Task", {"Mrd": host.mrd, "ClientUniqueId": f"{host.name}-c{number}",
+                                           "name": f"Customer {number}", "params": [["channel", "web"]]})
+        except WireError:   # only the throttle raises (wire/session.py)
+            host.counts["refused"] += 1
+            host.error_codes[THROTTLED] = host.error_codes.get(THROTTLED, 0) + 1
+            return None
         self.sent_at[msg_id] = time.monotonic()
         return msg_id
 

@@ -25,10 +25,12 @@ class Host(Protocol):
     loop: Timers
     rng: Any                        # random.Random
     counts: dict[str, int]          # replaced when a new run starts: look it up each time
+    error_codes: dict[str, int]     # "Type Code" -> refusals, likewise
     handle: Distribution
     think: Distribution
     patience: Distribution | None
 
     def request(self, type: str, body: dict[str, Any]) -> str:
-        """Send until answered (at least once); returns the MsgId."""
+        """Send until answered (at least once); returns the MsgId. A new Task refused by the
+        client's throttle raises WireError OVERLOADED, unsent."""
         ...

@@ -36,6 +36,7 @@ from wire.catalogue import CHAT_EVENTS, GENERAL
 from wire.codec import WireError
 from wire.curve import Curve
 from wire.desking import desk_range
+from wire.throttle import Throttle
 from wire.client import CONSUMED, COUNTS as SESSION_COUNTS, Incoming, Session   # the one client's session
 from wire.kernel.settings import ChatSettings, as_json
 
@@ -92,7 +93,8 @@ class ChatServer(Actor):
         self.sender.batching[self.general] = False
         self.session = Session(self.name, (probe_agent, self.mrd), batches=True, ids=f"{self.name}-{boot}-m",
                                held=lambda: [*self.desk.held, *self.customers.tracked()],
-                               sink=lambda frames: self.send(self.general, frames))
+                               sink=lambda frames: self.send(self.general, frames),
+                               throttle=Throttle(settings.throttle, rand=self.rng.random) if settings.throttle else None)
         self.session.on_live = self.went_live
         self.session.on_epoch = self.on_epoch
         self.counts: dict[str, int] = {}

@@ -22,6 +22,7 @@ import contextlib
 import math
 import multiprocessing
 import os
+import queue
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -204,10 +205,10 @@ def lifecycle_floor(seconds: float = 3.0, window: int = 200, warmup: float = 1.0
     from ..procstat import cpu_seconds
     from .run import cpu_per_lifecycle
     with _relay(_chat, (window, warmup, seconds)) as (procs, report):
-        what, _ = report.get(timeout=60)
+        _heard(report, procs, 60)
         cpu_before = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
         started = time.monotonic()
-        what, rate = report.get(timeout=60 + seconds)
+        _, rate = _heard(report, procs, 60 + seconds)
         elapsed = time.monotonic() - started
         cpu_after = {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
     cpu = {name: round(100 * (cpu_after[name] - cpu_before[name]) / elapsed, 1)  # type: ignore[operator]
@@ -219,12 +220,26 @@ def lifecycle_floor(seconds: float = 3.0, window: int = 200, warmup: float = 1.0
 def route_floor(rate: float = 1000.0, seconds: float = 3.0, warmup: float = 0.5) -> dict[str, Any]:
     """Routing latency through the floor at `rate` customers a second, in microseconds:
     what `mroute bench`'s route_p50_us would be if Comm and the MRE did nothing."""
-    with _relay(_paced_chat, (rate, warmup, seconds)) as (_, report):
-        _, routes = report.get(timeout=60 + warmup + seconds)
+    with _relay(_paced_chat, (rate, warmup, seconds)) as (procs, report):
+        _, routes = _heard(report, procs, 60 + warmup + seconds)
     if not routes:
         raise RuntimeError("the floor routed nothing")
     return {"floor_route_p50_us": round(routes[len(routes) // 2] * 1e6, 1),
             "floor_route_p99_us": round(routes[min(len(routes) - 1, int(len(routes) * 0.99))] * 1e6, 1)}
+
+
+def _heard(report: Any, procs: dict[str, Any], timeout: float) -> tuple[str, Any]:
+    """The Chat Server's next report; RuntimeError at once if one of the three died (its
+    traceback is on stderr), or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return report.get(timeout=0.2)
+        except queue.Empty:
+            dead = {name: proc.exitcode for name, proc in procs.items() if not proc.is_alive()}
+            if dead:
+                raise RuntimeError(f"the floor's processes died: {dead}") from None
+    raise RuntimeError(f"the floor's Chat Server said nothing in {timeout:g} s")
 
 
 @contextlib.contextmanager

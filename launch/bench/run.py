@@ -249,13 +249,16 @@ def system_figures(base_file: Path, servers: int = 2, agents_per_server: int = 2
         completed = (last.counts["closed"] - start.counts["closed"]) / elapsed
         cpu = {name: round(100 * (cpu_seconds(pid) - cpu_before[name]) / elapsed, 1)  # type: ignore[operator]
                for name, pid in pids.items() if cpu_before[name] is not None}
-        refused = sum(int(s.get("refused", 0)) for s in last.servers.values()) - \
-            sum(int(s.get("refused", 0)) for s in start.servers.values())
+        def added(count: str) -> int:
+            return sum(int(s.get(count, 0)) for s in last.servers.values()) - \
+                sum(int(s.get(count, 0)) for s in start.servers.values())
+        refused, throttled = added("refused"), added("throttled")
         return {"offered_per_s": round(rate), "seconds": round(elapsed, 1), "completed_per_s": round(completed),
                 "vs_peak": round(completed / peak, 3) if peak else None,
                 "worst_second_per_s": round(min(per_second)), "worst_second_vs_peak": round(min(per_second) / peak, 3)
                 if peak else None, "per_second": [round(x) for x in per_second], "waiting_max": waiting,
-                "live_max": live, "refused_per_s": round(refused / elapsed), "cpu_percent": cpu,
+                "live_max": live, "refused_per_s": round(refused / elapsed),
+                "throttled_per_s": round(throttled / elapsed), "cpu_percent": cpu,
                 "cpu_us_per_lifecycle": cpu_per_lifecycle(cpu, completed)}
 
     try:

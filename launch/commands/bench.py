@@ -76,7 +76,8 @@ def bench(ctx: click.Context, file: str, as_json: bool, step: float, servers: in
                        f"{held['completed_per_s']:,} lifecycles/s completed ({held['vs_peak']:.0%} of the peak), "
                        f"worst second {held['worst_second_per_s']:,} ({held['worst_second_vs_peak']:.0%}); "
                        f"at most {held['waiting_max']:,} tasks waiting, {held['live_max']:,} live; "
-                       f"{held['refused_per_s']:,} Tasks refused a second")
+                       f"{held['refused_per_s']:,} Tasks refused a second, {held['throttled_per_s']:,} of them by the "
+                       f"Chat Servers' throttle, unsent")
         if memory_agents:
             click.echo(f"state per logged-in agent at {memory_agents:,} agents: "
                        f"Comm {figures['comm_bytes_per_agent']:,} "
@@ -103,7 +104,10 @@ def bench_raw(as_json: bool) -> None:
     and the floor under a lifecycle (bench/floor.py)."""
     from ..bench.floor import lifecycle_floor, route_floor
     from ..bench.run import raw_ceiling
-    figures = {**raw_ceiling(), **lifecycle_floor(), **route_floor()}
+    try:
+        figures = {**raw_ceiling(), **lifecycle_floor(), **route_floor()}
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc))
     if as_json:
         click.echo(orjson.dumps(figures).decode())
         return

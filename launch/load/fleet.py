@@ -54,8 +54,11 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
     actors = {name: spec for name, spec in (raw.get("actors") or {}).items() if spec.get("role") != "chat"}
     mrd = next((spec.get("mrd") for spec in (raw.get("actors") or {}).values()
                 if spec.get("role") == "chat" and spec.get("mrd")), "chat")
+    # the base's Chat Servers' throttle (0: off) is how the fleet's treat Comm's refusals too
+    throttle = {k: spec[k] for spec in (raw.get("actors") or {}).values() if spec.get("role") == "chat"
+                for k in ("throttle",) if k in spec}
     actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
-                      "mrd": mrd, **{k: v for k, v in plan.settings().items() if v is not None}}
+                      "mrd": mrd, **throttle, **{k: v for k, v in plan.settings().items() if v is not None}}
     agents = [passwords.hashed_entry(entry) for entry in raw.get("agents") or []]  # the file we write holds no password
     if servers * agents_per_server > have:
         agents.append({"generate": {"count": servers * agents_per_server - have, "prefix": "load",

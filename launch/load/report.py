@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by Comm (QUEUED)"),
-                ("refused", "refused by Comm (OVERLOADED)"),
+                ("refused", "refused OVERLOADED"),
+                ("throttled", "of which the Chat Servers' throttle refused, unsent"),
                 ("routed", "routed (agent chosen)"),
                 ("routed_unmeasured", "routed, selection not seen (no latency sample)"),
                 ("accepted", "accepted by an agent (each task once)"),

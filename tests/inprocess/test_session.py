@@ -594,3 +594,46 @@ def test_every_message_comm_publishes_in_its_usual_form_is_passed_by_the_quick_c
     }
     for type, body in usual.items():
         assert messages.BY_TYPE[type].valid(body), type
+
+
+# client-side throttling (wire/throttle.py) ----------------------------------------------
+
+def test_a_throttled_session_refuses_new_tasks_itself_while_comm_refuses_them():
+    from wire.codec import WireError
+    from wire.throttle import Throttle
+    session, clock = make(throttle=Throttle(1.1, rand=lambda: 0.0))  # refuses whenever the chance is above 0
+    go_live(session)
+    request = session.request("Task", {"Mrd": "chat", "ClientUniqueId": "c"})
+    got = session.receive(pub("Error", error(S.OVERLOADED, request.msg_id, Type="Task")))   # Comm refuses it
+    assert got[0].answers is request and session.throttle.refusals == 1
+    sent(session)
+    with pytest.raises(WireError) as refused:
+        session.request("Task", {"Mrd": "chat", "ClientUniqueId": "c"})
+    assert refused.value.code == S.OVERLOADED and refused.value.type == "Task"
+    assert sent(session) == [] and session.stats()["throttled"] == 1
+    # what is not a new Task is never held back: a desk's acceptance must reach Comm
+    session.request("TaskState", {"TaskId": "t1", "State": S.ACTIVE, "AgentId": "a"})
+    assert [type for type, _ in sent(session)] == ["TaskState"]
+
+
+def test_a_throttled_session_counts_a_task_comm_took_and_does_not_refuse_then():
+    from wire.throttle import Throttle
+    session, clock = make(throttle=Throttle(1.1, rand=lambda: 0.0))
+    go_live(session)
+    for number in range(20):
+        request = session.request("Task", {"Mrd": "chat", "ClientUniqueId": f"c{number}"})
+        session.receive(pub("TaskState", task_state(f"t{number}", MsgId=request.msg_id)))
+    assert session.throttle.accepts == 20 and session.throttle.refusal_chance(clock.clock()) == 0.0
+    session.request("Task", {"Mrd": "chat", "ClientUniqueId": "c"})   # sent, not raised
+    assert session.stats()["throttled"] == 0
+
+
+def test_an_unthrottled_session_sends_every_task_whatever_comm_says():
+    session, clock = make()
+    go_live(session)
+    for _ in range(20):
+        request = session.request("Task", {"Mrd": "chat", "ClientUniqueId": "c"})
+        session.receive(pub("Error", error(S.OVERLOADED, request.msg_id, Type="Task")))
+    sent(session)
+    session.request("Task", {"Mrd": "chat", "ClientUniqueId": "c"})
+    assert [type for type, _ in sent(session)] == ["Task"]

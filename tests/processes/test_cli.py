@@ -145,6 +145,7 @@ def test_bench_prints_raw_and_system_figures_as_one_json_line(tmp_path):
     # twice the peak held, every second of it measured
     held = figures["overload_hold"]
     assert abs(held["offered_per_s"] - 2 * figures["tasks_per_s"]) <= 1 and len(held["per_second"]) == 2
+    assert 0 <= held["throttled_per_s"] <= held["refused_per_s"]   # the Chat Servers' own refusals among all
     assert held["completed_per_s"] > 0 and held["worst_second_per_s"] == min(held["per_second"])
     assert held["waiting_max"] >= 0 and held["live_max"] >= held["waiting_max"]
     assert tagged_processes(str(tmp_path)) == []  # the bench topology is gone with the command

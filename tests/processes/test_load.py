@@ -156,6 +156,31 @@ def test_a_flood_beyond_what_comm_holds_is_refused_with_an_error_never_dropped(t
     assert report["acknowledged"] + report["refused"] == report["created"]
 
 
+def test_a_flood_comm_refuses_is_mostly_refused_by_the_chat_servers_own_throttle(tmp_path):
+    """Issue 28: held at twice the peak, reading and refusing the Tasks it could not take
+    cost Comm 40 us each and completions fell to 70-88 % of the peak. The simulated Chat
+    Server now refuses new Tasks itself while Comm refuses them (wire/throttle.py), so Comm
+    reads about 1.1 times what it takes. Counted: every refusal the client made never
+    reached Comm, and nothing is lost."""
+    spec = base_topology("throttle", agents=2)
+    spec["mrds"]["chat"]["max_tasks"] = 1
+    spec["actors"]["comm"]["max_live_tasks"] = 5
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
+                             "--agents-per-server", "1", "--rate", "100", "--duration", "3", "--handle", "fixed:0.2",
+                             "--think", "fixed:0"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    refused_by_comm = report["refused"] - report["throttled"]
+    assert refused_by_comm > 0                                  # Comm said it first
+    assert report["throttled"] > 2 * refused_by_comm            # then the client held most back
+    assert report["lost"] == 0 and outcomes(report) == report["created"]
+    assert report["acknowledged"] + report["refused"] == report["created"]
+    # the failure rows name both kinds of refusal, and add up to them
+    rows = {row["code"]: row["count"] for row in report["failures"] if row["kind"] == "refused"}
+    assert rows == {"OVERLOADED": refused_by_comm, "THROTTLED": report["throttled"]}
+
+
 def test_attach_counts_only_its_own_tasks_and_gives_the_servers_their_settings_back(start_topology):
     # the topology already serves customers of its own: the run must not count them
     running = start_topology(base_topology("attached", chat={"count": 2, "agents": 3, "rate": 4,

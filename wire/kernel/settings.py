@@ -19,7 +19,8 @@ INT, NUMBER, BOOL, TEXT, CHOICE, DIST, OPTIONAL_DIST, MAPPING, ANY = (
 def setting(default: Any, kind: str, low: float | None = None, high: float | None = None,
             choices: tuple[str, ...] = (), positive: bool = False) -> Any:
     """A key of a role's entry: its default, its kind and its bounds (`low`..`high` for an
-    INT, `positive` for a NUMBER that may not be 0, `choices` for a CHOICE)."""
+    INT, `positive` for a NUMBER that may not be 0, `low` for one that is 0 (off) or at
+    least that, `choices` for a CHOICE)."""
     meta = {"kind": kind, "low": low, "high": high, "choices": choices, "positive": positive}
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
@@ -66,6 +67,9 @@ class ChatSettings(ActorSettings):
     think: str = setting("uniform:0.05,0.3", DIST)      # how long an agent takes to accept
     patience: str | None = setting(None, OPTIONAL_DIST)  # how long a customer waits for an agent
     mrd: str = setting("chat", TEXT)
+    # client-side throttling (wire/throttle.py): while Comm refuses Tasks OVERLOADED, send
+    # about this many times what it takes and refuse the rest here; 0: send every Task
+    throttle: float = setting(1.1, NUMBER, 1)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ def _checked(value: Any, meta: dict[str, Any], refuse: Callable[[str], Exception
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
                 meta["positive"] and value == 0):
             raise refuse(f"must be a number {'> 0' if meta['positive'] else '>= 0'}, not {value!r}")
+        if low is not None and 0 < value < low:
+            raise refuse(f"must be 0 (off) or a number >= {low:g}, not {value!r}")
         return float(value)
     if kind == BOOL:
         if not isinstance(value, bool):
