@@ -54,11 +54,9 @@ pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MROUTE_TEST_CACHE", "/var/cache/mroute-test"))
 SUITE = "bookworm"                         # python 3.11, as pyproject.toml asks
-MIRROR = "http://deb.debian.org/debian"    # what this machine's apt reads
 BASE_TAR = CACHE / f"debian-{SUITE}-python3.tar"
 BASE_IMAGE = f"localhost/debian-python:{SUITE}"
 IMAGE = "localhost/mroute:test"
-PYPI = "https://pypi.org/simple/pyzmq/"   # `pip install .` in the image fetches the dependencies
 # Debian's pip (the image's venv has it) trusts the system's bundle: the host's is lent to
 # the build, for a network whose TLS is inspected by a CA only the host knows
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -103,6 +101,39 @@ def reachable(url: str) -> bool:
         return False
 
 
+def debian_mirror(sources: Path = Path("/etc/apt")) -> str | None:
+    """The archive this machine's apt reads SUITE from (deb822 `*.sources` or a
+    `sources.list` line): debootstrap is pointed at the same."""
+    for path in sorted((sources / "sources.list.d").glob("*.sources")):
+        for stanza in path.read_text().split("\n\n"):
+            fields = dict(line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#"))
+            if "deb" in fields.get("Types", "").split() and SUITE in fields.get("Suites", "").split():
+                return fields["URIs"].split()[0]
+    for path in [sources / "sources.list", *sorted((sources / "sources.list.d").glob("*.list"))]:
+        for line in path.read_text().splitlines() if path.exists() else []:
+            words = line.split()
+            if words[:1] == ["deb"] and len(words) >= 3 and SUITE in words[2:3]:
+                return words[1]
+    return None
+
+
+def pypi_index() -> str:
+    """Where the image's `pip install .` fetches mroute's dependencies: this machine's pip's
+    index (its configuration, else pip's own default)."""
+    configured = os.environ.get("PIP_INDEX_URL")
+    if not configured:
+        done = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.index-url"], capture_output=True,
+                              text=True, timeout=30)
+        configured = done.stdout.strip() if done.returncode == 0 else ""
+    if not configured:
+        from pip._internal.models.index import PyPI   # pip's default, not restated here
+        configured = PyPI.simple_url
+    return configured.rstrip("/") + "/pyzmq/"
+
+
+MIRROR = debian_mirror()
+
+
 def missing() -> str | None:
     """Why podman cannot run the test here, or None."""
     if os.geteuid() != 0:
@@ -116,9 +147,11 @@ def missing() -> str | None:
     if not BASE_TAR.exists():
         if not shutil.which("debootstrap"):
             return f"no debootstrap (Debian's debootstrap) to make the base image, and no {BASE_TAR}"
+        if MIRROR is None:
+            return f"no Debian archive for {SUITE} in this machine's apt sources: the base image is made by debootstrap"
         if not reachable(f"{MIRROR}/dists/{SUITE}/Release"):
             return f"no network to Debian's archive ({MIRROR}): the base image is made by debootstrap"
-    if not reachable(PYPI):
+    if not reachable(pypi_index()):
         return "no network to PyPI: the image's `pip install .` fetches mroute's dependencies"
     return None
 
