@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -288,3 +289,14 @@ class GcClient:
         self.cmd("Connect", agent, self.destination, password)
         self.cmd("Login", agent, password, extension)
         self.expect("State", agentId=agent, state="NOT_READY")
+
+
+def metric_sum(exposition: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus text exposition's samples of `name` whose labels include
+    `labels`."""
+    total = 0.0
+    for line in exposition.splitlines():
+        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match[1] or "") for k, v in labels.items()):
+            total += float(match[2])
+    return total

@@ -5,14 +5,13 @@ started again on the same journal volume: nothing lost."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
 import yaml
 
 from ..cluster import SimulatedNode
-from ..helpers import MROUTE, base_topology, wait_until
+from ..helpers import MROUTE, base_topology, metric_sum, wait_until
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -21,12 +20,7 @@ def series(pod, name: str, **labels: str) -> float:
     """The sum of a metric's samples on a pod's /metrics whose labels include `labels`."""
     status, text = pod.get("/metrics")
     assert status == 200, text
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
-        if match and all(f'{k}="{v}"' in (match[1] or "") for k, v in labels.items()):
-            total += float(match[2])
-    return total
+    return metric_sum(text, name, **labels)
 
 
 def chat_total(node: SimulatedNode, outcome: str) -> float:

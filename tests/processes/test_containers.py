@@ -45,7 +45,7 @@ import yaml
 
 from wire.kernel.rundir import journal_path
 
-from ..helpers import MROUTE, base_topology, pid_alive, wait_until
+from ..helpers import MROUTE, base_topology, metric_sum, pid_alive, wait_until
 
 # measured alone on a 2-core machine: 46 to 64 s with the base cached, 97 s when debootstrap
 # runs too (50 s of it)
@@ -357,12 +357,7 @@ def series(port: int, name: str, **labels: str) -> float:
     """The sum of a metric's samples whose labels include `labels`, on a service's /metrics."""
     status, text = get(port, "/metrics")
     assert status == 200, f"/metrics on {port}: {status} {text[:200]}"
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
-        if match and all(f'{k}="{v}"' in (match[1] or "") for k, v in labels.items()):
-            total += float(match[2])
-    return total
+    return metric_sum(text, name, **labels)
 
 
 def journal_summary(path: Path) -> dict[str, Any]:

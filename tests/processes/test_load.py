@@ -141,16 +141,22 @@ def test_a_malformed_threshold_is_a_usage_error(tmp_path, expr, why):
         assert result.returncode == 2 and why in result.stderr, (verb, result.stderr)
 
 
-def test_a_flood_beyond_what_comm_holds_is_refused_with_an_error_never_dropped(tmp_path):
+def flood(directory, rate: str, duration: str, handle: str) -> dict:
+    """One agent, one task at a time, and a Comm that holds 5 live tasks, offered `rate`
+    customers a second: the load's report."""
     spec = base_topology("flood", agents=2)
     spec["mrds"]["chat"]["max_tasks"] = 1
     spec["actors"]["comm"]["max_live_tasks"] = 5
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    (directory / "topology.yaml").write_text(yaml.safe_dump(spec))
     result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
-                             "--agents-per-server", "1", "--rate", "30", "--duration", "2", "--handle", "fixed:0.5",
-                             "--think", "fixed:0"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
+                             "--agents-per-server", "1", "--rate", rate, "--duration", duration, "--handle", handle,
+                             "--think", "fixed:0"], cwd=directory, capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
+    return json.loads((directory / "report.json").read_text())
+
+
+def test_a_flood_beyond_what_comm_holds_is_refused_with_an_error_never_dropped(tmp_path):
+    report = flood(tmp_path, "30", "2", "fixed:0.5")
     assert report["refused"] > 10 and report["closed"] >= 5  # one agent, half a second a task
     assert report["lost"] == 0 and outcomes(report) == report["created"]
     assert report["acknowledged"] + report["refused"] == report["created"]
@@ -162,15 +168,7 @@ def test_a_flood_comm_refuses_is_mostly_refused_by_the_chat_servers_own_throttle
     Server now refuses new Tasks itself while Comm refuses them (wire/throttle.py), so Comm
     reads about 1.1 times what it takes. Counted: every refusal the client made never
     reached Comm, and nothing is lost."""
-    spec = base_topology("throttle", agents=2)
-    spec["mrds"]["chat"]["max_tasks"] = 1
-    spec["actors"]["comm"]["max_live_tasks"] = 5
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
-    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--chat-servers", "1",
-                             "--agents-per-server", "1", "--rate", "100", "--duration", "3", "--handle", "fixed:0.2",
-                             "--think", "fixed:0"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = flood(tmp_path, "100", "3", "fixed:0.2")
     refused_by_comm = report["refused"] - report["throttled"]
     assert refused_by_comm > 0                                  # Comm said it first
     assert report["throttled"] > 2 * refused_by_comm            # then the client held most back
