@@ -35,6 +35,7 @@ from . import codec
 from .catalogue import CHAT_EVENTS, GENERAL
 from .messages import Message, typed
 from .session import CONSUMED, COUNTS, Incoming, Request, Session
+from .throttle import Throttle
 
 __all__ = ["AsyncClient", "Client", "CONSUMED", "COUNTS", "Incoming", "NoAnswer", "Refused", "Request", "Session",
            "connector", "published"]
@@ -134,11 +135,12 @@ class Client:
 
     def __init__(self, connect: Connect, destination: str, *, probe: tuple[str, str], batches: bool = False,
                  beat: bool = False, held: Callable[[], Iterable[str]] = tuple, ids: str | None = None,
-                 also: Iterable[str] = ()):
+                 also: Iterable[str] = (), throttle: Throttle | None = None):
         """`also`: other destinations to hear (`mroute.errors`: errors whose sender Comm could
-        not tell), their messages given as ours but not numbered."""
+        not tell), their messages given as ours but not numbered; `throttle`: new Tasks
+        refused here while Comm refuses them OVERLOADED (wire/throttle.py)."""
         self.destination = destination
-        self.session = Session(destination, probe, batches=batches, beat=beat, held=held, ids=ids)
+        self.session = Session(destination, probe, batches=batches, beat=beat, held=held, ids=ids, throttle=throttle)
         self.sockets = _Sockets(connect, self.session, None, immediate=False, block=True)
         for other in also:
             self.sockets.sub.setsockopt(zmq.SUBSCRIBE, codec.topic(other))
@@ -259,11 +261,11 @@ class AsyncClient:
     def __init__(self, connect: Connect, destination: str, *, probe: tuple[str, str],
                  on_message: Callable[[Message, Request | None], None], ctx: zmq.asyncio.Context,
                  batches: bool = False, beat: bool = True, held: Callable[[], Iterable[str]] = tuple,
-                 immediate: bool = True, answer_within: float = 10.0):
+                 immediate: bool = True, answer_within: float = 10.0, throttle: Throttle | None = None):
         self.destination = destination
         self.on_message = on_message
         self.answer_within = answer_within
-        self.session = Session(destination, probe, batches=batches, beat=beat, held=held)
+        self.session = Session(destination, probe, batches=batches, beat=beat, held=held, throttle=throttle)
         self.sockets = _Sockets(connect, self.session, ctx, immediate)
         self.live = asyncio.Event()
         self.session.on_live = self.live.set

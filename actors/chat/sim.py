@@ -36,9 +36,9 @@ from wire.catalogue import CHAT_EVENTS, GENERAL
 from wire.codec import WireError
 from wire.curve import Curve
 from wire.desking import desk_range
-from wire.throttle import Throttle
 from wire.client import CONSUMED, COUNTS as SESSION_COUNTS, Incoming, Session   # the one client's session
 from wire.kernel.settings import ChatSettings, as_json
+from wire.throttle import Throttle
 
 from .customers import Customers
 from .desk import Desk

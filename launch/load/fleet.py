@@ -52,11 +52,10 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
     base = load(base_file)
     have = len(base.agents)
     actors = {name: spec for name, spec in (raw.get("actors") or {}).items() if spec.get("role") != "chat"}
-    mrd = next((spec.get("mrd") for spec in (raw.get("actors") or {}).values()
-                if spec.get("role") == "chat" and spec.get("mrd")), "chat")
+    chats = [spec for spec in (raw.get("actors") or {}).values() if spec.get("role") == "chat"]
+    mrd = next((spec["mrd"] for spec in chats if spec.get("mrd")), "chat")
     # the base's Chat Servers' throttle (0: off) is how the fleet's treat Comm's refusals too
-    throttle = {k: spec[k] for spec in (raw.get("actors") or {}).values() if spec.get("role") == "chat"
-                for k in ("throttle",) if k in spec}
+    throttle = {"throttle": chats[0]["throttle"]} if chats and "throttle" in chats[0] else {}
     actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
                       "mrd": mrd, **throttle, **{k: v for k, v in plan.settings().items() if v is not None}}
     agents = [passwords.hashed_entry(entry) for entry in raw.get("agents") or []]  # the file we write holds no password

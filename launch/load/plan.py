@@ -61,8 +61,8 @@ class LoadPlan:
                 "patience": str(self.patience) if self.patience else None}
 
 
-CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed", "expired",
-               "closed_other", "lost", "accepted", "handled", "errors")
+CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",
+               "expired", "closed_other", "lost", "accepted", "handled", "errors")
 # What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
 # is recovered by a Resync, so it is no failure, but a run with some must say so.
 STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")
