@@ -73,7 +73,8 @@ def interrupt_on_term() -> None:
                    "NAME-control's)  [env MROUTE_CONTROL_TOKEN: the token itself]")
 @thresholds.click_option(thresholds.LOAD_FIGURES)
 @click.option("--csv", "csv_prefix", metavar="PREFIX",
-              help="write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv")
+              help="write Locust's CSV files (PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv) "
+                   "and ours (PREFIX_mroute.csv, PREFIX_mroute_history.csv)")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="write the full report as JSON here")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML report here")
 @click.option("--quiet", is_flag=True, help="no live progress")

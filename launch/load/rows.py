@@ -1,6 +1,6 @@
-"""The rows of a load's tables, as Locust keeps them (stats, history, failures), built once
-from the run's first and last readings; the summary, the CSV files and the HTML page
-only show them.
+"""The rows of a load's tables (stats, history, failures), built once from the run's first
+and last readings; the summary, the CSV files (ours here, Locust's in locustcsv.py) and
+the HTML page only show them.
 
 A stats row is a Chat Server (type `server`: its routing latency: Task sent -> TaskAgentSelected), a
 queue (its tasks' wait for an agent, as Comm measures it) or the whole run (every server's
@@ -16,26 +16,36 @@ from typing import Any
 
 from wire.stats import Histogram
 
+from . import locustcsv
 from .plan import Reading
 
+# what a task's row counts as failures: a customer who gave up, a task that expired, an Error
+# received (refusals among them), a task that died with a Comm
+FAILURE_COUNTS = ("abandoned", "expired", "errors", "lost")
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
                  *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")
 HISTORY_COLUMNS = ("time", "t", "phase", "offered_per_s", "created_per_s", "routed_per_s", "closed_per_s",
                    "abandoned_per_s", "waiting", "open", "route_p50_ms", "route_p90_ms", "route_p99_ms",
                    "route_max_ms", "created", "routed", "closed", "abandoned", "gaps", "missed")
-FAILURE_COLUMNS = ("kind", "type", "code", "count")
 
 
 def ms(us: float | None) -> float | None:
     return round(us / 1000, 3) if us is not None else None
 
 
+def latency_figures(hist: Histogram) -> dict[str, Any]:
+    """A latency's figures in ms: median, average, min, max, and the percentiles Locust
+    reports (by its labels, for its CSV files)."""
+    return {"median_ms": ms(hist.percentile(50)), "average_ms": ms(hist.mean()), "min_ms": ms(hist.low()),
+            "max_ms": ms(float(hist.max_us)) if hist.count else None,
+            "percentiles_ms": {label: ms(hist.percentile(p)) for label, p in locustcsv.PERCENTILES}}
+
+
 def stats_row(kind: str, name: str, measure: str, count: int, failures: int, hist: Histogram,
               seconds: float) -> dict[str, Any]:
     row: dict[str, Any] = {"type": kind, "name": name, "measure": measure, "count": count, "failures": failures,
-                           "median_ms": ms(hist.percentile(50)), "average_ms": ms(hist.mean()),
-                           "min_ms": ms(hist.low()), "max_ms": ms(float(hist.max_us)) if hist.count else None}
+                           **latency_figures(hist)}
     row.update({f"{label}_ms": ms(hist.percentile(p)) for label, p in PERCENTILES})
     row["rate_per_s"] = round(count / seconds, 2) if seconds else 0.0
     row["failures_per_s"] = round(failures / seconds, 2) if seconds else 0.0
@@ -43,7 +53,7 @@ def stats_row(kind: str, name: str, measure: str, count: int, failures: int, his
 
 
 def server_failures(before: dict[str, Any], after: dict[str, Any]) -> int:
-    return sum(int(after.get(k, 0)) - int(before.get(k, 0)) for k in ("abandoned", "expired", "errors", "lost"))
+    return sum(int(after.get(k, 0)) - int(before.get(k, 0)) for k in FAILURE_COUNTS)
 
 
 def stats_rows(first: Reading, last: Reading, seconds: float, lost: int) -> list[dict[str, Any]]:
@@ -94,16 +104,17 @@ def agents_by_state(comm: dict[str, Any]) -> dict[str, int]:
     return {state: int(n) for state, n in busiest.items() if state != "LOGOUT"}
 
 
-def csv_texts(report: dict[str, Any]) -> dict[str, str]:
-    """Locust's three files, by suffix: stats, stats_history, failures."""
+def own_csv_texts(report: dict[str, Any]) -> dict[str, str]:
+    """Our own two files, by suffix: mroute (the rows by server, queue and the whole run,
+    with the measure and our percentiles) and mroute_history (a row a second, with what
+    Locust's history has no column for: offered, routed, closed, waiting, agents by state)."""
     import io
     texts = {}
     states = list(dict.fromkeys(state for row in report["series"] for state in row.get("agents", {})))
     history = [{**row, **{f"route_{p}_ms": ms(row.get(f"route_{p}_us")) for p in ("p50", "p90", "p99", "max")},
                 **{f"agents_{s}": row.get("agents", {}).get(s, 0) for s in states}} for row in report["series"]]
-    for suffix, columns, rows in (("stats", STATS_COLUMNS, report["stats"]),
-                                  ("stats_history", (*HISTORY_COLUMNS, *(f"agents_{s}" for s in states)), history),
-                                  ("failures", FAILURE_COLUMNS, report["failures"])):
+    for suffix, columns, rows in (("mroute", STATS_COLUMNS, report["stats"]),
+                                  ("mroute_history", (*HISTORY_COLUMNS, *(f"agents_{s}" for s in states)), history)):
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
@@ -113,11 +124,18 @@ def csv_texts(report: dict[str, Any]) -> dict[str, str]:
     return texts
 
 
+def csv_texts(report: dict[str, Any]) -> dict[str, str]:
+    """Every CSV file of a run by suffix: Locust's three, then ours."""
+    return {**locustcsv.texts(report), **own_csv_texts(report)}
+
+
 def write_csv(prefix: str, report: dict[str, Any]) -> list[Path]:
-    """PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv."""
+    """PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv (Locust's),
+    PREFIX_mroute.csv and PREFIX_mroute_history.csv (ours)."""
     written = []
     for suffix, text in csv_texts(report).items():
         path = Path(f"{prefix}_{suffix}.csv")
-        path.write_text(text)
+        with path.open("w", newline="") as file:   # Locust's lines end in CRLF, csv.writer's own
+            file.write(text)
         written.append(path)
     return written

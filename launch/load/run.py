@@ -32,6 +32,10 @@ def window_max(window: Histogram) -> float | None:
     return float(min(bucket_low(max(window.counts) + 1), window.max_us))
 
 
+def failures(reading: Reading) -> int:
+    return sum(reading.counts[k] for k in loadrows.FAILURE_COUNTS)
+
+
 def us(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
@@ -62,7 +66,11 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                "route_p99_us": window.percentile(99), "route_max_us": window_max(window),
                "agents": loadrows.agents_by_state(now_reading.comm),
                **{k: now_reading.counts[k] - first.counts[k]
-                  for k in ("created", "routed", "closed", "abandoned", "gaps", "missed")}}
+                  for k in ("created", "routed", "closed", "abandoned", "gaps", "missed")},
+               # the run so far, as Locust's history gives it: failures, and the latency's figures
+               "failures": failures(now_reading) - failures(first),
+               "failures_per_s": round((failures(now_reading) - failures(before)) / seconds, 1),
+               "route_total": loadrows.latency_figures(now_reading.latency.minus(first.latency))}
         series.append(row)
         if progress is not None:
             progress(row)

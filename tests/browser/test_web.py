@@ -127,6 +127,7 @@ def test_a_load_run_from_the_console_ends_with_its_reports(console):
     report = json.loads(call("/api/load/report.json"))
     assert report["created"] > 5 and report["lost"] == 0 and report["closed"] == report["created"]
     assert b"<svg" in call("/api/load/report.html")
-    assert call("/api/load/report_stats.csv").decode().startswith("type,name,measure,count")
+    assert call("/api/load/report_stats.csv").decode().startswith("Type,Name,Request Count,Failure Count")
+    assert call("/api/load/report_mroute.csv").decode().startswith("type,name,measure,count")
     # the Chat Server has what it was doing before the run back
     assert control_client.ask(running.topology, "stats")["actors"]["chat.1"]["rate"] == 0

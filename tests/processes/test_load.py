@@ -86,20 +86,28 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
     throughput = page.split("<svg")[1].split("</svg>")[0]
     seconds = [float(t) for t in re.findall(r'text-anchor="middle" class="tick">([0-9.]+)</text>', throughput)]
     assert seconds and max(seconds) <= end
-    # Locust's three CSV files, with the columns testers read
-    stats = list(csv.DictReader((tmp_path / "run_stats.csv").open()))
-    assert [r["name"] for r in stats] == ["chat.1", "chat.2", "chat-default", "voice-default", "Aggregated"]
-    for column in ("count", "failures", "median_ms", "average_ms", "min_ms", "max_ms", "p50_ms", "p90_ms", "p95_ms",
-                   "p99_ms", "p99.9_ms", "rate_per_s"):
-        assert column in stats[0], column
+    # Locust's three CSV files, with Locust's columns (tests/inprocess/test_load_csv.py: all of them)
+    stats = list(csv.DictReader((tmp_path / "run_stats.csv").open(newline="")))
+    assert [(r["Type"], r["Name"]) for r in stats] == [("Queue", "chat-default"), ("Task", "route"),
+                                                       ("Queue", "voice-default"), ("", "Aggregated")]
     total = stats[-1]
-    assert int(total["count"]) == report["created"] and int(total["failures"]) == 0
-    assert int(stats[2]["count"]) == report["created"]              # every task went through chat-default
-    assert float(total["p50_ms"]) <= float(total["p99_ms"]) <= float(total["max_ms"])
-    history = list(csv.DictReader((tmp_path / "run_stats_history.csv").open()))
-    assert len(history) == len(report["series"]) and "agents_ACTIVE" in history[0] and "route_p99_ms" in history[0]
-    assert int(history[-1]["closed"]) == report["closed"]
-    assert (tmp_path / "run_failures.csv").read_text().splitlines() == ["kind,type,code,count"]
+    assert int(total["Request Count"]) == report["created"] and int(total["Failure Count"]) == 0
+    assert int(stats[0]["Request Count"]) == report["created"]     # every task went through chat-default
+    assert int(total["50%"]) <= int(total["99%"]) <= int(total["100%"]) <= round(float(total["Max Response Time"]))
+    p99_ms = report["route_p99_us"] / 1000   # Locust's whole ms, to two significant digits above 100
+    assert abs(int(total["99%"]) - p99_ms) <= max(0.5, 0.05 * p99_ms) + 1e-3
+    history = list(csv.DictReader((tmp_path / "run_stats_history.csv").open(newline="")))
+    assert len(history) == len(report["series"]) and {r["Name"] for r in history} == {"Aggregated"}
+    assert int(history[-1]["Total Request Count"]) == report["created"]
+    assert (tmp_path / "run_failures.csv").read_text().splitlines() == \
+        ["Method,Name,Error,Occurrences,First Seen,Last Seen"]
+    # ours beside them: the rows by server and queue, and the seconds with the agents by state
+    mine = list(csv.DictReader((tmp_path / "run_mroute.csv").open()))
+    assert [r["name"] for r in mine] == ["chat.1", "chat.2", "chat-default", "voice-default", "Aggregated"]
+    assert int(mine[-1]["count"]) == report["created"] and "p99.9_ms" in mine[0]
+    mine_history = list(csv.DictReader((tmp_path / "run_mroute_history.csv").open()))
+    assert len(mine_history) == len(report["series"]) and "agents_ACTIVE" in mine_history[0]
+    assert int(mine_history[-1]["closed"]) == report["closed"]
     # the fleet died with the command
     assert not [p["pid"] for p in report["processes"].values() if pid_alive(p["pid"])]
 
@@ -126,9 +134,12 @@ def test_impatient_customers_abandon_and_are_still_accounted_for(tmp_path):
     percent = 100 * report["abandoned"] / report["created"]
     assert f"thresholds missed: abandoned_pct < 1 (was {round(percent, 3):g})" in result.stderr
     assert "lost == 0" not in result.stderr.splitlines()[-1]
-    failures = list(csv.DictReader((tmp_path / "run_failures.csv").open()))
-    assert {"kind": "abandoned", "type": "", "code": "", "count": str(report["abandoned"])} in failures
-    server = next(r for r in csv.DictReader((tmp_path / "run_stats.csv").open()) if r["name"] == "chat.1")
+    failures = list(csv.DictReader((tmp_path / "run_failures.csv").open(newline="")))
+    assert {"Method": "Task", "Name": "route", "Error": "abandoned", "Occurrences": str(report["abandoned"]),
+            "First Seen": "", "Last Seen": ""} in failures
+    route = next(r for r in csv.DictReader((tmp_path / "run_stats.csv").open(newline="")) if r["Name"] == "route")
+    assert int(route["Failure Count"]) == report["abandoned"]
+    server = next(r for r in csv.DictReader((tmp_path / "run_mroute.csv").open()) if r["name"] == "chat.1")
     assert int(server["failures"]) == report["abandoned"]
 
 
