@@ -71,7 +71,10 @@ def interrupt_on_term() -> None:
 @click.option("--control-token-file", "token_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="with --attach-pods from another host: a file with the pods' control token (the Secret "
                    "NAME-control's)  [env MROUTE_CONTROL_TOKEN: the token itself]")
-@thresholds.click_option(thresholds.LOAD_FIGURES)
+@thresholds.click_option(thresholds.LOAD_FIGURES, relative=True)
+@click.option("--compare", "compare_file", type=click.Path(dir_okay=False, exists=True), metavar="BASE.json",
+              help="show this run's figures beside an earlier run's --json report, each change in percent "
+                   "(in the JSON report: `compare`); --fail-on may then say `base`")
 @click.option("--csv", "csv_prefix", metavar="PREFIX",
               help="write Locust's CSV files (PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv) "
                    "and ours (PREFIX_mroute.csv, PREFIX_mroute_history.csv)")
@@ -81,8 +84,8 @@ def interrupt_on_term() -> None:
 def load_command(file: str, servers: int | None, agents: int | None, rate: float, duration: float, profile: Any,
                  handle: Any, think: Any, patience: Any, drain: float, attach: bool, pods: tuple[str, ...],
                  token_file: str | None,
-                 fail_on: list[thresholds.Threshold], csv_prefix: str | None, json_file: str | None,
-                 html_file: str | None, quiet: bool) -> None:
+                 fail_on: list[thresholds.Threshold], compare_file: str | None, csv_prefix: str | None,
+                 json_file: str | None, html_file: str | None, quiet: bool) -> None:
     """Offer customers to a fleet of simulated Chat Servers and account for every task.
 
     Spawns the fleet with the topology file's Comm, MRE and GC (in a run directory of its
@@ -99,8 +102,18 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     import shlex
     import sys
 
+    from ..load import compare
     from ..load.plan import LoadPlan
     from ..load.run import accounted, run_details, run_load
+    # before anything starts: a threshold against a base needs one, and the base must be a report
+    relative = [str(t) for t in fail_on if t.relative is not None]
+    if relative and compare_file is None:
+        raise click.UsageError(f"--fail-on {relative[0]!r} compares with a base run: give --compare BASE.json "
+                               f"(an earlier `mroute load --json` report)")
+    try:
+        base = compare.read_base(compare_file) if compare_file else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--compare")
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
                     drain=drain)
     console = Console(stderr=True)
@@ -146,7 +159,9 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
         if kept:
             click.echo(f"the fleet's logs are kept in {fleet.directory}", err=True)
     result["run"] = run_details(shlex.join(["mroute", *sys.argv[1:]]), fleet)
-    result["verdict"] = thresholds.judge(result, fail_on, thresholds.LOAD_FIGURES)
+    if base is not None:
+        result["compare"] = compare.compare(result, base, compare_file)
+    result["verdict"] = thresholds.judge(result, fail_on, thresholds.LOAD_FIGURES, base)
     out = Console()
     for table in loadreport.summary_tables(result):
         out.print(table)

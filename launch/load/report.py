@@ -56,6 +56,13 @@ def progress_table(row: dict[str, Any], duration: float) -> Any:
     return table
 
 
+def limit_note(threshold: dict[str, Any]) -> str:
+    """What a threshold against the base came to: ` (= 10.8)`, or that the base had no sample."""
+    if "limit" not in threshold:
+        return ""
+    return " (base: no sample)" if threshold["limit"] is None else f" (= {threshold['limit']:g})"
+
+
 def summary_tables(report: dict[str, Any]) -> list[Any]:
     from rich.table import Table
     plan = report["plan"]
@@ -89,13 +96,16 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
                                                                                   "max_ms")),
                      f"{row['rate_per_s']:,.1f}")
     tables = [tasks, rows, procs]
+    if report.get("compare"):
+        from .compare import table
+        tables.append(table(report["compare"]))
     verdict = report.get("verdict") or {"thresholds": []}
     if verdict["thresholds"]:
         judged = Table(title="thresholds (--fail-on): " + ("all met" if verdict["passed"] else "MISSED"))
         for column in ("threshold", "actual", ""):
             judged.add_column(column, justify="left" if column == "threshold" else "right")
         for t in verdict["thresholds"]:
-            judged.add_row(t["threshold"], "no sample" if t["actual"] is None else f"{t['actual']:g}",
+            judged.add_row(t["threshold"] + limit_note(t), "no sample" if t["actual"] is None else f"{t['actual']:g}",
                            "met" if t["passed"] else "[bold red]MISSED[/]")
         tables.append(judged)
     return tables

@@ -46,9 +46,13 @@ def outcomes(report):
 
 
 def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
+    # an earlier run's report, as --json writes one, to compare with: a second of routing p99
+    (tmp_path / "base.json").write_text(json.dumps({"created": 40, "plan": {"rate": 30}, "lost": 0, "errors": 0,
+                                                    "route_p99_us": 1_000_000.0, "run": {"date": "2026-01-01"}}))
     result = load_run(tmp_path, "--chat-servers", "2", "--agents-per-server", "4", "--rate", "30",
                       "--duration", "3", "--handle", "fixed:0.2", "--think", "fixed:0.01",
-                      "--fail-on", "lost==0", "--fail-on", "errors == 0", "--csv", "run")
+                      "--fail-on", "lost==0", "--fail-on", "errors == 0", "--csv", "run",
+                      "--compare", "base.json", "--fail-on", "routing_p99_ms < base * 0.5")
     assert result.returncode == 0, result.stderr + result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["created"] > 30
@@ -77,9 +81,19 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
     assert f"<td>tasks created</td><td>{report['created']:,}</td>" in page
     assert "<h2>Comm's numbered streams</h2>" in page and "<td>messages missed in those gaps</td><td>0</td>" in page
     # the thresholds met: the verdict says so, with each figure
+    p99_ms = round(report["route_p99_us"] / 1000, 3)
     assert report["verdict"] == {"passed": True, "thresholds": [
         {"threshold": "lost == 0", "figure": "lost", "actual": 0.0, "passed": True},
-        {"threshold": "errors == 0", "figure": "errors", "actual": 0.0, "passed": True}]}
+        {"threshold": "errors == 0", "figure": "errors", "actual": 0.0, "passed": True},
+        {"threshold": "routing_p99_ms < base * 0.5", "figure": "routing_p99_ms", "actual": p99_ms,
+         "limit": 500.0, "passed": True}]}
+    # beside the base run, each change in percent: in the report and on the terminal
+    compared = {row["figure"]: row for row in report["compare"]["figures"]}
+    assert compared["routing_p99_ms"] == {"figure": "routing_p99_ms", "base": 1000.0, "this": p99_ms,
+                                          "change_pct": round(100 * (p99_ms - 1000) / 1000, 1)}
+    assert compared["lost"]["change_pct"] == 0.0 and report["compare"]["base"]["file"] == "base.json"
+    assert "against base.json (2026-01-01)" in result.stdout
+    assert f"{compared['routing_p99_ms']['change_pct']:+.1f} %" in result.stdout
     assert '<span class="verdict pass">PASSED</span>' in page and report["run"]["command"].startswith("mroute load")
     # the time axis is as long as the run, not rounded up to a round number of seconds
     end = report["load_s"] + report["drain_s"]
@@ -150,6 +164,20 @@ def test_a_malformed_threshold_is_a_usage_error(tmp_path, expr, why):
         result = subprocess.run([*MROUTE, verb, "--fail-on", expr], cwd=tmp_path, capture_output=True, text=True,
                                 timeout=30)
         assert result.returncode == 2 and why in result.stderr, (verb, result.stderr)
+
+
+def test_a_threshold_against_a_base_needs_one_and_a_base_must_be_a_load_report(tmp_path):
+    result = subprocess.run([*MROUTE, "load", "--fail-on", "routing_p99_ms < base * 1.2"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "--compare BASE.json" in result.stderr, result.stderr
+    (tmp_path / "chaos.json").write_text(json.dumps({"lost": 0}))
+    result = subprocess.run([*MROUTE, "load", "--compare", "chaos.json"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 2 and "--compare" in result.stderr and "no `mroute load --json` report" in \
+        result.stderr, result.stderr
+    result = subprocess.run([*MROUTE, "chaos", "--fail-on", "lost <= base"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 2 and "compares with a base run" in result.stderr, result.stderr
 
 
 def flood(directory, rate: str, duration: str, handle: str) -> dict:
