@@ -107,7 +107,7 @@ def compose(file: str, output: str, image: str | None, health_port_base: int) ->
     user = compose_export.service_user(os.getuid(), os.getgid())
     owner = user if user != (os.getuid(), os.getgid()) else None
     write_files(output, compose_export.files(plan, image or f"mroute:{version()}", user, health_port_base),
-                owner=owner)
+                private=frozenset({compose_export.TOKEN}), owner=owner)
     states = [Path("state") / name for _workload, _instance, name in compose_export.services(plan)]
     for state in states:   # owned by the user the services run as
         (Path(output) / state).mkdir(parents=True, exist_ok=True, mode=0o700)

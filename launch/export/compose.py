@@ -10,10 +10,15 @@ The services run as the user who exported (`user:`), who owns the files, readabl
 user only; never as root: exported by root, they run as the image's user, who is then given
 the files (the command chowns them). Each service's health port (/metrics among its paths)
 is published on the host's 127.0.0.1, one host port each, counted up from a base in the
-order of services()."""
+order of services(). A control token (`control/token`, made at export) lets a client on the
+host read a service's /stats and set a Chat Server's load through its published port
+(`mroute load --attach-pods 127.0.0.1:PORT --control-token-file control/token`): such a
+client reaches the service from the project network's gateway, not from the service's own
+host, and the port serves strangers nothing else."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from .plan import CONFIG_DIR, HEALTH_PORT, IMAGE_UID, RUN_DIR, Plan, Workload, dump
@@ -31,6 +36,13 @@ def services(plan: Plan) -> list[tuple[Workload, str, str]]:
     """(workload, instance, service name) of each service: `comm`, `chat-2`."""
     return [(w, instance, f"{w.actor}-{instance.rpartition('.')[2]}" if w.desks else w.actor)
             for w in plan.workloads for instance in w.instances()]
+
+
+TOKEN = "control/token"   # private: the export writes it readable by the services' user only
+
+
+def random_token() -> str:
+    return secrets.token_hex(24) + "\n"
 
 
 def service_user(uid: int, gid: int) -> tuple[int, int]:
@@ -53,6 +65,7 @@ def files(plan: Plan, image: str, user: tuple[int, int], health_port_base: int =
         agents = "desk-agents.yaml" if workload.desks else "agents.yaml"
         volumes = [f"./topology:{CONFIG_DIR}/topology:ro", f"./agents/{agents}:{CONFIG_DIR}/agents/agents.yaml:ro"]
         volumes += [f"./curve/{path}:{CONFIG_DIR}/curve/{path}:ro" for path in workload.keys(plan.curve_files)]
+        volumes.append(f"./{TOKEN}:{CONFIG_DIR}/{TOKEN}:ro")
         volumes.append(f"./state/{name}:{RUN_DIR}")   # Comm's journal among them
         # Published, the port is reached through the container's own address, by a Host
         # that names the host's: both said, so that the health port's guard lets them in
@@ -61,7 +74,7 @@ def files(plan: Plan, image: str, user: tuple[int, int], health_port_base: int =
             "image": image, "restart": "unless-stopped", "user": f"{user[0]}:{user[1]}",
             "command": ["actor", instance, "-f", f"{CONFIG_DIR}/topology/topology.yaml", "--run-dir", RUN_DIR,
                         "--health-port", str(HEALTH_PORT), "--health-host", "0.0.0.0", *host_names,
-                        "--bind-any", "--log-json"],
+                        "--control-token-file", f"{CONFIG_DIR}/{TOKEN}", "--bind-any", "--log-json"],
             "ports": [f"127.0.0.1:{ports[name]}:{HEALTH_PORT}"],
             "volumes": volumes, "stop_grace_period": f"{grace:g}s",
             "healthcheck": {"test": HEALTHCHECK, "interval": "5s", "timeout": "2s", "retries": 3,
@@ -70,9 +83,13 @@ def files(plan: Plan, image: str, user: tuple[int, int], health_port_base: int =
     published = "\n".join(f"#   {name:<12} http://127.0.0.1:{port}/metrics" for name, port in ports.items())
     header = (f"# docker compose project of topology {plan.topology.name!r}, written by `mroute export compose`.\n"
               f"# docker compose up -d   (the image: docker build -t {image} .)\n"
-              f"# Each service's health port ({HEALTH_PORT}: /healthz /readyz /metrics), on the host:\n{published}\n")
+              f"# Each service's health port ({HEALTH_PORT}: /healthz /readyz /metrics), on the host:\n{published}\n"
+              f"# /stats and a Chat Server's POST /load take the token in {TOKEN}, e.g.\n"
+              f"#   mroute load {' '.join(f'--attach-pods 127.0.0.1:{port}' for port in ports.values())} "
+              f"--control-token-file {TOKEN}\n")
     out = {"compose.yaml": header + dump(project),
-           "topology/topology.yaml": plan.topology_text, "agents/agents.yaml": plan.agents_hashed}
+           "topology/topology.yaml": plan.topology_text, "agents/agents.yaml": plan.agents_hashed,
+           TOKEN: random_token()}
     if any(w.desks for w in plan.workloads):
         out["agents/desk-agents.yaml"] = plan.agents_plain
     out.update({f"curve/{path}": data.decode() for path, data in plan.curve_files.items()})

@@ -102,3 +102,21 @@ def test_the_healthcheck_runs_under_podman_compose_and_docker_compose(tmp_path):
     mangled = shlex.split(shlex.split(podman_compose_1_0_3(["CMD", *wanted]))[2])
     assert mangled[:3] == ["python", "-c", "import"]
     assert not set('"$`\\') & set(READY_CHECK)   # nothing in it a shell's double quotes would read
+
+
+def test_a_client_on_the_host_is_given_a_control_token_the_services_hold(tmp_path):
+    """A client on the host reaches a published port from the project network's gateway,
+    not from the service's host: without a token /stats and /load refused it (403), so
+    `mroute load --attach-pods` could not drive a compose project."""
+    services = project(tmp_path)["services"]
+    token = tmp_path / "c" / "control" / "token"
+    assert len(token.read_text().strip()) == 48 and stat.S_IMODE(token.stat().st_mode) == 0o600
+    for name, service in services.items():
+        command = service["command"]
+        held = command[command.index("--control-token-file") + 1]
+        assert f"./control/token:{held}:ro" in service["volumes"], name
+    header = (tmp_path / "c" / "compose.yaml").read_text().split("\nname:")[0]
+    assert "--control-token-file control/token" in header
+    again = tmp_path / "again"
+    assert CliRunner().invoke(export, ["compose", "-f", str(DEFAULT), "-o", str(again)]).exit_code == 0
+    assert (again / "control" / "token").read_text() != token.read_text()   # made at each export, never a default

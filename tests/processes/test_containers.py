@@ -455,6 +455,19 @@ def test_the_compose_export_runs_in_podman_and_comm_carries_on_from_its_volume(p
         wait_until(lambda: chat_total("closed") >= closed + 20, timeout=60, interval=0.5,
                    what="routing again after Comm's restart")
 
+        # a load driven from the host through the published ports, as a tester would: the
+        # export's control token lets it past the health port's guard
+        report = tmp_path / "attached.json"
+        attach = [arg for service in services for arg in ("--attach-pods", f"127.0.0.1:{port[service]}")]
+        done = subprocess.run([*MROUTE, "load", *attach, "--control-token-file", str(out / "control" / "token"),
+                               "--rate", "10", "--duration", "2", "--quiet", "--json", str(report)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr + done.stdout
+        attached = json.loads(report.read_text())
+        ends = sum(attached[k] for k in ("refused", "closed", "abandoned", "expired", "closed_other", "unfinished",
+                                         "unacknowledged"))
+        assert attached["created"] > 0 and attached["lost"] == 0 and ends == attached["created"], attached
+
         # no new customers; each Chat Server answers once its chats have ended (the preStop's
         # /drain: served to the container itself only)
         for service in ("chat-1", "chat-2"):
