@@ -36,6 +36,16 @@ def profile_option(_ctx: Any, _param: Any, value: str) -> Any:
         raise click.BadParameter(str(exc))
 
 
+def check_queues(path: str | None, scenario: Any, topology: Any) -> None:
+    from ..load.scenario import ScenarioError, check_queues as check
+    # the fleet's servers route on the base's Chat Servers' MRD (fleet.py: fleet_topology)
+    mrd = next((a.get("mrd") for a in topology.actors.values() if a.get("role") == "chat" and a.get("mrd")), "chat")
+    try:
+        check(scenario, topology.queues, mrd)
+    except ScenarioError as exc:
+        raise click.UsageError(f"scenario {path}: {exc}")
+
+
 def interrupt_on_term() -> None:
     """TERM, or HUP (the terminal closed), ends the run as Ctrl-C does: through the fleet's
     `close`, which gives the Chat Servers their settings back."""
@@ -47,8 +57,21 @@ def interrupt_on_term() -> None:
         signal.signal(signum, interrupt)
 
 
+def read_scenario(path: str | None) -> Any:
+    from ..load import scenario
+    if path is None:
+        return scenario.Scenario()
+    try:
+        return scenario.read(path)
+    except scenario.ScenarioError as exc:
+        raise click.UsageError(f"scenario {path}: {exc}")
+
+
 @click.command("load")
 @topology_option()
+@click.option("--scenario", "scenario_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
+              help="a YAML scenario: the flags' settings and the behaviours they cannot say (queues and their "
+                   "weights, priority, offers left to time out, breaks, shifts); a flag given here wins")
 @click.option("--chat-servers", "servers", type=click.IntRange(1), default=None,
               help="simulated Chat Servers to spawn  [default: 2]; with --attach, scale the chat actor to this")
 @click.option("--agents-per-server", "agents", type=click.IntRange(1), default=None,
@@ -81,7 +104,8 @@ def interrupt_on_term() -> None:
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="write the full report as JSON here")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), help="write a self-contained HTML report here")
 @click.option("--quiet", is_flag=True, help="no live progress")
-def load_command(file: str, servers: int | None, agents: int | None, rate: float, duration: float, profile: Any,
+@click.pass_context
+def load_command(ctx: click.Context, file: str, scenario_file: str | None, servers: int | None, agents: int | None, rate: float, duration: float, profile: Any,
                  handle: Any, think: Any, patience: Any, drain: float, attach: bool, pods: tuple[str, ...],
                  token_file: str | None,
                  fail_on: list[thresholds.Threshold], compare_file: str | None, csv_prefix: str | None,
@@ -105,6 +129,14 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     from ..load import compare
     from ..load.plan import LoadPlan
     from ..load.run import accounted, run_details, run_load
+    scenario = read_scenario(scenario_file)
+    # the scenario's settings, but for a flag given on the command line (or its variable)
+    given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    chosen = {name: value for name, value in scenario.flags.items() if ctx.get_parameter_source(name) not in given}
+    servers, agents = chosen.get("servers", servers), chosen.get("agents", agents)
+    rate, duration, profile = chosen.get("rate", rate), chosen.get("duration", duration), chosen.get("profile", profile)
+    handle, think = chosen.get("handle", handle), chosen.get("think", think)
+    patience, drain = chosen.get("patience", patience), chosen.get("drain", drain)
     # before anything starts: a threshold against a base needs one, and the base must be a report
     relative = [str(t) for t in fail_on if t.relative is not None]
     if relative and compare_file is None:
@@ -115,7 +147,7 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--compare")
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
-                    drain=drain)
+                    drain=drain, behaviour=scenario.behaviour)
     console = Console(stderr=True)
     if pods or attach:   # servers someone else runs: whatever ends the run, they get their settings back
         interrupt_on_term()
@@ -130,10 +162,13 @@ def load_command(file: str, servers: int | None, agents: int | None, rate: float
             if agents is not None:
                 raise click.UsageError("--agents-per-server is fixed by the running topology's file "
                                        "(actors.chat.agents); it cannot change with --attach")
-            fleet = AttachedFleet(load_or_exit(file), servers,
+            topology = load_or_exit(file)
+            check_queues(scenario_file, scenario, topology)
+            fleet = AttachedFleet(topology, servers,
                                   say=lambda text: console.print(text, soft_wrap=True, markup=False, highlight=False))
         else:
-            load_or_exit(file)   # refused here, with the key and the reason, before anything starts
+            # refused here, with the key and the reason, before anything starts
+            check_queues(scenario_file, scenario, load_or_exit(file))
             with console.status("starting the fleet..."):
                 fleet = SpawnedFleet(Path(file), servers or 2, agents or 10, plan)
     except (client.NoAnswer, RuntimeError, StartError, TopologyError) as exc:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from wire.behaviour import Behaviour
 from wire.dist import Distribution
 from wire.stats import Histogram
 
@@ -55,10 +56,16 @@ class LoadPlan:
     patience: Distribution | None
     profile: Profile = field(default_factory=Profile)
     drain: float = 10.0              # seconds allowed after arrivals stop for tasks to finish
+    behaviour: Behaviour = field(default_factory=Behaviour)   # a scenario's (wire/behaviour.py)
 
     def settings(self) -> dict[str, Any]:
         return {"handle": str(self.handle), "think": str(self.think),
                 "patience": str(self.patience) if self.patience else None}
+
+    def load_body(self) -> dict[str, Any]:
+        """What the Chat Servers are told at the start (control verb `load`): the durations
+        and the behaviours (not in their topology entry: only a load run sets those)."""
+        return {**self.settings(), **self.behaviour.to_json()}
 
 
 CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",

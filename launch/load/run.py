@@ -47,7 +47,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
     pids = fleet.pids()
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     # A new run number: the servers count only what they create from now on.
-    fleet.tell({"run": f"{os.getpid()}-{time.time_ns()}", "rate": 0.0, **plan.settings()})
+    fleet.tell({"run": f"{os.getpid()}-{time.time_ns()}", "rate": 0.0, **plan.load_body()})
     first = previous = Reading.of(fleet.stats(), chats)
     started = time.monotonic()
     series: list[dict[str, Any]] = []
@@ -130,7 +130,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                            "rss_mb": round(memory[name].get("VmRSS", 0) / 1024, 1)}
     return {
         "plan": {"rate": plan.rate, "duration_s": plan.duration, "profile": str(plan.profile),
-                 "chat_servers": len(chats), **plan.settings()},
+                 "chat_servers": len(chats), **plan.load_body()},
         "agents": sum(int(s.get("agents", 0)) for s in last.servers.values()),
         "load_s": round(load_seconds, 2), "drain_s": round(last.at - load_ended, 2), "interrupted": interrupted,
         "created": counts["created"], "acknowledged": counts["queued"], "refused": counts["refused"],

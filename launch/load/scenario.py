@@ -1,0 +1,133 @@
+"""`mroute load --scenario FILE`: a YAML file of what the command-line flags say, and of the
+behaviours they cannot (wire/behaviour.py): the queues customers choose, offers left to time
+out, agents' breaks and shifts. A flag given on the command line wins over the file.
+
+Every key is checked here, before anything starts: an unknown key, a bad value and a key this
+version does not simulate yet (transfers, conferences, voice) are refused naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wire import behaviour, dist
+
+from .plan import parse_profile
+
+# keys of the issue's scenario that nothing simulates yet: refused, never silently ignored
+NOT_SUPPORTED = {"voice": "voice calls", "agents.transfer": "transfers", "agents.conference": "conferences"}
+TOP = ("chat_servers", "agents_per_server", "drain", "customers", "agents", "voice")
+CUSTOMERS = ("rate", "duration", "profile", "patience", "queues", "priority")
+AGENTS = ("handle", "think", "ignore_offer", "breaks", "shifts", "transfer", "conference")
+
+
+class ScenarioError(ValueError):
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+@dataclass
+class Scenario:
+    flags: dict[str, Any] = field(default_factory=dict)   # load_command's parameter -> value, parsed
+    behaviour: behaviour.Behaviour = field(default_factory=behaviour.Behaviour)
+
+
+def section(data: dict[str, Any], name: str, known: tuple[str, ...]) -> dict[str, Any]:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ScenarioError(name, f"expected a mapping, not {value!r}")
+    check_keys(value, known, f"{name}.")
+    return value
+
+
+def check_keys(data: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
+    for key in data:
+        name = f"{prefix}{key}"
+        if name in NOT_SUPPORTED:
+            raise ScenarioError(name, f"{NOT_SUPPORTED[name]} are not supported yet by mroute load")
+        if key not in known:
+            raise ScenarioError(name, f"unknown key (expected one of: "
+                                      f"{', '.join(k for k in known if f'{prefix}{k}' not in NOT_SUPPORTED)})")
+
+
+def integer(key: str, value: Any, low: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ScenarioError(key, f"must be an integer >= {low}, not {value!r}")
+    return value
+
+
+def positive(key: str, value: Any, low: float, inclusive: bool = True) -> float:
+    if not behaviour.number(value) or value < low or (not inclusive and value == low):
+        raise ScenarioError(key, f"must be a number {'>=' if inclusive else '>'} {low:g}, not {value!r}")
+    return float(value)
+
+
+def parsed(key: str, parser: Any, value: Any) -> Any:
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise ScenarioError(key, str(exc)) from None
+
+
+def parse(data: Any) -> Scenario:
+    """A Scenario from a scenario file's content; raises ScenarioError naming the key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError("(top)", f"a scenario is a mapping of keys, not {type(data).__name__}")
+    check_keys(data, TOP)
+    customers = section(data, "customers", CUSTOMERS)
+    agents = section(data, "agents", AGENTS)
+    flags: dict[str, Any] = {}
+    if "chat_servers" in data:
+        flags["servers"] = integer("chat_servers", data["chat_servers"], 1)
+    if "agents_per_server" in data:
+        flags["agents"] = integer("agents_per_server", data["agents_per_server"], 1)
+    if "drain" in data:
+        flags["drain"] = positive("drain", data["drain"], 0)
+    if "rate" in customers:
+        flags["rate"] = positive("customers.rate", customers["rate"], 0)
+    if "duration" in customers:
+        flags["duration"] = positive("customers.duration", customers["duration"], 0.5)
+    if "profile" in customers:
+        flags["profile"] = parsed("customers.profile", parse_profile, str(customers["profile"]))
+    if "patience" in customers:
+        flags["patience"] = parsed("customers.patience", dist.parse_optional, customers["patience"])
+    for name in ("handle", "think"):
+        if name in agents:
+            flags[name] = parsed(f"agents.{name}", dist.parse, agents[name])
+    wanted = {**{k: customers[k] for k in ("queues", "priority") if k in customers},
+              **{k: agents[k] for k in ("ignore_offer", "breaks", "shifts") if k in agents}}
+    try:
+        behaves = behaviour.parse(wanted)
+    except behaviour.BehaviourError as exc:
+        section_of = "customers." if exc.key.split(".")[0] in ("queues", "priority") else "agents."
+        raise ScenarioError(section_of + exc.key, exc.reason) from None
+    return Scenario(flags, behaves)
+
+
+def read(path: str | Path) -> Scenario:
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError("(file)", f"not YAML: {exc}") from None
+    return parse(data)
+
+
+def check_queues(scenario: Scenario, queues: dict[str, dict[str, Any]], mrd: str) -> None:
+    """The queues customers choose are the topology's, on the MRD the Chat Servers route on."""
+    for name in scenario.behaviour.queues:
+        if name not in queues:
+            raise ScenarioError(f"customers.queues.{name}", f"not a queue of the topology "
+                                                            f"(it has: {', '.join(queues) or 'none'})")
+        if queues[name].get("mrd") != mrd:
+            raise ScenarioError(f"customers.queues.{name}", f"on MRD {queues[name].get('mrd')!r}, not the Chat "
+                                                            f"Servers' {mrd!r}")

@@ -1,0 +1,116 @@
+"""`mroute load --scenario FILE`: the file's keys, its refusals naming the key, and the flags
+that win over it (real runs of a scenario: tests/processes/test_load.py)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from launch.load.plan import Profile
+from launch.load.scenario import ScenarioError, check_queues, parse
+from wire.dist import parse as dist
+
+ISSUE_EXAMPLE = """
+chat_servers: 2
+agents_per_server: 20
+customers:
+  rate: 15
+  duration: 20
+  queues: {sales: 3, support: 1}
+  priority: {sales: 0, support: 5}
+  patience: exp:60
+agents:
+  handle: exp:1.5
+  think: uniform:0.05,0.3
+  ignore_offer: 0.1
+  breaks: {every: exp:15, length: 'uniform:1,3'}
+  shifts: {logout: 0.05, every: exp:30}
+"""
+
+
+def test_the_issues_scenario_without_transfers_conferences_and_voice_parses_to_flags_and_behaviours():
+    scenario = parse(yaml.safe_load(ISSUE_EXAMPLE))
+    assert scenario.flags == {"servers": 2, "agents": 20, "rate": 15.0, "duration": 20.0, "patience": dist("exp:60"),
+                              "handle": dist("exp:1.5"), "think": dist("uniform:0.05,0.3")}
+    behaviour = scenario.behaviour
+    assert behaviour.queues == {"sales": 3.0, "support": 1.0} and behaviour.priority == {"sales": 0, "support": 5}
+    assert behaviour.ignore_offer == 0.1
+    assert behaviour.breaks.every == dist("exp:15") and behaviour.breaks.length == dist("uniform:1,3")
+    assert behaviour.shifts.logout == 0.05 and behaviour.shifts.every == dist("exp:30")
+    assert behaviour.to_json()["breaks"] == {"every": "exp:15", "length": "uniform:1,3"}
+    assert parse({"customers": {"profile": "steps:3"}}).flags == {"profile": Profile("steps", 3)}
+    assert parse(None).flags == {} and parse({}).behaviour.queues == {}
+
+
+@pytest.mark.parametrize("data, key, why", [
+    ({"agents": {"transfer": 0.1}}, "agents.transfer", "transfers are not supported yet"),
+    ({"agents": {"conference": 0.05}}, "agents.conference", "conferences are not supported yet"),
+    ({"voice": {"calls_per_s": 0.5}}, "voice", "voice calls are not supported yet"),
+    ({"chat_server": 2}, "chat_server", "unknown key"),
+    ({"customers": {"rates": 2}}, "customers.rates", "unknown key"),
+    ({"customers": 3}, "customers", "expected a mapping"),
+    ({"chat_servers": 0}, "chat_servers", "integer >= 1"),
+    ({"agents_per_server": "ten"}, "agents_per_server", "integer >= 1"),
+    ({"customers": {"rate": -1}}, "customers.rate", "number >= 0"),
+    ({"customers": {"duration": 0.1}}, "customers.duration", "number >= 0.5"),
+    ({"customers": {"profile": "sawtooth"}}, "customers.profile", "not an arrival profile"),
+    ({"customers": {"patience": "gamma:3"}}, "customers.patience", "not a distribution"),
+    ({"agents": {"handle": "uniform:3,1"}}, "agents.handle", "min must not exceed max"),
+    ({"customers": {"queues": {"sales": -1}}}, "customers.queues.sales", "weight must be a number >= 0"),
+    ({"customers": {"queues": {"sales": 0}}}, "customers.queues", "at least one weight"),
+    ({"customers": {"queues": ["sales"]}}, "customers.queues", "expected a mapping"),
+    ({"customers": {"queues": {"sales": 1}, "priority": {"support": 2}}}, "customers.priority.support",
+     "not one of the queues"),
+    ({"customers": {"priority": {"sales": "high"}}}, "customers.priority.sales", "must be an integer"),
+    ({"agents": {"ignore_offer": 1.5}}, "agents.ignore_offer", "from 0 to 1"),
+    ({"agents": {"ignore_offer": True}}, "agents.ignore_offer", "from 0 to 1"),
+    ({"agents": {"breaks": {"every": "exp:10"}}}, "agents.breaks.length", "missing"),
+    ({"agents": {"breaks": {"every": "exp:10", "length": 1, "reason": "lunch"}}}, "agents.breaks.reason",
+     "unknown key"),
+    ({"agents": {"breaks": {"every": 0, "length": 1}}}, "agents.breaks.every", "above 0"),
+    ({"agents": {"shifts": {"logout": 2, "every": "exp:3"}}}, "agents.shifts.logout", "from 0 to 1"),
+    ({"agents": {"shifts": {"logout": 0.1}}}, "agents.shifts.every", "missing"),
+    ([1, 2], "(top)", "a mapping of keys"),
+    (yaml.safe_load("agents: {breaks: {every: exp:1, length: uniform:1,3}}"), "agents.breaks.3", "quote a uniform"),
+])
+def test_a_bad_scenario_is_refused_naming_the_key_and_why(data, key, why):
+    with pytest.raises(ScenarioError) as caught:
+        parse(data)
+    assert caught.value.key == key and why in caught.value.reason
+
+
+def test_the_queues_customers_choose_are_the_topologys_on_the_chat_servers_mrd():
+    queues = {"sales": {"mrd": "chat"}, "support": {"mrd": "chat"}, "calls": {"mrd": "voice"}}
+    check_queues(parse({"customers": {"queues": {"sales": 1, "support": 2}}}), queues, "chat")
+    with pytest.raises(ScenarioError, match="customers.queues.billing: not a queue of the topology"):
+        check_queues(parse({"customers": {"queues": {"billing": 1}}}), queues, "chat")
+    with pytest.raises(ScenarioError, match="customers.queues.calls: on MRD 'voice'"):
+        check_queues(parse({"customers": {"queues": {"calls": 1}}}), queues, "chat")
+
+
+def test_a_flag_given_on_the_command_line_wins_over_the_scenario_and_a_bad_file_is_a_usage_error(tmp_path,
+                                                                                                  monkeypatch):
+    from launch.commands import load as command
+    from launch.load import plan as planmod
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def caught(**plan):   # the plan the command built, before any fleet starts
+        seen.update(rate=plan["rate"], duration=plan["duration"], handle=str(plan["handle"]),
+                    queues=plan["behaviour"].queues)
+        raise Stop
+    monkeypatch.setattr(planmod, "LoadPlan", caught)
+    monkeypatch.chdir(tmp_path)   # no topology.yaml: nothing could start even if the plan went through
+    (tmp_path / "s.yaml").write_text("customers: {rate: 15, duration: 20, queues: {chat-default: 1}}\n"
+                                     "agents: {handle: exp:1.5}\n")
+    runner = CliRunner()
+    result = runner.invoke(command.load_command, ["--scenario", str(tmp_path / "s.yaml"), "--rate", "3"])
+    assert isinstance(result.exception, Stop), result.output
+    assert seen == {"rate": 3.0, "duration": 20.0, "handle": "exp:1.5", "queues": {"chat-default": 1.0}}
+    (tmp_path / "bad.yaml").write_text("agents: {transfer: 0.1}\n")
+    result = runner.invoke(command.load_command, ["--scenario", str(tmp_path / "bad.yaml")])
+    assert result.exit_code == 2
+    assert "agents.transfer: transfers are not supported yet" in result.output
