@@ -16,6 +16,7 @@ from wire import states as S
 from wire.codec import WireError
 from wire.stats import Histogram
 
+from .byqueue import ByQueue
 from .host import Host, Timer
 
 THROTTLED = "Task THROTTLED"  # error_codes' key of the Tasks our throttle refused (never sent)
@@ -37,6 +38,7 @@ class Customers:
         # TaskId -> when a TaskAgentSelected came for a task we could not name yet: the answer
         # to one of our Tasks was lost or slow, and the agent was chosen before it reached us.
         self.selected_early: dict[str, float] = {}
+        self.by_queue = ByQueue()
 
     def afresh(self) -> int:
         """Stop following the tasks we created and start a new latency record; returns how
@@ -49,13 +51,15 @@ class Customers:
         self.open.clear()
         self.accepted.clear()
         self.latency = Histogram()
+        self.by_queue = ByQueue()
         return unended
 
     def forget(self) -> int:
         """As `afresh`, keeping the latency measured so far (a Comm that lost our tasks)."""
-        latency = self.latency
+        latency, by_queue = self.latency, self.by_queue
         unended = self.afresh()
-        self.latency = latency
+        self.latency, self.by_queue = latency, by_queue
+        by_queue.forget_requests()
         return unended
 
     # what our customers do ------------------------------------------------------------
@@ -64,15 +68,31 @@ class Customers:
         Tasks: the customer is told to come back later, as if Comm had said so)."""
         host = self.host
         host.counts["created"] += 1
+        queue = self.choose_queue()
+        params: list[list[Any]] = [["channel", "web"]]
+        if queue is not None:
+            params.append(["queue", queue])
+            if queue in host.behaviour.priority:
+                params.append(["priority", host.behaviour.priority[queue]])
         try:
             msg_id = host.request("Task", {"Mrd": host.mrd, "ClientUniqueId": f"{host.name}-c{number}",
-                                           "name": f"Customer {number}", "params": [["channel", "web"]]})
+                                           "name": f"Customer {number}", "params": params})
         except WireError:   # only the throttle raises (wire/session.py)
             host.counts["refused"] += 1
             host.error_codes[THROTTLED] = host.error_codes.get(THROTTLED, 0) + 1
+            self.by_queue.created(None, queue)
+            self.by_queue.refused(None, queue)
             return None
         self.sent_at[msg_id] = time.monotonic()
+        self.by_queue.created(msg_id, queue)
         return msg_id
+
+    def choose_queue(self) -> str | None:
+        """The queue our customer asks for, by the scenario's weights; None: the MRD's default."""
+        weights = self.host.behaviour.queues
+        if not weights:
+            return None
+        return self.host.rng.choices(list(weights), weights=list(weights.values()))[0]
 
     def give_up(self, task_id: str) -> None:
         """The customer's patience ran out before an agent was chosen: cancel the task."""
@@ -91,6 +111,7 @@ class Customers:
         counts = self.host.counts
         counts["queued"] += 1
         self.open.add(task_id)
+        self.by_queue.answered(msg_id, task_id)
         state, code = body.get("State"), body.get("Code")
         if task_id in self.selected_early or state in WITH_AN_AGENT or (state == S.CLOSED and code == S.DONE):
             self.count_routed(task_id, sent)
@@ -110,11 +131,13 @@ class Customers:
         """An Error for our Task (OVERLOADED): our customer is told to come back later."""
         if self.sent_at.pop(msg_id, None) is not None:
             self.host.counts["refused"] += 1
+            self.by_queue.refused(msg_id)
 
     def on_selected(self, task_id: str) -> None:
         sent = self.forget_waiting(task_id)
         if sent is not None:
             self.latency.record(time.monotonic() - sent)
+            self.by_queue.waited(task_id, time.monotonic() - sent)
             self.host.counts["routed"] += 1
         elif self.sent_at and task_id not in self.open:
             self.selected_early[task_id] = time.monotonic()  # maybe ours: its answer may follow
@@ -125,6 +148,7 @@ class Customers:
         if body.get("State") == S.ACTIVE and task_id in self.open and task_id not in self.accepted:
             self.accepted.add(task_id)   # our task accepted: once, however often it is offered again
             self.host.counts["accepted"] += 1
+            self.by_queue.task(task_id, "accepted")
         if body.get("State") == S.CLOSED and body.get("Scope") != "PARTICIPANT" and task_id in self.open:
             if body.get("Code") == S.DONE and task_id in self.waiting:  # its selection never reached us
                 self.count_routed(task_id, self.forget_waiting(task_id))
@@ -139,6 +163,7 @@ class Customers:
                 self.open.discard(task_id)
                 self.forget_waiting(task_id)
                 self.host.counts["lost"] += 1
+                self.by_queue.ended(task_id, "lost")
             elif row is None:
                 continue  # not named in our Resync and not live: a later Resync will say
             elif row.get("State") == S.CLOSED:
@@ -154,17 +179,20 @@ class Customers:
         at = self.selected_early.pop(task_id, None)
         if at is not None and sent is not None:
             self.latency.record(max(0.0, at - sent))
+            self.by_queue.waited(task_id, max(0.0, at - sent))
         else:
             self.host.counts["routed_unmeasured"] += 1
 
     def closed(self, task_id: str, code: Any) -> None:
         if code == S.DONE and task_id in self.open and task_id not in self.accepted:
             self.host.counts["accepted"] += 1   # its acceptance's news was lost: an agent closed it
+            self.by_queue.task(task_id, "accepted")
         self.open.discard(task_id)
         self.accepted.discard(task_id)
         self.forget_waiting(task_id)
         self.selected_early.pop(task_id, None)
         self.host.counts[OUTCOMES.get(code, "closed_other")] += 1
+        self.by_queue.ended(task_id, OUTCOMES.get(code, "closed_other"))
 
     def forget_waiting(self, task_id: str) -> float | None:
         timer = self.patience_timers.pop(task_id, None)

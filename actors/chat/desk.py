@@ -26,6 +26,9 @@ class Desk:
         self.accepted: set[str] = set()      # held tasks seen ACTIVE (counted, their close is due)
         self.closing: set[str] = set()       # held tasks our agents have closed, not yet confirmed
 
+    def behaviour_changed(self) -> None:
+        """A load run set new behaviours (breaks, shifts): nothing to do yet."""
+
     # agents ---------------------------------------------------------------------------
     def log_all_in(self, reset: bool = False) -> None:
         """Connect and Login every agent; `reset` (once, when this process starts) tells Comm

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol
 
+from wire.behaviour import Behaviour
 from wire.dist import Distribution
 
 
@@ -29,6 +30,7 @@ class Host(Protocol):
     handle: Distribution
     think: Distribution
     patience: Distribution | None
+    behaviour: Behaviour            # a load scenario's: queues, priority, RONA, breaks, shifts
 
     def request(self, type: str, body: dict[str, Any]) -> str:
         """Send until answered (at least once); returns the MsgId. A new Task refused by the

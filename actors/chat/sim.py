@@ -31,7 +31,7 @@ import zmq
 
 from actors.lograte import LogBudget
 from actors.runtime import Actor, log
-from wire import dist, states as S
+from wire import behaviour as behaviours, dist, states as S
 from wire.catalogue import CHAT_EVENTS, GENERAL
 from wire.codec import WireError
 from wire.curve import Curve
@@ -77,6 +77,7 @@ class ChatServer(Actor):
         self.handle = dist.parse(settings.handle)
         self.think = dist.parse(settings.think)
         self.patience = dist.parse_optional(settings.patience)
+        self.behaviour = behaviours.Behaviour()   # only a load run (its scenario) sets one
         self.rng = random.Random(f"{self.name}-{time.time()}")
         probe_agent = next(iter(agents), directory[0]["id"] if directory else "")
 
@@ -171,24 +172,33 @@ class ChatServer(Actor):
         return {"load": self.set_load}
 
     def set_load(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Change any of rate, handle, think and patience (an empty body changes nothing);
-        answer with all four. A `run` other than the current one starts counting afresh."""
+        """Change any of rate, handle, think, patience and the behaviours (wire/behaviour.py:
+        queues, priority, ignore_offer, breaks, shifts); an empty body changes nothing.
+        Answer with all of them. A `run` other than the current one starts counting afresh."""
         try:
             handle = dist.parse(body.get("handle", self.handle))
             think = dist.parse(body.get("think", self.think))
             patience = dist.parse_optional(body["patience"]) if "patience" in body else self.patience
         except ValueError as exc:
             raise WireError("BAD_FIELD", str(exc)) from None
+        try:
+            behaviour = behaviours.parse({**self.behaviour.to_json(),
+                                          **{k: body[k] for k in behaviours.KEYS if k in body}})
+        except behaviours.BehaviourError as exc:
+            raise WireError("BAD_FIELD", str(exc), field=exc.key.split(".")[0]) from None
         rate = body.get("rate", self.rate)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
             raise WireError("BAD_FIELD", f"rate must be a number >= 0, not {rate!r}", field="rate")
         self.handle, self.think, self.patience = handle, think, patience
+        if behaviour != self.behaviour:
+            self.behaviour = behaviour
+            self.desk.behaviour_changed()
         if "run" in body and body["run"] != self.run:
             self.run = body["run"]
             self.counts_afresh()
         self.set_rate(float(rate))
         return {"run": self.run, "rate": self.rate, "handle": str(self.handle), "think": str(self.think),
-                "patience": str(self.patience) if self.patience else None}
+                "patience": str(self.patience) if self.patience else None, **self.behaviour.to_json()}
 
     def request(self, type: str, body: dict[str, Any]) -> str:
         """Send until answered (at least once): Comm answers every request carrying a MsgId
@@ -268,4 +278,5 @@ class ChatServer(Actor):
         return {**super().stats(), **self.counts, **session, "error_codes": dict(self.error_codes),
                 "agents": len(self.agents), "rate": self.rate, "unacked": session["unanswered"],
                 "held": self.desk.held_view(), "waiting": len(customers.waiting), "open": len(customers.open),
-                "unacknowledged": len(customers.sent_at), "latency": customers.latency.to_json()}
+                "unacknowledged": len(customers.sent_at), "latency": customers.latency.to_json(),
+                "queues": customers.by_queue.stats()}

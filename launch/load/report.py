@@ -95,7 +95,10 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
                      *(f"{row[k]:,.1f}" if row[k] is not None else "-" for k in ("median_ms", "p90_ms", "p99_ms",
                                                                                   "max_ms")),
                      f"{row['rate_per_s']:,.1f}")
-    tables = [tasks, rows, procs]
+    tables = [tasks, rows]
+    if report.get("queues"):
+        tables.append(queue_table(report["queues"]))
+    tables.append(procs)
     if report.get("compare"):
         from .compare import table
         tables.append(table(report["compare"]))
@@ -109,3 +112,16 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
                            "met" if t["passed"] else "[bold red]MISSED[/]")
         tables.append(judged)
     return tables
+
+
+def queue_table(queues: dict[str, dict[str, Any]]) -> Any:
+    """The tasks by the queue their customers chose (a scenario's `customers.queues`)."""
+    from rich.table import Table
+    table = Table(title="by the queue customers chose (wait: Task sent -> agent chosen)")
+    for column in ("queue", "created", "accepted", "abandoned", "closed", "wait p50", "p90", "p99"):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for name, q in queues.items():
+        table.add_row(name, f"{q['created']:,}", f"{q['accepted']:,}", f"{q['abandoned']:,}", f"{q['closed']:,}",
+                      *("-" if q[k] is None else f"{q[k]:,.1f} ms" for k in ("wait_p50_ms", "wait_p90_ms",
+                                                                              "wait_p99_ms")))
+    return table

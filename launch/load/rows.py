@@ -77,6 +77,30 @@ def stats_rows(first: Reading, last: Reading, seconds: float, lost: int) -> list
     return rows
 
 
+QUEUE_COUNTS = ("created", "refused", "accepted", "closed", "abandoned", "expired", "closed_other", "lost")
+
+
+def queue_figures(first: Reading, last: Reading) -> dict[str, dict[str, Any]]:
+    """The Chat Servers' tasks by the queue their customers chose (a scenario's
+    `customers.queues`), summed over the servers: counts, and the wait for an agent (Task
+    sent -> agent chosen) in ms."""
+    counts: dict[str, dict[str, int]] = {}
+    waits: dict[str, Histogram] = {}
+    for name, after in last.servers.items():
+        before = first.servers.get(name, {}).get("queues", {})
+        for queue, figures in after.get("queues", {}).items():
+            was = before.get(queue, {})
+            mine = counts.setdefault(queue, dict.fromkeys(QUEUE_COUNTS, 0))
+            for key in QUEUE_COUNTS:
+                mine[key] += int(figures.get(key, 0)) - int(was.get(key, 0))
+            wait = Histogram.from_json(figures.get("wait", {})).minus(Histogram.from_json(was.get("wait", {})))
+            waits.setdefault(queue, Histogram()).merge(wait)
+    return {queue: {**counts[queue], **{f"wait_{label}_ms": ms(waits[queue].percentile(p))
+                                        for label, p in (("p50", 50), ("p90", 90), ("p99", 99))},
+                    "wait_max_ms": ms(float(waits[queue].max_us)) if waits[queue].count else None}
+            for queue in sorted(counts)}
+
+
 def failure_rows(first: Reading, last: Reading, counts: dict[str, int], lost: int,
                  unfinished: int) -> list[dict[str, Any]]:
     """What did not end well, by kind and, for Errors, by the Type they answered and Code."""

@@ -151,6 +151,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "latency_histogram": latency.to_json(), "processes": processes, "series": series,
         "stats": loadrows.stats_rows(first, last, load_seconds, lost),
         "failures": loadrows.failure_rows(first, last, counts, lost, last.open),
+        "queues": loadrows.queue_figures(first, last),
     }
 
 
