@@ -12,6 +12,7 @@ from actors.runtime import log
 from wire import states as S
 
 from .host import Host
+from .rhythm import Rhythm
 
 LIVE_WITH_AGENT = frozenset({S.RESERVED, S.ACTIVE, S.WRAP_UP})
 
@@ -25,9 +26,11 @@ class Desk:
         self.held: dict[str, str] = {}       # TaskId -> the agent of ours it is offered to or held by
         self.accepted: set[str] = set()      # held tasks seen ACTIVE (counted, their close is due)
         self.closing: set[str] = set()       # held tasks our agents have closed, not yet confirmed
+        self.rhythm = Rhythm(host, self)     # breaks and shifts, when a load scenario asks for them
 
     def behaviour_changed(self) -> None:
-        """A load run set new behaviours (breaks, shifts): nothing to do yet."""
+        """A load run set new behaviours: breaks and shifts start again by them."""
+        self.rhythm.restart()
 
     # agents ---------------------------------------------------------------------------
     def log_all_in(self, reset: bool = False) -> None:
@@ -53,7 +56,7 @@ class Desk:
             return
         previous = self.states.get(agent_id)
         self.states[agent_id] = state
-        if state == S.NOT_READY and previous != S.NOT_READY:
+        if state == S.NOT_READY and previous != S.NOT_READY and not self.rhythm.resting(agent_id):
             # Our agents want work: NOT_READY after login (or after a missed offer) -> READY.
             self.host.request("AgentState", {"AgentId": agent_id, "State": S.READY,
                                              "Mrd": body.get("Mrd") or body.get("MRD") or self.host.mrd})
@@ -70,6 +73,9 @@ class Desk:
             self.host.counts["offered"] += 1
             self.held[task_id] = agent_id
             self.accepted.discard(task_id)  # offered afresh (after RONA): its acceptance is new
+            if self.host.rng.random() < self.host.behaviour.ignore_offer:
+                self.host.counts["ignored"] += 1   # left to time out: Comm takes it back (RONA)
+                return
             self.host.loop.call_later(self.host.think.sample(self.host.rng), self.accept, agent_id, task_id)
 
     def accept(self, agent_id: str, task_id: str) -> None:
@@ -100,6 +106,8 @@ class Desk:
             if body.get("Code") == S.DONE and body.get("AgentId") in self.agents:
                 self.host.counts["handled"] += 1
         elif state == S.QUEUED and body.get("Code"):  # RONA, AGENT_LOGOUT: taken from our agent
+            if body.get("Code") == S.RONA:
+                self.host.counts["rona"] += 1
             self.drop(task_id)
 
     def on_refused(self, request: dict[str, Any]) -> None:
@@ -120,6 +128,7 @@ class Desk:
         self.accepted.clear()
         self.closing.clear()
         self.states.clear()
+        self.rhythm.forget()
 
     # after lost news --------------------------------------------------------------------
     def apply_snapshot(self, agents: list[dict[str, Any]], tasks: dict[str, dict[str, Any]],
@@ -132,12 +141,14 @@ class Desk:
             if agent_id not in self.agents or (row.get("Mrd") or row.get("MRD") or self.host.mrd) != self.host.mrd:
                 continue  # not ours, or its state on another MRD (voice): ours log into one
             listed.add(agent_id)
-            if row.get("State") == S.LOGOUT and self.logged_in(agent_id):
+            if self.rhythm.resting(agent_id):
+                self.states[agent_id] = row.get("State")   # on a break or away: left so
+            elif row.get("State") == S.LOGOUT and self.logged_in(agent_id):
                 self.log_back_in(agent_id)
             else:
                 self.on_agent_state(row)  # NOT_READY we did not know of -> ask READY again
         for agent_id in self.agents:
-            if agent_id not in listed and self.logged_in(agent_id):
+            if agent_id not in listed and self.logged_in(agent_id) and agent_id not in self.rhythm.away:
                 self.log_back_in(agent_id)  # its session is not on our desk any more
         for task_id, agent_id in list(self.held.items()):
             row = tasks.get(task_id)

@@ -44,7 +44,8 @@ from .customers import Customers
 from .desk import Desk
 
 COUNTS = ("created", "queued", "routed", "routed_unmeasured", "abandoned", "closed", "expired", "closed_other",
-          "lost", "refused", "offered", "accepted", "acceptances", "handled", "errors")
+          "lost", "refused", "offered", "accepted", "acceptances", "handled", "errors",
+          "ignored", "rona", "breaks", "logouts")   # a load scenario's behaviours (wire/behaviour.py)
 
 
 def read_credentials() -> dict[str, str]:

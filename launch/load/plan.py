@@ -69,7 +69,11 @@ class LoadPlan:
 
 
 CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",
-               "expired", "closed_other", "lost", "accepted", "handled", "errors")
+               "expired", "closed_other", "lost", "accepted", "handled", "errors", "offered", "ignored", "rona",
+               "breaks", "logouts")
+# what a scenario's agents did (wire/behaviour.py): offers made to them, those they left to time
+# out (`ignored`), offers Comm took back (`rona`), NOT_READY breaks and logouts they asked for
+BEHAVIOUR_COUNTS = ("offered", "ignored", "rona", "breaks", "logouts")
 # What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
 # is recovered by a Resync, so it is no failure, but a run with some must say so.
 STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")

@@ -15,6 +15,11 @@ SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by 
                 ("expired", "expired (time to live)"), ("closed_other", "closed otherwise"),
                 ("unfinished", "unfinished when the drain ended"), ("unacknowledged", "never acknowledged"),
                 ("lost", "lost"), ("errors", "errors received"))
+# what a scenario's agents did (wire/behaviour.py)
+BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts again)"),
+                  ("ignored", "offers left to time out (agents.ignore_offer)"),
+                  ("rona", "offers taken back by Comm (RONA)"), ("breaks", "NOT_READY breaks taken"),
+                  ("logouts", "agents logged out (shifts)"))
 # Comm numbers what it publishes to each Chat Server: a gap there is recovered by a Resync (no
 # failure), but shown, since every gap is messages Comm could not deliver.
 STREAM_ROWS = (("gaps", "gaps in Comm's numbered streams"), ("missed", "messages missed in those gaps"),
@@ -72,6 +77,9 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
     tasks.add_column("", justify="right")
     for key, label in SUMMARY_ROWS:
         tasks.add_row(label, f"{report[key]:,}")
+    tasks.add_section()
+    for key, label in BEHAVIOUR_ROWS:
+        tasks.add_row(label, f"{report.get(key, 0):,}")
     tasks.add_section()
     for key, label in STREAM_ROWS:
         tasks.add_row(label, f"{report[key]:,}")

@@ -19,7 +19,7 @@ from wire.stats import Histogram, bucket_low
 from ..procstat import cpu_seconds, memory_kb
 from . import rows as loadrows
 from .fleet import Fleet
-from .plan import CHAT_COUNTS, STREAM_COUNTS, LoadPlan, Reading
+from .plan import BEHAVIOUR_COUNTS, CHAT_COUNTS, STREAM_COUNTS, LoadPlan, Reading
 
 
 TICK = 0.25          # seconds between rate updates
@@ -140,6 +140,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "expired": counts["expired"], "closed_other": counts["closed_other"], "unfinished": last.open,
         "unacknowledged": last.unacknowledged, "lost": lost, "lost_with_comm": died, "errors": counts["errors"],
         **{k: counts[k] for k in STREAM_COUNTS},
+        **{k: counts[k] for k in BEHAVIOUR_COUNTS},
         "created_per_s": round((at_load_end.counts["created"] - first.counts["created"]) / load_seconds, 1)
         if load_seconds else 0.0,
         "closed_per_s": round((at_load_end.counts["closed"] - first.counts["closed"]) / load_seconds, 1)

@@ -62,3 +62,73 @@ def test_a_bad_behaviour_is_refused_naming_it_and_nothing_changes(desk, body, fi
         desk.server.set_load(body)
     assert caught.value.code == "BAD_FIELD" and caught.value.field == field
     assert desk.server.set_load({})["queues"] == {} and desk.server.behaviour.ignore_offer == 0
+
+
+# the agents' side ---------------------------------------------------------------------------
+
+def test_an_offer_left_to_time_out_is_not_accepted_and_its_rona_is_counted(desk):  # noqa: F811
+    desk.go_live()
+    desk.server.set_load({"ignore_offer": 1})
+    desk.offered("e1-7", "a1")
+    assert desk.counts["offered"] == 1 and desk.counts["ignored"] == 1 and desk.timers("accept") == 0
+    desk.publish("TaskState", {"TaskId": "e1-7", "AgentId": "a1", "State": "QUEUED", "Code": "RONA"})
+    assert desk.counts["rona"] == 1 and desk.server.desk.held == {}
+    # the agent goes NOT_READY (reason RONA): it asks to be READY again, not being on a break
+    desk.publish("AgentState", {"AgentId": "a1", "State": "NOT_READY", "Mrd": "chat", "ReasonCode": "RONA"})
+    assert [(b["AgentId"], b["State"]) for b in desk.requests("AgentState")] == [("a1", "READY")]
+    desk.server.set_load({"ignore_offer": 0})
+    desk.offered("e1-8", "a2")
+    assert desk.counts["ignored"] == 1 and desk.timers("accept") == 1
+
+
+def test_a_break_asks_not_ready_stays_so_for_its_length_then_asks_ready(desk):  # noqa: F811
+    desk.go_live()
+    desk.server.set_load({"breaks": {"every": "fixed:5", "length": "fixed:2"}})
+    assert desk.timers("take_break") == 2   # one clock per agent
+    desk.fire("take_break")
+    asked = desk.requests("AgentState")
+    assert sorted((b["AgentId"], b["State"]) for b in asked) == [("a1", "NOT_READY"), ("a2", "NOT_READY")]
+    assert desk.counts["breaks"] == 2 and desk.timers("end_break") == 2
+    for body in asked:
+        desk.answer(body["MsgId"], "AgentState", {"AgentId": body["AgentId"], "State": "NOT_READY", "Mrd": "chat"})
+    assert desk.requests("AgentState") == []   # on a break: not asked READY again
+    desk.fire("end_break")
+    assert sorted((b["AgentId"], b["State"]) for b in desk.requests("AgentState")) == [("a1", "READY"),
+                                                                                         ("a2", "READY")]
+    assert desk.timers("take_break") == 2   # and the next break is due
+
+
+def test_a_break_waits_while_its_agent_decides_on_an_offer(desk):  # noqa: F811
+    desk.go_live()
+    desk.server.set_load({"breaks": {"every": "fixed:5", "length": "fixed:2"}})
+    desk.publish("AgentState", {"AgentId": "a1", "State": "RESERVED", "Mrd": "chat"})
+    desk.fire("take_break")
+    assert [b["AgentId"] for b in desk.requests("AgentState")] == ["a2"] and desk.counts["breaks"] == 1
+    assert desk.timers("take_break") == 1   # a1's, a little later
+
+
+def test_a_shift_logs_its_agent_out_and_back_in_after_away(desk):  # noqa: F811
+    desk.go_live()
+    desk.server.set_load({"shifts": {"logout": 1, "every": "fixed:10", "away": "fixed:3"}})
+    desk.fire("shift")
+    out = desk.requests("AgentState")
+    assert sorted((b["AgentId"], b["State"]) for b in out) == [("a1", "LOGOUT"), ("a2", "LOGOUT")]
+    assert desk.counts["logouts"] == 2 and desk.timers("come_back") == 2 and desk.timers("shift") == 2
+    for body in out:
+        desk.answer(body["MsgId"], "AgentState", {"AgentId": body["AgentId"], "State": "LOGOUT", "Mrd": "chat"})
+    desk.fire("shift")   # away: not logged out twice
+    assert desk.counts["logouts"] == 2
+    desk.fire("come_back")
+    sent = [(t, b["AgentId"]) for t, b in desk.sent() if t in ("Connect", "Login")]
+    assert sorted(sent) == [("Connect", "a1"), ("Connect", "a2"), ("Login", "a1"), ("Login", "a2")]
+
+
+def test_behaviours_taken_away_bring_resting_agents_back(desk):  # noqa: F811
+    desk.go_live()
+    desk.server.set_load({"breaks": {"every": "fixed:5", "length": "fixed:60"}})
+    desk.fire("take_break")
+    for body in desk.requests("AgentState"):
+        desk.answer(body["MsgId"], "AgentState", {"AgentId": body["AgentId"], "State": "NOT_READY", "Mrd": "chat"})
+    desk.server.set_load({"breaks": None})   # as an attached topology's servers get theirs back
+    assert sorted(b["State"] for b in desk.requests("AgentState")) == ["READY", "READY"]
+    assert desk.timers("take_break") == desk.timers("end_break") == 0
