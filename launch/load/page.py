@@ -3,7 +3,8 @@ no script, no network), so that it can be mailed, attached to a ticket or opened
 later. What it shows, top to bottom: the verdict against the thresholds, the run's
 details, the figures that matter, throughput, routing latency over time (log scale),
 agents by state, queue depth, the latency distribution, a row per queue and per Chat
-Server, the failures, Comm's numbered streams and the processes."""
+Server, the tasks by the queue customers chose, what the agents did (the behaviour counts),
+the failures, Comm's numbered streams and the processes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from wire.stats import Histogram, bucket_low
 
+from .rows import behaviour_counts
 from .report import STREAM_ROWS, SUMMARY_ROWS, stream_note
 from .svgchart import Chart, Marker, density, esc
 
@@ -136,6 +138,28 @@ def stats_html(report: dict[str, Any]) -> str:
             "received and tasks lost; a queue's, tasks that left it before an agent took them.</p>")
 
 
+def chosen_queues_html(report: dict[str, Any]) -> str:
+    """The tasks by the queue their customers chose (a scenario's customers.queues)."""
+    queues = report.get("queues") or {}
+    if not queues:
+        return ""
+    heads = ("queue", "created", "accepted", "abandoned", "closed", "wait p50", "p90", "p99", "max")
+    keys = ("created", "accepted", "abandoned", "closed", "wait_p50_ms", "wait_p90_ms", "wait_p99_ms", "wait_max_ms")
+    rows = "".join(f"<tr><td>{esc(name)}</td>" + "".join(f"<td>{cell(q.get(k))}</td>" for k in keys) + "</tr>"
+                   for name, q in queues.items())
+    return (f"<h2>By the queue customers chose</h2><table class=\"queues\"><tr>"
+            f"{''.join(f'<th>{h}</th>' for h in heads)}</tr>{rows}</table>"
+            "<p>Counted by the Chat Servers; the wait, in milliseconds, from the Task sent to the agent chosen.</p>")
+
+
+def behaviours_html(report: dict[str, Any]) -> str:
+    found = behaviour_counts(report)
+    if not found:
+        return ""
+    rows = "".join(f"<tr><td>{esc(label)}</td><td>{n:,}</td></tr>" for _key, label, n in found)
+    return f"<h2>What the agents and customers did</h2><table class=\"behaviours\">{rows}</table>"
+
+
 def failures_html(report: dict[str, Any]) -> str:
     if not report["failures"]:
         return "<p>None: every task created was routed and ended as it should.</p>"
@@ -161,6 +185,8 @@ def html_page(report: dict[str, Any]) -> str:
 {cards_html(report)}
 {''.join(charts(report))}
 <h2>By queue and by Chat Server</h2>{stats_html(report)}
+{chosen_queues_html(report)}
+{behaviours_html(report)}
 <h2>Failures</h2>{failures_html(report)}
 <h2>Tasks</h2><table>{tasks}</table>
 <h2>Comm's numbered streams</h2>

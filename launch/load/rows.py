@@ -25,6 +25,11 @@ FAILURE_COUNTS = ("abandoned", "expired", "errors", "lost")
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
                  *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")
+# our file's last columns: only a row of a queue customers chose fills them (its `count` is created)
+OWN_COLUMNS = (*STATS_COLUMNS, "accepted", "abandoned")
+# behaviour counts another version may report before report.py labels them: shown by key all the same
+MORE_BEHAVIOURS = (("transferred", "chats transferred to another agent"),
+                   ("conferenced", "chats conferenced with another agent"))
 HISTORY_COLUMNS = ("time", "t", "phase", "offered_per_s", "created_per_s", "routed_per_s", "closed_per_s",
                    "abandoned_per_s", "waiting", "open", "route_p50_ms", "route_p90_ms", "route_p99_ms",
                    "route_max_ms", "created", "routed", "closed", "abandoned", "gaps", "missed")
@@ -128,16 +133,44 @@ def agents_by_state(comm: dict[str, Any]) -> dict[str, int]:
     return {state: int(n) for state, n in busiest.items() if state != "LOGOUT"}
 
 
+def behaviour_counts(report: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """What the scenario's agents and customers did: (key, label, count) for each behaviour
+    count the report has, by key, so that a count added later shows without a change here."""
+    from .plan import BEHAVIOUR_COUNTS
+    from .report import BEHAVIOUR_ROWS
+    labels = {**dict(MORE_BEHAVIOURS), **dict(BEHAVIOUR_ROWS)}
+    keys = dict.fromkeys([*BEHAVIOUR_COUNTS, *labels])
+    return [(key, labels.get(key, key), report[key]) for key in keys
+            if isinstance(report.get(key), int) and not isinstance(report.get(key), bool)]
+
+
+def own_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """PREFIX_mroute.csv's rows: the stats rows; a row per queue customers chose (type
+    `customer_queue`: created as its count, its failures those abandoned, expired, refused
+    or lost, the wait for an agent as its times); a row per behaviour count (type `behaviour`)."""
+    out = list(report["stats"])
+    for name, q in report.get("queues", {}).items():
+        out.append({"type": "customer_queue", "name": name, "measure": "wait for an agent (Task sent -> agent chosen)",
+                    "count": q.get("created", 0),
+                    "failures": sum(q.get(k, 0) for k in ("abandoned", "expired", "refused", "lost")),
+                    "median_ms": q.get("wait_p50_ms"), "p50_ms": q.get("wait_p50_ms"), "p90_ms": q.get("wait_p90_ms"),
+                    "p99_ms": q.get("wait_p99_ms"), "max_ms": q.get("wait_max_ms"),
+                    "accepted": q.get("accepted", 0), "abandoned": q.get("abandoned", 0)})
+    out += [{"type": "behaviour", "name": key, "measure": label, "count": n} for key, label, n in behaviour_counts(report)]
+    return out
+
+
 def own_csv_texts(report: dict[str, Any]) -> dict[str, str]:
     """Our own two files, by suffix: mroute (the rows by server, queue and the whole run,
-    with the measure and our percentiles) and mroute_history (a row a second, with what
+    with the measure and our percentiles, then by the queue customers chose and the behaviour
+    counts: own_rows) and mroute_history (a row a second, with what
     Locust's history has no column for: offered, routed, closed, waiting, agents by state)."""
     import io
     texts = {}
     states = list(dict.fromkeys(state for row in report["series"] for state in row.get("agents", {})))
     history = [{**row, **{f"route_{p}_ms": ms(row.get(f"route_{p}_us")) for p in ("p50", "p90", "p99", "max")},
                 **{f"agents_{s}": row.get("agents", {}).get(s, 0) for s in states}} for row in report["series"]]
-    for suffix, columns, rows in (("mroute", STATS_COLUMNS, report["stats"]),
+    for suffix, columns, rows in (("mroute", OWN_COLUMNS, own_rows(report)),
                                   ("mroute_history", (*HISTORY_COLUMNS, *(f"agents_{s}" for s in states)), history)):
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
