@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from wire.dist import parse, parse_optional
 
-from ..load import page as loadpage, rows as loadrows, thresholds
+from ..load import page as loadpage, rows as loadrows, scenario as scenarios, thresholds
 from ..load.fleet import AttachedFleet
 from ..load.run import run_details, run_load
 from ..load.plan import LoadPlan, parse_profile
@@ -32,8 +32,56 @@ LIMITS = {"rate": (0, 100_000, 10), "duration": (0.5, 86_400, 30), "drain": (0, 
           "chat_servers": (1, 1_000, None)}
 
 
-def plan_of(form: dict[str, Any]) -> tuple[LoadPlan, int | None]:
-    """The page's form as a plan; ValueError names the field that is wrong."""
+# a scenario's settings (scenario.Scenario.flags, by load_command's parameter) as the form's fields
+FIELDS = {"servers": "chat_servers", "rate": "rate", "duration": "duration", "profile": "profile",
+          "patience": "patience", "handle": "handle", "think": "think", "drain": "drain"}
+
+
+def scenario_of(text: str, topology: Topology) -> scenarios.Scenario:
+    """A scenario pasted or uploaded on the page, checked as `mroute load --attach --scenario`
+    checks its file; ScenarioError names the key."""
+    import yaml
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise scenarios.ScenarioError("(file)", f"not YAML: {exc}") from None
+    scenario = scenarios.parse(data)
+    if "agents" in scenario.flags:   # as the command refuses --agents-per-server with --attach
+        raise scenarios.ScenarioError("agents_per_server", "fixed by the running topology's file "
+                                                           "(actors.chat.agents): it cannot change from the console")
+    # the Chat Servers route on their MRD (as commands/load.py's check_queues finds it)
+    mrd = next((a.get("mrd") for a in topology.actors.values() if a.get("role") == "chat" and a.get("mrd")), "chat")
+    scenarios.check_queues(scenario, topology.queues, mrd)
+    return scenario
+
+
+def scenario_fields(scenario: scenarios.Scenario) -> dict[str, str]:
+    """The form's fields a scenario sets, as the page shows them."""
+    return {FIELDS[name]: "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+            for name, value in scenario.flags.items() if name in FIELDS}
+
+
+def check(form: dict[str, Any], topology: Topology) -> dict[str, Any]:
+    """What the page shows of its scenario before a run: the fields it sets, the behaviours."""
+    try:
+        scenario = scenario_of(str(form.get("scenario") or ""), topology)
+    except scenarios.ScenarioError as exc:
+        raise ValueError(f"scenario: {exc}") from None
+    return {"fields": scenario_fields(scenario), "behaviour": scenario.behaviour.to_json()}
+
+
+def plan_of(form: dict[str, Any], topology: Topology) -> tuple[LoadPlan, int | None]:
+    """The page's form as a plan; ValueError names the field, or the scenario's key, that is
+    wrong. A field given wins over the scenario's setting, as a flag wins over the file."""
+    behaviour = None
+    text = str(form.get("scenario") or "")
+    if text.strip():
+        try:
+            scenario = scenario_of(text, topology)
+        except scenarios.ScenarioError as exc:
+            raise ValueError(f"scenario: {exc}") from None
+        form = {**scenario_fields(scenario), **{k: v for k, v in form.items() if v is not None and v != ""}}
+        behaviour = scenario.behaviour
     values: dict[str, Any] = {}
     for key, (low, high, default) in LIMITS.items():
         raw = form.get(key)
@@ -51,6 +99,8 @@ def plan_of(form: dict[str, Any]) -> tuple[LoadPlan, int | None]:
     plan = LoadPlan(rate=values["rate"], duration=values["duration"], handle=handle, think=think,
                     patience=parse_optional(form.get("patience") or None),
                     profile=parse_profile(form.get("profile") or "constant"), drain=values["drain"])
+    if behaviour is not None:
+        plan.behaviour = behaviour
     servers = values["chat_servers"]
     return plan, int(servers) if servers is not None else None
 
@@ -73,7 +123,7 @@ class LoadRun:
     def start(self, form: dict[str, Any]) -> None:
         if self.running:
             raise RuntimeError("a load is running already: stop it first")
-        plan, servers = plan_of(form)
+        plan, servers = plan_of(form, self.topology)
         self.form, self.report, self.reports, self.error = dict(form), None, {}, ""
         self.stop_asked.clear()
         self.thread = threading.Thread(target=self.run, args=(plan, servers), name="web-load", daemon=True)
@@ -87,12 +137,17 @@ class LoadRun:
                 report = run_load(plan, fleet, lambda row: self.tell({"kind": "row", "row": row}))
             finally:
                 fleet.close()
-            report["run"] = run_details("the web console's load page", fleet)
+            report["run"] = run_details("the web console's load page"
+                                        + (", with a scenario" if self.form.get("scenario") else ""), fleet)
+            if self.form.get("scenario"):   # what ran, to run it again
+                report["run"]["scenario"] = self.form["scenario"]
             report["verdict"] = thresholds.judge(report, [], thresholds.LOAD_FIGURES)
             self.report, self.reports = report, self.render(report)
             self.tell({"kind": "done", "summary": {k: report[k] for k in (
                 "created", "closed", "abandoned", "lost", "unfinished", "interrupted", "closed_per_s",
-                "route_p50_us", "route_p99_us")}})
+                "route_p50_us", "route_p99_us")},
+                "behaviours": {key: n for key, _label, n in loadrows.behaviour_counts(report)},
+                "queues": report.get("queues", {})})
         except Exception as exc:   # the page must hear why, the console goes on
             self.error = str(exc)
             self.tell({"kind": "failed", "reason": self.error})

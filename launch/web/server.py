@@ -27,7 +27,7 @@ from .desk import WebDesk
 from .directory import console_agents, console_queues, free_agents
 from .hub import CLOSING, Hub
 from wire.client import Refused
-from .loadrun import LoadRun
+from .loadrun import LoadRun, check as check_scenario
 from .phone import Phone
 from .team import Team
 
@@ -266,6 +266,8 @@ class Console:
         try:
             if action == "start":
                 self.load.start(await json_body(request))
+            elif action == "check":   # the page's scenario, read before a run: its fields, or what is wrong
+                return web.json_response(check_scenario(await json_body(request), self.load.topology))
             elif action == "stop":
                 self.load.stop()
             else:
