@@ -1,6 +1,7 @@
 """What simulated people do beyond arriving and handling (issue 30): the queues customers
-choose and their priority, offers agents leave to time out (RONA), agents' NOT_READY breaks
-and their logging out and back in. A load scenario (launch/load/scenario.py) names them; the
+choose and their priority, offers agents leave to time out (RONA), chats agents transfer to
+another agent or conference another agent into, agents' NOT_READY breaks and their logging
+out and back in. A load scenario (launch/load/scenario.py) names them; the
 Chat Server (actors/chat/) takes them in its control verb `load`. Both check them here, so
 that a bad value is refused with the same key and reason wherever it is given.
 """
@@ -37,18 +38,21 @@ class Behaviour:
     queues: dict[str, float] = field(default_factory=dict)   # queue -> weight; empty: the MRD's default
     priority: dict[str, int] = field(default_factory=dict)   # queue -> the Task's params priority
     ignore_offer: float = 0.0
+    transfer: float = 0.0          # share of accepted chats handed to another agent (Transfer)
+    conference: float = 0.0        # share of accepted chats another agent joins (Conference)
     breaks: Breaks | None = None
     shifts: Shifts | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"queues": dict(self.queues), "priority": dict(self.priority), "ignore_offer": self.ignore_offer,
+                "transfer": self.transfer, "conference": self.conference,
                 "breaks": {"every": str(self.breaks.every), "length": str(self.breaks.length)}
                 if self.breaks else None,
                 "shifts": {"logout": self.shifts.logout, "every": str(self.shifts.every),
                            "away": str(self.shifts.away)} if self.shifts else None}
 
 
-KEYS = ("queues", "priority", "ignore_offer", "breaks", "shifts")
+KEYS = ("queues", "priority", "ignore_offer", "transfer", "conference", "breaks", "shifts")
 
 
 def number(value: Any) -> bool:
@@ -116,5 +120,10 @@ def parse(body: dict[str, Any], prefix: str = "") -> Behaviour:
                         duration(key("shifts.away"), spec.get("away", "fixed:1")))
         if shifts.every.mean <= 0:
             raise BehaviourError(key("shifts.every"), "must be above 0 seconds on average")
+    transfer = share(key("transfer"), body.get("transfer", 0.0))
+    conference = share(key("conference"), body.get("conference", 0.0))
+    if transfer + conference > 1:   # one draw decides which an accepted chat gets, if either
+        raise BehaviourError(key("conference"), f"transfer and conference are shares of the same accepted "
+                                                f"chats: together at most 1, not {transfer + conference:g}")
     return Behaviour({n: float(w) for n, w in queues.items()}, dict(priority),
-                     share(key("ignore_offer"), body.get("ignore_offer", 0.0)), breaks, shifts)
+                     share(key("ignore_offer"), body.get("ignore_offer", 0.0)), transfer, conference, breaks, shifts)

@@ -1,7 +1,8 @@
 """The agent side of a simulated Chat Server: its agents' desktops. Agents connect, log into
 the MRD and go READY; they accept what they are offered after a think time and close it
 after a handling time. The desk remembers the tasks each agent is offered or holds, so that
-agents act only on live ones.
+agents act only on live ones. Transfers and conferences a load scenario asks for are
+handover.py's.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from actors.runtime import log
 from wire import states as S
 
+from .handover import Handover
 from .host import Host
 from .rhythm import Rhythm
 
@@ -27,6 +29,7 @@ class Desk:
         self.accepted: set[str] = set()      # held tasks seen ACTIVE (counted, their close is due)
         self.closing: set[str] = set()       # held tasks our agents have closed, not yet confirmed
         self.rhythm = Rhythm(host, self)     # breaks and shifts, when a load scenario asks for them
+        self.handover = Handover(host, self)  # transfers and conferences, likewise
 
     def behaviour_changed(self) -> None:
         """A load run set new behaviours: breaks and shifts start again by them."""
@@ -91,6 +94,8 @@ class Desk:
     def on_task_state(self, body: dict[str, Any]) -> None:
         """A task we hold changed (a notification, or the answer to our agent's request):
         count an acceptance once, however often ACTIVE is told (a retry's answer repeats it)."""
+        if self.handover.on_task_state(body):
+            return   # a transfer: the task moved between agents, and handover.py moved it here
         task_id = body.get("TaskId")
         agent_id = self.held.get(task_id)  # type: ignore[arg-type]
         if agent_id is None:
@@ -101,6 +106,7 @@ class Desk:
                 self.accepted.add(task_id)
                 self.host.counts["acceptances"] += 1   # by our agents (a task offered again counts again)
                 self.host.loop.call_later(self.host.handle.sample(self.host.rng), self.finish, agent_id, task_id)
+                self.handover.on_accepted(agent_id, task_id)
         elif state == S.CLOSED and body.get("Scope") != "PARTICIPANT":
             self.drop(task_id)
             if body.get("Code") == S.DONE and body.get("AgentId") in self.agents:
@@ -116,6 +122,7 @@ class Desk:
         task_id, agent_id = request.get("TaskId"), request.get("AgentId")
         if agent_id is not None and self.held.get(task_id) == agent_id:  # type: ignore[arg-type]
             self.drop(task_id)
+        self.handover.on_refused(request)
 
     def drop(self, task_id: str) -> None:
         self.held.pop(task_id, None)
@@ -129,6 +136,7 @@ class Desk:
         self.closing.clear()
         self.states.clear()
         self.rhythm.forget()
+        self.handover.forget()
 
     # after lost news --------------------------------------------------------------------
     def apply_snapshot(self, agents: list[dict[str, Any]], tasks: dict[str, dict[str, Any]],
@@ -167,6 +175,7 @@ class Desk:
                 self.held[task_id] = agent_id
                 self.accepted.add(task_id)
                 self.host.loop.call_later(self.host.handle.sample(self.host.rng), self.finish, agent_id, task_id)
+        self.handover.apply_snapshot(tasks, unknown)
 
     def log_back_in(self, agent_id: str) -> None:
         log.info("%s: Comm has %s logged out: logging it in again", self.host.name, agent_id)

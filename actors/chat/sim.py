@@ -42,10 +42,12 @@ from wire.throttle import Throttle
 
 from .customers import Customers
 from .desk import Desk
+from .handover import COUNTS as HANDOVER_COUNTS
 
 COUNTS = ("created", "queued", "routed", "routed_unmeasured", "abandoned", "closed", "expired", "closed_other",
           "lost", "refused", "offered", "accepted", "acceptances", "handled", "errors",
-          "ignored", "rona", "breaks", "logouts")   # a load scenario's behaviours (wire/behaviour.py)
+          "ignored", "rona", "breaks", "logouts",   # a load scenario's behaviours (wire/behaviour.py)
+          *HANDOVER_COUNTS)
 
 
 def read_credentials() -> dict[str, str]:
@@ -94,7 +96,7 @@ class ChatServer(Actor):
         # customers' and agents' timers that fall due together are one send, not one each
         self.sender.batching[self.general] = False
         self.session = Session(self.name, (probe_agent, self.mrd), batches=True, ids=f"{self.name}-{boot}-m",
-                               held=lambda: [*self.desk.held, *self.customers.tracked()],
+                               held=lambda: [*self.desk.held, *self.desk.handover.joined, *self.customers.tracked()],
                                sink=lambda frames: self.send(self.general, frames),
                                throttle=Throttle(settings.throttle, rand=self.rng.random) if settings.throttle else None)
         self.session.on_live = self.went_live
@@ -125,7 +127,8 @@ class ChatServer(Actor):
         return {"TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
                 "AgentState": lambda incoming: self.desk.on_agent_state(incoming.message.body),
                 "Error": self.on_error, "Snapshot": self.on_snapshot,
-                "Ack": ignore, "TaskAgentTransferred": ignore, "TaskConferenced": ignore, CONSUMED: ignore}
+                "Ack": ignore, "TaskAgentTransferred": self.on_transferred, "TaskConferenced": self.on_conferenced,
+                CONSUMED: ignore}
 
     def counts_afresh(self) -> None:
         """Counts and latency from now on; tasks created before are no longer ours to count."""
@@ -236,6 +239,17 @@ class ChatServer(Actor):
         self.customers.on_selected(body["TaskId"])
         self.desk.on_offer(body["TaskId"], body["AgentId"])
 
+    def on_transferred(self, incoming: Incoming) -> None:
+        """The desks move the task by the TaskState (Code TRANSFERRED) that comes with this;
+        here only our agent's Transfer is answered (counted)."""
+        if incoming.answers is not None and incoming.answers.type == "Transfer":
+            self.desk.handover.on_answer("Transfer", refused=False)
+
+    def on_conferenced(self, incoming: Incoming) -> None:
+        if incoming.answers is not None and incoming.answers.type == "Conference":
+            self.desk.handover.on_answer("Conference", refused=False)
+        self.desk.handover.on_conferenced(incoming.message.body)
+
     def on_error(self, incoming: Incoming) -> None:
         body, request = incoming.message.body, incoming.answers
         if request is not None:
@@ -243,6 +257,8 @@ class ChatServer(Actor):
                 self.customers.on_refused(body["MsgId"])
             elif request.type == "TaskState":
                 self.desk.on_refused(request.body)
+            elif request.type in ("Transfer", "Conference"):
+                self.desk.handover.on_answer(request.type, refused=True)
         self.counts["errors"] += 1
         key = f"{body.get('Type')} {body.get('Code')}"
         self.error_codes[key] = self.error_codes.get(key, 0) + 1

@@ -68,12 +68,17 @@ class LoadPlan:
         return {**self.settings(), **self.behaviour.to_json()}
 
 
+# a Chat Server's transfers and conferences (actors/chat/handover.py, which launch/ may not
+# import): chats drawn for each, done by Comm, refused by Comm, not asked (no agent READY)
+HANDOVER_COUNTS = ("transfers", "transferred", "transfer_refused", "transfer_skipped",
+                   "conferences", "conferenced", "conference_refused", "conference_skipped")
 CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",
                "expired", "closed_other", "lost", "accepted", "handled", "errors", "offered", "ignored", "rona",
-               "breaks", "logouts")
+               "breaks", "logouts", *HANDOVER_COUNTS)
 # what a scenario's agents did (wire/behaviour.py): offers made to them, those they left to time
-# out (`ignored`), offers Comm took back (`rona`), NOT_READY breaks and logouts they asked for
-BEHAVIOUR_COUNTS = ("offered", "ignored", "rona", "breaks", "logouts")
+# out (`ignored`), offers Comm took back (`rona`), NOT_READY breaks and logouts they asked for,
+# chats they transferred or conferenced (HANDOVER_COUNTS)
+BEHAVIOUR_COUNTS = ("offered", "ignored", "rona", "breaks", "logouts", *HANDOVER_COUNTS)
 # What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
 # is recovered by a Resync, so it is no failure, but a run with some must say so.
 STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")

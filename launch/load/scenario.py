@@ -1,9 +1,9 @@
 """`mroute load --scenario FILE`: a YAML file of what the command-line flags say, and of the
 behaviours they cannot (wire/behaviour.py): the queues customers choose, offers left to time
-out, agents' breaks and shifts. A flag given on the command line wins over the file.
+out, chats transferred and conferenced, agents' breaks and shifts. A flag given on the command line wins over the file.
 
 Every key is checked here, before anything starts: an unknown key, a bad value and a key this
-version does not simulate yet (transfers, conferences, voice) are refused naming the key.
+version does not simulate yet (voice) are refused naming the key.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from wire import behaviour, dist
 from .plan import parse_profile
 
 # keys of the issue's scenario that nothing simulates yet: refused, never silently ignored
-NOT_SUPPORTED = {"voice": "voice calls", "agents.transfer": "transfers", "agents.conference": "conferences"}
+NOT_SUPPORTED = {"voice": "voice calls"}
 TOP = ("chat_servers", "agents_per_server", "drain", "customers", "agents", "voice")
 CUSTOMERS = ("rate", "duration", "profile", "patience", "queues", "priority")
 AGENTS = ("handle", "think", "ignore_offer", "breaks", "shifts", "transfer", "conference")
@@ -104,7 +104,8 @@ def parse(data: Any) -> Scenario:
         if name in agents:
             flags[name] = parsed(f"agents.{name}", dist.parse, agents[name])
     wanted = {**{k: customers[k] for k in ("queues", "priority") if k in customers},
-              **{k: agents[k] for k in ("ignore_offer", "breaks", "shifts") if k in agents}}
+              **{k: agents[k] for k in ("ignore_offer", "transfer", "conference", "breaks", "shifts")
+                 if k in agents}}
     try:
         behaves = behaviour.parse(wanted)
     except behaviour.BehaviourError as exc:

@@ -24,18 +24,20 @@ agents:
   handle: exp:1.5
   think: uniform:0.05,0.3
   ignore_offer: 0.1
+  transfer: 0.1
+  conference: 0.05
   breaks: {every: exp:15, length: 'uniform:1,3'}
   shifts: {logout: 0.05, every: exp:30}
 """
 
 
-def test_the_issues_scenario_without_transfers_conferences_and_voice_parses_to_flags_and_behaviours():
+def test_the_issues_scenario_without_voice_parses_to_flags_and_behaviours():
     scenario = parse(yaml.safe_load(ISSUE_EXAMPLE))
     assert scenario.flags == {"servers": 2, "agents": 20, "rate": 15.0, "duration": 20.0, "patience": dist("exp:60"),
                               "handle": dist("exp:1.5"), "think": dist("uniform:0.05,0.3")}
     behaviour = scenario.behaviour
     assert behaviour.queues == {"sales": 3.0, "support": 1.0} and behaviour.priority == {"sales": 0, "support": 5}
-    assert behaviour.ignore_offer == 0.1
+    assert behaviour.ignore_offer == 0.1 and behaviour.transfer == 0.1 and behaviour.conference == 0.05
     assert behaviour.breaks.every == dist("exp:15") and behaviour.breaks.length == dist("uniform:1,3")
     assert behaviour.shifts.logout == 0.05 and behaviour.shifts.every == dist("exp:30")
     assert behaviour.to_json()["breaks"] == {"every": "exp:15", "length": "uniform:1,3"}
@@ -44,8 +46,8 @@ def test_the_issues_scenario_without_transfers_conferences_and_voice_parses_to_f
 
 
 @pytest.mark.parametrize("data, key, why", [
-    ({"agents": {"transfer": 0.1}}, "agents.transfer", "transfers are not supported yet"),
-    ({"agents": {"conference": 0.05}}, "agents.conference", "conferences are not supported yet"),
+    ({"agents": {"transfer": 1.1}}, "agents.transfer", "from 0 to 1"),
+    ({"agents": {"transfer": 0.7, "conference": 0.4}}, "agents.conference", "together at most 1"),
     ({"voice": {"calls_per_s": 0.5}}, "voice", "voice calls are not supported yet"),
     ({"chat_server": 2}, "chat_server", "unknown key"),
     ({"customers": {"rates": 2}}, "customers.rates", "unknown key"),
@@ -110,7 +112,7 @@ def test_a_flag_given_on_the_command_line_wins_over_the_scenario_and_a_bad_file_
     result = runner.invoke(command.load_command, ["--scenario", str(tmp_path / "s.yaml"), "--rate", "3"])
     assert isinstance(result.exception, Stop), result.output
     assert seen == {"rate": 3.0, "duration": 20.0, "handle": "exp:1.5", "queues": {"chat-default": 1.0}}
-    (tmp_path / "bad.yaml").write_text("agents: {transfer: 0.1}\n")
+    (tmp_path / "bad.yaml").write_text("voice: {calls_per_s: 0.5}\n")
     result = runner.invoke(command.load_command, ["--scenario", str(tmp_path / "bad.yaml")])
     assert result.exit_code == 2
-    assert "agents.transfer: transfers are not supported yet" in result.output
+    assert "voice: voice calls are not supported yet" in result.output
