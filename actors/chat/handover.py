@@ -2,15 +2,15 @@
 `transfer`, the share of accepted chats its agent transfers to another agent, and
 `conference`, the share another agent joins. One draw at the acceptance decides which, if
 either; the agent acts after a think time (it reads the chat first), naming an agent of our
-desk that we last heard READY (the only agents whose state we hear). Comm may still refuse
-(the recipient was offered a chat meanwhile: INVALID_STATE); the chat then goes on with its
-owner. A transfer's recipient holds the chat at once (TaskState ACTIVE, Code TRANSFERRED:
+desk that we last heard with room for a chat (READY, or ACTIVE: protocol.md 1.3; ours are the
+only agents whose state we hear). Comm may still refuse (the recipient was offered a chat
+meanwhile, or filled up: INVALID_STATE); the chat then goes on with its owner. A transfer's recipient holds the chat at once (TaskState ACTIVE, Code TRANSFERRED:
 no offer, no accept) and closes it after a handling time; a participant ends its part after
 one (TaskState CLOSED DONE, answered CLOSED with Scope PARTICIPANT), unless the owner's close
 ends it first.
 
 Counted: `transfers` (chats drawn for it), `transferred` (Comm moved it), `transfer_refused`
-(Comm refused), `transfer_skipped` (no agent of ours READY then, or the chat had left its
+(Comm refused), `transfer_skipped` (no agent of ours with room then, or the chat had left its
 agent before the moment came); `conferences`, `conferenced`, `conference_refused`,
 `conference_skipped` likewise. The first is the sum of the other three once all are answered.
 """
@@ -27,6 +27,7 @@ KINDS = ("transfer", "conference")
 COUNTS = tuple(f"{kind}{end}" for kind in KINDS for end in ("s", "_refused", "_skipped")) + ("transferred",
                                                                                               "conferenced")
 PLURAL = {"transfer": "transfers", "conference": "conferences"}
+WITH_ROOM = frozenset({S.READY, S.ACTIVE})   # BUSY is at the MRD's limit; the rest take no chats
 DONE = {"transfer": "transferred", "conference": "conferenced"}
 
 
@@ -56,10 +57,10 @@ class Handover:
         host.loop.call_later(host.think.sample(host.rng), getattr(self, kind), agent_id, task_id)
 
     def colleague(self, agent_id: str) -> str | None:
-        """An agent of ours we last heard READY, not resting, not the asker."""
+        """An agent of ours we last heard with room (READY, ACTIVE), not resting, not the asker."""
         desk = self.desk
         free = [a for a, state in desk.states.items()
-                if state == S.READY and a != agent_id and not desk.rhythm.resting(a)]
+                if state in WITH_ROOM and a != agent_id and not desk.rhythm.resting(a)]
         return self.host.rng.choice(sorted(free)) if free else None
 
     def still_owns(self, agent_id: str, task_id: str) -> bool:

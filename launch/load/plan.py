@@ -69,7 +69,7 @@ class LoadPlan:
 
 
 # a Chat Server's transfers and conferences (actors/chat/handover.py, which launch/ may not
-# import): chats drawn for each, done by Comm, refused by Comm, not asked (no agent READY)
+# import): chats drawn for each, done by Comm, refused by Comm, not asked (no agent with room)
 HANDOVER_COUNTS = ("transfers", "transferred", "transfer_refused", "transfer_skipped",
                    "conferences", "conferenced", "conference_refused", "conference_skipped")
 CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",

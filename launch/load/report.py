@@ -22,10 +22,10 @@ BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts
                   ("logouts", "agents logged out (shifts)"),
                   ("transferred", "chats transferred to another agent (agents.transfer)"),
                   ("transfer_refused", "transfers Comm refused (the chat stayed with its agent)"),
-                  ("transfer_skipped", "transfers not asked (no agent of the desk READY)"),
+                  ("transfer_skipped", "transfers not asked (no agent of the desk with room)"),
                   ("conferenced", "chats another agent joined (agents.conference)"),
                   ("conference_refused", "conferences Comm refused"),
-                  ("conference_skipped", "conferences not asked (no agent of the desk READY)"))
+                  ("conference_skipped", "conferences not asked (no agent of the desk with room)"))
 # Comm numbers what it publishes to each Chat Server: a gap there is recovered by a Resync (no
 # failure), but shown, since every gap is messages Comm could not deliver.
 STREAM_ROWS = (("gaps", "gaps in Comm's numbered streams"), ("missed", "messages missed in those gaps"),

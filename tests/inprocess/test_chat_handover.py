@@ -18,7 +18,7 @@ def accepted(desk, task_id: str = "e1-7", agent_id: str = "a1") -> None:  # noqa
     desk.answer(accept["MsgId"], "TaskState", {**ACTIVE, "TaskId": task_id, "AgentId": agent_id})
 
 
-def test_a_chat_drawn_for_transfer_goes_to_an_agent_we_heard_ready_who_then_closes_it(desk):  # noqa: F811
+def test_a_chat_drawn_for_transfer_goes_to_an_agent_we_heard_with_room_who_then_closes_it(desk):  # noqa: F811
     desk.go_live()
     desk.server.set_load({"transfer": 1})
     accepted(desk)
@@ -51,10 +51,10 @@ def test_a_refused_transfer_is_counted_and_the_chat_goes_on_with_its_owner(desk)
     assert [(b["AgentId"], b["State"]) for b in desk.requests("TaskState")] == [("a1", "CLOSED")]
 
 
-def test_with_no_agent_ready_the_transfer_is_not_asked_and_is_counted_skipped(desk):  # noqa: F811
+def test_with_no_agent_with_room_the_transfer_is_not_asked_and_is_counted_skipped(desk):  # noqa: F811
     desk.go_live()
     desk.server.set_load({"transfer": 1})
-    desk.publish("AgentState", {"AgentId": "a2", "State": "ACTIVE", "Mrd": "chat"})
+    desk.publish("AgentState", {"AgentId": "a2", "State": "BUSY", "Mrd": "chat"})   # at its limit
     accepted(desk)
     desk.fire("transfer")
     assert desk.requests("Transfer") == [] and desk.counts["transfer_skipped"] == 1
@@ -75,6 +75,7 @@ def test_a_chat_transferred_from_or_to_another_desks_agent_leaves_or_joins_ours(
 def test_a_conferenced_agent_ends_its_part_and_the_chat_stays_with_its_owner(desk):  # noqa: F811
     desk.go_live()
     desk.server.set_load({"conference": 1})
+    desk.publish("AgentState", {"AgentId": "a2", "State": "ACTIVE", "Mrd": "chat"})   # busy with room: asked too
     accepted(desk)
     assert desk.counts["conferences"] == 1
     desk.fire("conference")

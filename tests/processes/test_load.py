@@ -378,3 +378,22 @@ def test_a_scenario_naming_a_queue_the_topology_lacks_is_refused_before_anything
     result = subprocess.run([*MROUTE, "load", "--quiet", "--scenario", "scenario.yaml"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "customers.queues.billing: not a queue of the topology" in result.stderr
+
+
+def test_a_scenario_transfers_and_conferences_its_shares_of_accepted_chats_and_loses_nothing(tmp_path):
+    (tmp_path / "scenario.yaml").write_text("chat_servers: 2\nagents_per_server: 4\ndrain: 20\n"
+                                            "customers: {rate: 20, duration: 4}\n"
+                                            "agents: {handle: fixed:0.3, think: fixed:0.05, transfer: 0.3, "
+                                            "conference: 0.2}\n")
+    result = load_run(tmp_path, "--scenario", "scenario.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["lost"] == 0 and report["unfinished"] == 0 and outcomes(report) == report["created"] > 40
+    assert report["closed"] == report["accepted"] == report["created"]   # no RONA, no logout: one acceptance each
+    for kind, share, done in (("transfer", 0.3, "transferred"), ("conference", 0.2, "conferenced")):
+        drawn = report[f"{kind}s"]
+        assert within(drawn, report["accepted"], share), (kind, report)
+        # each drawn chat was moved, refused by Comm (the chat stayed), or found no agent READY
+        assert drawn == report[done] + report[f"{kind}_refused"] + report[f"{kind}_skipped"] and report[done] > 0
+    assert report["plan"]["transfer"] == 0.3 and report["plan"]["conference"] == 0.2
+    assert "chats transferred to another agent" in result.stdout and "chats another agent joined" in result.stdout
