@@ -4,15 +4,16 @@
 either; the agent acts after a think time (it reads the chat first), naming an agent of our
 desk that we last heard with room for a chat (READY, or ACTIVE: protocol.md 1.3; ours are the
 only agents whose state we hear). Comm may still refuse (the recipient was offered a chat
-meanwhile, or filled up: INVALID_STATE); the chat then goes on with its owner. A transfer's recipient holds the chat at once (TaskState ACTIVE, Code TRANSFERRED:
-no offer, no accept) and closes it after a handling time; a participant ends its part after
-one (TaskState CLOSED DONE, answered CLOSED with Scope PARTICIPANT), unless the owner's close
-ends it first.
+meanwhile, or filled up: INVALID_STATE); the chat then goes on with its owner. A transfer's
+recipient holds the chat at once (TaskState ACTIVE, Code TRANSFERRED: no offer, no accept)
+and closes it after a handling time; a participant ends its part after one (TaskState CLOSED
+DONE, answered CLOSED with Scope PARTICIPANT), unless the owner's close ends it first.
 
 Counted: `transfers` (chats drawn for it), `transferred` (Comm moved it), `transfer_refused`
 (Comm refused), `transfer_skipped` (no agent of ours with room then, or the chat had left its
 agent before the moment came); `conferences`, `conferenced`, `conference_refused`,
 `conference_skipped` likewise. The first is the sum of the other three once all are answered.
+`parts_ended`: participants of ours that ended their part themselves (not by the owner's close).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from wire import states as S
 from .host import Host
 
 KINDS = ("transfer", "conference")
-COUNTS = tuple(f"{kind}{end}" for kind in KINDS for end in ("s", "_refused", "_skipped")) + ("transferred",
-                                                                                              "conferenced")
+COUNTS = tuple(f"{kind}{end}" for kind in KINDS for end in ("s", "_refused", "_skipped")) + (
+    "transferred", "conferenced", "parts_ended")
 PLURAL = {"transfer": "transfers", "conference": "conferences"}
 WITH_ROOM = frozenset({S.READY, S.ACTIVE})   # BUSY is at the MRD's limit; the rest take no chats
 DONE = {"transfer": "transferred", "conference": "conferenced"}
@@ -102,6 +103,8 @@ class Handover:
             return True
         if state == S.CLOSED and body.get("Scope") == "PARTICIPANT":
             if self.joined.get(task_id) == body.get("AgentId"):
+                if task_id in self.leaving and body.get("Code") == S.DONE:
+                    self.host.counts["parts_ended"] += 1
                 self.left(task_id)
         elif state in (S.CLOSED, S.QUEUED):   # the task ended or went back: every part with it
             self.left(task_id)

@@ -69,9 +69,10 @@ class LoadPlan:
 
 
 # a Chat Server's transfers and conferences (actors/chat/handover.py, which launch/ may not
-# import): chats drawn for each, done by Comm, refused by Comm, not asked (no agent with room)
+# import): chats drawn for each, done by Comm, refused by Comm, not asked (no agent with room);
+# conference participants that ended their part themselves
 HANDOVER_COUNTS = ("transfers", "transferred", "transfer_refused", "transfer_skipped",
-                   "conferences", "conferenced", "conference_refused", "conference_skipped")
+                   "conferences", "conferenced", "conference_refused", "conference_skipped", "parts_ended")
 CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",
                "expired", "closed_other", "lost", "accepted", "handled", "errors", "offered", "ignored", "rona",
                "breaks", "logouts", *HANDOVER_COUNTS)

@@ -381,19 +381,20 @@ def test_a_scenario_naming_a_queue_the_topology_lacks_is_refused_before_anything
 
 
 def test_a_scenario_transfers_and_conferences_its_shares_of_accepted_chats_and_loses_nothing(tmp_path):
-    (tmp_path / "scenario.yaml").write_text("chat_servers: 2\nagents_per_server: 4\ndrain: 20\n"
-                                            "customers: {rate: 20, duration: 4}\n"
-                                            "agents: {handle: fixed:0.3, think: fixed:0.05, transfer: 0.3, "
-                                            "conference: 0.2}\n")
+    (tmp_path / "scenario.yaml").write_text("chat_servers: 2\nagents_per_server: 4\ndrain: 20\ncustomers: {rate: 20, "
+                                            "duration: 4}\nagents: {handle: exp:0.3, think: fixed:0.05, "
+                                            "transfer: 0.3, conference: 0.3}\n")
     result = load_run(tmp_path, "--scenario", "scenario.yaml")
     assert result.returncode == 0, result.stderr + result.stdout
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["lost"] == 0 and report["unfinished"] == 0 and outcomes(report) == report["created"] > 40
+    assert report["lost"] == report["unfinished"] == 0 and outcomes(report) == report["created"] > 40
     assert report["closed"] == report["accepted"] == report["created"]   # no RONA, no logout: one acceptance each
-    for kind, share, done in (("transfer", 0.3, "transferred"), ("conference", 0.2, "conferenced")):
+    for kind, share, done in (("transfer", 0.3, "transferred"), ("conference", 0.3, "conferenced")):
         drawn = report[f"{kind}s"]
         assert within(drawn, report["accepted"], share), (kind, report)
-        # each drawn chat was moved, refused by Comm (the chat stayed), or found no agent READY
+        # each drawn chat was moved, refused by Comm (the chat stayed), or found no agent with room
         assert drawn == report[done] + report[f"{kind}_refused"] + report[f"{kind}_skipped"] and report[done] > 0
-    assert report["plan"]["transfer"] == 0.3 and report["plan"]["conference"] == 0.2
+    # about half the participants leave before their owner closes (exp handling): none of ~20 is 1e-5
+    assert 0 < report["parts_ended"] <= report["conferenced"]
+    assert report["plan"]["transfer"] == 0.3 and report["plan"]["conference"] == 0.3
     assert "chats transferred to another agent" in result.stdout and "chats another agent joined" in result.stdout
