@@ -27,9 +27,6 @@ STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "a
                  *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")
 # our file's last columns: only a row of a queue customers chose fills them (its `count` is created)
 OWN_COLUMNS = (*STATS_COLUMNS, "accepted", "abandoned")
-# behaviour counts another version may report before report.py labels them: shown by key all the same
-MORE_BEHAVIOURS = (("transferred", "chats transferred to another agent"),
-                   ("conferenced", "chats conferenced with another agent"))
 HISTORY_COLUMNS = ("time", "t", "phase", "offered_per_s", "created_per_s", "routed_per_s", "closed_per_s",
                    "abandoned_per_s", "waiting", "open", "route_p50_ms", "route_p90_ms", "route_p99_ms",
                    "route_max_ms", "created", "routed", "closed", "abandoned", "gaps", "missed")
@@ -138,7 +135,7 @@ def behaviour_counts(report: dict[str, Any]) -> list[tuple[str, str, int]]:
     count the report has, by key, so that a count added later shows without a change here."""
     from .plan import BEHAVIOUR_COUNTS
     from .report import BEHAVIOUR_ROWS
-    labels = {**dict(MORE_BEHAVIOURS), **dict(BEHAVIOUR_ROWS)}
+    labels = dict(BEHAVIOUR_ROWS)
     keys = dict.fromkeys([*BEHAVIOUR_COUNTS, *labels])
     return [(key, labels.get(key, key), report[key]) for key in keys
             if isinstance(report.get(key), int) and not isinstance(report.get(key), bool)]

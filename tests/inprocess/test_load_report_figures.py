@@ -61,7 +61,7 @@ def test_the_html_report_shows_the_queues_customers_chose_and_every_behaviour_co
         ["support", "29", "27", "1", "27", "2,162.70", "3,899.40", "3,959.40", "4,001.00"]]
     shown = dict((label, int(n.replace(",", ""))) for label, n in cells(html, "behaviours"))
     assert shown["offers taken back by Comm (RONA)"] == 19 and shown["NOT_READY breaks taken"] == 31
-    assert shown["chats transferred to another agent"] == 12 and shown["made_up_later"] == 4
+    assert shown["chats transferred to another agent (agents.transfer)"] == 12 and shown["made_up_later"] == 4
     assert sorted(shown.values()) == sorted(BEHAVIOURS.values())
 
 

@@ -117,8 +117,10 @@ def test_a_small_load_accounts_for_every_task_and_writes_both_reports(tmp_path):
         ["Method,Name,Error,Occurrences,First Seen,Last Seen"]
     # ours beside them: the rows by server and queue, and the seconds with the agents by state
     mine = list(csv.DictReader((tmp_path / "run_mroute.csv").open()))
-    assert [r["name"] for r in mine] == ["chat.1", "chat.2", "chat-default", "voice-default", "Aggregated"]
-    assert int(mine[-1]["count"]) == report["created"] and "p99.9_ms" in mine[0]
+    stats = [r for r in mine if r["type"] != "behaviour"]   # then a row per behaviour count, by its key
+    assert [r["name"] for r in stats] == ["chat.1", "chat.2", "chat-default", "voice-default", "Aggregated"]
+    assert int(stats[-1]["count"]) == report["created"] and "p99.9_ms" in mine[0]
+    assert {r["name"]: int(r["count"]) for r in mine if r["type"] == "behaviour"}["offered"] == report["offered"]
     mine_history = list(csv.DictReader((tmp_path / "run_mroute_history.csv").open()))
     assert len(mine_history) == len(report["series"]) and "agents_ACTIVE" in mine_history[0]
     assert int(mine_history[-1]["closed"]) == report["closed"]
@@ -319,82 +321,3 @@ def test_messages_comm_cannot_deliver_are_seen_as_gaps_and_every_task_is_still_a
     assert report["created"] == report["acknowledged"] == report["routed"] == report["accepted"] == report["closed"]
     assert Histogram.from_json(report["latency_histogram"]).count + report["routed_unmeasured"] == report["routed"]
     assert "messages missed in those gaps" in stdout
-
-
-SCENARIO = """
-chat_servers: 2
-agents_per_server: 4
-drain: 20
-customers:
-  rate: 25
-  duration: 4
-  queues: {sales: 3, support: 1}
-  priority: {support: 5}
-agents:
-  handle: fixed:0.2
-  think: fixed:0.01
-  ignore_offer: 0.2
-  breaks: {every: 'exp:1', length: 'fixed:0.3'}
-"""
-
-
-def within(count: int, trials: int, share: float) -> bool:
-    """`count` of `trials` is within 4 standard deviations of the binomial's mean: a test that
-    fails about once in 16,000 runs when the share is right."""
-    return abs(count - trials * share) <= 4 * (trials * share * (1 - share)) ** 0.5
-
-
-def test_a_scenario_spreads_customers_over_its_queues_leaves_offers_to_rona_and_loses_nothing(tmp_path):
-    spec = base_topology("scenario", agents=10)
-    spec["queues"] = {name: {"mrd": "chat", "offer_timeout": 1, "ttl": 300, "steps": [{"expr": "true", "timeout": 30}]}
-                      for name in ("sales", "support")}
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
-    (tmp_path / "scenario.yaml").write_text(SCENARIO)
-    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--scenario", "scenario.yaml",
-                             "--csv", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["lost"] == 0 and report["unfinished"] == 0 and report["unacknowledged"] == 0
-    assert outcomes(report) == report["created"] == report["closed"] > 50
-    queues = report["queues"]
-    assert set(queues) == {"sales", "support"}
-    assert sum(q["created"] for q in queues.values()) == report["created"]
-    assert within(queues["sales"]["created"], report["created"], 0.75)
-    for q in queues.values():   # every customer served, none gave up, each waited measurably
-        assert q["created"] == q["accepted"] == q["closed"] and q["abandoned"] == q["lost"] == 0
-        assert 0 < q["wait_p50_ms"] <= q["wait_p99_ms"]
-    # a fifth of the offers left to time out, each taken back by its queue's offer_timeout
-    assert within(report["ignored"], report["offered"], 0.2)
-    assert report["rona"] == report["ignored"] > 0
-    assert report["offered"] == report["created"] + report["rona"]   # each RONA is offered again
-    assert report["breaks"] > 0 and report["logouts"] == 0
-    assert report["plan"]["queues"] == {"sales": 3.0, "support": 1.0} and report["plan"]["ignore_offer"] == 0.2
-    assert "offers taken back by Comm (RONA)" in result.stdout and "by the queue customers chose" in result.stdout
-
-
-def test_a_scenario_naming_a_queue_the_topology_lacks_is_refused_before_anything_starts(tmp_path):
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("scenario")))
-    (tmp_path / "scenario.yaml").write_text("customers: {queues: {billing: 1}}\n")
-    result = subprocess.run([*MROUTE, "load", "--quiet", "--scenario", "scenario.yaml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2 and "customers.queues.billing: not a queue of the topology" in result.stderr
-
-
-def test_a_scenario_transfers_and_conferences_its_shares_of_accepted_chats_and_loses_nothing(tmp_path):
-    (tmp_path / "scenario.yaml").write_text("chat_servers: 2\nagents_per_server: 4\ndrain: 20\ncustomers: {rate: 20, "
-                                            "duration: 4}\nagents: {handle: exp:0.3, think: fixed:0.05, "
-                                            "transfer: 0.3, conference: 0.3}\n")
-    result = load_run(tmp_path, "--scenario", "scenario.yaml")
-    assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["lost"] == report["unfinished"] == 0 and outcomes(report) == report["created"] > 40
-    assert report["closed"] == report["accepted"] == report["created"]   # no RONA, no logout: one acceptance each
-    for kind, share, done in (("transfer", 0.3, "transferred"), ("conference", 0.3, "conferenced")):
-        drawn = report[f"{kind}s"]
-        assert within(drawn, report["accepted"], share), (kind, report)
-        # each drawn chat was moved, refused by Comm (the chat stayed), or found no agent with room
-        assert drawn == report[done] + report[f"{kind}_refused"] + report[f"{kind}_skipped"] and report[done] > 0
-    # about half the participants leave before their owner closes (exp handling): none of ~20 is 1e-5
-    assert 0 < report["parts_ended"] <= report["conferenced"]
-    assert report["plan"]["transfer"] == 0.3 and report["plan"]["conference"] == 0.3
-    assert "chats transferred to another agent" in result.stdout and "chats another agent joined" in result.stdout

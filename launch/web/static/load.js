@@ -14,6 +14,8 @@ function describe({fields, behaviour: b}) {
   if (b.ignore_offer) parts.push(`${pct(b.ignore_offer)} of offers left to time out (RONA)`);
   if (b.breaks) parts.push(`NOT_READY breaks every ${b.breaks.every} s for ${b.breaks.length} s`);
   if (b.shifts) parts.push(`${pct(b.shifts.logout)} of agents log out every ${b.shifts.every} s for ${b.shifts.away} s`);
+  if (b.transfer) parts.push(`${pct(b.transfer)} of accepted chats transferred to another agent`);
+  if (b.conference) parts.push(`${pct(b.conference)} of accepted chats conferenced with another agent`);
   return "Scenario valid: " + (parts.join("; ") || "it sets nothing") + ".";
 }
 
