@@ -27,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -324,14 +325,16 @@ def podman() -> Any:
 
 
 def free_ports(count: int) -> int:
-    """The first of `count` consecutive ports free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count < 65000 and all(port_free(base + i) for i in range(count)):
+    """The first of `count` consecutive ports free on 127.0.0.1, below the kernel's range of
+    ephemeral ports: one picked from that range was taken by another test's connection
+    before podman could publish it (the service stayed "Created", never started)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(10_000, low - count)
+        if all(port_free(base + i) for i in range(count)):
             return base
-    raise AssertionError(f"no {count} consecutive free ports")
+    raise AssertionError(f"no {count} consecutive free ports below {low}")
 
 
 def port_free(port: int) -> bool:
@@ -410,6 +413,10 @@ def test_the_compose_export_runs_in_podman_and_comm_carries_on_from_its_volume(p
     start = time.monotonic()
     podman.compose(project, out, "up", "-d")
     try:
+        for service in services:   # each started, or why not (podman-compose goes on past a failed run)
+            if podman.inspect(name[service])["State"]["Status"] == "created":
+                again = podman("start", name[service], check=False)
+                raise AssertionError(f"{service} was created, never started: {tail(again, 5)}")
         for service in services:   # podman runs each service's healthcheck (no systemd timer here: on demand)
             wait_until(lambda: podman("healthcheck", "run", name[service], check=False).returncode == 0,
                        timeout=90, interval=1, what=f"{service} healthy")
