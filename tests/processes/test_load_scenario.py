@@ -56,7 +56,10 @@ def test_a_scenario_spreads_customers_over_its_queues_leaves_offers_to_rona_and_
         assert 0 < q["wait_p50_ms"] <= q["wait_p99_ms"]
     # a fifth of the offers left to time out, each taken back by its queue's offer_timeout
     assert within(report["ignored"], report["offered"], 0.2)
-    assert report["rona"] == report["ignored"] > 0
+    # every offer left is taken back (RONA); so is, now and then, one whose acceptance reached
+    # Comm after the queue's 1 s offer_timeout on a busy machine (a fresh-clone CI run: 24 RONA
+    # of 23 left)
+    assert 0 < report["ignored"] <= report["rona"] <= report["ignored"] + report["offered"] // 10
     assert report["offered"] == report["created"] + report["rona"]   # each RONA is offered again
     assert report["breaks"] > 0 and report["logouts"] == 0
     assert report["plan"]["queues"] == {"sales": 3.0, "support": 1.0} and report["plan"]["ignore_offer"] == 0.2
