@@ -209,10 +209,13 @@ def test_a_flood_comm_refuses_is_mostly_refused_by_the_chat_servers_own_throttle
     Server now refuses new Tasks itself while Comm refuses them (wire/throttle.py), so Comm
     reads about 1.1 times what it takes. Counted: every refusal the client made never
     reached Comm, and nothing is lost."""
-    report = flood(tmp_path, "100", "3", "fixed:0.2")
+    report = flood(tmp_path, "100", "4", "fixed:0.2")
     refused_by_comm = report["refused"] - report["throttled"]
     assert refused_by_comm > 0                                  # Comm said it first
-    assert report["throttled"] > 2 * refused_by_comm            # then the client held most back
+    # then the client held back more than Comm refused: Comm takes about 5 a second of the
+    # 100 offered, so unthrottled it would refuse 95 % of them (a stalled second before the
+    # refusals reach the client is sent whole, hence no tighter bound)
+    assert report["throttled"] > refused_by_comm
     assert report["lost"] == 0 and outcomes(report) == report["created"]
     assert report["acknowledged"] + report["refused"] == report["created"]
     # the failure rows name both kinds of refusal, and add up to them
