@@ -5,12 +5,13 @@ reason. topology.py parses the file and assembles what these return."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from wire import passwords
+from wire import hook, passwords
 from wire.expr import ExprError, compile_expr
 from wire.kernel import settings
 from wire.kernel.roles import ROLES, SINGLETONS
@@ -219,9 +220,11 @@ def _agents_file(c: Checker, path: Path, base: Path, key: str) -> list[dict[str,
 CURVE_IO_THREADS = {"comm": 2}
 
 
-def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False) -> dict[str, dict[str, Any]]:
+def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False,
+                 base: Path = Path(".")) -> dict[str, dict[str, Any]]:
     """Each entry validated into its role's settings (wire/kernel/settings.py), kept as the
-    JSON the actors read back."""
+    JSON the actors read back; a chat actor's hook file named from `base` (the topology's
+    directory), checked to be there (the Chat Server imports it, not this process)."""
     raw = c.mapping(raw, "actors") if raw is not None else None
     if not raw:
         raise c.fail("actors", "is required: which processes to run")
@@ -245,6 +248,11 @@ def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False)
                          f"{key}.queues.{qname}.rate", positive=False)
         if isinstance(entry, settings.ChatSettings):
             desked += entry.count * entry.agents
+            if entry.hook is not None:
+                try:
+                    entry = replace(entry, hook=hook.resolve(entry.hook, base))
+                except hook.HookError as exc:
+                    raise c.fail(f"{key}.hook", str(exc)) from None
         actors[name] = settings.as_json(entry)
     roles = [spec["role"] for spec in actors.values()]
     for role in ("comm", "mre"):

@@ -160,7 +160,7 @@ def parse(data: Any, path: Path) -> Topology:
     queues = _queues(c, data.get("queues", {}), mrds)
     agents = _agents(c, data.get("agents"), base)
     security = _security(c, data.get("security"), base)
-    actors = _actors(c, data.get("actors"), len(agents), curve=bool(security))
+    actors = _actors(c, data.get("actors"), len(agents), curve=bool(security), base=base)
     hosts = _hosts(c, data.get("hosts"), transport, actors)   # before port_base: hosts need tcp, said first
     port_base = _port_base(c, data, transport)
     endpoints = _endpoints(c, data.get("endpoints", {}), transport, sock_dir, port_base)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wire import states as S
+from wire import hook as H, states as S
 from wire.codec import WireError
 from wire.stats import Histogram
 
@@ -39,6 +39,8 @@ class Customers:
         # to one of our Tasks was lost or slow, and the agent was chosen before it reached us.
         self.selected_early: dict[str, float] = {}
         self.by_queue = ByQueue()
+        # with a scenario hook: MsgId of our Task -> its customer, until answered; then TaskId -> it
+        self.hooked: dict[str, H.Customer] = {}
 
     def afresh(self) -> int:
         """Stop following the tasks we created and start a new latency record; returns how
@@ -50,6 +52,7 @@ class Customers:
             tasks.clear()
         self.open.clear()
         self.accepted.clear()
+        self.hooked.clear()
         self.latency = Histogram()
         self.by_queue = ByQueue()
         return unended
@@ -57,6 +60,8 @@ class Customers:
     def forget(self) -> int:
         """As `afresh`, keeping the latency measured so far (a Comm that lost our tasks)."""
         latency, by_queue = self.latency, self.by_queue
+        for customer in self.hooked.values():
+            self.host.hooks.closed(H.Closed(customer, customer.task_id, "lost", None))
         unended = self.afresh()
         self.latency, self.by_queue = latency, by_queue
         by_queue.forget_requests()
@@ -69,11 +74,17 @@ class Customers:
         host = self.host
         host.counts["created"] += 1
         queue = self.choose_queue()
+        priority = host.behaviour.priority.get(queue) if queue is not None else None
         params: list[list[Any]] = [["channel", "web"]]
+        customer = None
+        if host.hooks is not None:
+            patience = host.patience.sample(host.rng) if host.patience is not None else None
+            customer = host.hooks.customer(H.Customer(number, queue, priority, params, patience))
+            queue, priority, params = customer.queue, customer.priority, list(customer.params)
         if queue is not None:
             params.append(["queue", queue])
-            if queue in host.behaviour.priority:
-                params.append(["priority", host.behaviour.priority[queue]])
+        if priority is not None:
+            params.append(["priority", priority])
         try:
             msg_id = host.request("Task", {"Mrd": host.mrd, "ClientUniqueId": f"{host.name}-c{number}",
                                            "name": f"Customer {number}", "params": params})
@@ -82,9 +93,13 @@ class Customers:
             host.error_codes[THROTTLED] = host.error_codes.get(THROTTLED, 0) + 1
             self.by_queue.created(None, queue)
             self.by_queue.refused(None, queue)
+            if customer is not None:
+                host.hooks.closed(H.Closed(customer, None, "refused", S.OVERLOADED))
             return None
         self.sent_at[msg_id] = time.monotonic()
         self.by_queue.created(msg_id, queue)
+        if customer is not None:
+            self.hooked[msg_id] = customer
         return msg_id
 
     def choose_queue(self) -> str | None:
@@ -112,6 +127,10 @@ class Customers:
         counts["queued"] += 1
         self.open.add(task_id)
         self.by_queue.answered(msg_id, task_id)
+        customer = self.hooked.pop(msg_id, None)
+        if customer is not None:
+            customer.task_id = task_id
+            self.hooked[task_id] = customer
         state, code = body.get("State"), body.get("Code")
         if task_id in self.selected_early or state in WITH_AN_AGENT or (state == S.CLOSED and code == S.DONE):
             self.count_routed(task_id, sent)
@@ -122,9 +141,13 @@ class Customers:
 
     def wait_for_agent(self, task_id: str, sent: float) -> None:
         self.waiting[task_id] = sent
-        patience = self.host.patience
+        customer = self.hooked.get(task_id)
+        if customer is not None:
+            patience = customer.patience
+        else:
+            patience = self.host.patience.sample(self.host.rng) if self.host.patience is not None else None
         if patience is not None:
-            delay = sent + patience.sample(self.host.rng) - time.monotonic()
+            delay = sent + patience - time.monotonic()
             self.patience_timers[task_id] = self.host.loop.call_later(max(0.0, delay), self.give_up, task_id)
 
     def on_refused(self, msg_id: str) -> None:
@@ -132,6 +155,7 @@ class Customers:
         if self.sent_at.pop(msg_id, None) is not None:
             self.host.counts["refused"] += 1
             self.by_queue.refused(msg_id)
+            self.hook_closed(msg_id, None, "refused", S.OVERLOADED)
 
     def on_selected(self, task_id: str) -> None:
         sent = self.forget_waiting(task_id)
@@ -164,6 +188,7 @@ class Customers:
                 self.forget_waiting(task_id)
                 self.host.counts["lost"] += 1
                 self.by_queue.ended(task_id, "lost")
+                self.hook_closed(task_id, task_id, "lost", None)
             elif row is None:
                 continue  # not named in our Resync and not live: a later Resync will say
             elif row.get("State") == S.CLOSED:
@@ -193,6 +218,12 @@ class Customers:
         self.selected_early.pop(task_id, None)
         self.host.counts[OUTCOMES.get(code, "closed_other")] += 1
         self.by_queue.ended(task_id, OUTCOMES.get(code, "closed_other"))
+        self.hook_closed(task_id, task_id, OUTCOMES.get(code, "closed_other"), code)
+
+    def hook_closed(self, key: str, task_id: str | None, outcome: str, code: Any) -> None:
+        customer = self.hooked.pop(key, None)
+        if customer is not None:
+            self.host.hooks.closed(H.Closed(customer, task_id, outcome, code if code.__class__ is str else None))
 
     def forget_waiting(self, task_id: str) -> float | None:
         timer = self.patience_timers.pop(task_id, None)

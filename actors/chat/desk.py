@@ -76,14 +76,26 @@ class Desk:
             self.host.counts["offered"] += 1
             self.held[task_id] = agent_id
             self.accepted.discard(task_id)  # offered afresh (after RONA): its acceptance is new
-            if self.host.rng.random() < self.host.behaviour.ignore_offer:
-                self.host.counts["ignored"] += 1   # left to time out: Comm takes it back (RONA)
+            host = self.host
+            think = None if host.rng.random() < host.behaviour.ignore_offer else host.think.sample(host.rng)
+            if host.hooks is not None:
+                think = host.hooks.offer(agent_id, task_id, think)
+            if think is None:
+                host.counts["ignored"] += 1   # left to time out: Comm takes it back (RONA)
                 return
-            self.host.loop.call_later(self.host.think.sample(self.host.rng), self.accept, agent_id, task_id)
+            host.loop.call_later(think, self.accept, agent_id, task_id)
 
     def accept(self, agent_id: str, task_id: str) -> None:
         if self.held.get(task_id) == agent_id:  # not taken back meanwhile (the customer left, RONA)
             self.host.request("TaskState", {"AgentId": agent_id, "TaskId": task_id, "State": S.ACTIVE})
+
+    def keep(self, agent_id: str, task_id: str) -> None:
+        """Our agent holds the chat: it closes it after a handling time (the hook's, if it has one)."""
+        host = self.host
+        handle = host.handle.sample(host.rng)
+        if host.hooks is not None:
+            handle = host.hooks.accept(agent_id, task_id, handle)
+        host.loop.call_later(handle, self.finish, agent_id, task_id)
 
     def finish(self, agent_id: str, task_id: str) -> None:
         if self.held.get(task_id) == agent_id:
@@ -105,7 +117,7 @@ class Desk:
             if task_id not in self.accepted:
                 self.accepted.add(task_id)
                 self.host.counts["acceptances"] += 1   # by our agents (a task offered again counts again)
-                self.host.loop.call_later(self.host.handle.sample(self.host.rng), self.finish, agent_id, task_id)
+                self.keep(agent_id, task_id)
                 self.handover.on_accepted(agent_id, task_id)
         elif state == S.CLOSED and body.get("Scope") != "PARTICIPANT":
             self.drop(task_id)
@@ -174,7 +186,7 @@ class Desk:
                 # is lost with the news): it finishes it, or the task would stay open forever
                 self.held[task_id] = agent_id
                 self.accepted.add(task_id)
-                self.host.loop.call_later(self.host.handle.sample(self.host.rng), self.finish, agent_id, task_id)
+                self.keep(agent_id, task_id)
         self.handover.apply_snapshot(tasks, unknown)
 
     def log_back_in(self, agent_id: str) -> None:

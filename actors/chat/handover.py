@@ -57,6 +57,11 @@ class Handover:
         host.counts[PLURAL[kind]] += 1
         host.loop.call_later(host.think.sample(host.rng), getattr(self, kind), agent_id, task_id)
 
+    def ask(self, kind: str, agent_id: str, task_id: str) -> None:
+        """Transfer the chat, or conference an agent into it, now: the scenario hook's wish."""
+        self.host.counts[PLURAL[kind]] += 1
+        getattr(self, kind)(agent_id, task_id)
+
     def colleague(self, agent_id: str) -> str | None:
         """An agent of ours we last heard with room (READY, ACTIVE), not resting, not the asker."""
         desk = self.desk
@@ -119,7 +124,7 @@ class Handover:
             # ours now, ACTIVE without an accept: it closes it after its handling time
             desk.held[task_id] = recipient
             desk.accepted.add(task_id)
-            host.loop.call_later(host.handle.sample(host.rng), desk.finish, recipient, task_id)
+            desk.keep(recipient, task_id)
 
     def on_conferenced(self, body: dict[str, Any]) -> None:
         task_id, participant = body.get("TaskId"), body.get("ParticipantAgentId")

@@ -31,6 +31,7 @@ class Host(Protocol):
     think: Distribution
     patience: Distribution | None
     behaviour: Behaviour            # a load scenario's: queues, priority, RONA, breaks, shifts
+    hooks: Any                      # its Python hook's calls (hooked.py HookCalls), or None
 
     def request(self, type: str, body: dict[str, Any]) -> str:
         """Send until answered (at least once); returns the MsgId. A new Task refused by the

@@ -31,7 +31,7 @@ import zmq
 
 from actors.lograte import LogBudget
 from actors.runtime import Actor, log
-from wire import behaviour as behaviours, dist, states as S
+from wire import behaviour as behaviours, dist, hook as hooks, states as S
 from wire.catalogue import CHAT_EVENTS, GENERAL
 from wire.codec import WireError
 from wire.curve import Curve
@@ -43,11 +43,12 @@ from wire.throttle import Throttle
 from .customers import Customers
 from .desk import Desk
 from .handover import COUNTS as HANDOVER_COUNTS
+from .hooked import HookCalls
 
 COUNTS = ("created", "queued", "routed", "routed_unmeasured", "abandoned", "closed", "expired", "closed_other",
           "lost", "refused", "offered", "accepted", "acceptances", "handled", "errors",
           "ignored", "rona", "breaks", "logouts",   # a load scenario's behaviours (wire/behaviour.py)
-          *HANDOVER_COUNTS)
+          *HANDOVER_COUNTS, "hook_errors", "hook_names_dropped")
 
 
 def read_credentials() -> dict[str, str]:
@@ -88,8 +89,12 @@ class ChatServer(Actor):
         self.numbers = 0
         self.run: Any = None
         # The passwords come on our stdin from the supervisor: the directory we read holds hashes.
+        self.hooks: HookCalls | None = None
         self.desk = Desk(self, agents, read_credentials())
         self.customers = Customers(self)
+        if settings.hook is not None:   # a bad one stops us starting, saying why
+            self.hooks = HookCalls(self, hooks.load(settings.hook), self.desk, self.customers)
+            log.info("%s: scenario hook %s", self.name, settings.hook)
         boot = format(time.time_ns() // 1_000_000, "x")  # MsgIds of a restarted us must not repeat
         self.general = self.socket(zmq.PUSH, connect=self.config.endpoints[GENERAL])
         # what a turn has for Comm leaves as one batch (a PUSH: its one peer, no topic): its
@@ -124,11 +129,21 @@ class ChatServer(Actor):
         """Every type Comm may publish to us, given as the session hands it (each answer
         once, with the request it answers); what the session took for itself is CONSUMED."""
         ignore: Callable[[Incoming], None] = lambda incoming: None  # noqa: E731
-        return {"TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
+        handlers: dict[str, Callable[[Incoming], None]] = {"TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
                 "AgentState": lambda incoming: self.desk.on_agent_state(incoming.message.body),
                 "Error": self.on_error, "Snapshot": self.on_snapshot,
-                "Ack": ignore, "TaskAgentTransferred": self.on_transferred, "TaskConferenced": self.on_conferenced,
-                CONSUMED: ignore}
+                "Ack": ignore, "TaskAgentTransferred": self.on_transferred, "TaskConferenced": self.on_conferenced}
+        if self.hooks is not None:
+            handlers = {type: self.watched(type, handle, self.hooks) for type, handle in handlers.items()}
+        return {**handlers, CONSUMED: ignore}
+
+    @staticmethod
+    def watched(type: str, handle: Callable[[Incoming], None], hooks: HookCalls) -> Callable[[Incoming], None]:
+        """`handle`, then the scenario hook's on_message."""
+        def handled(incoming: Incoming) -> None:
+            handle(incoming)
+            hooks.message(type, incoming.message.body)
+        return handled
 
     def counts_afresh(self) -> None:
         """Counts and latency from now on; tasks created before are no longer ours to count."""
@@ -137,6 +152,8 @@ class ChatServer(Actor):
                                "comm_restarts": self.session.counts["comm_restarts"]}
         self.error_codes: dict[str, int] = {}   # "Type Code" -> Errors received: a load's failures by code
         self.customers.afresh()
+        if self.hooks is not None:
+            self.hooks.afresh()
         self.session.follower.count_afresh()
 
     # the session: probing, beating, sending again ----------------------------------------
@@ -296,4 +313,4 @@ class ChatServer(Actor):
                 "agents": len(self.agents), "rate": self.rate, "unacked": session["unanswered"],
                 "held": self.desk.held_view(), "waiting": len(customers.waiting), "open": len(customers.open),
                 "unacknowledged": len(customers.sent_at), "latency": customers.latency.to_json(),
-                "queues": customers.by_queue.stats()}
+                "queues": customers.by_queue.stats(), "hook": dict(self.hooks.counts) if self.hooks else {}}

@@ -147,7 +147,10 @@ def load_command(ctx: click.Context, file: str, scenario_file: str | None, serve
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--compare")
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
-                    drain=drain, behaviour=scenario.behaviour)
+                    drain=drain, behaviour=scenario.behaviour, hook=scenario.hook)
+    if scenario.hook and (pods or attach):
+        raise click.UsageError(f"scenario {scenario_file}: hook: runs only in the Chat Servers mroute load spawns; "
+                               "running ones run the hook their topology names (actors.NAME.hook)")
     console = Console(stderr=True)
     if pods or attach:   # servers someone else runs: whatever ends the run, they get their settings back
         interrupt_on_term()

@@ -19,7 +19,7 @@ import yaml
 from wire import passwords
 from wire.catalogue import ENDPOINT_NAMES
 
-from ..topology import BINDERS, Topology, load
+from ..topology import BINDERS, Topology, TopologyError, load
 
 PORT_BASE = 5550
 HEALTH_PORT = 8080
@@ -108,6 +108,10 @@ def make_plan(path: str | Path, host_of: Callable[[Workload], str] | None = None
     exported["agents"] = [{"file": "../agents/agents.yaml"}]
     exported["actors"] = {actor: {k: v for k, v in spec.items() if k != "host"}
                           for actor, spec in (raw.get("actors") or {}).items()}
+    for actor, spec in topology.actors.items():
+        if str(spec.get("hook") or "").partition(":")[0].endswith(".py"):
+            raise TopologyError(str(path), f"actors.{actor}.hook", "a hook's file is on this machine, not in the "
+                                "image: name a module the image holds (MODULE:CLASS), or run it with mroute up")
     curve_files = {}
     if topology.security.get("curve"):
         exported["security"] = {"curve": "../curve"}

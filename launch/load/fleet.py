@@ -57,7 +57,8 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
     # the base's Chat Servers' throttle (0: off) is how the fleet's treat Comm's refusals too
     throttle = {"throttle": chats[0]["throttle"]} if chats and "throttle" in chats[0] else {}
     actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
-                      "mrd": mrd, **throttle, **{k: v for k, v in plan.settings().items() if v is not None}}
+                      "mrd": mrd, **throttle, **{k: v for k, v in plan.settings().items() if v is not None},
+                      **({"hook": plan.hook} if plan.hook else {})}
     agents = [passwords.hashed_entry(entry) for entry in raw.get("agents") or []]  # the file we write holds no password
     if servers * agents_per_server > have:
         agents.append({"generate": {"count": servers * agents_per_server - have, "prefix": "load",

@@ -57,6 +57,7 @@ class LoadPlan:
     profile: Profile = field(default_factory=Profile)
     drain: float = 10.0              # seconds allowed after arrivals stop for tasks to finish
     behaviour: Behaviour = field(default_factory=Behaviour)   # a scenario's (wire/behaviour.py)
+    hook: str | None = None          # a scenario's Python hook (wire/hook.py): spawned Chat Servers import it
 
     def settings(self) -> dict[str, Any]:
         return {"handle": str(self.handle), "think": str(self.think),
@@ -75,7 +76,7 @@ HANDOVER_COUNTS = ("transfers", "transferred", "transfer_refused", "transfer_ski
                    "conferences", "conferenced", "conference_refused", "conference_skipped", "parts_ended")
 CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",
                "expired", "closed_other", "lost", "accepted", "handled", "errors", "offered", "ignored", "rona",
-               "breaks", "logouts", *HANDOVER_COUNTS)
+               "breaks", "logouts", *HANDOVER_COUNTS, "hook_errors", "hook_names_dropped")
 # what a scenario's agents did (wire/behaviour.py): offers made to them, those they left to time
 # out (`ignored`), offers Comm took back (`rona`), NOT_READY breaks and logouts they asked for,
 # chats they transferred or conferenced (HANDOVER_COUNTS)
@@ -99,11 +100,12 @@ class Reading:
     comm_live: int
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)   # each Chat Server's stats as read
     comm: dict[str, Any] = field(default_factory=dict)                 # Comm's, when it is among them
+    hook: dict[str, int] = field(default_factory=dict)                 # what a scenario's hook counted
 
     @classmethod
     def of(cls, stats: dict[str, dict[str, Any]], chats: list[str]) -> "Reading":
         counts = dict.fromkeys(CHAT_COUNTS + STREAM_COUNTS, 0)
-        latency, open_, unacked = Histogram(), 0, 0
+        latency, open_, unacked, hook = Histogram(), 0, 0, {}
         for name in chats:
             s = stats.get(name, {})
             if "created" not in s:  # counting it as zero would make the figures wrong, not missing
@@ -112,8 +114,10 @@ class Reading:
                 counts[key] += int(s.get(key, 0))
             latency.merge(Histogram.from_json(s.get("latency", {})))
             open_ += int(s.get("open", 0))
+            for key, n in (s.get("hook") or {}).items():
+                hook[key] = hook.get(key, 0) + int(n)
             unacked += int(s.get("unacknowledged", 0))
         comm = next((s for s in stats.values() if "tasks_live" in s), {})
         return cls(time.monotonic(), counts, latency, Histogram.from_json(comm.get("queue_wait", {})), open_,
                    unacked, int(comm.get("tasks_waiting", 0)), int(comm.get("tasks_live", 0)),
-                   {name: stats[name] for name in chats}, comm)
+                   {name: stats[name] for name in chats}, comm, hook)

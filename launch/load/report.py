@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .rows import behaviour_counts
+
 SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by Comm (QUEUED)"),
                 ("refused", "refused OVERLOADED"),
                 ("throttled", "of which the Chat Servers' throttle refused, unsent"),
@@ -15,17 +17,6 @@ SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by 
                 ("expired", "expired (time to live)"), ("closed_other", "closed otherwise"),
                 ("unfinished", "unfinished when the drain ended"), ("unacknowledged", "never acknowledged"),
                 ("lost", "lost"), ("errors", "errors received"))
-# what a scenario's agents did (wire/behaviour.py)
-BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts again)"),
-                  ("ignored", "offers left to time out (agents.ignore_offer)"),
-                  ("rona", "offers taken back by Comm (RONA)"), ("breaks", "NOT_READY breaks taken"),
-                  ("logouts", "agents logged out (shifts)"),
-                  ("transferred", "chats transferred to another agent (agents.transfer)"),
-                  ("transfer_refused", "transfers Comm refused (the chat stayed with its agent)"),
-                  ("transfer_skipped", "transfers not asked (no agent of the desk with room)"),
-                  ("conferenced", "chats another agent joined (agents.conference)"),
-                  ("conference_refused", "conferences Comm refused"),
-                  ("conference_skipped", "conferences not asked (no agent of the desk with room)"))
 # Comm numbers what it publishes to each Chat Server: a gap there is recovered by a Resync (no
 # failure), but shown, since every gap is messages Comm could not deliver.
 STREAM_ROWS = (("gaps", "gaps in Comm's numbered streams"), ("missed", "messages missed in those gaps"),
@@ -84,8 +75,8 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
     for key, label in SUMMARY_ROWS:
         tasks.add_row(label, f"{report[key]:,}")
     tasks.add_section()
-    for key, label in BEHAVIOUR_ROWS:
-        tasks.add_row(label, f"{report.get(key, 0):,}")
+    for _key, label, n in behaviour_counts(report):
+        tasks.add_row(label, f"{n:,}")
     tasks.add_section()
     for key, label in STREAM_ROWS:
         tasks.add_row(label, f"{report[key]:,}")

@@ -22,6 +22,22 @@ from .plan import Reading
 # what a task's row counts as failures: a customer who gave up, a task that expired, an Error
 # received (refusals among them), a task that died with a Comm
 FAILURE_COUNTS = ("abandoned", "expired", "errors", "lost")
+# what a scenario's agents did (wire/behaviour.py)
+BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts again)"),
+                  ("ignored", "offers left to time out (agents.ignore_offer)"),
+                  ("rona", "offers taken back by Comm (RONA)"), ("breaks", "NOT_READY breaks taken"),
+                  ("logouts", "agents logged out (shifts)"),
+                  ("transfers", "chats drawn for a transfer"),
+                  ("transferred", "chats transferred to another agent (agents.transfer)"),
+                  ("transfer_refused", "transfers Comm refused (the chat stayed with its agent)"),
+                  ("transfer_skipped", "transfers not asked (no agent of the desk with room)"),
+                  ("conferences", "chats drawn for a conference"),
+                  ("conferenced", "chats another agent joined (agents.conference)"),
+                  ("conference_refused", "conferences Comm refused"),
+                  ("conference_skipped", "conferences not asked (no agent of the desk with room)"),
+                  ("parts_ended", "conference participants that left before the owner closed"))
+HOOK_ROWS = (("hook_errors", "the scenario hook's calls that failed (the scenario's draw stood)"),
+             ("hook_names_dropped", "hook counts dropped (past its 64 names)"))
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
                  *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")
@@ -134,11 +150,14 @@ def behaviour_counts(report: dict[str, Any]) -> list[tuple[str, str, int]]:
     """What the scenario's agents and customers did: (key, label, count) for each behaviour
     count the report has, by key, so that a count added later shows without a change here."""
     from .plan import BEHAVIOUR_COUNTS
-    from .report import BEHAVIOUR_ROWS
     labels = dict(BEHAVIOUR_ROWS)
     keys = dict.fromkeys([*BEHAVIOUR_COUNTS, *labels])
-    return [(key, labels.get(key, key), report[key]) for key in keys
-            if isinstance(report.get(key), int) and not isinstance(report.get(key), bool)]
+    found = [(key, labels.get(key, key), report[key]) for key in keys
+             if isinstance(report.get(key), int) and not isinstance(report.get(key), bool)]
+    if report.get("plan", {}).get("hook") or report.get("hook") or report.get("hook_errors"):   # a hook ran
+        found += [(f"hook.{name}", f"hook: {name}", n) for name, n in sorted(report.get("hook", {}).items())]
+        found += [(key, label, report.get(key, 0)) for key, label in HOOK_ROWS]
+    return found
 
 
 def own_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -130,7 +130,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                            "rss_mb": round(memory[name].get("VmRSS", 0) / 1024, 1)}
     return {
         "plan": {"rate": plan.rate, "duration_s": plan.duration, "profile": str(plan.profile),
-                 "chat_servers": len(chats), **plan.load_body()},
+                 "chat_servers": len(chats), **plan.load_body(), "hook": plan.hook},
         "agents": sum(int(s.get("agents", 0)) for s in last.servers.values()),
         "load_s": round(load_seconds, 2), "drain_s": round(last.at - load_ended, 2), "interrupted": interrupted,
         "created": counts["created"], "acknowledged": counts["queued"], "refused": counts["refused"],
@@ -141,6 +141,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "unacknowledged": last.unacknowledged, "lost": lost, "lost_with_comm": died, "errors": counts["errors"],
         **{k: counts[k] for k in STREAM_COUNTS},
         **{k: counts[k] for k in BEHAVIOUR_COUNTS},
+        "hook_errors": counts["hook_errors"], "hook_names_dropped": counts["hook_names_dropped"],
+        "hook": {k: n - first.hook.get(k, 0) for k, n in last.hook.items()},
         "created_per_s": round((at_load_end.counts["created"] - first.counts["created"]) / load_seconds, 1)
         if load_seconds else 0.0,
         "closed_per_s": round((at_load_end.counts["closed"] - first.counts["closed"]) / load_seconds, 1)

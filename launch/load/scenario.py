@@ -14,13 +14,13 @@ from typing import Any
 
 import yaml
 
-from wire import behaviour, dist
+from wire import behaviour, dist, hook as hooks
 
 from .plan import parse_profile
 
 # keys of the issue's scenario that nothing simulates yet: refused, never silently ignored
 NOT_SUPPORTED = {"voice": "voice calls"}
-TOP = ("chat_servers", "agents_per_server", "drain", "customers", "agents", "voice")
+TOP = ("chat_servers", "agents_per_server", "drain", "customers", "agents", "voice", "hook")
 CUSTOMERS = ("rate", "duration", "profile", "patience", "queues", "priority")
 AGENTS = ("handle", "think", "ignore_offer", "breaks", "shifts", "transfer", "conference")
 
@@ -35,6 +35,7 @@ class ScenarioError(ValueError):
 class Scenario:
     flags: dict[str, Any] = field(default_factory=dict)   # load_command's parameter -> value, parsed
     behaviour: behaviour.Behaviour = field(default_factory=behaviour.Behaviour)
+    hook: str | None = None        # FILE.py:CLASS (absolute) or MODULE:CLASS, checked to import
 
 
 def section(data: dict[str, Any], name: str, known: tuple[str, ...]) -> dict[str, Any]:
@@ -76,8 +77,9 @@ def parsed(key: str, parser: Any, value: Any) -> Any:
         raise ScenarioError(key, str(exc)) from None
 
 
-def parse(data: Any) -> Scenario:
-    """A Scenario from a scenario file's content; raises ScenarioError naming the key."""
+def parse(data: Any, base: Path = Path(".")) -> Scenario:
+    """A Scenario from a scenario file's content (`base`: its directory, where a hook's file
+    is named from); raises ScenarioError naming the key."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -111,7 +113,18 @@ def parse(data: Any) -> Scenario:
     except behaviour.BehaviourError as exc:
         section_of = "customers." if exc.key.split(".")[0] in ("queues", "priority") else "agents."
         raise ScenarioError(section_of + exc.key, exc.reason) from None
-    return Scenario(flags, behaves)
+    return Scenario(flags, behaves, hook(data["hook"], base) if "hook" in data else None)
+
+
+def hook(spec: Any, base: Path) -> str:
+    """The hook's class, found and imported here (as the Chat Servers will), so that a wrong
+    one is said before anything starts."""
+    try:
+        resolved = hooks.resolve(spec, base)
+        hooks.load(resolved)
+    except hooks.HookError as exc:
+        raise ScenarioError("hook", str(exc)) from None
+    return resolved
 
 
 def read(path: str | Path) -> Scenario:
@@ -120,7 +133,7 @@ def read(path: str | Path) -> Scenario:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ScenarioError("(file)", f"not YAML: {exc}") from None
-    return parse(data)
+    return parse(data, Path(path).absolute().parent)
 
 
 def check_queues(scenario: Scenario, queues: dict[str, dict[str, Any]], mrd: str) -> None:

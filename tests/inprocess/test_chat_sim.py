@@ -127,13 +127,14 @@ class Desk:
 
 
 @contextmanager
-def started(directory: str) -> Iterator[Desk]:
+def started(directory: str, **settings: Any) -> Iterator[Desk]:
+    """`settings`: the chat actor's, beside the tests' own."""
     ctx = zmq.Context()
     config = ActorConfig(name="chat.1", role="chat", index=1, run_dir=directory,
                          endpoints={"General": f"ipc://{directory}/g", "ChatEvents": f"ipc://{directory}/e"},
                          topology={"agents": [{"id": a} for a in AGENTS]},
                          settings=ChatSettings("chat", agents=len(AGENTS), rate=0, handle="fixed:1", think="fixed:0.1",
-                                               patience="fixed:30", mrd="chat"))
+                                               patience="fixed:30", mrd="chat", **settings))
     server = ChatServer(ctx, config, Loop())
     try:
         server.start()

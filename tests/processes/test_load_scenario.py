@@ -4,8 +4,10 @@ file's parsing alone: tests/inprocess/test_load_scenario.py)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
+from pathlib import Path
 
 import yaml
 
@@ -27,6 +29,9 @@ agents:
   ignore_offer: 0.2
   breaks: {every: 'exp:1', length: 'fixed:0.3'}
 """
+
+
+EXAMPLE_HOOK = Path(__file__).resolve().parents[2] / "examples" / "hook.py"
 
 
 def within(count: int, trials: int, share: float) -> bool:
@@ -92,3 +97,37 @@ def test_a_scenario_transfers_and_conferences_its_shares_of_accepted_chats_and_l
     assert 0 < report["parts_ended"] <= report["conferenced"]
     assert report["plan"]["transfer"] == 0.3 and report["plan"]["conference"] == 0.3
     assert "chats transferred to another agent" in result.stdout and "chats another agent joined" in result.stdout
+
+
+def test_a_scenarios_python_hook_makes_vips_of_a_tenth_of_customers_and_counts_them(tmp_path):
+    """examples/hook.py as shipped: a tenth of the customers are VIPs, sent to `support` (the
+    scenario's customers all choose `sales`), who never give up; the hook counts them."""
+    spec = base_topology("hooked", agents=10)
+    spec["queues"] = {name: {"mrd": "chat", "ttl": 300, "steps": [{"expr": "true", "timeout": 30}]}
+                      for name in ("sales", "support")}
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "scenario.yaml").write_text(
+        f"hook: {EXAMPLE_HOOK}:Vip\nchat_servers: 2\nagents_per_server: 4\ndrain: 20\n"
+        "customers: {rate: 40, duration: 4, queues: {sales: 1}}\nagents: {handle: fixed:0.1, think: fixed:0.01}\n")
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--scenario", "scenario.yaml",
+                             "--csv", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["lost"] == report["unfinished"] == 0 and outcomes(report) == report["created"] > 80
+    hook, queues = report["hook"], report["queues"]
+    assert report["hook_errors"] == 0 and within(hook["vip_arrived"], report["created"], 0.1)
+    # every VIP went where the hook sent it, and was served
+    assert queues["support"]["created"] == queues["support"]["closed"] == hook["vip_arrived"] == hook["vip_closed"]
+    assert queues["sales"]["created"] == report["created"] - hook["vip_arrived"]
+    assert "hook: vip_arrived" in result.stdout and report["plan"]["hook"] == f"{EXAMPLE_HOOK}:Vip"
+    with open(tmp_path / "run_mroute.csv") as f:
+        rows = {row["name"]: row for row in csv.DictReader(f) if row["type"] == "behaviour"}
+    assert int(rows["hook.vip_arrived"]["count"]) == hook["vip_arrived"] and rows["hook_errors"]["count"] == "0"
+
+
+def test_a_hook_is_refused_for_chat_servers_the_load_does_not_spawn(tmp_path):
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology("scenario")))
+    (tmp_path / "scenario.yaml").write_text(f"hook: {EXAMPLE_HOOK}:Vip\n")
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--attach", "--scenario", "scenario.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "hook: runs only in the Chat Servers mroute load spawns" in result.stderr

@@ -70,6 +70,9 @@ class ChatSettings(ActorSettings):
     # client-side throttling (wire/throttle.py): while Comm refuses Tasks OVERLOADED, send
     # about this many times what it takes and refuse the rest here; 0: send every Task
     throttle: float = setting(1.1, NUMBER, 1)
+    # a load scenario's Python hook (wire/hook.py): FILE.py:CLASS (from the topology's
+    # directory) or MODULE:CLASS; only the topology names it, never a control message
+    hook: str | None = setting(None, TEXT)
 
 
 @dataclass(frozen=True)
