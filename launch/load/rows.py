@@ -36,8 +36,8 @@ BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts
                   ("conference_refused", "conferences Comm refused"),
                   ("conference_skipped", "conferences not asked (no agent of the desk with room)"),
                   ("parts_ended", "conference participants that left before the owner closed"))
-HOOK_ROWS = (("hook_errors", "the scenario hook's calls that failed (the scenario's draw stood)"),
-             ("hook_names_dropped", "hook counts dropped (past its 64 names)"))
+HOOK_ROWS = (("hook_errors", "hook calls that failed (the draw stood)"),
+             ("hook_names_dropped", "hook counts dropped (past 64 names)"))
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
                  *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")
