@@ -131,3 +131,22 @@ def test_a_hook_is_refused_for_chat_servers_the_load_does_not_spawn(tmp_path):
     result = subprocess.run([*MROUTE, "load", "--quiet", "--attach", "--scenario", "scenario.yaml"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "hook: runs only in the Chat Servers mroute load spawns" in result.stderr
+
+
+def test_agents_on_shifts_log_out_and_back_in_and_the_chats_they_held_are_served_by_others(tmp_path):
+    """At each `every` (about a second), half the agents not resting log out for half a second:
+    what they were offered or held goes back to its queue (AGENT_LOGOUT) and another agent
+    takes it; every chat still ends DONE, and the agents come back each time."""
+    (tmp_path / "scenario.yaml").write_text(
+        "chat_servers: 2\nagents_per_server: 4\ndrain: 20\ncustomers: {rate: 20, duration: 4}\n"
+        "agents: {handle: fixed:0.3, think: fixed:0.01, shifts: {logout: 0.5, every: 'exp:1', away: 'fixed:0.5'}}\n")
+    result = load_run(tmp_path, "--scenario", "scenario.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["lost"] == report["unfinished"] == 0 and outcomes(report) == report["created"] > 40
+    assert report["closed"] == report["created"] and report["errors"] == 0
+    # 8 agents x ~4 ticks x 0.5: about 16 logouts (none at all would be a chance of about 1e-7)
+    assert report["logouts"] > 0 and report["breaks"] == 0
+    # what they held was offered again (agents busy 3/4 of the time: that no logout of ~16 took
+    # back a chat is a chance of about 1e-10)
+    assert report["offered"] > report["created"]
