@@ -77,9 +77,11 @@ def parsed(key: str, parser: Any, value: Any) -> Any:
         raise ScenarioError(key, str(exc)) from None
 
 
-def parse(data: Any, base: Path = Path(".")) -> Scenario:
+def parse(data: Any, base: Path | None = None) -> Scenario:
     """A Scenario from a scenario file's content (`base`: its directory, where a hook's file
-    is named from); raises ScenarioError naming the key."""
+    is named from); raises ScenarioError naming the key. Without `base` (a scenario that came
+    as text, from the web console) a hook is refused, never imported: what a request names
+    must not run in our process."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -113,7 +115,10 @@ def parse(data: Any, base: Path = Path(".")) -> Scenario:
     except behaviour.BehaviourError as exc:
         section_of = "customers." if exc.key.split(".")[0] in ("queues", "priority") else "agents."
         raise ScenarioError(section_of + exc.key, exc.reason) from None
-    return Scenario(flags, behaves, hook(data["hook"], base) if "hook" in data else None)
+    if "hook" in data and base is None:
+        raise ScenarioError("hook", "only a scenario file run by mroute load may name one (Chat Servers that run "
+                                    "already take theirs from their topology: actors.NAME.hook)")
+    return Scenario(flags, behaves, hook(data["hook"], base) if "hook" in data and base is not None else None)
 
 
 def hook(spec: Any, base: Path) -> str:

@@ -184,3 +184,17 @@ def test_an_export_refuses_a_hook_file_its_pods_would_not_have(tmp_path, hook_fi
     with pytest.raises(TopologyError) as caught:
         make_plan(tmp_path / "topology.yaml")
     assert caught.value.key == "actors.chat.hook" and "MODULE:CLASS" in caught.value.reason
+
+
+def test_a_scenario_from_the_web_console_may_not_name_a_hook_and_nothing_is_imported(tmp_path):
+    """The console's Load page sends a scenario's text: a hook in it would have our process
+    import whatever file the request names. It is refused, and the file never runs."""
+    from launch.topology import load
+    from launch.web.loadrun import check
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\nfrom wire.hook import Hook\n"
+                                      "class Vip(Hook):\n    pass\n")
+    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(base_topology(chat={"agents": 1})))
+    with pytest.raises(ValueError, match="scenario: hook: only a scenario file run by mroute load"):
+        check({"scenario": f"hook: {tmp_path / 'evil.py'}:Vip\n"}, load(tmp_path / "topology.yaml"))
+    assert not marker.exists()
