@@ -242,10 +242,6 @@ def check_actors(c: Checker, raw: Any, directory_size: int, curve: bool = False,
                                   lambda at, reason, key=key: c.fail(f"{key}.{at}", reason), defaults)
         if role in SINGLETONS and entry.count > 1:
             raise c.fail(f"{key}.count", f"a {role} binds the documented queues: run at most one")
-        if isinstance(entry, settings.GcSettings):
-            for qname, qspec in entry.queues.items():
-                c.number(c.mapping(qspec or {}, f"{key}.queues.{qname}").get("rate", 0),
-                         f"{key}.queues.{qname}.rate", positive=False)
         if isinstance(entry, settings.ChatSettings):
             desked += entry.count * entry.agents
             if entry.hook is not None:

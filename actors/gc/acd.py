@@ -28,6 +28,7 @@ class Acd:
         if queue not in self.queues:
             raise G.CommandError(G.NOT_FOUND, f"no voice queue {queue!r} (queues: {', '.join(self.queues)})", "call")
         dialog = self.dialogs.new(ani, queue, V.ACD_IN, queued_at=self.clock())
+        dialog.queue = queue
         dialog.join(ani, V.ACTIVE)
         self.queues[queue].append(dialog.dialog_id)
         self.serve()

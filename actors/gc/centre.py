@@ -7,7 +7,8 @@ time through injected `clock` and `call_later`, so tests drive it without socket
 
 Its owners: Agents (every agent's state; nothing else changes a VoiceAgent), Clients (who
 listens, and the System), Dialogs (the calls: which there are, how they ring, are answered,
-end and are forgotten), Acd (the queues), ReasonCodes, Phonebooks. The commands act
+end and are forgotten), Acd (the queues), Callers (who calls the queues, and the phones that
+answer by themselves), ReasonCodes, Phonebooks. The commands act
 through them, a concern to a module; `command_table` says which method handles which."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from wire.kernel.settings import GcSettings
 from .acd import Acd
 from .agent_states import AgentStateCommands
 from .agents import Agents, VoiceAgent
+from .callers import Callers
 from .calls import CallCommands
 from .clients import Clients
 from .dialogs import Dialogs
@@ -49,6 +51,9 @@ class VoiceCentre:
         self.dialogs = Dialogs(self.agents, call_later, settings.answer_delay)
         self.acd = Acd(settings.queues or {"default": {}}, self.agents, self.dialogs, self.clients, clock)
         self.agents.became_ready = self.acd.serve
+        # the callers and the agents' Auto Answer, where no client answers (a load run)
+        self.callers = Callers(self.acd, self.dialogs, settings.queues, settings.auto_answer, clock, call_later)
+        self.dialogs.rang, self.dialogs.answered = self.callers.rang, self.callers.answered
         self.reasons = ReasonCodes(settings.reason_codes, self.agents)
         self.phonebooks = Phonebooks(settings.phonebooks, self.agents)
         self.preview = Preview(self.agents, self.dialogs)

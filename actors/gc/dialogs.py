@@ -44,6 +44,8 @@ class Dialog:
     wrap_up_reason: str = ""
     participants: list[Participant] = field(default_factory=list)
     queued_at: float | None = None    # a queue call: when it arrived (acd.py)
+    queue: str = ""                   # a queue call: its voice queue
+    answered: bool = False            # a queue call an agent answered (callers.py)
 
     def party(self, address: str) -> Participant | None:
         return next((p for p in self.participants if p.address == address and p.state != V.DROPPED), None)
@@ -69,6 +71,9 @@ class Dialogs:
         self.answer_delay = answer_delay  # s before an outside number answers
         self.by_id: dict[str, Dialog] = {}
         self.ids = itertools.count(1)
+        # the simulated people's hooks (callers.py): an agent's phone rings; an agent answers
+        self.rang: Callable[[Dialog, VoiceAgent], None] = lambda dialog, agent: None
+        self.answered: Callable[[Dialog, Participant], None] = lambda dialog, party: None
 
     def new(self, caller: str, callee: str, call_type: str, associated: str = "",
             queued_at: float | None = None) -> Dialog:
@@ -158,6 +163,7 @@ class Dialogs:
             dialog.join(target, V.ALERTING)
             dialog.state = V.ALERTING
             self.agents.on_call(agent, V.RESERVED)
+            self.rang(dialog, agent)
         elif target.isdigit() and len(target) >= 6:
             dialog.join(target, V.ALERTING)
             dialog.state = V.ALERTING
@@ -188,6 +194,8 @@ class Dialogs:
             agent = self.agents.by_extension.get(p.address)
             if agent is not None and p.state == V.ACTIVE and not p.silent:
                 self.agents.on_call(agent, V.TALKING)
+        if dialog.call_type == V.ACD_IN and party.address in self.agents.by_extension:
+            self.answered(dialog, party)
 
     def after_call(self, agent: VoiceAgent) -> None:
         """An agent on a call takes the state its parts in its live calls give it (Agents)."""

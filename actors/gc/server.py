@@ -3,7 +3,6 @@ topic = the client's destination) in front of the simulated voice contact centre
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ from wire.catalogue import GC, GC_EVENTS
 from wire.codec import WireError
 from wire.kernel.settings import GcSettings
 
+from .callers import SettingError
 from .centre import VoiceCentre
 
 
@@ -42,12 +42,7 @@ class GenericConnector(Actor):
         # a client that stopped beating is forgotten within half its timeout, not only when
         # another one connects
         self.loop.call_every(self.voice.clients.client_timeout / 2, self.voice.clients.forget_silent)
-        self.rng = random.Random()
-        self.callers = 0
-        for queue, spec in settings.queues.items():
-            if float((spec or {}).get("rate", 0)) > 0:
-                self.loop.call_later(self.rng.expovariate(float(spec["rate"])), self.arrival, queue,
-                                     float(spec["rate"]))
+        self.voice.callers.start()   # each voice queue's callers, at its rate
         handlers: dict[str, Any] = {spec.name: self.voice.handle for spec in G.COMMANDS.values()}
         handlers[UNPARSED] = Unparsed.refuse
         self.serve(GC, commands, handlers, decode=self.decode, refuse=self.refuse_command,
@@ -90,13 +85,14 @@ class GenericConnector(Actor):
         else:
             self.emit(codec.UNROUTED_ERRORS, err.event())
 
-    def arrival(self, queue: str, rate: float) -> None:
-        self.place_call(queue, "")
-        self.loop.call_later(self.rng.expovariate(rate), self.arrival, queue, rate)
-
-    def place_call(self, queue: str, ani: str) -> str:
-        self.callers += 1
-        return self.voice.acd.inbound(queue, ani or f"555{self.callers:04d}")
+    def set_load(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Change the voice queues' rates and callers' talk, and the phones' auto answer
+        (callers.py); an empty body changes nothing. Answer with all of them, so that a load
+        run can give them back."""
+        try:
+            return self.voice.callers.configure(body)
+        except SettingError as exc:
+            raise WireError("BAD_FIELD", str(exc), field=exc.key) from None
 
     def control_verbs(self) -> dict[str, Any]:
         def guarded(fn: Any) -> Any:
@@ -107,15 +103,20 @@ class GenericConnector(Actor):
                     raise WireError(err.code, err.message)
             return run
         return {
-            "call": guarded(lambda b: {"dialog": self.place_call(str(b.get("queue", "")), str(b.get("ani") or ""))}),
+            "call": guarded(lambda b: {"dialog": self.voice.callers.place(str(b.get("queue", "")),
+                                                                          str(b.get("ani") or ""))}),
             "preview": guarded(lambda b: {"dialog": self.voice.preview.offer(str(b.get("agent")),
                                                                              str(b.get("number")))}),
             "service": guarded(lambda b: self.voice.set_in_service(bool(b.get("up"))) or
                                {"status": self.voice.clients.system()["status"]}),
+            "load": self.set_load,
         }
 
     def stats(self) -> dict[str, Any]:
         voice = self.voice
         return {**super().stats(), "agents_logged_in": len(voice.agents.logged_in()),
                 "dialogs": len(voice.dialogs.by_id), "in_service": voice.clients.in_service,
-                "clients": len(voice.clients.last_heard), "clients_forgotten": voice.clients.forgotten}
+                "clients": len(voice.clients.last_heard), "clients_forgotten": voice.clients.forgotten,
+                # the simulated callers (callers.py): what a load run's report counts
+                **voice.callers.counts, "calls_live": voice.callers.live(),
+                "calls_waiting": sum(len(waiting) for waiting in voice.acd.queues.values())}

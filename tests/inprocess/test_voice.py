@@ -413,3 +413,113 @@ def test_any_command_sequence_keeps_agent_states_true_to_their_calls(commands):
                                     G.USER_NOT_FOUND, G.GENERAL_ERROR, G.MISSING_PASSWORD, G.MISSING_EXTENSION,
                                     G.WRONG_EXTENSION, G.LICENSES_EXCEEDED)
         check_consistency(v)
+
+
+# the simulated callers and the phones' Auto Answer (callers.py): a load run's voice side --------
+
+def test_a_phone_with_auto_answer_answers_itself_and_the_caller_hangs_up_after_talking():
+    v = Voice(queues={"sales": {"talk": "fixed:5"}}, auto_answer="fixed:1")
+    callers = v.centre.callers
+    v.login("alice")
+    call = callers.place("sales", "5550001")
+    assert v.state("alice") == "RESERVED"
+    v.advance(0.9)
+    assert v.state("alice") == "RESERVED" and callers.counts["calls_answered"] == 0
+    v.advance(0.2)   # rang 1 s: answered, as AnswerCall would
+    assert v.state("alice") == "TALKING" and v.party("alice", "1001")["state"] == "ACTIVE"
+    assert callers.counts == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0} and callers.live() == 1
+    v.advance(4.8)
+    assert v.state("alice") == "TALKING"
+    v.advance(0.3)   # talked 5 s: the caller hangs up, the dialog ends, alice is READY for the next
+    assert v.centre.dialogs.by_id[call].state == "DROPPED" and v.party("alice", "5550001")["state"] == "DROPPED"
+    assert v.state("alice") == "READY"
+    assert callers.counts == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 1} and callers.live() == 0
+
+
+def test_without_auto_answer_the_agent_answers_and_a_caller_without_talk_stays_until_released():
+    v = Voice(queues={"sales": {"talk": "fixed:2"}})
+    callers = v.centre.callers
+    v.login("alice")
+    call = callers.place("sales", "5550001")
+    v.advance(60)
+    assert v.state("alice") == "RESERVED"   # nothing answers but her client
+    v.do("alice", "AnswerCall", call)
+    assert callers.counts["calls_answered"] == 1
+    v.do("alice", "ReleaseCall", call)      # she releases first: the caller's hang-up finds nothing to end
+    v.advance(3)
+    assert callers.counts == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0}
+    callers.configure({"queues": {"sales": {"talk": None}}, "auto_answer": "fixed:0"})
+    second = callers.place("sales", "5550002")
+    v.advance(600)
+    assert v.state("alice") == "TALKING" and callers.counts["calls_answered"] == 2 and callers.live() == 1
+    v.do("alice", "ReleaseCall", second)
+    assert callers.live() == 0 and callers.counts["calls_ended"] == 0
+
+
+def test_a_queues_rate_places_poisson_arrivals_and_a_new_rate_restarts_them():
+    v = Voice(queues={"sales": {"rate": 2}})
+    callers = v.centre.callers
+    callers.start()
+    v.advance(200)
+    # 400 expected, Poisson: the standard deviation 20; 4 of them either side
+    assert 320 <= callers.counts["calls_placed"] <= 480
+    assert callers.configure({"queues": {"sales": {"rate": 0}}})["queues"]["sales"]["rate"] == 0.0
+    placed = callers.counts["calls_placed"]
+    v.advance(100)
+    assert callers.counts["calls_placed"] == placed   # 0 stops them: the old timer is cancelled
+    callers.configure({"queues": {"sales": {"rate": 10}}})
+    callers.configure({"queues": {"sales": {"rate": 10}}})   # the same rate again: one stream, not two
+    v.advance(100)
+    assert 800 <= callers.counts["calls_placed"] - placed <= 1200
+
+
+def test_the_gc_load_verb_answers_its_settings_and_refuses_a_bad_one_naming_it_changing_nothing():
+    from actors.gc.callers import SettingError
+    v = Voice(queues={"sales": {"rate": 0, "talk": "exp:20"}})
+    callers = v.centre.callers
+    before = callers.configure({})
+    assert before == {"queues": {"sales": {"rate": 0.0, "talk": "exp:20"}}, "auto_answer": None}
+    assert callers.configure({"queues": {"sales": {"rate": 3}}, "auto_answer": "fixed:1"}) == \
+        {"queues": {"sales": {"rate": 3.0, "talk": "exp:20"}}, "auto_answer": "fixed:1"}
+    for body, key in (({"queues": {"sales": {"rate": -1}}}, "queues.sales.rate"),
+                      ({"queues": {"sales": {"rate": True}}}, "queues.sales.rate"),
+                      ({"queues": {"sales": {"talk": "gamma:2"}}}, "queues.sales.talk"),
+                      ({"queues": {"sales": {"patience": 2}}}, "queues.sales.patience"),
+                      ({"queues": {"billing": {"rate": 1}}}, "queues.billing"),
+                      ({"queues": [1]}, "queues"), ({"queues": {"sales": 3}}, "queues.sales"),
+                      ({"queues": {"sales": {"rate": 0}}, "auto_answer": "uniform:3,1"}, "auto_answer"),
+                      ({"rate": 2}, "rate")):
+        with pytest.raises(SettingError) as caught:
+            callers.configure(body)
+        assert caught.value.key == key, (body, caught.value)
+    assert callers.configure({}) == {"queues": {"sales": {"rate": 3.0, "talk": "exp:20"}}, "auto_answer": "fixed:1"}
+    assert callers.configure(before) == before   # what a load run gives back
+
+
+@pytest.mark.parametrize("gc, key, why", [
+    ({"queues": {"sales": {"rate": -1}}}, "actors.gc.queues.sales.rate", "number >= 0"),
+    ({"queues": {"sales": {"talk": "exp:x"}}}, "actors.gc.queues.sales.talk", "not a number"),
+    ({"queues": {"sales": {"rate": 1, "ring": 2}}}, "actors.gc.queues.sales.ring", "unknown key"),
+    ({"queues": {"sales": "fast"}}, "actors.gc.queues.sales", "must be a mapping"),
+    ({"queues": ["sales"]}, "actors.gc.queues", "must be a mapping"),
+    ({"auto_answer": "gamma:2"}, "actors.gc.auto_answer", "not a distribution"),
+    ({"auto_ansewr": 1}, "actors.gc.auto_ansewr", "unknown key"),
+])
+def test_a_bad_gc_setting_is_refused_naming_the_key(tmp_path, gc, key, why):
+    import yaml
+
+    from launch.topology import TopologyError, load
+    spec = {"name": "t", "mrds": {"chat": {"max_tasks": 1}}, "agents": [{"id": "a", "password": "p"}],
+            "actors": {"comm": {"role": "comm"}, "gc": {"role": "gc", **gc}}}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(TopologyError) as caught:
+        load(tmp_path / "t.yaml")
+    assert caught.value.key == key and why in caught.value.reason
+
+
+def test_good_gc_settings_are_normalised():
+    from wire.kernel.settings import validate
+    settings = validate("gc", {"queues": {"sales": {"rate": 1, "talk": 20}, "support": None}, "auto_answer": 1},
+                        lambda key, reason: ValueError(key, reason))
+    assert settings.queues == {"sales": {"rate": 1.0, "talk": "fixed:20"}, "support": {"rate": 0.0, "talk": None}}
+    assert settings.auto_answer == "fixed:1"

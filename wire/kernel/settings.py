@@ -12,8 +12,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Callable
 
 # kinds of setting: what `validate` asks of a value
-INT, NUMBER, BOOL, TEXT, CHOICE, DIST, OPTIONAL_DIST, MAPPING, ANY = (
-    "int", "number", "bool", "text", "choice", "dist", "optional_dist", "mapping", "any")
+INT, NUMBER, BOOL, TEXT, CHOICE, DIST, OPTIONAL_DIST, MAPPING, ANY, VOICE_QUEUES = (
+    "int", "number", "bool", "text", "choice", "dist", "optional_dist", "mapping", "any", "voice_queues")
 
 
 def setting(default: Any, kind: str, low: float | None = None, high: float | None = None,
@@ -78,13 +78,18 @@ class ChatSettings(ActorSettings):
 @dataclass(frozen=True)
 class GcSettings(ActorSettings):
     """The Generic Connector: the voice side."""
-    queues: dict[str, Any] = setting({}, MAPPING)       # voice queue -> {rate: outside calls a second}
+    # voice queue -> {rate: outside calls a second, talk: how long a caller talks before hanging
+    # up (a duration; absent: until the agent releases)}: voice_queues
+    queues: dict[str, Any] = setting({}, VOICE_QUEUES)
     wrap_up: float = setting(0.0, NUMBER)               # s of WORK after a call; 0: none
     answer_delay: float = setting(1.0, NUMBER)          # s before an outside number answers
     licenses: int = setting(10_000, INT, 0)
     reason_codes: Any = setting(None, ANY)              # None: the GC's defaults
     phonebooks: Any = setting(None, ANY)
     client_timeout: float = setting(10.0, NUMBER, positive=True)  # s a client lives without Hello or Beat
+    # how long an agent's phone rings before it answers by itself (Cisco's Auto Answer), a
+    # duration; None: never (its client answers)
+    auto_answer: str | None = setting(None, OPTIONAL_DIST)
 
 
 COMM_DEFAULTS = CommSettings("comm")   # for Comm's parts made without a topology (tests, benchmarks)
@@ -110,6 +115,10 @@ def validate(role: str, entry: dict[str, Any], refuse: Callable[[str, str], Exce
         value = entry.get(name, (defaults or {}).get(name, MISSING))
         if value is MISSING or (value is None and f.metadata["kind"] not in (TEXT, OPTIONAL_DIST, ANY)):
             continue   # the default
+        if f.metadata["kind"] == VOICE_QUEUES:   # refused naming the key inside: queues.sales.talk
+            values[name] = voice_queues(value, lambda at, reason, name=name: refuse(f"{name}.{at}" if at else name,
+                                                                                 reason))
+            continue
         values[name] = _checked(value, f.metadata, lambda reason, name=name: refuse(name, reason))
     return cls(**values)
 
@@ -152,6 +161,46 @@ def _checked(value: Any, meta: dict[str, Any], refuse: Callable[[str], Exception
             raise refuse(f"must be a mapping, not {type(value).__name__}")
         return value
     return value
+
+
+VOICE_QUEUE_KEYS = ("rate", "talk")
+
+
+def voice_queues(value: Any, refuse: Callable[[str, str], Exception]) -> dict[str, dict[str, Any]]:
+    """A GC's voice queues checked, `{NAME: {rate, talk}}`: `rate` calls a second (>= 0, 0 or
+    absent: none), `talk` a duration (wire/dist.py) or None; `refuse(key, reason)` names the
+    key at fault below the queues (`sales.talk`; "": the queues themselves). An empty entry is `{rate: 0, talk: None}`."""
+    if not isinstance(value, dict):
+        raise refuse("", f"must be a mapping of voice queues, not {type(value).__name__}")
+    return {str(name): voice_queue(name, spec, refuse) for name, spec in value.items()}
+
+
+def voice_queue(name: Any, spec: Any, refuse: Callable[[str, str], Exception],
+                base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One voice queue's entry, over `base` (its values so far: what the entry leaves out)."""
+    if not isinstance(name, str) or not name:
+        raise refuse(str(name), "a voice queue's name must be a non-empty string")
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise refuse(name, f"must be a mapping (rate, talk), not {type(spec).__name__}")
+    for key in spec:
+        if key not in VOICE_QUEUE_KEYS:
+            raise refuse(f"{name}.{key}", f"unknown key (expected one of: {', '.join(VOICE_QUEUE_KEYS)})")
+    out = {"rate": 0.0, "talk": None, **(base or {})}
+    if "rate" in spec:
+        rate = spec["rate"]
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < float("inf"):
+            raise refuse(f"{name}.rate", f"must be a number >= 0 (calls a second), not {rate!r}")
+        out["rate"] = float(rate)
+    if "talk" in spec:
+        from wire import dist
+        try:
+            talk = dist.parse_optional(spec["talk"])
+        except ValueError as exc:
+            raise refuse(f"{name}.talk", str(exc)) from None
+        out["talk"] = str(talk) if talk is not None else None
+    return out
 
 
 def as_json(settings: ActorSettings) -> dict[str, Any]:

@@ -1,0 +1,151 @@
+"""The simulated voice side's people, where no client of ours answers (a load run): callers
+who arrive on each voice queue at its `rate` (Poisson) and hang up after `talk` (the dialog
+ends as the caller's ReleaseCall would end it), and agents' phones that answer by themselves
+after `auto_answer` (Cisco's Auto Answer: as AnswerCall would). Counted: calls placed,
+answered (by anyone: the phone itself or the agent's client), ended by their caller.
+
+The settings change while it runs (the GC's control verb `load`): `configure` checks the
+whole change before it applies any of it, and a queue's new rate starts its arrivals afresh."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable
+
+from wire import dist, voice as V
+from wire.kernel.settings import voice_queue
+
+from .acd import Acd
+from .agents import VoiceAgent
+from .dialogs import Dialog, Dialogs, Participant, event_name
+
+LOAD_KEYS = ("queues", "auto_answer")
+
+
+class SettingError(ValueError):
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+class Callers:
+    def __init__(self, acd: Acd, dialogs: Dialogs, queues: dict[str, dict[str, Any]], auto_answer: str | None,
+                 clock: Callable[[], float], call_later: Callable[..., Any], rng: random.Random | None = None):
+        self.acd, self.dialogs = acd, dialogs
+        self.clock, self.call_later = clock, call_later
+        self.rng = rng or random.Random()
+        # every voice queue of the ACD, with its rate and its callers' talk (None: they stay)
+        self.queues = {name: voice_queue(name, queues.get(name), self.refuse) for name in acd.queues}
+        self.auto_answer = dist.parse_optional(auto_answer)
+        self.arrivals: dict[str, Any] = {}   # queue -> its next arrival's timer
+        self.due: dict[str, float] = {}      # queue -> when its next arrival is due
+        self.numbers = 0
+        self.counts = {"calls_placed": 0, "calls_answered": 0, "calls_ended": 0}
+        self.placed: set[str] = set()        # dialogs placed and not seen ended yet (calls_live)
+
+    @staticmethod
+    def refuse(key: str, reason: str) -> SettingError:
+        return SettingError(f"queues.{key}" if key else "queues", reason)
+
+    def start(self) -> None:
+        for name in self.queues:
+            self.restart(name)
+
+    # settings ---------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return {"queues": {name: dict(spec) for name, spec in self.queues.items()},
+                "auto_answer": str(self.auto_answer) if self.auto_answer is not None else None}
+
+    def configure(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Change any of `queues: {NAME: {rate, talk}}` (a queue's keys left out stay) and
+        `auto_answer`; raise SettingError naming the key at fault, having changed nothing.
+        Answer with all of them."""
+        for key in body:
+            if key not in LOAD_KEYS:
+                raise SettingError(str(key), f"unknown key (expected one of: {', '.join(LOAD_KEYS)})")
+        queues = body.get("queues", {})
+        if not isinstance(queues, dict):
+            raise SettingError("queues", f"must be a mapping of voice queues, not {type(queues).__name__}")
+        changed = {}
+        for name, spec in queues.items():
+            if name not in self.queues:
+                raise SettingError(f"queues.{name}", f"not a voice queue of this GC (it has: {', '.join(self.queues)})")
+            changed[name] = voice_queue(name, spec, self.refuse, base=self.queues[name])
+        auto_answer = self.auto_answer
+        if "auto_answer" in body:
+            try:
+                auto_answer = dist.parse_optional(body["auto_answer"])
+            except ValueError as exc:
+                raise SettingError("auto_answer", str(exc)) from None
+        self.auto_answer = auto_answer
+        for name, spec in changed.items():
+            rate_changed = spec["rate"] != self.queues[name]["rate"]
+            self.queues[name] = spec
+            if rate_changed:
+                self.restart(name)
+        return self.settings()
+
+    # callers arriving ---------------------------------------------------------------------------
+    def restart(self, queue: str) -> None:
+        """The queue's Poisson arrivals start afresh at its rate; 0 stops them."""
+        timer = self.arrivals.pop(queue, None)
+        if timer is not None:
+            timer.cancel()
+        rate = self.queues[queue]["rate"]
+        if rate > 0:
+            self.due[queue] = self.clock() + self.rng.expovariate(rate)
+            self.arrivals[queue] = self.call_later(self.due[queue] - self.clock(), self.arrival, queue)
+
+    def arrival(self, queue: str) -> None:
+        self.place(queue, "")
+        # each arrival is due a Poisson interval after the one before, not after the moment its
+        # timer ran (timers fire late on a busy machine): the offered rate stays exact
+        self.due[queue] += self.rng.expovariate(self.queues[queue]["rate"])
+        self.arrivals[queue] = self.call_later(max(0.0, self.due[queue] - self.clock()), self.arrival, queue)
+
+    def place(self, queue: str, ani: str) -> str:
+        """An inbound call on `queue` (an arrival, or the control verb `call`): its dialog id."""
+        self.numbers += 1
+        dialog_id = self.acd.inbound(queue, ani or f"555{self.numbers:04d}")
+        self.counts["calls_placed"] += 1
+        self.placed.add(dialog_id)
+        return dialog_id
+
+    def live(self) -> int:
+        """Calls placed that have not ended: waiting in a queue, ringing or talking."""
+        for dialog_id in list(self.placed):
+            dialog = self.dialogs.by_id.get(dialog_id)
+            if dialog is None or dialog.state in V.ENDED:
+                self.placed.discard(dialog_id)
+        return len(self.placed)
+
+    # an agent's phone, and the caller on it --------------------------------------------------------
+    def rang(self, dialog: Dialog, agent: VoiceAgent) -> None:
+        """A call rings the agent's phone: it answers by itself after `auto_answer`, if set."""
+        if self.auto_answer is not None:
+            self.call_later(self.auto_answer.sample(self.rng), self.answer, dialog.dialog_id, agent.extension)
+
+    def answer(self, dialog_id: str, extension: str) -> None:
+        dialog = self.dialogs.by_id.get(dialog_id)
+        party = dialog.party(extension) if dialog is not None else None
+        if dialog is None or party is None or party.state != V.ALERTING:
+            return   # answered by its client meanwhile, or the caller hung up while it rang
+        self.dialogs.activate(dialog, party)
+        self.dialogs.publish(dialog, event_name(dialog))
+
+    def answered(self, dialog: Dialog, party: Participant) -> None:
+        """An agent answered a queue call (Dialogs.activate): its caller talks, then hangs up."""
+        if dialog.answered or dialog.queue not in self.queues:
+            return   # answered once (a retrieve or a conference activates it again)
+        dialog.answered = True
+        self.counts["calls_answered"] += 1
+        talk = self.queues[dialog.queue]["talk"]
+        if talk is not None:
+            self.call_later(dist.parse(talk).sample(self.rng), self.hang_up, dialog.dialog_id)
+
+    def hang_up(self, dialog_id: str) -> None:
+        dialog = self.dialogs.by_id.get(dialog_id)
+        if dialog is None or dialog.state in V.ENDED or dialog.party(dialog.from_address) is None:
+            return   # the agent released it first
+        self.counts["calls_ended"] += 1
+        self.dialogs.leave(dialog, dialog.from_address)
