@@ -1,7 +1,9 @@
 """The agent side of a simulated Chat Server: its agents' desktops. Agents connect, log into
 the MRD and go READY; they accept what they are offered after a think time and close it
 after a handling time. The desk remembers the tasks each agent is offered or holds, so that
-agents act only on live ones. Transfers and conferences a load scenario asks for are
+agents act only on live ones. An agent with an extension is on voice too (Comm logs it in):
+its voice state is kept apart from its chat state, and a call that holds its chats
+(INTERRUPTED) is counted. Transfers and conferences a load scenario asks for are
 handover.py's.
 """
 
@@ -25,6 +27,9 @@ class Desk:
         self.agents = agents
         self.passwords = passwords
         self.states: dict[str, str] = {}     # agent -> its state on our MRD, as Comm last told us
+        # (agent, MRD) -> its state on another MRD it is logged into (voice, when it has an
+        # extension: Comm logs it in), kept apart so that it never reads as its state on ours
+        self.elsewhere: dict[tuple[str, str], str] = {}
         self.held: dict[str, str] = {}       # TaskId -> the agent of ours it is offered to or held by
         self.accepted: set[str] = set()      # held tasks seen ACTIVE (counted, their close is due)
         self.closing: set[str] = set()       # held tasks our agents have closed, not yet confirmed
@@ -57,14 +62,24 @@ class Desk:
         agent_id, state = body.get("AgentId"), body.get("State")
         if agent_id.__class__ is not str or agent_id not in self.agents or state.__class__ is not str:
             return
-        previous = self.states.get(agent_id)
-        self.states[agent_id] = state
+        mrd = body.get("Mrd") or body.get("MRD") or self.host.mrd
+        ours = mrd == self.host.mrd
+        if ours:
+            previous = self.states.get(agent_id)
+            self.states[agent_id] = state
+        else:
+            previous = self.elsewhere.get((agent_id, mrd))
+            self.elsewhere[(agent_id, mrd)] = state
         if state == S.NOT_READY and previous != S.NOT_READY and not self.rhythm.resting(agent_id):
-            # Our agents want work: NOT_READY after login (or after a missed offer) -> READY.
-            self.host.request("AgentState", {"AgentId": agent_id, "State": S.READY,
-                                             "Mrd": body.get("Mrd") or body.get("MRD") or self.host.mrd})
+            # Our agents want work, on every MRD they are logged into: NOT_READY after login
+            # (or after a missed offer) -> READY. (On voice that makes them take calls.)
+            self.host.request("AgentState", {"AgentId": agent_id, "State": S.READY, "Mrd": mrd})
+        if not ours:
+            return
         if state == S.READY and previous in (None, S.LOGIN, S.NOT_READY):
             self.host.counts["agents_ready"] += 1
+        if state == S.INTERRUPTED and previous not in (None, S.INTERRUPTED):
+            self.host.counts["interrupted"] += 1   # a call holds the agent's chats (protocol.md 2.5)
 
     def logged_in(self, agent_id: str) -> bool:
         """Whether we believe the agent is logged in (we heard a state other than LOGOUT)."""
@@ -147,6 +162,7 @@ class Desk:
         self.accepted.clear()
         self.closing.clear()
         self.states.clear()
+        self.elsewhere.clear()
         self.rhythm.forget()
         self.handover.forget()
 
@@ -192,6 +208,8 @@ class Desk:
     def log_back_in(self, agent_id: str) -> None:
         log.info("%s: Comm has %s logged out: logging it in again", self.host.name, agent_id)
         self.states.pop(agent_id, None)
+        for key in [key for key in self.elsewhere if key[0] == agent_id]:
+            del self.elsewhere[key]   # its other MRDs' states are told again after its login
         self.log_in(agent_id)
 
     def held_view(self) -> dict[str, str] | None:

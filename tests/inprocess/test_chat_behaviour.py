@@ -132,3 +132,34 @@ def test_behaviours_taken_away_bring_resting_agents_back(desk):  # noqa: F811
     desk.server.set_load({"breaks": None})   # as an attached topology's servers get theirs back
     assert sorted(b["State"] for b in desk.requests("AgentState")) == ["READY", "READY"]
     assert desk.timers("take_break") == desk.timers("end_break") == 0
+
+
+# the desk's agents on more than one MRD (Comm logs those with an extension into voice) ------------
+
+def test_a_voice_state_never_overwrites_the_chat_state_and_voice_not_ready_is_asked_ready(desk):  # noqa: F811
+    desk.go_live()
+    desk.publish("AgentState", {"AgentId": "a1", "State": "NOT_READY", "Mrd": "voice"})   # logged into voice
+    asked = desk.requests("AgentState")
+    assert [(b["AgentId"], b["State"], b["Mrd"]) for b in asked] == [("a1", "READY", "voice")]
+    assert desk.server.desk.states == {"a1": "READY", "a2": "READY"}   # on chat, a1 is still READY
+    desk.answer(asked[0]["MsgId"], "AgentState", {"AgentId": "a1", "State": "READY", "Mrd": "voice"})
+    desk.publish("AgentState", {"AgentId": "a1", "State": "BUSY", "Mrd": "voice"})        # a call
+    desk.publish("AgentState", {"AgentId": "a2", "State": "ACTIVE", "Mrd": "chat"})
+    assert desk.server.desk.states == {"a1": "READY", "a2": "ACTIVE"}
+    assert desk.server.desk.elsewhere == {("a1", "voice"): "BUSY"}
+    assert desk.counts["agents_ready"] == 2   # READY on voice is not one more agent ready for chats
+    # a break is taken by the chat state: a1 READY on chat takes it, though on a call
+    desk.server.set_load({"breaks": {"every": "fixed:5", "length": "fixed:2"}})
+    desk.fire("take_break")
+    assert sorted(b["AgentId"] for b in desk.requests("AgentState")) == ["a1", "a2"]
+
+
+def test_each_time_a_chat_goes_interrupted_by_a_call_it_is_counted_once(desk):  # noqa: F811
+    desk.go_live()
+    for state in ("INTERRUPTED", "INTERRUPTED", "ACTIVE", "INTERRUPTED", "READY"):
+        desk.publish("AgentState", {"AgentId": "a1", "State": state, "Mrd": "chat"})
+    desk.publish("AgentState", {"AgentId": "a2", "State": "INTERRUPTED", "Mrd": "chat"})
+    assert desk.counts["interrupted"] == 3
+    assert desk.requests("AgentState") == []   # INTERRUPTED is no NOT_READY: nothing to ask
+    desk.server.set_load({"run": "next"})
+    assert desk.counts["interrupted"] == 0     # counted afresh with a new run
