@@ -79,7 +79,7 @@ class Desk:
         if state == S.READY and previous in (None, S.LOGIN, S.NOT_READY):
             self.host.counts["agents_ready"] += 1
         if state == S.INTERRUPTED and previous not in (None, S.INTERRUPTED):
-            self.host.counts["interrupted"] += 1   # a call holds the agent's chats (protocol.md 2.5)
+            self.host.counts["chats_interrupted"] += 1   # a call holds the agent's chats (protocol.md 2.5)
 
     def logged_in(self, agent_id: str) -> bool:
         """Whether we believe the agent is logged in (we heard a state other than LOGOUT)."""

@@ -46,6 +46,27 @@ def check_queues(path: str | None, scenario: Any, topology: Any) -> None:
         raise click.UsageError(f"scenario {path}: {exc}")
 
 
+def check_voice(path: str | None, scenario: Any, topology: Any, desking: int) -> Any:
+    """The scenario's voice plan with its queue resolved (None: no voice), refused unless the
+    topology can take its calls; `desking`: how many of the directory's agents, from the top,
+    the Chat Servers desk (fleet.py: fleet_topology)."""
+    from dataclasses import replace
+
+    from ..load.scenario import ScenarioError, voice_queue
+    try:
+        queue = voice_queue(scenario, topology.actors, topology.mrds, topology.agents[:desking])
+    except ScenarioError as exc:
+        raise click.UsageError(f"scenario {path}: {exc}")
+    return replace(scenario.voice, queue=queue) if queue is not None else None
+
+
+def desked_by_running(topology: Any, servers: int | None) -> int:
+    """How many agents a running topology's Chat Servers desk (--attach: `servers` rescales
+    the actor named chat)."""
+    return sum((servers if name == "chat" and servers is not None else spec.get("count", 1)) * spec.get("agents", 0)
+               for name, spec in topology.actors.items() if spec.get("role") == "chat")
+
+
 def interrupt_on_term() -> None:
     """TERM, or HUP (the terminal closed), ends the run as Ctrl-C does: through the fleet's
     `close`, which gives the Chat Servers their settings back."""
@@ -71,7 +92,7 @@ def read_scenario(path: str | None) -> Any:
 @topology_option()
 @click.option("--scenario", "scenario_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="a YAML scenario: the flags' settings and the behaviours they cannot say (queues and their "
-                   "weights, priority, offers left to time out, breaks, shifts); a flag given here wins")
+                   "weights, priority, offers left to time out, breaks, shifts, voice calls); a flag given here wins")
 @click.option("--chat-servers", "servers", type=click.IntRange(1), default=None,
               help="simulated Chat Servers to spawn  [default: 2]; with --attach, scale the chat actor to this")
 @click.option("--agents-per-server", "agents", type=click.IntRange(1), default=None,
@@ -147,7 +168,8 @@ def load_command(ctx: click.Context, file: str, scenario_file: str | None, serve
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--compare")
     plan = LoadPlan(rate=rate, duration=duration, handle=handle, think=think, patience=patience, profile=profile,
-                    drain=drain, behaviour=scenario.behaviour, hook=scenario.hook)
+                    drain=drain, behaviour=scenario.behaviour, hook=scenario.hook,
+                    voice=scenario.voice)
     if scenario.hook and (pods or attach):
         raise click.UsageError(f"scenario {scenario_file}: hook: runs only in the Chat Servers mroute load spawns; "
                                "running ones run the hook their topology names (actors.NAME.hook)")
@@ -159,6 +181,9 @@ def load_command(ctx: click.Context, file: str, scenario_file: str | None, serve
             if servers is not None or agents is not None or attach:
                 raise click.UsageError("--attach-pods drives the pods as they run: scale them with the orchestrator "
                                        "(kubectl scale statefulset ...), not --chat-servers or --agents-per-server")
+            if scenario.voice is not None:
+                raise click.UsageError(f"scenario {scenario_file}: voice: --attach-pods drives Chat Servers only; "
+                                       "voice calls need the GC of a topology (spawned, or --attach)")
             token = Path(token_file).read_text().strip() if token_file else os.environ.get("MROUTE_CONTROL_TOKEN")
             fleet: Any = PodsFleet(list(pods), token)
         elif attach:
@@ -167,11 +192,14 @@ def load_command(ctx: click.Context, file: str, scenario_file: str | None, serve
                                        "(actors.chat.agents); it cannot change with --attach")
             topology = load_or_exit(file)
             check_queues(scenario_file, scenario, topology)
+            plan.voice = check_voice(scenario_file, scenario, topology, desked_by_running(topology, servers))
             fleet = AttachedFleet(topology, servers,
                                   say=lambda text: console.print(text, soft_wrap=True, markup=False, highlight=False))
         else:
             # refused here, with the key and the reason, before anything starts
-            check_queues(scenario_file, scenario, load_or_exit(file))
+            spawned = load_or_exit(file)
+            check_queues(scenario_file, scenario, spawned)
+            plan.voice = check_voice(scenario_file, scenario, spawned, (servers or 2) * (agents or 10))
             with console.status("starting the fleet..."):
                 fleet = SpawnedFleet(Path(file), servers or 2, agents or 10, plan)
     except (client.NoAnswer, RuntimeError, StartError, TopologyError) as exc:

@@ -31,6 +31,12 @@ class Fleet:
         """Give every chat server the same `load` settings."""
         raise NotImplementedError
 
+    def tell_gc(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Give the GC `load` settings (its callers' rates and talk, its phones' auto answer:
+        actors/gc/callers.py); answers all of them. The first time, what it had is kept to be
+        given back on `close`, where the fleet outlives the run."""
+        raise RuntimeError("this fleet reaches no Generic Connector: voice calls need a topology's gc actor")
+
     def pids(self) -> dict[str, int]:
         raise NotImplementedError
 
@@ -129,6 +135,17 @@ class SpawnedFleet(Fleet):
         if refused:
             raise RuntimeError(f"chat servers refused {body}: {refused}")
 
+    def tell_gc(self, body: dict[str, Any]) -> dict[str, Any]:
+        """(The GC dies with the fleet: nothing to give back.)"""
+        names = {name for name, role in self.topology.instances() if role == "gc"}
+        if not names:
+            raise RuntimeError("the fleet runs no gc actor: voice calls need one")
+        results = self.supervisor.ask_now(names, "load", body)
+        answer = results.get(next(iter(names)), {"error": "no answer"})
+        if "error" in answer:
+            raise RuntimeError(f"the GC refused {body}: {answer['error']}")
+        return answer
+
     def pids(self) -> dict[str, int]:
         pids = {c.name: c.pid for c in self.supervisor.children.values() if c.pid is not None}
         return {**pids, "supervisor+driver": os.getpid()}
@@ -186,6 +203,12 @@ class AttachedFleet(RemoteFleet):
         for name in self.chats:
             self.settings[name] = self.ask("ask", {"name": name, "verb": "load", "body": {}},
                                            what=f"{name}'s settings")["actors"][name]
+        self.gc_settings: dict[str, Any] | None = None   # the GC's, once a voice run changes them
+
+    def tell_gc(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.gc_settings is None:
+            self.gc_settings = self.ask("ask", {"role": "gc", "verb": "load", "body": {}}, what="the GC's settings")
+        return self.ask("ask", {"role": "gc", "verb": "load", "body": body}, what="telling the GC the calls' rate")
 
     def ask(self, verb: str, body: dict[str, Any], timeout: float = STALL_WAIT_S, what: str = "") -> dict[str, Any]:
         began, said = time.monotonic(), []
@@ -214,11 +237,14 @@ class AttachedFleet(RemoteFleet):
         stalled supervisor; a Ctrl-C meanwhile is said and the giving back goes on; a second
         one leaves the servers not yet done as they are, naming them."""
         left, interrupted = dict(self.settings), False
+        if self.gc_settings is not None:
+            left["gc"] = self.gc_settings
         while left:
             name, settings = next(iter(left.items()))
             restore = {k: v for k, v in settings.items() if k != "run"}
+            asked = {"role": "gc"} if name == "gc" else {"name": name}   # (an instance's name is NAME.N)
             try:
-                self.ask("ask", {"name": name, "verb": "load", "body": restore}, what=f"giving {name} its settings "
+                self.ask("ask", {**asked, "verb": "load", "body": restore}, what=f"giving {name} its settings "
                          "back")
             except KeyboardInterrupt:
                 if interrupted:
@@ -226,7 +252,8 @@ class AttachedFleet(RemoteFleet):
                     self.say(f"left {', '.join(left)} with the load's settings (theirs were {theirs})")
                     raise
                 interrupted = True
-                self.say("giving the Chat Servers their settings back first: Ctrl-C again to leave them as they are")
+                self.say("giving the Chat Servers (and the GC) their settings back first: Ctrl-C again to leave "
+                         "them as they are")
                 continue   # asked again: the same settings twice change nothing
             except self.client.NotRunning as exc:
                 self.say(f"could not give {', '.join(left)} their settings back: {exc}")

@@ -13,7 +13,7 @@ from typing import Any
 from wire.stats import Histogram, bucket_low
 
 from .rows import behaviour_counts
-from .report import STREAM_ROWS, SUMMARY_ROWS, stream_note
+from .report import STREAM_ROWS, SUMMARY_ROWS, stream_note, voice_lines
 from .svgchart import Chart, Marker, density, esc
 
 STATE_ORDER = ("READY", "RESERVED", "ACTIVE", "BUSY", "WORK_READY", "NOT_READY", "PENDING_NOT_READY", "INTERRUPTED",
@@ -160,6 +160,17 @@ def behaviours_html(report: dict[str, Any]) -> str:
     return f"<h2>What the agents and customers did</h2><table class=\"behaviours\">{rows}</table>"
 
 
+def voice_html(report: dict[str, Any]) -> str:
+    """The scenario's voice calls, when they ran: what the GC's callers did."""
+    lines = voice_lines(report)
+    if not lines:
+        return ""
+    rows = "".join(f"<tr><td>{esc(label)}</td><td>{esc(figure)}</td></tr>" for label, figure in lines)
+    return (f"<h2>Voice calls</h2><table class=\"voice\">{rows}</table><p>Placed by the GC's simulated callers; "
+            "each agent's phone answers by itself after the ring and the caller hangs up after the talk. A call "
+            "holds the agent's chats (INTERRUPTED, counted above).</p>")
+
+
 def failures_html(report: dict[str, Any]) -> str:
     if not report["failures"]:
         return "<p>None: every task created was routed and ended as it should.</p>"
@@ -187,6 +198,7 @@ def html_page(report: dict[str, Any]) -> str:
 <h2>By queue and by Chat Server</h2>{stats_html(report)}
 {chosen_queues_html(report)}
 {behaviours_html(report)}
+{voice_html(report)}
 <h2>Failures</h2>{failures_html(report)}
 <h2>Tasks</h2><table>{tasks}</table>
 <h2>Comm's numbered streams</h2>

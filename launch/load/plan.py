@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wire.behaviour import Behaviour
-from wire.dist import Distribution
+from wire.dist import Distribution, parse as parse_dist
 from wire.stats import Histogram
 
 PROFILES = ("constant", "ramp", "steps")
@@ -47,6 +47,24 @@ def parse_profile(spec: str) -> Profile:
     return Profile("steps", int(count) if count else 4)
 
 
+@dataclass(frozen=True)
+class VoicePlan:
+    """A scenario's voice calls (`voice:`): inbound calls on a voice queue of the GC that ring
+    agents with an extension; the GC's phones answer after `ring` and callers hang up after
+    `talk` (actors/gc/callers.py), since no client of a load run answers."""
+    calls_per_s: float
+    queue: str | None = None                                            # None: the GC's first
+    talk: Distribution = field(default_factory=lambda: parse_dist("exp:20"))
+    ring: Distribution = field(default_factory=lambda: parse_dist("fixed:1"))
+
+    def gc_body(self, queue: str, rate: float) -> dict[str, Any]:
+        """What the GC is told (its control verb `load`): `rate` calls a second on `queue`."""
+        return {"queues": {queue: {"rate": rate, "talk": str(self.talk)}}, "auto_answer": str(self.ring)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"calls_per_s": self.calls_per_s, "queue": self.queue, "talk": str(self.talk), "ring": str(self.ring)}
+
+
 @dataclass
 class LoadPlan:
     rate: float                      # tasks/s offered at the profile's peak, over the whole fleet
@@ -58,6 +76,7 @@ class LoadPlan:
     drain: float = 10.0              # seconds allowed after arrivals stop for tasks to finish
     behaviour: Behaviour = field(default_factory=Behaviour)   # a scenario's (wire/behaviour.py)
     hook: str | None = None          # a scenario's Python hook (wire/hook.py): spawned Chat Servers import it
+    voice: VoicePlan | None = None   # a scenario's voice calls
 
     def settings(self) -> dict[str, Any]:
         return {"handle": str(self.handle), "think": str(self.think),
@@ -76,11 +95,14 @@ HANDOVER_COUNTS = ("transfers", "transferred", "transfer_refused", "transfer_ski
                    "conferences", "conferenced", "conference_refused", "conference_skipped", "parts_ended")
 CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_unmeasured", "abandoned", "closed",
                "expired", "closed_other", "lost", "accepted", "handled", "errors", "offered", "ignored", "rona",
-               "breaks", "logouts", *HANDOVER_COUNTS, "hook_errors", "hook_names_dropped")
+               "breaks", "logouts", "chats_interrupted", *HANDOVER_COUNTS, "hook_errors", "hook_names_dropped")
 # what a scenario's agents did (wire/behaviour.py): offers made to them, those they left to time
 # out (`ignored`), offers Comm took back (`rona`), NOT_READY breaks and logouts they asked for,
-# chats they transferred or conferenced (HANDOVER_COUNTS)
-BEHAVIOUR_COUNTS = ("offered", "ignored", "rona", "breaks", "logouts", *HANDOVER_COUNTS)
+# their chats a voice call held (`chats_interrupted`: the issue's `interrupted`, a name the report
+# gives already to a run cut short), chats they transferred or conferenced (HANDOVER_COUNTS)
+BEHAVIOUR_COUNTS = ("offered", "ignored", "rona", "breaks", "logouts", "chats_interrupted", *HANDOVER_COUNTS)
+# what the GC's simulated callers did (actors/gc/callers.py): a scenario's voice calls
+VOICE_COUNTS = ("calls_placed", "calls_answered", "calls_ended")
 # What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
 # is recovered by a Resync, so it is no failure, but a run with some must say so.
 STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")
@@ -101,6 +123,7 @@ class Reading:
     servers: dict[str, dict[str, Any]] = field(default_factory=dict)   # each Chat Server's stats as read
     comm: dict[str, Any] = field(default_factory=dict)                 # Comm's, when it is among them
     hook: dict[str, int] = field(default_factory=dict)                 # what a scenario's hook counted
+    gc: dict[str, Any] = field(default_factory=dict)                   # the GC's, when it is among them
 
     @classmethod
     def of(cls, stats: dict[str, dict[str, Any]], chats: list[str]) -> "Reading":
@@ -120,4 +143,5 @@ class Reading:
         comm = next((s for s in stats.values() if "tasks_live" in s), {})
         return cls(time.monotonic(), counts, latency, Histogram.from_json(comm.get("queue_wait", {})), open_,
                    unacked, int(comm.get("tasks_waiting", 0)), int(comm.get("tasks_live", 0)),
-                   {name: stats[name] for name in chats}, comm, hook)
+                   {name: stats[name] for name in chats}, comm, hook,
+                   next((s for s in stats.values() if "calls_placed" in s), {}))

@@ -17,6 +17,24 @@ SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by 
                 ("expired", "expired (time to live)"), ("closed_other", "closed otherwise"),
                 ("unfinished", "unfinished when the drain ended"), ("unacknowledged", "never acknowledged"),
                 ("lost", "lost"), ("errors", "errors received"))
+# what the GC's simulated callers did, when a scenario's voice calls ran (actors/gc/callers.py)
+VOICE_ROWS = (("calls_placed", "calls placed on the voice queue"),
+              ("calls_answered", "calls answered (by the phone or its agent)"),
+              ("calls_ended", "calls the caller ended (talk over)"),
+              ("calls_unfinished", "calls not ended when the drain ended"))
+
+
+def voice_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, figure) for each voice figure, offered first; none when no voice ran."""
+    voice = report.get("voice")
+    if not voice:
+        return []
+    return [(f"calls offered a second on {voice['queue']} (talk {voice['talk']}, ring {voice['ring']})",
+             f"{voice['calls_per_s']:g}/s"),
+            *((label, f"{voice[key]:,}") for key, label in VOICE_ROWS),
+            ("calls placed a second", f"{voice['calls_placed_per_s']:,.2f}/s")]
+
+
 # Comm numbers what it publishes to each Chat Server: a gap there is recovered by a Resync (no
 # failure), but shown, since every gap is messages Comm could not deliver.
 STREAM_ROWS = (("gaps", "gaps in Comm's numbered streams"), ("missed", "messages missed in those gaps"),
@@ -78,6 +96,10 @@ def summary_tables(report: dict[str, Any]) -> list[Any]:
     for _key, label, n in behaviour_counts(report):
         tasks.add_row(label, f"{n:,}")
     tasks.add_section()
+    if report.get("voice"):
+        for label, figure in voice_lines(report):
+            tasks.add_row(label, figure)
+        tasks.add_section()
     for key, label in STREAM_ROWS:
         tasks.add_row(label, f"{report[key]:,}")
     tasks.add_section()

@@ -27,6 +27,7 @@ BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts
                   ("ignored", "offers left to time out (agents.ignore_offer)"),
                   ("rona", "offers taken back by Comm (RONA)"), ("breaks", "NOT_READY breaks taken"),
                   ("logouts", "agents logged out (shifts)"),
+                  ("chats_interrupted", "chats held by a voice call (INTERRUPTED)"),
                   ("transfers", "chats drawn for a transfer"),
                   ("transferred", "chats transferred to another agent (agents.transfer)"),
                   ("transfer_refused", "transfers Comm refused (the chat stayed with its agent)"),
@@ -163,7 +164,8 @@ def behaviour_counts(report: dict[str, Any]) -> list[tuple[str, str, int]]:
 def own_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """PREFIX_mroute.csv's rows: the stats rows; a row per queue customers chose (type
     `customer_queue`: created as its count, its failures those abandoned, expired, refused
-    or lost, the wait for an agent as its times); a row per behaviour count (type `behaviour`)."""
+    or lost, the wait for an agent as its times); a row per behaviour count (type `behaviour`);
+    a row per voice count when a scenario's calls ran (type `voice`)."""
     out = list(report["stats"])
     for name, q in report.get("queues", {}).items():
         out.append({"type": "customer_queue", "name": name, "measure": "wait for an agent (Task sent -> agent chosen)",
@@ -173,6 +175,10 @@ def own_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "p99_ms": q.get("wait_p99_ms"), "max_ms": q.get("wait_max_ms"),
                     "accepted": q.get("accepted", 0), "abandoned": q.get("abandoned", 0)})
     out += [{"type": "behaviour", "name": key, "measure": label, "count": n} for key, label, n in behaviour_counts(report)]
+    from .report import VOICE_ROWS
+    voice = report.get("voice") or {}
+    out += [{"type": "voice", "name": key, "measure": label, "count": voice[key]} for key, label in VOICE_ROWS
+            if key in voice]
     return out
 
 

@@ -19,7 +19,7 @@ from wire.stats import Histogram, bucket_low
 from ..procstat import cpu_seconds, memory_kb
 from . import rows as loadrows
 from .fleet import Fleet
-from .plan import BEHAVIOUR_COUNTS, CHAT_COUNTS, STREAM_COUNTS, LoadPlan, Reading
+from .plan import BEHAVIOUR_COUNTS, CHAT_COUNTS, STREAM_COUNTS, VOICE_COUNTS, LoadPlan, Reading
 
 
 TICK = 0.25          # seconds between rate updates
@@ -40,6 +40,22 @@ def us(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
 
+def calls_live(reading: Reading) -> int:
+    """The GC's calls not ended yet (waiting, ringing or talking): a voice run drains them too."""
+    return int(reading.gc.get("calls_live", 0))
+
+
+def voice_figures(plan: LoadPlan, first: Reading, last: Reading, seconds: float) -> dict[str, Any] | None:
+    """The GC's callers over the run (actors/gc/callers.py), as differences like the chats'."""
+    if plan.voice is None:
+        return None
+    if not last.gc:
+        raise RuntimeError("the GC did not report its calls: no voice figures")
+    counts = {k: int(last.gc.get(k, 0)) - int(first.gc.get(k, 0)) for k in VOICE_COUNTS}
+    return {**plan.voice.to_json(), "calls_s": round(seconds, 2), **counts, "calls_unfinished": calls_live(last),
+            "calls_placed_per_s": round(counts["calls_placed"] / seconds, 2) if seconds else 0.0}
+
+
 # The run -----------------------------------------------------------------------------------------
 
 def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -48,8 +64,12 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     # A new run number: the servers count only what they create from now on.
     fleet.tell({"run": f"{os.getpid()}-{time.time_ns()}", "rate": 0.0, **plan.load_body()})
+    voice = plan.voice
+    if voice is not None:   # the phones' ring and the callers' talk; no call yet
+        fleet.tell_gc(voice.gc_body(voice.queue, 0.0))   # type: ignore[arg-type]
     first = previous = Reading.of(fleet.stats(), chats)
     started = time.monotonic()
+    calls_began = calls_ended = started
     series: list[dict[str, Any]] = []
     offered_now = -1.0
     interrupted = False
@@ -77,6 +97,9 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         return row
 
     try:
+        if voice is not None:
+            fleet.tell_gc(voice.gc_body(voice.queue, voice.calls_per_s))   # type: ignore[arg-type]
+            calls_began = time.monotonic()
         while (elapsed := time.monotonic() - started) < plan.duration:
             offered = plan.profile.rate_at(elapsed, plan.duration, plan.rate)
             if abs(offered - offered_now) > 1e-6:
@@ -90,12 +113,17 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                 interrupted = True
                 break
         fleet.tell({"rate": 0.0})
+        if voice is not None:
+            fleet.tell_gc({"queues": {voice.queue: {"rate": 0.0}}})
+            calls_ended = time.monotonic()
         cpu_load = {name: cpu_seconds(pid) for name, pid in pids.items()}
         reading = at_load_end = Reading.of(fleet.stats(), chats)
         load_ended = reading.at
-        # Drain: no more customers; wait for every task we made to end (bounded).
+        # Drain: no more customers (nor callers); wait for every task we made, and every call,
+        # to end (bounded).
         drain_deadline = time.monotonic() + plan.drain
-        while not interrupted and (reading.open or reading.unacknowledged) and time.monotonic() < drain_deadline:
+        while not interrupted and (reading.open or reading.unacknowledged or (voice and calls_live(reading))) \
+                and time.monotonic() < drain_deadline:
             if not fleet.wait(min(0.2, drain_deadline - time.monotonic())):
                 interrupted = True
             reading = Reading.of(fleet.stats(), chats)
@@ -108,6 +136,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         memory = {name: memory_kb(pid) for name, pid in pids.items()}
     except BaseException:
         fleet.tell({"rate": 0.0})  # whatever went wrong, stop offering customers
+        if voice is not None:      # and calls
+            fleet.tell_gc({"queues": {voice.queue: {"rate": 0.0}}})
         raise
 
     counts = {k: last.counts[k] - first.counts[k] for k in CHAT_COUNTS + STREAM_COUNTS}
@@ -130,7 +160,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                            "rss_mb": round(memory[name].get("VmRSS", 0) / 1024, 1)}
     return {
         "plan": {"rate": plan.rate, "duration_s": plan.duration, "profile": str(plan.profile),
-                 "chat_servers": len(chats), **plan.load_body(), "hook": plan.hook},
+                 "chat_servers": len(chats), **plan.load_body(), "hook": plan.hook,
+                 **({"voice": voice.to_json()} if voice else {})},
         "agents": sum(int(s.get("agents", 0)) for s in last.servers.values()),
         "load_s": round(load_seconds, 2), "drain_s": round(last.at - load_ended, 2), "interrupted": interrupted,
         "created": counts["created"], "acknowledged": counts["queued"], "refused": counts["refused"],
@@ -155,6 +186,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "stats": loadrows.stats_rows(first, last, load_seconds, lost),
         "failures": loadrows.failure_rows(first, last, counts, lost, last.open),
         "queues": loadrows.queue_figures(first, last),
+        **({"voice": voice_figures(plan, first, last, calls_ended - calls_began)} if voice else {}),
     }
 
 

@@ -1,14 +1,16 @@
 """`mroute load --scenario FILE`: a YAML file of what the command-line flags say, and of the
 behaviours they cannot (wire/behaviour.py): the queues customers choose, offers left to time
-out, chats transferred and conferenced, agents' breaks and shifts. A flag given on the command line wins over the file.
+out, chats transferred and conferenced, agents' breaks and shifts, and voice calls through the
+GC that interrupt agents' chats. A flag given on the command line wins over the file.
 
 Every key is checked here, before anything starts: an unknown key, a bad value and a key this
-version does not simulate yet (voice) are refused naming the key.
+version does not simulate yet are refused naming the key; what the topology must have for them
+(the queues, a GC with the voice queue, agents with an extension) is checked before the fleet starts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,14 @@ import yaml
 
 from wire import behaviour, dist, hook as hooks
 
-from .plan import parse_profile
+from .plan import VoicePlan, parse_profile
 
 # keys of the issue's scenario that nothing simulates yet: refused, never silently ignored
-NOT_SUPPORTED = {"voice": "voice calls"}
+NOT_SUPPORTED: dict[str, str] = {}
 TOP = ("chat_servers", "agents_per_server", "drain", "customers", "agents", "voice", "hook")
 CUSTOMERS = ("rate", "duration", "profile", "patience", "queues", "priority")
 AGENTS = ("handle", "think", "ignore_offer", "breaks", "shifts", "transfer", "conference")
+VOICE = ("calls_per_s", "queue", "talk", "ring")
 
 
 class ScenarioError(ValueError):
@@ -36,6 +39,7 @@ class Scenario:
     flags: dict[str, Any] = field(default_factory=dict)   # load_command's parameter -> value, parsed
     behaviour: behaviour.Behaviour = field(default_factory=behaviour.Behaviour)
     hook: str | None = None        # FILE.py:CLASS (absolute) or MODULE:CLASS, checked to import
+    voice: VoicePlan | None = None
 
 
 def section(data: dict[str, Any], name: str, known: tuple[str, ...]) -> dict[str, Any]:
@@ -118,7 +122,8 @@ def parse(data: Any, base: Path | None = None) -> Scenario:
     if "hook" in data and base is None:
         raise ScenarioError("hook", "only a scenario file run by mroute load may name one (Chat Servers that run "
                                     "already take theirs from their topology: actors.NAME.hook)")
-    return Scenario(flags, behaves, hook(data["hook"], base) if "hook" in data and base is not None else None)
+    return Scenario(flags, behaves, hook(data["hook"], base) if "hook" in data and base is not None else None,
+                    voice_plan(data))
 
 
 def hook(spec: Any, base: Path) -> str:
@@ -130,6 +135,26 @@ def hook(spec: Any, base: Path) -> str:
     except hooks.HookError as exc:
         raise ScenarioError("hook", str(exc)) from None
     return resolved
+
+
+def voice_plan(data: dict[str, Any]) -> VoicePlan | None:
+    """`voice:`, when given: calls_per_s (required, > 0), the queue, and the callers' talk and
+    the phones' ring (durations: every caller hangs up, or the agents would stay on their
+    first call for good)."""
+    if data.get("voice") is None:
+        return None
+    voice = section(data, "voice", VOICE)
+    if "calls_per_s" not in voice:
+        raise ScenarioError("voice.calls_per_s", "missing: inbound calls a second on the voice queue")
+    plan = VoicePlan(positive("voice.calls_per_s", voice["calls_per_s"], 0, inclusive=False))
+    if "queue" in voice:
+        if not isinstance(voice["queue"], str) or not voice["queue"]:
+            raise ScenarioError("voice.queue", f"must be the name of a voice queue of the GC, not {voice['queue']!r}")
+        plan = replace(plan, queue=voice["queue"])
+    for name in ("talk", "ring"):
+        if name in voice:
+            plan = replace(plan, **{name: parsed(f"voice.{name}", dist.parse, voice[name])})
+    return plan
 
 
 def read(path: str | Path) -> Scenario:
@@ -150,3 +175,26 @@ def check_queues(scenario: Scenario, queues: dict[str, dict[str, Any]], mrd: str
         if queues[name].get("mrd") != mrd:
             raise ScenarioError(f"customers.queues.{name}", f"on MRD {queues[name].get('mrd')!r}, not the Chat "
                                                             f"Servers' {mrd!r}")
+
+
+def voice_queue(scenario: Scenario, actors: dict[str, dict[str, Any]], mrds: dict[str, Any],
+                desked: list[dict[str, Any]]) -> str | None:
+    """The GC's voice queue the scenario's calls go to (None: no voice), refused unless the
+    topology has a GC with that queue and a voice MRD, and the agents the fleet desks
+    (`desked`) include one with an extension (only those are on voice: protocol.md 2.5)."""
+    voice = scenario.voice
+    if voice is None:
+        return None
+    gc = next((spec for spec in actors.values() if spec.get("role") == "gc" and spec.get("count", 1) > 0), None)
+    if gc is None:
+        raise ScenarioError("voice", "the topology has no gc actor (the voice side): add one under actors:")
+    queues = list(gc.get("queues") or {}) or ["default"]   # a GC without queues has one (actors/gc/centre.py)
+    queue = voice.queue or queues[0]
+    if queue not in queues:
+        raise ScenarioError("voice.queue", f"{queue!r} is not a voice queue of the gc actor (it has: {', '.join(queues)})")
+    if "voice" not in mrds:
+        raise ScenarioError("voice", "the topology has no voice MRD: Comm logs no agent into voice")
+    if not any(agent.get("extension") for agent in desked):
+        raise ScenarioError("voice", f"none of the {len(desked)} agents the Chat Servers desk has an extension "
+                                     "(only those take calls): give some in the topology's agents, first")
+    return queue

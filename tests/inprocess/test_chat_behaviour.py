@@ -159,7 +159,7 @@ def test_each_time_a_chat_goes_interrupted_by_a_call_it_is_counted_once(desk):  
     for state in ("INTERRUPTED", "INTERRUPTED", "ACTIVE", "INTERRUPTED", "READY"):
         desk.publish("AgentState", {"AgentId": "a1", "State": state, "Mrd": "chat"})
     desk.publish("AgentState", {"AgentId": "a2", "State": "INTERRUPTED", "Mrd": "chat"})
-    assert desk.counts["interrupted"] == 3
+    assert desk.counts["chats_interrupted"] == 3
     assert desk.requests("AgentState") == []   # INTERRUPTED is no NOT_READY: nothing to ask
     desk.server.set_load({"run": "next"})
-    assert desk.counts["interrupted"] == 0     # counted afresh with a new run
+    assert desk.counts["chats_interrupted"] == 0     # counted afresh with a new run

@@ -21,10 +21,10 @@ QUEUES = {"sales": {"created": 90, "refused": 0, "accepted": 88, "closed": 86, "
           "support": {"created": 29, "refused": 1, "accepted": 27, "closed": 27, "abandoned": 1, "expired": 0,
                       "closed_other": 0, "lost": 0, "wait_p50_ms": 2162.7, "wait_p90_ms": 3899.4,
                       "wait_p99_ms": 3959.4, "wait_max_ms": 4001.0}}
-# the five counts of today, two the issue names that another change adds, and one a later
+# the six counts of today, two the issue names that another change adds, and one a later
 # version may add to plan.BEHAVIOUR_COUNTS without a label (added there by `later` below)
-BEHAVIOURS = {"offered": 167, "ignored": 35, "rona": 19, "breaks": 31, "logouts": 23, "transferred": 12,
-              "conferenced": 6, "made_up_later": 4}
+BEHAVIOURS = {"offered": 167, "ignored": 35, "rona": 19, "breaks": 31, "logouts": 23, "chats_interrupted": 9,
+              "transferred": 12, "conferenced": 6, "made_up_later": 4}
 
 
 def full_report(**more) -> dict:
@@ -92,3 +92,33 @@ def test_our_csv_adds_a_row_per_queue_chosen_and_per_behaviour_and_locusts_files
     assert labels["rona"] == "offers taken back by Comm (RONA)" and labels["made_up_later"] == "made_up_later"
     with (tmp_path / "run_mroute.csv").open(newline="") as file:   # every row as wide as the header
         assert {len(r) for r in csv.reader(file)} == {len(columns)}
+
+
+VOICE = {"calls_per_s": 3.0, "queue": "sales", "talk": "fixed:0.3", "ring": "fixed:0.1", "calls_s": 4.0,
+         "calls_placed": 13, "calls_answered": 12, "calls_ended": 11, "calls_unfinished": 1, "calls_placed_per_s": 3.25}
+
+
+def test_a_voice_run_shows_its_calls_beside_the_chats_they_interrupted_in_html_terminal_and_csv(tmp_path):
+    from rich.console import Console
+
+    from launch.load import report as terminal
+    report = full_report(**BEHAVIOURS, voice=VOICE)
+    html = page.html_page(report)
+    shown = dict(cells(html, "voice"))
+    assert shown["calls offered a second on sales (talk fixed:0.3, ring fixed:0.1)"] == "3/s"
+    assert (shown["calls placed on the voice queue"], shown["calls answered (by the phone or its agent)"],
+            shown["calls the caller ended (talk over)"], shown["calls not ended when the drain ended"]) == \
+        ("13", "12", "11", "1")
+    assert dict(cells(html, "behaviours"))["chats held by a voice call (INTERRUPTED)"] == "9"
+    console = Console(width=200, record=True)
+    for table in terminal.summary_tables(report):
+        console.print(table)
+    text = console.export_text()
+    assert "calls placed on the voice queue" in text and "chats held by a voice call (INTERRUPTED)" in text
+    rows.write_csv(str(tmp_path / "run"), report)
+    _columns, mine = read(tmp_path / "run_mroute.csv")
+    assert {r["name"]: int(r["count"]) for r in mine if r["type"] == "voice"} == \
+        {"calls_placed": 13, "calls_answered": 12, "calls_ended": 11, "calls_unfinished": 1}
+    # without voice: no voice table, nor a line of it
+    plain = full_report(**BEHAVIOURS)
+    assert 'class="voice"' not in page.html_page(plain) and terminal.voice_lines(plain) == []

@@ -7,8 +7,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from launch.load.plan import Profile
-from launch.load.scenario import ScenarioError, check_queues, parse
+from launch.load.plan import Profile, VoicePlan
+from launch.load.scenario import ScenarioError, check_queues, parse, voice_queue
 from wire.dist import parse as dist
 
 ISSUE_EXAMPLE = """
@@ -28,10 +28,12 @@ agents:
   conference: 0.05
   breaks: {every: exp:15, length: 'uniform:1,3'}
   shifts: {logout: 0.05, every: exp:30}
+voice:
+  calls_per_s: 0.5
 """
 
 
-def test_the_issues_scenario_without_voice_parses_to_flags_and_behaviours():
+def test_the_issues_scenario_parses_to_flags_behaviours_and_voice():
     scenario = parse(yaml.safe_load(ISSUE_EXAMPLE))
     assert scenario.flags == {"servers": 2, "agents": 20, "rate": 15.0, "duration": 20.0, "patience": dist("exp:60"),
                               "handle": dist("exp:1.5"), "think": dist("uniform:0.05,0.3")}
@@ -43,12 +45,26 @@ def test_the_issues_scenario_without_voice_parses_to_flags_and_behaviours():
     assert behaviour.to_json()["breaks"] == {"every": "exp:15", "length": "uniform:1,3"}
     assert parse({"customers": {"profile": "steps:3"}}).flags == {"profile": Profile("steps", 3)}
     assert parse(None).flags == {} and parse({}).behaviour.queues == {}
+    # voice: the issue's calls a second; the callers talk exp:20 and the phones ring fixed:1 unless told
+    assert scenario.voice == VoicePlan(0.5, None, dist("exp:20"), dist("fixed:1"))
+    assert parse({"voice": {"calls_per_s": 3, "queue": "sales", "talk": "fixed:0.3", "ring": 0.1}}).voice == \
+        VoicePlan(3.0, "sales", dist("fixed:0.3"), dist("fixed:0.1"))
+    assert parse({}).voice is None and parse({"voice": None}).voice is None
+    assert VoicePlan(2, "sales", dist("fixed:0.3")).gc_body("sales", 2.0) == \
+        {"queues": {"sales": {"rate": 2.0, "talk": "fixed:0.3"}}, "auto_answer": "fixed:1"}
 
 
 @pytest.mark.parametrize("data, key, why", [
     ({"agents": {"transfer": 1.1}}, "agents.transfer", "from 0 to 1"),
     ({"agents": {"transfer": 0.7, "conference": 0.4}}, "agents.conference", "together at most 1"),
-    ({"voice": {"calls_per_s": 0.5}}, "voice", "voice calls are not supported yet"),
+    ({"voice": {"calls_per_s": 0}}, "voice.calls_per_s", "number > 0"),
+    ({"voice": {"calls_per_s": "many"}}, "voice.calls_per_s", "number > 0"),
+    ({"voice": {"queue": "sales"}}, "voice.calls_per_s", "missing"),
+    ({"voice": {"calls_per_s": 1, "queue": 7}}, "voice.queue", "name of a voice queue"),
+    ({"voice": {"calls_per_s": 1, "talk": "none"}}, "voice.talk", "not a number"),
+    ({"voice": {"calls_per_s": 1, "ring": "gamma:1"}}, "voice.ring", "not a distribution"),
+    ({"voice": {"calls_per_s": 1, "patience": 3}}, "voice.patience", "unknown key"),
+    ({"voice": 0.5}, "voice", "expected a mapping"),
     ({"chat_server": 2}, "chat_server", "unknown key"),
     ({"customers": {"rates": 2}}, "customers.rates", "unknown key"),
     ({"customers": 3}, "customers", "expected a mapping"),
@@ -112,7 +128,31 @@ def test_a_flag_given_on_the_command_line_wins_over_the_scenario_and_a_bad_file_
     result = runner.invoke(command.load_command, ["--scenario", str(tmp_path / "s.yaml"), "--rate", "3"])
     assert isinstance(result.exception, Stop), result.output
     assert seen == {"rate": 3.0, "duration": 20.0, "handle": "exp:1.5", "queues": {"chat-default": 1.0}}
-    (tmp_path / "bad.yaml").write_text("voice: {calls_per_s: 0.5}\n")
+    (tmp_path / "bad.yaml").write_text("voice: {calls_per_s: -0.5}\n")
     result = runner.invoke(command.load_command, ["--scenario", str(tmp_path / "bad.yaml")])
     assert result.exit_code == 2
-    assert "voice: voice calls are not supported yet" in result.output
+    assert "voice.calls_per_s: must be a number > 0, not -0.5" in result.output
+
+
+VOICE_MRDS = {"chat": {}, "voice": {}}
+WITH_EXTENSION = [{"id": "alice", "extension": "1001"}, {"id": "bob"}]
+
+
+def test_voice_calls_go_to_the_gcs_first_queue_or_the_one_named_and_need_a_topology_that_can_take_them():
+    scenario = parse({"voice": {"calls_per_s": 1}})
+    gc = {"comm": {"role": "comm"}, "gc": {"role": "gc", "count": 1, "queues": {"sales": {}, "support": {}}}}
+    assert voice_queue(scenario, gc, VOICE_MRDS, WITH_EXTENSION) == "sales"
+    assert voice_queue(parse({"voice": {"calls_per_s": 1, "queue": "support"}}), gc, VOICE_MRDS,
+                       WITH_EXTENSION) == "support"
+    assert voice_queue(parse({}), {}, {}, []) is None   # no voice: nothing asked of the topology
+    for args, key, why in (
+            ((scenario, {"comm": {"role": "comm"}}, VOICE_MRDS, WITH_EXTENSION), "voice", "no gc actor"),
+            ((scenario, {"gc": {"role": "gc", "count": 0}}, VOICE_MRDS, WITH_EXTENSION), "voice", "no gc actor"),
+            ((parse({"voice": {"calls_per_s": 1, "queue": "billing"}}), gc, VOICE_MRDS, WITH_EXTENSION),
+             "voice.queue", "'billing' is not a voice queue of the gc actor (it has: sales, support)"),
+            ((scenario, gc, {"chat": {}}, WITH_EXTENSION), "voice", "no voice MRD"),
+            ((scenario, gc, VOICE_MRDS, [{"id": "bob"}, {"id": "carol", "extension": ""}]), "voice",
+             "none of the 2 agents the Chat Servers desk has an extension")):
+        with pytest.raises(ScenarioError) as caught:
+            voice_queue(*args)
+        assert caught.value.key == key and why in caught.value.reason
