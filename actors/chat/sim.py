@@ -48,7 +48,7 @@ from .hooked import HookCalls
 COUNTS = ("created", "queued", "routed", "routed_unmeasured", "abandoned", "closed", "expired", "closed_other",
           "lost", "refused", "offered", "accepted", "acceptances", "handled", "errors",
           "ignored", "rona", "breaks", "logouts",   # a load scenario's behaviours (wire/behaviour.py)
-          "chats_interrupted",   # our agents' chats held by a voice call (INTERRUPTED: desk.py)
+          "chats_interrupted",   # times a voice call held one of our agents on chat (INTERRUPTED: desk.py)
           *HANDOVER_COUNTS, "hook_errors", "hook_names_dropped")
 
 

@@ -27,7 +27,7 @@ BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts
                   ("ignored", "offers left to time out (agents.ignore_offer)"),
                   ("rona", "offers taken back by Comm (RONA)"), ("breaks", "NOT_READY breaks taken"),
                   ("logouts", "agents logged out (shifts)"),
-                  ("chats_interrupted", "chats held by a voice call (INTERRUPTED)"),
+                  ("chats_interrupted", "chat agents interrupted by a call"),
                   ("transfers", "chats drawn for a transfer"),
                   ("transferred", "chats transferred to another agent (agents.transfer)"),
                   ("transfer_refused", "transfers Comm refused (the chat stayed with its agent)"),

@@ -109,12 +109,12 @@ def test_a_voice_run_shows_its_calls_beside_the_chats_they_interrupted_in_html_t
     assert (shown["calls placed on the voice queue"], shown["calls answered (by the phone or its agent)"],
             shown["calls the caller ended (talk over)"], shown["calls not ended when the drain ended"]) == \
         ("13", "12", "11", "1")
-    assert dict(cells(html, "behaviours"))["chats held by a voice call (INTERRUPTED)"] == "9"
+    assert dict(cells(html, "behaviours"))["chat agents interrupted by a call"] == "9"
     console = Console(width=200, record=True)
     for table in terminal.summary_tables(report):
         console.print(table)
     text = console.export_text()
-    assert "calls placed on the voice queue" in text and "chats held by a voice call (INTERRUPTED)" in text
+    assert "calls placed on the voice queue" in text and "chat agents interrupted by a call" in text
     rows.write_csv(str(tmp_path / "run"), report)
     _columns, mine = read(tmp_path / "run_mroute.csv")
     assert {r["name"]: int(r["count"]) for r in mine if r["type"] == "voice"} == \
