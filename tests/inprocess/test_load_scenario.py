@@ -156,3 +156,11 @@ def test_voice_calls_go_to_the_gcs_first_queue_or_the_one_named_and_need_a_topol
         with pytest.raises(ScenarioError) as caught:
             voice_queue(*args)
         assert caught.value.key == key and why in caught.value.reason
+
+
+def test_voice_with_attach_pods_is_refused_before_any_pod_is_asked(tmp_path):
+    from launch.commands import load as command
+    (tmp_path / "s.yaml").write_text("voice: {calls_per_s: 1}\n")
+    result = CliRunner().invoke(command.load_command, ["--scenario", str(tmp_path / "s.yaml"), "--attach-pods",
+                                                       "nowhere.invalid:8080"])
+    assert result.exit_code == 2 and "voice: --attach-pods drives Chat Servers only" in result.output

@@ -72,3 +72,29 @@ def test_voice_is_refused_before_anything_starts_without_a_gc_or_an_agent_with_a
     assert result.returncode == 2 and "none of the 6 agents the Chat Servers desk has an extension" in result.stderr
     result = run(tmp_path, voice_topology(), SCENARIO.replace("ring:", "queue: billing, ring:"), timeout=30)
     assert result.returncode == 2 and "voice.queue: 'billing' is not a voice queue of the gc actor" in result.stderr
+
+
+def test_an_attached_topologys_gc_places_the_calls_and_gets_its_settings_back(start_topology):
+    from launch import client as control_client
+    spec = voice_topology(auto_answer=None)
+    spec["actors"]["gc"]["queues"] = {"sales": {"rate": 0, "talk": "exp:30"}}
+    spec["actors"]["chat"] = {"role": "chat", "count": 2, "agents": 3, "rate": 0, "handle": "fixed:1.5",
+                              "think": "fixed:0.05"}
+    running = start_topology(spec)
+
+    def gc_settings() -> dict:
+        return control_client.ask(running.topology, "ask", {"role": "gc", "verb": "load", "body": {}})
+    before = gc_settings()
+    assert before == {"queues": {"sales": {"rate": 0.0, "talk": "exp:30"}}, "auto_answer": None}
+    (running.directory / "scenario.yaml").write_text("drain: 20\ncustomers: {rate: 4, duration: 4}\n"
+                                                    "voice: {calls_per_s: 4, talk: fixed:0.3, ring: fixed:0.1}\n")
+    result = running.cli("load", "--attach", "--quiet", "--json", "report.json", "--scenario", "scenario.yaml",
+                         timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((running.directory / "report.json").read_text())
+    voice = report["voice"]
+    expected = voice["calls_per_s"] * voice["calls_s"]
+    assert abs(voice["calls_placed"] - expected) <= 4 * expected ** 0.5, voice
+    assert 0 < voice["calls_answered"] == voice["calls_ended"] == voice["calls_placed"], voice
+    assert report["chats_interrupted"] > 0 and report["lost"] == 0 and outcomes(report) == report["created"]
+    assert gc_settings() == before   # the GC's own settings, given back when the run ended
