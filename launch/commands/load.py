@@ -60,13 +60,6 @@ def check_voice(path: str | None, scenario: Any, topology: Any, desking: int) ->
     return replace(scenario.voice, queue=queue) if queue is not None else None
 
 
-def desked_by_running(topology: Any, servers: int | None) -> int:
-    """How many agents a running topology's Chat Servers desk (--attach: `servers` rescales
-    the actor named chat)."""
-    return sum((servers if name == "chat" and servers is not None else spec.get("count", 1)) * spec.get("agents", 0)
-               for name, spec in topology.actors.items() if spec.get("role") == "chat")
-
-
 def interrupt_on_term() -> None:
     """TERM, or HUP (the terminal closed), ends the run as Ctrl-C does: through the fleet's
     `close`, which gives the Chat Servers their settings back."""
@@ -143,7 +136,7 @@ def load_command(ctx: click.Context, file: str, scenario_file: str | None, serve
     from rich.live import Live
 
     from ..load import page as loadpage, report as loadreport
-    from ..load.fleet import AttachedFleet, PodsFleet, SpawnedFleet
+    from ..load.fleet import AttachedFleet, PodsFleet, SpawnedFleet, desked_by_running
     import shlex
     import sys
 

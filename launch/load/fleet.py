@@ -88,6 +88,13 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
 LOAD_PASSWORD = "load-secret"  # the agents a fleet adds to the directory
 
 
+def desked_by_running(topology: Any, servers: int | None = None) -> int:
+    """How many of the directory's agents, from the top, a running topology's Chat Servers
+    desk (--attach: `servers` rescales the actor named chat)."""
+    return sum((servers if name == "chat" and servers is not None else spec.get("count", 1)) * spec.get("agents", 0)
+               for name, spec in topology.actors.items() if spec.get("role") == "chat")
+
+
 class SpawnedFleet(Fleet):
     """Our own supervisor, in this process: its actors die with us (parent-death signal)."""
 

@@ -5,13 +5,14 @@ as they come, its reports kept for download when it ends."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import threading
 from typing import Any, Callable
 
 from wire.dist import parse, parse_optional
 
 from ..load import page as loadpage, rows as loadrows, scenario as scenarios, thresholds
-from ..load.fleet import AttachedFleet
+from ..load.fleet import AttachedFleet, desked_by_running
 from ..load.run import run_details, run_load
 from ..load.plan import LoadPlan, parse_profile
 from ..topology import Topology
@@ -52,6 +53,11 @@ def scenario_of(text: str, topology: Topology) -> scenarios.Scenario:
     # the Chat Servers route on their MRD (as commands/load.py's check_queues finds it)
     mrd = next((a.get("mrd") for a in topology.actors.values() if a.get("role") == "chat" and a.get("mrd")), "chat")
     scenarios.check_queues(scenario, topology.queues, mrd)
+    # its voice calls go to the running GC's queue (as commands/load.py's check_voice finds it)
+    queue = scenarios.voice_queue(scenario, topology.actors, topology.mrds,
+                                  topology.agents[:desked_by_running(topology)])
+    if queue is not None:
+        scenario.voice = replace(scenario.voice, queue=queue)   # type: ignore[arg-type]
     return scenario
 
 
@@ -67,13 +73,14 @@ def check(form: dict[str, Any], topology: Topology) -> dict[str, Any]:
         scenario = scenario_of(str(form.get("scenario") or ""), topology)
     except scenarios.ScenarioError as exc:
         raise ValueError(f"scenario: {exc}") from None
-    return {"fields": scenario_fields(scenario), "behaviour": scenario.behaviour.to_json()}
+    return {"fields": scenario_fields(scenario), "behaviour": scenario.behaviour.to_json(),
+            "voice": scenario.voice.to_json() if scenario.voice is not None else None}
 
 
 def plan_of(form: dict[str, Any], topology: Topology) -> tuple[LoadPlan, int | None]:
     """The page's form as a plan; ValueError names the field, or the scenario's key, that is
     wrong. A field given wins over the scenario's setting, as a flag wins over the file."""
-    behaviour = None
+    behaviour, voice = None, None
     text = str(form.get("scenario") or "")
     if text.strip():
         try:
@@ -81,7 +88,7 @@ def plan_of(form: dict[str, Any], topology: Topology) -> tuple[LoadPlan, int | N
         except scenarios.ScenarioError as exc:
             raise ValueError(f"scenario: {exc}") from None
         form = {**scenario_fields(scenario), **{k: v for k, v in form.items() if v is not None and v != ""}}
-        behaviour = scenario.behaviour
+        behaviour, voice = scenario.behaviour, scenario.voice
     values: dict[str, Any] = {}
     for key, (low, high, default) in LIMITS.items():
         raw = form.get(key)
@@ -101,6 +108,7 @@ def plan_of(form: dict[str, Any], topology: Topology) -> tuple[LoadPlan, int | N
                     profile=parse_profile(form.get("profile") or "constant"), drain=values["drain"])
     if behaviour is not None:
         plan.behaviour = behaviour
+    plan.voice = voice
     servers = values["chat_servers"]
     return plan, int(servers) if servers is not None else None
 

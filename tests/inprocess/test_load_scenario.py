@@ -164,3 +164,21 @@ def test_voice_with_attach_pods_is_refused_before_any_pod_is_asked(tmp_path):
     result = CliRunner().invoke(command.load_command, ["--scenario", str(tmp_path / "s.yaml"), "--attach-pods",
                                                        "nowhere.invalid:8080"])
     assert result.exit_code == 2 and "voice: --attach-pods drives Chat Servers only" in result.output
+
+
+def test_the_web_consoles_load_page_takes_a_voice_scenario_checked_as_the_command_checks_it(tmp_path):
+    from launch.topology import load
+    from launch.web.loadrun import check, plan_of
+    spec = {"name": "t", "mrds": {"chat": {"max_tasks": 2, "interruptible": True},
+                                  "voice": {"max_tasks": 1, "interruptible": False}},
+            "agents": [{"id": "alice", "password": "p", "extension": "1001"}, {"id": "bob", "password": "p"}],
+            "actors": {"comm": {"role": "comm"}, "mre": {"role": "mre"}, "gc": {"role": "gc", "queues": {"sales": {}}},
+                       "chat": {"role": "chat", "agents": 2}}}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec))
+    topology = load(tmp_path / "t.yaml")
+    plan, _servers = plan_of({"scenario": "voice: {calls_per_s: 2, talk: fixed:3}"}, topology)
+    assert plan.voice == VoicePlan(2.0, "sales", dist("fixed:3"), dist("fixed:1"))
+    assert check({"scenario": "voice: {calls_per_s: 2}"}, topology)["voice"]["queue"] == "sales"
+    assert plan_of({}, topology)[0].voice is None
+    with pytest.raises(ValueError, match="scenario: voice.queue: 'support' is not a voice queue"):
+        plan_of({"scenario": "voice: {calls_per_s: 2, queue: support}"}, topology)
