@@ -191,7 +191,8 @@ def voice_queue(scenario: Scenario, actors: dict[str, dict[str, Any]], mrds: dic
     queues = list(gc.get("queues") or {}) or ["default"]   # a GC without queues has one (actors/gc/centre.py)
     queue = voice.queue or queues[0]
     if queue not in queues:
-        raise ScenarioError("voice.queue", f"{queue!r} is not a voice queue of the gc actor (it has: {', '.join(queues)})")
+        raise ScenarioError("voice.queue", f"{queue!r} is not a voice queue of the gc actor "
+                                           f"(it has: {', '.join(queues)})")
     if "voice" not in mrds:
         raise ScenarioError("voice", "the topology has no voice MRD: Comm logs no agent into voice")
     if not any(agent.get("extension") for agent in desked):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 import yaml
 
 from ..helpers import MROUTE, base_topology
@@ -98,3 +99,9 @@ def test_an_attached_topologys_gc_places_the_calls_and_gets_its_settings_back(st
     assert 0 < voice["calls_answered"] == voice["calls_ended"] == voice["calls_placed"], voice
     assert report["chats_interrupted"] > 0 and report["lost"] == 0 and outcomes(report) == report["created"]
     assert gc_settings() == before   # the GC's own settings, given back when the run ended
+    with pytest.raises(control_client.Refused) as refused:   # a bad value: BAD_FIELD naming it, nothing changed
+        control_client.ask(running.topology, "ask", {"role": "gc", "verb": "load",
+                                                     "body": {"queues": {"sales": {"rate": -2}}}})
+    answer = refused.value.answer
+    assert answer["code"] == "BAD_FIELD" and answer["reason"].startswith("queues.sales.rate: must be a number"), answer
+    assert gc_settings() == before

@@ -169,7 +169,8 @@ VOICE_QUEUE_KEYS = ("rate", "talk")
 def voice_queues(value: Any, refuse: Callable[[str, str], Exception]) -> dict[str, dict[str, Any]]:
     """A GC's voice queues checked, `{NAME: {rate, talk}}`: `rate` calls a second (>= 0, 0 or
     absent: none), `talk` a duration (wire/dist.py) or None; `refuse(key, reason)` names the
-    key at fault below the queues (`sales.talk`; "": the queues themselves). An empty entry is `{rate: 0, talk: None}`."""
+    key at fault below the queues (`sales.talk`; "": the queues themselves). An empty entry
+    is `{rate: 0, talk: None}`."""
     if not isinstance(value, dict):
         raise refuse("", f"must be a mapping of voice queues, not {type(value).__name__}")
     return {str(name): voice_queue(name, spec, refuse) for name, spec in value.items()}
