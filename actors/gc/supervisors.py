@@ -49,7 +49,9 @@ class SupervisorCommands:
         require(dialog.state == V.ACTIVE and dialog.party(args["agent_extension"]) is not None, "BargeCall",
                 f"no active call {args['dialog_id']} at {args['agent_extension']}")
         party = dialog.party(agent.extension)
-        if party is not None and party.silent:  # from monitoring into the conversation
+        # on the call already, and heard: a second part of it would outlive the first's end
+        require(party is None or party.silent, "BargeCall", f"{agent.agent_id} is on {args['dialog_id']} already")
+        if party is not None:  # from monitoring into the conversation
             party.silent = False
         else:
             dialog.join(agent.extension, V.ACTIVE)

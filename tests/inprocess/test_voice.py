@@ -210,6 +210,22 @@ def test_supervisor_monitor_barge_and_drop():
     v.do("sue", "getteamphonebooks", "sales")
 
 
+def test_a_supervisor_on_a_call_may_not_barge_into_it_again_and_its_logout_ends_its_part():
+    """Found by the property test below: Sue barged into her own outside call, which joined her
+    twice; her abrupt logout ended one part, and the other kept her on a call while LOGOUT."""
+    v = Voice()
+    v.login("sue")
+    v.do("sue", "MakeCall", "5551234")
+    v.advance(1.0)   # the outside number answers
+    call = v.dialog("sue")["id"]
+    assert v.state("sue") == "TALKING"
+    assert v.refused("sue", "BargeCall", "1009", call) == "INVALID_STATE"
+    v.do("sue", "AbruptDisconnect")
+    assert v.state("sue") == "LOGOUT"
+    assert not [p for d in v.centre.dialogs.by_id.values() for p in d.participants
+                if p.address == "1009" and p.state not in ("DROPPED", "FAILED")]
+
+
 def test_wrap_up_with_reason_then_ready_after_the_timer():
     v = Voice(wrap_up=5)
     v.login("alice")
