@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rows import behaviour_counts
+from .rows import VOICE_ROWS, behaviour_counts
 
 SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by Comm (QUEUED)"),
                 ("refused", "refused OVERLOADED"),
@@ -17,11 +17,6 @@ SUMMARY_ROWS = (("created", "tasks created"), ("acknowledged", "acknowledged by 
                 ("expired", "expired (time to live)"), ("closed_other", "closed otherwise"),
                 ("unfinished", "unfinished when the drain ended"), ("unacknowledged", "never acknowledged"),
                 ("lost", "lost"), ("errors", "errors received"))
-# what the GC's simulated callers did, when a scenario's voice calls ran (actors/gc/callers.py)
-VOICE_ROWS = (("calls_placed", "calls placed on the voice queue"),
-              ("calls_answered", "calls answered (by the phone or its agent)"),
-              ("calls_ended", "calls the caller ended (talk over)"),
-              ("calls_unfinished", "calls not ended when the drain ended"))
 
 
 def voice_lines(report: dict[str, Any]) -> list[tuple[str, str]]:

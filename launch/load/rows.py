@@ -39,6 +39,11 @@ BEHAVIOUR_ROWS = (("offered", "offers to our agents (a task offered again counts
                   ("parts_ended", "conference participants that left before the owner closed"))
 HOOK_ROWS = (("hook_errors", "hook calls that failed (the draw stood)"),
              ("hook_names_dropped", "hook counts dropped (past 64 names)"))
+# what the GC's simulated callers did, when a scenario's voice calls ran (actors/gc/callers.py)
+VOICE_ROWS = (("calls_placed", "calls placed on the voice queue"),
+              ("calls_answered", "calls answered (by the phone or its agent)"),
+              ("calls_ended", "calls the caller ended (talk over)"),
+              ("calls_unfinished", "calls not ended when the drain ended"))
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
                  *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")
@@ -175,7 +180,6 @@ def own_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "p99_ms": q.get("wait_p99_ms"), "max_ms": q.get("wait_max_ms"),
                     "accepted": q.get("accepted", 0), "abandoned": q.get("abandoned", 0)})
     out += [{"type": "behaviour", "name": key, "measure": label, "count": n} for key, label, n in behaviour_counts(report)]
-    from .report import VOICE_ROWS
     voice = report.get("voice") or {}
     out += [{"type": "voice", "name": key, "measure": label, "count": voice[key]} for key, label in VOICE_ROWS
             if key in voice]
