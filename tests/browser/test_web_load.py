@@ -1,6 +1,7 @@
 """Issue 30 (item 6): the console's Load page takes a scenario, pasted or uploaded, read by
 the parser `mroute load --scenario` uses: a wrong key is named on the page before anything
-starts; a good one fills the fields it sets and says its behaviours; a field changed after
+starts (a hook, which only a file run by mroute load may name, among them); a good one
+fills the fields it sets and says its behaviours and voice calls; a field changed after
 wins, as a flag wins over the file; the run has the scenario's behaviours, and its reports
 their figures."""
 
@@ -32,6 +33,7 @@ agents:
 
 def spec() -> dict:
     topology = base_topology("webscenario", chat={"count": 1, "agents": 4, "rate": 0})
+    topology["actors"]["gc"] = {"role": "gc", "queues": {"phones": {"rate": 0}}}
     topology["queues"] = {name: {"mrd": "chat", "offer_timeout": 1, "ttl": 300,
                                  "steps": [{"expr": "true", "timeout": 30}]} for name in ("sales", "support")}
     return topology
@@ -54,6 +56,7 @@ def test_a_bad_scenario_is_refused_on_the_page_naming_the_key(console, browser):
     for text, said in (("customers: {queues: {billing: 1}}", "customers.queues.billing: not a queue of the topology"),
                        ("agents: {ignore_offers: 0.1}", "agents.ignore_offers: unknown key"),
                        ("agents_per_server: 3", "agents_per_server: fixed by the running topology's file"),
+                       ("hook: vip.py:Vip", "hook: only a scenario file run by mroute load may name one"),
                        ("customers: [", "(file): not YAML")):
         typed(load, "#scenario", text)
         on(load, "#check", lambda e: e.click())
@@ -62,6 +65,11 @@ def test_a_bad_scenario_is_refused_on_the_page_naming_the_key(console, browser):
     on(load, "#start", lambda e: e.click())   # Start reads it too: nothing runs
     until(load, lambda d: "not YAML" in css(d, "#scenario-error")[0].text)
     assert css(load, "#status")[0].text == ""
+    # a good one says what it does, its voice calls included
+    typed(load, "#scenario", "voice: {calls_per_s: 0.5, talk: 'fixed:2'}")
+    on(load, "#check", lambda e: e.click())
+    until(load, lambda d: "Scenario valid" in css(d, "#scenario-status")[0].text)
+    assert "0.5 voice calls a second on phones (talk fixed:2, ring fixed:1)" in css(load, "#scenario-status")[0].text
 
 
 def test_an_uploaded_scenario_fills_the_form_and_runs_with_its_behaviours(console, browser, tmp_path):

@@ -2,8 +2,8 @@
 // one is given, its live charts, and its reports once it ends.
 "use strict";
 
-// a scenario's behaviours (wire/behaviour.py's to_json) in a sentence
-function describe({fields, behaviour: b}) {
+// a scenario's behaviours (wire/behaviour.py's to_json) and voice calls in a sentence
+function describe({fields, behaviour: b, voice}) {
   const parts = [], pct = (share) => `${+(share * 100).toFixed(1)} %`;
   if (Object.keys(fields).length) parts.push("sets " + Object.keys(fields).join(", "));
   const queues = Object.entries(b.queues || {});
@@ -16,6 +16,7 @@ function describe({fields, behaviour: b}) {
   if (b.shifts) parts.push(`${pct(b.shifts.logout)} of agents log out every ${b.shifts.every} s for ${b.shifts.away} s`);
   if (b.transfer) parts.push(`${pct(b.transfer)} of accepted chats transferred to another agent`);
   if (b.conference) parts.push(`${pct(b.conference)} of accepted chats conferenced with another agent`);
+  if (voice) parts.push(`${voice.calls_per_s} voice calls a second on ${voice.queue} (talk ${voice.talk}, ring ${voice.ring})`);
   return "Scenario valid: " + (parts.join("; ") || "it sets nothing") + ".";
 }
 
