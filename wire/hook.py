@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,30 @@ class Hook:
 
     def on_close(self, closed: Closed) -> None:
         pass
+
+
+class CheckSim:
+    """A Sim that does nothing: a hook is made once with it before anything starts, so that
+    one whose __init__ fails is said then."""
+    name = "check"
+
+    def __init__(self) -> None:
+        self.rng = random.Random(0)
+
+    def count(self, name: str, n: int = 1) -> None: ...
+    def later(self, seconds: float, fn: Callable[..., Any], *args: Any) -> None: ...
+    def close(self, agent_id: str, task_id: str) -> None: ...
+    def cancel(self, task_id: str) -> None: ...
+    def transfer(self, agent_id: str, task_id: str) -> None: ...
+    def conference(self, agent_id: str, task_id: str) -> None: ...
+
+
+def made(cls: type[Hook]) -> None:
+    """Make the hook once (with CheckSim): raises HookError saying what its __init__ raised."""
+    try:
+        cls(CheckSim())
+    except (Exception, SystemExit) as exc:   # the user's code, whatever it raises
+        raise HookError(f"{cls.__name__}(sim) failed: {type(exc).__name__}: {exc}") from None
 
 
 def resolve(spec: Any, base: Path) -> str:

@@ -150,12 +150,13 @@ class Customers:
             delay = sent + patience - time.monotonic()
             self.patience_timers[task_id] = self.host.loop.call_later(max(0.0, delay), self.give_up, task_id)
 
-    def on_refused(self, msg_id: str) -> None:
-        """An Error for our Task (OVERLOADED): our customer is told to come back later."""
+    def on_refused(self, msg_id: str, code: Any) -> None:
+        """An Error for our Task (OVERLOADED, or what else Comm found wrong with it): our
+        customer is told to come back later."""
         if self.sent_at.pop(msg_id, None) is not None:
             self.host.counts["refused"] += 1
             self.by_queue.refused(msg_id)
-            self.hook_closed(msg_id, None, "refused", S.OVERLOADED)
+            self.hook_closed(msg_id, None, "refused", code)
 
     def on_selected(self, task_id: str) -> None:
         sent = self.forget_waiting(task_id)

@@ -7,7 +7,11 @@ the names past it counted in `hook_names_dropped`."""
 from __future__ import annotations
 
 import logging
+import math
+import re
 from typing import Any, Callable
+
+import orjson
 
 from actors.lograte import LogBudget
 from wire import hook as H
@@ -17,34 +21,40 @@ from .host import Host
 log = logging.getLogger("mroute.chat")
 
 MAX_NAMES = 64        # distinct names a hook may count
-MAX_NAME_CHARS = 64
+COUNT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")   # shown in tables and CSV as they are
+INT64 = range(-2 ** 63, 2 ** 63)
 
 
-def seconds_or_none(value: Any) -> bool:
-    return value is None or seconds(value)
+def is_seconds_or_none(value: Any) -> bool:
+    return value is None or is_seconds(value)
 
 
-def seconds(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e6
+def is_seconds(value: Any) -> bool:
+    """A delay the loop can keep: a finite number of seconds, at most a million."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1e6 \
+        and not math.isnan(value)
 
 
 class HookCalls:
     """`Sim` for the hook (what it may do), and the calls into it."""
 
-    def __init__(self, host: Host, cls: type[H.Hook], desk: Any, customers: Any):
+    def __init__(self, host: Host, cls: type[H.Hook], desk: Any, customers: Any, queues: set[str]):
         self.host, self.desk, self.customers = host, desk, customers
+        self.queues = queues   # those a customer may ask for: the topology's on our MRD
         self.name, self.rng = host.name, host.rng
         self.counts: dict[str, int] = {}
         self.lines = LogBudget()
         self.hook = cls(self)
+        self.watches = cls.on_message is not H.Hook.on_message   # else no message is handed to it
 
     def afresh(self) -> None:
         self.counts = {}
 
     # what the hook may do ------------------------------------------------------------------
     def count(self, name: str, n: int = 1) -> None:
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS or not isinstance(n, int):
-            self.failed("count", ValueError(f"count takes a name of 1 to {MAX_NAME_CHARS} characters and an "
+        if not isinstance(name, str) or not COUNT_NAME.fullmatch(name) or not isinstance(n, int) \
+                or isinstance(n, bool):
+            self.failed("count", ValueError(f"count takes a name of 1 to 64 letters, digits and _ . : - and an "
                                             f"integer, not {name!r}, {n!r}"))
         elif name in self.counts or len(self.counts) < MAX_NAMES:
             self.counts[name] = self.counts.get(name, 0) + n
@@ -52,10 +62,15 @@ class HookCalls:
             self.host.counts["hook_names_dropped"] += 1
 
     def later(self, seconds: float, fn: Callable[..., Any], *args: Any) -> None:
-        self.host.loop.call_later(max(0.0, float(seconds)), self.call, getattr(fn, "__name__", "later"), fn, *args)
+        if not is_seconds(seconds) or not callable(fn):
+            self.failed("later", ValueError(f"later takes seconds from 0 to 1e6 and a function, not {seconds!r}, "
+                                            f"{fn!r}"))
+            return
+        self.host.loop.call_later(seconds, self.call, getattr(fn, "__name__", "later"), fn, *args)
 
     def close(self, agent_id: str, task_id: str) -> None:
-        self.desk.finish(agent_id, task_id)   # only a chat our agent holds
+        if task_id in self.desk.accepted:   # only a chat our agent holds (not one still offered)
+            self.desk.finish(agent_id, task_id)
 
     def cancel(self, task_id: str) -> None:
         self.customers.give_up(task_id)       # only a task of ours still waiting for an agent
@@ -71,11 +86,11 @@ class HookCalls:
         try:
             fn(*args)
             return True
-        except Exception as exc:   # the user's code: whatever it raises is counted, not ours to die of
+        except (Exception, SystemExit) as exc:   # the user's code: what it raises is counted, not ours to die of
             self.failed(what, exc)
             return False
 
-    def failed(self, what: str, exc: Exception) -> None:
+    def failed(self, what: str, exc: BaseException) -> None:
         self.host.counts["hook_errors"] += 1
         write, unlogged = self.lines.take()
         if write:
@@ -92,25 +107,31 @@ class HookCalls:
         customer.queue, customer.priority, customer.params, customer.patience = drawn
         return customer
 
-    @staticmethod
-    def bad_customer(customer: H.Customer) -> str | None:
-        if customer.queue is not None and not isinstance(customer.queue, str):
-            return f"customer.queue must be a queue's name or None, not {customer.queue!r}"
+    def bad_customer(self, customer: H.Customer) -> str | None:
+        """Why the Task the hook left could not be sent as it is (else None): a queue of
+        another name would grow our counts by queue without end, and a value JSON cannot
+        say would fail only when sent."""
+        if customer.queue is not None and customer.queue not in self.queues:
+            return f"customer.queue must be one of {sorted(self.queues)} or None, not {customer.queue!r}"
         if customer.priority is not None and (not isinstance(customer.priority, int)
-                                              or isinstance(customer.priority, bool)):
-            return f"customer.priority must be an integer or None, not {customer.priority!r}"
+                                              or isinstance(customer.priority, bool) or customer.priority not in INT64):
+            return f"customer.priority must be a 64-bit integer or None, not {customer.priority!r}"
         if not isinstance(customer.params, list) or not all(isinstance(p, list) and len(p) == 2
-                                                           for p in customer.params):
+                                                           and isinstance(p[0], str) for p in customer.params):
             return f"customer.params must be a list of [name, value] pairs, not {customer.params!r}"
-        if not seconds_or_none(customer.patience):
-            return f"customer.patience must be seconds >= 0 or None, not {customer.patience!r}"
+        try:
+            orjson.dumps(customer.params)
+        except TypeError as exc:
+            return f"customer.params must be what JSON can say: {exc}"
+        if not is_seconds_or_none(customer.patience):
+            return f"customer.patience must be seconds from 0 to 1e6 or None, not {customer.patience!r}"
         return None
 
     def offer(self, agent_id: str, task_id: str, think: float | None) -> float | None:
         """The seconds our agent thinks before accepting (None: it leaves the offer)."""
         offer = H.Offer(agent_id, task_id, think, self.customers.hooked.get(task_id))
         if self.call("on_offer", self.hook.on_offer, offer):
-            if seconds_or_none(offer.think):
+            if is_seconds_or_none(offer.think):
                 return offer.think
             self.failed("on_offer", ValueError(f"offer.think must be seconds >= 0 or None, not {offer.think!r}"))
         return think
@@ -119,7 +140,7 @@ class HookCalls:
         """The seconds our agent keeps the chat it holds."""
         chat = H.Chat(agent_id, task_id, handle, self.customers.hooked.get(task_id))
         if self.call("on_accept", self.hook.on_accept, chat):
-            if seconds(chat.handle):
+            if is_seconds(chat.handle):
                 return float(chat.handle)
             self.failed("on_accept", ValueError(f"chat.handle must be seconds >= 0, not {chat.handle!r}"))
         return handle

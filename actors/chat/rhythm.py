@@ -88,8 +88,11 @@ class Rhythm:
                 and self.host.rng.random() < shifts.logout:
             self.away.add(agent_id)
             self.host.counts["logouts"] += 1
-            # what it holds goes back to its queue (Comm: QUEUED, AGENT_LOGOUT)
+            # what it holds goes back to its queue (Comm: QUEUED, AGENT_LOGOUT): it leaves it
+            # now, so that no acceptance or close of it is asked after the logout
             self.host.request("AgentState", {"AgentId": agent_id, "State": S.LOGOUT, "Mrd": self.host.mrd})
+            for task_id in [t for t, a in self.desk.held.items() if a == agent_id]:
+                self.desk.drop(task_id)
             self.schedule(agent_id, "back", shifts.away.sample(self.host.rng), self.come_back)
         self.schedule(agent_id, "shift", shifts.every.sample(self.host.rng), self.shift)
 

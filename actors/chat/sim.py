@@ -93,9 +93,8 @@ class ChatServer(Actor):
         self.hooks: HookCalls | None = None
         self.desk = Desk(self, agents, read_credentials())
         self.customers = Customers(self)
-        if settings.hook is not None:   # a bad one stops us starting, saying why
-            self.hooks = HookCalls(self, hooks.load(settings.hook), self.desk, self.customers)
-            log.info("%s: scenario hook %s", self.name, settings.hook)
+        if settings.hook is not None:
+            self.hooks = self.hooked(settings.hook)
         boot = format(time.time_ns() // 1_000_000, "x")  # MsgIds of a restarted us must not repeat
         self.general = self.socket(zmq.PUSH, connect=self.config.endpoints[GENERAL])
         # what a turn has for Comm leaves as one batch (a PUSH: its one peer, no topic): its
@@ -122,6 +121,18 @@ class ChatServer(Actor):
         the key `chat`), never our actors' key (wire/curve.py)."""
         return curve.client_key(self.name.rpartition(".")[0])
 
+    def hooked(self, spec: str) -> HookCalls | None:
+        """The scenario hook's calls; a hook that cannot be imported or made is said, and we
+        serve without it (mroute load made one before it started us: this is a file changed since)."""
+        queues = {name for name, q in (self.config.topology.get("queues") or {}).items() if q.get("mrd") == self.mrd}
+        try:
+            calls = HookCalls(self, hooks.load(spec), self.desk, self.customers, queues)
+        except (Exception, SystemExit) as exc:   # the user's code, whatever it raises
+            log.error("%s: no scenario hook: %s failed: %s: %s", self.name, spec, type(exc).__name__, exc)
+            return None
+        log.info("%s: scenario hook %s", self.name, spec)
+        return calls
+
     @property
     def agents(self) -> dict[str, dict[str, Any]]:
         return self.desk.agents
@@ -134,7 +145,7 @@ class ChatServer(Actor):
                 "AgentState": lambda incoming: self.desk.on_agent_state(incoming.message.body),
                 "Error": self.on_error, "Snapshot": self.on_snapshot,
                 "Ack": ignore, "TaskAgentTransferred": self.on_transferred, "TaskConferenced": self.on_conferenced}
-        if self.hooks is not None:
+        if self.hooks is not None and self.hooks.watches:
             handlers = {type: self.watched(type, handle, self.hooks) for type, handle in handlers.items()}
         return {**handlers, CONSUMED: ignore}
 
@@ -272,7 +283,7 @@ class ChatServer(Actor):
         body, request = incoming.message.body, incoming.answers
         if request is not None:
             if request.type == "Task":
-                self.customers.on_refused(body["MsgId"])
+                self.customers.on_refused(body["MsgId"], body.get("Code"))
             elif request.type == "TaskState":
                 self.desk.on_refused(request.body)
             elif request.type in ("Transfer", "Conference"):

@@ -62,9 +62,11 @@ def fleet_topology(base_file: Path, directory: Path, servers: int, agents_per_se
     mrd = next((spec["mrd"] for spec in chats if spec.get("mrd")), "chat")
     # the base's Chat Servers' throttle (0: off) is how the fleet's treat Comm's refusals too
     throttle = {"throttle": chats[0]["throttle"]} if chats and "throttle" in chats[0] else {}
+    # the scenario's hook, else the base's Chat Servers' (made absolute when the base was read)
+    hook = plan.hook or next((s["hook"] for s in base.actors.values() if s["role"] == "chat" and s.get("hook")), None)
     actors["chat"] = {"role": "chat", "count": servers, "agents": agents_per_server, "rate": rate_per_server,
                       "mrd": mrd, **throttle, **{k: v for k, v in plan.settings().items() if v is not None},
-                      **({"hook": plan.hook} if plan.hook else {})}
+                      **({"hook": hook} if hook else {})}
     agents = [passwords.hashed_entry(entry) for entry in raw.get("agents") or []]  # the file we write holds no password
     if servers * agents_per_server > have:
         agents.append({"generate": {"count": servers * agents_per_server - have, "prefix": "load",

@@ -127,11 +127,11 @@ def parse(data: Any, base: Path | None = None) -> Scenario:
 
 
 def hook(spec: Any, base: Path) -> str:
-    """The hook's class, found and imported here (as the Chat Servers will), so that a wrong
-    one is said before anything starts."""
+    """The hook's class, found, imported and made once here (as the Chat Servers will), so
+    that a wrong one is said before anything starts."""
     try:
         resolved = hooks.resolve(spec, base)
-        hooks.load(resolved)
+        hooks.made(hooks.load(resolved))
     except hooks.HookError as exc:
         raise ScenarioError("hook", str(exc)) from None
     return resolved

@@ -123,6 +123,25 @@ def test_a_shift_logs_its_agent_out_and_back_in_after_away(desk):  # noqa: F811
     assert sorted(sent) == [("Connect", "a1"), ("Connect", "a2"), ("Login", "a1"), ("Login", "a2")]
 
 
+def test_an_agent_leaving_on_its_shift_leaves_its_chats_and_asks_nothing_of_them_after(desk):  # noqa: F811
+    """Found in review: an agent logged out while an offer was on screen or a chat in hand went
+    on to accept or close it when its timer came, before Comm's news (QUEUED AGENT_LOGOUT)
+    arrived: Comm refused each (an Error) though nothing was wrong."""
+    desk.go_live()
+    desk.queued("e1-2")
+    desk.offered("e1-2", "a1")
+    desk.fire("accept")
+    desk.publish("TaskState", {"TaskId": "e1-2", "State": "ACTIVE", "AgentId": "a1"})   # in hand: its finish runs
+    desk.queued("e1-1")
+    desk.offered("e1-1", "a1")          # on screen: its accept timer runs
+    desk.sent()
+    desk.server.set_load({"shifts": {"logout": 1, "every": "fixed:10", "away": "fixed:3"}})
+    desk.fire("shift")
+    desk.fire("accept")
+    desk.fire("finish")
+    assert [b["State"] for b in desk.requests("TaskState")] == [] and desk.server.desk.held == {}
+
+
 def test_behaviours_taken_away_bring_resting_agents_back(desk):  # noqa: F811
     desk.go_live()
     desk.server.set_load({"breaks": {"every": "fixed:5", "length": "fixed:60"}})

@@ -132,7 +132,8 @@ def started(directory: str, **settings: Any) -> Iterator[Desk]:
     ctx = zmq.Context()
     config = ActorConfig(name="chat.1", role="chat", index=1, run_dir=directory,
                          endpoints={"General": f"ipc://{directory}/g", "ChatEvents": f"ipc://{directory}/e"},
-                         topology={"agents": [{"id": a} for a in AGENTS]},
+                         topology={"agents": [{"id": a} for a in AGENTS],
+                                   "queues": {q: {"mrd": "chat"} for q in ("sales", "support")}},
                          settings=ChatSettings("chat", agents=len(AGENTS), rate=0, handle="fixed:1", think="fixed:0.1",
                                                patience="fixed:30", mrd="chat", **settings))
     server = ChatServer(ctx, config, Loop())
