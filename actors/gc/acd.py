@@ -11,7 +11,7 @@ from wire import gc as G, voice as V
 
 from .agents import Agents, VoiceAgent
 from .clients import Clients
-from .dialogs import Dialogs
+from .dialogs import Dialog, Dialogs
 
 
 class Acd:
@@ -25,14 +25,19 @@ class Acd:
 
     def inbound(self, queue: str, ani: str) -> str:
         """A customer calls a voice queue: it rings the agent READY longest, or waits."""
+        dialog = self.admit(queue, ani)
+        self.serve()
+        return dialog.dialog_id
+
+    def admit(self, queue: str, ani: str) -> Dialog:
+        """A customer's call waiting on a voice queue, not rung yet (`serve` rings it)."""
         if queue not in self.queues:
             raise G.CommandError(G.NOT_FOUND, f"no voice queue {queue!r} (queues: {', '.join(self.queues)})", "call")
         dialog = self.dialogs.new(ani, queue, V.ACD_IN, queued_at=self.clock())
         dialog.queue = queue
         dialog.join(ani, V.ACTIVE)
         self.queues[queue].append(dialog.dialog_id)
-        self.serve()
-        return dialog.dialog_id
+        return dialog
 
     def serve(self) -> None:
         if not self.clients.in_service:

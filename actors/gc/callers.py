@@ -5,11 +5,15 @@ after `auto_answer` (Cisco's Auto Answer: as AnswerCall would). Counted: calls p
 answered (by anyone: the phone itself or the agent's client), ended by their caller.
 
 The settings change while it runs (the GC's control verb `load`): `configure` checks the
-whole change before it applies any of it, and a queue's new rate starts its arrivals afresh."""
+whole change before it applies any of it, and a queue's new rate starts its arrivals afresh.
+A call's ring and talk are drawn when it is placed and kept with it (`Call`): a change, such as
+a load run giving a running GC its own settings back, leaves the calls placed already to end
+as they were to."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from wire import dist, voice as V
@@ -20,6 +24,17 @@ from .agents import VoiceAgent
 from .dialogs import Dialog, Dialogs, Participant, event_name
 
 LOAD_KEYS = ("queues", "auto_answer")
+
+
+@dataclass
+class Call:
+    """One of our callers' calls, as it was placed: its queue, how long the agent's phone
+    rings before it answers by itself and how long the caller talks (None: never, until the
+    agent answers; until the agent releases)."""
+    queue: str
+    ring: float | None
+    talk: float | None
+    answered: bool = False
 
 
 class SettingError(ValueError):
@@ -36,12 +51,13 @@ class Callers:
         self.rng = rng or random.Random()
         # every voice queue of the ACD, with its rate and its callers' talk (None: they stay)
         self.queues = {name: voice_queue(name, queues.get(name), self.refuse) for name in acd.queues}
+        self.talks = {name: dist.parse_optional(spec["talk"]) for name, spec in self.queues.items()}   # parsed once
         self.auto_answer = dist.parse_optional(auto_answer)
         self.arrivals: dict[str, Any] = {}   # queue -> its next arrival's timer
         self.due: dict[str, float] = {}      # queue -> when its next arrival is due
         self.numbers = 0
         self.counts = {"calls_placed": 0, "calls_answered": 0, "calls_ended": 0}
-        self.placed: set[str] = set()        # dialogs placed and not seen ended yet (calls_live)
+        self.placed: dict[str, Call] = {}    # dialog id -> our call, until it ends (calls_live)
 
     @staticmethod
     def refuse(key: str, reason: str) -> SettingError:
@@ -81,6 +97,7 @@ class Callers:
         for name, spec in changed.items():
             rate_changed = spec["rate"] != self.queues[name]["rate"]
             self.queues[name] = spec
+            self.talks[name] = dist.parse_optional(spec["talk"])
             if rate_changed:
                 self.restart(name)
         return self.settings()
@@ -106,24 +123,31 @@ class Callers:
     def place(self, queue: str, ani: str) -> str:
         """An inbound call on `queue` (an arrival, or the control verb `call`): its dialog id."""
         self.numbers += 1
-        dialog_id = self.acd.inbound(queue, ani or f"555{self.numbers:04d}")
+        dialog = self.acd.admit(queue, ani or f"555{self.numbers:04d}")
         self.counts["calls_placed"] += 1
-        self.placed.add(dialog_id)
-        return dialog_id
+        # its ring and talk as the settings say now, whatever they say when it rings or is answered
+        talk = self.talks[queue]
+        self.placed[dialog.dialog_id] = Call(queue, self.auto_answer.sample(self.rng) if self.auto_answer else None,
+                                             talk.sample(self.rng) if talk is not None else None)
+        self.acd.serve()
+        return dialog.dialog_id
 
     def live(self) -> int:
         """Calls placed that have not ended: waiting in a queue, ringing or talking."""
         for dialog_id in list(self.placed):
             dialog = self.dialogs.by_id.get(dialog_id)
             if dialog is None or dialog.state in V.ENDED:
-                self.placed.discard(dialog_id)
+                del self.placed[dialog_id]
         return len(self.placed)
 
     # an agent's phone, and the caller on it --------------------------------------------------------
     def rang(self, dialog: Dialog, agent: VoiceAgent) -> None:
-        """A call rings the agent's phone: it answers by itself after `auto_answer`, if set."""
-        if self.auto_answer is not None:
-            self.call_later(self.auto_answer.sample(self.rng), self.answer, dialog.dialog_id, agent.extension)
+        """A call rings the agent's phone: it answers by itself after `auto_answer`, if set (our
+        callers' calls: after the ring drawn when the call was placed)."""
+        call = self.placed.get(dialog.dialog_id)
+        ring = call.ring if call is not None else (self.auto_answer.sample(self.rng) if self.auto_answer else None)
+        if ring is not None:
+            self.call_later(ring, self.answer, dialog.dialog_id, agent.extension)
 
     def answer(self, dialog_id: str, extension: str) -> None:
         dialog = self.dialogs.by_id.get(dialog_id)
@@ -134,14 +158,15 @@ class Callers:
         self.dialogs.publish(dialog, event_name(dialog))
 
     def answered(self, dialog: Dialog, party: Participant) -> None:
-        """An agent answered a queue call (Dialogs.activate): its caller talks, then hangs up."""
-        if dialog.answered or dialog.queue not in self.queues:
-            return   # answered once (a retrieve or a conference activates it again)
-        dialog.answered = True
+        """An agent answered one of our callers' calls (Dialogs.activate): the caller talks for
+        the talk drawn when the call was placed, then hangs up."""
+        call = self.placed.get(dialog.dialog_id)
+        if call is None or call.answered:
+            return   # not our caller's, or answered once (a retrieve or a conference activates it again)
+        call.answered = True
         self.counts["calls_answered"] += 1
-        talk = self.queues[dialog.queue]["talk"]
-        if talk is not None:
-            self.call_later(dist.parse(talk).sample(self.rng), self.hang_up, dialog.dialog_id)
+        if call.talk is not None:
+            self.call_later(call.talk, self.hang_up, dialog.dialog_id)
 
     def hang_up(self, dialog_id: str) -> None:
         dialog = self.dialogs.by_id.get(dialog_id)

@@ -45,7 +45,6 @@ class Dialog:
     participants: list[Participant] = field(default_factory=list)
     queued_at: float | None = None    # a queue call: when it arrived (acd.py)
     queue: str = ""                   # a queue call: its voice queue
-    answered: bool = False            # a queue call an agent answered (callers.py)
 
     def party(self, address: str) -> Participant | None:
         return next((p for p in self.participants if p.address == address and p.state != V.DROPPED), None)

@@ -472,6 +472,28 @@ def test_without_auto_answer_the_agent_answers_and_a_caller_without_talk_stays_u
     assert callers.live() == 0 and callers.counts["calls_ended"] == 0
 
 
+def test_a_calls_ring_and_talk_are_those_of_when_it_was_placed_whatever_the_settings_say_later():
+    # a load run on a running GC gives it its own settings back (often no talk, no auto
+    # answer) with calls of the load still waiting or talking: they end as the load said
+    v = Voice(queues={"sales": {"talk": "fixed:5"}}, auto_answer="fixed:1")
+    callers = v.centre.callers
+    v.login("alice")
+    first, second, third = (callers.place("sales", f"555000{n}") for n in (1, 2, 3))   # two wait for alice
+    v.advance(1.1)
+    assert v.state("alice") == "TALKING"
+    callers.configure({"queues": {"sales": {"talk": None}}, "auto_answer": None})
+    v.advance(5)      # first: talked 5 s and hung up (t=6); second rings alice
+    assert v.centre.dialogs.by_id[first].state == "DROPPED" and v.state("alice") == "RESERVED"
+    v.advance(1)      # and her phone answers it by itself after its 1 s
+    assert v.state("alice") == "TALKING" and callers.counts["calls_answered"] == 2
+    v.advance(12)     # second: talked its 5 s (t=12); third rang, was answered (13), talked (18)
+    assert all(v.centre.dialogs.by_id[d].state == "DROPPED" for d in (first, second, third))
+    assert v.state("alice") == "READY" and callers.counts["calls_ended"] == 3 and callers.live() == 0
+    fourth = callers.place("sales", "5550004")   # placed after: the settings of now, nothing answers it
+    v.advance(60)
+    assert v.state("alice") == "RESERVED" and v.centre.dialogs.by_id[fourth].state == "ALERTING"
+
+
 def test_a_queues_rate_places_poisson_arrivals_and_a_new_rate_restarts_them():
     v = Voice(queues={"sales": {"rate": 2}})
     callers = v.centre.callers
