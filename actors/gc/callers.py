@@ -1,8 +1,10 @@
 """The simulated voice side's people, where no client of ours answers (a load run): callers
 who arrive on each voice queue at its `rate` (Poisson) and hang up after `talk` (the dialog
 ends as the caller's ReleaseCall would end it), and agents' phones that answer by themselves
-after `auto_answer` (Cisco's Auto Answer: as AnswerCall would). Counted: calls placed,
-answered (by anyone: the phone itself or the agent's client), ended by their caller.
+after `auto_answer` (Cisco's Auto Answer: as AnswerCall would). Counted for each voice queue
+(`COUNTS`): calls placed, answered (by anyone: the phone itself or the agent's client), ended by
+their caller, ended otherwise (dropped: the agent released it, logged out, a supervisor dropped
+the caller); with the calls live (not ended yet) they add up: placed = ended + dropped + live.
 
 The settings change while it runs (the GC's control verb `load`): `configure` checks the
 whole change before it applies any of it, and a queue's new rate starts its arrivals afresh.
@@ -24,6 +26,7 @@ from .agents import VoiceAgent
 from .dialogs import Dialog, Dialogs, Participant, event_name
 
 LOAD_KEYS = ("queues", "auto_answer")
+COUNTS = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Call:
     ring: float | None
     talk: float | None
     answered: bool = False
+    hung_up: bool = False     # ended by its caller (calls_ended), not otherwise (calls_dropped)
 
 
 class SettingError(ValueError):
@@ -56,7 +60,7 @@ class Callers:
         self.arrivals: dict[str, Any] = {}   # queue -> its next arrival's timer
         self.due: dict[str, float] = {}      # queue -> when its next arrival is due
         self.numbers = 0
-        self.counts = {"calls_placed": 0, "calls_answered": 0, "calls_ended": 0}
+        self.counts = {name: dict.fromkeys(COUNTS, 0) for name in self.queues}   # queue -> its counts
         self.placed: dict[str, Call] = {}    # dialog id -> our call, until it ends (calls_live)
 
     @staticmethod
@@ -124,7 +128,7 @@ class Callers:
         """An inbound call on `queue` (an arrival, or the control verb `call`): its dialog id."""
         self.numbers += 1
         dialog = self.acd.admit(queue, ani or f"555{self.numbers:04d}")
-        self.counts["calls_placed"] += 1
+        self.counts[queue]["calls_placed"] += 1
         # its ring and talk as the settings say now, whatever they say when it rings or is answered
         talk = self.talks[queue]
         self.placed[dialog.dialog_id] = Call(queue, self.auto_answer.sample(self.rng) if self.auto_answer else None,
@@ -132,13 +136,20 @@ class Callers:
         self.acd.serve()
         return dialog.dialog_id
 
-    def live(self) -> int:
-        """Calls placed that have not ended: waiting in a queue, ringing or talking."""
-        for dialog_id in list(self.placed):
-            dialog = self.dialogs.by_id.get(dialog_id)
-            if dialog is None or dialog.state in V.ENDED:
-                del self.placed[dialog_id]
-        return len(self.placed)
+    def live(self, queue: str | None = None) -> int:
+        """Calls placed (on `queue`; None: on any) that have not ended: waiting, ringing or talking."""
+        return sum(1 for call in self.placed.values() if queue is None or call.queue == queue)
+
+    def ended(self, dialog: Dialog) -> None:
+        """A dialog ended, or is forgotten (Dialogs): if it was our caller's, counted by how."""
+        call = self.placed.pop(dialog.dialog_id, None)
+        if call is not None:
+            self.counts[call.queue]["calls_ended" if call.hung_up else "calls_dropped"] += 1
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Each voice queue's counts, and its calls live and waiting now."""
+        return {name: {**counts, "calls_live": self.live(name), "calls_waiting": len(self.acd.queues[name])}
+                for name, counts in self.counts.items()}
 
     # an agent's phone, and the caller on it --------------------------------------------------------
     def rang(self, dialog: Dialog, agent: VoiceAgent) -> None:
@@ -164,13 +175,13 @@ class Callers:
         if call is None or call.answered:
             return   # not our caller's, or answered once (a retrieve or a conference activates it again)
         call.answered = True
-        self.counts["calls_answered"] += 1
+        self.counts[call.queue]["calls_answered"] += 1
         if call.talk is not None:
             self.call_later(call.talk, self.hang_up, dialog.dialog_id)
 
     def hang_up(self, dialog_id: str) -> None:
-        dialog = self.dialogs.by_id.get(dialog_id)
-        if dialog is None or dialog.state in V.ENDED or dialog.party(dialog.from_address) is None:
+        dialog, call = self.dialogs.by_id.get(dialog_id), self.placed.get(dialog_id)
+        if dialog is None or call is None or dialog.party(dialog.from_address) is None:
             return   # the agent released it first
-        self.counts["calls_ended"] += 1
-        self.dialogs.leave(dialog, dialog.from_address)
+        call.hung_up = True
+        self.dialogs.leave(dialog, dialog.from_address)   # counted as it ends (`ended`)

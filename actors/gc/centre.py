@@ -53,7 +53,8 @@ class VoiceCentre:
         self.agents.became_ready = self.acd.serve
         # the callers and the agents' Auto Answer, where no client answers (a load run)
         self.callers = Callers(self.acd, self.dialogs, settings.queues, settings.auto_answer, clock, call_later)
-        self.dialogs.rang, self.dialogs.answered = self.callers.rang, self.callers.answered
+        self.dialogs.rang, self.dialogs.answered, self.dialogs.ended = (self.callers.rang, self.callers.answered,
+                                                                        self.callers.ended)
         self.reasons = ReasonCodes(settings.reason_codes, self.agents)
         self.phonebooks = Phonebooks(settings.phonebooks, self.agents)
         self.preview = Preview(self.agents, self.dialogs)

@@ -70,9 +70,11 @@ class Dialogs:
         self.answer_delay = answer_delay  # s before an outside number answers
         self.by_id: dict[str, Dialog] = {}
         self.ids = itertools.count(1)
-        # the simulated people's hooks (callers.py): an agent's phone rings; an agent answers
+        # the simulated people's hooks (callers.py): an agent's phone rings; an agent answers;
+        # a dialog ended (told again when it is forgotten)
         self.rang: Callable[[Dialog, VoiceAgent], None] = lambda dialog, agent: None
         self.answered: Callable[[Dialog, Participant], None] = lambda dialog, party: None
+        self.ended: Callable[[Dialog], None] = lambda dialog: None
 
     def new(self, caller: str, callee: str, call_type: str, associated: str = "",
             queued_at: float | None = None) -> Dialog:
@@ -218,6 +220,7 @@ class Dialogs:
                 p.move(V.DROPPED)
                 dropped.append(p)
             self.forget_later(dialog)
+            self.ended(dialog)
         self.publish(dialog, event_name(dialog))
         for p in dropped:
             agent = self.agents.by_extension.get(p.address)
@@ -236,3 +239,4 @@ class Dialogs:
         dialog = self.by_id.get(dialog_id)
         if dialog is not None and dialog.state in V.ENDED:
             del self.by_id[dialog_id]
+            self.ended(dialog)

@@ -117,6 +117,5 @@ class GenericConnector(Actor):
         return {**super().stats(), "agents_logged_in": len(voice.agents.logged_in()),
                 "dialogs": len(voice.dialogs.by_id), "in_service": voice.clients.in_service,
                 "clients": len(voice.clients.last_heard), "clients_forgotten": voice.clients.forgotten,
-                # the simulated callers (callers.py): what a load run's report counts
-                **voice.callers.counts, "calls_live": voice.callers.live(),
-                "calls_waiting": sum(len(waiting) for waiting in voice.acd.queues.values())}
+                # the simulated callers (callers.py), by voice queue: what a load run's report counts
+                "calls": voice.callers.stats()}

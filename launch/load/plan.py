@@ -101,8 +101,9 @@ CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_un
 # their chats a voice call held (`chats_interrupted`: the issue's `interrupted`, a name the report
 # gives already to a run cut short), chats they transferred or conferenced (HANDOVER_COUNTS)
 BEHAVIOUR_COUNTS = ("offered", "ignored", "rona", "breaks", "logouts", "chats_interrupted", *HANDOVER_COUNTS)
-# what the GC's simulated callers did (actors/gc/callers.py): a scenario's voice calls
-VOICE_COUNTS = ("calls_placed", "calls_answered", "calls_ended")
+# what the GC's simulated callers did on a voice queue (actors/gc/callers.py): a scenario's voice
+# calls; a call placed was ended by its caller, dropped otherwise, or is live still
+VOICE_COUNTS = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped")
 # What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
 # is recovered by a Resync, so it is no failure, but a run with some must say so.
 STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")
@@ -144,4 +145,4 @@ class Reading:
         return cls(time.monotonic(), counts, latency, Histogram.from_json(comm.get("queue_wait", {})), open_,
                    unacked, int(comm.get("tasks_waiting", 0)), int(comm.get("tasks_live", 0)),
                    {name: stats[name] for name in chats}, comm, hook,
-                   next((s for s in stats.values() if "calls_placed" in s), {}))
+                   next((s for s in stats.values() if "calls" in s and "dialogs" in s), {}))

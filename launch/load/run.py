@@ -40,20 +40,36 @@ def us(value: float | None) -> float | None:
     return round(value, 1) if value is not None else None
 
 
-def calls_live(reading: Reading) -> int:
-    """The GC's calls not ended yet (waiting, ringing or talking): a voice run drains them too."""
-    return int(reading.gc.get("calls_live", 0))
+def queue_calls(reading: Reading, queue: str) -> dict[str, int]:
+    """The GC's counts of one voice queue's calls (actors/gc/callers.py): another queue's (a
+    topology's `rate`) are not the run's."""
+    return {k: int(n) for k, n in ((reading.gc.get("calls") or {}).get(queue) or {}).items()}
+
+
+def calls_live(reading: Reading, queue: str) -> int:
+    """The queue's calls not ended yet (waiting, ringing or talking): a voice run drains them too."""
+    return queue_calls(reading, queue).get("calls_live", 0)
 
 
 def voice_figures(plan: LoadPlan, first: Reading, last: Reading, seconds: float) -> dict[str, Any] | None:
-    """The GC's callers over the run (actors/gc/callers.py), as differences like the chats'."""
+    """The GC's callers on the run's queue over the run, as differences like the chats': they add
+    up, placed + live at the start = ended + dropped + unfinished (live at the end)."""
     if plan.voice is None:
         return None
     if not last.gc:
         raise RuntimeError("the GC did not report its calls: no voice figures")
-    counts = {k: int(last.gc.get(k, 0)) - int(first.gc.get(k, 0)) for k in VOICE_COUNTS}
-    return {**plan.voice.to_json(), "calls_s": round(seconds, 2), **counts, "calls_unfinished": calls_live(last),
+    before, after = queue_calls(first, plan.voice.queue), queue_calls(last, plan.voice.queue)
+    counts = {k: after.get(k, 0) - before.get(k, 0) for k in VOICE_COUNTS}
+    return {**plan.voice.to_json(), "calls_s": round(seconds, 2), **counts,
+            "calls_unfinished": after.get("calls_live", 0), "calls_live_at_start": before.get("calls_live", 0),
             "calls_placed_per_s": round(counts["calls_placed"] / seconds, 2) if seconds else 0.0}
+
+
+def calls_accounted(voice: dict[str, Any]) -> bool:
+    """Every call placed on the run's queue (and every one live when it began) has an outcome
+    or is still live."""
+    return voice["calls_placed"] + voice["calls_live_at_start"] == sum(
+        voice[k] for k in ("calls_ended", "calls_dropped", "calls_unfinished"))
 
 
 # The run -----------------------------------------------------------------------------------------
@@ -122,7 +138,8 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         # Drain: no more customers (nor callers); wait for every task we made, and every call,
         # to end (bounded).
         drain_deadline = time.monotonic() + plan.drain
-        while not interrupted and (reading.open or reading.unacknowledged or (voice and calls_live(reading))) \
+        while not interrupted and (reading.open or reading.unacknowledged
+                                       or (voice and calls_live(reading, voice.queue))) \
                 and time.monotonic() < drain_deadline:
             if not fleet.wait(min(0.2, drain_deadline - time.monotonic())):
                 interrupted = True

@@ -440,16 +440,18 @@ def test_a_phone_with_auto_answer_answers_itself_and_the_caller_hangs_up_after_t
     call = callers.place("sales", "5550001")
     assert v.state("alice") == "RESERVED"
     v.advance(0.9)
-    assert v.state("alice") == "RESERVED" and callers.counts["calls_answered"] == 0
+    assert v.state("alice") == "RESERVED" and callers.counts["sales"]["calls_answered"] == 0
     v.advance(0.2)   # rang 1 s: answered, as AnswerCall would
     assert v.state("alice") == "TALKING" and v.party("alice", "1001")["state"] == "ACTIVE"
-    assert callers.counts == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0} and callers.live() == 1
+    assert callers.counts["sales"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0, "calls_dropped": 0}
+    assert callers.live() == 1
     v.advance(4.8)
     assert v.state("alice") == "TALKING"
     v.advance(0.3)   # talked 5 s: the caller hangs up, the dialog ends, alice is READY for the next
     assert v.centre.dialogs.by_id[call].state == "DROPPED" and v.party("alice", "5550001")["state"] == "DROPPED"
     assert v.state("alice") == "READY"
-    assert callers.counts == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 1} and callers.live() == 0
+    assert callers.counts["sales"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 1, "calls_dropped": 0}
+    assert callers.live() == 0
 
 
 def test_without_auto_answer_the_agent_answers_and_a_caller_without_talk_stays_until_released():
@@ -460,16 +462,16 @@ def test_without_auto_answer_the_agent_answers_and_a_caller_without_talk_stays_u
     v.advance(60)
     assert v.state("alice") == "RESERVED"   # nothing answers but her client
     v.do("alice", "AnswerCall", call)
-    assert callers.counts["calls_answered"] == 1
+    assert callers.counts["sales"]["calls_answered"] == 1
     v.do("alice", "ReleaseCall", call)      # she releases first: the caller's hang-up finds nothing to end
     v.advance(3)
-    assert callers.counts == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0}
+    assert callers.counts["sales"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0, "calls_dropped": 1}
     callers.configure({"queues": {"sales": {"talk": None}}, "auto_answer": "fixed:0"})
     second = callers.place("sales", "5550002")
     v.advance(600)
-    assert v.state("alice") == "TALKING" and callers.counts["calls_answered"] == 2 and callers.live() == 1
+    assert v.state("alice") == "TALKING" and callers.counts["sales"]["calls_answered"] == 2 and callers.live() == 1
     v.do("alice", "ReleaseCall", second)
-    assert callers.live() == 0 and callers.counts["calls_ended"] == 0
+    assert callers.live() == 0 and callers.counts["sales"]["calls_ended"] == 0
 
 
 def test_a_calls_ring_and_talk_are_those_of_when_it_was_placed_whatever_the_settings_say_later():
@@ -485,13 +487,39 @@ def test_a_calls_ring_and_talk_are_those_of_when_it_was_placed_whatever_the_sett
     v.advance(5)      # first: talked 5 s and hung up (t=6); second rings alice
     assert v.centre.dialogs.by_id[first].state == "DROPPED" and v.state("alice") == "RESERVED"
     v.advance(1)      # and her phone answers it by itself after its 1 s
-    assert v.state("alice") == "TALKING" and callers.counts["calls_answered"] == 2
+    assert v.state("alice") == "TALKING" and callers.counts["sales"]["calls_answered"] == 2
     v.advance(12)     # second: talked its 5 s (t=12); third rang, was answered (13), talked (18)
     assert all(v.centre.dialogs.by_id[d].state == "DROPPED" for d in (first, second, third))
-    assert v.state("alice") == "READY" and callers.counts["calls_ended"] == 3 and callers.live() == 0
+    assert v.state("alice") == "READY" and callers.counts["sales"]["calls_ended"] == 3 and callers.live() == 0
     fourth = callers.place("sales", "5550004")   # placed after: the settings of now, nothing answers it
     v.advance(60)
     assert v.state("alice") == "RESERVED" and v.centre.dialogs.by_id[fourth].state == "ALERTING"
+
+
+def test_every_call_placed_is_counted_once_by_its_queue_ended_by_its_caller_dropped_or_live():
+    v = Voice(queues={"sales": {"talk": "fixed:5"}, "support": {"talk": "fixed:5"}}, auto_answer="fixed:1")
+    callers = v.centre.callers
+    v.login("alice")
+    v.login("bob")
+    v.login("carol")
+    talked, released, logged_out = (callers.place(q, "") for q in ("sales", "sales", "support"))
+    waiting = callers.place("sales", "")   # no agent left: it waits
+    v.advance(2)
+    v.do("bob", "ReleaseCall", released)   # the agent ends it: dropped, not ended by its caller
+    v.do("carol", "AbruptDisconnect")      # a logout ends carol's call (leave_all): dropped too
+    v.advance(4.5)                         # talked: its caller hung up; bob then took the waiting call
+    assert [v.centre.dialogs.by_id[d].state for d in (talked, released, logged_out)] == ["DROPPED"] * 3
+    assert v.centre.dialogs.by_id[waiting].state == "ACTIVE"
+    stats = callers.stats()
+    assert stats["sales"] == {"calls_placed": 3, "calls_answered": 3, "calls_ended": 1, "calls_dropped": 1,
+                              "calls_live": 1, "calls_waiting": 0}
+    assert stats["support"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0, "calls_dropped": 1,
+                                "calls_live": 0, "calls_waiting": 0}
+    for counts in stats.values():   # they add up, on each queue
+        assert counts["calls_placed"] == counts["calls_ended"] + counts["calls_dropped"] + counts["calls_live"]
+    v.advance(400)   # every dialog ended and forgotten: nothing of ours is kept
+    assert callers.placed == {} and v.centre.dialogs.by_id == {}
+    assert callers.stats()["sales"]["calls_ended"] == 2 and callers.live("sales") == callers.live() == 0
 
 
 def test_a_queues_rate_places_poisson_arrivals_and_a_new_rate_restarts_them():
@@ -500,15 +528,15 @@ def test_a_queues_rate_places_poisson_arrivals_and_a_new_rate_restarts_them():
     callers.start()
     v.advance(200)
     # 400 expected, Poisson: the standard deviation 20; 4 of them either side
-    assert 320 <= callers.counts["calls_placed"] <= 480
+    assert 320 <= callers.counts["sales"]["calls_placed"] <= 480
     assert callers.configure({"queues": {"sales": {"rate": 0}}})["queues"]["sales"]["rate"] == 0.0
-    placed = callers.counts["calls_placed"]
+    placed = callers.counts["sales"]["calls_placed"]
     v.advance(100)
-    assert callers.counts["calls_placed"] == placed   # 0 stops them: the old timer is cancelled
+    assert callers.counts["sales"]["calls_placed"] == placed   # 0 stops them: the old timer is cancelled
     callers.configure({"queues": {"sales": {"rate": 10}}})
     callers.configure({"queues": {"sales": {"rate": 10}}})   # the same rate again: one stream, not two
     v.advance(100)
-    assert 800 <= callers.counts["calls_placed"] - placed <= 1200
+    assert 800 <= callers.counts["sales"]["calls_placed"] - placed <= 1200
 
 
 def test_the_gc_load_verb_answers_its_settings_and_refuses_a_bad_one_naming_it_changing_nothing():

@@ -11,6 +11,8 @@ import subprocess
 import pytest
 import yaml
 
+from launch.load.run import calls_accounted
+
 from ..helpers import MROUTE, base_topology
 from .test_load import outcomes
 
@@ -56,7 +58,9 @@ def test_voice_calls_interrupt_chats_are_answered_and_ended_and_nothing_is_lost(
     assert abs(voice["calls_placed"] - expected) <= 4 * expected ** 0.5, voice
     # every call rang a free agent, whose phone answered; every caller hung up before the drain ended
     assert 0 < voice["calls_answered"] == voice["calls_ended"] == voice["calls_placed"], voice
-    assert voice["calls_unfinished"] == 0
+    assert voice["calls_unfinished"] == voice["calls_dropped"] == voice["calls_live_at_start"] == 0
+    assert voice["calls_placed"] == voice["calls_ended"] + voice["calls_dropped"] + voice["calls_unfinished"]
+    assert calls_accounted(voice)
     assert report["chats_interrupted"] > 0, report
     assert "calls placed on the voice queue" in result.stdout and "chat agents interrupted by a call" in result.stdout
 
@@ -97,6 +101,7 @@ def test_an_attached_topologys_gc_places_the_calls_and_gets_its_settings_back(st
     expected = voice["calls_per_s"] * voice["calls_s"]
     assert abs(voice["calls_placed"] - expected) <= 4 * expected ** 0.5, voice
     assert 0 < voice["calls_answered"] == voice["calls_ended"] == voice["calls_placed"], voice
+    assert calls_accounted(voice) and voice["calls_dropped"] == voice["calls_unfinished"] == 0, voice
     assert report["chats_interrupted"] > 0 and report["lost"] == 0 and outcomes(report) == report["created"]
     assert gc_settings() == before   # the GC's own settings, given back when the run ended
     with pytest.raises(control_client.Refused) as refused:   # a bad value: BAD_FIELD naming it, nothing changed
