@@ -14,10 +14,15 @@ from .clients import Clients
 from .dialogs import Dialog, Dialogs
 
 
+class QueueFull(G.CommandError):
+    """A voice queue holds `max_waiting` calls already: one more is refused."""
+
+
 class Acd:
     def __init__(self, queue_names: Iterable[str], agents: Agents, dialogs: Dialogs, clients: Clients,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], max_waiting: int = 1_000):
         self.queues: dict[str, deque[str]] = {name: deque() for name in queue_names}  # -> dialog ids waiting
+        self.max_waiting = max_waiting   # a queue's calls waiting at most (faster arrivals than agents)
         self.agents = agents
         self.dialogs = dialogs
         self.clients = clients
@@ -30,9 +35,13 @@ class Acd:
         return dialog.dialog_id
 
     def admit(self, queue: str, ani: str) -> Dialog:
-        """A customer's call waiting on a voice queue, not rung yet (`serve` rings it)."""
+        """A customer's call waiting on a voice queue, not rung yet (`serve` rings it); QueueFull
+        when it holds `max_waiting` already."""
         if queue not in self.queues:
             raise G.CommandError(G.NOT_FOUND, f"no voice queue {queue!r} (queues: {', '.join(self.queues)})", "call")
+        if len(self.queues[queue]) >= self.max_waiting:
+            raise QueueFull(G.GENERAL_ERROR, f"voice queue {queue!r} is full: {self.max_waiting} calls wait for "
+                                             f"an agent (max_waiting)", "call")
         dialog = self.dialogs.new(ani, queue, V.ACD_IN, queued_at=self.clock())
         dialog.queue = queue
         dialog.join(ani, V.ACTIVE)

@@ -4,7 +4,8 @@ ends as the caller's ReleaseCall would end it), and agents' phones that answer b
 after `auto_answer` (Cisco's Auto Answer: as AnswerCall would). Counted for each voice queue
 (`COUNTS`): calls placed, answered (by anyone: the phone itself or the agent's client), ended by
 their caller, ended otherwise (dropped: the agent released it, logged out, a supervisor dropped
-the caller); with the calls live (not ended yet) they add up: placed = ended + dropped + live.
+the caller), refused (the queue held `max_waiting` calls already); with the calls live (not
+ended yet) they add up: placed = ended + dropped + refused + live.
 
 The settings change while it runs (the GC's control verb `load`): `configure` checks the
 whole change before it applies any of it, and a queue's new rate starts its arrivals afresh.
@@ -21,12 +22,12 @@ from typing import Any, Callable
 from wire import dist, voice as V
 from wire.kernel.settings import voice_queue
 
-from .acd import Acd
+from .acd import Acd, QueueFull
 from .agents import VoiceAgent
 from .dialogs import Dialog, Dialogs, Participant, event_name
 
 LOAD_KEYS = ("queues", "auto_answer")
-COUNTS = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped")
+COUNTS = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped", "calls_refused")
 
 
 @dataclass
@@ -118,16 +119,25 @@ class Callers:
             self.arrivals[queue] = self.call_later(self.due[queue] - self.clock(), self.arrival, queue)
 
     def arrival(self, queue: str) -> None:
-        self.place(queue, "")
+        try:
+            self.place(queue, "")
+        except QueueFull:
+            pass   # counted: calls_refused
         # each arrival is due a Poisson interval after the one before, not after the moment its
         # timer ran (timers fire late on a busy machine): the offered rate stays exact
         self.due[queue] += self.rng.expovariate(self.queues[queue]["rate"])
         self.arrivals[queue] = self.call_later(max(0.0, self.due[queue] - self.clock()), self.arrival, queue)
 
     def place(self, queue: str, ani: str) -> str:
-        """An inbound call on `queue` (an arrival, or the control verb `call`): its dialog id."""
+        """An inbound call on `queue` (an arrival, or the control verb `call`): its dialog id;
+        QueueFull (counted) when the queue holds `max_waiting` calls already."""
         self.numbers += 1
-        dialog = self.acd.admit(queue, ani or f"555{self.numbers:04d}")
+        try:
+            dialog = self.acd.admit(queue, ani or f"555{self.numbers:04d}")
+        except QueueFull:
+            self.counts[queue]["calls_placed"] += 1
+            self.counts[queue]["calls_refused"] += 1
+            raise
         self.counts[queue]["calls_placed"] += 1
         # its ring and talk as the settings say now, whatever they say when it rings or is answered
         talk = self.talks[queue]

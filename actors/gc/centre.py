@@ -49,7 +49,8 @@ class VoiceCentre:
                              licenses=settings.licenses)
         self.clients = Clients(self.agents, emit, clock, settings.client_timeout)
         self.dialogs = Dialogs(self.agents, call_later, settings.answer_delay)
-        self.acd = Acd(settings.queues or {"default": {}}, self.agents, self.dialogs, self.clients, clock)
+        self.acd = Acd(settings.queues or {"default": {}}, self.agents, self.dialogs, self.clients, clock,
+                       settings.max_waiting)
         self.agents.became_ready = self.acd.serve
         # the callers and the agents' Auto Answer, where no client answers (a load run)
         self.callers = Callers(self.acd, self.dialogs, settings.queues, settings.auto_answer, clock, call_later)

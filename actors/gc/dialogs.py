@@ -45,6 +45,9 @@ class Dialog:
     participants: list[Participant] = field(default_factory=list)
     queued_at: float | None = None    # a queue call: when it arrived (acd.py)
     queue: str = ""                   # a queue call: its voice queue
+    # Dialogs' index of who is on which dialog, told of each party that joins
+    joined: Callable[["Dialog", str], None] = field(default=lambda dialog, address: None, repr=False,
+                                                    compare=False)
 
     def party(self, address: str) -> Participant | None:
         return next((p for p in self.participants if p.address == address and p.state != V.DROPPED), None)
@@ -56,6 +59,7 @@ class Dialog:
         now = stamp()
         party = Participant(address, state, cause, now, now, silent=silent)
         self.participants.append(party)
+        self.joined(self, address)
         return party
 
 
@@ -69,6 +73,10 @@ class Dialogs:
         self.call_later = call_later
         self.answer_delay = answer_delay  # s before an outside number answers
         self.by_id: dict[str, Dialog] = {}
+        # an agent's extension -> the dialogs it joined that are not DROPPED (every party of one
+        # is) nor forgotten: what is asked of an agent's calls looks at its own, not at every
+        # dialog kept (a load's calls, ended ones kept DIALOG_KEPT)
+        self.at: dict[str, set[str]] = {}
         self.ids = itertools.count(1)
         # the simulated people's hooks (callers.py): an agent's phone rings; an agent answers;
         # a dialog ended (told again when it is forgotten)
@@ -78,9 +86,26 @@ class Dialogs:
 
     def new(self, caller: str, callee: str, call_type: str, associated: str = "",
             queued_at: float | None = None) -> Dialog:
-        dialog = Dialog(f"d{next(self.ids)}", caller, callee, call_type, associated=associated, queued_at=queued_at)
+        dialog = Dialog(f"d{next(self.ids)}", caller, callee, call_type, associated=associated, queued_at=queued_at,
+                        joined=self.joined)
         self.by_id[dialog.dialog_id] = dialog
         return dialog
+
+    def joined(self, dialog: Dialog, address: str) -> None:
+        if address in self.agents.by_extension:
+            self.at.setdefault(address, set()).add(dialog.dialog_id)
+
+    def unindex(self, dialog: Dialog) -> None:
+        for p in dialog.participants:
+            ids = self.at.get(p.address)
+            if ids is not None:
+                ids.discard(dialog.dialog_id)
+                if not ids:
+                    del self.at[p.address]
+
+    def of_extension(self, extension: str) -> list[Dialog]:
+        """The dialogs an agent's extension is on (or was, in one not ended by `leave`)."""
+        return [self.by_id[d] for d in sorted(self.at.get(extension, ()), key=lambda d: int(d[1:]))]
 
     # a dialog a command names, or NOT_FOUND ----------------------------------------------------
     def of(self, agent: VoiceAgent, dialog_id: str, command: str) -> tuple[Dialog, Participant]:
@@ -105,7 +130,7 @@ class Dialogs:
         return dialog
 
     def active_at(self, extension: str, command: str) -> Dialog:
-        dialog = next((d for d in self.by_id.values() if d.state == V.ACTIVE and d.party(extension)), None)
+        dialog = next((d for d in self.of_extension(extension) if d.state == V.ACTIVE and d.party(extension)), None)
         if dialog is None:
             raise G.CommandError(G.NOT_FOUND, f"no active call at extension {extension}", command)
         return dialog
@@ -149,7 +174,7 @@ class Dialogs:
 
     # a call's life -------------------------------------------------------------------------------
     def busy(self, agent: VoiceAgent) -> bool:
-        return any(p.state in (V.ACTIVE, V.ALERTING, V.INITIATED, V.HELD) for d in self.by_id.values()
+        return any(p.state in (V.ACTIVE, V.ALERTING, V.INITIATED, V.HELD) for d in self.of_extension(agent.extension)
                    for p in d.participants if p.address == agent.extension)
 
     def ring(self, dialog: Dialog, target: str) -> None:
@@ -202,7 +227,7 @@ class Dialogs:
         """An agent on a call takes the state its parts in its live calls give it (Agents)."""
         if agent.state not in V.ON_CALL:
             return
-        parts = {p.state for d in self.by_id.values() if d.state not in V.ENDED
+        parts = {p.state for d in self.of_extension(agent.extension) if d.state not in V.ENDED
                  for p in d.participants if p.address == agent.extension and not p.silent
                  and p.state not in V.ENDED}
         self.agents.after_call(agent, parts)
@@ -220,6 +245,7 @@ class Dialogs:
                 p.move(V.DROPPED)
                 dropped.append(p)
             self.forget_later(dialog)
+            self.unindex(dialog)
             self.ended(dialog)
         self.publish(dialog, event_name(dialog))
         for p in dropped:
@@ -228,7 +254,7 @@ class Dialogs:
                 self.after_call(agent)
 
     def leave_all(self, agent: VoiceAgent) -> None:
-        for dialog in list(self.by_id.values()):
+        for dialog in self.of_extension(agent.extension):
             if dialog.party(agent.extension):
                 self.leave(dialog, agent.extension)
 
@@ -239,4 +265,5 @@ class Dialogs:
         dialog = self.by_id.get(dialog_id)
         if dialog is not None and dialog.state in V.ENDED:
             del self.by_id[dialog_id]
+            self.unindex(dialog)
             self.ended(dialog)

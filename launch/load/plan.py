@@ -102,8 +102,9 @@ CHAT_COUNTS = ("created", "queued", "refused", "throttled", "routed", "routed_un
 # gives already to a run cut short), chats they transferred or conferenced (HANDOVER_COUNTS)
 BEHAVIOUR_COUNTS = ("offered", "ignored", "rona", "breaks", "logouts", "chats_interrupted", *HANDOVER_COUNTS)
 # what the GC's simulated callers did on a voice queue (actors/gc/callers.py): a scenario's voice
-# calls; a call placed was ended by its caller, dropped otherwise, or is live still
-VOICE_COUNTS = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped")
+# calls; a call placed was ended by its caller, dropped otherwise, refused (the queue was full),
+# or is live still
+VOICE_COUNTS = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped", "calls_refused")
 # What the servers saw of Comm's numbered streams: a gap (`missed` messages lost on the way)
 # is recovered by a Resync, so it is no failure, but a run with some must say so.
 STREAM_COUNTS = ("gaps", "missed", "resyncs", "streams")

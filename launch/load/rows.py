@@ -44,6 +44,7 @@ VOICE_ROWS = (("calls_placed", "calls placed on the voice queue"),
               ("calls_answered", "calls answered (by the phone or its agent)"),
               ("calls_ended", "calls the caller ended (talk over)"),
               ("calls_dropped", "calls ended otherwise (released, logout)"),
+              ("calls_refused", "calls refused: the queue was full (max_waiting)"),
               ("calls_unfinished", "calls not ended when the drain ended"),
               ("calls_live_at_start", "calls live on the queue when the run began"))
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))

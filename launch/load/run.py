@@ -53,7 +53,7 @@ def calls_live(reading: Reading, queue: str) -> int:
 
 def voice_figures(plan: LoadPlan, first: Reading, last: Reading, seconds: float) -> dict[str, Any] | None:
     """The GC's callers on the run's queue over the run, as differences like the chats': they add
-    up, placed + live at the start = ended + dropped + unfinished (live at the end)."""
+    up, placed + live at the start = ended + dropped + refused + unfinished (live at the end)."""
     if plan.voice is None:
         return None
     if not last.gc:
@@ -69,7 +69,7 @@ def calls_accounted(voice: dict[str, Any]) -> bool:
     """Every call placed on the run's queue (and every one live when it began) has an outcome
     or is still live."""
     return voice["calls_placed"] + voice["calls_live_at_start"] == sum(
-        voice[k] for k in ("calls_ended", "calls_dropped", "calls_unfinished"))
+        voice[k] for k in ("calls_ended", "calls_dropped", "calls_refused", "calls_unfinished"))
 
 
 # The run -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from wire import behaviour, dist, hook as hooks
+from wire.kernel.settings import MAX_CALLS_PER_S
 
 from .plan import VoicePlan, parse_profile
 
@@ -146,7 +147,11 @@ def voice_plan(data: dict[str, Any]) -> VoicePlan | None:
     voice = section(data, "voice", VOICE)
     if "calls_per_s" not in voice:
         raise ScenarioError("voice.calls_per_s", "missing: inbound calls a second on the voice queue")
-    plan = VoicePlan(positive("voice.calls_per_s", voice["calls_per_s"], 0, inclusive=False))
+    calls_per_s = positive("voice.calls_per_s", voice["calls_per_s"], 0, inclusive=False)
+    if calls_per_s > MAX_CALLS_PER_S:   # as the GC refuses a queue's rate
+        raise ScenarioError("voice.calls_per_s", f"must be at most {MAX_CALLS_PER_S:g} calls a second, "
+                                                 f"not {voice['calls_per_s']!r}")
+    plan = VoicePlan(calls_per_s)
     if "queue" in voice:
         if not isinstance(voice["queue"], str) or not voice["queue"]:
             raise ScenarioError("voice.queue", f"must be the name of a voice queue of the GC, not {voice['queue']!r}")

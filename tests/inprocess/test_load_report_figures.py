@@ -95,8 +95,8 @@ def test_our_csv_adds_a_row_per_queue_chosen_and_per_behaviour_and_locusts_files
 
 
 VOICE = {"calls_per_s": 3.0, "queue": "sales", "talk": "fixed:0.3", "ring": "fixed:0.1", "calls_s": 4.0,
-         "calls_placed": 13, "calls_answered": 12, "calls_ended": 10, "calls_dropped": 1, "calls_unfinished": 1,
-         "calls_live_at_start": 0, "calls_placed_per_s": 3.25}
+         "calls_placed": 13, "calls_answered": 12, "calls_ended": 10, "calls_dropped": 1, "calls_refused": 0,
+         "calls_unfinished": 1, "calls_live_at_start": 0, "calls_placed_per_s": 3.25}
 
 
 def test_a_voice_run_shows_its_calls_beside_the_chats_they_interrupted_in_html_terminal_and_csv(tmp_path):
@@ -119,8 +119,8 @@ def test_a_voice_run_shows_its_calls_beside_the_chats_they_interrupted_in_html_t
     rows.write_csv(str(tmp_path / "run"), report)
     _columns, mine = read(tmp_path / "run_mroute.csv")
     assert {r["name"]: int(r["count"]) for r in mine if r["type"] == "voice"} == \
-        {"calls_placed": 13, "calls_answered": 12, "calls_ended": 10, "calls_dropped": 1, "calls_unfinished": 1,
-         "calls_live_at_start": 0}
+        {"calls_placed": 13, "calls_answered": 12, "calls_ended": 10, "calls_dropped": 1, "calls_refused": 0,
+         "calls_unfinished": 1, "calls_live_at_start": 0}
     # without voice: no voice table, nor a line of it
     plain = full_report(**BEHAVIOURS)
     assert 'class="voice"' not in page.html_page(plain) and terminal.voice_lines(plain) == []
@@ -134,16 +134,16 @@ def test_the_voice_figures_are_the_runs_queues_only_and_add_up():
         zero = dict.fromkeys(plan.CHAT_COUNTS + plan.STREAM_COUNTS, 0)
         return plan.Reading(0.0, zero, Histogram(), Histogram(), 0, 0, 0, 0,
                             gc={"dialogs": 3, "calls": {"sales": sales, "support": support}})
-    counts = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped", "calls_live")
+    counts = ("calls_placed", "calls_answered", "calls_ended", "calls_dropped", "calls_refused", "calls_live")
     # another queue's calls (a topology's own `rate` on support) are not the run's, nor waited for
-    first = reading(dict(zip(counts, (5, 4, 2, 1, 2))), dict(zip(counts, (50, 50, 40, 0, 10))))
-    last = reading(dict(zip(counts, (25, 23, 20, 5, 0))), dict(zip(counts, (90, 90, 70, 0, 20))))
+    first = reading(dict(zip(counts, (5, 4, 2, 1, 0, 2))), dict(zip(counts, (50, 50, 40, 0, 0, 10))))
+    last = reading(dict(zip(counts, (27, 23, 20, 5, 2, 0))), dict(zip(counts, (90, 90, 70, 0, 0, 20))))
     voice = plan.VoicePlan(4.0, "sales", parse("fixed:1"))
     figures = voice_figures(plan.LoadPlan(1, 5, parse("fixed:1"), parse("fixed:1"), None, voice=voice),
                             first, last, 5.0)
     assert {k: figures[k] for k in ("calls_placed", "calls_answered", "calls_ended", "calls_dropped",
-                                    "calls_unfinished", "calls_live_at_start")} == \
-        {"calls_placed": 20, "calls_answered": 19, "calls_ended": 18, "calls_dropped": 4, "calls_unfinished": 0,
-         "calls_live_at_start": 2}
+                                    "calls_refused", "calls_unfinished", "calls_live_at_start")} == \
+        {"calls_placed": 22, "calls_answered": 19, "calls_ended": 18, "calls_dropped": 4, "calls_refused": 2,
+         "calls_unfinished": 0, "calls_live_at_start": 2}
     assert calls_accounted(figures) and calls_live(last, "sales") == 0 and calls_live(first, "support") == 10
     assert not calls_accounted({**figures, "calls_dropped": 1})

@@ -59,6 +59,7 @@ def test_the_issues_scenario_parses_to_flags_behaviours_and_voice():
     ({"agents": {"transfer": 0.7, "conference": 0.4}}, "agents.conference", "together at most 1"),
     ({"voice": {"calls_per_s": 0}}, "voice.calls_per_s", "number > 0"),
     ({"voice": {"calls_per_s": "many"}}, "voice.calls_per_s", "number > 0"),
+    ({"voice": {"calls_per_s": 1000.5}}, "voice.calls_per_s", "at most 1000 calls a second"),
     ({"voice": {"queue": "sales"}}, "voice.calls_per_s", "missing"),
     ({"voice": {"calls_per_s": 1, "queue": 7}}, "voice.queue", "name of a voice queue"),
     ({"voice": {"calls_per_s": 1, "talk": "none"}}, "voice.talk", "not a number"),
@@ -182,3 +183,5 @@ def test_the_web_consoles_load_page_takes_a_voice_scenario_checked_as_the_comman
     assert plan_of({}, topology)[0].voice is None
     with pytest.raises(ValueError, match="scenario: voice.queue: 'support' is not a voice queue"):
         plan_of({"scenario": "voice: {calls_per_s: 2, queue: support}"}, topology)
+    with pytest.raises(ValueError, match="scenario: voice.calls_per_s: must be at most 1000 calls a second"):
+        plan_of({"scenario": "voice: {calls_per_s: 5000}"}, topology)

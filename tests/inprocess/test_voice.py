@@ -433,6 +433,12 @@ def test_any_command_sequence_keeps_agent_states_true_to_their_calls(commands):
 
 # the simulated callers and the phones' Auto Answer (callers.py): a load run's voice side --------
 
+def counts(placed: int, answered: int, ended: int, dropped: int, refused: int = 0) -> dict[str, int]:
+    """A voice queue's counts of its callers' calls (callers.py)."""
+    return {"calls_placed": placed, "calls_answered": answered, "calls_ended": ended, "calls_dropped": dropped,
+            "calls_refused": refused}
+
+
 def test_a_phone_with_auto_answer_answers_itself_and_the_caller_hangs_up_after_talking():
     v = Voice(queues={"sales": {"talk": "fixed:5"}}, auto_answer="fixed:1")
     callers = v.centre.callers
@@ -443,14 +449,14 @@ def test_a_phone_with_auto_answer_answers_itself_and_the_caller_hangs_up_after_t
     assert v.state("alice") == "RESERVED" and callers.counts["sales"]["calls_answered"] == 0
     v.advance(0.2)   # rang 1 s: answered, as AnswerCall would
     assert v.state("alice") == "TALKING" and v.party("alice", "1001")["state"] == "ACTIVE"
-    assert callers.counts["sales"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0, "calls_dropped": 0}
+    assert callers.counts["sales"] == counts(1, 1, 0, 0)
     assert callers.live() == 1
     v.advance(4.8)
     assert v.state("alice") == "TALKING"
     v.advance(0.3)   # talked 5 s: the caller hangs up, the dialog ends, alice is READY for the next
     assert v.centre.dialogs.by_id[call].state == "DROPPED" and v.party("alice", "5550001")["state"] == "DROPPED"
     assert v.state("alice") == "READY"
-    assert callers.counts["sales"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 1, "calls_dropped": 0}
+    assert callers.counts["sales"] == counts(1, 1, 1, 0)
     assert callers.live() == 0
 
 
@@ -465,7 +471,7 @@ def test_without_auto_answer_the_agent_answers_and_a_caller_without_talk_stays_u
     assert callers.counts["sales"]["calls_answered"] == 1
     v.do("alice", "ReleaseCall", call)      # she releases first: the caller's hang-up finds nothing to end
     v.advance(3)
-    assert callers.counts["sales"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0, "calls_dropped": 1}
+    assert callers.counts["sales"] == counts(1, 1, 0, 1)
     callers.configure({"queues": {"sales": {"talk": None}}, "auto_answer": "fixed:0"})
     second = callers.place("sales", "5550002")
     v.advance(600)
@@ -511,15 +517,38 @@ def test_every_call_placed_is_counted_once_by_its_queue_ended_by_its_caller_drop
     assert [v.centre.dialogs.by_id[d].state for d in (talked, released, logged_out)] == ["DROPPED"] * 3
     assert v.centre.dialogs.by_id[waiting].state == "ACTIVE"
     stats = callers.stats()
-    assert stats["sales"] == {"calls_placed": 3, "calls_answered": 3, "calls_ended": 1, "calls_dropped": 1,
-                              "calls_live": 1, "calls_waiting": 0}
-    assert stats["support"] == {"calls_placed": 1, "calls_answered": 1, "calls_ended": 0, "calls_dropped": 1,
-                                "calls_live": 0, "calls_waiting": 0}
-    for counts in stats.values():   # they add up, on each queue
-        assert counts["calls_placed"] == counts["calls_ended"] + counts["calls_dropped"] + counts["calls_live"]
+    assert stats["sales"] == {**counts(3, 3, 1, 1), "calls_live": 1, "calls_waiting": 0}
+    assert stats["support"] == {**counts(1, 1, 0, 1), "calls_live": 0, "calls_waiting": 0}
+    for queue in stats.values():   # they add up, on each queue
+        assert queue["calls_placed"] == queue["calls_ended"] + queue["calls_dropped"] + queue["calls_live"]
     v.advance(400)   # every dialog ended and forgotten: nothing of ours is kept
     assert callers.placed == {} and v.centre.dialogs.by_id == {}
     assert callers.stats()["sales"]["calls_ended"] == 2 and callers.live("sales") == callers.live() == 0
+
+
+def test_a_queue_holds_max_waiting_calls_and_refuses_and_counts_those_past_it():
+    v = Voice(queues={"sales": {"rate": 50, "talk": "fixed:1"}, "support": {"talk": "fixed:1"}},
+              auto_answer="fixed:0.5", max_waiting=3)
+    callers, dialogs = v.centre.callers, v.centre.dialogs
+    v.login("alice", ready=False)
+    callers.start()
+    v.advance(10)   # about 500 arrivals, no agent ready: 3 wait, the rest are refused
+    sales = callers.stats()["sales"]
+    assert sales["calls_waiting"] == sales["calls_live"] == 3 and sales["calls_refused"] == sales["calls_placed"] - 3
+    assert sales["calls_placed"] > 300 and len(dialogs.by_id) == 3   # refused calls leave no dialog behind
+    with pytest.raises(G.CommandError) as refused:   # the control verb `call` hears it
+        callers.place("sales", "5550001")
+    assert "is full: 3 calls wait" in refused.value.message and callers.stats()["sales"]["calls_refused"] == \
+        sales["calls_refused"] + 1
+    callers.place("support", "5550002")               # another queue's room is its own
+    assert callers.stats()["support"]["calls_waiting"] == 1
+    callers.configure({"queues": {"sales": {"rate": 0}}})
+    v.do("alice", "MakeReady")
+    v.advance(60)   # alice answers every call waiting, one after another; each caller hangs up after 1 s
+    for queue in callers.stats().values():
+        assert queue["calls_live"] == queue["calls_waiting"] == 0
+        assert queue["calls_placed"] == queue["calls_ended"] + queue["calls_dropped"] + queue["calls_refused"]
+    assert callers.stats()["sales"]["calls_ended"] == 3 and dialogs.at == {}   # nobody is on a call
 
 
 def test_a_queues_rate_places_poisson_arrivals_and_a_new_rate_restarts_them():
@@ -549,6 +578,7 @@ def test_the_gc_load_verb_answers_its_settings_and_refuses_a_bad_one_naming_it_c
         {"queues": {"sales": {"rate": 3.0, "talk": "exp:20"}}, "auto_answer": "fixed:1"}
     for body, key in (({"queues": {"sales": {"rate": -1}}}, "queues.sales.rate"),
                       ({"queues": {"sales": {"rate": True}}}, "queues.sales.rate"),
+                      ({"queues": {"sales": {"rate": 1000.5}}}, "queues.sales.rate"),
                       ({"queues": {"sales": {"talk": "gamma:2"}}}, "queues.sales.talk"),
                       ({"queues": {"sales": {"patience": 2}}}, "queues.sales.patience"),
                       ({"queues": {"billing": {"rate": 1}}}, "queues.billing"),
@@ -564,6 +594,8 @@ def test_the_gc_load_verb_answers_its_settings_and_refuses_a_bad_one_naming_it_c
 
 @pytest.mark.parametrize("gc, key, why", [
     ({"queues": {"sales": {"rate": -1}}}, "actors.gc.queues.sales.rate", "number >= 0"),
+    ({"queues": {"sales": {"rate": 1001}}}, "actors.gc.queues.sales.rate", "at most 1000 calls a second"),
+    ({"max_waiting": 0}, "actors.gc.max_waiting", "integer >= 1"),
     ({"queues": {"sales": {"talk": "exp:x"}}}, "actors.gc.queues.sales.talk", "not a number"),
     ({"queues": {"sales": {"rate": 1, "ring": 2}}}, "actors.gc.queues.sales.ring", "unknown key"),
     ({"queues": {"sales": "fast"}}, "actors.gc.queues.sales", "must be a mapping"),

@@ -90,6 +90,8 @@ class GcSettings(ActorSettings):
     # how long an agent's phone rings before it answers by itself (Cisco's Auto Answer), a
     # duration; None: never (its client answers)
     auto_answer: str | None = setting(None, OPTIONAL_DIST)
+    # calls a voice queue holds waiting for an agent: one past it is refused (calls_refused)
+    max_waiting: int = setting(1_000, INT, 1)
 
 
 COMM_DEFAULTS = CommSettings("comm")   # for Comm's parts made without a topology (tests, benchmarks)
@@ -164,6 +166,7 @@ def _checked(value: Any, meta: dict[str, Any], refuse: Callable[[str], Exception
 
 
 VOICE_QUEUE_KEYS = ("rate", "talk")
+MAX_CALLS_PER_S = 1_000.0   # a voice queue's rate at most: its callers' timers and dialogs are the GC's
 
 
 def voice_queues(value: Any, refuse: Callable[[str, str], Exception]) -> dict[str, dict[str, Any]]:
@@ -193,6 +196,8 @@ def voice_queue(name: Any, spec: Any, refuse: Callable[[str, str], Exception],
         rate = spec["rate"]
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < float("inf"):
             raise refuse(f"{name}.rate", f"must be a number >= 0 (calls a second), not {rate!r}")
+        if rate > MAX_CALLS_PER_S:
+            raise refuse(f"{name}.rate", f"must be at most {MAX_CALLS_PER_S:g} calls a second, not {rate!r}")
         out["rate"] = float(rate)
     if "talk" in spec:
         from wire import dist
