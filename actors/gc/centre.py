@@ -13,6 +13,7 @@ through them, a concern to a module; `command_table` says which method handles w
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any, Callable
 
@@ -43,7 +44,7 @@ BEFORE_LOGIN = frozenset({"Connect", "Login", "MobileAgentLogin"})
 class VoiceCentre:
     def __init__(self, directory: list[dict[str, Any]], settings: GcSettings,
                  emit: Callable[[str, dict[str, Any]], None], *, clock: Callable[[], float] = time.monotonic,
-                 call_later: Callable[..., Any] | None = None):
+                 call_later: Callable[..., Any] | None = None, rng: random.Random | None = None):
         call_later = call_later or (lambda delay, fn, *args: None)
         self.agents = Agents(directory, emit, clock=clock, call_later=call_later, wrap_up=settings.wrap_up,
                              licenses=settings.licenses)
@@ -53,7 +54,8 @@ class VoiceCentre:
                        settings.max_waiting)
         self.agents.became_ready = self.acd.serve
         # the callers and the agents' Auto Answer, where no client answers (a load run)
-        self.callers = Callers(self.acd, self.dialogs, settings.queues, settings.auto_answer, clock, call_later)
+        self.callers = Callers(self.acd, self.dialogs, settings.queues, settings.auto_answer, clock, call_later,
+                               rng)
         self.dialogs.rang, self.dialogs.answered, self.dialogs.ended = (self.callers.rang, self.callers.answered,
                                                                         self.callers.ended)
         self.reasons = ReasonCodes(settings.reason_codes, self.agents)
