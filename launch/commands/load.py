@@ -50,14 +50,11 @@ def check_voice(path: str | None, scenario: Any, topology: Any, desking: int) ->
     """The scenario's voice plan with its queue resolved (None: no voice), refused unless the
     topology can take its calls; `desking`: how many of the directory's agents, from the top,
     the Chat Servers desk (fleet.py: fleet_topology)."""
-    from dataclasses import replace
-
     from ..load.scenario import ScenarioError, voice_queue
     try:
-        queue = voice_queue(scenario, topology.actors, topology.mrds, topology.agents[:desking])
+        return voice_queue(scenario, topology.actors, topology.mrds, topology.agents[:desking])
     except ScenarioError as exc:
         raise click.UsageError(f"scenario {path}: {exc}")
-    return replace(scenario.voice, queue=queue) if queue is not None else None
 
 
 def interrupt_on_term() -> None:

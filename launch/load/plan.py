@@ -53,13 +53,23 @@ class VoicePlan:
     agents with an extension; the GC's phones answer after `ring` and callers hang up after
     `talk` (actors/gc/callers.py), since no client of a load run answers."""
     calls_per_s: float
-    queue: str | None = None                                            # None: the GC's first
+    queue: str | None = None              # None: the GC's first, until scenario.voice_queue resolves it
     talk: Distribution = field(default_factory=lambda: parse_dist("exp:20"))
     ring: Distribution = field(default_factory=lambda: parse_dist("fixed:1"))
 
-    def gc_body(self, queue: str, rate: float) -> dict[str, Any]:
-        """What the GC is told (its control verb `load`): `rate` calls a second on `queue`."""
-        return {"queues": {queue: {"rate": rate, "talk": str(self.talk)}}, "auto_answer": str(self.ring)}
+    @property
+    def queue_name(self) -> str:
+        if self.queue is None:
+            raise ValueError("the voice queue is not resolved yet (launch/load/scenario.py: voice_queue)")
+        return self.queue
+
+    def gc_body(self, rate: float) -> dict[str, Any]:
+        """What the GC is told (its control verb `load`): `rate` calls a second on the queue."""
+        return {"queues": {self.queue_name: {"rate": rate, "talk": str(self.talk)}}, "auto_answer": str(self.ring)}
+
+    def stop_body(self) -> dict[str, Any]:
+        """What stops the calls (no new one; those live end as they were to)."""
+        return {"queues": {self.queue_name: {"rate": 0.0}}}
 
     def to_json(self) -> dict[str, Any]:
         return {"calls_per_s": self.calls_per_s, "queue": self.queue, "talk": str(self.talk), "ring": str(self.ring)}

@@ -19,7 +19,7 @@ from wire.stats import Histogram, bucket_low
 from ..procstat import cpu_seconds, memory_kb
 from . import rows as loadrows
 from .fleet import Fleet
-from .plan import BEHAVIOUR_COUNTS, CHAT_COUNTS, STREAM_COUNTS, VOICE_COUNTS, LoadPlan, Reading
+from .plan import BEHAVIOUR_COUNTS, CHAT_COUNTS, STREAM_COUNTS, VOICE_COUNTS, LoadPlan, Reading, VoicePlan
 
 
 TICK = 0.25          # seconds between rate updates
@@ -51,16 +51,14 @@ def calls_live(reading: Reading, queue: str) -> int:
     return queue_calls(reading, queue).get("calls_live", 0)
 
 
-def voice_figures(plan: LoadPlan, first: Reading, last: Reading, seconds: float) -> dict[str, Any] | None:
+def voice_figures(voice: VoicePlan, first: Reading, last: Reading, seconds: float) -> dict[str, Any]:
     """The GC's callers on the run's queue over the run, as differences like the chats': they add
     up, placed + live at the start = ended + dropped + refused + unfinished (live at the end)."""
-    if plan.voice is None:
-        return None
     if not last.gc:
         raise RuntimeError("the GC did not report its calls: no voice figures")
-    before, after = queue_calls(first, plan.voice.queue), queue_calls(last, plan.voice.queue)
+    before, after = queue_calls(first, voice.queue_name), queue_calls(last, voice.queue_name)
     counts = {k: after.get(k, 0) - before.get(k, 0) for k in VOICE_COUNTS}
-    return {**plan.voice.to_json(), "calls_s": round(seconds, 2), **counts,
+    return {**voice.to_json(), "calls_s": round(seconds, 2), **counts,
             "calls_unfinished": after.get("calls_live", 0), "calls_live_at_start": before.get("calls_live", 0),
             "calls_placed_per_s": round(counts["calls_placed"] / seconds, 2) if seconds else 0.0}
 
@@ -82,7 +80,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
     fleet.tell({"run": f"{os.getpid()}-{time.time_ns()}", "rate": 0.0, **plan.load_body()})
     voice = plan.voice
     if voice is not None:   # the phones' ring and the callers' talk; no call yet
-        fleet.tell_gc(voice.gc_body(voice.queue, 0.0))   # type: ignore[arg-type]
+        fleet.tell_gc(voice.gc_body(0.0))
     first = previous = Reading.of(fleet.stats(), chats)
     started = time.monotonic()
     calls_began = calls_ended = started
@@ -114,7 +112,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
 
     try:
         if voice is not None:
-            fleet.tell_gc(voice.gc_body(voice.queue, voice.calls_per_s))   # type: ignore[arg-type]
+            fleet.tell_gc(voice.gc_body(voice.calls_per_s))
             calls_began = time.monotonic()
         while (elapsed := time.monotonic() - started) < plan.duration:
             offered = plan.profile.rate_at(elapsed, plan.duration, plan.rate)
@@ -130,7 +128,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
                 break
         fleet.tell({"rate": 0.0})
         if voice is not None:
-            fleet.tell_gc({"queues": {voice.queue: {"rate": 0.0}}})
+            fleet.tell_gc(voice.stop_body())
             calls_ended = time.monotonic()
         cpu_load = {name: cpu_seconds(pid) for name, pid in pids.items()}
         reading = at_load_end = Reading.of(fleet.stats(), chats)
@@ -139,7 +137,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         # to end (bounded).
         drain_deadline = time.monotonic() + plan.drain
         while not interrupted and (reading.open or reading.unacknowledged
-                                       or (voice and calls_live(reading, voice.queue))) \
+                                       or (voice and calls_live(reading, voice.queue_name))) \
                 and time.monotonic() < drain_deadline:
             if not fleet.wait(min(0.2, drain_deadline - time.monotonic())):
                 interrupted = True
@@ -154,7 +152,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
     except BaseException:
         fleet.tell({"rate": 0.0})  # whatever went wrong, stop offering customers
         if voice is not None:      # and calls
-            fleet.tell_gc({"queues": {voice.queue: {"rate": 0.0}}})
+            fleet.tell_gc(voice.stop_body())
         raise
 
     counts = {k: last.counts[k] - first.counts[k] for k in CHAT_COUNTS + STREAM_COUNTS}
@@ -203,7 +201,7 @@ def run_load(plan: LoadPlan, fleet: Fleet, progress: Callable[[dict[str, Any]], 
         "stats": loadrows.stats_rows(first, last, load_seconds, lost),
         "failures": loadrows.failure_rows(first, last, counts, lost, last.open),
         "queues": loadrows.queue_figures(first, last),
-        **({"voice": voice_figures(plan, first, last, calls_ended - calls_began)} if voice else {}),
+        **({"voice": voice_figures(voice, first, last, calls_ended - calls_began)} if voice else {}),
     }
 
 

@@ -21,8 +21,6 @@ from wire.kernel.settings import MAX_CALLS_PER_S
 
 from .plan import VoicePlan, parse_profile
 
-# keys of the issue's scenario that nothing simulates yet: refused, never silently ignored
-NOT_SUPPORTED: dict[str, str] = {}
 TOP = ("chat_servers", "agents_per_server", "drain", "customers", "agents", "voice", "hook")
 CUSTOMERS = ("rate", "duration", "profile", "patience", "queues", "priority")
 AGENTS = ("handle", "think", "ignore_offer", "breaks", "shifts", "transfer", "conference")
@@ -55,12 +53,8 @@ def section(data: dict[str, Any], name: str, known: tuple[str, ...]) -> dict[str
 
 def check_keys(data: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
     for key in data:
-        name = f"{prefix}{key}"
-        if name in NOT_SUPPORTED:
-            raise ScenarioError(name, f"{NOT_SUPPORTED[name]} are not supported yet by mroute load")
         if key not in known:
-            raise ScenarioError(name, f"unknown key (expected one of: "
-                                      f"{', '.join(k for k in known if f'{prefix}{k}' not in NOT_SUPPORTED)})")
+            raise ScenarioError(f"{prefix}{key}", f"unknown key (expected one of: {', '.join(known)})")
 
 
 def integer(key: str, value: Any, low: int) -> int:
@@ -183,10 +177,10 @@ def check_queues(scenario: Scenario, queues: dict[str, dict[str, Any]], mrd: str
 
 
 def voice_queue(scenario: Scenario, actors: dict[str, dict[str, Any]], mrds: dict[str, Any],
-                desked: list[dict[str, Any]]) -> str | None:
-    """The GC's voice queue the scenario's calls go to (None: no voice), refused unless the
-    topology has a GC with that queue and a voice MRD, and the agents the fleet desks
-    (`desked`) include one with an extension (only those are on voice: protocol.md 2.5)."""
+                desked: list[dict[str, Any]]) -> VoicePlan | None:
+    """The scenario's voice plan with the GC's voice queue its calls go to (None: no voice),
+    refused unless the topology has a GC with that queue and a voice MRD, and the agents the
+    fleet desks (`desked`) include one with an extension (only those are on voice: protocol.md 2.5)."""
     voice = scenario.voice
     if voice is None:
         return None
@@ -203,4 +197,4 @@ def voice_queue(scenario: Scenario, actors: dict[str, dict[str, Any]], mrds: dic
     if not any(agent.get("extension") for agent in desked):
         raise ScenarioError("voice", f"none of the {len(desked)} agents the Chat Servers desk has an extension "
                                      "(only those take calls): give some in the topology's agents, first")
-    return queue
+    return replace(voice, queue=queue)

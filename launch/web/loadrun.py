@@ -5,7 +5,6 @@ as they come, its reports kept for download when it ends."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 import threading
 from typing import Any, Callable
 
@@ -54,10 +53,8 @@ def scenario_of(text: str, topology: Topology) -> scenarios.Scenario:
     mrd = next((a.get("mrd") for a in topology.actors.values() if a.get("role") == "chat" and a.get("mrd")), "chat")
     scenarios.check_queues(scenario, topology.queues, mrd)
     # its voice calls go to the running GC's queue (as commands/load.py's check_voice finds it)
-    queue = scenarios.voice_queue(scenario, topology.actors, topology.mrds,
-                                  topology.agents[:desked_by_running(topology)])
-    if queue is not None:
-        scenario.voice = replace(scenario.voice, queue=queue)   # type: ignore[arg-type]
+    scenario.voice = scenarios.voice_queue(scenario, topology.actors, topology.mrds,
+                                           topology.agents[:desked_by_running(topology)])
     return scenario
 
 

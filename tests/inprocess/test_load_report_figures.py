@@ -139,8 +139,7 @@ def test_the_voice_figures_are_the_runs_queues_only_and_add_up():
     first = reading(dict(zip(counts, (5, 4, 2, 1, 0, 2))), dict(zip(counts, (50, 50, 40, 0, 0, 10))))
     last = reading(dict(zip(counts, (27, 23, 20, 5, 2, 0))), dict(zip(counts, (90, 90, 70, 0, 0, 20))))
     voice = plan.VoicePlan(4.0, "sales", parse("fixed:1"))
-    figures = voice_figures(plan.LoadPlan(1, 5, parse("fixed:1"), parse("fixed:1"), None, voice=voice),
-                            first, last, 5.0)
+    figures = voice_figures(voice, first, last, 5.0)
     assert {k: figures[k] for k in ("calls_placed", "calls_answered", "calls_ended", "calls_dropped",
                                     "calls_refused", "calls_unfinished", "calls_live_at_start")} == \
         {"calls_placed": 22, "calls_answered": 19, "calls_ended": 18, "calls_dropped": 4, "calls_refused": 2,

@@ -50,8 +50,11 @@ def test_the_issues_scenario_parses_to_flags_behaviours_and_voice():
     assert parse({"voice": {"calls_per_s": 3, "queue": "sales", "talk": "fixed:0.3", "ring": 0.1}}).voice == \
         VoicePlan(3.0, "sales", dist("fixed:0.3"), dist("fixed:0.1"))
     assert parse({}).voice is None and parse({"voice": None}).voice is None
-    assert VoicePlan(2, "sales", dist("fixed:0.3")).gc_body("sales", 2.0) == \
+    assert VoicePlan(2, "sales", dist("fixed:0.3")).gc_body(2.0) == \
         {"queues": {"sales": {"rate": 2.0, "talk": "fixed:0.3"}}, "auto_answer": "fixed:1"}
+    assert VoicePlan(2, "sales").stop_body() == {"queues": {"sales": {"rate": 0.0}}}
+    with pytest.raises(ValueError, match="not resolved"):   # the queue is the topology's: voice_queue says it
+        scenario.voice.gc_body(2.0)
 
 
 @pytest.mark.parametrize("data, key, why", [
@@ -142,9 +145,9 @@ WITH_EXTENSION = [{"id": "alice", "extension": "1001"}, {"id": "bob"}]
 def test_voice_calls_go_to_the_gcs_first_queue_or_the_one_named_and_need_a_topology_that_can_take_them():
     scenario = parse({"voice": {"calls_per_s": 1}})
     gc = {"comm": {"role": "comm"}, "gc": {"role": "gc", "count": 1, "queues": {"sales": {}, "support": {}}}}
-    assert voice_queue(scenario, gc, VOICE_MRDS, WITH_EXTENSION) == "sales"
+    assert voice_queue(scenario, gc, VOICE_MRDS, WITH_EXTENSION) == VoicePlan(1.0, "sales")
     assert voice_queue(parse({"voice": {"calls_per_s": 1, "queue": "support"}}), gc, VOICE_MRDS,
-                       WITH_EXTENSION) == "support"
+                       WITH_EXTENSION).queue == "support"
     assert voice_queue(parse({}), {}, {}, []) is None   # no voice: nothing asked of the topology
     for args, key, why in (
             ((scenario, {"comm": {"role": "comm"}}, VOICE_MRDS, WITH_EXTENSION), "voice", "no gc actor"),
