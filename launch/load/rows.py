@@ -43,10 +43,10 @@ HOOK_ROWS = (("hook_errors", "hook calls that failed (the draw stood)"),
 VOICE_ROWS = (("calls_placed", "calls placed on the voice queue"),
               ("calls_answered", "calls answered (by the phone or its agent)"),
               ("calls_ended", "calls the caller ended (talk over)"),
-              ("calls_dropped", "calls ended otherwise (released, logout)"),
-              ("calls_refused", "calls refused: the queue was full (max_waiting)"),
+              ("calls_dropped", "calls dropped (released, logout)"),
+              ("calls_refused", "calls refused (queue full)"),
               ("calls_unfinished", "calls not ended when the drain ended"),
-              ("calls_live_at_start", "calls live on the queue when the run began"))
+              ("calls_live_at_start", "calls live when the run began"))
 PERCENTILES = (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("p99.9", 99.9))
 STATS_COLUMNS = ("type", "name", "measure", "count", "failures", "median_ms", "average_ms", "min_ms", "max_ms",
                  *(f"{name}_ms" for name, _ in PERCENTILES), "rate_per_s", "failures_per_s")

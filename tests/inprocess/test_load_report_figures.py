@@ -108,7 +108,7 @@ def test_a_voice_run_shows_its_calls_beside_the_chats_they_interrupted_in_html_t
     shown = dict(cells(html, "voice"))
     assert shown["calls offered a second on sales (talk fixed:0.3, ring fixed:0.1)"] == "3/s"
     assert (shown["calls placed on the voice queue"], shown["calls answered (by the phone or its agent)"],
-            shown["calls the caller ended (talk over)"], shown["calls ended otherwise (released, logout)"],
+            shown["calls the caller ended (talk over)"], shown["calls dropped (released, logout)"],
             shown["calls not ended when the drain ended"]) == ("13", "12", "10", "1", "1")
     assert dict(cells(html, "behaviours"))["chat agents interrupted by a call"] == "9"
     console = Console(width=200, record=True)
