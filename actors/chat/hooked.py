@@ -7,7 +7,6 @@ the names past it counted in `hook_names_dropped`."""
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import Any, Callable
 
@@ -22,6 +21,7 @@ log = logging.getLogger("mroute.chat")
 
 MAX_NAMES = 64        # distinct names a hook may count
 COUNT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")   # shown in tables and CSV as they are
+COUNT_STEP = range(0, 1_000_001)   # what one count() may add: the sums stay numbers JSON can carry
 INT64 = range(-2 ** 63, 2 ** 63)
 
 
@@ -31,8 +31,7 @@ def is_seconds_or_none(value: Any) -> bool:
 
 def is_seconds(value: Any) -> bool:
     """A delay the loop can keep: a finite number of seconds, at most a million."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1e6 \
-        and not math.isnan(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1e6  # (not NaN)
 
 
 class HookCalls:
@@ -53,9 +52,9 @@ class HookCalls:
     # what the hook may do ------------------------------------------------------------------
     def count(self, name: str, n: int = 1) -> None:
         if not isinstance(name, str) or not COUNT_NAME.fullmatch(name) or not isinstance(n, int) \
-                or isinstance(n, bool):
+                or isinstance(n, bool) or n not in COUNT_STEP:
             self.failed("count", ValueError(f"count takes a name of 1 to 64 letters, digits and _ . : - and an "
-                                            f"integer, not {name!r}, {n!r}"))
+                                            f"integer from 0 to 1e6, not {name!r}, {n!r}"))
         elif name in self.counts or len(self.counts) < MAX_NAMES:
             self.counts[name] = self.counts.get(name, 0) + n
         else:
