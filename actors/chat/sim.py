@@ -103,7 +103,8 @@ class ChatServer(Actor):
         self.session = Session(self.name, (probe_agent, self.mrd), batches=True, ids=f"{self.name}-{boot}-m",
                                held=lambda: [*self.desk.held, *self.desk.handover.joined, *self.customers.tracked()],
                                sink=lambda frames: self.send(self.general, frames),
-                               throttle=Throttle(settings.throttle, rand=self.rng.random) if settings.throttle else None)
+                               throttle=Throttle(settings.throttle, rand=self.rng.random)
+                               if settings.throttle else None)
         self.session.on_live = self.went_live
         self.session.on_epoch = self.on_epoch
         self.counts: dict[str, int] = {}
@@ -141,10 +142,11 @@ class ChatServer(Actor):
         """Every type Comm may publish to us, given as the session hands it (each answer
         once, with the request it answers); what the session took for itself is CONSUMED."""
         ignore: Callable[[Incoming], None] = lambda incoming: None  # noqa: E731
-        handlers: dict[str, Callable[[Incoming], None]] = {"TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
-                "AgentState": lambda incoming: self.desk.on_agent_state(incoming.message.body),
-                "Error": self.on_error, "Snapshot": self.on_snapshot,
-                "Ack": ignore, "TaskAgentTransferred": self.on_transferred, "TaskConferenced": self.on_conferenced}
+        handlers: dict[str, Callable[[Incoming], None]] = {
+            "TaskState": self.on_task_state, "TaskAgentSelected": self.on_selected,
+            "AgentState": lambda incoming: self.desk.on_agent_state(incoming.message.body),
+            "Error": self.on_error, "Snapshot": self.on_snapshot,
+            "Ack": ignore, "TaskAgentTransferred": self.on_transferred, "TaskConferenced": self.on_conferenced}
         if self.hooks is not None and self.hooks.watches:
             handlers = {type: self.watched(type, handle, self.hooks) for type, handle in handlers.items()}
         return {**handlers, CONSUMED: ignore}

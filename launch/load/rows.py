@@ -182,7 +182,8 @@ def own_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "median_ms": q.get("wait_p50_ms"), "p50_ms": q.get("wait_p50_ms"), "p90_ms": q.get("wait_p90_ms"),
                     "p99_ms": q.get("wait_p99_ms"), "max_ms": q.get("wait_max_ms"),
                     "accepted": q.get("accepted", 0), "abandoned": q.get("abandoned", 0)})
-    out += [{"type": "behaviour", "name": key, "measure": label, "count": n} for key, label, n in behaviour_counts(report)]
+    out += [{"type": "behaviour", "name": key, "measure": label, "count": n}
+            for key, label, n in behaviour_counts(report)]
     voice = report.get("voice") or {}
     out += [{"type": "voice", "name": key, "measure": label, "count": voice[key]} for key, label in VOICE_ROWS
             if key in voice]
