@@ -1,8 +1,10 @@
 """A scenario hook (wire/hook.py): VIP customers, as a YAML scenario cannot say them.
 
-One customer in ten is a VIP: it asks for the `support` queue at priority 9, waits for as
-long as it takes, and the agent offered its chat takes it at once and keeps it longer. The
-hook counts what happened to VIPs; `mroute load` reports the counts under `hook`.
+One customer in ten is a VIP: it asks for the `support` queue at priority 9 and waits for as
+long as it takes; an agent offered its chat takes it at once and keeps it twice as long (when
+the agent is on the VIP's own Chat Server: a server knows only its own customers). The hook
+counts what happened to VIPs; `mroute load` reports the counts under `hook`. The topology
+needs a `support` queue on the Chat Servers' MRD.
 
     hook: hook.py:Vip        # in a scenario file beside this one
 """
