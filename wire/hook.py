@@ -115,20 +115,13 @@ class Hook:
         pass
 
 
-class CheckSim:
-    """A Sim that does nothing: a hook is made once with it before anything starts, so that
-    one whose __init__ fails is said then."""
+class CheckSim(Sim):
+    """A Sim that does nothing (Sim's own bodies): a hook is made once with it before anything
+    starts, so that one whose __init__ fails is said then."""
     name = "check"
 
     def __init__(self) -> None:
         self.rng = random.Random(0)
-
-    def count(self, name: str, n: int = 1) -> None: ...
-    def later(self, seconds: float, fn: Callable[..., Any], *args: Any) -> None: ...
-    def close(self, agent_id: str, task_id: str) -> None: ...
-    def cancel(self, task_id: str) -> None: ...
-    def transfer(self, agent_id: str, task_id: str) -> None: ...
-    def conference(self, agent_id: str, task_id: str) -> None: ...
 
 
 def made(cls: type[Hook]) -> None:

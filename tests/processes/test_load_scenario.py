@@ -8,6 +8,7 @@ import csv
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -34,6 +35,20 @@ agents:
 EXAMPLE_HOOK = Path(__file__).resolve().parents[2] / "examples" / "hook.py"
 
 
+def two_queue_run(directory: Path, scenario: str, **queue: Any) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """`mroute load --scenario` on a topology with queues `sales` and `support` (each with
+    `queue`'s keys besides), the JSON report and our CSV written; its result and report."""
+    spec = base_topology("scenario", agents=10)
+    spec["queues"] = {name: {"mrd": "chat", "ttl": 300, "steps": [{"expr": "true", "timeout": 30}], **queue}
+                      for name in ("sales", "support")}
+    (directory / "topology.yaml").write_text(yaml.safe_dump(spec))
+    (directory / "scenario.yaml").write_text(scenario)
+    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--scenario", "scenario.yaml",
+                             "--csv", "run"], cwd=directory, capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result, json.loads((directory / "report.json").read_text())
+
+
 def within(count: int, trials: int, share: float) -> bool:
     """`count` of `trials` is within 4 standard deviations of the binomial's mean: a test that
     fails about once in 16,000 runs when the share is right."""
@@ -41,15 +56,7 @@ def within(count: int, trials: int, share: float) -> bool:
 
 
 def test_a_scenario_spreads_customers_over_its_queues_leaves_offers_to_rona_and_loses_nothing(tmp_path):
-    spec = base_topology("scenario", agents=10)
-    spec["queues"] = {name: {"mrd": "chat", "offer_timeout": 1, "ttl": 300, "steps": [{"expr": "true", "timeout": 30}]}
-                      for name in ("sales", "support")}
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
-    (tmp_path / "scenario.yaml").write_text(SCENARIO)
-    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--scenario", "scenario.yaml",
-                             "--csv", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
+    result, report = two_queue_run(tmp_path, SCENARIO, offer_timeout=1)
     assert report["lost"] == 0 and report["unfinished"] == 0 and report["unacknowledged"] == 0
     assert outcomes(report) == report["created"] == report["closed"] > 50
     queues = report["queues"]
@@ -102,17 +109,9 @@ def test_a_scenario_transfers_and_conferences_its_shares_of_accepted_chats_and_l
 def test_a_scenarios_python_hook_makes_vips_of_a_tenth_of_customers_and_counts_them(tmp_path):
     """examples/hook.py as shipped: a tenth of the customers are VIPs, sent to `support` (the
     scenario's customers all choose `sales`), who never give up; the hook counts them."""
-    spec = base_topology("hooked", agents=10)
-    spec["queues"] = {name: {"mrd": "chat", "ttl": 300, "steps": [{"expr": "true", "timeout": 30}]}
-                      for name in ("sales", "support")}
-    (tmp_path / "topology.yaml").write_text(yaml.safe_dump(spec))
-    (tmp_path / "scenario.yaml").write_text(
-        f"hook: {EXAMPLE_HOOK}:Vip\nchat_servers: 2\nagents_per_server: 4\ndrain: 20\n"
+    result, report = two_queue_run(
+        tmp_path, f"hook: {EXAMPLE_HOOK}:Vip\nchat_servers: 2\nagents_per_server: 4\ndrain: 20\n"
         "customers: {rate: 40, duration: 4, queues: {sales: 1}}\nagents: {handle: fixed:0.1, think: fixed:0.01}\n")
-    result = subprocess.run([*MROUTE, "load", "--quiet", "--json", "report.json", "--scenario", "scenario.yaml",
-                             "--csv", "run"], cwd=tmp_path, capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
     assert report["lost"] == report["unfinished"] == 0 and outcomes(report) == report["created"] > 80
     hook, queues = report["hook"], report["queues"]
     assert report["hook_errors"] == 0 and within(hook["vip_arrived"], report["created"], 0.1)
