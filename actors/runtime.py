@@ -210,10 +210,8 @@ class Actor:
                     raise WireError("BAD_MESSAGE", f"{self.role} does not handle {type} on {queue}", type=type,
                                     msg_id=message.get("MsgId") if message.__class__ is dict else None)
                 handler(message)
-            except errors as exc:
-                err = exc if isinstance(exc, WireError) else self.as_refusal(exc)
-                err.type = err.type or type
-                refuse(err, message)
+            except errors as exc:  # (no local of this frame may hold it: a cycle through its traceback)
+                refuse(self.refusal(exc, type), message)
             except Exception as exc:  # a bug must not stop the actor serving others
                 log.exception("%s: handler failed on %s", self.name, frames[:1])
                 refuse(WireError(GENERAL_ERROR, f"internal error: {exc}",
@@ -255,6 +253,15 @@ class Actor:
         """The key this actor connects with under CURVE: our actors' (wire/curve.py says
         who holds which); the MRE and the Chat Servers have keys of their own."""
         return ACTORS
+
+    def refusal(self, exc: Exception, type: str) -> WireError:
+        """`exc`, refused while `type` was handled, as the WireError its sender is told.
+        Made here, not in the frame that caught it: a local there that held it would be a
+        reference cycle through its traceback, every refusal garbage that only Python's
+        cycle collector frees (under overload thousands a second, and its pauses with them)."""
+        err = exc if isinstance(exc, WireError) else self.as_refusal(exc)
+        err.type = err.type or type
+        return err
 
     def as_refusal(self, exc: Exception) -> WireError:
         """A codec's own refusal as a WireError (roles whose codec has one override this)."""
