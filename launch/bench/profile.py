@@ -71,6 +71,7 @@ def profile(base_file: Path, rate: float, seconds: float, out: Path) -> dict[str
     from ..load.fleet import SpawnedFleet
     from ..load.plan import LoadPlan, Reading
     from ..procstat import cpu_seconds
+    from .legs import route_legs
     spy = py_spy()
     out.mkdir(parents=True, exist_ok=True)
     plan = LoadPlan(rate=0, duration=0, handle=parse("fixed:0.01"), think=parse("fixed:0"), patience=None)
@@ -92,6 +93,16 @@ def profile(base_file: Path, rate: float, seconds: float, out: Path) -> dict[str
         cpu_after = {name: cpu_seconds(pid) for name, pid in pids.items()}
         for spying in spies:
             spying.wait(timeout=30)
+        # a second more at the same rate, py-spy gone: the route's p50 and its legs, of the
+        # same tasks (the legs' are the newest)
+        settled = Reading.of(fleet.stats(), fleet.chats)
+        if not fleet.wait(1.0):
+            raise KeyboardInterrupt
+        last = Reading.of(fleet.stats(), fleet.chats)
+        route = last.latency.minus(settled.latency)
+        fleet.tell({"rate": 0})  # the trace memories stop moving while they are asked
+        legs = route_legs(fleet.supervisor, set(pids), next(name for name in pids if name.startswith("comm")),
+                          last.counts["created"], tasks=min(300, last.counts["created"] - settled.counts["created"]))
     finally:
         for spying in spies:
             if spying.poll() is None:
@@ -108,7 +119,8 @@ def profile(base_file: Path, rate: float, seconds: float, out: Path) -> dict[str
         processes[name] = {"total": round(per_lifecycle),
                            **{part: round(per_lifecycle * n / samples) for part, n in parts.most_common()}}
     return {"rate_per_s": rate, "completed_per_s": round(done / (after.at - before.at)), "seconds": seconds,
-            "profiles": str(out), "cpu_us_per_lifecycle": processes}
+            "profiles": str(out), "cpu_us_per_lifecycle": processes,
+            "route_p50_us": round(route.percentile(50)) if route.count else None, "route_legs": legs}
 
 
 def profiles_dir(run_root: Path) -> Path:

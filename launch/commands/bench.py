@@ -149,6 +149,13 @@ def bench_profile(file: str, rate: float, seconds: float, as_json: bool) -> None
     for name, row in figures["cpu_us_per_lifecycle"].items():
         table.add_row(name, str(row["total"]), *(str(row.get(part, "-")) for part in parts))
     Console().print(table)
+    legs = Table(title=f"a route's legs at that rate (route p50 {figures['route_p50_us']} us, Task sent -> "
+                       f"offer read)", box=None, padding=(0, 1), pad_edge=False)
+    for column in ("leg", "tasks", "p50 us", "p99 us"):
+        legs.add_column(column, justify="right", no_wrap=True)
+    for leg, row in figures["route_legs"].items():
+        legs.add_row(leg, str(row["tasks"]), str(row["p50_us"]), str(row["p99_us"]))
+    Console().print(legs)
     click.echo(f"py-spy's folded stacks: {figures['profiles']}")
 
 
