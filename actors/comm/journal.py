@@ -7,13 +7,13 @@ restarted after a crash (kill -9 included) loads it and carries on under the sam
 so Chat Servers see no restart: their agents stay logged in, queued tasks stay queued.
 
 `synchronous=NORMAL` in WAL mode survives the death of the process (the WAL is in the
-page cache); a power cut may lose the last transactions before a checkpoint. SQLite
-checkpoints (and fsyncs) inside a commit, every CHECKPOINT_PAGES pages of WAL: the routing
-latency's tail is those commits. At SQLite's default of 1,000 pages a checkpoint held Comm
-for several milliseconds (p99 routing at 1,000 tasks/s 5.8-6.0 ms; at 10,000 pages 19 ms);
-at 256, more of them and shorter (p99 3.1-3.9 ms, p50 and throughput unchanged within the
-noise). A checkpointing thread, and a thread for all the writes, were tried: they cost more
-in contention for Python's lock than they saved (throughput 4,400/s against 5,550/s).
+page cache); a power cut may lose the last transactions before a checkpoint. Comm's journal
+is checkpointed by a thread of its own (checkpointer.py), never inside a commit. Without one
+(`checkpoints=False`: tools, tests) SQLite checkpoints inside a commit every CHECKPOINT_PAGES
+pages of WAL: at its default of 1,000 pages a checkpoint held Comm for several milliseconds
+(p99 routing at 1,000 tasks/s 5.8-6.0 ms; at 10,000 pages 19 ms); at 256, more of them and
+shorter (p99 3.1-3.9 ms). A thread for all the writes was tried: it cost more in contention
+for Python's lock than it saved (throughput 4,400/s against 5,550/s).
 
 A write that fails (disk full, read-only, I/O error) raises JournalError and leaves the
 journal as the last successful save left it; what Comm does then is storage.py's.
@@ -40,6 +40,7 @@ from urllib.parse import quote
 
 import orjson
 
+from .checkpointer import BACKSTOP_PAGES, Checkpointer
 from .journal_cli import damage, is_corruption, open_read_only, wal_of
 from .journal_time import JournalTime
 from .ledger import SEEN_KEPT
@@ -48,7 +49,7 @@ from .tasks import CLOSED_KEPT
 
 log = logging.getLogger("mroute.comm")
 
-CHECKPOINT_PAGES = 256  # WAL pages between checkpoints (module docstring)
+CHECKPOINT_PAGES = 256  # WAL pages between the writer's checkpoints, when no thread makes them
 
 # Agents and live tasks are found by their id only: WITHOUT ROWID keeps each in one B-tree
 # instead of a table and its key's index (a journal write per lifecycle: 101 -> 89 us).
@@ -119,8 +120,10 @@ class Changes:
 
 class Journal:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, boot: str | None = None):
+                 wall: Callable[[], float] = time.time, boot: str | None = None, checkpoints: bool = False):
         self.path = Path(path)
+        # made before connect(), which it tells how often the writer must checkpoint
+        self.checkpointer = Checkpointer(self.path) if checkpoints else None
         self.clock = clock
         self.time = JournalTime(clock, wall, boot)
         self.damaged = False          # found damaged while open: closed without a checkpoint
@@ -133,12 +136,15 @@ class Journal:
             self.found = UNREAD       # rewritten: read again from what it holds now
         self.seen_rows = self.db.execute("SELECT count(*) FROM seen").fetchone()[0]
         self.closed_rows = self.db.execute("SELECT count(*) FROM closed").fetchone()[0]
+        if self.checkpointer is not None:  # only once the file is checked, and ours to write
+            self.checkpointer.start()
 
     def connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None)  # transactions are ours
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+        backstop = BACKSTOP_PAGES if self.checkpointer is not None else CHECKPOINT_PAGES
+        db.execute(f"PRAGMA wal_autocheckpoint={backstop}")
         return db
 
     def read_as_found(self) -> Any:
@@ -222,6 +228,8 @@ class Journal:
             return self.read(self.db, SCHEMA_VERSION)
         except JournalUnusable:
             self.damaged = True
+            if self.checkpointer is not None:  # nothing more is written to a damaged file
+                self.checkpointer.stop()
             raise
 
     def read(self, db: sqlite3.Connection, version: int) -> CommState | None:
@@ -360,6 +368,8 @@ class Journal:
                              "routed": task.routed, "accepted": task.accepted})
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         if self.damaged:
             self.close_as_found()
             return

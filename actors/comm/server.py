@@ -82,7 +82,8 @@ class Comm(Actor):
         self.gc = self.socket(zmq.PUSH, connect=endpoints[GC]) if has_gc else None
         directory = agent_directory(topology)
         self.intake = Intake(lambda: self.loop.wakes, settings.admission_budget)
-        self.storage = Storage(Journal(journal_path(self.config.run_dir)) if settings.journal else None)
+        journal = Journal(journal_path(self.config.run_dir), checkpoints=True) if settings.journal else None
+        self.storage = Storage(journal)
         saved = self.storage.load()
         self.core = CommCore(directory, topology["mrds"], send_event=self.to_events,
                              send_mre=lambda frames: self.send(self.mre, frames), stream=new_stream(),

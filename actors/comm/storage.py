@@ -99,5 +99,7 @@ class Storage:
 
     def stats(self) -> dict[str, object]:
         now = self.clock()
-        return {**self.counters, "degraded": self.reason,
+        checkpointer = self.journal.checkpointer if self.journal is not None else None
+        checkpoints = checkpointer.stats() if checkpointer is not None else {}
+        return {**self.counters, **checkpoints, "degraded": self.reason,
                 "degraded_s": round(self.degraded_s + (now - self.since if self.since is not None else 0.0), 3)}
