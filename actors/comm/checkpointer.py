@@ -11,7 +11,7 @@ tasks' pages) is copied once, where every 256 pages it was copied each time.
 
 Measured alternating with the writer's checkpoints, same hour (2 cores): lifecycles/s at the
 peak 7,329 and 7,210 against 6,446 and 5,905, Comm's CPU 126-131 us a lifecycle against
-136-147; route p99 at 1,000/s 2.5-3.5 ms (median 2.9) against 3.2-4.2 (median 3.3) in 6 rounds
+136-147; route p99 at 1,000/s 2.6-3.5 ms (median 2.9) against 3.2-4.2 (median 3.3) in 6 rounds
 each, p50 unchanged. (An earlier checkpointing thread, before this one, cost throughput; how
 it was made is not on record.)
 
