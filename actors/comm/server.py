@@ -159,7 +159,10 @@ class Comm(Actor):
         if len(frames) == 2 and frames[0] == b"Task":
             err = oversized_task(frames[1], self.core.admission.limits)
             if err is not None:
-                raise err
+                try:
+                    raise err
+                finally:  # not held by this frame, which its traceback holds: no cycle (Actor.refusal)
+                    del err
         return codec.decode(frames, queue=GENERAL)
 
     def probe(self) -> None:

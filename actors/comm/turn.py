@@ -77,7 +77,10 @@ class Turn:
         was checked (checks.py: the request waits there meanwhile, then comes back here)."""
         self.requests.append((type, body, peer))
         if peer is not None and (err := stated_elsewhere(peer, body)) is not None:
-            raise err
+            try:
+                raise err
+            finally:  # not held by this frame, which its traceback holds: no cycle (Actor.refusal)
+                del err
         if self.checks.holds(type, body, peer):
             return
         task_id = self.core.request(type, body)

@@ -27,7 +27,10 @@ class Unparsed:
     error: G.CommandError
 
     def refuse(self) -> None:
-        raise self.error
+        # a fresh one: raising the one this holds would make a cycle (its traceback holds
+        # this frame, which holds it), garbage for the cycle collector at every bad command
+        error = self.error
+        raise G.CommandError(error.code, error.message, error.command)
 
 
 class GenericConnector(Actor):
@@ -56,7 +59,8 @@ class GenericConnector(Actor):
         try:
             command = G.parse(frames)
         except G.CommandError as err:   # refused by its handler, so that we know whom to tell
-            return UNPARSED, Unparsed(G.addressee(frames), err)
+            # kept without its traceback: its frames lead back (f_back) to the one that will hold this
+            return UNPARSED, Unparsed(G.addressee(frames), err.with_traceback(None))
         return command.spec.name, command
 
     def as_refusal(self, exc: Exception) -> WireError:
