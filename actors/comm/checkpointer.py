@@ -1,13 +1,20 @@
 """The journal's checkpoints, in a thread of their own with a connection of its own (issue 28).
 
 A WAL commit appends pages to the -wal; a checkpoint copies them into the database file and
-fsyncs it. Made by Comm's writer (SQLite's wal_autocheckpoint), each checkpoint ran inside a
-commit, on Comm's thread: at 1,000 lifecycles/s about 30 commits a second took over 1 ms
-(p99 1.5 ms, up to 3.8), 46 ms a second in all, every route behind them waiting. Here a thread
-asks for a PASSIVE checkpoint every CHECKPOINT_EVERY: it never blocks the writer (SQLite's
-own locking lets one writer and one checkpointer work at once), SQLite runs it without
-Python's lock, and a page the turns of those 50 ms wrote many times (the agents' and live
-tasks' pages) is copied once, where every 256 pages it was copied each time.
+fsyncs it. Made by Comm's writer (SQLite's wal_autocheckpoint, every 256 pages), each
+checkpoint ran inside a commit, on Comm's thread: at 1,000 lifecycles/s about 30 commits a
+second took over 1 ms (p99 1.5 ms, up to 3.8), 46 ms a second in all, every route behind them
+waiting. Here a thread asks for a PASSIVE checkpoint every CHECKPOINT_EVERY: it never blocks
+the writer (SQLite lets one writer and one checkpointer work at once), SQLite runs it
+without Python's lock, and a page the turns of those 50 ms wrote many times (the agents' and
+live tasks' pages) is copied once.
+
+The writer still checkpoints, past BACKSTOP_PAGES, and under steady load it must: the -wal
+starts over only at a write that finds every frame copied, and a checkpoint of the thread's
+is never complete then (commits land while it copies and syncs). So the writer checkpoints
+inside a commit every 4,096 pages instead of every 256, and copies only what came since the
+thread's last; then the -wal starts over. The -wal file grows to about 16-20 MB, and keeps
+that size until Comm closes the journal.
 
 Measured alternating with the writer's checkpoints, same hour (2 cores): lifecycles/s at the
 peak 7,329 and 7,210 against 6,446 and 5,905, Comm's CPU 126-131 us a lifecycle against
@@ -15,11 +22,9 @@ peak 7,329 and 7,210 against 6,446 and 5,905, Comm's CPU 126-131 us a lifecycle 
 each, p50 unchanged. (An earlier checkpointing thread, before this one, cost throughput; how
 it was made is not on record.)
 
-The -wal holds about CHECKPOINT_EVERY of writes, a few MB at the peak. The writer keeps a
-checkpoint of its own past BACKSTOP_PAGES, in case this thread is stopped or falls behind: the
--wal stays bounded either way. A checkpoint that fails (a full disk) is counted, logged
-within a budget, and tried again at the next tick; what is journaled stays in the -wal, as
-durable as it was.
+The same backstop bounds the -wal should this thread stop or fall behind. A checkpoint that
+fails (a full disk) is counted, logged within a budget, and tried again at the next tick;
+what is journaled stays in the -wal, as durable as it was.
 """
 
 from __future__ import annotations
@@ -72,10 +77,12 @@ class Checkpointer:
         finally:
             db.close()  # never the journal's last connection: the writer closes after (Journal.close)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Whether the thread has ended (a checkpoint under way is waited for up to `timeout`)."""
         self.stopping.set()
         if self.thread.is_alive():
-            self.thread.join(timeout=10)
+            self.thread.join(timeout=timeout)
+        return not self.thread.is_alive()
 
     def stats(self) -> dict[str, Any]:
         return {"journal_checkpoints": self.checkpoints, "journal_checkpoint_failures": self.failures}

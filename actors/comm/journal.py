@@ -368,8 +368,12 @@ class Journal:
                              "routed": task.routed, "accepted": task.accepted})
 
     def close(self) -> None:
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
+        if self.checkpointer is not None and not self.checkpointer.stop():
+            # A checkpoint hung (a stalled disk): closed now, ours would not be the last
+            # connection, and the thread's, closing later, would checkpoint the -wal into the
+            # file (and delete it), a damaged file too. Both are left to the process's end.
+            log.error("journal: a checkpoint has not ended: %s left open until this process ends", self.path)
+            return
         if self.damaged:
             self.close_as_found()
             return

@@ -60,3 +60,20 @@ def test_without_its_thread_the_writer_checkpoints_past_the_backstop_and_the_wal
         assert 0 < largest <= (32 + 16) * (PAGE + 24) + 32   # the backstop and a commit or so, never 300 pages
     finally:
         journal.close()
+
+
+def test_a_checkpoint_that_does_not_end_leaves_the_journal_to_the_process_end_not_checkpointed(tmp_path, monkeypatch):
+    """A hung checkpoint (a stalled disk): closing the writer would leave the thread's connection
+    the last, and its close would checkpoint the -wal into the file, a damaged one too."""
+    path = tmp_path / "journal.db"
+    journal = Journal(path, checkpoints=True)
+    write_pages(journal, 5)
+    checkpointer = journal.checkpointer
+    monkeypatch.setattr(checkpointer, "stop", lambda timeout=10.0: False)   # it never ends
+    try:
+        journal.close()
+        assert os.path.getsize(wal_of(path)) > 0          # not checkpointed away on close
+        assert journal.db.execute("SELECT count(*) FROM seen").fetchone()[0] == 5 * 40   # still open
+    finally:
+        type(checkpointer).stop(checkpointer)
+        journal.db.close()
