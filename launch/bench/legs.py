@@ -57,12 +57,11 @@ def summary(per_task: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def route_legs(supervisor: Any, actors: set[str], comm: str, count: int, tasks: int = 300) -> dict[str, Any]:
-    """The legs of `tasks` of the `count` tasks created so far, the newest but the last 50
-    (those may not be offered yet), asked of the running actors: Comm numbers its tasks
-    (`account`), each actor says what it remembers of one (`trace`)."""
+    """The legs of the newest `tasks` of the `count` Comm has numbered, asked of the running
+    actors: Comm numbers its tasks (`account`), each actor says what it remembers of one
+    (`trace`)."""
     numbered = supervisor.ask_now({comm}, "account", {"count": count})[comm].get("tasks", {})
-    ids = [body["TaskId"] for n in range(max(1, count - tasks - 50), max(1, count - 50))
-           if (body := numbered.get(str(n)))]
+    ids = [body["TaskId"] for n in range(max(1, count - tasks + 1), count + 1) if (body := numbered.get(str(n)))]
     per_task = []
     for task_id in ids:
         answers = supervisor.ask_now(actors, "trace", {"task": task_id})

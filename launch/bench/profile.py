@@ -101,8 +101,11 @@ def profile(base_file: Path, rate: float, seconds: float, out: Path) -> dict[str
         last = Reading.of(fleet.stats(), fleet.chats)
         route = last.latency.minus(settled.latency)
         fleet.tell({"rate": 0})  # the trace memories stop moving while they are asked
+        if not fleet.wait(0.5):  # and the newest tasks are offered
+            raise KeyboardInterrupt
+        # Comm numbers the Tasks it took (`queued`), not those the Chat Servers' throttle kept
         legs = route_legs(fleet.supervisor, set(pids), next(name for name in pids if name.startswith("comm")),
-                          last.counts["created"], tasks=min(300, last.counts["created"] - settled.counts["created"]))
+                          last.counts["queued"], tasks=min(300, last.counts["queued"] - settled.counts["queued"]))
     finally:
         for spying in spies:
             if spying.poll() is None:
