@@ -78,11 +78,18 @@ class Checkpointer:
             db.close()  # never the journal's last connection: the writer closes after (Journal.close)
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """Whether the thread has ended (a checkpoint under way is waited for up to `timeout`)."""
+        """Whether the thread has ended (a checkpoint under way is waited for up to `timeout`).
+        If not (a checkpoint hung on a stalled disk), the journal must not close its writer:
+        the thread's connection, closing later as the last, would checkpoint the -wal into
+        the file and delete it, a damaged file too. Both are left to the process's end."""
         self.stopping.set()
         if self.thread.is_alive():
             self.thread.join(timeout=timeout)
-        return not self.thread.is_alive()
+        if self.thread.is_alive():
+            log.error("journal: a checkpoint has not ended in %.0f s: %s left open until this process ends",
+                      timeout, self.path)
+            return False
+        return True
 
     def stats(self) -> dict[str, Any]:
         return {"journal_checkpoints": self.checkpoints, "journal_checkpoint_failures": self.failures}
