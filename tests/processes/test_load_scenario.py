@@ -49,6 +49,14 @@ def two_queue_run(directory: Path, scenario: str, **queue: Any) -> tuple[subproc
     return result, json.loads((directory / "report.json").read_text())
 
 
+def scenario_run(directory: Path, scenario: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """`mroute load --scenario` on the load tests' topology: its result and JSON report."""
+    (directory / "scenario.yaml").write_text(scenario)
+    result = load_run(directory, "--scenario", "scenario.yaml")
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result, json.loads((directory / "report.json").read_text())
+
+
 def within(count: int, trials: int, share: float) -> bool:
     """`count` of `trials` is within 4 standard deviations of the binomial's mean: a test that
     fails about once in 16,000 runs when the share is right."""
@@ -87,12 +95,9 @@ def test_a_scenario_naming_a_queue_the_topology_lacks_is_refused_before_anything
 
 
 def test_a_scenario_transfers_and_conferences_its_shares_of_accepted_chats_and_loses_nothing(tmp_path):
-    (tmp_path / "scenario.yaml").write_text("chat_servers: 2\nagents_per_server: 4\ndrain: 20\ncustomers: {rate: 20, "
-                                            "duration: 4}\nagents: {handle: exp:0.3, think: fixed:0.05, "
-                                            "transfer: 0.3, conference: 0.3}\n")
-    result = load_run(tmp_path, "--scenario", "scenario.yaml")
-    assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
+    result, report = scenario_run(
+        tmp_path, "chat_servers: 2\nagents_per_server: 4\ndrain: 20\ncustomers: {rate: 20, duration: 4}\n"
+        "agents: {handle: exp:0.3, think: fixed:0.05, transfer: 0.3, conference: 0.3}\n")
     assert report["lost"] == report["unfinished"] == 0 and outcomes(report) == report["created"] > 40
     assert report["closed"] == report["accepted"] == report["created"]   # no RONA, no logout: one acceptance each
     for kind, share, done in (("transfer", 0.3, "transferred"), ("conference", 0.3, "conferenced")):
@@ -136,12 +141,9 @@ def test_agents_on_shifts_log_out_and_back_in_and_the_chats_they_held_are_served
     """At each `every` (about a second), half the agents not resting log out for half a second:
     what they were offered or held goes back to its queue (AGENT_LOGOUT) and another agent
     takes it; every chat still ends DONE, and the agents come back each time."""
-    (tmp_path / "scenario.yaml").write_text(
-        "chat_servers: 2\nagents_per_server: 4\ndrain: 20\ncustomers: {rate: 20, duration: 4}\n"
+    _, report = scenario_run(
+        tmp_path, "chat_servers: 2\nagents_per_server: 4\ndrain: 20\ncustomers: {rate: 20, duration: 4}\n"
         "agents: {handle: fixed:0.3, think: fixed:0.01, shifts: {logout: 0.5, every: 'exp:1', away: 'fixed:0.5'}}\n")
-    result = load_run(tmp_path, "--scenario", "scenario.yaml")
-    assert result.returncode == 0, result.stderr + result.stdout
-    report = json.loads((tmp_path / "report.json").read_text())
     assert report["lost"] == report["unfinished"] == 0 and outcomes(report) == report["created"] > 40
     assert report["closed"] == report["created"] and report["errors"] == 0
     # 8 agents x ~4 ticks x 0.5: about 16 logouts (none at all would be a chance of about 1e-7)
